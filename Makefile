@@ -1,0 +1,47 @@
+# Chorus build, test and demo entry points. `make demo` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+SWIFT ?= swift
+PYTHON ?= python3
+DATA ?= ../shared/data
+RELEASE := .build/release
+LIB := $(RELEASE)/libchorus.so
+CLI := build/chorus
+CC ?= cc
+CFLAGS_HOST := -std=c99 -Wall -Werror -pedantic -Iinclude
+
+.PHONY: setup lib cli demo test test-swift test-c test-python bench-als clean
+
+setup:
+	@./scripts/setup.sh
+
+# Release library with the Swift runtime linked in: hosts need no Swift toolchain.
+lib: setup
+	$(SWIFT) build -c release -Xswiftc -static-stdlib --product chorus
+
+cli: setup
+	$(SWIFT) build -c release -Xswiftc -static-stdlib --product chorus-cli
+	@mkdir -p build && cp $(RELEASE)/chorus-cli $(CLI)
+
+demo: lib cli
+	$(CLI) demo --data $(DATA)
+
+test: test-swift test-c test-python
+
+test-swift: setup
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+test-c: lib
+	@mkdir -p build
+	$(CC) $(CFLAGS_HOST) Tests/c/test_capi.c -o build/test_capi -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE)) -lm
+	$(CC) $(CFLAGS_HOST) examples/c/quickstart.c -o build/quickstart -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE))
+	./build/test_capi
+	./build/quickstart
+	./Tests/c/check_exports.sh $(LIB) include/chorus.h
+	./Tests/c/check_ldd.sh $(LIB)
+
+test-python: lib
+	CHORUS_LIBRARY=$(abspath $(LIB)) PYTHONPATH=bindings/python $(PYTHON) -m pytest -q bindings/python/tests
+
+clean:
+	rm -rf .build build

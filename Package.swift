@@ -1,0 +1,40 @@
+// swift-tools-version:6.0
+// Chorus: an embeddable recommendation engine. See README.md for the layout.
+import PackageDescription
+
+let root = Context.packageDirectory
+// jemalloc, built from Debian's source package with a `chjem_` prefix (scripts/build-jemalloc.sh).
+let jemallocLink: [LinkerSetting] = [.unsafeFlags(["-L\(root)/.deps/jemalloc/lib", "-lchjemalloc", "-lpthread", "-ldl"])]
+
+let package = Package(
+    name: "Chorus",
+    products: [
+        .library(name: "chorus", type: .dynamic, targets: ["Chorus"]),
+        .executable(name: "chorus-cli", targets: ["chorus-cli"]),
+    ],
+    targets: [
+        // C headers: the public API (include/chorus.h) and the two system libraries.
+        .target(name: "CChorus", path: "Sources/CChorus"),
+        .systemLibrary(name: "CJemalloc", path: "Sources/CJemalloc"),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+
+        // Pure-Swift core, Foundation-free.
+        .target(name: "ChorusCore", dependencies: ["CJemalloc", "CBLAS"], linkerSettings: jemallocLink),
+        .target(name: "ChorusCollaborative", dependencies: ["ChorusCore"]),
+        .target(name: "ChorusAgents", dependencies: ["ChorusCore", "ChorusCollaborative"]),
+        .target(name: "ChorusEval", dependencies: ["ChorusCore", "ChorusAgents"]),
+
+        // The C ABI: a thin skin over the core. Exports only chorus_* (exports.map).
+        .target(
+            name: "Chorus",
+            dependencies: ["CChorus", "ChorusCore", "ChorusAgents"],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--version-script=\(root)/exports.map"])]
+        ),
+        .executableTarget(name: "chorus-cli", dependencies: ["ChorusCore", "ChorusAgents", "ChorusEval"]),
+
+        .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore"]),
+        .testTarget(name: "ChorusCollaborativeTests", dependencies: ["ChorusCollaborative"]),
+        .testTarget(name: "ChorusAgentsTests", dependencies: ["ChorusAgents"]),
+        .testTarget(name: "ChorusEvalTests", dependencies: ["ChorusEval"]),
+    ]
+)

@@ -1,0 +1,2 @@
+/* Debian's OpenBLAS (libopenblas-dev) CBLAS interface. */
+#include <cblas.h>

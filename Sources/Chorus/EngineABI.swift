@@ -1,0 +1,220 @@
+import CChorus
+import ChorusAgents
+import ChorusCore
+
+// The engine's C entry points: validate -> convert -> call the core -> map errors.
+// Nothing here decides anything about recommendation; see Sources/ChorusAgents.
+
+@c @implementation public func chorus_engine_params_init(_ params: UnsafeMutablePointer<chorus_engine_params>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let p = try Check.notNull(params, "params")
+        p.pointee = chorus_engine_params()
+        p.pointee.struct_size = UInt32(MemoryLayout<chorus_engine_params>.size)
+        p.pointee.popularity_half_life_seconds = EngineConfig().popularityHalfLifeSeconds
+    }
+}
+
+@c @implementation public func chorus_engine_create(_ params: UnsafePointer<chorus_engine_params>!, _ outEngine: UnsafeMutablePointer<OpaquePointer?>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let out = try Check.notNull(outEngine, "out_engine")
+        out.pointee = nil
+        var config = EngineConfig()
+        if let params {
+            try Check.structSize(params.pointee.struct_size, MemoryLayout<chorus_engine_params>.size, "chorus_engine_params")
+            let h = params.pointee.popularity_half_life_seconds
+            if h != 0 { config.popularityHalfLifeSeconds = h < 0 ? -1 : h }
+        }
+        out.pointee = Handles.make(Engine(config: config))
+    }
+}
+
+@c @implementation public func chorus_engine_free(_ engine: OpaquePointer!) {
+    Handles.release(engine)
+}
+
+@c @implementation public func chorus_engine_add_interactions(_ engine: OpaquePointer!, _ userIds: UnsafePointer<Int64>!, _ itemIds: UnsafePointer<Int64>!,
+                                                           _ weights: UnsafePointer<Float>!, _ timestamps: UnsafePointer<Int64>!, _ n: Int) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let e = try Handles.engine(engine)
+        let u = try Check.notNull(userIds, "user_ids"), i = try Check.notNull(itemIds, "item_ids")
+        guard n > 0 else { throw .invalidArgument("n is 0: nothing to add") }
+        try e.add(users: UnsafeBufferPointer(start: u, count: n), items: UnsafeBufferPointer(start: i, count: n),
+                  weights: weights.map { UnsafeBufferPointer(start: $0, count: n) },
+                  timestamps: timestamps.map { UnsafeBufferPointer(start: $0, count: n) })
+    }
+}
+
+@c @implementation public func chorus_fit_params_init(_ params: UnsafeMutablePointer<chorus_fit_params>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let p = try Check.notNull(params, "params")
+        let d = FitParameters()
+        p.pointee = chorus_fit_params()
+        p.pointee.struct_size = UInt32(MemoryLayout<chorus_fit_params>.size)
+        p.pointee.factors = UInt32(d.factors)
+        p.pointee.regularization = d.regularization
+        p.pointee.alpha = d.alpha
+        p.pointee.iterations = UInt32(d.iterations)
+        p.pointee.threads = 0
+        p.pointee.seed = d.seed
+        p.pointee.validation_fraction = d.validationFraction
+    }
+}
+
+@c @implementation public func chorus_engine_fit(_ engine: OpaquePointer!, _ params: UnsafePointer<chorus_fit_params>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let e = try Handles.engine(engine)
+        var p = FitParameters()
+        var progress: ((String, Double) -> Bool)? = nil
+        if let params {
+            let c = params.pointee
+            try Check.structSize(c.struct_size, MemoryLayout<chorus_fit_params>.size, "chorus_fit_params")
+            if c.factors != 0 { p.factors = Int(c.factors) }
+            if c.regularization != 0 { p.regularization = c.regularization }
+            if c.alpha != 0 { p.alpha = c.alpha }
+            if c.iterations != 0 { p.iterations = Int(c.iterations) }
+            p.threads = Int(c.threads)
+            if c.seed != 0 { p.seed = c.seed }
+            if c.validation_fraction != 0 { p.validationFraction = c.validation_fraction }
+            if c.validation_fraction.isNaN || c.regularization.isNaN || c.alpha.isNaN {
+                throw .invalidArgument("chorus_fit_params has a NaN field")
+            }
+            if let fn = c.progress {
+                let user = c.progress_user_data
+                progress = { stage, fraction in stage.withCString { fn($0, fraction, user) != 0 } }
+            }
+        }
+        try e.fit(p, progress: progress)
+    }
+}
+
+@c @implementation public func chorus_recommend_params_init(_ params: UnsafeMutablePointer<chorus_recommend_params>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let p = try Check.notNull(params, "params")
+        p.pointee = chorus_recommend_params()
+        p.pointee.struct_size = UInt32(MemoryLayout<chorus_recommend_params>.size)
+    }
+}
+
+/// Converts recommend params to core options (NULL = defaults).
+private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(ChorusError) -> RecommendOptions {
+    var o = RecommendOptions()
+    guard let params else { return o }
+    let c = params.pointee
+    try Check.structSize(c.struct_size, MemoryLayout<chorus_recommend_params>.size, "chorus_recommend_params")
+    guard c.flags & ~UInt32(CHORUS_RECOMMEND_INCLUDE_SEEN) == 0 else { throw .invalidArgument("unknown bits in flags: \(c.flags)") }
+    o.includeSeen = c.flags & UInt32(CHORUS_RECOMMEND_INCLUDE_SEEN) != 0
+    if let a = c.allow_items {
+        o.allow = Set(UnsafeBufferPointer(start: a, count: c.n_allow))
+    } else if c.n_allow != 0 {
+        throw .invalidArgument("allow_items is NULL but n_allow is \(c.n_allow)")
+    }
+    if let d = c.deny_items {
+        o.deny = Set(UnsafeBufferPointer(start: d, count: c.n_deny))
+    } else if c.n_deny != 0 {
+        throw .invalidArgument("deny_items is NULL but n_deny is \(c.n_deny)")
+    }
+    if let a = c.agent { o.agent = String(cString: a) }
+    return o
+}
+
+@c @implementation public func chorus_engine_recommend(_ engine: OpaquePointer!, _ userIds: UnsafePointer<Int64>!, _ nUsers: Int, _ k: Int,
+                                                    _ params: UnsafePointer<chorus_recommend_params>!,
+                                                    _ outItemIds: UnsafeMutablePointer<Int64>!, _ outScores: UnsafeMutablePointer<Float>!, _ capacity: Int,
+                                                    _ outAgentShares: UnsafeMutablePointer<Float>!, _ sharesCapacity: Int,
+                                                    _ outUserFlags: UnsafeMutablePointer<UInt32>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let e = try Handles.engine(engine)
+        let users = try Check.notNull(userIds, "user_ids")
+        let ids = try Check.notNull(outItemIds, "out_item_ids"), scores = try Check.notNull(outScores, "out_scores")
+        guard nUsers > 0 else { throw .invalidArgument("n_users is 0") }
+        guard k > 0 else { throw .invalidArgument("k is 0") }
+        let o = try options(params)
+        let needed = try Check.product(nUsers, k, "n_users * k")
+        guard capacity >= needed else { throw .bufferTooSmall("capacity \(capacity) < n_users * k = \(needed)") }
+        if outAgentShares != nil {
+            let s = try Check.product(needed, e.agentNames.count, "n_users * k * agent_count")
+            guard sharesCapacity >= s else { throw .bufferTooSmall("shares_capacity \(sharesCapacity) < n_users * k * agent_count = \(s)") }
+        }
+        try e.recommend(users: UnsafeBufferPointer(start: users, count: nUsers), k: k, options: o,
+                        outIds: ids, outScores: scores, outShares: outAgentShares, outFlags: outUserFlags)
+    }
+}
+
+@c @implementation public func chorus_engine_similar_items(_ engine: OpaquePointer!, _ itemIds: UnsafePointer<Int64>!, _ nItems: Int, _ k: Int,
+                                                        _ params: UnsafePointer<chorus_recommend_params>!,
+                                                        _ outItemIds: UnsafeMutablePointer<Int64>!, _ outScores: UnsafeMutablePointer<Float>!, _ capacity: Int) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let e = try Handles.engine(engine)
+        let items = try Check.notNull(itemIds, "item_ids")
+        let ids = try Check.notNull(outItemIds, "out_item_ids"), scores = try Check.notNull(outScores, "out_scores")
+        guard nItems > 0 else { throw .invalidArgument("n_items is 0") }
+        guard k > 0 else { throw .invalidArgument("k is 0") }
+        let o = try options(params)
+        let needed = try Check.product(nItems, k, "n_items * k")
+        guard capacity >= needed else { throw .bufferTooSmall("capacity \(capacity) < n_items * k = \(needed)") }
+        try e.similarItems(items: UnsafeBufferPointer(start: items, count: nItems), k: k, allow: o.allow, deny: o.deny,
+                           outIds: ids, outScores: scores)
+    }
+}
+
+@c @implementation public func chorus_engine_agent_count(_ engine: OpaquePointer!, _ outCount: UnsafeMutablePointer<Int>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let e = try Handles.engine(engine)
+        let out = try Check.notNull(outCount, "out_count")
+        out.pointee = e.agentNames.count
+    }
+}
+
+@c @implementation public func chorus_engine_agent_info(_ engine: OpaquePointer!, _ index: Int, _ outName: UnsafeMutablePointer<UnsafePointer<CChar>?>!,
+                                                     _ outWeight: UnsafeMutablePointer<Float>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let e = try Handles.engine(engine)
+        let out = try Check.notNull(outName, "out_name")
+        let names = e.agentNames
+        guard index < names.count else { throw .notFound("agent index \(index) is out of range (the engine has \(names.count) agents)") }
+        out.pointee = AgentNames.cStrings[names[index]]
+        outWeight?.pointee = e.blendWeights[index]
+    }
+}
+
+@c @implementation public func chorus_engine_stats_init(_ stats: UnsafeMutablePointer<chorus_engine_stats>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let p = try Check.notNull(stats, "stats")
+        p.pointee = chorus_engine_stats()
+        p.pointee.struct_size = UInt32(MemoryLayout<chorus_engine_stats>.size)
+    }
+}
+
+@c @implementation public func chorus_engine_get_stats(_ engine: OpaquePointer!, _ outStats: UnsafeMutablePointer<chorus_engine_stats>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let e = try Handles.engine(engine)
+        let out = try Check.notNull(outStats, "out_stats")
+        try Check.structSize(out.pointee.struct_size, MemoryLayout<chorus_engine_stats>.size, "chorus_engine_stats")
+        let s = e.stats()
+        out.pointee.fitted = s.fitted ? 1 : 0
+        out.pointee.n_users = UInt64(s.users)
+        out.pointee.n_items = UInt64(s.items)
+        out.pointee.n_interactions = UInt64(s.interactions)
+        out.pointee.n_model_users = UInt64(s.modelUsers)
+        out.pointee.n_model_items = UInt64(s.modelItems)
+        out.pointee.model_bytes = UInt64(s.modelBytes)
+        out.pointee.allocator_allocated_bytes = s.allocatedBytes
+        out.pointee.allocator_resident_bytes = s.residentBytes
+    }
+}
+
+@c @implementation public func chorus_engine_save(_ engine: OpaquePointer!, _ path: UnsafePointer<CChar>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let e = try Handles.engine(engine)
+        try e.save(path: try Check.string(path, "path"))
+    }
+}
+
+@c @implementation public func chorus_engine_load(_ path: UnsafePointer<CChar>!, _ outEngine: UnsafeMutablePointer<OpaquePointer?>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let out = try Check.notNull(outEngine, "out_engine")
+        out.pointee = nil
+        let e = try Engine.load(path: try Check.string(path, "path"))
+        out.pointee = Handles.make(e)
+    }
+}

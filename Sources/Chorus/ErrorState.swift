@@ -1,0 +1,103 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CChorus
+import ChorusCore
+
+/// The thread-local last-error message behind chorus_last_error(): a malloc'd C string per thread,
+/// replaced on each failure and freed when the thread exits.
+enum ErrorState {
+    nonisolated(unsafe) static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k) { p in free(p) }
+        return k
+    }()
+    static let empty: StaticString = ""
+
+    static func set(_ message: String) {
+        let old = pthread_getspecific(key)
+        let copy = strdup(message)
+        pthread_setspecific(key, copy)
+        free(old)
+    }
+
+    static func clear() {
+        if let old = pthread_getspecific(key) { free(old); pthread_setspecific(key, nil) }
+    }
+
+    static var current: UnsafePointer<CChar> {
+        if let p = pthread_getspecific(key) { return UnsafePointer(p.assumingMemoryBound(to: CChar.self)) }
+        return UnsafeRawPointer(empty.utf8Start).assumingMemoryBound(to: CChar.self)
+    }
+}
+
+/// Pinned status values (include/chorus.h).
+enum Status {
+    static let ok: chorus_status = 0
+    static let invalidArgument: chorus_status = -1
+    static let notFound: chorus_status = -2
+    static let bufferTooSmall: chorus_status = -3
+    static let notFitted: chorus_status = -4
+    static let io: chorus_status = -5
+    static let format: chorus_status = -6
+    static let unsupportedVersion: chorus_status = -7
+    static let cancelled: chorus_status = -8
+    static let outOfMemory: chorus_status = -9
+    static let internalError: chorus_status = -10
+
+    static func of(_ e: ChorusError) -> chorus_status {
+        switch e {
+        case .invalidArgument: return invalidArgument
+        case .notFound: return notFound
+        case .bufferTooSmall: return bufferTooSmall
+        case .notFitted: return notFitted
+        case .io: return io
+        case .format: return format
+        case .unsupportedVersion: return unsupportedVersion
+        case .cancelled: return cancelled
+        case .outOfMemory: return outOfMemory
+        case .internalError: return internalError
+        }
+    }
+}
+
+/// Runs one ABI call: clears the error, maps a thrown `ChorusError` to its status and message.
+@inline(__always)
+func abiCall(_ function: StaticString, _ body: () throws(ChorusError) -> Void) -> chorus_status {
+    ErrorState.clear()
+    do {
+        try body()
+        return Status.ok
+    } catch {
+        ErrorState.set("\(function): \(error.message)")
+        return Status.of(error)
+    }
+}
+
+/// Argument checks used before any core call: each throws `.invalidArgument` naming the argument.
+enum Check {
+    static func notNull<T>(_ p: T?, _ name: String) throws(ChorusError) -> T {
+        guard let p else { throw .invalidArgument("\(name) is NULL") }
+        return p
+    }
+
+    static func structSize(_ given: UInt32, _ expected: Int, _ type: String) throws(ChorusError) {
+        guard Int(given) == expected else {
+            throw .invalidArgument("\(type).struct_size is \(given), expected \(expected): initialise it with \(type)_init (or the matching _params_init) from this library's chorus.h")
+        }
+    }
+
+    /// n * k without overflow.
+    static func product(_ a: Int, _ b: Int, _ what: String) throws(ChorusError) -> Int {
+        let (r, o) = a.multipliedReportingOverflow(by: b)
+        guard !o else { throw .invalidArgument("\(what) overflows") }
+        return r
+    }
+
+    static func string(_ p: UnsafePointer<CChar>?, _ name: String) throws(ChorusError) -> String {
+        let p = try notNull(p, name)
+        return String(cString: p)
+    }
+}

@@ -1,0 +1,58 @@
+import ChorusCore
+import ChorusCollaborative
+
+/// Collaborative filtering by implicit-feedback ALS: score(u, i) = x_u · y_i.
+public final class ALSAgent: RecommenderAgent {
+    public let name = "als"
+    public let scoresUnknownUsers = false
+    let userFactors: FloatMatrix
+    let itemFactors: FloatMatrix
+
+    init(userFactors: FloatMatrix, itemFactors: FloatMatrix) {
+        self.userFactors = userFactors
+        self.itemFactors = itemFactors
+    }
+
+    public var itemVectors: FloatMatrix? { itemFactors }
+    public var modelBytes: Int { userFactors.byteCount + itemFactors.byteCount }
+
+    public func score(user: Int32?, into scores: UnsafeMutableBufferPointer<Float>) {
+        guard let user, Int(user) < userFactors.rows else {
+            scores.update(repeating: 0)
+            return
+        }
+        let f = itemFactors.cols
+        let xu = userFactors.row(Int(user))
+        let n = min(scores.count, itemFactors.rows)
+        for i in 0..<n { scores[i] = Kernels.dot(xu, itemFactors.row(i), f) }
+    }
+
+    public func encode(into w: inout ByteWriter) {
+        w.write(UInt32(itemFactors.cols))
+        w.writeRaw(UnsafeBufferPointer(userFactors.buffer))
+        w.writeRaw(UnsafeBufferPointer(itemFactors.buffer))
+    }
+
+    public struct Factory: AgentFactory {
+        public let name = "als"
+        public let parameters: ALSParameters
+        public init(parameters: ALSParameters) { self.parameters = parameters }
+
+        public func fit(_ data: TrainingData, _ context: FitContext) throws(ChorusError) -> RecommenderAgent {
+            var p = parameters
+            p.threads = context.threads
+            p.seed = context.seed
+            let factors = try ImplicitALS.fit(userItems: data.userItems, parameters: p, progress: context.progress)
+            return ALSAgent(userFactors: factors.users, itemFactors: factors.items)
+        }
+
+        public func decode(_ r: inout ByteReader, userCount: Int, itemCount: Int) throws(ChorusError) -> RecommenderAgent {
+            let f = Int(try r.read(UInt32.self))
+            guard f > 0, f <= 4096 else { throw .format("ALS factor count \(f) is implausible") }
+            let u = try r.readMatrix(rows: userCount, cols: f)
+            let i = try r.readMatrix(rows: itemCount, cols: f)
+            for m in [u, i] { for j in 0..<m.count where !m.base[j].isFinite { throw .format("ALS factors contain a non-finite value") } }
+            return ALSAgent(userFactors: u, itemFactors: i)
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import ChorusCore
+
+/// Engine snapshots: the whole engine (config, interaction log, fitted model) in one
+/// `Snapshot` container. Sections: "META" (config, fit parameters, model presence), "LOG_" (the
+/// log), "MODL" (model shape, agent names and blend weights), "A000"... (one per agent).
+extension Engine {
+    static let engineSchema: UInt32 = 1
+
+    /// Writes the engine to `path` atomically (see `FileIO.writeAtomically`).
+    public func save(path: String) throws(ChorusError) {
+        try FileIO.writeAtomically(path: path, bytes: snapshotBytes())
+    }
+
+    /// Reads an engine written by `save`, verifying everything it reads.
+    public static func load(path: String) throws(ChorusError) -> Engine {
+        try load(bytes: FileIO.readAll(path: path))
+    }
+
+    func snapshotBytes() -> [UInt8] {
+        let (log, model, lastParameters) = stateSnapshot()
+        var meta = ByteWriter()
+        meta.write(Engine.engineSchema)
+        meta.write(config.popularityHalfLifeSeconds)
+        let p = model?.parameters ?? lastParameters
+        meta.write(UInt32(p.factors)); meta.write(p.regularization); meta.write(p.alpha)
+        meta.write(UInt32(p.iterations)); meta.write(UInt32(p.threads)); meta.write(p.seed); meta.write(p.validationFraction)
+        meta.write(UInt8(model == nil ? 0 : 1))
+
+        var l = ByteWriter()
+        l.writeArray(log.users.ids); l.writeArray(log.items.ids)
+        l.writeArray(log.userIndex); l.writeArray(log.itemIndex)
+        l.writeArray(log.weights); l.writeArray(log.timestamps)
+
+        var sections = [Snapshot.Section(tag: "META", payload: meta.bytes), Snapshot.Section(tag: "LOG_", payload: l.bytes)]
+        if let model {
+            var w = ByteWriter()
+            w.write(UInt64(model.trainedRows)); w.write(UInt64(model.users.count)); w.write(UInt64(model.items.count))
+            w.write(UInt32(model.agents.count))
+            for (a, agent) in model.agents.enumerated() { w.write(agent.name); w.write(model.weights[a]) }
+            sections.append(Snapshot.Section(tag: "MODL", payload: w.bytes))
+            for (a, agent) in model.agents.enumerated() {
+                var aw = ByteWriter()
+                agent.encode(into: &aw)
+                sections.append(Snapshot.Section(tag: agentTag(a), payload: aw.bytes))
+            }
+        }
+        return Snapshot.encode(sections)
+    }
+
+    private func agentTag(_ a: Int) -> String {
+        let d = String(a)
+        return "A" + String(repeating: "0", count: 3 - d.count) + d
+    }
+
+    static func load(bytes: [UInt8]) throws(ChorusError) -> Engine {
+        let sections = try Snapshot.decode(bytes)
+        func section(_ tag: String) throws(ChorusError) -> ByteReader {
+            guard let r = sections[tag] else { throw .format("snapshot has no '\(tag)' section") }
+            return ByteReader(bytes, range: r, context: "snapshot section '\(tag)'")
+        }
+        var meta = try section("META")
+        let schema = try meta.read(UInt32.self)
+        guard schema == engineSchema else { throw .unsupportedVersion("engine schema \(schema) is not supported (this library reads \(engineSchema))") }
+        let config = EngineConfig(popularityHalfLifeSeconds: try meta.read(Int64.self))
+        var p = FitParameters()
+        p.factors = Int(try meta.read(UInt32.self)); p.regularization = try meta.readFloat(); p.alpha = try meta.readFloat()
+        p.iterations = Int(try meta.read(UInt32.self)); p.threads = Int(try meta.read(UInt32.self)); p.seed = try meta.read(UInt64.self)
+        p.validationFraction = try meta.readFloat()
+        let hasModel = try meta.read(UInt8.self)
+        guard meta.isAtEnd, hasModel <= 1 else { throw .format("snapshot section 'META' is malformed") }
+        do { try p.validate() } catch { throw .format("snapshot holds invalid fit parameters: \(error.message)") }
+
+        var l = try section("LOG_")
+        let userIds = try l.readArray(Int64.self), itemIds = try l.readArray(Int64.self)
+        let ui = try l.readArray(Int32.self), ii = try l.readArray(Int32.self)
+        let w = try l.readArray(Float.self), ts = try l.readArray(Int64.self)
+        guard l.isAtEnd else { throw .format("snapshot section 'LOG_' has trailing bytes") }
+        let log = try InteractionLog(users: IdIndex(ids: userIds), items: IdIndex(ids: itemIds),
+                                     userIndex: ui, itemIndex: ii, weights: w, timestamps: ts)
+        let engine = Engine(config: config)
+        var model: FittedModel? = nil
+        if hasModel == 1 {
+            var m = try section("MODL")
+            let rows = Int(try m.read(UInt64.self)), nUsers = Int(try m.read(UInt64.self)), nItems = Int(try m.read(UInt64.self))
+            guard rows <= log.count, nUsers <= log.users.count, nItems <= log.items.count, nUsers >= 1, nItems >= 1 else {
+                throw .format("snapshot model shape (\(rows) rows, \(nUsers) users, \(nItems) items) does not fit its log")
+            }
+            let count = Int(try m.read(UInt32.self))
+            let factories = engine.factories(p)
+            guard count == factories.count else { throw .format("snapshot has \(count) agents, this library has \(factories.count)") }
+            var agents: [RecommenderAgent] = [], weights: [Float] = []
+            for a in 0..<count {
+                let name = try m.readString()
+                let weight = try m.readFloat()
+                guard name == factories[a].name else { throw .format("snapshot agent \(a) is '\(name)', expected '\(factories[a].name)'") }
+                guard weight.isFinite, weight >= 0, weight <= 1 else { throw .format("snapshot blend weight \(weight) is invalid") }
+                var ar = try section(engine.agentTag(a))
+                agents.append(try factories[a].decode(&ar, userCount: nUsers, itemCount: nItems))
+                guard ar.isAtEnd else { throw .format("snapshot section '\(engine.agentTag(a))' has trailing bytes") }
+                weights.append(weight)
+            }
+            guard m.isAtEnd else { throw .format("snapshot section 'MODL' has trailing bytes") }
+            let prefixUsers = Array(log.userIndex.prefix(rows)), prefixItems = Array(log.itemIndex.prefix(rows))
+            guard prefixUsers.allSatisfy({ Int($0) < nUsers }), prefixItems.allSatisfy({ Int($0) < nItems }) else {
+                throw .format("snapshot model rows refer to users or items outside the model")
+            }
+            let seen = SparseMatrix(rows: nUsers, cols: nItems, rowIndex: prefixUsers, colIndex: prefixItems, values: Array(log.weights.prefix(rows)))
+            model = FittedModel(users: try IdIndex(ids: Array(userIds.prefix(nUsers))), items: try IdIndex(ids: Array(itemIds.prefix(nItems))),
+                                trainedRows: rows, seen: seen, agents: agents, weights: weights, parameters: p)
+        }
+        engine.restore(log: log, model: model, parameters: p)
+        return engine
+    }
+}

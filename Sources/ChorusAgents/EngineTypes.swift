@@ -1,0 +1,72 @@
+import ChorusCore
+
+/// Settings fixed when an engine is created.
+public struct EngineConfig: Sendable, Equatable {
+    /// Half-life of the popularity agent's time decay; <= 0 means no decay.
+    public var popularityHalfLifeSeconds: Int64
+    public init(popularityHalfLifeSeconds: Int64 = 30 * 86_400) {
+        self.popularityHalfLifeSeconds = popularityHalfLifeSeconds
+    }
+}
+
+/// Hyper-parameters of one fit.
+public struct FitParameters: Sendable, Equatable {
+    public var factors = 64
+    public var regularization: Float = 0.01
+    public var alpha: Float = 1
+    public var iterations = 15
+    /// Worker threads; 0 = every CPU.
+    public var threads = 0
+    public var seed: UInt64 = 42
+    /// Share of each user's latest interactions held out to fit the blend weights.
+    public var validationFraction: Float = 0.1
+    public init() {}
+
+    /// Checks ranges; the C ABI maps the error to CHORUS_ERR_INVALID_ARGUMENT.
+    public func validate() throws(ChorusError) {
+        guard factors >= 1 && factors <= 1024 else { throw .invalidArgument("factors must be in 1...1024, got \(factors)") }
+        guard regularization.isFinite && regularization >= 0 else { throw .invalidArgument("regularization must be finite and >= 0, got \(regularization)") }
+        guard alpha.isFinite && alpha > 0 else { throw .invalidArgument("alpha must be finite and > 0, got \(alpha)") }
+        guard iterations >= 1 && iterations <= 10_000 else { throw .invalidArgument("iterations must be in 1...10000, got \(iterations)") }
+        guard threads >= 0 && threads <= 1024 else { throw .invalidArgument("threads must be in 0...1024, got \(threads)") }
+        guard validationFraction.isFinite && validationFraction >= 0 && validationFraction < 0.5 else {
+            throw .invalidArgument("validation_fraction must be in [0, 0.5), got \(validationFraction)")
+        }
+    }
+}
+
+/// Filters and agent choice of one recommend call.
+public struct RecommendOptions: Sendable {
+    public var includeSeen = false
+    /// Recommend only among these items (unknown ids are ignored).
+    public var allow: Set<Int64>? = nil
+    /// Never recommend these items.
+    public var deny: Set<Int64> = []
+    /// One agent alone by name; nil = the coordinator's blend.
+    public var agent: String? = nil
+    public init() {}
+}
+
+/// One user's recommendations, best first.
+public struct RecommendationList: Sendable {
+    public let user: Int64
+    /// The user is unknown to the model: popularity alone served them.
+    public let coldFallback: Bool
+    public let items: [Int64]
+    public let scores: [Float]
+    /// Per item, each agent's share of its score (agent order as `Engine.agentNames`).
+    public let shares: [[Float]]
+}
+
+/// Counters reported by `Engine.stats()`.
+public struct EngineStats: Sendable {
+    public var fitted: Bool
+    public var users: Int
+    public var items: Int
+    public var interactions: Int
+    public var modelUsers: Int
+    public var modelItems: Int
+    public var modelBytes: Int
+    public var allocatedBytes: UInt64
+    public var residentBytes: UInt64
+}

@@ -1,0 +1,26 @@
+import ChorusCore
+
+/// An immutable trained model: what recommend reads. A fit builds a new one and publishes it, so
+/// readers never see a half-trained state.
+final class FittedModel: Sendable {
+    /// Id tables: prefixes of the engine log's tables (the model saw the first `trainedRows` rows).
+    let users: IdIndex
+    let items: IdIndex
+    let trainedRows: Int
+    /// users x items of the training data: what "already seen" means.
+    let seen: SparseMatrix
+    let agents: [RecommenderAgent]
+    let weights: [Float]
+    let parameters: FitParameters
+    let popularityIndex: Int
+
+    init(users: IdIndex, items: IdIndex, trainedRows: Int, seen: SparseMatrix, agents: [RecommenderAgent],
+         weights: [Float], parameters: FitParameters) {
+        self.users = users; self.items = items; self.trainedRows = trainedRows; self.seen = seen
+        self.agents = agents; self.weights = weights; self.parameters = parameters
+        self.popularityIndex = agents.firstIndex { $0.scoresUnknownUsers } ?? 0
+    }
+
+    var itemCount: Int { items.count }
+    var modelBytes: Int { agents.reduce(0) { $0 + $1.modelBytes } }
+}

@@ -1,0 +1,56 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ChorusCore
+
+/// Recommends what many users interacted with recently: each interaction counts its weight times
+/// 2^(−age / halfLife), age measured from the newest interaction in the data. Scores are
+/// log(1 + decayed count), so the coordinator's normalisation is not dominated by a few hits.
+/// It scores every user the same way, so it is also the fallback for users with no history.
+public final class PopularityAgent: RecommenderAgent {
+    public let name = "popularity"
+    public let scoresUnknownUsers = true
+    public let itemVectors: FloatMatrix? = nil
+    let itemScores: FloatMatrix
+
+    init(itemScores: FloatMatrix) { self.itemScores = itemScores }
+
+    public var modelBytes: Int { itemScores.byteCount }
+
+    public func score(user: Int32?, into scores: UnsafeMutableBufferPointer<Float>) {
+        scores.baseAddress!.update(from: itemScores.base, count: min(scores.count, itemScores.count))
+    }
+
+    public func encode(into w: inout ByteWriter) { w.writeRaw(UnsafeBufferPointer(itemScores.buffer)) }
+
+    /// The factory; `halfLifeSeconds <= 0` means no decay.
+    public struct Factory: AgentFactory {
+        public let name = "popularity"
+        public let halfLifeSeconds: Int64
+        public init(halfLifeSeconds: Int64) { self.halfLifeSeconds = halfLifeSeconds }
+
+        public func fit(_ data: TrainingData, _ context: FitContext) throws(ChorusError) -> RecommenderAgent {
+            let scores = try FloatMatrix(rows: 1, cols: data.itemCount)
+            let newest = data.timestamps.max() ?? 0
+            var counts = [Double](repeating: 0, count: data.itemCount)
+            for j in 0..<data.items.count {
+                var w = Double(data.weights[j])
+                if halfLifeSeconds > 0 {
+                    let age = Double(max(0, newest - data.timestamps[j]))
+                    w *= exp2(-age / Double(halfLifeSeconds))
+                }
+                counts[Int(data.items[j])] += w
+            }
+            for i in 0..<data.itemCount { scores.base[i] = Float(log1p(counts[i])) }
+            return PopularityAgent(itemScores: scores)
+        }
+
+        public func decode(_ r: inout ByteReader, userCount: Int, itemCount: Int) throws(ChorusError) -> RecommenderAgent {
+            let m = try r.readMatrix(rows: 1, cols: itemCount)
+            for i in 0..<itemCount where !m.base[i].isFinite { throw .format("popularity score \(i) is not finite") }
+            return PopularityAgent(itemScores: m)
+        }
+    }
+}

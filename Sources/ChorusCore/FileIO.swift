@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// File access without Foundation: whole-file reads and crash-safe atomic writes.
+public enum FileIO {
+    /// Reads a whole file.
+    /// - Throws: `.notFound` for a missing path, `.io` for a directory or an unreadable file.
+    public static func readAll(path: String) throws(ChorusError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw errnoError("cannot open '\(path)'", path: path) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw errnoError("cannot stat '\(path)'", path: path) }
+        if (st.st_mode & S_IFMT) == S_IFDIR { throw .io("'\(path)' is a directory, not a file") }
+        var out = [UInt8]()
+        out.reserveCapacity(Int(st.st_size))
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw errnoError("cannot read '\(path)'", path: path)
+            }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
+    }
+
+    /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of the
+    /// directory. A crash at any point leaves either the old file or the new one under `path`.
+    /// - Throws: `.io` when the directory is missing, `path` is a directory, or the disk refuses.
+    public static func writeAtomically(path: String, bytes: [UInt8]) throws(ChorusError) {
+        if path.isEmpty { throw .invalidArgument("the path is empty") }
+        var st = stat()
+        if stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
+            throw .io("'\(path)' is a directory; give a file path")
+        }
+        let dir = directoryOf(path)
+        if stat(dir, &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR {
+            throw .io("the directory '\(dir)' of '\(path)' does not exist")
+        }
+        let tmp = "\(path).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max) & 0xffff_ffff)"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if fd < 0 { throw errnoError("cannot create '\(tmp)'", path: tmp) }
+        var ok = false
+        defer {
+            if !ok { unlink(tmp) }
+        }
+        var written = 0
+        let writeError: ChorusError? = bytes.withUnsafeBytes { raw -> ChorusError? in
+            while written < raw.count {
+                let n = write(fd, raw.baseAddress! + written, raw.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errnoError("cannot write '\(tmp)'", path: tmp)
+                }
+                written += n
+            }
+            return nil
+        }
+        if let e = writeError { close(fd); throw e }
+        if fsync(fd) != 0 { let e = errnoError("cannot fsync '\(tmp)'", path: tmp); close(fd); throw e }
+        if close(fd) != 0 { throw errnoError("cannot close '\(tmp)'", path: tmp) }
+        if rename(tmp, path) != 0 { throw errnoError("cannot rename '\(tmp)' to '\(path)'", path: path) }
+        ok = true
+        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+    }
+
+    /// True when `path` names an existing regular file or directory.
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0
+    }
+
+    static func directoryOf(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let dir = String(path[..<slash])
+        return dir.isEmpty ? "/" : dir
+    }
+
+    static func errnoError(_ what: String, path: String) -> ChorusError {
+        let code = errno
+        let reason = String(cString: strerror(code))
+        if code == ENOENT { return .notFound("\(what): \(reason)") }
+        if code == ENOMEM { return .outOfMemory("\(what): \(reason)") }
+        return .io("\(what): \(reason)")
+    }
+}

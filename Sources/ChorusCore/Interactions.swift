@@ -1,0 +1,78 @@
+/// One interaction as the host gives it.
+public struct Interaction: Sendable, Equatable {
+    public var user: Int64
+    public var item: Int64
+    public var weight: Float
+    public var timestamp: Int64
+    public init(user: Int64, item: Int64, weight: Float = 1, timestamp: Int64 = 0) {
+        self.user = user; self.item = item; self.weight = weight; self.timestamp = timestamp
+    }
+}
+
+/// The append-only log of everything the host added: the training data of every agent.
+/// Users and items are kept as dense indices (see `IdIndex`).
+public struct InteractionLog: Sendable {
+    public private(set) var users = IdIndex()
+    public private(set) var items = IdIndex()
+    public private(set) var userIndex: [Int32] = []
+    public private(set) var itemIndex: [Int32] = []
+    public private(set) var weights: [Float] = []
+    public private(set) var timestamps: [Int64] = []
+
+    public init() {}
+
+    public var count: Int { userIndex.count }
+
+    /// Validates a whole batch, then appends it: on error nothing is added.
+    /// - Throws: `.invalidArgument` for a weight that is NaN, infinite, zero or negative.
+    public mutating func append(users u: UnsafeBufferPointer<Int64>, items it: UnsafeBufferPointer<Int64>,
+                                weights w: UnsafeBufferPointer<Float>?, timestamps ts: UnsafeBufferPointer<Int64>?) throws(ChorusError) {
+        let n = u.count
+        guard it.count == n, w == nil || w!.count == n, ts == nil || ts!.count == n else {
+            throw .invalidArgument("interaction arrays differ in length")
+        }
+        if let w {
+            for i in 0..<n where !(w[i].isFinite && w[i] > 0) {
+                throw .invalidArgument("weight \(w[i]) at position \(i) (user \(u[i]), item \(it[i])) must be finite and > 0")
+            }
+        }
+        userIndex.reserveCapacity(count + n); itemIndex.reserveCapacity(count + n)
+        weights.reserveCapacity(count + n); timestamps.reserveCapacity(count + n)
+        for i in 0..<n {
+            userIndex.append(users.intern(u[i]))
+            itemIndex.append(items.intern(it[i]))
+            weights.append(w?[i] ?? 1)
+            timestamps.append(ts?[i] ?? 0)
+        }
+    }
+
+    public mutating func append(_ batch: [Interaction]) throws(ChorusError) {
+        let u = batch.map(\.user), it = batch.map(\.item), w = batch.map(\.weight), ts = batch.map(\.timestamp)
+        try u.withUnsafeBufferPointer { (up) throws(ChorusError) in
+            try it.withUnsafeBufferPointer { (ip) throws(ChorusError) in
+                try w.withUnsafeBufferPointer { (wp) throws(ChorusError) in
+                    try ts.withUnsafeBufferPointer { (tp) throws(ChorusError) in
+                        try append(users: up, items: ip, weights: wp, timestamps: tp)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rebuilds a log from its parts (snapshot loading); checks every index is in range.
+    public init(users: IdIndex, items: IdIndex, userIndex: [Int32], itemIndex: [Int32],
+                weights: [Float], timestamps: [Int64]) throws(ChorusError) {
+        let n = userIndex.count
+        guard itemIndex.count == n, weights.count == n, timestamps.count == n else {
+            throw .format("interaction columns differ in length")
+        }
+        for i in 0..<n {
+            guard userIndex[i] >= 0, Int(userIndex[i]) < users.count, itemIndex[i] >= 0, Int(itemIndex[i]) < items.count else {
+                throw .format("interaction \(i) refers to a user or item outside the id tables")
+            }
+            guard weights[i].isFinite, weights[i] > 0 else { throw .format("interaction \(i) has an invalid weight") }
+        }
+        self.users = users; self.items = items; self.userIndex = userIndex; self.itemIndex = itemIndex
+        self.weights = weights; self.timestamps = timestamps
+    }
+}

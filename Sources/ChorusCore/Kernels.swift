@@ -1,0 +1,68 @@
+import CBLAS
+
+/// Dense vector kernels for the hot loops (ALS solves, scoring). Written over raw pointers with
+/// SIMD8 accumulators so the compiler emits packed FMA code; lengths need not be multiples of 8.
+public enum Kernels {
+    /// Σ a[i] * b[i].
+    @inline(__always)
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+        var i = 0
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        while i + 16 <= n {
+            acc0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            acc1 += ra.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self)
+            i += 16
+        }
+        if i + 8 <= n {
+            acc0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        var s = (acc0 + acc1).sum()
+        while i < n { s += a[i] * b[i]; i += 1 }
+        return s
+    }
+
+    /// y += alpha * x.
+    @inline(__always)
+    public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        let a = SIMD8<Float>(repeating: alpha)
+        let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
+        while i + 8 <= n {
+            let v = ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) + a * rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            ry.storeBytes(of: v, toByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n { y[i] += alpha * x[i]; i += 1 }
+    }
+
+    /// y = A x for a row-major n x n matrix A (small: the ALS Gram matrix).
+    @inline(__always)
+    public static func symv(_ a: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        for r in 0..<n { y[r] = dot(a + r * n, x, n) }
+    }
+
+    /// G = Yᵀ Y (+ lambda I) for Y with `rows` x `cols`, row-major, through BLAS (OpenBLAS ssyrk).
+    public static func gram(_ y: FloatMatrix, lambda: Float, into g: FloatMatrix) {
+        let f = y.cols
+        precondition(g.rows == f && g.cols == f)
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(f), Int32(y.rows), 1, y.base, Int32(f), 0, g.base, Int32(f))
+        // ssyrk fills the upper triangle only: mirror it.
+        for r in 0..<f {
+            for c in 0..<r { g.base[r * f + c] = g.base[c * f + r] }
+            g.base[r * f + r] += lambda
+        }
+    }
+
+    /// C (m x n) = A (m x k) · Bᵀ where B is n x k; all row-major. Scores a block of users
+    /// against every item with one BLAS call.
+    public static func gemmABt(_ a: UnsafePointer<Float>, m: Int, _ b: UnsafePointer<Float>, n: Int, k: Int, into c: UnsafeMutablePointer<Float>) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(k), 0, c, Int32(n))
+    }
+
+    /// y = A x for A (m x k) row-major: one user's scores against every item.
+    public static func gemv(_ a: UnsafePointer<Float>, m: Int, k: Int, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(k), 1, a, Int32(k), x, 1, 0, y, 1)
+    }
+}

@@ -1,0 +1,245 @@
+/*
+ * chorus.h — the C API of Chorus, an embeddable recommendation engine.
+ *
+ * Conventions
+ * - Every fallible function returns a chorus_status; CHORUS_OK (0) is success, negative values
+ *   name a failure. The values are pinned forever. On failure, chorus_last_error() describes it.
+ * - Constructors write the new handle through an out-parameter; *out is set to NULL on failure.
+ * - Parameter structs start with `struct_size`, are filled with defaults by their `_params_init`
+ *   function, and only ever grow at the end. A zero field means "default". Passing NULL for a
+ *   params pointer means "all defaults".
+ * - Ownership is stated per function: [borrowed] the library reads it during the call only;
+ *   [owns] the caller owns the result and releases it with the named free function.
+ *   Every `_free(NULL)` is a no-op.
+ * - Item and user ids are the host's own int64 ids. CHORUS_NO_ITEM (-1) marks an empty slot in an
+ *   output buffer (with score -INFINITY) when fewer than k items can be recommended.
+ *
+ * Thread safety
+ * - A chorus_engine may be used from many threads at once. Read paths (recommend, similar items,
+ *   explain, stats, save) run concurrently. Mutators (add interactions, fit) take the engine's
+ *   write lock only to publish their result: fit trains a new model outside the lock, so
+ *   recommendations keep being served from the previous model while it runs.
+ * - chorus_last_error() is thread-local.
+ * - The library never prints. Log lines go to the callback set with chorus_set_log_callback.
+ */
+#ifndef CHORUS_H
+#define CHORUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CHORUS_VERSION_MAJOR 0
+#define CHORUS_VERSION_MINOR 1
+#define CHORUS_VERSION_PATCH 0
+/* The version as one number: major * 10000 + minor * 100 + patch. */
+#define CHORUS_VERSION_NUMBER (CHORUS_VERSION_MAJOR * 10000 + CHORUS_VERSION_MINOR * 100 + CHORUS_VERSION_PATCH)
+
+/* ---- Status codes (pinned forever) ---------------------------------------------------------- */
+
+typedef int32_t chorus_status;
+
+#define CHORUS_OK 0
+#define CHORUS_ERR_INVALID_ARGUMENT (-1)  /* NULL pointer, bad count, NaN weight, bad struct_size... */
+#define CHORUS_ERR_NOT_FOUND (-2)         /* unknown id, agent name or file */
+#define CHORUS_ERR_BUFFER_TOO_SMALL (-3)  /* an output capacity is below what the call needs */
+#define CHORUS_ERR_NOT_FITTED (-4)        /* the engine has no trained model yet */
+#define CHORUS_ERR_IO (-5)                /* the file system refused (permissions, directory, disk) */
+#define CHORUS_ERR_FORMAT (-6)            /* not a snapshot, truncated, corrupted (checksum) */
+#define CHORUS_ERR_UNSUPPORTED_VERSION (-7) /* a snapshot written by a newer format version */
+#define CHORUS_ERR_CANCELLED (-8)         /* a progress callback asked to stop */
+#define CHORUS_ERR_OUT_OF_MEMORY (-9)
+#define CHORUS_ERR_INTERNAL (-10)         /* a bug in Chorus: please report it */
+
+/* The empty-slot marker in item id outputs. */
+#define CHORUS_NO_ITEM ((int64_t)-1)
+
+/* ---- Library ---------------------------------------------------------------------------------- */
+
+/* The library's version as "MAJOR.MINOR.PATCH". [borrowed] static string. Thread-safe. */
+const char *chorus_version(void);
+
+/* The library's version as one number (see CHORUS_VERSION_NUMBER); compare with the header's. */
+uint32_t chorus_version_number(void);
+
+/* The message of the last failed call on this thread; "" if none. Never NULL. [borrowed] valid
+ * until the next chorus call on this thread. */
+const char *chorus_last_error(void);
+
+/* A stable name for a status ("CHORUS_ERR_NOT_FOUND"), or "CHORUS_UNKNOWN_STATUS". [borrowed] static. */
+const char *chorus_status_name(chorus_status status);
+
+/* sizeof() of a public struct as this library was built, by struct name ("chorus_fit_params"),
+ * or 0 for an unknown name. Bindings compare it with their own mirror of the struct at load time. */
+size_t chorus_struct_size(const char *struct_name);
+
+/* Log levels passed to the log callback. */
+#define CHORUS_LOG_DEBUG 0
+#define CHORUS_LOG_INFO 1
+#define CHORUS_LOG_WARNING 2
+
+/* Receives the library's log lines. `message` is [borrowed] for the duration of the call. The
+ * callback may be called from any thread the library runs work on. */
+typedef void (*chorus_log_fn)(int32_t level, const char *message, void *user_data);
+
+/* Sets (or with NULL clears) the process-wide log callback. Thread-safe. */
+chorus_status chorus_set_log_callback(chorus_log_fn callback, void *user_data);
+
+/* ---- Engine ----------------------------------------------------------------------------------- */
+
+typedef struct chorus_engine chorus_engine;
+
+typedef struct chorus_engine_params {
+    uint32_t struct_size;
+    uint32_t reserved;
+    /* Half-life of the popularity agent's time decay, in seconds. 0 = default (30 days).
+     * Negative = no decay (plain counts). */
+    int64_t popularity_half_life_seconds;
+} chorus_engine_params;
+
+/* Fills `params` with defaults (and sets struct_size). */
+chorus_status chorus_engine_params_init(chorus_engine_params *params);
+
+/* Creates an empty engine. `params` [borrowed] may be NULL. *out_engine [owns]: release with
+ * chorus_engine_free. */
+chorus_status chorus_engine_create(const chorus_engine_params *params, chorus_engine **out_engine);
+
+/* Releases an engine and everything it holds. NULL is a no-op. No other call may be running on
+ * the engine. */
+void chorus_engine_free(chorus_engine *engine);
+
+/* Appends `n` interactions (user_ids[i], item_ids[i]). All arrays are [borrowed].
+ * `weights` may be NULL (every weight 1); each weight must be finite and > 0 (a confidence, as in
+ * implicit feedback: plays, clicks, ratings). `timestamps` (Unix seconds) may be NULL (all 0).
+ * The batch is validated whole before anything is added: on error nothing is added.
+ * New data is used by the next chorus_engine_fit. Thread-safe (takes the write lock). */
+chorus_status chorus_engine_add_interactions(chorus_engine *engine, const int64_t *user_ids,
+                                             const int64_t *item_ids, const float *weights,
+                                             const int64_t *timestamps, size_t n);
+
+/* Progress of a long call: `stage` ("als", "blend", ...) [borrowed], `fraction` in [0, 1].
+ * Return 0 to go on, non-zero to cancel (the call then returns CHORUS_ERR_CANCELLED and the engine
+ * keeps its previous model). Called on the thread that called fit. */
+typedef int32_t (*chorus_progress_fn)(const char *stage, double fraction, void *user_data);
+
+typedef struct chorus_fit_params {
+    uint32_t struct_size;
+    uint32_t factors;              /* ALS latent factors. 0 = default (64) */
+    float regularization;          /* ALS L2 regularization. 0 = default (0.01) */
+    float alpha;                   /* confidence scaling: c = 1 + alpha * weight. 0 = default (1.0) */
+    uint32_t iterations;           /* ALS sweeps. 0 = default (15) */
+    uint32_t threads;              /* worker threads. 0 = default (number of CPUs) */
+    uint64_t seed;                 /* random seed. 0 = default (42) */
+    float validation_fraction;     /* share of each user's latest interactions held out to fit the
+                                      blend weights. 0 = default (0.1); must be < 0.5 */
+    uint32_t reserved;
+    chorus_progress_fn progress;   /* optional */
+    void *progress_user_data;      /* passed to progress */
+} chorus_fit_params;
+
+/* Fills `params` with defaults (and sets struct_size). */
+chorus_status chorus_fit_params_init(chorus_fit_params *params);
+
+/* Trains every agent on the interactions added so far, then fits the coordinator's blend weights
+ * on a per-user temporal validation hold-out, then retrains the agents on all data.
+ * `params` [borrowed] may be NULL. Needs at least 2 users and 2 items. Thread-safe: recommendations
+ * are served from the previous model until the new one is published. */
+chorus_status chorus_engine_fit(chorus_engine *engine, const chorus_fit_params *params);
+
+/* Flags of chorus_recommend_params.flags. */
+#define CHORUS_RECOMMEND_INCLUDE_SEEN 1u /* do not exclude the items a user already interacted with */
+
+typedef struct chorus_recommend_params {
+    uint32_t struct_size;
+    uint32_t flags;                /* CHORUS_RECOMMEND_* bits; 0 = exclude already-seen items */
+    const int64_t *allow_items;    /* optional [borrowed]: recommend only among these items */
+    size_t n_allow;
+    const int64_t *deny_items;     /* optional [borrowed]: never recommend these items */
+    size_t n_deny;
+    const char *agent;             /* optional [borrowed]: one agent's name alone ("als",
+                                      "popularity"); NULL = the coordinator's blend */
+} chorus_recommend_params;
+
+/* Fills `params` with defaults (and sets struct_size). */
+chorus_status chorus_recommend_params_init(chorus_recommend_params *params);
+
+/* Per-user flags written by chorus_engine_recommend. */
+#define CHORUS_USER_KNOWN 0u
+/* The user has no interactions in the fitted model: the recommendations come from the popularity
+ * agent alone (and are still filtered by allow/deny lists). This is not an error. */
+#define CHORUS_USER_COLD_FALLBACK 1u
+
+/* Recommends the top `k` items for each of `n_users` users (batch-first, like implicit).
+ * Row u of the outputs (slots u*k ... u*k+k-1) holds user_ids[u]'s items, best first.
+ * - `out_item_ids`, `out_scores`: caller buffers of `capacity` elements, capacity >= n_users * k.
+ *   Scores are the coordinator's blended scores (or the one agent's scores). Empty slots hold
+ *   CHORUS_NO_ITEM and -INFINITY.
+ * - `out_agent_shares`: optional (NULL), capacity `shares_capacity` >= n_users * k * agent_count:
+ *   for each recommended item, each agent's share of its blended score (agent order as in
+ *   chorus_engine_agent_name; shares of one item sum to 1, or are all 0 for an empty slot).
+ * - `out_user_flags`: optional (NULL), n_users elements, CHORUS_USER_* values.
+ * k must be in 1 ... number of items. Unknown users are not an error (see
+ * CHORUS_USER_COLD_FALLBACK). All arrays [borrowed]. Thread-safe. */
+chorus_status chorus_engine_recommend(const chorus_engine *engine, const int64_t *user_ids,
+                                      size_t n_users, size_t k,
+                                      const chorus_recommend_params *params,
+                                      int64_t *out_item_ids, float *out_scores, size_t capacity,
+                                      float *out_agent_shares, size_t shares_capacity,
+                                      uint32_t *out_user_flags);
+
+/* The `k` items most similar to each of `n_items` items (cosine of the ALS item factors), the
+ * item itself excluded. Outputs as in chorus_engine_recommend (capacity >= n_items * k).
+ * `params` may be NULL; its allow/deny lists apply, its agent and flags are ignored. An unknown
+ * item id is CHORUS_ERR_NOT_FOUND. Thread-safe. */
+chorus_status chorus_engine_similar_items(const chorus_engine *engine, const int64_t *item_ids,
+                                          size_t n_items, size_t k,
+                                          const chorus_recommend_params *params,
+                                          int64_t *out_item_ids, float *out_scores,
+                                          size_t capacity);
+
+/* Number of agents in the engine (the popularity agent is always first). */
+chorus_status chorus_engine_agent_count(const chorus_engine *engine, size_t *out_count);
+
+/* Name of agent `index` and its weight in the coordinator's blend (0 before fit). `*out_name`
+ * [borrowed] lives as long as the engine. `out_weight` may be NULL. */
+chorus_status chorus_engine_agent_info(const chorus_engine *engine, size_t index,
+                                       const char **out_name, float *out_weight);
+
+typedef struct chorus_engine_stats {
+    uint32_t struct_size;
+    uint32_t fitted;               /* 1 once a model is trained (or loaded) */
+    uint64_t n_users;              /* distinct users added so far */
+    uint64_t n_items;              /* distinct items added so far */
+    uint64_t n_interactions;       /* interactions added so far */
+    uint64_t n_model_users;        /* users / items known to the fitted model */
+    uint64_t n_model_items;
+    uint64_t model_bytes;          /* bytes of the fitted model's numeric buffers */
+    uint64_t allocator_allocated_bytes; /* jemalloc "stats.allocated" for the whole library */
+    uint64_t allocator_resident_bytes;  /* jemalloc "stats.resident" */
+} chorus_engine_stats;
+
+/* Fills `*out_stats`; the caller sets out_stats->struct_size = sizeof(chorus_engine_stats) first
+ * (or calls chorus_engine_stats_init). Thread-safe. */
+chorus_status chorus_engine_stats_init(chorus_engine_stats *stats);
+chorus_status chorus_engine_get_stats(const chorus_engine *engine, chorus_engine_stats *out_stats);
+
+/* Writes the engine (interactions, id maps, fitted model, blend) to `path` as one snapshot file:
+ * magic, format version, and a CRC-32 per section. The file is written to a temporary file beside
+ * `path`, fsynced, then renamed over `path`, so a crash never leaves a partial file under that
+ * name. `path` [borrowed], UTF-8. Thread-safe (a read path). */
+chorus_status chorus_engine_save(const chorus_engine *engine, const char *path);
+
+/* Reads a snapshot written by chorus_engine_save into a new engine. Everything read is verified:
+ * a file that is not a snapshot, is truncated or corrupted is CHORUS_ERR_FORMAT; one written by a
+ * newer format is CHORUS_ERR_UNSUPPORTED_VERSION; a missing file CHORUS_ERR_NOT_FOUND; a
+ * directory or unreadable file CHORUS_ERR_IO. *out_engine [owns]: release with chorus_engine_free. */
+chorus_status chorus_engine_load(const char *path, chorus_engine **out_engine);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CHORUS_H */

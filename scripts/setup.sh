@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what Chorus needs to build, test and run its demo on a fresh Debian machine with Swift:
+# Debian packages (OpenBLAS, jemalloc's source), Python packages for the binding's tests, and
+# jemalloc built from source (scripts/build-jemalloc.sh). Idempotent and quick once done.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+stamp="$root/.deps/setup.done"
+if [ -f "$stamp" ] && [ -f "$root/.deps/jemalloc/lib/libchjemalloc.a" ]; then exit 0; fi
+mkdir -p "$root/.deps"
+sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+
+echo "setup: Debian packages (OpenBLAS, jemalloc, build tools)..."
+# jemalloc is built from Debian's source package, so deb-src must be enabled.
+if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
+  cat <<'SRC' | $sudo tee /etc/apt/sources.list.d/chorus-debian-src.sources >/dev/null
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+  libopenblas-dev libjemalloc-dev dpkg-dev bzip2 make gcc binutils >/dev/null
+
+echo "setup: Python packages (numpy, pytest)..."
+python3 -m pip install -q --disable-pip-version-check numpy pytest
+
+"$root/scripts/build-jemalloc.sh"
+touch "$stamp"
+echo "setup: done"
