@@ -25,7 +25,7 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recomme
   libopenblas-dev libjemalloc-dev dpkg-dev bzip2 make gcc binutils >/dev/null
 
 echo "setup: Python packages (numpy, pytest)..."
-python3 -m pip install -q --disable-pip-version-check numpy pytest
+python3 -m pip install -q --disable-pip-version-check numpy pytest "setuptools>=70.1" wheel
 
 "$root/scripts/build-jemalloc.sh"
 touch "$stamp"

@@ -15,7 +15,12 @@ public enum CRC32 {
 
     /// The CRC-32 of `bytes` (`checksum(Array("123456789".utf8)) == 0xCBF43926`).
     public static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        var c: UInt32 = 0xFFFF_FFFF
+        update(0, bytes)
+    }
+
+    /// Continues a checksum: `update(checksum(a), b) == checksum(a + b)`.
+    public static func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var c: UInt32 = crc ^ 0xFFFF_FFFF
         let t = tables
         t[0].withUnsafeBufferPointer { t0 in t[1].withUnsafeBufferPointer { t1 in
         t[2].withUnsafeBufferPointer { t2 in t[3].withUnsafeBufferPointer { t3 in

@@ -6,7 +6,8 @@
 ///     offset 8   u32       format version (`Snapshot.formatVersion`)
 ///     offset 12  u32       section count
 ///     offset 16  u32       CRC-32 of bytes 0..<16
-///     then, per section:   4-byte ASCII tag, u64 payload length, u32 CRC-32 of the payload, payload
+///     then, per section:   4-byte ASCII tag, u64 payload length, u32 CRC-32 of tag + length +
+///                          payload, payload
 ///
 /// Nothing may follow the last section. Readers check the magic, then the version (a newer one is
 /// `.unsupportedVersion`, as its layout may differ), then every length against the file size and
@@ -36,7 +37,8 @@ public enum Snapshot {
             var h = ByteWriter()
             for b in s.tag.utf8 { h.write(b) }
             h.write(UInt64(s.payload.count))
-            h.write(CRC32.checksum(s.payload))
+            let crc = s.payload.withUnsafeBytes { CRC32.update(CRC32.checksum(h.bytes), $0) }
+            h.write(crc)
             out.append(contentsOf: h.bytes)
             out.append(contentsOf: s.payload)
         }
@@ -75,7 +77,10 @@ public enum Snapshot {
             }
             let start = try r.take(Int(length))
             let range = start..<(start + Int(length))
-            guard crc == bytes.withUnsafeBytes({ CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[range])) }) else {
+            let computed = bytes.withUnsafeBytes {
+                CRC32.update(CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[tagStart..<(tagStart + 12)])), UnsafeRawBufferPointer(rebasing: $0[range]))
+            }
+            guard crc == computed else {
                 throw .format("snapshot section '\(tag)' checksum mismatch: the file is corrupted")
             }
             guard sections[tag] == nil else { throw .format("snapshot has section '\(tag)' twice") }

@@ -1,0 +1,45 @@
+import Testing
+@testable import ChorusCore
+
+@Suite struct DataTests {
+    @Test func idIndexInternsInFirstSeenOrder() throws {
+        var ix = IdIndex()
+        #expect(ix.intern(42) == 0); #expect(ix.intern(-7) == 1); #expect(ix.intern(42) == 0)
+        #expect(ix.ids == [42, -7]); #expect(ix.index(of: -7) == 1); #expect(ix.index(of: 5) == nil)
+        #expect(throws: ChorusError.self) { try IdIndex(ids: [1, 2, 1]) }
+    }
+
+    @Test func logRejectsBadWeightsAndAddsNothing() throws {
+        var log = InteractionLog()
+        try log.append([Interaction(user: 1, item: 10), Interaction(user: 2, item: 11, weight: 3, timestamp: 5)])
+        for bad: Float in [.nan, .infinity, -.infinity, -1, 0] {
+            #expect(throws: ChorusError.self) {
+                try log.append([Interaction(user: 3, item: 12), Interaction(user: 4, item: 13, weight: bad)])
+            }
+        }
+        #expect(log.count == 2)
+        #expect(log.users.count == 2 && log.items.count == 2)
+        #expect(log.weights == [1, 3] && log.timestamps == [0, 5])
+    }
+
+    @Test func sparseMatrixSumsDuplicatesAndTransposes() {
+        let m = SparseMatrix(rows: 3, cols: 4, rowIndex: [0, 2, 0, 0, 1], colIndex: [3, 1, 1, 3, 0], values: [1, 2, 3, 4, 5])
+        #expect(m.rowStart == [0, 2, 3, 4])
+        #expect(m.colIndex == [1, 3, 0, 1])
+        #expect(m.values == [3, 5, 5, 2])
+        let t = m.transposed()
+        #expect(t.rows == 4 && t.cols == 3)
+        #expect(t.rowStart == [0, 1, 3, 3, 4])
+        #expect(t.colIndex == [1, 0, 2, 0])
+        #expect(t.values == [5, 3, 2, 5])
+    }
+
+    @Test func temporalHoldOutKeepsTheLatestRows() {
+        // user 0: 5 rows with timestamps out of order; user 1: 2 rows (kept whole); user 2: 3 rows.
+        let users: [Int32] = [0, 0, 1, 0, 0, 2, 1, 0, 2, 2]
+        let ts: [Int64] =    [5, 1, 9, 3, 4, 1, 9, 2, 3, 2]
+        let held = TemporalHoldOut.split(users: users, timestamps: ts, fraction: 0.4)
+        // user 0 (5 rows): hold 2 latest: ts 5 (row 0) and ts 4 (row 4).
+        #expect(held == [true, false, false, false, true, false, false, false, true, false])
+    }
+}

@@ -1,0 +1,67 @@
+import Testing
+@testable import ChorusCore
+
+@Suite struct KernelTests {
+    @Test func dotAndAxpyMatchNaiveLoops() {
+        var rng = SeededRandom(seed: 3)
+        for n in [0, 1, 7, 8, 9, 15, 16, 17, 64, 100] {
+            let a = (0..<n).map { _ in rng.nextFloat() - 0.5 }, b = (0..<n).map { _ in rng.nextFloat() - 0.5 }
+            let naive = zip(a, b).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            let d = a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in Kernels.dot(pa.baseAddress ?? UnsafePointer(bitPattern: 8)!, pb.baseAddress ?? UnsafePointer(bitPattern: 8)!, n) } }
+            #expect(abs(d - naive) <= 1e-5 * Float(max(n, 1)))
+            var y = b
+            a.withUnsafeBufferPointer { pa in y.withUnsafeMutableBufferPointer { py in if n > 0 { Kernels.axpy(0.5, pa.baseAddress!, py.baseAddress!, n) } } }
+            for i in 0..<n { #expect(abs(y[i] - (b[i] + 0.5 * a[i])) <= 1e-6) }
+        }
+    }
+
+    @Test func gramMatchesDefinition() throws {
+        let y = try FloatMatrix(rows: 5, cols: 3)
+        for i in 0..<15 { y.base[i] = Float(i % 7) - 2 }
+        let g = try FloatMatrix(rows: 3, cols: 3)
+        Kernels.gram(y, lambda: 0.5, into: g)
+        for r in 0..<3 { for c in 0..<3 {
+            var s: Float = r == c ? 0.5 : 0
+            for i in 0..<5 { s += y.row(i)[r] * y.row(i)[c] }
+            #expect(abs(g.row(r)[c] - s) < 1e-4)
+        } }
+    }
+
+    @Test func topKMatchesSortingAndSkipsMaskedEntries() {
+        var rng = SeededRandom(seed: 11)
+        var s = (0..<500).map { _ in Float(rng.nextInt(below: 50)) }  // many ties
+        s[3] = -.infinity; s[4] = .nan
+        let top = s.withUnsafeBufferPointer { TopK.select($0, k: 20) }
+        let expected = s.indices.filter { s[$0] > -.infinity }
+            .sorted { s[$0] > s[$1] || (s[$0] == s[$1] && $0 < $1) }.prefix(20)
+        #expect(top.map { Int($0.index) } == Array(expected))
+        let few: [Float] = [1, -.infinity, 2]
+        #expect(few.withUnsafeBufferPointer { TopK.select($0, k: 10) }.map(\.index) == [2, 0])
+    }
+
+    @Test func parallelForEachVisitsEveryIndexOnce() {
+        final class Hits: @unchecked Sendable { var v = [Int](repeating: 0, count: 1000) }
+        let hits = Hits()
+        Parallel.forEach(count: 1000, threads: 4, grain: 7) { _, i in hits.v[i] += 1 }
+        #expect(hits.v.allSatisfy { $0 == 1 })
+        let chunks = Hits()
+        Parallel.forEachChunk(count: 1000, threads: 3) { _, r in for i in r { chunks.v[i] += 1 } }
+        #expect(chunks.v.allSatisfy { $0 == 1 })
+    }
+
+    @Test func jemallocBuffersAreAlignedZeroedAndCounted() throws {
+        let before = Allocator.stats().allocated
+        let m = try FloatMatrix(rows: 1000, cols: 256)
+        #expect(UInt(bitPattern: m.base) % 64 == 0)
+        #expect(m.buffer.allSatisfy { $0 == 0 })
+        #expect(Allocator.stats().allocated >= before + 1_000_000)
+        _ = m
+    }
+
+    @Test func seededRandomIsReproducible() {
+        var a = SeededRandom(seed: 9), b = SeededRandom(seed: 9), c = SeededRandom(seed: 10)
+        let xa = (0..<5).map { _ in a.next() }, xb = (0..<5).map { _ in b.next() }, xc = (0..<5).map { _ in c.next() }
+        #expect(xa == xb); #expect(xa != xc)
+        for _ in 0..<1000 { let f = a.nextFloat(); #expect(f >= 0 && f < 1) }
+    }
+}

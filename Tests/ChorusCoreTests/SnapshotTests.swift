@@ -1,0 +1,73 @@
+import Testing
+@testable import ChorusCore
+
+@Suite struct SnapshotTests {
+    @Test func crc32KnownValue() {
+        #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
+        #expect(CRC32.checksum([]) == 0)
+        // Slice-by-8 and the byte loop agree on every length around the 8-byte boundary.
+        let data = (0..<37).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        for n in 0...data.count {
+            var c: UInt32 = 0xFFFF_FFFF
+            for b in data[0..<n] { c = CRC32.tables[0][Int((c ^ UInt32(b)) & 0xff)] ^ (c >> 8) }
+            #expect(CRC32.checksum(Array(data[0..<n])) == c ^ 0xFFFF_FFFF)
+        }
+    }
+
+    func sample() -> [UInt8] {
+        var w = ByteWriter()
+        w.write(UInt32(7)); w.write("hello"); w.writeArray([1.5, -2, 3] as [Float]); w.writeArray([Int64(-9), 10])
+        return Snapshot.encode([.init(tag: "AAAA", payload: w.bytes), .init(tag: "BBBB", payload: [1, 2, 3])])
+    }
+
+    @Test func roundTrip() throws {
+        let bytes = sample()
+        let sections = try Snapshot.decode(bytes)
+        #expect(Set(sections.keys) == ["AAAA", "BBBB"])
+        var r = ByteReader(bytes, range: sections["AAAA"]!, context: "t")
+        #expect(try r.read(UInt32.self) == 7)
+        #expect(try r.readString() == "hello")
+        #expect(try r.readArray(Float.self) == [1.5, -2, 3])
+        #expect(try r.readArray(Int64.self) == [-9, 10])
+        #expect(r.isAtEnd)
+        #expect(Array(bytes[sections["BBBB"]!]) == [1, 2, 3])
+    }
+
+    @Test func everyTruncationIsRejected() {
+        let bytes = sample()
+        for n in 0..<bytes.count {
+            #expect(throws: ChorusError.self) { try Snapshot.decode(Array(bytes[0..<n])) }
+        }
+    }
+
+    @Test func everyFlippedByteIsRejected() {
+        let bytes = sample()
+        for i in 0..<bytes.count {
+            var b = bytes
+            b[i] ^= 0x10
+            #expect(throws: ChorusError.self) { try Snapshot.decode(b) }
+        }
+    }
+
+    @Test func newerVersionIsUnsupported() {
+        var b = sample()
+        b[8] = UInt8(Snapshot.formatVersion + 1)
+        #expect(throws: ChorusError.unsupportedVersion("snapshot format version \(Snapshot.formatVersion + 1) is newer than this library's (\(Snapshot.formatVersion)); upgrade Chorus to read it")) {
+            try Snapshot.decode(b)
+        }
+    }
+
+    @Test func trailingBytesAndForeignFilesAreRejected() {
+        #expect(throws: ChorusError.self) { try Snapshot.decode(sample() + [0]) }
+        #expect(throws: ChorusError.self) { try Snapshot.decode(Array("hello, not a snapshot at all".utf8)) }
+        #expect(throws: ChorusError.self) { try Snapshot.decode([]) }
+    }
+
+    @Test func readerNeverReadsPastItsRange() {
+        var r = ByteReader([1, 2, 3], context: "t")
+        #expect(throws: ChorusError.self) { try r.read(UInt32.self) }
+        var w = ByteWriter(); w.write(UInt64(1 << 40))
+        var r2 = ByteReader(w.bytes, context: "t")
+        #expect(throws: ChorusError.self) { try r2.readArray(Float.self) }
+    }
+}

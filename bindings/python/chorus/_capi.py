@@ -1,0 +1,335 @@
+"""Layer 2: 1:1 ctypes declarations of include/chorus.h.
+
+Every function and struct of the header is mirrored here, in the header's order, with its C
+prototype pasted above it. Nothing here is Pythonic: pointers are ctypes pointers, strings are
+bytes, statuses are ints. chorus.engine builds the Pythonic layer on top.
+
+At import, each mirrored struct's ``ctypes.sizeof`` is compared with the size the library reports
+through ``chorus_struct_size``; a mismatch (the header grew, the binding did not follow) raises
+ImportError instead of letting the library read or write past a Python-allocated struct.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_char_p,
+    c_double,
+    c_float,
+    c_int32,
+    c_int64,
+    c_size_t,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+
+from ._lib import lib
+
+# ---- Version ---------------------------------------------------------------------------------
+
+# #define CHORUS_VERSION_MAJOR 0
+# #define CHORUS_VERSION_MINOR 1
+# #define CHORUS_VERSION_PATCH 0
+CHORUS_VERSION_MAJOR = 0
+CHORUS_VERSION_MINOR = 1
+CHORUS_VERSION_PATCH = 0
+CHORUS_VERSION_NUMBER = CHORUS_VERSION_MAJOR * 10000 + CHORUS_VERSION_MINOR * 100 + CHORUS_VERSION_PATCH
+
+# ---- Status codes (pinned forever) -----------------------------------------------------------
+
+# typedef int32_t chorus_status;
+chorus_status = c_int32
+
+CHORUS_OK = 0
+CHORUS_ERR_INVALID_ARGUMENT = -1
+CHORUS_ERR_NOT_FOUND = -2
+CHORUS_ERR_BUFFER_TOO_SMALL = -3
+CHORUS_ERR_NOT_FITTED = -4
+CHORUS_ERR_IO = -5
+CHORUS_ERR_FORMAT = -6
+CHORUS_ERR_UNSUPPORTED_VERSION = -7
+CHORUS_ERR_CANCELLED = -8
+CHORUS_ERR_OUT_OF_MEMORY = -9
+CHORUS_ERR_INTERNAL = -10
+
+# #define CHORUS_NO_ITEM ((int64_t)-1)
+CHORUS_NO_ITEM = -1
+
+# ---- Library ---------------------------------------------------------------------------------
+
+# const char *chorus_version(void);
+chorus_version = lib.chorus_version
+chorus_version.argtypes = []
+chorus_version.restype = c_char_p
+
+# uint32_t chorus_version_number(void);
+chorus_version_number = lib.chorus_version_number
+chorus_version_number.argtypes = []
+chorus_version_number.restype = c_uint32
+
+# const char *chorus_last_error(void);
+chorus_last_error = lib.chorus_last_error
+chorus_last_error.argtypes = []
+chorus_last_error.restype = c_char_p
+
+# const char *chorus_status_name(chorus_status status);
+chorus_status_name = lib.chorus_status_name
+chorus_status_name.argtypes = [chorus_status]
+chorus_status_name.restype = c_char_p
+
+# size_t chorus_struct_size(const char *struct_name);
+chorus_struct_size = lib.chorus_struct_size
+chorus_struct_size.argtypes = [c_char_p]
+chorus_struct_size.restype = c_size_t
+
+CHORUS_LOG_DEBUG = 0
+CHORUS_LOG_INFO = 1
+CHORUS_LOG_WARNING = 2
+
+# typedef void (*chorus_log_fn)(int32_t level, const char *message, void *user_data);
+chorus_log_fn = CFUNCTYPE(None, c_int32, c_char_p, c_void_p)
+
+# chorus_status chorus_set_log_callback(chorus_log_fn callback, void *user_data);
+chorus_set_log_callback = lib.chorus_set_log_callback
+chorus_set_log_callback.argtypes = [chorus_log_fn, c_void_p]
+chorus_set_log_callback.restype = chorus_status
+
+# ---- Engine ----------------------------------------------------------------------------------
+
+
+# typedef struct chorus_engine chorus_engine;
+class chorus_engine(Structure):
+    """Opaque: only ever handled through a pointer."""
+
+
+chorus_engine_p = POINTER(chorus_engine)
+
+
+# typedef struct chorus_engine_params {
+#     uint32_t struct_size;
+#     uint32_t reserved;
+#     int64_t popularity_half_life_seconds;
+# } chorus_engine_params;
+class chorus_engine_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("reserved", c_uint32),
+        ("popularity_half_life_seconds", c_int64),
+    ]
+
+
+# chorus_status chorus_engine_params_init(chorus_engine_params *params);
+chorus_engine_params_init = lib.chorus_engine_params_init
+chorus_engine_params_init.argtypes = [POINTER(chorus_engine_params)]
+chorus_engine_params_init.restype = chorus_status
+
+# chorus_status chorus_engine_create(const chorus_engine_params *params, chorus_engine **out_engine);
+chorus_engine_create = lib.chorus_engine_create
+chorus_engine_create.argtypes = [POINTER(chorus_engine_params), POINTER(chorus_engine_p)]
+chorus_engine_create.restype = chorus_status
+
+# void chorus_engine_free(chorus_engine *engine);
+chorus_engine_free = lib.chorus_engine_free
+chorus_engine_free.argtypes = [chorus_engine_p]
+chorus_engine_free.restype = None
+
+# chorus_status chorus_engine_add_interactions(chorus_engine *engine, const int64_t *user_ids,
+#                                              const int64_t *item_ids, const float *weights,
+#                                              const int64_t *timestamps, size_t n);
+chorus_engine_add_interactions = lib.chorus_engine_add_interactions
+chorus_engine_add_interactions.argtypes = [
+    chorus_engine_p, POINTER(c_int64), POINTER(c_int64), POINTER(c_float), POINTER(c_int64), c_size_t,
+]
+chorus_engine_add_interactions.restype = chorus_status
+
+# typedef int32_t (*chorus_progress_fn)(const char *stage, double fraction, void *user_data);
+chorus_progress_fn = CFUNCTYPE(c_int32, c_char_p, c_double, c_void_p)
+
+
+# typedef struct chorus_fit_params {
+#     uint32_t struct_size;
+#     uint32_t factors;
+#     float regularization;
+#     float alpha;
+#     uint32_t iterations;
+#     uint32_t threads;
+#     uint64_t seed;
+#     float validation_fraction;
+#     uint32_t reserved;
+#     chorus_progress_fn progress;
+#     void *progress_user_data;
+# } chorus_fit_params;
+class chorus_fit_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("factors", c_uint32),
+        ("regularization", c_float),
+        ("alpha", c_float),
+        ("iterations", c_uint32),
+        ("threads", c_uint32),
+        ("seed", c_uint64),
+        ("validation_fraction", c_float),
+        ("reserved", c_uint32),
+        ("progress", chorus_progress_fn),
+        ("progress_user_data", c_void_p),
+    ]
+
+
+# chorus_status chorus_fit_params_init(chorus_fit_params *params);
+chorus_fit_params_init = lib.chorus_fit_params_init
+chorus_fit_params_init.argtypes = [POINTER(chorus_fit_params)]
+chorus_fit_params_init.restype = chorus_status
+
+# chorus_status chorus_engine_fit(chorus_engine *engine, const chorus_fit_params *params);
+chorus_engine_fit = lib.chorus_engine_fit
+chorus_engine_fit.argtypes = [chorus_engine_p, POINTER(chorus_fit_params)]
+chorus_engine_fit.restype = chorus_status
+
+# #define CHORUS_RECOMMEND_INCLUDE_SEEN 1u
+CHORUS_RECOMMEND_INCLUDE_SEEN = 1
+
+
+# typedef struct chorus_recommend_params {
+#     uint32_t struct_size;
+#     uint32_t flags;
+#     const int64_t *allow_items;
+#     size_t n_allow;
+#     const int64_t *deny_items;
+#     size_t n_deny;
+#     const char *agent;
+# } chorus_recommend_params;
+class chorus_recommend_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("flags", c_uint32),
+        ("allow_items", POINTER(c_int64)),
+        ("n_allow", c_size_t),
+        ("deny_items", POINTER(c_int64)),
+        ("n_deny", c_size_t),
+        ("agent", c_char_p),
+    ]
+
+
+# chorus_status chorus_recommend_params_init(chorus_recommend_params *params);
+chorus_recommend_params_init = lib.chorus_recommend_params_init
+chorus_recommend_params_init.argtypes = [POINTER(chorus_recommend_params)]
+chorus_recommend_params_init.restype = chorus_status
+
+# #define CHORUS_USER_KNOWN 0u
+# #define CHORUS_USER_COLD_FALLBACK 1u
+CHORUS_USER_KNOWN = 0
+CHORUS_USER_COLD_FALLBACK = 1
+
+# chorus_status chorus_engine_recommend(const chorus_engine *engine, const int64_t *user_ids,
+#                                       size_t n_users, size_t k,
+#                                       const chorus_recommend_params *params,
+#                                       int64_t *out_item_ids, float *out_scores, size_t capacity,
+#                                       float *out_agent_shares, size_t shares_capacity,
+#                                       uint32_t *out_user_flags);
+chorus_engine_recommend = lib.chorus_engine_recommend
+chorus_engine_recommend.argtypes = [
+    chorus_engine_p, POINTER(c_int64), c_size_t, c_size_t, POINTER(chorus_recommend_params),
+    POINTER(c_int64), POINTER(c_float), c_size_t, POINTER(c_float), c_size_t, POINTER(c_uint32),
+]
+chorus_engine_recommend.restype = chorus_status
+
+# chorus_status chorus_engine_similar_items(const chorus_engine *engine, const int64_t *item_ids,
+#                                           size_t n_items, size_t k,
+#                                           const chorus_recommend_params *params,
+#                                           int64_t *out_item_ids, float *out_scores,
+#                                           size_t capacity);
+chorus_engine_similar_items = lib.chorus_engine_similar_items
+chorus_engine_similar_items.argtypes = [
+    chorus_engine_p, POINTER(c_int64), c_size_t, c_size_t, POINTER(chorus_recommend_params),
+    POINTER(c_int64), POINTER(c_float), c_size_t,
+]
+chorus_engine_similar_items.restype = chorus_status
+
+# chorus_status chorus_engine_agent_count(const chorus_engine *engine, size_t *out_count);
+chorus_engine_agent_count = lib.chorus_engine_agent_count
+chorus_engine_agent_count.argtypes = [chorus_engine_p, POINTER(c_size_t)]
+chorus_engine_agent_count.restype = chorus_status
+
+# chorus_status chorus_engine_agent_info(const chorus_engine *engine, size_t index,
+#                                        const char **out_name, float *out_weight);
+chorus_engine_agent_info = lib.chorus_engine_agent_info
+chorus_engine_agent_info.argtypes = [chorus_engine_p, c_size_t, POINTER(c_char_p), POINTER(c_float)]
+chorus_engine_agent_info.restype = chorus_status
+
+
+# typedef struct chorus_engine_stats {
+#     uint32_t struct_size;
+#     uint32_t fitted;
+#     uint64_t n_users;
+#     uint64_t n_items;
+#     uint64_t n_interactions;
+#     uint64_t n_model_users;
+#     uint64_t n_model_items;
+#     uint64_t model_bytes;
+#     uint64_t allocator_allocated_bytes;
+#     uint64_t allocator_resident_bytes;
+# } chorus_engine_stats;
+class chorus_engine_stats(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("fitted", c_uint32),
+        ("n_users", c_uint64),
+        ("n_items", c_uint64),
+        ("n_interactions", c_uint64),
+        ("n_model_users", c_uint64),
+        ("n_model_items", c_uint64),
+        ("model_bytes", c_uint64),
+        ("allocator_allocated_bytes", c_uint64),
+        ("allocator_resident_bytes", c_uint64),
+    ]
+
+
+# chorus_status chorus_engine_stats_init(chorus_engine_stats *stats);
+chorus_engine_stats_init = lib.chorus_engine_stats_init
+chorus_engine_stats_init.argtypes = [POINTER(chorus_engine_stats)]
+chorus_engine_stats_init.restype = chorus_status
+
+# chorus_status chorus_engine_get_stats(const chorus_engine *engine, chorus_engine_stats *out_stats);
+chorus_engine_get_stats = lib.chorus_engine_get_stats
+chorus_engine_get_stats.argtypes = [chorus_engine_p, POINTER(chorus_engine_stats)]
+chorus_engine_get_stats.restype = chorus_status
+
+# chorus_status chorus_engine_save(const chorus_engine *engine, const char *path);
+chorus_engine_save = lib.chorus_engine_save
+chorus_engine_save.argtypes = [chorus_engine_p, c_char_p]
+chorus_engine_save.restype = chorus_status
+
+# chorus_status chorus_engine_load(const char *path, chorus_engine **out_engine);
+chorus_engine_load = lib.chorus_engine_load
+chorus_engine_load.argtypes = [c_char_p, POINTER(chorus_engine_p)]
+chorus_engine_load.restype = chorus_status
+
+# ---- Layout check ----------------------------------------------------------------------------
+
+#: Every struct of chorus.h mirrored above, by its C name.
+STRUCTS = {
+    "chorus_engine_params": chorus_engine_params,
+    "chorus_fit_params": chorus_fit_params,
+    "chorus_recommend_params": chorus_recommend_params,
+    "chorus_engine_stats": chorus_engine_stats,
+}
+
+
+def check_struct_sizes() -> None:
+    """Raises ImportError if a mirrored struct's size differs from the library's."""
+    for name, struct in STRUCTS.items():
+        theirs = int(chorus_struct_size(name.encode("ascii")))
+        ours = ctypes.sizeof(struct)
+        if theirs != ours:
+            raise ImportError(
+                f"chorus: struct layout drift: sizeof({name}) is {theirs} in the library but "
+                f"{ours} in the Python binding (chorus/_capi.py); the binding and the library "
+                "come from different versions of chorus.h"
+            )
+
+
+check_struct_sizes()

@@ -1,0 +1,453 @@
+"""Layer 3: the Pythonic engine over the 1:1 declarations of chorus._capi.
+
+numpy in and out: inputs are converted with ``np.ascontiguousarray`` to the C element types,
+outputs are allocated here and filled by the library. Calls are batch-first and return
+``(ids, scores)`` as implicit's ``recommend`` does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime
+import math
+import operator
+import os
+from ctypes import POINTER, byref, c_char_p, c_float, c_int64, c_size_t, c_uint32
+from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _capi
+from .errors import InvalidArgument, check
+
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+ProgressFn = Callable[[str, float], Optional[bool]]
+
+_INT64_MAX = np.iinfo(np.int64).max
+_UINT32_MAX = 2**32 - 1
+_UINT64_MAX = 2**64 - 1
+
+
+class Recommendations(NamedTuple):
+    """What ``Engine.recommend(..., return_details=True)`` returns.
+
+    - ``ids`` (n, k) int64, ``scores`` (n, k) float32: as without details.
+    - ``shares`` (n, k, n_agents) float32: each agent's share of each item's blended score, agents
+      in the order of ``Engine.agents``; a row sums to 1 (all 0 for an empty slot).
+    - ``cold`` (n,) bool: True where the user is unknown to the fitted model and the items come
+      from the popularity agent alone.
+
+    For a scalar user id every array loses its leading axis (and ``cold`` is a bool).
+    """
+
+    ids: np.ndarray
+    scores: np.ndarray
+    shares: np.ndarray
+    cold: Union[np.ndarray, bool]
+
+
+# ---- conversions ---------------------------------------------------------------------------------
+
+
+def _int64_array(values, name: str) -> np.ndarray:
+    """A contiguous 1-D int64 array of integer ids (a scalar becomes one element)."""
+    arr = np.asarray(values)
+    if arr.ndim > 1:
+        raise InvalidArgument(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.dtype.kind not in "iu":
+        # np.asarray([]) is float64: an empty list is still a valid (empty) id list.
+        if not (arr.size == 0 and arr.dtype.kind in "fO"):
+            raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
+    elif arr.dtype.kind == "u" and arr.size and int(arr.max()) > _INT64_MAX:
+        raise InvalidArgument(f"{name} holds a value above the int64 range")
+    return np.ascontiguousarray(arr.reshape(-1), dtype=np.int64)
+
+
+def _timestamps_array(values) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind == "M":  # numpy datetime64: to Unix seconds
+        arr = arr.astype("datetime64[s]").astype(np.int64)
+    return _int64_array(arr, "timestamps")
+
+
+def _float32_array(values, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim > 1:
+        raise InvalidArgument(f"{name} must be one-dimensional, got shape {arr.shape}")
+    if arr.dtype.kind not in "biuf" and arr.size:
+        raise TypeError(f"{name} must be numbers, got dtype {arr.dtype}")
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, which the library refuses
+        return np.ascontiguousarray(arr.reshape(-1), dtype=np.float32)
+
+
+def _ptr(arr: Optional[np.ndarray], ctype):
+    return None if arr is None else arr.ctypes.data_as(POINTER(ctype))
+
+
+def _uint(value, name: str, maximum: int) -> int:
+    if value is None:
+        return 0
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
+    if not 0 <= v <= maximum:
+        raise InvalidArgument(f"{name} must be in 0...{maximum}, got {v}")
+    return v
+
+
+def _float(value, name: str) -> float:
+    if value is None:
+        return 0.0
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}") from None
+
+
+def _k(k) -> int:
+    try:
+        k = operator.index(k)
+    except TypeError:
+        raise TypeError(f"k must be an int, got {type(k).__name__}") from None
+    if k < 0:
+        raise InvalidArgument(f"k must be at least 1, got {k}")
+    return k
+
+
+def _path(path: PathLike) -> bytes:
+    try:
+        return os.fsencode(os.fspath(path))
+    except TypeError:
+        raise TypeError(f"path must be str, bytes or os.PathLike, got {type(path).__name__}") from None
+
+
+def _half_life(value) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    v = float(value)
+    if math.isnan(v):
+        raise InvalidArgument("popularity_half_life_seconds is NaN")
+    if math.isinf(v):
+        return -1  # an infinite half-life is no decay
+    return int(round(v))
+
+
+# ---- the engine ----------------------------------------------------------------------------------
+
+
+class Engine:
+    """A Chorus recommendation engine: interactions in, a fitted blend of agents, top-k out.
+
+    ``Engine(popularity_half_life_seconds=None)`` creates an empty engine; ``None`` (or 0) means
+    the library's default half-life (30 days), a negative value or ``math.inf`` no time decay.
+    A ``datetime.timedelta`` is accepted too.
+
+    Use it as a context manager, or call :meth:`close`; ``__del__`` frees it only as a fallback.
+    The read methods (recommend, similar_items, agents, stats, save) may run from many threads at
+    once; close() must not run while another call is in progress.
+    """
+
+    _handle: Optional[ctypes.POINTER(_capi.chorus_engine)] = None
+    _free = staticmethod(_capi.chorus_engine_free)
+
+    def __init__(self, popularity_half_life_seconds: Union[None, int, float, datetime.timedelta] = None) -> None:
+        params = _capi.chorus_engine_params()
+        check(_capi.chorus_engine_params_init(byref(params)))
+        params.popularity_half_life_seconds = _half_life(popularity_half_life_seconds)
+        handle = _capi.chorus_engine_p()
+        check(_capi.chorus_engine_create(byref(params), byref(handle)))
+        self._handle = handle
+
+    # -- lifetime ------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: PathLike) -> "Engine":
+        """Reads a snapshot written by :meth:`save` into a new engine.
+
+        Raises:
+            NotFound: `path` does not exist.
+            ChorusIOError: `path` is a directory or unreadable.
+            FormatError: not a snapshot, truncated or corrupted.
+            UnsupportedVersion: written by a newer snapshot format.
+        """
+        raw = _path(path)
+        handle = _capi.chorus_engine_p()
+        check(_capi.chorus_engine_load(raw, byref(handle)))
+        self = cls.__new__(cls)
+        self._handle = handle
+        return self
+
+    def close(self) -> None:
+        """Releases the engine. Idempotent; every other method raises ValueError afterwards."""
+        handle, self._handle = self._handle, None
+        if handle:
+            self._free(handle)
+
+    @property
+    def closed(self) -> bool:
+        return not self._handle
+
+    def __enter__(self) -> "Engine":
+        self._live()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __reduce__(self):
+        raise TypeError("a chorus.Engine cannot be pickled; use engine.save(path) and Engine.load(path)")
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<chorus.Engine (closed)>"
+        s = self.stats()
+        return (f"<chorus.Engine fitted={s['fitted']} users={s['n_users']} items={s['n_items']} "
+                f"interactions={s['n_interactions']}>")
+
+    def _live(self):
+        handle = self._handle
+        if not handle:
+            raise ValueError("operation on a closed chorus.Engine")
+        return handle
+
+    # -- data and training -------------------------------------------------------------------------
+
+    def add_interactions(self, user_ids, item_ids, weights=None, timestamps=None) -> None:
+        """Appends interactions ``(user_ids[i], item_ids[i])``; used by the next :meth:`fit`.
+
+        Args:
+            user_ids, item_ids: integer ids (the host's own int64 ids), same length.
+            weights: optional confidences (finite, > 0), e.g. plays or clicks; default 1 each.
+            timestamps: optional Unix seconds (or numpy datetime64); default 0 each.
+
+        The batch is validated whole: on error nothing is added.
+
+        Raises:
+            InvalidArgument: lengths differ, a weight is NaN, infinite or <= 0, ...
+        """
+        handle = self._live()
+        users = _int64_array(user_ids, "user_ids")
+        items = _int64_array(item_ids, "item_ids")
+        n = users.size
+        if items.size != n:
+            raise InvalidArgument(f"user_ids and item_ids differ in length ({n} vs {items.size})")
+        w = None
+        if weights is not None:
+            w = _float32_array(weights, "weights")
+            if w.size != n:
+                raise InvalidArgument(f"weights has {w.size} elements for {n} interactions")
+        t = None
+        if timestamps is not None:
+            t = _timestamps_array(timestamps)
+            if t.size != n:
+                raise InvalidArgument(f"timestamps has {t.size} elements for {n} interactions")
+        check(_capi.chorus_engine_add_interactions(
+            handle, _ptr(users, c_int64), _ptr(items, c_int64), _ptr(w, c_float), _ptr(t, c_int64), n))
+
+    def fit(self, factors: int = 64, regularization: float = 0.01, alpha: float = 1.0,
+            iterations: int = 15, threads: int = 0, seed: int = 42,
+            validation_fraction: float = 0.1, progress: Optional[ProgressFn] = None) -> None:
+        """Trains every agent on the interactions added so far and fits the blend weights.
+
+        A 0 (or None) for any parameter means the library's default (so ``regularization=0``
+        is 0.01 and ``seed=0`` is 42); ``threads=0`` uses every CPU.
+
+        `progress(stage, fraction)` is called on this thread with a stage name ("als", ...) and a
+        fraction in [0, 1]; returning True cancels the fit, which then raises :class:`Cancelled`
+        and leaves the previous model in place. An exception raised by `progress` cancels the
+        fit too and is re-raised here once the library has returned.
+
+        Raises:
+            InvalidArgument: a bad parameter, or too little data (at least 2 users and 2 items).
+            Cancelled: `progress` returned True.
+        """
+        handle = self._live()
+        params = _capi.chorus_fit_params()
+        check(_capi.chorus_fit_params_init(byref(params)))
+        params.factors = _uint(factors, "factors", _UINT32_MAX)
+        params.regularization = _float(regularization, "regularization")
+        params.alpha = _float(alpha, "alpha")
+        params.iterations = _uint(iterations, "iterations", _UINT32_MAX)
+        params.threads = _uint(threads, "threads", _UINT32_MAX)
+        params.seed = _uint(seed, "seed", _UINT64_MAX)
+        params.validation_fraction = _float(validation_fraction, "validation_fraction")
+
+        raised: List[BaseException] = []
+        callback = None
+        if progress is not None:
+            if not callable(progress):
+                raise TypeError("progress must be callable: progress(stage: str, fraction: float) -> bool | None")
+
+            def trampoline(stage, fraction, _user_data):
+                # Nothing may propagate into C: record the exception and cancel.
+                if raised:
+                    return 1
+                try:
+                    name = stage.decode("utf-8", "replace") if stage else ""
+                    return 1 if progress(name, float(fraction)) else 0
+                except BaseException as e:  # noqa: B902 -- KeyboardInterrupt must cancel too
+                    raised.append(e)
+                    return 1
+
+            callback = _capi.chorus_progress_fn(trampoline)
+            params.progress = callback
+        status = _capi.chorus_engine_fit(handle, byref(params))
+        del callback  # kept alive until here: the library calls it during chorus_engine_fit only
+        if raised:
+            try:
+                raise raised[0]
+            finally:
+                raised.clear()
+        check(status)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def _query_params(self, include_seen: bool, items, deny_items, agent):
+        params = _capi.chorus_recommend_params()
+        check(_capi.chorus_recommend_params_init(byref(params)))
+        keep = []  # arrays the params point into, alive for the call
+        if include_seen:
+            params.flags |= _capi.CHORUS_RECOMMEND_INCLUDE_SEEN
+        if items is not None:
+            allow = _int64_array(items, "items")
+            keep.append(allow)
+            params.allow_items = _ptr(allow, c_int64)
+            params.n_allow = allow.size
+        if deny_items is not None:
+            deny = _int64_array(deny_items, "deny_items")
+            keep.append(deny)
+            params.deny_items = _ptr(deny, c_int64)
+            params.n_deny = deny.size
+        if agent is not None:
+            if not isinstance(agent, str):
+                raise TypeError(f"agent must be a str, got {type(agent).__name__}")
+            name = agent.encode("utf-8")
+            keep.append(name)
+            params.agent = name
+        return params, keep
+
+    def recommend(self, user_ids, k: int = 10, *, include_seen: bool = False, items=None,
+                  deny_items=None, agent: Optional[str] = None, return_details: bool = False):
+        """The top `k` items for each user, best first.
+
+        Args:
+            user_ids: one user id (then the outputs are 1-D) or a sequence of them.
+            k: items per user, 1 ... number of items.
+            include_seen: also recommend items the user already interacted with.
+            items: optional allow-list: recommend only among these items.
+            deny_items: optional deny-list: never recommend these items.
+            agent: one agent's name alone ("als", "popularity"); None = the coordinator's blend.
+            return_details: return a :class:`Recommendations` with per-agent shares and the
+                cold-start flags instead of ``(ids, scores)``.
+
+        Returns:
+            ``(ids, scores)``: int64 and float32 arrays of shape (n_users, k). Slots that cannot
+            be filled hold -1 (CHORUS_NO_ITEM) and -inf. Users unknown to the model get the
+            popularity agent's items (see ``Recommendations.cold``).
+
+        Raises:
+            NotFitted: no model yet.  InvalidArgument: bad k.  NotFound: unknown agent name.
+        """
+        handle = self._live()
+        scalar = np.ndim(user_ids) == 0
+        users = _int64_array(user_ids, "user_ids")
+        k = _k(k)
+        params, keep = self._query_params(include_seen, items, deny_items, agent)
+        n = users.size
+        ids = np.empty((n, k), dtype=np.int64)
+        scores = np.empty((n, k), dtype=np.float32)
+        shares = flags = None
+        if return_details:
+            shares = np.zeros((n, k, self._agent_count(handle)), dtype=np.float32)
+            flags = np.zeros(n, dtype=np.uint32)
+        check(_capi.chorus_engine_recommend(
+            handle, _ptr(users, c_int64), n, k, byref(params),
+            _ptr(ids, c_int64), _ptr(scores, c_float), ids.size,
+            _ptr(shares, c_float), 0 if shares is None else shares.size, _ptr(flags, c_uint32)))
+        del keep
+        if not return_details:
+            return (ids[0], scores[0]) if scalar else (ids, scores)
+        cold = (flags & _capi.CHORUS_USER_COLD_FALLBACK) != 0
+        if scalar:
+            return Recommendations(ids[0], scores[0], shares[0], bool(cold[0]))
+        return Recommendations(ids, scores, shares, cold)
+
+    def similar_items(self, item_ids, k: int = 10, *, items=None, deny_items=None):
+        """The `k` items most similar to each item (cosine of the ALS item factors), itself
+        excluded. Shapes as in :meth:`recommend`: (n_items, k), or 1-D for a scalar id.
+
+        Raises:
+            NotFound: an item id unknown to the model.  NotFitted, InvalidArgument.
+        """
+        handle = self._live()
+        scalar = np.ndim(item_ids) == 0
+        query = _int64_array(item_ids, "item_ids")
+        k = _k(k)
+        params, keep = self._query_params(False, items, deny_items, None)
+        n = query.size
+        ids = np.empty((n, k), dtype=np.int64)
+        scores = np.empty((n, k), dtype=np.float32)
+        check(_capi.chorus_engine_similar_items(
+            handle, _ptr(query, c_int64), n, k, byref(params),
+            _ptr(ids, c_int64), _ptr(scores, c_float), ids.size))
+        del keep
+        return (ids[0], scores[0]) if scalar else (ids, scores)
+
+    # -- introspection ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _agent_count(handle) -> int:
+        count = c_size_t()
+        check(_capi.chorus_engine_agent_count(handle, byref(count)))
+        return int(count.value)
+
+    @property
+    def agents(self) -> List[Tuple[str, float]]:
+        """``[(name, weight), ...]``: the agents in blend order (popularity first) with their
+        weights in the coordinator's blend (0 before fit)."""
+        handle = self._live()
+        out = []
+        for i in range(self._agent_count(handle)):
+            name = c_char_p()
+            weight = c_float()
+            check(_capi.chorus_engine_agent_info(handle, i, byref(name), byref(weight)))
+            out.append(((name.value or b"").decode("utf-8", "replace"), float(weight.value)))
+        return out
+
+    def stats(self) -> Dict[str, Union[bool, int]]:
+        """The fields of chorus_engine_stats as a dict (``fitted`` as a bool)."""
+        handle = self._live()
+        st = _capi.chorus_engine_stats()
+        check(_capi.chorus_engine_stats_init(byref(st)))
+        check(_capi.chorus_engine_get_stats(handle, byref(st)))
+        out: Dict[str, Union[bool, int]] = {}
+        for name, _ctype in _capi.chorus_engine_stats._fields_:
+            if name == "struct_size":
+                continue
+            out[name] = int(getattr(st, name))
+        out["fitted"] = bool(out["fitted"])
+        return out
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.stats()["fitted"])
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    def save(self, path: PathLike) -> None:
+        """Writes the whole engine to `path` as one snapshot file, atomically.
+
+        Raises:
+            ChorusIOError: `path` is a directory, its directory is missing, or the disk refused.
+        """
+        handle = self._live()
+        check(_capi.chorus_engine_save(handle, _path(path)))
