@@ -9,7 +9,7 @@ CLI := build/chorus
 CC ?= cc
 CFLAGS_HOST := -std=c99 -Wall -Werror -pedantic -Iinclude
 
-.PHONY: setup lib cli demo test test-swift test-c test-python bench-als clean
+.PHONY: setup lib cli demo test test-swift test-c test-c-sanitize test-python bench-als clean
 
 setup:
 	@./scripts/setup.sh
@@ -25,7 +25,7 @@ cli: setup
 demo: lib cli
 	$(CLI) demo --data $(DATA)
 
-test: test-swift test-c test-python
+test: test-swift test-c test-c-sanitize test-python
 
 test-swift: setup
 	$(SWIFT) build --build-tests
@@ -39,6 +39,13 @@ test-c: lib
 	./build/quickstart
 	./Tests/c/check_exports.sh $(LIB) include/chorus.h
 	./Tests/c/check_ldd.sh $(LIB)
+
+# The C host test again under AddressSanitizer + UndefinedBehaviorSanitizer (the host side of the contract).
+test-c-sanitize: lib
+	@mkdir -p build
+	$(CC) $(CFLAGS_HOST) -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+	  Tests/c/test_capi.c -o build/test_capi_asan -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE)) -lm
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/test_capi_asan
 
 test-python: lib
 	CHORUS_LIBRARY=$(abspath $(LIB)) PYTHONPATH=bindings/python $(PYTHON) -m pytest -q bindings/python/tests

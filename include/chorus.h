@@ -65,8 +65,8 @@ const char *chorus_version(void);
 /* The library's version as one number (see CHORUS_VERSION_NUMBER); compare with the header's. */
 uint32_t chorus_version_number(void);
 
-/* The message of the last failed call on this thread; "" if none. Never NULL. [borrowed] valid
- * until the next chorus call on this thread. */
+/* The message of the last failed call on this thread; "" if none has failed yet. Successful calls
+ * leave it in place. Never NULL. [borrowed] valid until the next failing chorus call on this thread. */
 const char *chorus_last_error(void);
 
 /* A stable name for a status ("CHORUS_ERR_NOT_FOUND"), or "CHORUS_UNKNOWN_STATUS". [borrowed] static. */
@@ -114,6 +114,8 @@ void chorus_engine_free(chorus_engine *engine);
 /* Appends `n` interactions (user_ids[i], item_ids[i]). All arrays are [borrowed].
  * `weights` may be NULL (every weight 1); each weight must be finite and > 0 (a confidence, as in
  * implicit feedback: plays, clicks, ratings). `timestamps` (Unix seconds) may be NULL (all 0).
+ * n = 0 is CHORUS_ERR_INVALID_ARGUMENT (an empty batch is almost always a host bug).
+ * Without timestamps, the fit's validation hold-out takes each user's last-added interactions.
  * The batch is validated whole before anything is added: on error nothing is added.
  * New data is used by the next chorus_engine_fit. Thread-safe (takes the write lock). */
 chorus_status chorus_engine_add_interactions(chorus_engine *engine, const int64_t *user_ids,
@@ -204,7 +206,8 @@ chorus_status chorus_engine_similar_items(const chorus_engine *engine, const int
 chorus_status chorus_engine_agent_count(const chorus_engine *engine, size_t *out_count);
 
 /* Name of agent `index` and its weight in the coordinator's blend (0 before fit). `*out_name`
- * [borrowed] lives as long as the engine. `out_weight` may be NULL. */
+ * [borrowed] lives as long as the engine. `out_weight` may be NULL. An index >= the agent count is
+ * CHORUS_ERR_NOT_FOUND. */
 chorus_status chorus_engine_agent_info(const chorus_engine *engine, size_t index,
                                        const char **out_name, float *out_weight);
 

@@ -37,6 +37,7 @@ import ChorusCore
     abiCall(#function) { () throws(ChorusError) in
         let e = try Handles.engine(engine)
         let u = try Check.notNull(userIds, "user_ids"), i = try Check.notNull(itemIds, "item_ids")
+        let n = try Check.count(n, "n")
         guard n > 0 else { throw .invalidArgument("n is 0: nothing to add") }
         try e.add(users: UnsafeBufferPointer(start: u, count: n), items: UnsafeBufferPointer(start: i, count: n),
                   weights: weights.map { UnsafeBufferPointer(start: $0, count: n) },
@@ -103,13 +104,14 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
     try Check.structSize(c.struct_size, MemoryLayout<chorus_recommend_params>.size, "chorus_recommend_params")
     guard c.flags & ~UInt32(CHORUS_RECOMMEND_INCLUDE_SEEN) == 0 else { throw .invalidArgument("unknown bits in flags: \(c.flags)") }
     o.includeSeen = c.flags & UInt32(CHORUS_RECOMMEND_INCLUDE_SEEN) != 0
+    let nAllow = try Check.count(c.n_allow, "n_allow"), nDeny = try Check.count(c.n_deny, "n_deny")
     if let a = c.allow_items {
-        o.allow = Set(UnsafeBufferPointer(start: a, count: c.n_allow))
+        o.allow = Set(UnsafeBufferPointer(start: a, count: nAllow))
     } else if c.n_allow != 0 {
         throw .invalidArgument("allow_items is NULL but n_allow is \(c.n_allow)")
     }
     if let d = c.deny_items {
-        o.deny = Set(UnsafeBufferPointer(start: d, count: c.n_deny))
+        o.deny = Set(UnsafeBufferPointer(start: d, count: nDeny))
     } else if c.n_deny != 0 {
         throw .invalidArgument("deny_items is NULL but n_deny is \(c.n_deny)")
     }
@@ -126,6 +128,8 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
         let e = try Handles.engine(engine)
         let users = try Check.notNull(userIds, "user_ids")
         let ids = try Check.notNull(outItemIds, "out_item_ids"), scores = try Check.notNull(outScores, "out_scores")
+        let nUsers = try Check.count(nUsers, "n_users"), k = try Check.count(k, "k")
+        let capacity = Check.capacity(capacity), sharesCapacity = Check.capacity(sharesCapacity)
         guard nUsers > 0 else { throw .invalidArgument("n_users is 0") }
         guard k > 0 else { throw .invalidArgument("k is 0") }
         let o = try options(params)
@@ -147,6 +151,8 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
         let e = try Handles.engine(engine)
         let items = try Check.notNull(itemIds, "item_ids")
         let ids = try Check.notNull(outItemIds, "out_item_ids"), scores = try Check.notNull(outScores, "out_scores")
+        let nItems = try Check.count(nItems, "n_items"), k = try Check.count(k, "k")
+        let capacity = Check.capacity(capacity)
         guard nItems > 0 else { throw .invalidArgument("n_items is 0") }
         guard k > 0 else { throw .invalidArgument("k is 0") }
         let o = try options(params)
@@ -171,7 +177,7 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
         let e = try Handles.engine(engine)
         let out = try Check.notNull(outName, "out_name")
         let names = e.agentNames
-        guard index < names.count else { throw .notFound("agent index \(index) is out of range (the engine has \(names.count) agents)") }
+        guard index >= 0, index < names.count else { throw .notFound("agent index \(UInt(bitPattern: index)) is out of range (the engine has \(names.count) agents)") }
         out.pointee = AgentNames.cStrings[names[index]]
         outWeight?.pointee = e.blendWeights[index]
     }

@@ -23,10 +23,6 @@ enum ErrorState {
         free(old)
     }
 
-    static func clear() {
-        if let old = pthread_getspecific(key) { free(old); pthread_setspecific(key, nil) }
-    }
-
     static var current: UnsafePointer<CChar> {
         if let p = pthread_getspecific(key) { return UnsafePointer(p.assumingMemoryBound(to: CChar.self)) }
         return UnsafeRawPointer(empty.utf8Start).assumingMemoryBound(to: CChar.self)
@@ -63,10 +59,10 @@ enum Status {
     }
 }
 
-/// Runs one ABI call: clears the error, maps a thrown `ChorusError` to its status and message.
+/// Runs one ABI call: maps a thrown `ChorusError` to its status and stores its message. A successful
+/// call leaves the last error in place (chorus_last_error() reports the last *failed* call).
 @inline(__always)
 func abiCall(_ function: StaticString, _ body: () throws(ChorusError) -> Void) -> chorus_status {
-    ErrorState.clear()
     do {
         try body()
         return Status.ok
@@ -88,6 +84,15 @@ enum Check {
             throw .invalidArgument("\(type).struct_size is \(given), expected \(expected): initialise it with \(type)_init (or the matching _params_init) from this library's chorus.h")
         }
     }
+
+    /// A C `size_t` count arrives as `Int`; values above Int.max wrap negative and are rejected here.
+    static func count(_ n: Int, _ name: String) throws(ChorusError) -> Int {
+        guard n >= 0 else { throw .invalidArgument("\(name) = \(UInt(bitPattern: n)) is too large") }
+        return n
+    }
+
+    /// A capacity above Int.max is as good as unlimited.
+    static func capacity(_ n: Int) -> Int { n < 0 ? Int.max : n }
 
     /// n * k without overflow.
     static func product(_ a: Int, _ b: Int, _ what: String) throws(ChorusError) -> Int {
