@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "chorus", type: .dynamic, targets: ["Chorus"]),
         .executable(name: "chorus-cli", targets: ["chorus-cli"]),
+        .executable(name: "chorus-bench", targets: ["chorus-bench"]),
     ],
     targets: [
         // C headers: the public API (include/chorus.h) and the two system libraries.
@@ -19,18 +20,21 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
 
         // Pure-Swift core, Foundation-free.
-        .target(name: "ChorusCore", dependencies: ["CJemalloc", "CBLAS"], linkerSettings: jemallocLink),
-        .target(name: "ChorusCollaborative", dependencies: ["ChorusCore"]),
-        .target(name: "ChorusAgents", dependencies: ["ChorusCore", "ChorusCollaborative"]),
-        .target(name: "ChorusEval", dependencies: ["ChorusCore", "ChorusAgents"]),
+        .target(name: "ChorusCore", dependencies: ["CJemalloc", "CBLAS"], exclude: ["README.md"], linkerSettings: jemallocLink),
+        .target(name: "ChorusCollaborative", dependencies: ["ChorusCore"], exclude: ["README.md"]),
+        .target(name: "ChorusAgents", dependencies: ["ChorusCore", "ChorusCollaborative"], exclude: ["README.md"]),
+        .target(name: "ChorusEval", dependencies: ["ChorusCore", "ChorusAgents"], exclude: ["README.md"]),
 
         // The C ABI: a thin skin over the core. Exports only chorus_* (exports.map).
         .target(
             name: "Chorus",
             dependencies: ["CChorus", "ChorusCore", "ChorusAgents"],
+            exclude: ["README.md"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--version-script=\(root)/exports.map"])]
         ),
-        .executableTarget(name: "chorus-cli", dependencies: ["ChorusCore", "ChorusAgents", "ChorusEval"]),
+        .executableTarget(name: "chorus-cli", dependencies: ["ChorusCore", "ChorusAgents", "ChorusEval"], exclude: ["README.md"]),
+        // Benchmark drivers (bench/): the Swift side of peer comparisons.
+        .executableTarget(name: "chorus-bench", dependencies: ["ChorusCore", "ChorusCollaborative", "ChorusAgents", "ChorusEval"]),
 
         .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore"]),
         .testTarget(name: "ChorusCollaborativeTests", dependencies: ["ChorusCollaborative"]),

@@ -9,7 +9,7 @@ import ChorusCore
 /// The thread-local last-error message behind chorus_last_error(): a malloc'd C string per thread,
 /// replaced on each failure and freed when the thread exits.
 enum ErrorState {
-    nonisolated(unsafe) static let key: pthread_key_t = {
+    static let key: pthread_key_t = {
         var k = pthread_key_t()
         pthread_key_create(&k) { p in free(p) }
         return k

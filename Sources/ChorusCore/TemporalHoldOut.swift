@@ -4,9 +4,9 @@
 /// whole in training. Used by the engine (validation for the coordinator) and by evaluations.
 public enum TemporalHoldOut {
     /// - Returns: one flag per row, true when the row is held out.
-    public static func split(users: [Int32], timestamps: [Int64], fraction: Double, minimumRows: Int = 3) -> [Bool] {
+    public static func split<User: Hashable>(users: [User], timestamps: [Int64], fraction: Double, minimumRows: Int = 3) -> [Bool] {
         precondition(users.count == timestamps.count)
-        var rowsOf: [Int32: [Int]] = [:]
+        var rowsOf: [User: [Int]] = [:]
         for (row, u) in users.enumerated() { rowsOf[u, default: []].append(row) }
         var held = [Bool](repeating: false, count: users.count)
         for (_, var rows) in rowsOf where rows.count >= max(2, minimumRows) {

@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ChorusCore
+import ChorusAgents
+import ChorusEval
+
+/// Options shared by the commands that fit an engine.
+enum FitOptions {
+    static let spec: [String: Arguments.Kind] = [
+        "factors": .value, "iterations": .value, "regularization": .value, "alpha": .value,
+        "threads": .value, "seed": .value, "half-life-days": .value,
+    ]
+
+    static let help = """
+          --factors <n>           ALS latent factors (default 64)
+          --iterations <n>        ALS sweeps (default 15)
+          --regularization <x>    ALS L2 penalty lambda (default 0.01)
+          --alpha <x>             ALS confidence scale, c = 1 + alpha * rating (default 1)
+          --threads <n>           worker threads, 0 = every CPU (default 0)
+          --seed <n>              random seed (default 42)
+          --half-life-days <d>    popularity decay half-life in days, 0 = no decay (default 30)
+        """
+
+    static func parameters(_ a: Arguments) throws(CLIError) -> (EngineConfig, FitParameters) {
+        var p = FitParameters()
+        p.factors = try a.int("factors", default: p.factors, range: 1...1024)
+        p.iterations = try a.int("iterations", default: p.iterations, range: 1...10_000)
+        p.regularization = Float(try a.double("regularization", default: Double(p.regularization), range: 0...1e6))
+        p.alpha = Float(try a.double("alpha", default: Double(p.alpha), range: 0...1e6, lowerOpen: true))
+        p.threads = try a.int("threads", default: 0, range: 0...1024)
+        p.seed = try a.uint64("seed", default: p.seed)
+        var config = EngineConfig()
+        let days = try a.double("half-life-days", default: Double(config.popularityHalfLifeSeconds) / 86_400, range: 0...1e6)
+        config.popularityHalfLifeSeconds = days > 0 ? max(1, Int64(days * 86_400)) : 0
+        return (config, p)
+    }
+
+    static func describe(_ config: EngineConfig, _ p: FitParameters) -> String {
+        let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
+        let halfLife = config.popularityHalfLifeSeconds > 0
+            ? TextFormat.fixed(Double(config.popularityHalfLifeSeconds) / 86_400, 1) + " days" : "none"
+        return "ALS factors \(p.factors), iterations \(p.iterations), regularization \(TextFormat.fixed(Double(p.regularization), 4)), "
+            + "alpha \(TextFormat.fixed(Double(p.alpha), 2)); popularity half-life \(halfLife); "
+            + "\(threads) thread\(threads == 1 ? "" : "s"), seed \(p.seed)"
+    }
+}
+
+enum Report {
+    /// A line such as "100,836 ratings, 610 users, 9,724 rated movies (catalogue 9,742)".
+    static func datasetSummary(_ d: MovieLensData) -> String {
+        let ratings = d.interactions.map(\.weight)
+        let lo = ratings.min() ?? 0, hi = ratings.max() ?? 0
+        let times = d.interactions.map(\.timestamp)
+        var text = "\(TextFormat.grouped(d.interactions.count)) ratings (\(TextFormat.fixed(Double(lo), 1))-\(TextFormat.fixed(Double(hi), 1))), "
+            + "\(TextFormat.grouped(d.userCount)) users, \(TextFormat.grouped(d.ratedItemCount)) rated movies "
+            + "(catalogue \(TextFormat.grouped(d.movies.count)))"
+        if let t0 = times.min(), let t1 = times.max() { text += ", \(date(t0)) to \(date(t1))" }
+        return text
+    }
+
+    static func splitSummary(_ s: TemporalSplit, fraction: Double, minRating: Float?) -> [String] {
+        var lines = [
+            "per-user temporal hold-out of the latest \(TextFormat.percent(fraction)) of each user's ratings"
+                + (minRating.map { "; relevant = held-out ratings >= \(TextFormat.fixed(Double($0), 1))" } ?? "; every held-out rating is relevant"),
+            "train \(TextFormat.grouped(s.train.count)) ratings; test \(TextFormat.grouped(s.test.count)) users, "
+                + "\(TextFormat.grouped(s.relevantPairs)) relevant items (\(TextFormat.grouped(s.heldOut)) held out)",
+        ]
+        var notes: [String] = []
+        if s.coldTestPairs > 0 {
+            notes.append("\(TextFormat.grouped(s.coldTestPairs)) relevant pairs on \(TextFormat.grouped(s.coldTestItems)) items absent from train (kept: they count as misses)")
+        }
+        if s.belowMinRating > 0 { notes.append("\(TextFormat.grouped(s.belowMinRating)) held-out ratings below --min-rating") }
+        if s.repeatsDropped > 0 { notes.append("\(TextFormat.grouped(s.repeatsDropped)) held-out repeats of training items dropped") }
+        if s.usersTrainOnly > 0 { notes.append("\(TextFormat.grouped(s.usersTrainOnly)) users with < 2 ratings kept in train only") }
+        if !notes.isEmpty { lines.append(notes.joined(separator: "; ")) }
+        return lines
+    }
+
+    /// The blend weights as "popularity 0.23, als 0.77".
+    static func weights(names: [String], weights: [Float]) -> String {
+        zip(names, weights).map { "\($0) \(TextFormat.fixed(Double($1), 3))" }.joined(separator: ", ")
+    }
+
+    /// A Unix time as a UTC calendar date, YYYY-MM-DD.
+    static func date(_ t: Int64) -> String {
+        var time = time_t(t)
+        var parts = tm()
+        guard gmtime_r(&time, &parts) != nil else { return String(t) }
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))"
+    }
+}
+
+/// Runs `body`, printing "<what> ... done in <time>" style output around it.
+func timed<T>(_ body: () throws(ChorusError) -> T) throws(ChorusError) -> (T, Double) {
+    let clock = Stopwatch()
+    let value = try body()
+    return (value, clock.seconds)
+}

@@ -1,0 +1,184 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ChorusCore
+import ChorusAgents
+import ChorusEval
+
+/// `chorus demo`: fit on MovieLens (or the shipped demo catalogue), show a few users'
+/// recommendations with each agent's share, then the evaluation table.
+enum DemoCommand {
+    static let help = """
+        Usage: chorus demo [--data <dir>] [--demo-data <dir>] [--users <id,id,...>] [options]
+
+        Fits the engine on MovieLens ml-latest-small when --data holds it, otherwise on the demo
+        catalogue shipped with Chorus (examples/data/demo: 300 movies, 200 users). Prints the top-k
+        titles for a few users with each agent's share of every score and some titles each user
+        liked, then evaluates every agent and the blend on a per-user temporal hold-out.
+
+        Options:
+          --data <dir>            a MovieLens directory or a parent holding ml-latest-small/
+                                  (default: ../shared/data; the demo catalogue is used when absent)
+          --demo-data <dir>       the demo catalogue (default: examples/data/demo, searched next to the
+                                  executable and in the current directory)
+          --users <ids>           comma-separated user ids to show (default: 3 users of low, median
+                                  and high activity)
+          --k <n>                 list length (default 10)
+        \(FitOptions.help)
+          -h, --help              show this help
+        """
+
+    static let spec: [String: Arguments.Kind] = FitOptions.spec.merging([
+        "data": .value, "demo-data": .value, "users": .value, "k": .value,
+    ]) { a, _ in a }
+
+    static func run(_ args: ArraySlice<String>) throws(CLIError) {
+        let a = try Arguments(args, spec: spec)
+        let k = try a.int("k", default: 10, range: 1...1000)
+        let (config, parameters) = try FitOptions.parameters(a)
+        var chosenUsers: [Int64]? = nil
+        if let text = a.string("users") {
+            var ids: [Int64] = []
+            for part in text.split(separator: ",") {
+                guard let id = Int64(part.trimmingSpaces) else { throw .usage("--users must be comma-separated integer ids, got '\(text)'") }
+                ids.append(id)
+            }
+            guard !ids.isEmpty else { throw .usage("--users needs at least one id") }
+            chosenUsers = ids
+        }
+
+        // 1. Data: MovieLens from --data when present, else the shipped demo catalogue.
+        let dataPath = a.string("data") ?? "../shared/data"
+        let directory: String
+        if let demo = a.string("demo-data") {
+            directory = demo
+        } else if let found = try? MovieLens.locate(dataPath) {
+            directory = found.directory
+        } else if let demo = locateDemoCatalogue() {
+            print("No MovieLens dataset under '\(dataPath)': using the demo catalogue shipped with Chorus.")
+            directory = demo
+        } else {
+            throw .failure("no MovieLens dataset under '\(dataPath)' and no demo catalogue (examples/data/demo) "
+                           + "next to the executable or in the current directory; give --data or --demo-data")
+        }
+
+        do throws(ChorusError) {
+            let (data, loadSeconds) = try timed { () throws(ChorusError) in try MovieLens.load(directory) }
+            print("Data      \(data.name) (\(data.directory))")
+            print("          \(Report.datasetSummary(data)); loaded in \(TextFormat.seconds(loadSeconds))")
+
+            // 2. Fit on everything.
+            print("Fit       " + FitOptions.describe(config, parameters))
+            let engine = Engine(config: config)
+            try engine.add(data.interactions)
+            let progress = FitProgress(indent: "          ")
+            let clock = Stopwatch()
+            do throws(ChorusError) { try engine.fit(parameters, progress: progress.callback) } catch {
+                progress.finish()
+                throw error
+            }
+            progress.finish()
+            print("          fitted in \(TextFormat.seconds(clock.seconds)); blend weights "
+                  + Report.weights(names: engine.agentNames, weights: engine.blendWeights))
+            guard k <= engine.itemCount else { throw .invalidArgument("--k \(k) exceeds the \(engine.itemCount) items in the data") }
+
+            // 3. A few users' recommendations.
+            var history: [Int64: [Interaction]] = [:]
+            for x in data.interactions { history[x.user, default: []].append(x) }
+            let users = chosenUsers ?? sampleUsers(history)
+            let lists = try engine.recommend(users: users, k: k)
+            for list in lists { show(list, history: history[list.user] ?? [], movies: data.movies, agents: engine.agentNames) }
+
+            // 4. Evaluation on a temporal hold-out.
+            print("")
+            let fraction = 0.2
+            let split = try TemporalSplit.split(data.interactions, fraction: fraction)
+            print("Evaluation: refit on the training part of a " + Report.splitSummary(split, fraction: fraction, minRating: nil)[0])
+            for l in Report.splitSummary(split, fraction: fraction, minRating: nil).dropFirst() { print("          " + l) }
+            let evalProgress = FitProgress(indent: "          ")
+            let run: (result: EvaluationResult, engine: Engine)
+            do throws(ChorusError) {
+                run = try Evaluation.run(train: split.train, test: split.test, k: k, config: config, parameters: parameters,
+                                         progress: evalProgress.callback)
+            } catch {
+                evalProgress.finish()
+                throw error
+            }
+            evalProgress.finish()
+            print("          fitted in \(TextFormat.seconds(run.result.fitSeconds))")
+            print("")
+            print(Evaluation.formatTable(run.result.rows), terminator: "")
+            print("")
+            print("Blend weights: " + Report.weights(names: run.result.agentNames, weights: run.result.blendWeights))
+        } catch {
+            throw .failure(error.message)
+        }
+    }
+
+    /// Three users at the 10th, 50th and 90th percentile of activity (ties by id), distinct.
+    static func sampleUsers(_ history: [Int64: [Interaction]]) -> [Int64] {
+        var ranked: [(user: Int64, count: Int)] = history.map { (user: $0.key, count: $0.value.count) }
+        ranked.sort { (a: (user: Int64, count: Int), b: (user: Int64, count: Int)) -> Bool in
+            a.count < b.count || (a.count == b.count && a.user < b.user)
+        }
+        guard !ranked.isEmpty else { return [] }
+        var out: [Int64] = []
+        for q in [0.1, 0.5, 0.9] {
+            let u = ranked[min(ranked.count - 1, Int(Double(ranked.count - 1) * q))].user
+            if !out.contains(u) { out.append(u) }
+        }
+        return out
+    }
+
+    static func show(_ list: RecommendationList, history: [Interaction], movies: [Int64: Movie], agents: [String]) {
+        func title(_ id: Int64) -> String { movies[id]?.title ?? "movie \(id)" }
+        print("")
+        if history.isEmpty {
+            print("User \(list.user): no ratings in the data (cold start: popularity only)")
+        } else {
+            // Liked: ratings >= 4, most recent first (the best-rated when none reaches 4).
+            var liked = history.filter { $0.weight >= 4 }
+            if liked.isEmpty { liked = history.sorted { $0.weight > $1.weight } }
+            liked.sort { $0.timestamp > $1.timestamp || ($0.timestamp == $1.timestamp && $0.weight > $1.weight) }
+            let shown = liked.prefix(4).map { "\(TextFormat.truncate(title($0.item), 40)) (\(TextFormat.fixed(Double($0.weight), 1)))" }
+            print("User \(list.user): \(TextFormat.grouped(history.count)) ratings; recently liked: " + shown.joined(separator: ", "))
+        }
+        let width = min(52, list.items.map { title($0).count }.max() ?? 10)
+        for (rank, item) in list.items.enumerated() {
+            let shares = list.shares[rank]
+            let parts = zip(agents, shares).sorted { $0.1 > $1.1 }
+                .map { "\($0.0) \(TextFormat.percent(Double($0.1)))" }.joined(separator: " / ")
+            let number = TextFormat.pad(String(rank + 1), 3, left: false)
+            print("  \(number). \(TextFormat.pad(TextFormat.truncate(title(item), width), width))  "
+                  + "\(TextFormat.fixed(Double(list.scores[rank]), 3))  \(parts)")
+        }
+    }
+
+    /// examples/data/demo: next to the executable (walking up from its directory: build/chorus,
+    /// .build/<triple>/release/chorus-cli) or below the current directory.
+    static func locateDemoCatalogue() -> String? {
+        var candidates: [String] = ["examples/data/demo"]
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        if n > 0 {
+            var dir = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            for _ in 0..<5 {
+                guard let slash = dir.lastIndex(of: "/"), slash > dir.startIndex else { break }
+                dir = String(dir[..<slash])
+                candidates.append(dir + "/examples/data/demo")
+            }
+        }
+        return candidates.first { MovieLens.detect(directory: $0) == .latestSmall }
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: Substring {
+        var s = self
+        while s.first == " " { s.removeFirst() }
+        while s.last == " " { s.removeLast() }
+        return s
+    }
+}

@@ -1,0 +1,99 @@
+import ChorusCore
+import ChorusAgents
+import ChorusEval
+
+/// `chorus eval`: temporal hold-out evaluation of every agent and the blend on a MovieLens dataset.
+enum EvalCommand {
+    static let help = """
+        Usage: chorus eval [--data <dir>] [--dataset ml-latest-small|ml-100k] [options]
+
+        Fits the engine on each user's earlier ratings and scores its top-k recommendations
+        (seen items excluded) against the ratings it held out: the latest --holdout share of every
+        user's history. Reports Recall, NDCG, hit rate, MRR and catalogue coverage at k for each
+        agent alone and for the blend, and the blend weights the coordinator chose.
+
+        Options:
+          --data <dir>            a MovieLens directory (ratings.csv + movies.csv, or u.data + u.item),
+                                  or a parent holding ml-latest-small/ or ml-100k/ (default: ../shared/data)
+          --dataset <name>        ml-latest-small or ml-100k: which sub-directory of a parent to use
+                                  (default: ml-latest-small, else ml-100k)
+          --k <n>                 list length (default 10)
+          --holdout <f>           share of each user's ratings held out, in (0, 1) (default 0.2)
+          --min-rating <r>        count only held-out ratings >= r as relevant (default: all)
+        \(FitOptions.help)
+          -h, --help              show this help
+
+        Recall@k = hits / min(k, |relevant|); NDCG@k uses binary relevance and a log2 discount;
+        HR@k is the share of users with a hit; MRR@k the mean reciprocal rank of the first hit;
+        Cov@k the share of the training catalogue that appears in any user's top k.
+        """
+
+    static let spec: [String: Arguments.Kind] = FitOptions.spec.merging([
+        "data": .value, "dataset": .value, "k": .value, "holdout": .value, "min-rating": .value,
+    ]) { a, _ in a }
+
+    static func run(_ args: ArraySlice<String>) throws(CLIError) {
+        let a = try Arguments(args, spec: spec)
+        let dataPath = a.string("data") ?? "../shared/data"
+        var format: MovieLensFormat? = nil
+        if let name = a.string("dataset") {
+            guard let f = MovieLensFormat(rawValue: name) else {
+                throw .usage("--dataset must be ml-latest-small or ml-100k, got '\(name)'")
+            }
+            format = f
+        }
+        let k = try a.int("k", default: 10, range: 1...10_000)
+        let holdout = try a.double("holdout", default: 0.2, range: 0...1, lowerOpen: true, upperOpen: true)
+        var minRating: Float? = nil
+        if a.string("min-rating") != nil { minRating = Float(try a.double("min-rating", default: 0, range: 0...1e6)) }
+        let (config, parameters) = try FitOptions.parameters(a)
+
+        do throws(ChorusError) {
+            let (data, loadSeconds) = try timed { () throws(ChorusError) in try MovieLens.load(dataPath, preferred: format) }
+            print("Dataset   \(data.name) (\(data.directory))")
+            print("          \(Report.datasetSummary(data)); loaded in \(TextFormat.seconds(loadSeconds))")
+
+            let (split, splitSeconds) = try timed { () throws(ChorusError) in
+                try TemporalSplit.split(data.interactions, fraction: holdout, minRating: minRating)
+            }
+            let lines = Report.splitSummary(split, fraction: holdout, minRating: minRating)
+            print("Split     " + lines[0] + " (\(TextFormat.seconds(splitSeconds)))")
+            for l in lines.dropFirst() { print("          " + l) }
+
+            print("Fit       " + FitOptions.describe(config, parameters))
+            let progress = FitProgress(indent: "          ")
+            let result: EvaluationResult
+            do throws(ChorusError) {
+                let engine = Engine(config: config)
+                try engine.add(split.train)
+                let clock = Stopwatch()
+                try engine.fit(parameters, progress: progress.callback)
+                progress.finish()
+                let fitSeconds = clock.seconds
+                print("          fitted in \(TextFormat.seconds(fitSeconds)) on \(TextFormat.grouped(engine.itemCount)) items")
+                guard k <= engine.itemCount else {
+                    throw .invalidArgument("--k \(k) exceeds the \(engine.itemCount) items in the training set")
+                }
+                let evalClock = Stopwatch()
+                let rows = try Evaluation.evaluate(engine: engine, test: split.test, k: k)
+                result = EvaluationResult(k: k, rows: rows, agentNames: engine.agentNames, blendWeights: engine.blendWeights,
+                                          catalogueSize: engine.itemCount, fitSeconds: fitSeconds)
+                print("")
+                print("Top-\(k) metrics over \(TextFormat.grouped(rows.first?.users ?? 0)) test users "
+                      + "(recommended in \(TextFormat.seconds(evalClock.seconds)); seen items excluded)")
+            } catch {
+                progress.finish()
+                throw error
+            }
+            print("")
+            print(Evaluation.formatTable(result.rows), terminator: "")
+            print("")
+            print("Blend weights: " + Report.weights(names: result.agentNames, weights: result.blendWeights)
+                  + " (fitted on a validation hold-out of the training data)")
+            let cold = result.rows.map(\.coldUsers).max() ?? 0
+            if cold > 0 { print("\(cold) test users were unknown to the model and got the cold-start fallback.") }
+        } catch {
+            throw .failure(error.message)
+        }
+    }
+}
