@@ -95,8 +95,9 @@ typedef struct chorus_engine chorus_engine;
 typedef struct chorus_engine_params {
     uint32_t struct_size;
     uint32_t reserved;
-    /* Half-life of the popularity agent's time decay, in seconds. 0 = default (30 days).
-     * Negative = no decay (plain counts). */
+    /* Half-life of the popularity agent's time decay, in seconds, measured back from the newest
+     * interaction. 0 = default: each fit chooses it on its validation hold-out among no decay,
+     * 7, 30, 91 and 365 days. Negative = no decay (plain counts). */
     int64_t popularity_half_life_seconds;
 } chorus_engine_params;
 
@@ -122,7 +123,8 @@ chorus_status chorus_engine_add_interactions(chorus_engine *engine, const int64_
                                              const int64_t *item_ids, const float *weights,
                                              const int64_t *timestamps, size_t n);
 
-/* Progress of a long call: `stage` ("als", "blend", ...) [borrowed], `fraction` in [0, 1].
+/* Progress of a long call: `stage` names the current step ("start", "validation", "blend",
+ * "training", "done") [borrowed]; `fraction` in [0, 1] is the progress of the whole call.
  * Return 0 to go on, non-zero to cancel (the call then returns CHORUS_ERR_CANCELLED and the engine
  * keeps its previous model). Called on the thread that called fit. */
 typedef int32_t (*chorus_progress_fn)(const char *stage, double fraction, void *user_data);
@@ -220,6 +222,7 @@ typedef struct chorus_engine_stats {
     uint64_t n_model_users;        /* users / items known to the fitted model */
     uint64_t n_model_items;
     uint64_t model_bytes;          /* bytes of the fitted model's numeric buffers */
+    int64_t popularity_half_life_seconds; /* the half-life the model uses (-1: no decay; 0 before fit) */
     uint64_t allocator_allocated_bytes; /* jemalloc "stats.allocated" for the whole library */
     uint64_t allocator_resident_bytes;  /* jemalloc "stats.resident" */
 } chorus_engine_stats;

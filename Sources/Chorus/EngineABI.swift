@@ -22,7 +22,7 @@ import ChorusCore
         if let params {
             try Check.structSize(params.pointee.struct_size, MemoryLayout<chorus_engine_params>.size, "chorus_engine_params")
             let h = params.pointee.popularity_half_life_seconds
-            if h != 0 { config.popularityHalfLifeSeconds = h < 0 ? -1 : h }
+            config.popularityHalfLifeSeconds = h < 0 ? -1 : h
         }
         out.pointee = Handles.make(Engine(config: config))
     }
@@ -204,6 +204,7 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
         out.pointee.n_model_users = UInt64(s.modelUsers)
         out.pointee.n_model_items = UInt64(s.modelItems)
         out.pointee.model_bytes = UInt64(s.modelBytes)
+        out.pointee.popularity_half_life_seconds = s.popularityHalfLifeSeconds
         out.pointee.allocator_allocated_bytes = s.allocatedBytes
         out.pointee.allocator_resident_bytes = s.residentBytes
     }

@@ -16,51 +16,30 @@ public enum Coordinator {
         for i in scores.indices { scores[i] = (scores[i] - lo) * inv }
     }
 
-    /// Fits blend weights on validation users by maximising mean NDCG@`k`.
+    /// Fits blend weights on validation users by maximising mean NDCG@`k` of the blend.
     ///
-    /// `normalized(u)` gives agent-major normalised scores (agents x items) for validation user `u`,
-    /// `seen(u)` the training items to exclude, `relevant(u)` the held-out items. The search is
-    /// coordinate ascent on the simplex: from uniform weights, move mass between pairs of agents in
-    /// steps that halve from 0.25 down to 1/64, keeping a move when it raises validation NDCG.
+    /// `scores` holds each validation user's normalised scores per agent; `seen(u)` gives the
+    /// training items to exclude, `relevant(u)` the held-out items. The search is coordinate ascent
+    /// on the simplex: from uniform weights, move mass between pairs of agents in steps that halve
+    /// from 0.25 down to 1/64, keeping a move when it raises validation NDCG.
     /// - Returns: the weights and the validation NDCG they reach.
-    public static func fitWeights(agentCount: Int, itemCount: Int, validationUsers: Int, k: Int,
-                                  threads: Int,
-                                  normalized: @escaping @Sendable (Int, UnsafeMutablePointer<Float>) -> Void,
+    public static func fitWeights(_ scores: ValidationScores, k: Int, threads: Int,
                                   seen: @escaping @Sendable (Int) -> ArraySlice<Int32>,
                                   relevant: @escaping @Sendable (Int) -> [Int32]) throws(ChorusError) -> (weights: [Float], ndcg: Double) {
-        if agentCount == 1 { return ([1], 0) }
-        // Cache every validation user's normalised scores once: agents x items per user.
-        let stride = agentCount * itemCount
-        let cache = try FloatMatrix(rows: validationUsers, cols: stride)
-        Parallel.forEach(count: validationUsers, threads: threads, grain: 8) { _, u in
-            normalized(u, cache.row(u))
+        let agentCount = scores.agentCount, itemCount = scores.itemCount
+        let evaluate: ([Float]) throws(ChorusError) -> Double = { w in
+            try meanNDCG(itemCount: itemCount, users: scores.users, k: k, threads: threads,
+                         score: { u, out in
+                             out.update(repeating: 0)
+                             for a in 0..<agentCount where w[a] != 0 {
+                                 Kernels.axpy(w[a], scores.row(user: u, agent: a), out.baseAddress!, itemCount)
+                             }
+                         },
+                         seen: seen, relevant: relevant)
         }
-        let evaluate: ([Float]) -> Double = { w in
-            let box = SendableBox(w)
-            let sums = UnsafeSendableBox([Double](repeating: 0, count: max(1, threads)))
-            Parallel.forEachChunk(count: validationUsers, threads: threads) { worker, range in
-                var total = 0.0
-                var blended = [Float](repeating: 0, count: itemCount)
-                blended.withUnsafeMutableBufferPointer { b in
-                    for u in range {
-                        let row = cache.row(u)
-                        for i in 0..<itemCount { b[i] = 0 }
-                        for a in 0..<agentCount where box.value[a] != 0 {
-                            Kernels.axpy(box.value[a], row + a * itemCount, b.baseAddress!, itemCount)
-                        }
-                        for i in seen(u) { b[Int(i)] = -.infinity }
-                        let top = TopK.select(UnsafeBufferPointer(b), k: k)
-                        total += ndcg(top.map(\.index), relevant: relevant(u), k: k)
-                    }
-                }
-                sums.pointer[worker] = total
-            }
-            let s = sums.pointer.reduce(0, +)
-            sums.free()
-            return s / Double(max(1, validationUsers))
-        }
+        if agentCount == 1 { return ([1], try evaluate([1])) }
         var w = [Float](repeating: 1 / Float(agentCount), count: agentCount)
-        var best = evaluate(w)
+        var best = try evaluate(w)
         var step: Float = 0.25
         while step >= 1.0 / 64 {
             var improved = true
@@ -72,7 +51,7 @@ public enum Coordinator {
                         if move <= 0 { continue }
                         var c = w
                         c[from] -= move; c[to] += move
-                        let v = evaluate(c)
+                        let v = try evaluate(c)
                         if v > best + 1e-9 { best = v; w = c; improved = true }
                     }
                 }
@@ -80,6 +59,28 @@ public enum Coordinator {
             step /= 2
         }
         return (w, best)
+    }
+
+    /// Mean NDCG@`k` over `users` of one scorer (seen items excluded), in parallel.
+    public static func meanNDCG(itemCount: Int, users: Int, k: Int, threads: Int,
+                                score: @escaping @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void,
+                                seen: @escaping @Sendable (Int) -> ArraySlice<Int32>,
+                                relevant: @escaping @Sendable (Int) -> [Int32]) throws(ChorusError) -> Double {
+        let sums = UnsafeSendableBox([Double](repeating: 0, count: max(1, threads)))
+        defer { sums.free() }
+        Parallel.forEachChunk(count: users, threads: threads) { worker, range in
+            var total = 0.0
+            var buffer = [Float](repeating: 0, count: itemCount)
+            buffer.withUnsafeMutableBufferPointer { b in
+                for u in range {
+                    score(u, b)
+                    for i in seen(u) { b[Int(i)] = -.infinity }
+                    total += ndcg(TopK.select(UnsafeBufferPointer(b), k: k).map(\.index), relevant: relevant(u), k: k)
+                }
+            }
+            sums.pointer[worker] = total
+        }
+        return sums.pointer.reduce(0, +) / Double(max(1, users))
     }
 
     /// NDCG@k with binary relevance (log2 discount; ideal over min(k, |relevant|)).
@@ -92,6 +93,33 @@ public enum Coordinator {
         var ideal = 0.0
         for pos in 0..<min(k, relevant.count) { ideal += 1 / log2(Double(pos + 2)) }
         return dcg / ideal
+    }
+}
+
+/// Validation users' normalised scores, per agent (agent-major rows of `itemCount` per user), cached
+/// once so the blend search and the popularity half-life search do not rescore anyone.
+public final class ValidationScores: @unchecked Sendable {
+    public let users: Int
+    public let agentCount: Int
+    public let itemCount: Int
+    private let cache: FloatMatrix
+
+    public init(users: Int, agentCount: Int, itemCount: Int) throws(ChorusError) {
+        self.users = users; self.agentCount = agentCount; self.itemCount = itemCount
+        cache = try FloatMatrix(rows: users, cols: agentCount * itemCount)
+    }
+
+    @inline(__always) public func row(user u: Int, agent a: Int) -> UnsafeMutablePointer<Float> {
+        cache.row(u) + a * itemCount
+    }
+
+    /// Fills agent `a`'s rows: `score(u, out)` writes user u's raw scores, then they are normalised.
+    public func fill(agent a: Int, threads: Int, _ score: @escaping @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void) {
+        Parallel.forEach(count: users, threads: threads, grain: 8) { _, u in
+            let out = UnsafeMutableBufferPointer(start: self.row(user: u, agent: a), count: self.itemCount)
+            score(u, out)
+            Coordinator.normalize(out)
+        }
     }
 }
 

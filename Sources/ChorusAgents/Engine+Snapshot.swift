@@ -35,6 +35,7 @@ extension Engine {
         if let model {
             var w = ByteWriter()
             w.write(UInt64(model.trainedRows)); w.write(UInt64(model.users.count)); w.write(UInt64(model.items.count))
+            w.write(model.popularityHalfLifeSeconds)
             w.write(UInt32(model.agents.count))
             for (a, agent) in model.agents.enumerated() { w.write(agent.name); w.write(model.weights[a]) }
             sections.append(Snapshot.Section(tag: "MODL", payload: w.bytes))
@@ -85,8 +86,9 @@ extension Engine {
             guard rows <= log.count, nUsers <= log.users.count, nItems <= log.items.count, nUsers >= 1, nItems >= 1 else {
                 throw .format("snapshot model shape (\(rows) rows, \(nUsers) users, \(nItems) items) does not fit its log")
             }
+            let halfLife = try m.read(Int64.self)
             let count = Int(try m.read(UInt32.self))
-            let factories = engine.factories(p)
+            let factories = engine.factories(p, halfLife: halfLife)
             guard count == factories.count else { throw .format("snapshot has \(count) agents, this library has \(factories.count)") }
             var agents: [RecommenderAgent] = [], weights: [Float] = []
             for a in 0..<count {
@@ -106,7 +108,8 @@ extension Engine {
             }
             let seen = SparseMatrix(rows: nUsers, cols: nItems, rowIndex: prefixUsers, colIndex: prefixItems, values: Array(log.weights.prefix(rows)))
             model = FittedModel(users: try IdIndex(ids: Array(userIds.prefix(nUsers))), items: try IdIndex(ids: Array(itemIds.prefix(nItems))),
-                                trainedRows: rows, seen: seen, agents: agents, weights: weights, parameters: p)
+                                trainedRows: rows, seen: seen, agents: agents, weights: weights, parameters: p,
+                                popularityHalfLifeSeconds: halfLife)
         }
         engine.restore(log: log, model: model, parameters: p)
         return engine

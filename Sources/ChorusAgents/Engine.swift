@@ -30,11 +30,12 @@ public final class Engine: @unchecked Sendable {
     /// Distinct items added so far.
     public var itemCount: Int { state.withLock { $0.log.items.count } }
 
-    func factories(_ p: FitParameters) -> [AgentFactory] {
+    /// The agents' factories for one fit, popularity first (`halfLife` < 0: no decay).
+    func factories(_ p: FitParameters, halfLife: Int64) -> [AgentFactory] {
         var als = ALSParameters()
         als.factors = p.factors; als.regularization = p.regularization; als.alpha = p.alpha
         als.iterations = p.iterations; als.threads = p.threads; als.seed = p.seed
-        return [PopularityAgent.Factory(halfLifeSeconds: config.popularityHalfLifeSeconds), ALSAgent.Factory(parameters: als)]
+        return [PopularityAgent.Factory(halfLifeSeconds: halfLife), ALSAgent.Factory(parameters: als)]
     }
 
     // MARK: - Data
@@ -70,7 +71,9 @@ public final class Engine: @unchecked Sendable {
                 { f in report.value?(name, lo + (hi - lo) * f) ?? false }
             }
             if let progress, progress("start", 0) { throw .cancelled("fit cancelled by the progress callback") }
-            let factories = self.factories(p)
+            // An automatic half-life starts as "no decay" and is replaced by the validated choice below.
+            var halfLife = config.popularityHalfLifeSeconds == 0 ? -1 : config.popularityHalfLifeSeconds
+            var factories = self.factories(p, halfLife: halfLife)
             let all = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: log.userIndex,
                                    items: log.itemIndex, weights: log.weights, timestamps: log.timestamps)
 
@@ -87,30 +90,37 @@ public final class Engine: @unchecked Sendable {
                     else { tu.append(log.userIndex[r]); ti.append(log.itemIndex[r]); tw.append(log.weights[r]); tt.append(log.timestamps[r]) }
                 }
                 let train = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: tu, items: ti, weights: tw, timestamps: tt)
+                // At most 2,000 validation users (a deterministic spread) keep this step fast on big data.
+                var vUsers = relevant.keys.sorted()
+                if vUsers.count > 2000 { vUsers = stride(from: 0, to: vUsers.count, by: vUsers.count / 2000 + 1).map { vUsers[$0] } }
+                let vu = vUsers, rel = relevant, trainSeen = train.userItems, itemCount = log.items.count
                 var agents: [RecommenderAgent] = []
                 for (a, f) in factories.enumerated() {
                     let lo = 0.45 * Double(a) / Double(factories.count), hi = 0.45 * Double(a + 1) / Double(factories.count)
                     agents.append(try f.fit(train, FitContext(threads: threads, seed: p.seed, progress: stage("validation", lo, hi))))
                 }
-                // At most 2,000 validation users (a deterministic spread) keep this step fast on big data.
-                var vUsers = relevant.keys.sorted()
-                if vUsers.count > 2000 { vUsers = stride(from: 0, to: vUsers.count, by: vUsers.count / 2000 + 1).map { vUsers[$0] } }
-                let vu = vUsers, rel = relevant, trainSeen = train.userItems, itemCount = log.items.count
-                let agentBox = SendableBox(agents)
                 if let progress, progress("blend", 0.45) { throw .cancelled("fit cancelled by the progress callback") }
-                let fitted = try Coordinator.fitWeights(
-                    agentCount: agents.count, itemCount: itemCount, validationUsers: vu.count, k: 10, threads: threads,
-                    normalized: { u, out in
-                        for (a, agent) in agentBox.value.enumerated() {
-                            let buf = UnsafeMutableBufferPointer(start: out + a * itemCount, count: itemCount)
-                            agent.score(user: vu[u], into: buf)
-                            Coordinator.normalize(buf)
-                        }
-                    },
-                    seen: { u in trainSeen.row(Int(vu[u])).cols },
-                    relevant: { u in rel[vu[u]] ?? [] })
-                weights = fitted.weights
-                Log.emit(.info, "blend weights \(zip(factories.map(\.name), weights).map { "\($0)=\($1)" }.joined(separator: " ")) (validation NDCG@10 \(fitted.ndcg))")
+                let scores = try ValidationScores(users: vu.count, agentCount: agents.count, itemCount: itemCount)
+                for (a, agent) in agents.enumerated() {
+                    scores.fill(agent: a, threads: threads) { u, out in agent.score(user: vu[u], into: out) }
+                }
+                let seen: @Sendable (Int) -> ArraySlice<Int32> = { u in trainSeen.row(Int(vu[u])).cols }
+                let relevantOf: @Sendable (Int) -> [Int32] = { u in rel[vu[u]] ?? [] }
+                var best = try Coordinator.fitWeights(scores, k: 10, threads: threads, seen: seen, relevant: relevantOf)
+                if config.popularityHalfLifeSeconds == 0 {
+                    // Choose the half-life by what it adds to the blend: only the popularity rows change.
+                    let pop = factories.firstIndex { $0.name == "popularity" }!
+                    for candidate in EngineConfig.halfLifeCandidates where candidate != halfLife {
+                        let agent = try PopularityAgent.Factory(halfLifeSeconds: candidate).fit(train, FitContext(threads: threads, seed: p.seed))
+                        scores.fill(agent: pop, threads: threads) { u, out in agent.score(user: vu[u], into: out) }
+                        let fitted = try Coordinator.fitWeights(scores, k: 10, threads: threads, seen: seen, relevant: relevantOf)
+                        if fitted.ndcg > best.ndcg + 1e-9 { best = fitted; halfLife = candidate }
+                    }
+                    factories = self.factories(p, halfLife: halfLife)
+                    Log.emit(.info, "popularity half-life \(halfLife < 0 ? "none" : "\(halfLife / 86_400) days")")
+                }
+                weights = best.weights
+                Log.emit(.info, "blend weights \(zip(factories.map(\.name), weights).map { "\($0)=\($1)" }.joined(separator: " ")) (validation NDCG@10 \(best.ndcg))")
             }
 
             // 2. Final agents on all data.
@@ -120,7 +130,7 @@ public final class Engine: @unchecked Sendable {
                 agents.append(try f.fit(all, FitContext(threads: threads, seed: p.seed, progress: stage("training", lo, hi))))
             }
             let model = FittedModel(users: log.users, items: log.items, trainedRows: log.count, seen: all.userItems,
-                                    agents: agents, weights: weights, parameters: p)
+                                    agents: agents, weights: weights, parameters: p, popularityHalfLifeSeconds: halfLife)
             if let progress, progress("done", 1) { throw .cancelled("fit cancelled by the progress callback") }
             state.withLock { $0.model = model; $0.lastParameters = p }
         }
@@ -310,6 +320,7 @@ public final class Engine: @unchecked Sendable {
         let alloc = Allocator.stats()
         return EngineStats(fitted: model != nil, users: log.users.count, items: log.items.count, interactions: log.count,
                            modelUsers: model?.users.count ?? 0, modelItems: model?.items.count ?? 0,
-                           modelBytes: model?.modelBytes ?? 0, allocatedBytes: alloc.allocated, residentBytes: alloc.resident)
+                           modelBytes: model?.modelBytes ?? 0, popularityHalfLifeSeconds: model?.popularityHalfLifeSeconds ?? 0,
+                           allocatedBytes: alloc.allocated, residentBytes: alloc.resident)
     }
 }

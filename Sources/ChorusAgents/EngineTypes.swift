@@ -2,11 +2,15 @@ import ChorusCore
 
 /// Settings fixed when an engine is created.
 public struct EngineConfig: Sendable, Equatable {
-    /// Half-life of the popularity agent's time decay; <= 0 means no decay.
+    /// Half-life of the popularity agent's time decay: > 0 fixed, < 0 no decay, 0 (the default)
+    /// chosen by each fit on its validation hold-out among `halfLifeCandidates`.
     public var popularityHalfLifeSeconds: Int64
-    public init(popularityHalfLifeSeconds: Int64 = 30 * 86_400) {
+    public init(popularityHalfLifeSeconds: Int64 = 0) {
         self.popularityHalfLifeSeconds = popularityHalfLifeSeconds
     }
+
+    /// The half-lives an automatic fit tries: no decay, a week, a month, a quarter, a year.
+    public static let halfLifeCandidates: [Int64] = [-1, 7 * 86_400, 30 * 86_400, 91 * 86_400, 365 * 86_400]
 }
 
 /// Hyper-parameters of one fit.
@@ -67,6 +71,8 @@ public struct EngineStats: Sendable {
     public var modelUsers: Int
     public var modelItems: Int
     public var modelBytes: Int
+    /// The popularity half-life the model uses (< 0: no decay); 0 before fit.
+    public var popularityHalfLifeSeconds: Int64
     public var allocatedBytes: UInt64
     public var residentBytes: UInt64
 }

@@ -12,12 +12,15 @@ final class FittedModel: Sendable {
     let agents: [RecommenderAgent]
     let weights: [Float]
     let parameters: FitParameters
+    /// The popularity half-life in use (chosen on validation when the config says 0); < 0 = none.
+    let popularityHalfLifeSeconds: Int64
     let popularityIndex: Int
 
     init(users: IdIndex, items: IdIndex, trainedRows: Int, seen: SparseMatrix, agents: [RecommenderAgent],
-         weights: [Float], parameters: FitParameters) {
+         weights: [Float], parameters: FitParameters, popularityHalfLifeSeconds: Int64) {
         self.users = users; self.items = items; self.trainedRows = trainedRows; self.seen = seen
         self.agents = agents; self.weights = weights; self.parameters = parameters
+        self.popularityHalfLifeSeconds = popularityHalfLifeSeconds
         self.popularityIndex = agents.firstIndex { $0.scoresUnknownUsers } ?? 0
     }
 

@@ -21,7 +21,8 @@ enum FitOptions {
           --alpha <x>             ALS confidence scale, c = 1 + alpha * rating (default 1)
           --threads <n>           worker threads, 0 = every CPU (default 0)
           --seed <n>              random seed (default 42)
-          --half-life-days <d>    popularity decay half-life in days, 0 = no decay (default 30)
+          --half-life-days <d>    popularity decay half-life in days; 0 = no decay; default: chosen by
+                                  the fit on its validation hold-out (no decay, 7, 30, 91, 365 days)
         """
 
     static func parameters(_ a: Arguments) throws(CLIError) -> (EngineConfig, FitParameters) {
@@ -33,15 +34,22 @@ enum FitOptions {
         p.threads = try a.int("threads", default: 0, range: 0...1024)
         p.seed = try a.uint64("seed", default: p.seed)
         var config = EngineConfig()
-        let days = try a.double("half-life-days", default: Double(config.popularityHalfLifeSeconds) / 86_400, range: 0...1e6)
-        config.popularityHalfLifeSeconds = days > 0 ? max(1, Int64(days * 86_400)) : 0
+        if a.string("half-life-days") != nil {
+            let days = try a.double("half-life-days", default: 0, range: 0...1e6)
+            config.popularityHalfLifeSeconds = days > 0 ? max(1, Int64(days * 86_400)) : -1
+        }
         return (config, p)
+    }
+
+    /// A fitted model's half-life in words.
+    static func halfLife(_ seconds: Int64) -> String {
+        seconds > 0 ? TextFormat.fixed(Double(seconds) / 86_400, 0) + " days" : "none (no decay)"
     }
 
     static func describe(_ config: EngineConfig, _ p: FitParameters) -> String {
         let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
-        let halfLife = config.popularityHalfLifeSeconds > 0
-            ? TextFormat.fixed(Double(config.popularityHalfLifeSeconds) / 86_400, 1) + " days" : "none"
+        let h = config.popularityHalfLifeSeconds
+        let halfLife = h > 0 ? TextFormat.fixed(Double(h) / 86_400, 1) + " days" : h == 0 ? "chosen on validation" : "none"
         return "ALS factors \(p.factors), iterations \(p.iterations), regularization \(TextFormat.fixed(Double(p.regularization), 4)), "
             + "alpha \(TextFormat.fixed(Double(p.alpha), 2)); popularity half-life \(halfLife); "
             + "\(threads) thread\(threads == 1 ? "" : "s"), seed \(p.seed)"

@@ -70,7 +70,8 @@ enum EvalCommand {
                 try engine.fit(parameters, progress: progress.callback)
                 progress.finish()
                 let fitSeconds = clock.seconds
-                print("          fitted in \(TextFormat.seconds(fitSeconds)) on \(TextFormat.grouped(engine.itemCount)) items")
+                print("          fitted in \(TextFormat.seconds(fitSeconds)) on \(TextFormat.grouped(engine.itemCount)) items; "
+                      + "popularity half-life " + FitOptions.halfLife(engine.stats().popularityHalfLifeSeconds))
                 guard k <= engine.itemCount else {
                     throw .invalidArgument("--k \(k) exceeds the \(engine.itemCount) items in the training set")
                 }

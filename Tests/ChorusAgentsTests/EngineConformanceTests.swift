@@ -162,3 +162,33 @@ func fastParameters() -> FitParameters {
         }
     }
 }
+
+@Suite struct PopularityHalfLifeTests {
+    @Test func automaticHalfLifeIsOneOfTheCandidatesAndFixedOnesAreKept() throws {
+        let auto = try clusteredEngine()
+        #expect(auto.stats().popularityHalfLifeSeconds == 0)
+        try auto.fit(fastParameters())
+        #expect(EngineConfig.halfLifeCandidates.contains(auto.stats().popularityHalfLifeSeconds))
+        let fixed = Engine(config: EngineConfig(popularityHalfLifeSeconds: 3600))
+        try fixed.add((1...6).map { Interaction(user: Int64($0), item: Int64($0 % 3), timestamp: Int64($0)) })
+        try fixed.fit(fastParameters())
+        #expect(fixed.stats().popularityHalfLifeSeconds == 3600)
+        let loaded = try Engine.load(bytes: fixed.snapshotBytes())
+        #expect(loaded.stats().popularityHalfLifeSeconds == 3600)
+    }
+
+    @Test func decayFavoursRecentInteractions() throws {
+        // Item 1: three old interactions; item 2: two recent ones. No decay: 1 first; a short half-life: 2 first.
+        let rows = [Interaction(user: 1, item: 1, timestamp: 0), Interaction(user: 2, item: 1, timestamp: 0),
+                    Interaction(user: 3, item: 1, timestamp: 0), Interaction(user: 4, item: 2, timestamp: 1_000_000),
+                    Interaction(user: 5, item: 2, timestamp: 1_000_000), Interaction(user: 6, item: 3, timestamp: 10)]
+        var o = RecommendOptions(); o.agent = "popularity"; o.includeSeen = true
+        for (halfLife, first) in [(Int64(-1), Int64(1)), (Int64(86_400), Int64(2))] {
+            let e = Engine(config: EngineConfig(popularityHalfLifeSeconds: halfLife))
+            try e.add(rows)
+            var p = fastParameters(); p.validationFraction = 0
+            try e.fit(p)
+            #expect(try e.recommend(users: [1], k: 1, options: o)[0].items == [first])
+        }
+    }
+}

@@ -910,6 +910,8 @@ static void test_fit(chorus_engine *e) {
     CHECK(st.n_model_users == N_USERS && st.n_model_items == N_ITEMS);
     /* At least the ALS factors: (users + items) * factors floats. */
     CHECK(st.model_bytes >= (uint64_t)(N_USERS + N_ITEMS) * FIT_FACTORS * sizeof(float));
+    /* The engine was created with an explicit half-life or the automatic choice: either way a real one. */
+    CHECK(st.popularity_half_life_seconds == -1 || st.popularity_half_life_seconds > 0);
     CHECK(st.allocator_allocated_bytes > 0 && st.allocator_resident_bytes > 0);
     group_end();
 }

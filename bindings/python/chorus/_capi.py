@@ -270,6 +270,7 @@ chorus_engine_agent_info.restype = chorus_status
 #     uint64_t n_model_users;
 #     uint64_t n_model_items;
 #     uint64_t model_bytes;
+#     int64_t popularity_half_life_seconds;
 #     uint64_t allocator_allocated_bytes;
 #     uint64_t allocator_resident_bytes;
 # } chorus_engine_stats;
@@ -283,6 +284,7 @@ class chorus_engine_stats(Structure):
         ("n_model_users", c_uint64),
         ("n_model_items", c_uint64),
         ("model_bytes", c_uint64),
+        ("popularity_half_life_seconds", c_int64),
         ("allocator_allocated_bytes", c_uint64),
         ("allocator_resident_bytes", c_uint64),
     ]

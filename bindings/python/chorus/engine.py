@@ -141,8 +141,10 @@ def _half_life(value) -> int:
 class Engine:
     """A Chorus recommendation engine: interactions in, a fitted blend of agents, top-k out.
 
-    ``Engine(popularity_half_life_seconds=None)`` creates an empty engine; ``None`` (or 0) means
-    the library's default half-life (30 days), a negative value or ``math.inf`` no time decay.
+    ``Engine(popularity_half_life_seconds=None)`` creates an empty engine; ``None`` (or 0) lets
+    each fit choose the popularity half-life on its validation hold-out (no decay, 7, 30, 91 or 365
+    days; ``stats()["popularity_half_life_seconds"]`` tells which), a negative value or ``math.inf``
+    means no time decay.
     A ``datetime.timedelta`` is accepted too.
 
     Use it as a context manager, or call :meth:`close`; ``__del__`` frees it only as a fallback.

@@ -598,7 +598,7 @@ def test_agents(engine, fitted):
 
 def test_stats(engine, fitted, data):
     keys = {"fitted", "n_users", "n_items", "n_interactions", "n_model_users", "n_model_items",
-            "model_bytes", "allocator_allocated_bytes", "allocator_resident_bytes"}
+            "model_bytes", "popularity_half_life_seconds", "allocator_allocated_bytes", "allocator_resident_bytes"}
     empty = engine.stats()
     assert set(empty) == keys
     assert empty["fitted"] is False
@@ -609,6 +609,9 @@ def test_stats(engine, fitted, data):
     assert s["n_items"] == s["n_model_items"] == N_ITEMS
     assert s["n_interactions"] == len(data.users)
     assert s["model_bytes"] > 0
+    # The default engine lets the fit choose the half-life among its candidates.
+    assert s["popularity_half_life_seconds"] in (-1, 7 * 86400, 30 * 86400, 91 * 86400, 365 * 86400)
+    assert empty["popularity_half_life_seconds"] == 0
     assert s["allocator_allocated_bytes"] > 0 and s["allocator_resident_bytes"] > 0
     assert all(type(v) is int for k, v in s.items() if k != "fitted")
     assert fitted.fitted is True

@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CBLAS
+import ChorusCore
+
+/// `chorus-bench kernels`: times the dense kernels on the ALS and scoring hot paths against
+/// alternatives, so profiling findings come with numbers (see bench/README.md).
+/// - `symv` (f x f Gram matrix times a vector, 4 per row per ALS sweep): ChorusCore's
+///   `Kernels.symv` (f dot products) vs a column-accumulating form with no horizontal sums vs
+///   OpenBLAS `ssymv` / `sgemv`.
+/// - `score` (one user against every item, ALSAgent.score): a `Kernels.dot` per item vs
+///   `Kernels.gemv` (OpenBLAS `sgemv`).
+enum KernelBench {
+    static let options: Set<String> = ["factors", "items", "seconds"]
+    static let help = """
+        Usage: chorus-bench kernels [--factors 64] [--items 9724] [--seconds 0.5]
+
+        Times each kernel variant for about --seconds and prints nanoseconds per call as JSON.
+        """
+
+    static func run(_ o: Options) throws(BenchError) {
+        try o.check()
+        let f = try o.int("factors", default: 64, minimum: 1)
+        let n = try o.int("items", default: 9724, minimum: 1)
+        let budget = Double(try o.float("seconds", default: 0.5))
+        var rng = SeededRandom(seed: 7)
+        let g = UnsafeMutablePointer<Float>.allocate(capacity: f * f)
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: f)
+        let y = UnsafeMutablePointer<Float>.allocate(capacity: f)
+        let items = UnsafeMutablePointer<Float>.allocate(capacity: n * f)
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        for r in 0..<f { for c in 0...r { let v = rng.nextFloat(); g[r * f + c] = v; g[c * f + r] = v } }
+        for i in 0..<f { x[i] = rng.nextFloat() }
+        for i in 0..<(n * f) { items[i] = rng.nextFloat() - 0.5 }
+
+        var results: [(String, Double, Float)] = []
+        func time(_ name: String, _ body: () -> Void, check: () -> Float) {
+            body()
+            var calls = 0
+            let start = BenchIO.now()
+            var elapsed = 0.0
+            repeat {
+                for _ in 0..<64 { body() }
+                calls += 64
+                elapsed = BenchIO.now() - start
+            } while elapsed < budget
+            results.append((name, elapsed / Double(calls) * 1e9, check()))
+        }
+        let ySum = { () -> Float in var s: Float = 0; for i in 0..<f { s += y[i] }; return s }
+        let scoreSum = { () -> Float in var s: Float = 0; for i in 0..<n { s += scores[i] }; return s }
+
+        time("symv: Kernels.symv (f dot products)", { Kernels.symv(g, x, y, f) }, check: ySum)
+        time("symv: column-accumulating SIMD8", { columnSymv(g, x, y, f) }, check: ySum)
+        time("symv: cblas_ssymv", {
+            cblas_ssymv(CblasRowMajor, CblasUpper, Int32(f), 1, g, Int32(f), x, 1, 0, y, 1)
+        }, check: ySum)
+        time("symv: cblas_sgemv", {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(f), Int32(f), 1, g, Int32(f), x, 1, 0, y, 1)
+        }, check: ySum)
+        time("score: Kernels.dot per item (ALSAgent.score)", {
+            for i in 0..<n { scores[i] = Kernels.dot(x, items + i * f, f) }
+        }, check: scoreSum)
+        time("score: Kernels.gemv (cblas_sgemv)", { Kernels.gemv(items, m: n, k: f, x, into: scores) }, check: scoreSum)
+
+        let rows = results.map { r in
+            "    {\"kernel\": \(BenchIO.json(r.0)), \"ns_per_call\": \(BenchIO.json(r.1.rounded())), \"checksum\": \(r.2)}"
+        }
+        print("{\n  \"command\": \"kernels\", \"factors\": \(f), \"items\": \(n),\n  \"results\": [\n\(rows.joined(separator: ",\n"))\n  ]\n}")
+    }
+
+    /// y = G x for a symmetric row-major G, as Σ_j x_j G[j, :]: SIMD8 accumulators over the
+    /// output, no horizontal reductions.
+    static func columnSymv(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ f: Int) {
+        let ry = UnsafeMutableRawPointer(y)
+        var c = 0
+        while c + 32 <= f {
+            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+            for j in 0..<f {
+                let xj = SIMD8<Float>(repeating: x[j])
+                let row = UnsafeRawPointer(g + j * f + c)
+                a0 += xj * row.loadUnaligned(fromByteOffset: 0, as: SIMD8<Float>.self)
+                a1 += xj * row.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+                a2 += xj * row.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
+                a3 += xj * row.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
+            }
+            ry.storeBytes(of: a0, toByteOffset: c * 4, as: SIMD8<Float>.self)
+            ry.storeBytes(of: a1, toByteOffset: c * 4 + 32, as: SIMD8<Float>.self)
+            ry.storeBytes(of: a2, toByteOffset: c * 4 + 64, as: SIMD8<Float>.self)
+            ry.storeBytes(of: a3, toByteOffset: c * 4 + 96, as: SIMD8<Float>.self)
+            c += 32
+        }
+        while c < f {
+            var s: Float = 0
+            for j in 0..<f { s += x[j] * g[j * f + c] }
+            y[c] = s
+            c += 1
+        }
+    }
+}

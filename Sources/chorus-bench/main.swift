@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// chorus-bench: the Swift side of the peer comparisons under bench/ (see bench/README.md).
+// Exit codes: 0 success, 1 failure, 2 usage error. Results go to stdout as JSON; messages to stderr.
+
+let help = """
+    Usage: chorus-bench <command> [options]
+
+    Commands:
+      als       time ImplicitALS.fit on a user,item,weight CSV and write the factors (bench/als/run.py)
+      kernels   time the ALS / scoring dense kernels against alternatives (profiling aid)
+
+    Run 'chorus-bench <command> --help' for a command's options.
+    """
+
+let arguments = CommandLine.arguments.dropFirst()
+guard let command = arguments.first else {
+    BenchIO.error(help)
+    exit(2)
+}
+let rest = arguments.dropFirst()
+switch command {
+case "--help", "-h", "help":
+    print(help)
+case "als":
+    if rest.contains("--help") || rest.contains("-h") { print(ALSBench.help); exit(0) }
+    do {
+        try ALSBench.run(Options(rest, allowed: ALSBench.options))
+    } catch .usage(let message) {
+        BenchIO.error("chorus-bench als: \(message)\n\n\(ALSBench.help)")
+        exit(2)
+    } catch .failure(let message) {
+        BenchIO.error("chorus-bench als: error: \(message)")
+        exit(1)
+    }
+case "kernels":
+    if rest.contains("--help") || rest.contains("-h") { print(KernelBench.help); exit(0) }
+    do {
+        try KernelBench.run(Options(rest, allowed: KernelBench.options))
+    } catch .usage(let message) {
+        BenchIO.error("chorus-bench kernels: \(message)\n\n\(KernelBench.help)")
+        exit(2)
+    } catch .failure(let message) {
+        BenchIO.error("chorus-bench kernels: error: \(message)")
+        exit(1)
+    }
+default:
+    BenchIO.error("chorus-bench: unknown command '\(command)'\n\n\(help)")
+    exit(2)
+}
