@@ -21,9 +21,11 @@ public enum Coordinator {
     /// `scores` holds each validation user's normalised scores per agent; `seen(u)` gives the
     /// training items to exclude, `relevant(u)` the held-out items. The search is coordinate ascent
     /// on the simplex: from uniform weights, move mass between pairs of agents in steps that halve
-    /// from 0.25 down to 1/64, keeping a move when it raises validation NDCG.
+    /// from `firstStep` down to `lastStep`, keeping a move when it raises validation NDCG. A coarse
+    /// search (large `lastStep`) compares settings cheaply; a fine one continues from its `start`.
     /// - Returns: the weights and the validation NDCG they reach.
     public static func fitWeights(_ scores: ValidationScores, k: Int, threads: Int,
+                                  start: [Float]? = nil, firstStep: Float = 0.25, lastStep: Float = 1.0 / 64,
                                   seen: @escaping @Sendable (Int) -> ArraySlice<Int32>,
                                   relevant: @escaping @Sendable (Int) -> [Int32]) throws(ChorusError) -> (weights: [Float], ndcg: Double) {
         let agentCount = scores.agentCount, itemCount = scores.itemCount
@@ -38,10 +40,10 @@ public enum Coordinator {
                          seen: seen, relevant: relevant)
         }
         if agentCount == 1 { return ([1], try evaluate([1])) }
-        var w = [Float](repeating: 1 / Float(agentCount), count: agentCount)
+        var w = start ?? [Float](repeating: 1 / Float(agentCount), count: agentCount)
         var best = try evaluate(w)
-        var step: Float = 0.25
-        while step >= 1.0 / 64 {
+        var step = firstStep
+        while step >= lastStep {
             var improved = true
             while improved {
                 improved = false

@@ -106,18 +106,27 @@ public final class Engine: @unchecked Sendable {
                 }
                 let seen: @Sendable (Int) -> ArraySlice<Int32> = { u in trainSeen.row(Int(vu[u])).cols }
                 let relevantOf: @Sendable (Int) -> [Int32] = { u in rel[vu[u]] ?? [] }
-                var best = try Coordinator.fitWeights(scores, k: 10, threads: threads, seen: seen, relevant: relevantOf)
+                var best: (weights: [Float], ndcg: Double)
                 if config.popularityHalfLifeSeconds == 0 {
-                    // Choose the half-life by what it adds to the blend: only the popularity rows change.
+                    // Choose the half-life by what it adds to the blend, with a coarse weight search per
+                    // candidate (only the popularity rows change), then refine the winner's weights.
                     let pop = factories.firstIndex { $0.name == "popularity" }!
+                    best = try Coordinator.fitWeights(scores, k: 10, threads: threads, lastStep: 1.0 / 16, seen: seen, relevant: relevantOf)
+                    var bestAgent = agents[pop]
                     for candidate in EngineConfig.halfLifeCandidates where candidate != halfLife {
                         let agent = try PopularityAgent.Factory(halfLifeSeconds: candidate).fit(train, FitContext(threads: threads, seed: p.seed))
                         scores.fill(agent: pop, threads: threads) { u, out in agent.score(user: vu[u], into: out) }
-                        let fitted = try Coordinator.fitWeights(scores, k: 10, threads: threads, seen: seen, relevant: relevantOf)
-                        if fitted.ndcg > best.ndcg + 1e-9 { best = fitted; halfLife = candidate }
+                        let fitted = try Coordinator.fitWeights(scores, k: 10, threads: threads, lastStep: 1.0 / 16, seen: seen, relevant: relevantOf)
+                        if fitted.ndcg > best.ndcg + 1e-9 { best = fitted; halfLife = candidate; bestAgent = agent }
                     }
+                    let winner = bestAgent
+                    scores.fill(agent: pop, threads: threads) { u, out in winner.score(user: vu[u], into: out) }
+                    best = try Coordinator.fitWeights(scores, k: 10, threads: threads, start: best.weights, firstStep: 1.0 / 32,
+                                                      seen: seen, relevant: relevantOf)
                     factories = self.factories(p, halfLife: halfLife)
                     Log.emit(.info, "popularity half-life \(halfLife < 0 ? "none" : "\(halfLife / 86_400) days")")
+                } else {
+                    best = try Coordinator.fitWeights(scores, k: 10, threads: threads, seen: seen, relevant: relevantOf)
                 }
                 weights = best.weights
                 Log.emit(.info, "blend weights \(zip(factories.map(\.name), weights).map { "\($0)=\($1)" }.joined(separator: " ")) (validation NDCG@10 \(best.ndcg))")
