@@ -65,3 +65,21 @@ import Testing
         for _ in 0..<1000 { let f = a.nextFloat(); #expect(f >= 0 && f < 1) }
     }
 }
+
+@Suite struct SymvTests {
+    @Test func symvMatchesNaiveProductForEveryShape() throws {
+        var rng = SeededRandom(seed: 4)
+        for n in [1, 3, 8, 13, 32, 40, 64, 71, 100] {
+            let m = try FloatMatrix(rows: n, cols: n)
+            for r in 0..<n { for c in r..<n { let v = rng.nextFloat() - 0.5; m.row(r)[c] = v; m.row(c)[r] = v } }
+            let x = (0..<n).map { _ in rng.nextFloat() - 0.5 }
+            var y = [Float](repeating: 0, count: n)
+            x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in Kernels.symv(m.base, px.baseAddress!, py.baseAddress!, n) } }
+            for r in 0..<n {
+                var s: Float = 0
+                for c in 0..<n { s += m.row(r)[c] * x[c] }
+                #expect(abs(y[r] - s) < 1e-4, "n \(n) row \(r)")
+            }
+        }
+    }
+}
