@@ -9,7 +9,7 @@ CLI := build/chorus
 CC ?= cc
 CFLAGS_HOST := -std=c99 -Wall -Werror -pedantic -Iinclude
 
-.PHONY: setup lib cli demo test test-swift test-c test-c-sanitize test-python bench-als clean
+.PHONY: setup lib cli demo test test-swift test-c test-c-sanitize test-python bench-setup bench-als bench-recommend clean
 
 setup:
 	@./scripts/setup.sh
@@ -49,6 +49,17 @@ test-c-sanitize: lib
 
 test-python: lib
 	CHORUS_LIBRARY=$(abspath $(LIB)) PYTHONPATH=bindings/python $(PYTHON) -m pytest -q bindings/python/tests
+
+# Benchmarks (bench/README.md): peers are installed here, never in the test path.
+bench-setup:
+	./bench/setup.sh
+
+bench-als: setup bench-setup
+	$(SWIFT) build -c release -Xswiftc -static-stdlib --product chorus-bench
+	$(PYTHON) bench/als/run.py --data $(DATA)
+
+bench-recommend: lib bench-setup
+	CC=$(CC) PYTHON=$(PYTHON) bench/recommend/run.sh --data $(DATA) --no-build
 
 clean:
 	rm -rf .build build

@@ -21,10 +21,10 @@ public final class ALSAgent: RecommenderAgent {
             scores.update(repeating: 0)
             return
         }
-        let f = itemFactors.cols
-        let xu = userFactors.row(Int(user))
-        let n = min(scores.count, itemFactors.rows)
-        for i in 0..<n { scores[i] = Kernels.dot(xu, itemFactors.row(i), f) }
+        // One BLAS gemv over the item factors: 3-4x faster than a dot product per item
+        // (bench/als/PROFILE.md).
+        precondition(scores.count >= itemFactors.rows)
+        Kernels.gemv(itemFactors.base, m: itemFactors.rows, k: itemFactors.cols, userFactors.row(Int(user)), into: scores.baseAddress!)
     }
 
     public func encode(into w: inout ByteWriter) {

@@ -108,7 +108,7 @@ public final class ValidationScores: @unchecked Sendable {
 
     public init(users: Int, agentCount: Int, itemCount: Int) throws(ChorusError) {
         self.users = users; self.agentCount = agentCount; self.itemCount = itemCount
-        cache = try FloatMatrix(rows: users, cols: agentCount * itemCount)
+        cache = try FloatMatrix(rows: users, cols: agentCount * itemCount, zeroed: false)
     }
 
     @inline(__always) public func row(user u: Int, agent a: Int) -> UnsafeMutablePointer<Float> {

@@ -90,9 +90,12 @@ public final class Engine: @unchecked Sendable {
                     else { tu.append(log.userIndex[r]); ti.append(log.itemIndex[r]); tw.append(log.weights[r]); tt.append(log.timestamps[r]) }
                 }
                 let train = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: tu, items: ti, weights: tw, timestamps: tt)
-                // At most 2,000 validation users (a deterministic spread) keep this step fast on big data.
+                // The validation scores cache holds users x agents x items floats: at most 2,000 users
+                // (a deterministic spread) and at most 256 MB keep this step fast and small on big data.
                 var vUsers = relevant.keys.sorted()
-                if vUsers.count > 2000 { vUsers = stride(from: 0, to: vUsers.count, by: vUsers.count / 2000 + 1).map { vUsers[$0] } }
+                let budget = max(100, (256 << 20) / max(1, factories.count * log.items.count * MemoryLayout<Float>.stride))
+                let cap = min(2000, budget)
+                if vUsers.count > cap { vUsers = stride(from: 0, to: vUsers.count, by: (vUsers.count + cap - 1) / cap).map { vUsers[$0] } }
                 let vu = vUsers, rel = relevant, trainSeen = train.userItems, itemCount = log.items.count
                 var agents: [RecommenderAgent] = []
                 for (a, f) in factories.enumerated() {
@@ -190,7 +193,7 @@ public final class Engine: @unchecked Sendable {
         let scratchError = Mutex<ChorusError?>(nil)
         Parallel.forEachChunk(count: users.count, threads: threads) { _, range in
             let (users, outIds, outScores, outShares, outFlags) = out.value
-            guard let scratch = try? FloatMatrix(rows: nAgents + 1, cols: nItems) else {
+            guard let scratch = try? FloatMatrix(rows: nAgents + 1, cols: nItems, zeroed: false) else {
                 scratchError.withLock { $0 = .outOfMemory("cannot allocate recommend scratch buffers") }
                 return
             }

@@ -8,10 +8,11 @@ public enum Allocator {
     /// MALLOCX_ZERO.
     static let zeroFlag: Int32 = 0x40
 
-    /// Allocates `bytes` (> 0) zeroed, 64-byte-aligned bytes.
+    /// Allocates `bytes` 64-byte-aligned bytes, zeroed unless `zeroed` is false (scratch buffers
+    /// that are overwritten anyway skip the cost).
     /// - Throws: `.outOfMemory` when jemalloc cannot serve the request.
-    public static func allocate(bytes: Int) throws(ChorusError) -> UnsafeMutableRawPointer {
-        guard let p = chjem_mallocx(max(bytes, 64), alignFlags | zeroFlag) else {
+    public static func allocate(bytes: Int, zeroed: Bool = true) throws(ChorusError) -> UnsafeMutableRawPointer {
+        guard let p = chjem_mallocx(max(bytes, 64), alignFlags | (zeroed ? zeroFlag : 0)) else {
             throw .outOfMemory("cannot allocate \(bytes) bytes")
         }
         return p
@@ -49,11 +50,13 @@ public final class FloatMatrix: @unchecked Sendable {
     public var count: Int { rows * cols }
     public var byteCount: Int { rows * cols * MemoryLayout<Float>.stride }
 
-    public init(rows: Int, cols: Int) throws(ChorusError) {
+    /// A `rows` x `cols` matrix, zero-filled unless `zeroed` is false (then its contents are
+    /// undefined until written).
+    public init(rows: Int, cols: Int, zeroed: Bool = true) throws(ChorusError) {
         precondition(rows >= 0 && cols >= 0)
         self.rows = rows
         self.cols = cols
-        let raw = try Allocator.allocate(bytes: rows * cols * MemoryLayout<Float>.stride)
+        let raw = try Allocator.allocate(bytes: rows * cols * MemoryLayout<Float>.stride, zeroed: zeroed)
         self.base = raw.bindMemory(to: Float.self, capacity: max(rows * cols, 16))
     }
 

@@ -68,11 +68,14 @@ enum ALSBench {
         let loadSeconds = BenchIO.now() - t0
 
         var times: [Double] = []
-        var last: ImplicitALS.Factors? = nil
+        var last: (users: FloatMatrix, items: FloatMatrix)? = nil
         for run in 0..<(warmups + repeats) {
             last = nil // release the previous run's factors before the next one allocates
             let s = BenchIO.now()
-            do { last = try ImplicitALS.fit(userItems: matrix, parameters: p) } catch { throw .failure(error.message) }
+            do {
+                let fitted = try ImplicitALS.fit(userItems: matrix, parameters: p)
+                last = (fitted.users, fitted.items)
+            } catch { throw .failure(error.message) }
             if run >= warmups { times.append(BenchIO.now() - s) }
         }
         let factors = last!
@@ -107,7 +110,7 @@ enum ALSBench {
     /// NDCG@k over the users of `testPath`, from `factors`, with each user's train items excluded:
     /// the Swift twin of run.py's metric (ChorusEval's RankingMetrics.ndcg).
     static func crossCheckNDCG(testPath: String, train: TripleCSV, matrix: SparseMatrix,
-                               factors: ImplicitALS.Factors, k: Int) throws(BenchError) -> (Double, Int) {
+                               factors: (users: FloatMatrix, items: FloatMatrix), k: Int) throws(BenchError) -> (Double, Int) {
         let test = try TripleCSV.read(path: testPath, seedUsers: train.userIds, seedItems: train.itemIds)
         var relevant: [Int32: Set<Int64>] = [:]
         for r in 0..<test.rowUser.count {

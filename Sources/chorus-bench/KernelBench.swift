@@ -9,8 +9,8 @@ import ChorusCore
 /// `chorus-bench kernels`: times the dense kernels on the ALS and scoring hot paths against
 /// alternatives, so profiling findings come with numbers (see bench/README.md).
 /// - `symv` (f x f Gram matrix times a vector, 4 per row per ALS sweep): ChorusCore's
-///   `Kernels.symv` (f dot products) vs a column-accumulating form with no horizontal sums vs
-///   OpenBLAS `ssymv` / `sgemv`.
+///   `Kernels.symv` vs f dot products (its form before 1161bae) vs this file's column-accumulating
+///   form (what it became) vs OpenBLAS `ssymv` / `sgemv`.
 /// - `score` (one user against every item, ALSAgent.score): a `Kernels.dot` per item vs
 ///   `Kernels.gemv` (OpenBLAS `sgemv`).
 enum KernelBench {
@@ -52,15 +52,15 @@ enum KernelBench {
         let ySum = { () -> Float in var s: Float = 0; for i in 0..<f { s += y[i] }; return s }
         let scoreSum = { () -> Float in var s: Float = 0; for i in 0..<n { s += scores[i] }; return s }
 
-        time("symv: Kernels.symv (f dot products)", { Kernels.symv(g, x, y, f) }, check: ySum)
-        time("symv: column-accumulating SIMD8", { columnSymv(g, x, y, f) }, check: ySum)
+        time("symv: Kernels.symv (the library's)", { Kernels.symv(g, x, y, f) }, check: ySum)
+        time("symv: f dot products (Kernels.symv before 1161bae)", { rowDotSymv(g, x, y, f) }, check: ySum)
         time("symv: cblas_ssymv", {
             cblas_ssymv(CblasRowMajor, CblasUpper, Int32(f), 1, g, Int32(f), x, 1, 0, y, 1)
         }, check: ySum)
         time("symv: cblas_sgemv", {
             cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(f), Int32(f), 1, g, Int32(f), x, 1, 0, y, 1)
         }, check: ySum)
-        time("score: Kernels.dot per item (ALSAgent.score)", {
+        time("score: Kernels.dot per item (ALSAgent.score before it used gemv)", {
             for i in 0..<n { scores[i] = Kernels.dot(x, items + i * f, f) }
         }, check: scoreSum)
         time("score: Kernels.gemv (cblas_sgemv)", { Kernels.gemv(items, m: n, k: f, x, into: scores) }, check: scoreSum)
@@ -71,32 +71,8 @@ enum KernelBench {
         print("{\n  \"command\": \"kernels\", \"factors\": \(f), \"items\": \(n),\n  \"results\": [\n\(rows.joined(separator: ",\n"))\n  ]\n}")
     }
 
-    /// y = G x for a symmetric row-major G, as Σ_j x_j G[j, :]: SIMD8 accumulators over the
-    /// output, no horizontal reductions.
-    static func columnSymv(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ f: Int) {
-        let ry = UnsafeMutableRawPointer(y)
-        var c = 0
-        while c + 32 <= f {
-            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-            for j in 0..<f {
-                let xj = SIMD8<Float>(repeating: x[j])
-                let row = UnsafeRawPointer(g + j * f + c)
-                a0 += xj * row.loadUnaligned(fromByteOffset: 0, as: SIMD8<Float>.self)
-                a1 += xj * row.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
-                a2 += xj * row.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self)
-                a3 += xj * row.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self)
-            }
-            ry.storeBytes(of: a0, toByteOffset: c * 4, as: SIMD8<Float>.self)
-            ry.storeBytes(of: a1, toByteOffset: c * 4 + 32, as: SIMD8<Float>.self)
-            ry.storeBytes(of: a2, toByteOffset: c * 4 + 64, as: SIMD8<Float>.self)
-            ry.storeBytes(of: a3, toByteOffset: c * 4 + 96, as: SIMD8<Float>.self)
-            c += 32
-        }
-        while c < f {
-            var s: Float = 0
-            for j in 0..<f { s += x[j] * g[j * f + c] }
-            y[c] = s
-            c += 1
-        }
+    /// y = G x as f dot products, each ending in a horizontal sum (Kernels.symv before 1161bae).
+    static func rowDotSymv(_ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ f: Int) {
+        for r in 0..<f { y[r] = Kernels.dot(g + r * f, x, f) }
     }
 }

@@ -13,6 +13,7 @@ let help = """
     Commands:
       als       time ImplicitALS.fit on a user,item,weight CSV and write the factors (bench/als/run.py)
       kernels   time the ALS / scoring dense kernels against alternatives (profiling aid)
+      holdout   the library's temporal split of a ratings file (run.py checks its own against it)
 
     Run 'chorus-bench <command> --help' for a command's options.
     """
@@ -46,6 +47,17 @@ case "kernels":
         exit(2)
     } catch .failure(let message) {
         BenchIO.error("chorus-bench kernels: error: \(message)")
+        exit(1)
+    }
+case "holdout":
+    if rest.contains("--help") || rest.contains("-h") { print(HoldoutBench.help); exit(0) }
+    do {
+        try HoldoutBench.run(Options(rest, allowed: HoldoutBench.options))
+    } catch .usage(let message) {
+        BenchIO.error("chorus-bench holdout: \(message)\n\n\(HoldoutBench.help)")
+        exit(2)
+    } catch .failure(let message) {
+        BenchIO.error("chorus-bench holdout: error: \(message)")
         exit(1)
     }
 default:

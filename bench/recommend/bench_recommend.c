@@ -1,0 +1,262 @@
+/*
+ * bench_recommend.c: recommend latency and throughput of libchorus.so through its C ABI, on
+ * MovieLens ratings.csv (header, CRLF or LF): fit with default parameters, then
+ *   - single-user latency, k = 10, the coordinator's blend, seen items excluded: every user once
+ *     after a warm-up pass (p50 / p90 / p99 / max, microseconds);
+ *   - the same with agent "als" alone;
+ *   - batch throughput: all users in one chorus_engine_recommend call, best of 5 (users/s);
+ *   - peak resident memory (getrusage ru_maxrss) after fit, and chorus_engine_get_stats.
+ *
+ *     bench_recommend [--passes N] [--markdown] path/to/ratings.csv
+ *
+ * C99 + POSIX (clock_gettime, getrusage). Build (bench/recommend/run.sh does this):
+ *     cc -std=c99 -O2 -Wall -Werror -pedantic -Iinclude bench/recommend/bench_recommend.c \
+ *        -o build/bench_recommend -L.build/release -lchorus -Wl,-rpath,$PWD/.build/release -lm
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <chorus.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#define K 10
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void die(const char *what, chorus_status st) {
+    fprintf(stderr, "bench_recommend: %s failed: %s: %s\n", what, chorus_status_name(st), chorus_last_error());
+    exit(1);
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) { fprintf(stderr, "bench_recommend: out of memory\n"); exit(1); }
+    return p;
+}
+
+typedef struct {
+    int64_t *users, *items, *times;
+    float *weights;
+    size_t n, cap;
+} ratings_t;
+
+/* Reads userId,movieId,rating,timestamp lines; skips the header; tolerates CRLF. */
+static ratings_t load_ratings(const char *path) {
+    ratings_t r = {0};
+    FILE *f = fopen(path, "r");
+    char line[512];
+    size_t lineno = 0;
+    if (!f) { fprintf(stderr, "bench_recommend: cannot open %s: %s\n", path, strerror(errno)); exit(1); }
+    while (fgets(line, sizeof line, f)) {
+        char *p = line, *end;
+        long long u, i, t;
+        float w;
+        lineno++;
+        if (lineno == 1 && strncmp(line, "userId", 6) == 0) continue;
+        if (line[0] == '\r' || line[0] == '\n') continue;
+        u = strtoll(p, &end, 10); if (end == p || *end != ',') goto bad; p = end + 1;
+        i = strtoll(p, &end, 10); if (end == p || *end != ',') goto bad; p = end + 1;
+        w = strtof(p, &end);      if (end == p || *end != ',') goto bad; p = end + 1;
+        t = strtoll(p, &end, 10); if (end == p) goto bad;
+        if (r.n == r.cap) {
+            r.cap = r.cap ? 2 * r.cap : 1 << 16;
+            r.users = realloc(r.users, r.cap * sizeof *r.users);
+            r.items = realloc(r.items, r.cap * sizeof *r.items);
+            r.times = realloc(r.times, r.cap * sizeof *r.times);
+            r.weights = realloc(r.weights, r.cap * sizeof *r.weights);
+            if (!r.users || !r.items || !r.times || !r.weights) { fprintf(stderr, "bench_recommend: out of memory\n"); exit(1); }
+        }
+        r.users[r.n] = u; r.items[r.n] = i; r.weights[r.n] = w; r.times[r.n] = t;
+        r.n++;
+        continue;
+    bad:
+        fprintf(stderr, "bench_recommend: %s:%lu: cannot parse line\n", path, (unsigned long)lineno);
+        exit(1);
+    }
+    fclose(f);
+    return r;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Distinct user ids, ascending. */
+static int64_t *distinct_users(const ratings_t *r, size_t *out_n) {
+    int64_t *u = xmalloc(r->n * sizeof *u);
+    size_t i, n = 0;
+    memcpy(u, r->users, r->n * sizeof *u);
+    qsort(u, r->n, sizeof *u, cmp_i64);
+    for (i = 0; i < r->n; i++) if (n == 0 || u[n - 1] != u[i]) u[n++] = u[i];
+    *out_n = n;
+    return u;
+}
+
+static double percentile(const double *sorted, size_t n, double q) {
+    /* nearest rank */
+    size_t rank = (size_t)(q * (double)n + 0.999999);
+    if (rank < 1) rank = 1;
+    if (rank > n) rank = n;
+    return sorted[rank - 1];
+}
+
+typedef struct { double p50, p90, p99, max, mean; size_t n; } latency_t;
+
+/* One warm-up pass, then `passes` timed passes over every user, one call per user. */
+static latency_t single_user_latency(const chorus_engine *e, const int64_t *users, size_t n_users,
+                                     const chorus_recommend_params *params, int passes) {
+    int64_t ids[K];
+    float scores[K];
+    size_t total = (size_t)passes * n_users, i, s = 0;
+    double *lat = xmalloc(total * sizeof *lat), sum = 0;
+    latency_t out;
+    int pass;
+    chorus_status st;
+    for (i = 0; i < n_users; i++) {
+        st = chorus_engine_recommend(e, &users[i], 1, K, params, ids, scores, K, NULL, 0, NULL);
+        if (st != CHORUS_OK) die("chorus_engine_recommend (warm-up)", st);
+    }
+    for (pass = 0; pass < passes; pass++) {
+        for (i = 0; i < n_users; i++) {
+            double t0 = now_seconds();
+            st = chorus_engine_recommend(e, &users[i], 1, K, params, ids, scores, K, NULL, 0, NULL);
+            lat[s] = (now_seconds() - t0) * 1e6;
+            if (st != CHORUS_OK) die("chorus_engine_recommend", st);
+            sum += lat[s++];
+        }
+    }
+    qsort(lat, total, sizeof *lat, cmp_double);
+    out.p50 = percentile(lat, total, 0.50);
+    out.p90 = percentile(lat, total, 0.90);
+    out.p99 = percentile(lat, total, 0.99);
+    out.max = lat[total - 1];
+    out.mean = sum / (double)total;
+    out.n = total;
+    free(lat);
+    return out;
+}
+
+/* All users in one call, best of `rounds`; returns users per second. */
+static double batch_throughput(const chorus_engine *e, const int64_t *users, size_t n_users,
+                               const chorus_recommend_params *params, int rounds, double *best_seconds) {
+    int64_t *ids = xmalloc(n_users * K * sizeof *ids);
+    float *scores = xmalloc(n_users * K * sizeof *scores);
+    double best = 1e30;
+    int r;
+    for (r = 0; r < rounds; r++) {
+        double t0 = now_seconds(), dt;
+        chorus_status st = chorus_engine_recommend(e, users, n_users, K, params, ids, scores, n_users * K, NULL, 0, NULL);
+        dt = now_seconds() - t0;
+        if (st != CHORUS_OK) die("chorus_engine_recommend (batch)", st);
+        if (dt < best) best = dt;
+    }
+    free(ids);
+    free(scores);
+    *best_seconds = best;
+    return (double)n_users / best;
+}
+
+static long maxrss_kib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss; /* KiB on Linux */
+}
+
+int main(int argc, char **argv) {
+    const char *path = NULL;
+    int passes = 1, markdown = 0, a;
+    ratings_t r;
+    int64_t *users;
+    size_t n_users, agents, i;
+    chorus_engine *e = NULL;
+    chorus_recommend_params blend, als;
+    chorus_engine_stats stats;
+    chorus_status st;
+    double t0, fit_s, add_s, batch_blend_s, batch_als_s, tput_blend, tput_als;
+    long rss_before_fit, rss_after_fit;
+    latency_t lb, la;
+
+    for (a = 1; a < argc; a++) {
+        if (strcmp(argv[a], "--passes") == 0 && a + 1 < argc) passes = atoi(argv[++a]);
+        else if (strcmp(argv[a], "--markdown") == 0) markdown = 1;
+        else if (argv[a][0] == '-') { fprintf(stderr, "usage: bench_recommend [--passes N] [--markdown] ratings.csv\n"); return 2; }
+        else path = argv[a];
+    }
+    if (!path || passes < 1) { fprintf(stderr, "usage: bench_recommend [--passes N] [--markdown] ratings.csv\n"); return 2; }
+
+    r = load_ratings(path);
+    users = distinct_users(&r, &n_users);
+
+    st = chorus_engine_create(NULL, &e);
+    if (st != CHORUS_OK) die("chorus_engine_create", st);
+    t0 = now_seconds();
+    st = chorus_engine_add_interactions(e, r.users, r.items, r.weights, r.times, r.n);
+    if (st != CHORUS_OK) die("chorus_engine_add_interactions", st);
+    add_s = now_seconds() - t0;
+    rss_before_fit = maxrss_kib();
+    t0 = now_seconds();
+    st = chorus_engine_fit(e, NULL);
+    if (st != CHORUS_OK) die("chorus_engine_fit", st);
+    fit_s = now_seconds() - t0;
+    rss_after_fit = maxrss_kib();
+
+    chorus_engine_stats_init(&stats);
+    st = chorus_engine_get_stats(e, &stats);
+    if (st != CHORUS_OK) die("chorus_engine_get_stats", st);
+
+    chorus_recommend_params_init(&blend);
+    chorus_recommend_params_init(&als);
+    als.agent = "als";
+
+    lb = single_user_latency(e, users, n_users, &blend, passes);
+    la = single_user_latency(e, users, n_users, &als, passes);
+    tput_blend = batch_throughput(e, users, n_users, &blend, 5, &batch_blend_s);
+    tput_als = batch_throughput(e, users, n_users, &als, 5, &batch_als_s);
+
+    printf("%s", markdown ? "" : "bench_recommend (C ABI)\n");
+    printf("- library %s; data %s: %lu interactions, %llu users, %llu items\n", chorus_version(), path,
+           (unsigned long)r.n, (unsigned long long)stats.n_model_users, (unsigned long long)stats.n_model_items);
+    printf("- chorus_engine_add_interactions %.3f s; chorus_engine_fit (defaults) %.3f s\n", add_s, fit_s);
+    chorus_engine_agent_count(e, &agents);
+    printf("- blend weights:");
+    for (i = 0; i < agents; i++) {
+        const char *name = NULL;
+        float w = 0;
+        chorus_engine_agent_info(e, i, &name, &w);
+        printf(" %s=%.3f", name, (double)w);
+    }
+    printf("\n\n");
+    printf("| single-user recommend, k=%d, seen excluded | calls | p50 (us) | p90 (us) | p99 (us) | max (us) | mean (us) |\n", K);
+    printf("| --- | --- | --- | --- | --- | --- | --- |\n");
+    printf("| blend (popularity + als) | %lu | %.1f | %.1f | %.1f | %.1f | %.1f |\n", (unsigned long)lb.n, lb.p50, lb.p90, lb.p99, lb.max, lb.mean);
+    printf("| agent \"als\" alone | %lu | %.1f | %.1f | %.1f | %.1f | %.1f |\n", (unsigned long)la.n, la.p50, la.p90, la.p99, la.max, la.mean);
+    printf("\n| batch recommend, all %lu users in one call, k=%d | best of 5 (ms) | users/s |\n", (unsigned long)n_users, K);
+    printf("| --- | --- | --- |\n");
+    printf("| blend | %.2f | %.0f |\n", batch_blend_s * 1e3, tput_blend);
+    printf("| agent \"als\" alone | %.2f | %.0f |\n", batch_als_s * 1e3, tput_als);
+    printf("\n| memory | MiB |\n| --- | --- |\n");
+    printf("| peak RSS before fit (ru_maxrss) | %.1f |\n", (double)rss_before_fit / 1024.0);
+    printf("| peak RSS after fit (ru_maxrss) | %.1f |\n", (double)rss_after_fit / 1024.0);
+    printf("| model_bytes (chorus_engine_get_stats) | %.2f |\n", (double)stats.model_bytes / 1048576.0);
+    printf("| allocator_allocated_bytes (jemalloc) | %.2f |\n", (double)stats.allocator_allocated_bytes / 1048576.0);
+    printf("| allocator_resident_bytes (jemalloc) | %.2f |\n", (double)stats.allocator_resident_bytes / 1048576.0);
+
+    chorus_engine_free(e);
+    free(users);
+    free(r.users); free(r.items); free(r.times); free(r.weights);
+    return 0;
+}
