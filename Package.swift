@@ -18,9 +18,11 @@ let package = Package(
         .target(name: "CChorus", path: "Sources/CChorus"),
         .systemLibrary(name: "CJemalloc", path: "Sources/CJemalloc"),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        // Hot kernels with run-time AVX2+FMA dispatch (per-function target attributes).
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"])]),
 
         // Pure-Swift core, Foundation-free.
-        .target(name: "ChorusCore", dependencies: ["CJemalloc", "CBLAS"], exclude: ["README.md"], linkerSettings: jemallocLink),
+        .target(name: "ChorusCore", dependencies: ["CJemalloc", "CBLAS", "CKernels"], exclude: ["README.md"], linkerSettings: jemallocLink),
         .target(name: "ChorusCollaborative", dependencies: ["ChorusCore"], exclude: ["README.md"]),
         .target(name: "ChorusAgents", dependencies: ["ChorusCore", "ChorusCollaborative"], exclude: ["README.md"]),
         .target(name: "ChorusEval", dependencies: ["ChorusCore", "ChorusAgents"], exclude: ["README.md"]),

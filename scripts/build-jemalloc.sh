@@ -22,7 +22,7 @@ tar xjf jemalloc_*.orig.tar.bz2
 cd jemalloc-*/
 echo "build-jemalloc: configuring and building jemalloc $(cut -d- -f1 VERSION) (about a minute)..."
 ./configure --with-jemalloc-prefix=chjem_ --with-private-namespace=chjem_priv_ \
-  --disable-initial-exec-tls --disable-cxx --with-pic --disable-shared --disable-doc >/dev/null
+  --disable-initial-exec-tls --disable-cxx --disable-shared --disable-doc >/dev/null
 make -j"$(nproc)" build_lib_static >/dev/null
 cp lib/libjemalloc_pic.a "$out/lib/libchjemalloc.a"
 rm -rf "$work"

@@ -10,13 +10,13 @@ import Synchronization
 /// new model outside the lock and publishes it when done (fits are serialised among themselves).
 public final class Engine: @unchecked Sendable {
     public let config: EngineConfig
-    private struct State {
+    struct State {
         var log = InteractionLog()
         var model: FittedModel?
         var lastParameters = FitParameters()
     }
-    private let state = Mutex(State())
-    private let fitLock = Mutex(())
+    let state = Mutex(State())
+    let fitLock = Mutex(())
 
     public init(config: EngineConfig = EngineConfig()) { self.config = config }
 
@@ -50,102 +50,6 @@ public final class Engine: @unchecked Sendable {
 
     public func add(_ batch: [Interaction]) throws(ChorusError) {
         try state.withLock { (s) throws(ChorusError) in try s.log.append(batch) }
-    }
-
-    // MARK: - Fit
-
-    /// Trains every agent, fits the blend on a temporal validation hold-out, retrains on all data,
-    /// and publishes the new model.
-    /// - Parameter progress: `(stage, fraction)`; return true to cancel (the previous model stays).
-    /// - Throws: `.invalidArgument` for bad parameters or too little data, `.cancelled`.
-    public func fit(_ p: FitParameters, progress: ((String, Double) -> Bool)? = nil) throws(ChorusError) {
-        try p.validate()
-        try fitLock.withLock { (_) throws(ChorusError) in
-            let log = state.withLock { $0.log }
-            guard log.users.count >= 2, log.items.count >= 2 else {
-                throw .invalidArgument("fit needs interactions from at least 2 users on at least 2 items; have \(log.users.count) users, \(log.items.count) items")
-            }
-            let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
-            let report = SendableBox(progress)
-            func stage(_ name: String, _ lo: Double, _ hi: Double) -> (@Sendable (Double) -> Bool) {
-                { f in report.value?(name, lo + (hi - lo) * f) ?? false }
-            }
-            if let progress, progress("start", 0) { throw .cancelled("fit cancelled by the progress callback") }
-            // An automatic half-life starts as "no decay" and is replaced by the validated choice below.
-            var halfLife = config.popularityHalfLifeSeconds == 0 ? -1 : config.popularityHalfLifeSeconds
-            var factories = self.factories(p, halfLife: halfLife)
-            let all = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: log.userIndex,
-                                   items: log.itemIndex, weights: log.weights, timestamps: log.timestamps)
-
-            // 1. Validation: fit on each user's earlier interactions, choose blend weights on the later ones.
-            let held = p.validationFraction > 0
-                ? TemporalHoldOut.split(users: log.userIndex, timestamps: log.timestamps, fraction: Double(p.validationFraction))
-                : [Bool](repeating: false, count: log.count)
-            var weights = [Float](repeating: 1 / Float(factories.count), count: factories.count)
-            if held.contains(true) {
-                var tu = [Int32](), ti = [Int32](), tw = [Float](), tt = [Int64]()
-                var relevant: [Int32: [Int32]] = [:]
-                for r in 0..<log.count {
-                    if held[r] { relevant[log.userIndex[r], default: []].append(log.itemIndex[r]) }
-                    else { tu.append(log.userIndex[r]); ti.append(log.itemIndex[r]); tw.append(log.weights[r]); tt.append(log.timestamps[r]) }
-                }
-                let train = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: tu, items: ti, weights: tw, timestamps: tt)
-                // The validation scores cache holds users x agents x items floats: at most 2,000 users
-                // (a deterministic spread) and at most 256 MB keep this step fast and small on big data.
-                var vUsers = relevant.keys.sorted()
-                let budget = max(100, (256 << 20) / max(1, factories.count * log.items.count * MemoryLayout<Float>.stride))
-                let cap = min(2000, budget)
-                if vUsers.count > cap { vUsers = stride(from: 0, to: vUsers.count, by: (vUsers.count + cap - 1) / cap).map { vUsers[$0] } }
-                let vu = vUsers, rel = relevant, trainSeen = train.userItems, itemCount = log.items.count
-                var agents: [RecommenderAgent] = []
-                for (a, f) in factories.enumerated() {
-                    let lo = 0.45 * Double(a) / Double(factories.count), hi = 0.45 * Double(a + 1) / Double(factories.count)
-                    agents.append(try f.fit(train, FitContext(threads: threads, seed: p.seed, progress: stage("validation", lo, hi))))
-                }
-                if let progress, progress("blend", 0.45) { throw .cancelled("fit cancelled by the progress callback") }
-                let scores = try ValidationScores(users: vu.count, agentCount: agents.count, itemCount: itemCount)
-                for (a, agent) in agents.enumerated() {
-                    scores.fill(agent: a, threads: threads) { u, out in agent.score(user: vu[u], into: out) }
-                }
-                let seen: @Sendable (Int) -> ArraySlice<Int32> = { u in trainSeen.row(Int(vu[u])).cols }
-                let relevantOf: @Sendable (Int) -> [Int32] = { u in rel[vu[u]] ?? [] }
-                var best: (weights: [Float], ndcg: Double)
-                if config.popularityHalfLifeSeconds == 0 {
-                    // Choose the half-life by what it adds to the blend, with a coarse weight search per
-                    // candidate (only the popularity rows change), then refine the winner's weights.
-                    let pop = factories.firstIndex { $0.name == "popularity" }!
-                    best = try Coordinator.fitWeights(scores, k: 10, threads: threads, lastStep: 1.0 / 16, seen: seen, relevant: relevantOf)
-                    var bestAgent = agents[pop]
-                    for candidate in EngineConfig.halfLifeCandidates where candidate != halfLife {
-                        let agent = try PopularityAgent.Factory(halfLifeSeconds: candidate).fit(train, FitContext(threads: threads, seed: p.seed))
-                        scores.fill(agent: pop, threads: threads) { u, out in agent.score(user: vu[u], into: out) }
-                        let fitted = try Coordinator.fitWeights(scores, k: 10, threads: threads, lastStep: 1.0 / 16, seen: seen, relevant: relevantOf)
-                        if fitted.ndcg > best.ndcg + 1e-9 { best = fitted; halfLife = candidate; bestAgent = agent }
-                    }
-                    let winner = bestAgent
-                    scores.fill(agent: pop, threads: threads) { u, out in winner.score(user: vu[u], into: out) }
-                    best = try Coordinator.fitWeights(scores, k: 10, threads: threads, start: best.weights, firstStep: 1.0 / 32,
-                                                      seen: seen, relevant: relevantOf)
-                    factories = self.factories(p, halfLife: halfLife)
-                    Log.emit(.info, "popularity half-life \(halfLife < 0 ? "none" : "\(halfLife / 86_400) days")")
-                } else {
-                    best = try Coordinator.fitWeights(scores, k: 10, threads: threads, seen: seen, relevant: relevantOf)
-                }
-                weights = best.weights
-                Log.emit(.info, "blend weights \(zip(factories.map(\.name), weights).map { "\($0)=\($1)" }.joined(separator: " ")) (validation NDCG@10 \(best.ndcg))")
-            }
-
-            // 2. Final agents on all data.
-            var agents: [RecommenderAgent] = []
-            for (a, f) in factories.enumerated() {
-                let lo = 0.5 + 0.5 * Double(a) / Double(factories.count), hi = 0.5 + 0.5 * Double(a + 1) / Double(factories.count)
-                agents.append(try f.fit(all, FitContext(threads: threads, seed: p.seed, progress: stage("training", lo, hi))))
-            }
-            let model = FittedModel(users: log.users, items: log.items, trainedRows: log.count, seen: all.userItems,
-                                    agents: agents, weights: weights, parameters: p, popularityHalfLifeSeconds: halfLife)
-            if let progress, progress("done", 1) { throw .cancelled("fit cancelled by the progress callback") }
-            state.withLock { $0.model = model; $0.lastParameters = p }
-        }
     }
 
     // MARK: - Recommend

@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 
 /// Dense vector kernels for the hot loops (ALS solves, scoring). Written over raw pointers with
 /// SIMD8 accumulators so the compiler emits packed code; lengths need not be multiples of 8.
@@ -77,6 +78,18 @@ public enum Kernels {
             c += 1
         }
     }
+
+    /// y[i] = A[i, :] · x for a row-major m x k matrix A: one user's scores against every item.
+    /// A C kernel with an AVX2+FMA path chosen at run time (`Sources/CKernels`). Single-threaded on
+    /// purpose: OpenBLAS's sgemv wakes its own threads at this size, which then compete with the
+    /// engine's workers in batch calls and with the host's threads.
+    @inlinable
+    public static func rowDots(_ a: UnsafePointer<Float>, m: Int, k: Int, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        ck_row_dots(a, m, k, x, y)
+    }
+
+    /// True when the kernels run their AVX2+FMA path on this CPU.
+    public static var usesAVX2: Bool { ck_uses_avx2() != 0 }
 
     /// G = Yᵀ Y (+ lambda I) for Y with `rows` x `cols`, row-major, through BLAS (OpenBLAS ssyrk).
     public static func gram(_ y: FloatMatrix, lambda: Float, into g: FloatMatrix) {

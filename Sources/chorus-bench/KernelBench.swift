@@ -64,6 +64,7 @@ enum KernelBench {
             for i in 0..<n { scores[i] = Kernels.dot(x, items + i * f, f) }
         }, check: scoreSum)
         time("score: Kernels.gemv (cblas_sgemv)", { Kernels.gemv(items, m: n, k: f, x, into: scores) }, check: scoreSum)
+        time("score: Kernels.rowDots (C, \(Kernels.usesAVX2 ? "AVX2+FMA" : "portable") path)", { Kernels.rowDots(items, m: n, k: f, x, into: scores) }, check: scoreSum)
 
         let rows = results.map { r in
             "    {\"kernel\": \(BenchIO.json(r.0)), \"ns_per_call\": \(BenchIO.json(r.1.rounded())), \"checksum\": \(r.2)}"

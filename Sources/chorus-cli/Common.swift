@@ -11,7 +11,7 @@ import ChorusEval
 enum FitOptions {
     static let spec: [String: Arguments.Kind] = [
         "factors": .value, "iterations": .value, "regularization": .value, "alpha": .value,
-        "threads": .value, "seed": .value, "half-life-days": .value,
+        "threads": .value, "seed": .value, "half-life-days": .value, "validation": .value,
     ]
 
     static let help = """
@@ -21,6 +21,8 @@ enum FitOptions {
           --alpha <x>             ALS confidence scale, c = 1 + alpha * rating (default 1)
           --threads <n>           worker threads, 0 = every CPU (default 0)
           --seed <n>              random seed (default 42)
+          --validation <f>        share of each user's latest training interactions the fit holds out
+                                  to choose the blend, in [0, 0.5) (default 0.1)
           --half-life-days <d>    popularity decay half-life in days; 0 = no decay; default: chosen by
                                   the fit on its validation hold-out (no decay, 7, 30, 91, 365 days)
         """
@@ -33,6 +35,7 @@ enum FitOptions {
         p.alpha = Float(try a.double("alpha", default: Double(p.alpha), range: 0...1e6, lowerOpen: true))
         p.threads = try a.int("threads", default: 0, range: 0...1024)
         p.seed = try a.uint64("seed", default: p.seed)
+        p.validationFraction = Float(try a.double("validation", default: Double(p.validationFraction), range: 0...0.49))
         var config = EngineConfig()
         if a.string("half-life-days") != nil {
             let days = try a.double("half-life-days", default: 0, range: 0...1e6)

@@ -83,3 +83,22 @@ import Testing
         }
     }
 }
+
+@Suite struct RowDotsTests {
+    /// Both the AVX2 path (on CPUs that have it) and the portable tail: every shape of m and k.
+    @Test func rowDotsMatchNaiveDots() {
+        var rng = SeededRandom(seed: 8)
+        for (m, k) in [(1, 8), (3, 8), (4, 8), (9, 16), (17, 64), (100, 64), (13, 5), (16, 12), (7, 1)] {
+            let a = (0..<(m * k)).map { _ in rng.nextFloat() - 0.5 }, x = (0..<k).map { _ in rng.nextFloat() - 0.5 }
+            var y = [Float](repeating: .nan, count: m)
+            a.withUnsafeBufferPointer { pa in x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
+                Kernels.rowDots(pa.baseAddress!, m: m, k: k, px.baseAddress!, into: py.baseAddress!)
+            } } }
+            for i in 0..<m {
+                var s: Float = 0
+                for j in 0..<k { s += a[i * k + j] * x[j] }
+                #expect(abs(y[i] - s) < 1e-5, "m \(m) k \(k) row \(i)")
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+#include "ckernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define CK_X86 1
+#endif
+
+static void row_dots_portable(const float *a, size_t m, size_t k, const float *x, float *y) {
+    for (size_t i = 0; i < m; i++) {
+        const float *r = a + i * k;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        size_t j = 0;
+        for (; j + 4 <= k; j += 4) {
+            s0 += r[j] * x[j];
+            s1 += r[j + 1] * x[j + 1];
+            s2 += r[j + 2] * x[j + 2];
+            s3 += r[j + 3] * x[j + 3];
+        }
+        for (; j < k; j++) s0 += r[j] * x[j];
+        y[i] = (s0 + s1) + (s2 + s3);
+    }
+}
+
+#ifdef CK_X86
+/* Four rows at a time share each load of x; the four 8-lane accumulators are reduced together
+ * with two horizontal adds. */
+__attribute__((target("avx2,fma")))
+static void row_dots_avx2(const float *a, size_t m, size_t k, const float *x, float *y) {
+    size_t i = 0;
+    const size_t kv = k & ~(size_t)7;
+    for (; i + 4 <= m; i += 4) {
+        const float *r0 = a + i * k, *r1 = r0 + k, *r2 = r1 + k, *r3 = r2 + k;
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+        for (size_t j = 0; j < kv; j += 8) {
+            const __m256 xv = _mm256_loadu_ps(x + j);
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(r0 + j), xv, s0);
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(r1 + j), xv, s1);
+            s2 = _mm256_fmadd_ps(_mm256_loadu_ps(r2 + j), xv, s2);
+            s3 = _mm256_fmadd_ps(_mm256_loadu_ps(r3 + j), xv, s3);
+        }
+        const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+        __m128 out = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        if (kv < k) {
+            float tail[4] = {0, 0, 0, 0};
+            for (size_t j = kv; j < k; j++) {
+                tail[0] += r0[j] * x[j]; tail[1] += r1[j] * x[j]; tail[2] += r2[j] * x[j]; tail[3] += r3[j] * x[j];
+            }
+            out = _mm_add_ps(out, _mm_loadu_ps(tail));
+        }
+        _mm_storeu_ps(y + i, out);
+    }
+    if (i < m) row_dots_portable(a + i * k, m - i, k, x, y + i);
+}
+#endif
+
+typedef void (*row_dots_fn)(const float *, size_t, size_t, const float *, float *);
+
+static row_dots_fn choose(void) {
+#ifdef CK_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return row_dots_avx2;
+#endif
+    return row_dots_portable;
+}
+
+/* Chosen once; a benign race (every thread computes the same pointer). */
+static row_dots_fn row_dots_impl;
+
+void ck_row_dots(const float *a, size_t m, size_t k, const float *x, float *y) {
+    row_dots_fn f = __atomic_load_n(&row_dots_impl, __ATOMIC_RELAXED);
+    if (!f) {
+        f = choose();
+        __atomic_store_n(&row_dots_impl, f, __ATOMIC_RELAXED);
+    }
+    f(a, m, k, x, y);
+}
+
+int ck_uses_avx2(void) {
+    return choose() != row_dots_portable;
+}
