@@ -103,13 +103,8 @@ public enum Kernels {
         }
     }
 
-    /// C (m x n) = A (m x k) · Bᵀ where B is n x k; all row-major. Scores a block of users
-    /// against every item with one BLAS call.
-    public static func gemmABt(_ a: UnsafePointer<Float>, m: Int, _ b: UnsafePointer<Float>, n: Int, k: Int, into c: UnsafeMutablePointer<Float>) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(k), 0, c, Int32(n))
-    }
-
-    /// y = A x for A (m x k) row-major: one user's scores against every item.
+    /// y = A x for A (m x k) row-major through OpenBLAS sgemv (kept as the benchmark's reference for
+    /// `rowDots`; OpenBLAS may use several threads here).
     public static func gemv(_ a: UnsafePointer<Float>, m: Int, k: Int, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(k), 1, a, Int32(k), x, 1, 0, y, 1)
     }
