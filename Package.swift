@@ -24,6 +24,7 @@ let package = Package(
         // Pure-Swift core, Foundation-free.
         .target(name: "ChorusCore", dependencies: ["CJemalloc", "CBLAS", "CKernels"], exclude: ["README.md"], linkerSettings: jemallocLink),
         .target(name: "ChorusCollaborative", dependencies: ["ChorusCore"], exclude: ["README.md"]),
+        .target(name: "ChorusText", dependencies: ["ChorusCore", "CBLAS", "CKernels"], exclude: ["README.md"]),
         .target(name: "ChorusAgents", dependencies: ["ChorusCore", "ChorusCollaborative"], exclude: ["README.md"]),
         .target(name: "ChorusEval", dependencies: ["ChorusCore", "ChorusAgents"], exclude: ["README.md"]),
 
@@ -41,6 +42,7 @@ let package = Package(
         .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore"]),
         .testTarget(name: "ChorusCollaborativeTests", dependencies: ["ChorusCollaborative"]),
         .testTarget(name: "ChorusAgentsTests", dependencies: ["ChorusAgents"]),
+        .testTarget(name: "ChorusTextTests", dependencies: ["ChorusText"], exclude: ["Fixtures"]),
         .testTarget(name: "ChorusEvalTests", dependencies: ["ChorusEval"]),
     ]
 )

