@@ -7,14 +7,25 @@ public final class ALSAgent: RecommenderAgent {
     public let scoresUnknownUsers = false
     let userFactors: FloatMatrix
     let itemFactors: FloatMatrix
+    /// The item factors scaled to unit length, computed once: similar-items queries are then one
+    /// row-dot pass (cosine) instead of recomputing every norm per call.
+    let unitItemFactors: FloatMatrix
 
-    init(userFactors: FloatMatrix, itemFactors: FloatMatrix) {
+    init(userFactors: FloatMatrix, itemFactors: FloatMatrix) throws(ChorusError) {
         self.userFactors = userFactors
         self.itemFactors = itemFactors
+        let unit = try itemFactors.copy()
+        let f = unit.cols
+        for i in 0..<unit.rows {
+            let r = unit.row(i)
+            let n = Kernels.dot(r, r, f).squareRoot()
+            if n > 0 { for j in 0..<f { r[j] /= n } }
+        }
+        self.unitItemFactors = unit
     }
 
-    public var itemVectors: FloatMatrix? { itemFactors }
-    public var modelBytes: Int { userFactors.byteCount + itemFactors.byteCount }
+    public var itemVectors: FloatMatrix? { unitItemFactors }
+    public var modelBytes: Int { userFactors.byteCount + itemFactors.byteCount + unitItemFactors.byteCount }
 
     public func score(user: Int32?, into scores: UnsafeMutableBufferPointer<Float>) {
         guard let user, Int(user) < userFactors.rows else {
@@ -43,7 +54,7 @@ public final class ALSAgent: RecommenderAgent {
             p.threads = context.threads
             p.seed = context.seed
             let factors = try ImplicitALS.fit(userItems: data.userItems, parameters: p, progress: context.progress)
-            return ALSAgent(userFactors: factors.users, itemFactors: factors.items)
+            return try ALSAgent(userFactors: factors.users, itemFactors: factors.items)
         }
 
         public func decode(_ r: inout ByteReader, userCount: Int, itemCount: Int) throws(ChorusError) -> RecommenderAgent {
@@ -52,7 +63,7 @@ public final class ALSAgent: RecommenderAgent {
             let u = try r.readMatrix(rows: userCount, cols: f)
             let i = try r.readMatrix(rows: itemCount, cols: f)
             for m in [u, i] { for j in 0..<m.count where !m.base[j].isFinite { throw .format("ALS factors contain a non-finite value") } }
-            return ALSAgent(userFactors: u, itemFactors: i)
+            return try ALSAgent(userFactors: u, itemFactors: i)
         }
     }
 }

@@ -47,7 +47,8 @@ public protocol RecommenderAgent: AnyObject, Sendable {
     /// training data) into `scores` (count == itemCount). Scales differ between agents: the
     /// coordinator normalises them.
     func score(user: Int32?, into scores: UnsafeMutableBufferPointer<Float>)
-    /// Item vectors for item-to-item similarity, if the agent has them (rows = items).
+    /// Unit-length item vectors for item-to-item cosine similarity, if the agent has them (rows =
+    /// items; an all-zero row for an item without a direction).
     var itemVectors: FloatMatrix? { get }
     /// Serialises the fitted state (snapshot section payload).
     func encode(into w: inout ByteWriter)

@@ -198,15 +198,10 @@ public final class Engine: @unchecked Sendable {
             query[q] = Int(i)
         }
         let blocked = blockedItems(m, allow: allow, deny: deny)
-        let f = vectors.cols
-        var norms = [Float](repeating: 0, count: nItems)
-        for i in 0..<nItems { norms[i] = Kernels.dot(vectors.row(i), vectors.row(i), f).squareRoot() }
         var scores = [Float](repeating: 0, count: nItems)
         for (q, qi) in query.enumerated() {
-            let qn = norms[qi]
-            for i in 0..<nItems {
-                let d = norms[i] * qn
-                scores[i] = d > 0 ? Kernels.dot(vectors.row(qi), vectors.row(i), f) / d : 0
+            scores.withUnsafeMutableBufferPointer { s in
+                Kernels.rowDots(vectors.base, m: nItems, k: vectors.cols, vectors.row(qi), into: s.baseAddress!)
             }
             scores[qi] = -.infinity
             if let blocked { for i in 0..<nItems where blocked[i] { scores[i] = -.infinity } }
