@@ -2,31 +2,41 @@ import ChorusAgents
 import ChorusCore
 import Synchronization
 
-/// Engine handles handed to C: retained boxes, tracked in a registry so that a stale or foreign
-/// pointer is reported as CHORUS_ERR_INVALID_ARGUMENT instead of being dereferenced.
+/// Handles handed to C (engines, encoders): retained objects, tracked in a registry so that a stale,
+/// foreign or wrong-kind pointer is reported as CHORUS_ERR_INVALID_ARGUMENT instead of being
+/// dereferenced.
 enum Handles {
     private static let live = Mutex<Set<UInt>>([])
 
-    static func make(_ engine: Engine) -> OpaquePointer {
-        let p = Unmanaged.passRetained(engine).toOpaque()
+    static func make(_ object: AnyObject) -> OpaquePointer {
+        let p = Unmanaged.passRetained(object).toOpaque()
         live.withLock { _ = $0.insert(UInt(bitPattern: p)) }
         return OpaquePointer(p)
     }
 
-    static func engine(_ handle: OpaquePointer?) throws(ChorusError) -> Engine {
-        guard let handle else { throw .invalidArgument("engine is NULL") }
+    /// The live object behind `handle`, checked to be a `T`.
+    static func object<T: AnyObject>(_ handle: OpaquePointer?, _ name: String) throws(ChorusError) -> T {
+        guard let handle else { throw .invalidArgument("\(name) is NULL") }
         let raw = UnsafeMutableRawPointer(handle)
         guard live.withLock({ $0.contains(UInt(bitPattern: raw)) }) else {
-            throw .invalidArgument("engine is not a live chorus_engine handle (already freed?)")
+            throw .invalidArgument("\(name) is not a live chorus_\(name) handle (already freed?)")
         }
-        return Unmanaged<Engine>.fromOpaque(raw).takeUnretainedValue()
+        guard let object = Unmanaged<AnyObject>.fromOpaque(raw).takeUnretainedValue() as? T else {
+            throw .invalidArgument("\(name) is a handle of another kind, not a chorus_\(name)")
+        }
+        return object
     }
 
+    static func engine(_ handle: OpaquePointer?) throws(ChorusError) -> Engine {
+        try object(handle, "engine")
+    }
+
+    /// Releases a handle made by `make`; NULL or an unknown pointer is a no-op.
     static func release(_ handle: OpaquePointer?) {
         guard let handle else { return }
         let raw = UnsafeMutableRawPointer(handle)
         let removed = live.withLock { $0.remove(UInt(bitPattern: raw)) != nil }
-        if removed { Unmanaged<Engine>.fromOpaque(raw).release() }
+        if removed { Unmanaged<AnyObject>.fromOpaque(raw).release() }
     }
 }
 
