@@ -168,13 +168,13 @@ struct TokenizerReferenceTests {
         let tokenizer = try #require(miniLMTokenizer)
         #expect(tokenizer.vocabularySize == 30522)
         #expect(tokenizer.clsID == 101 && tokenizer.sepID == 102 && tokenizer.unkID == 100 && tokenizer.padID == 0)
-        let fixtures = try ReferenceFixture.load()
+        let fixtures = try MiniLMFixture.lines()
         #expect(fixtures.count == 48)
         var matched = 0
         for fixture in fixtures {
             let got = tokenizer.encode(fixture.text)
-            #expect(got == fixture.inputIDs, "\(fixture.text.debugDescription)")
-            if got == fixture.inputIDs { matched += 1 }
+            #expect(got == fixture.inputIds, "\(fixture.text.debugDescription)")
+            if got == fixture.inputIds { matched += 1 }
         }
         #expect(matched == fixtures.count)
     }
@@ -231,140 +231,6 @@ struct TokenizerReferenceTests {
         #expect(tokenizer.tokens(text).count == 1200)
     }
 }
-
-// MARK: - The fixture file
-
-/// One line of Fixtures/minilm_reference.jsonl: the text and the reference `input_ids`.
-struct ReferenceFixture {
-    var text: String
-    var inputIDs: [Int32]
-
-    static var path: String {
-        let file = "\(#filePath)"
-        let directory = file[..<(file.lastIndex(of: "/") ?? file.endIndex)]
-        return directory + "/Fixtures/minilm_reference.jsonl"
-    }
-
-    static func load() throws -> [ReferenceFixture] {
-        let bytes = try FileIO.readAll(path: path)
-        var fixtures = [ReferenceFixture]()
-        var lineStart = 0
-        while lineStart < bytes.count {
-            var end = lineStart
-            while end < bytes.count && bytes[end] != 0x0A { end += 1 }
-            let line = Array(bytes[lineStart..<end])
-            lineStart = end + 1
-            if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D }) { continue }
-            var reader = TinyJSONReader(bytes: line)
-            let text = reader.string(forKey: "text")
-            let inputIDs = reader.integers(forKey: "input_ids")
-            fixtures.append(ReferenceFixture(text: try #require(text), inputIDs: try #require(inputIDs)))
-        }
-        return fixtures
-    }
-}
-
-/// Just enough JSON for the fixture: the string or integer array after a top-level `"key":`.
-/// (The keys are found by their quoted spelling; the fixture has no such text inside its strings
-/// before them, since "text" and "input_ids" come first.)
-struct TinyJSONReader {
-    let bytes: [UInt8]
-    var at = 0
-
-    init(bytes: [UInt8]) { self.bytes = bytes }
-
-    mutating func seek(key: String) -> Bool {
-        let pattern = Array("\"\(key)\"".utf8)
-        guard pattern.count <= bytes.count else { return false }
-        for i in 0...(bytes.count - pattern.count) where bytes[i..<(i + pattern.count)].elementsEqual(pattern) {
-            at = i + pattern.count
-            skipSpace()
-            guard at < bytes.count, bytes[at] == UInt8(ascii: ":") else { return false }
-            at += 1
-            skipSpace()
-            return true
-        }
-        return false
-    }
-
-    mutating func skipSpace() {
-        while at < bytes.count, bytes[at] == 0x20 || bytes[at] == 0x09 { at += 1 }
-    }
-
-    mutating func string(forKey key: String) -> String? {
-        guard seek(key: key), at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { return nil }
-        at += 1
-        var scalars = String.UnicodeScalarView()
-        var raw = [UInt8]()  // unescaped UTF-8 bytes not yet decoded
-        func flush() {
-            scalars.append(contentsOf: String(decoding: raw, as: UTF8.self).unicodeScalars)
-            raw.removeAll()
-        }
-        while at < bytes.count {
-            let b = bytes[at]
-            at += 1
-            if b == UInt8(ascii: "\"") { flush(); return String(scalars) }
-            if b != UInt8(ascii: "\\") { raw.append(b); continue }
-            guard at < bytes.count else { return nil }
-            let e = bytes[at]
-            at += 1
-            switch e {
-            case UInt8(ascii: "n"): raw.append(0x0A)
-            case UInt8(ascii: "t"): raw.append(0x09)
-            case UInt8(ascii: "r"): raw.append(0x0D)
-            case UInt8(ascii: "b"): raw.append(0x08)
-            case UInt8(ascii: "f"): raw.append(0x0C)
-            case UInt8(ascii: "u"):
-                guard var unit = hex4() else { return nil }
-                if unit >= 0xD800 && unit < 0xDC00 {  // a surrogate pair
-                    guard at + 1 < bytes.count, bytes[at] == UInt8(ascii: "\\"), bytes[at + 1] == UInt8(ascii: "u") else { return nil }
-                    at += 2
-                    guard let low = hex4(), low >= 0xDC00 && low < 0xE000 else { return nil }
-                    unit = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
-                }
-                guard let scalar = Unicode.Scalar(unit) else { return nil }
-                flush()
-                scalars.append(scalar)
-            default: raw.append(e)  // \" \\ \/
-            }
-        }
-        return nil
-    }
-
-    mutating func hex4() -> UInt32? {
-        guard at + 4 <= bytes.count else { return nil }
-        var v: UInt32 = 0
-        for b in bytes[at..<(at + 4)] {
-            guard let d = Int(String(UnicodeScalar(b)), radix: 16) else { return nil }
-            v = v << 4 | UInt32(d)
-        }
-        at += 4
-        return v
-    }
-
-    mutating func integers(forKey key: String) -> [Int32]? {
-        guard seek(key: key), at < bytes.count, bytes[at] == UInt8(ascii: "[") else { return nil }
-        at += 1
-        var values = [Int32]()
-        var current: Int32? = nil
-        while at < bytes.count {
-            let b = bytes[at]
-            at += 1
-            if b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") {
-                current = (current ?? 0) * 10 + Int32(b - UInt8(ascii: "0"))
-            } else if b == UInt8(ascii: ",") || b == UInt8(ascii: "]") {
-                if let c = current { values.append(c) }
-                current = nil
-                if b == UInt8(ascii: "]") { return values }
-            } else if b != 0x20 {
-                return nil
-            }
-        }
-        return nil
-    }
-}
-
-// MARK: - Finding the model files
 
 @Suite("ModelDirectory")
 struct TokenizerModelDirectoryTests {
