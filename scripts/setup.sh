@@ -9,8 +9,9 @@ if [ -f "$stamp" ] && [ -f "$root/.deps/jemalloc/lib/libchjemalloc.a" ]; then ex
 mkdir -p "$root/.deps"
 sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
 
-echo "setup: Debian packages (OpenBLAS, jemalloc, build tools)..."
-# jemalloc is built from Debian's source package, so deb-src must be enabled.
+echo "setup: Debian packages (OpenBLAS, jemalloc's source, build tools)..."
+# jemalloc is built from Debian's source package (not linked from libjemalloc-dev: see
+# scripts/build-jemalloc.sh), so deb-src must be enabled.
 if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
   cat <<'SRC' | $sudo tee /etc/apt/sources.list.d/chorus-debian-src.sources >/dev/null
 Types: deb-src
@@ -22,7 +23,7 @@ SRC
 fi
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-  libopenblas-dev libjemalloc-dev dpkg-dev bzip2 make gcc binutils >/dev/null
+  libopenblas-dev dpkg-dev bzip2 make gcc binutils >/dev/null
 
 echo "setup: Python packages (numpy, pytest)..."
 python3 -m pip install -q --disable-pip-version-check numpy pytest "setuptools>=70.1" wheel
