@@ -9,7 +9,7 @@ CLI := build/chorus
 CC ?= cc
 CFLAGS_HOST := -std=c99 -Wall -Werror -pedantic -Iinclude
 
-.PHONY: setup lib cli demo test test-swift test-c test-c-sanitize test-python bench-setup bench-als bench-recommend clean
+.PHONY: setup lib cli demo test test-swift test-c test-c-sanitize test-python bench-setup bench-als bench-recommend bench-encoder clean
 
 setup:
 	@./scripts/setup.sh
@@ -60,6 +60,11 @@ bench-als: setup bench-setup
 
 bench-recommend: lib bench-setup
 	CC=$(CC) PYTHON=$(PYTHON) bench/recommend/run.sh --data $(DATA) --no-build
+
+# Peers: sentence-transformers (PyTorch) and ONNX Runtime, installed by bench/encoder/setup.sh.
+bench-encoder: lib
+	./bench/encoder/setup.sh
+	CHORUS_LIBRARY=$(abspath $(LIB)) PYTHONPATH=bindings/python HF_HUB_OFFLINE=1 $(PYTHON) bench/encoder/run.py
 
 clean:
 	rm -rf .build build
