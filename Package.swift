@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "ChorusCore", dependencies: ["CJemalloc", "CBLAS", "CKernels"], exclude: ["README.md"], linkerSettings: jemallocLink),
         .target(name: "ChorusCollaborative", dependencies: ["ChorusCore"], exclude: ["README.md"]),
         .target(name: "ChorusText", dependencies: ["ChorusCore", "CBLAS", "CKernels"], exclude: ["README.md"]),
-        .target(name: "ChorusAgents", dependencies: ["ChorusCore", "ChorusCollaborative"], exclude: ["README.md"]),
+        .target(name: "ChorusAgents", dependencies: ["ChorusCore", "ChorusCollaborative", "ChorusText"], exclude: ["README.md"]),
         .target(name: "ChorusEval", dependencies: ["ChorusCore", "ChorusAgents"], exclude: ["README.md"]),
 
         // The C ABI: a thin skin over the core. Exports only chorus_* (exports.map).

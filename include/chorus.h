@@ -92,13 +92,25 @@ chorus_status chorus_set_log_callback(chorus_log_fn callback, void *user_data);
 
 typedef struct chorus_engine chorus_engine;
 
+/* chorus_engine_params.flags */
+/* Fail (at create, or at the first text call of a loaded engine) instead of falling back to the
+ * hashing encoder when the transformer's weights cannot be loaded. */
+#define CHORUS_ENGINE_REQUIRE_ENCODER 1u
+/* Use the hashing encoder even when the transformer's weights are available (faster, weaker). */
+#define CHORUS_ENGINE_HASHING_ENCODER 2u
+
 typedef struct chorus_engine_params {
     uint32_t struct_size;
-    uint32_t reserved;
+    uint32_t flags;                /* CHORUS_ENGINE_* bits */
     /* Half-life of the popularity agent's time decay, in seconds, measured back from the newest
      * interaction. 0 = default: each fit chooses it on its validation hold-out among no decay,
      * 7, 30, 91 and 365 days. Negative = no decay (plain counts). */
     int64_t popularity_half_life_seconds;
+    /* Optional [borrowed, copied]: the sentence encoder's weights directory (as
+     * chorus_encoder_params.model_path; a path given here must load). NULL = search, then fall back
+     * to the hashing encoder. The encoder loads on the first text call (or at create with
+     * CHORUS_ENGINE_REQUIRE_ENCODER). */
+    const char *encoder_path;
 } chorus_engine_params;
 
 /* Fills `params` with defaults (and sets struct_size). */
@@ -122,6 +134,28 @@ void chorus_engine_free(chorus_engine *engine);
 chorus_status chorus_engine_add_interactions(chorus_engine *engine, const int64_t *user_ids,
                                              const int64_t *item_ids, const float *weights,
                                              const int64_t *timestamps, size_t n);
+
+/* Gives items a text (title, description, tags... as one UTF-8 string) or removes it (an empty
+ * string). The texts are encoded now, by the engine's sentence encoder, and kept with their vectors
+ * (and in snapshots); the content agent ranks items by the similarity of their text to the user's
+ * profile. An item with a text joins the catalogue at the next fit even with no interactions, so
+ * new items can be recommended before anyone interacts with them. `item_ids`, `texts` [borrowed]:
+ * n entries; a NULL text is CHORUS_ERR_INVALID_ARGUMENT, as is an id given twice in one call. The
+ * batch is validated whole: on error nothing changes. Thread-safe; takes as long as encoding. */
+chorus_status chorus_engine_set_item_texts(chorus_engine *engine, const int64_t *item_ids,
+                                           const char *const *texts, size_t n);
+
+/* Gives users a profile text ("likes slow-paced science fiction and documentaries"), or removes it
+ * (empty string). A profile text takes part in the content agent's profile of the user at once
+ * (no refit needed), and lets the engine recommend to a user who has no interactions yet.
+ * Arguments and errors as chorus_engine_set_item_texts. */
+chorus_status chorus_engine_set_user_texts(chorus_engine *engine, const int64_t *user_ids,
+                                           const char *const *texts, size_t n);
+
+/* Which sentence encoder the engine uses and why ("all-MiniLM-L6-v2 weights from <dir>", or
+ * "fallback hashing encoder: <why>"); loads it if it is not loaded yet. *out_name [borrowed] lives
+ * as long as the engine. Thread-safe. */
+chorus_status chorus_engine_encoder_name(const chorus_engine *engine, const char **out_name);
 
 /* Progress of a long call: `stage` names the current step ("start", "validation", "blend",
  * "training", "done") [borrowed]; `fraction` in [0, 1] is the progress of the whole call.
@@ -172,8 +206,9 @@ chorus_status chorus_recommend_params_init(chorus_recommend_params *params);
 
 /* Per-user flags written by chorus_engine_recommend. */
 #define CHORUS_USER_KNOWN 0u
-/* The user has no interactions in the fitted model: the recommendations come from the popularity
- * agent alone (and are still filtered by allow/deny lists). This is not an error. */
+/* The user has no interactions in the fitted model: the recommendations come from the agents that
+ * need no history: popularity, and content when the user has a profile text (blended with the
+ * fitted weights of those agents); allow/deny lists still apply. This is not an error. */
 #define CHORUS_USER_COLD_FALLBACK 1u
 
 /* Recommends the top `k` items for each of `n_users` users (batch-first, like implicit).
@@ -204,7 +239,8 @@ chorus_status chorus_engine_similar_items(const chorus_engine *engine, const int
                                           int64_t *out_item_ids, float *out_scores,
                                           size_t capacity);
 
-/* Number of agents in the engine (the popularity agent is always first). */
+/* Number of agents in the engine (the popularity agent is always first): popularity and als, and
+ * content when items have texts. Before the first fit: the agents the next fit would train. */
 chorus_status chorus_engine_agent_count(const chorus_engine *engine, size_t *out_count);
 
 /* Name of agent `index` and its weight in the coordinator's blend (0 before fit). `*out_name`
@@ -223,6 +259,8 @@ typedef struct chorus_engine_stats {
     uint64_t n_model_items;
     uint64_t model_bytes;          /* bytes of the fitted model's numeric buffers */
     int64_t popularity_half_life_seconds; /* the half-life the model uses (-1: no decay; 0 before fit) */
+    uint64_t n_item_texts;         /* items with a text (chorus_engine_set_item_texts) */
+    uint64_t n_user_texts;         /* users with a profile text */
     uint64_t allocator_allocated_bytes; /* jemalloc "stats.allocated" for the whole library */
     uint64_t allocator_resident_bytes;  /* jemalloc "stats.resident" */
 } chorus_engine_stats;

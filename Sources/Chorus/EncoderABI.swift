@@ -77,12 +77,7 @@ final class EncoderBox: @unchecked Sendable {
         guard n > 0 else { throw .invalidArgument("n is 0: nothing to encode") }
         let needed = try Check.product(n, e.encoder.dimension, "n * dim")
         guard Check.capacity(capacity) >= needed else { throw .bufferTooSmall("capacity \(capacity) < n * dim = \(needed)") }
-        var strings = [String]()
-        strings.reserveCapacity(n)
-        for i in 0..<n {
-            guard let p = t[i] else { throw .invalidArgument("texts[\(i)] is NULL") }
-            strings.append(String(decoding: UnsafeRawBufferPointer(start: p, count: strlen(p)), as: UTF8.self))
-        }
+        let strings = try cStrings(t, n)
         let vectors = try e.encoder.encode(strings, threads: e.threads)
         o.update(from: vectors, count: needed)
     }

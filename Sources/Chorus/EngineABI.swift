@@ -11,6 +11,7 @@ import ChorusCore
         p.pointee = chorus_engine_params()
         p.pointee.struct_size = UInt32(MemoryLayout<chorus_engine_params>.size)
         p.pointee.popularity_half_life_seconds = EngineConfig().popularityHalfLifeSeconds
+        p.pointee.encoder_path = nil
     }
 }
 
@@ -23,8 +24,20 @@ import ChorusCore
             try Check.structSize(params.pointee.struct_size, MemoryLayout<chorus_engine_params>.size, "chorus_engine_params")
             let h = params.pointee.popularity_half_life_seconds
             config.popularityHalfLifeSeconds = h < 0 ? -1 : h
+            let flags = params.pointee.flags
+            let known = UInt32(CHORUS_ENGINE_REQUIRE_ENCODER | CHORUS_ENGINE_HASHING_ENCODER)
+            guard flags & ~known == 0 else { throw .invalidArgument("unknown bits in flags: \(flags)") }
+            config.requireEncoder = flags & UInt32(CHORUS_ENGINE_REQUIRE_ENCODER) != 0
+            config.hashingEncoder = flags & UInt32(CHORUS_ENGINE_HASHING_ENCODER) != 0
+            guard !(config.requireEncoder && config.hashingEncoder) else {
+                throw .invalidArgument("flags ask both to require the transformer encoder and to use the hashing encoder")
+            }
+            config.encoderPath = params.pointee.encoder_path.map { String(cString: $0) }
         }
-        out.pointee = Handles.make(Engine(config: config))
+        let engine = Engine(config: config)
+        // A required encoder must be there now, not at the first text call.
+        if config.requireEncoder || config.encoderPath != nil { _ = try engine.encoder() }
+        out.pointee = Handles.make(engine)
     }
 }
 
@@ -135,12 +148,12 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
         let o = try options(params)
         let needed = try Check.product(nUsers, k, "n_users * k")
         guard capacity >= needed else { throw .bufferTooSmall("capacity \(capacity) < n_users * k = \(needed)") }
-        if outAgentShares != nil {
-            let s = try Check.product(needed, e.agentNames.count, "n_users * k * agent_count")
-            guard sharesCapacity >= s else { throw .bufferTooSmall("shares_capacity \(sharesCapacity) < n_users * k * agent_count = \(s)") }
-        }
+        // The shares buffer is checked by the core against the model it serves from (a concurrent
+        // fit may change the number of agents).
         try e.recommend(users: UnsafeBufferPointer(start: users, count: nUsers), k: k, options: o,
-                        outIds: ids, outScores: scores, outShares: outAgentShares, outFlags: outUserFlags)
+                        outIds: ids, outScores: scores,
+                        outShares: outAgentShares.map { UnsafeMutableBufferPointer(start: $0, count: sharesCapacity) },
+                        outFlags: outUserFlags)
     }
 }
 
@@ -176,10 +189,10 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
     abiCall(#function) { () throws(ChorusError) in
         let e = try Handles.engine(engine)
         let out = try Check.notNull(outName, "out_name")
-        let names = e.agentNames
-        guard index >= 0, index < names.count else { throw .notFound("agent index \(UInt(bitPattern: index)) is out of range (the engine has \(names.count) agents)") }
-        out.pointee = AgentNames.cStrings[names[index]]
-        outWeight?.pointee = e.blendWeights[index]
+        let agents = e.agents
+        guard index >= 0, index < agents.count else { throw .notFound("agent index \(UInt(bitPattern: index)) is out of range (the engine has \(agents.count) agents)") }
+        out.pointee = InternedCStrings.cString(agents[index].name)
+        outWeight?.pointee = agents[index].weight
     }
 }
 
@@ -205,6 +218,8 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
         out.pointee.n_model_items = UInt64(s.modelItems)
         out.pointee.model_bytes = UInt64(s.modelBytes)
         out.pointee.popularity_half_life_seconds = s.popularityHalfLifeSeconds
+        out.pointee.n_item_texts = UInt64(s.itemTexts)
+        out.pointee.n_user_texts = UInt64(s.userTexts)
         out.pointee.allocator_allocated_bytes = s.allocatedBytes
         out.pointee.allocator_resident_bytes = s.residentBytes
     }

@@ -40,13 +40,21 @@ enum Handles {
     }
 }
 
-/// Agent names as C strings that live as long as the library.
-enum AgentNames {
-    nonisolated(unsafe) static let cStrings: [String: UnsafePointer<CChar>] = {
-        var d: [String: UnsafePointer<CChar>] = [:]
-        for n in Engine.agentOrder { d[n] = UnsafePointer(strdupSwift(n)) }
-        return d
-    }()
+/// Names handed to C (agent names, encoder descriptions) as C strings that live as long as the
+/// library: a handful of distinct strings, interned on first use and never freed, so a returned
+/// pointer stays valid whatever the engine does next.
+enum InternedCStrings {
+    private static let table = Mutex<[String: UInt]>([:])
+
+    static func cString(_ name: String) -> UnsafePointer<CChar> {
+        let bits = table.withLock { t in
+            if let p = t[name] { return p }
+            let p = UInt(bitPattern: strdupSwift(name))
+            t[name] = p
+            return p
+        }
+        return UnsafePointer(bitPattern: bits)!
+    }
 }
 
 func strdupSwift(_ s: String) -> UnsafeMutablePointer<CChar> {

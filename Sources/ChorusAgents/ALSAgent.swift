@@ -4,7 +4,6 @@ import ChorusCollaborative
 /// Collaborative filtering by implicit-feedback ALS: score(u, i) = x_u · y_i.
 public final class ALSAgent: RecommenderAgent {
     public let name = "als"
-    public let scoresUnknownUsers = false
     let userFactors: FloatMatrix
     let itemFactors: FloatMatrix
     /// The item factors scaled to unit length, computed once: similar-items queries are then one
@@ -27,8 +26,12 @@ public final class ALSAgent: RecommenderAgent {
     public var itemVectors: FloatMatrix? { unitItemFactors }
     public var modelBytes: Int { userFactors.byteCount + itemFactors.byteCount + unitItemFactors.byteCount }
 
-    public func score(user: Int32?, into scores: UnsafeMutableBufferPointer<Float>) {
-        guard let user, Int(user) < userFactors.rows else {
+    public func canScore(_ request: AgentRequest) -> Bool {
+        request.user.map { Int($0) < userFactors.rows } ?? false
+    }
+
+    public func score(_ request: AgentRequest, into scores: UnsafeMutableBufferPointer<Float>) {
+        guard let user = request.user, Int(user) < userFactors.rows else {
             scores.update(repeating: 0)
             return
         }
@@ -57,7 +60,8 @@ public final class ALSAgent: RecommenderAgent {
             return try ALSAgent(userFactors: factors.users, itemFactors: factors.items)
         }
 
-        public func decode(_ r: inout ByteReader, userCount: Int, itemCount: Int) throws(ChorusError) -> RecommenderAgent {
+        public func decode(_ r: inout ByteReader, _ context: AgentDecodeContext) throws(ChorusError) -> RecommenderAgent {
+            let userCount = context.userCount, itemCount = context.itemCount
             let f = Int(try r.read(UInt32.self))
             guard f > 0, f <= 4096 else { throw .format("ALS factor count \(f) is implausible") }
             let u = try r.readMatrix(rows: userCount, cols: f)

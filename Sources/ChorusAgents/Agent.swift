@@ -31,22 +31,40 @@ public struct FitContext: Sendable {
     }
 }
 
+/// What an agent is asked to score: one user of the model (or none), plus what the request itself
+/// brings: items the caller says the user interacted with (an anonymous or new user's history) and
+/// the encoded profile text of the user, when the host gave one.
+public struct AgentRequest {
+    /// The user's index in the fitted model; nil for a user the model has never seen.
+    public var user: Int32?
+    /// Item indices given with the request (most recent last); empty for most requests.
+    public var history: [Int32]
+    /// The user's profile text as an encoder vector (L2-normalised), if any.
+    public var profile: UnsafeBufferPointer<Float>?
+
+    public init(user: Int32?, history: [Int32] = [], profile: UnsafeBufferPointer<Float>? = nil) {
+        self.user = user; self.history = history; self.profile = profile
+    }
+}
+
 /// One recommending agent: it trains on the shared data with its own objective and scores every
-/// item of the catalogue for a user. The coordinator blends agents' scores; the engine never
+/// item of the catalogue for a request. The coordinator blends agents' scores; the engine never
 /// depends on what is inside an agent.
 ///
 /// Agents are immutable once fitted (a fit builds a new agent), so scoring is thread-safe.
 public protocol RecommenderAgent: AnyObject, Sendable {
-    /// A short stable name ("popularity", "als"): the C API's agent selector.
+    /// A short stable name ("popularity", "als", "content"): the C API's agent selector.
     var name: String { get }
-    /// True when the agent can score a user it has never seen (popularity): the cold-start fallback.
-    var scoresUnknownUsers: Bool { get }
+    /// True when the agent has something to say about this request (popularity always; ALS for a
+    /// user it was trained on; content when there is a history or a profile text). The cold-start
+    /// path blends only the agents that can score.
+    func canScore(_ request: AgentRequest) -> Bool
     /// Bytes of numeric state held (model size reporting).
     var modelBytes: Int { get }
-    /// Raw scores (higher is better) of every item for `user` (`nil` for a user outside the
-    /// training data) into `scores` (count == itemCount). Scales differ between agents: the
+    /// Raw scores (higher is better) of every item for `request` into `scores` (count ==
+    /// itemCount); all zeros when `canScore` is false. Scales differ between agents: the
     /// coordinator normalises them.
-    func score(user: Int32?, into scores: UnsafeMutableBufferPointer<Float>)
+    func score(_ request: AgentRequest, into scores: UnsafeMutableBufferPointer<Float>)
     /// Unit-length item vectors for item-to-item cosine similarity, if the agent has them (rows =
     /// items; an all-zero row for an item without a direction).
     var itemVectors: FloatMatrix? { get }
@@ -54,9 +72,25 @@ public protocol RecommenderAgent: AnyObject, Sendable {
     func encode(into w: inout ByteWriter)
 }
 
+extension RecommenderAgent {
+    /// Scores a model user with nothing else in the request.
+    public func score(user: Int32?, into scores: UnsafeMutableBufferPointer<Float>) {
+        score(AgentRequest(user: user), into: scores)
+    }
+}
+
+/// What restoring an agent from a snapshot may read besides its own section.
+public struct AgentDecodeContext {
+    public var userCount: Int
+    public var itemCount: Int
+    public init(userCount: Int, itemCount: Int) {
+        self.userCount = userCount; self.itemCount = itemCount
+    }
+}
+
 /// Creates and restores agents by name.
 public protocol AgentFactory: Sendable {
     var name: String { get }
     func fit(_ data: TrainingData, _ context: FitContext) throws(ChorusError) -> RecommenderAgent
-    func decode(_ r: inout ByteReader, userCount: Int, itemCount: Int) throws(ChorusError) -> RecommenderAgent
+    func decode(_ r: inout ByteReader, _ context: AgentDecodeContext) throws(ChorusError) -> RecommenderAgent
 }

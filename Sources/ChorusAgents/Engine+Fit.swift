@@ -9,7 +9,7 @@ extension Engine {
     public func fit(_ p: FitParameters, progress: ((String, Double) -> Bool)? = nil) throws(ChorusError) {
         try p.validate()
         try fitLock.withLock { (_) throws(ChorusError) in
-            let log = state.withLock { $0.log }
+            let (log, texts) = state.withLock { ($0.log, $0.texts) }
             guard log.users.count >= 2, log.items.count >= 2 else {
                 throw .invalidArgument("fit needs interactions from at least 2 users on at least 2 items; have \(log.users.count) users, \(log.items.count) items")
             }
@@ -21,14 +21,20 @@ extension Engine {
             if let progress, progress("start", 0) { throw .cancelled("fit cancelled by the progress callback") }
             // An automatic half-life starts as "no decay" and is replaced by the validated choice below.
             var halfLife = config.popularityHalfLifeSeconds == 0 ? -1 : config.popularityHalfLifeSeconds
-            var factories = self.factories(p, halfLife: halfLife)
+            // Text vectors of the fit's items, one row per item (zero rows for items without text).
+            let itemVectors = try texts.itemMatrix(for: log.items)
+            var factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors)
+            // Users' profile texts, by user index, for the validation requests.
+            var profiles: [Int32: [Float]] = [:]
+            for (id, entry) in texts.users { if let u = log.users.index(of: id) { profiles[u] = entry.vector } }
 
             // 1. Validation: fit on each user's earlier interactions, choose the blend on the later ones.
             var weights = [Float](repeating: 1 / Float(factories.count), count: factories.count)
-            if let chosen = try fitBlend(log: log, parameters: p, threads: threads, halfLife: halfLife, progress: progress, stage: stage) {
+            if let chosen = try fitBlend(log: log, parameters: p, threads: threads, halfLife: halfLife, itemVectors: itemVectors,
+                                         profiles: profiles, progress: progress, stage: stage) {
                 weights = chosen.weights
                 halfLife = chosen.halfLife
-                factories = self.factories(p, halfLife: halfLife)
+                factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors)
             }
 
             // 2. Final agents on all data.
@@ -50,6 +56,7 @@ extension Engine {
     /// on the rest, and chooses the blend weights (and, when automatic, the popularity half-life)
     /// that score best on the held-out part. Returns nil when nothing can be held out.
     private func fitBlend(log: InteractionLog, parameters p: FitParameters, threads: Int, halfLife: Int64,
+                          itemVectors: FloatMatrix?, profiles: [Int32: [Float]],
                           progress: ((String, Double) -> Bool)?,
                           stage: (String, Double, Double) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> (weights: [Float], halfLife: Int64)? {
         guard p.validationFraction > 0 else { return nil }
@@ -62,7 +69,7 @@ extension Engine {
             else { tu.append(log.userIndex[r]); ti.append(log.itemIndex[r]); tw.append(log.weights[r]); tt.append(log.timestamps[r]) }
         }
         let train = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: tu, items: ti, weights: tw, timestamps: tt)
-        let factories = self.factories(p, halfLife: halfLife)
+        let factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors)
 
         // The validation scores cache holds users x agents x items floats: at most 2,000 users
         // (a deterministic spread) and at most 256 MB keep this step fast and small on big data.
@@ -79,8 +86,14 @@ extension Engine {
         }
         if let progress, progress("blend", 0.45) { throw .cancelled("fit cancelled by the progress callback") }
         let scores = try ValidationScores(users: vu.count, agentCount: agents.count, itemCount: log.items.count)
+        let profileBox = SendableBox(profiles)
         for (a, agent) in agents.enumerated() {
-            scores.fill(agent: a, threads: threads) { u, out in agent.score(user: vu[u], into: out) }
+            scores.fill(agent: a, threads: threads) { u, out in
+                let profile = profileBox.value[vu[u]] ?? []
+                profile.withUnsafeBufferPointer { pb in
+                    agent.score(AgentRequest(user: vu[u], profile: pb.isEmpty ? nil : pb), into: out)
+                }
+            }
         }
         let seen: @Sendable (Int) -> ArraySlice<Int32> = { u in trainSeen.row(Int(vu[u])).cols }
         let relevantOf: @Sendable (Int) -> [Int32] = { u in relevantItems[vu[u]] ?? [] }

@@ -2,9 +2,11 @@ import ChorusCore
 
 /// Engine snapshots: the whole engine (config, interaction log, fitted model) in one
 /// `Snapshot` container. Sections: "META" (config, fit parameters, model presence), "LOG_" (the
-/// log), "MODL" (model shape, agent names and blend weights), "A000"... (one per agent).
+/// log), "TEXT" (item and user texts with their vectors, when there are any), "MODL" (model shape,
+/// agent names and blend weights), "A000"... (one per agent).
 extension Engine {
-    static let engineSchema: UInt32 = 1
+    /// 2 added the TEXT section and the content agent; 1 is still read.
+    static let engineSchema: UInt32 = 2
 
     /// Writes the engine to `path` atomically (see `FileIO.writeAtomically`).
     public func save(path: String) throws(ChorusError) {
@@ -17,7 +19,7 @@ extension Engine {
     }
 
     func snapshotBytes() -> [UInt8] {
-        let (log, model, lastParameters) = stateSnapshot()
+        let (log, texts, model, lastParameters) = stateSnapshot()
         var meta = ByteWriter()
         meta.write(Engine.engineSchema)
         meta.write(config.popularityHalfLifeSeconds)
@@ -25,6 +27,8 @@ extension Engine {
         meta.write(UInt32(p.factors)); meta.write(p.regularization); meta.write(p.alpha)
         meta.write(UInt32(p.iterations)); meta.write(UInt32(p.threads)); meta.write(p.seed); meta.write(p.validationFraction)
         meta.write(UInt8(model == nil ? 0 : 1))
+        // Schema 2: the encoder choice, so a loaded engine encodes new texts as the saved ones were.
+        meta.write(UInt8(config.hashingEncoder ? 1 : 0))
 
         var l = ByteWriter()
         l.writeArray(log.users.ids); l.writeArray(log.items.ids)
@@ -32,6 +36,11 @@ extension Engine {
         l.writeArray(log.weights); l.writeArray(log.timestamps)
 
         var sections = [Snapshot.Section(tag: "META", payload: meta.bytes), Snapshot.Section(tag: "LOG_", payload: l.bytes)]
+        if !texts.isEmpty {
+            var t = ByteWriter()
+            texts.encode(into: &t)
+            sections.append(Snapshot.Section(tag: "TEXT", payload: t.bytes))
+        }
         if let model {
             var w = ByteWriter()
             w.write(UInt64(model.trainedRows)); w.write(UInt64(model.users.count)); w.write(UInt64(model.items.count))
@@ -61,14 +70,16 @@ extension Engine {
         }
         var meta = try section("META")
         let schema = try meta.read(UInt32.self)
-        guard schema == engineSchema else { throw .unsupportedVersion("engine schema \(schema) is not supported (this library reads \(engineSchema))") }
-        let config = EngineConfig(popularityHalfLifeSeconds: try meta.read(Int64.self))
+        guard schema >= 1 && schema <= engineSchema else { throw .unsupportedVersion("engine schema \(schema) is not supported (this library reads \(engineSchema))") }
+        var config = EngineConfig(popularityHalfLifeSeconds: try meta.read(Int64.self))
         var p = FitParameters()
         p.factors = Int(try meta.read(UInt32.self)); p.regularization = try meta.readFloat(); p.alpha = try meta.readFloat()
         p.iterations = Int(try meta.read(UInt32.self)); p.threads = Int(try meta.read(UInt32.self)); p.seed = try meta.read(UInt64.self)
         p.validationFraction = try meta.readFloat()
         let hasModel = try meta.read(UInt8.self)
-        guard meta.isAtEnd, hasModel <= 1 else { throw .format("snapshot section 'META' is malformed") }
+        let hashing = schema >= 2 ? try meta.read(UInt8.self) : 0
+        config.hashingEncoder = hashing == 1
+        guard meta.isAtEnd, hasModel <= 1, hashing <= 1 else { throw .format("snapshot section 'META' is malformed") }
         do { try p.validate() } catch { throw .format("snapshot holds invalid fit parameters: \(error.message)") }
 
         var l = try section("LOG_")
@@ -78,6 +89,12 @@ extension Engine {
         guard l.isAtEnd else { throw .format("snapshot section 'LOG_' has trailing bytes") }
         let log = try InteractionLog(users: IdIndex(ids: userIds), items: IdIndex(ids: itemIds),
                                      userIndex: ui, itemIndex: ii, weights: w, timestamps: ts)
+        var texts = TextCatalogue()
+        if sections["TEXT"] != nil {
+            var t = try section("TEXT")
+            texts = try TextCatalogue.decode(&t)
+            guard t.isAtEnd else { throw .format("snapshot section 'TEXT' has trailing bytes") }
+        }
         let engine = Engine(config: config)
         var model: FittedModel? = nil
         if hasModel == 1 {
@@ -88,16 +105,18 @@ extension Engine {
             }
             let halfLife = try m.read(Int64.self)
             let count = Int(try m.read(UInt32.self))
-            let factories = engine.factories(p, halfLife: halfLife)
-            guard count == factories.count else { throw .format("snapshot has \(count) agents, this library has \(factories.count)") }
+            guard count >= 1, count <= 64 else { throw .format("snapshot agent count \(count) is implausible") }
             var agents: [RecommenderAgent] = [], weights: [Float] = []
             for a in 0..<count {
                 let name = try m.readString()
                 let weight = try m.readFloat()
-                guard name == factories[a].name else { throw .format("snapshot agent \(a) is '\(name)', expected '\(factories[a].name)'") }
+                guard let factory = engine.decoder(named: name, p, halfLife: halfLife) else {
+                    throw .format("snapshot agent \(a) is '\(name)', which this library does not know")
+                }
+                guard !agents.contains(where: { $0.name == name }) else { throw .format("snapshot agent '\(name)' appears twice") }
                 guard weight.isFinite, weight >= 0, weight <= 1 else { throw .format("snapshot blend weight \(weight) is invalid") }
                 var ar = try section(engine.agentTag(a))
-                agents.append(try factories[a].decode(&ar, userCount: nUsers, itemCount: nItems))
+                agents.append(try factory.decode(&ar, AgentDecodeContext(userCount: nUsers, itemCount: nItems)))
                 guard ar.isAtEnd else { throw .format("snapshot section '\(engine.agentTag(a))' has trailing bytes") }
                 weights.append(weight)
             }
@@ -111,7 +130,7 @@ extension Engine {
                                 trainedRows: rows, seen: seen, agents: agents, weights: weights, parameters: p,
                                 popularityHalfLifeSeconds: halfLife)
         }
-        engine.restore(log: log, model: model, parameters: p)
+        engine.restore(log: log, texts: texts, model: model, parameters: p)
         return engine
     }
 }

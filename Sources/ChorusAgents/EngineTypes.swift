@@ -5,8 +5,19 @@ public struct EngineConfig: Sendable, Equatable {
     /// Half-life of the popularity agent's time decay: > 0 fixed, < 0 no decay, 0 (the default)
     /// chosen by each fit on its validation hold-out among `halfLifeCandidates`.
     public var popularityHalfLifeSeconds: Int64
-    public init(popularityHalfLifeSeconds: Int64 = 0) {
+    /// A directory with the sentence encoder's weights; nil searches for them (see
+    /// `TextEncoders.load`), falling back to the hashing encoder when they are absent.
+    public var encoderPath: String?
+    /// Fail instead of falling back to the hashing encoder when the weights cannot be loaded.
+    public var requireEncoder: Bool
+    /// Use the hashing encoder even when the transformer is available (fast, lower quality).
+    public var hashingEncoder: Bool
+    public init(popularityHalfLifeSeconds: Int64 = 0, encoderPath: String? = nil, requireEncoder: Bool = false,
+                hashingEncoder: Bool = false) {
         self.popularityHalfLifeSeconds = popularityHalfLifeSeconds
+        self.encoderPath = encoderPath
+        self.requireEncoder = requireEncoder
+        self.hashingEncoder = hashingEncoder
     }
 
     /// The half-lives an automatic fit tries: no decay, a week, a month, a quarter, a year.
@@ -54,7 +65,8 @@ public struct RecommendOptions: Sendable {
 /// One user's recommendations, best first.
 public struct RecommendationList: Sendable {
     public let user: Int64
-    /// The user is unknown to the model: popularity alone served them.
+    /// The user is unknown to the model: the agents that need no history served them (popularity,
+    /// and content when the user has a profile text).
     public let coldFallback: Bool
     public let items: [Int64]
     public let scores: [Float]
@@ -73,6 +85,9 @@ public struct EngineStats: Sendable {
     public var modelBytes: Int
     /// The popularity half-life the model uses (< 0: no decay); 0 before fit.
     public var popularityHalfLifeSeconds: Int64
+    /// Items and users with a text.
+    public var itemTexts: Int
+    public var userTexts: Int
     public var allocatedBytes: UInt64
     public var residentBytes: UInt64
 }

@@ -21,7 +21,7 @@ final class FittedModel: Sendable {
         self.users = users; self.items = items; self.trainedRows = trainedRows; self.seen = seen
         self.agents = agents; self.weights = weights; self.parameters = parameters
         self.popularityHalfLifeSeconds = popularityHalfLifeSeconds
-        self.popularityIndex = agents.firstIndex { $0.scoresUnknownUsers } ?? 0
+        self.popularityIndex = agents.firstIndex { $0.name == "popularity" } ?? 0
     }
 
     var itemCount: Int { items.count }

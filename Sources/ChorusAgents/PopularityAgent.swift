@@ -11,7 +11,6 @@ import ChorusCore
 /// It scores every user the same way, so it is also the fallback for users with no history.
 public final class PopularityAgent: RecommenderAgent {
     public let name = "popularity"
-    public let scoresUnknownUsers = true
     public let itemVectors: FloatMatrix? = nil
     let itemScores: FloatMatrix
 
@@ -19,7 +18,9 @@ public final class PopularityAgent: RecommenderAgent {
 
     public var modelBytes: Int { itemScores.byteCount }
 
-    public func score(user: Int32?, into scores: UnsafeMutableBufferPointer<Float>) {
+    public func canScore(_ request: AgentRequest) -> Bool { true }
+
+    public func score(_ request: AgentRequest, into scores: UnsafeMutableBufferPointer<Float>) {
         scores.baseAddress!.update(from: itemScores.base, count: min(scores.count, itemScores.count))
     }
 
@@ -47,7 +48,8 @@ public final class PopularityAgent: RecommenderAgent {
             return PopularityAgent(itemScores: scores)
         }
 
-        public func decode(_ r: inout ByteReader, userCount: Int, itemCount: Int) throws(ChorusError) -> RecommenderAgent {
+        public func decode(_ r: inout ByteReader, _ context: AgentDecodeContext) throws(ChorusError) -> RecommenderAgent {
+            let itemCount = context.itemCount
             let m = try r.readMatrix(rows: 1, cols: itemCount)
             for i in 0..<itemCount where !m.base[i].isFinite { throw .format("popularity score \(i) is not finite") }
             return PopularityAgent(itemScores: m)

@@ -46,6 +46,12 @@ public struct InteractionLog: Sendable {
         }
     }
 
+    /// Adds items that have no interaction yet (an item known only by its text or facts), so the
+    /// next fit puts them in the catalogue. Known ids are left as they are.
+    public mutating func register(items ids: [Int64]) {
+        for id in ids { _ = items.intern(id) }
+    }
+
     public mutating func append(_ batch: [Interaction]) throws(ChorusError) {
         let u = batch.map(\.user), it = batch.map(\.item), w = batch.map(\.weight), ts = batch.map(\.timestamp)
         try u.withUnsafeBufferPointer { (up) throws(ChorusError) in

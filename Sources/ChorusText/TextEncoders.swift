@@ -30,6 +30,7 @@ public enum TextEncoders {
         /// Why this encoder: where the weights came from, or why they could not be used.
         public let reason: String
         public var isFallback: Bool { encoder is HashingEncoder }
+        public init(encoder: SentenceEncoder, reason: String) { self.encoder = encoder; self.reason = reason }
     }
 
     /// - Parameters:

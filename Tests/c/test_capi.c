@@ -1975,6 +1975,136 @@ static void test_encoder(const chorus_engine *engine) {
     group_end();
 }
 
+/* ---- Item and user texts (content agent) ------------------------------------------------------- */
+
+#define NEW_ITEM ((int64_t)3000)   /* an item known only by its text */
+#define TEXT_USER ((int64_t)888888) /* a user known only by a profile text */
+
+static void test_texts(void) {
+    chorus_engine_params ep;
+    chorus_engine *e = NULL, *loaded = NULL;
+    chorus_fit_params fp = small_fit_params();
+    chorus_recommend_params rp;
+    chorus_engine_stats st;
+    const char *name = NULL;
+    int64_t ids[N_ITEMS + 1], dup[2] = {1000, 1000}, uid = TEXT_USER, cluster_user = user_id(1, 0);
+    const char *texts[N_ITEMS + 1], *with_null[2] = {"fine", NULL}, *two[2] = {"a", "b"};
+    const char *profile = "cooking at home: recipes, kitchen, pasta, soup";
+    char buf[N_ITEMS][96], path[600], missing[600];
+    size_t i, n_agents = 0, content, slot, filled;
+    recs r;
+    int new_item_rank = -1, in_cluster = 1;
+
+    group_begin("item / user texts (content agent)");
+    /* Engine flags: unknown bits, contradictory bits, a named encoder directory that does not load. */
+    chorus_engine_params_init(&ep);
+    CHECK(ep.flags == 0 && ep.encoder_path == NULL);
+    ep.flags = 0x100u;
+    EXPECT(chorus_engine_create(&ep, &e), CHORUS_ERR_INVALID_ARGUMENT);
+    ep.flags = CHORUS_ENGINE_REQUIRE_ENCODER | CHORUS_ENGINE_HASHING_ENCODER;
+    EXPECT(chorus_engine_create(&ep, &e), CHORUS_ERR_INVALID_ARGUMENT);
+    ep.flags = 0;
+    path_in_dir(missing, sizeof missing, "no-such-model-dir");
+    ep.encoder_path = missing;
+    EXPECT(chorus_engine_create(&ep, &e), CHORUS_ERR_NOT_FOUND);
+    CHECK(e == NULL);
+
+    /* Cluster 0 items are about space, cluster 1 items about cooking; a new space item has no interactions. */
+    for (i = 0; i < N_ITEMS; i++) {
+        int c = (int)(i / N_ITEMS_PER_CLUSTER);
+        ids[i] = item_id(c, (int)(i % N_ITEMS_PER_CLUSTER));
+        snprintf(buf[i], sizeof buf[i], c == 0 ? "space film %zu: rocket galaxy astronaut orbit planet"
+                                               : "cooking show %zu: recipe kitchen pasta chef soup", i);
+        texts[i] = buf[i];
+    }
+    ids[N_ITEMS] = NEW_ITEM;
+    texts[N_ITEMS] = "a new space film: rocket, galaxy, astronaut, orbit";
+    chorus_engine_params_init(&ep);
+    ep.flags = CHORUS_ENGINE_HASHING_ENCODER;
+    EXPECT(chorus_engine_create(&ep, &e), CHORUS_OK);
+    if (!e) { group_end(); return; }
+    EXPECT(chorus_engine_add_interactions(e, d_user, d_item, d_weight, d_time, d_n), CHORUS_OK);
+
+    EXPECT(chorus_engine_set_item_texts(NULL, ids, texts, 1), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_set_item_texts(e, NULL, texts, 1), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_set_item_texts(e, ids, NULL, 1), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_set_item_texts(e, ids, texts, 0), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_set_item_texts(e, ids, with_null, 2), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_set_item_texts(e, dup, two, 2), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_set_user_texts(e, NULL, &profile, 1), CHORUS_ERR_INVALID_ARGUMENT);
+    st = get_stats(e);
+    CHECK(st.n_item_texts == 0 && st.n_user_texts == 0); /* failed calls changed nothing */
+    EXPECT(chorus_engine_agent_count(e, &n_agents), CHORUS_OK);
+    CHECK(n_agents == 2);
+
+    EXPECT(chorus_engine_set_item_texts(e, ids, texts, N_ITEMS + 1), CHORUS_OK);
+    EXPECT(chorus_engine_set_user_texts(e, &uid, &profile, 1), CHORUS_OK);
+    st = get_stats(e);
+    CHECK(st.n_item_texts == N_ITEMS + 1 && st.n_user_texts == 1);
+    CHECK(st.n_items == N_ITEMS + 1); /* the text-only item joined the catalogue */
+    EXPECT(chorus_engine_encoder_name(e, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_encoder_name(e, &name), CHORUS_OK);
+    CHECK(name != NULL && strstr(name, "hashing") != NULL);
+    EXPECT(chorus_engine_agent_count(e, &n_agents), CHORUS_OK);
+    CHECK(n_agents == 3);
+    content = find_agent(e, "content");
+    CHECK(content == 2);
+
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_OK);
+    /* The content agent alone: a cluster-1 (cooking) user gets cooking items only, and a cluster-0
+     * user gets the new space item above every cooking item. */
+    chorus_recommend_params_init(&rp);
+    rp.agent = "content";
+    g_n_agents = 3;
+    /* (a user has N_ITEMS_PER_CLUSTER - SEEN_PER_USER unseen items in its cluster) */
+    EXPECT(recommend(e, &cluster_user, 1, N_ITEMS_PER_CLUSTER - SEEN_PER_USER, &rp, &r), CHORUS_OK);
+    for (slot = 0; slot < N_ITEMS_PER_CLUSTER - SEEN_PER_USER; slot++) in_cluster &= item_cluster(r.ids[slot]) == 1;
+    CHECK_MSG(in_cluster, "content recommends a cooking user cooking items");
+    cluster_user = user_id(0, 0);
+    EXPECT(recommend(e, &cluster_user, 1, N_ITEMS + 1 - SEEN_PER_USER, &rp, &r), CHORUS_OK);
+    CHECK(row_well_formed(&r, 0, &filled));
+    for (slot = 0; slot < filled; slot++) {
+        if (r.ids[slot] == NEW_ITEM) { new_item_rank = (int)slot; break; }
+        if (item_cluster(r.ids[slot]) == 1) break;
+    }
+    CHECK_MSG(new_item_rank >= 0, "the text-only item ranks above every cooking item for a space user");
+
+    /* A user known only by a profile text: cold, but content takes part; alone it gives cooking items. */
+    EXPECT(recommend(e, &uid, 1, 5, NULL, &r), CHORUS_OK);
+    CHECK(r.flags[0] == CHORUS_USER_COLD_FALLBACK);
+    CHECK(shares_ok(&r));
+    EXPECT(recommend(e, &uid, 1, 5, &rp, &r), CHORUS_OK);
+    in_cluster = 1;
+    for (slot = 0; slot < 5; slot++) in_cluster &= item_cluster(r.ids[slot]) == 1 && r.ids[slot] != NEW_ITEM;
+    CHECK_MSG(in_cluster, "content recommends the cooking profile cooking items");
+    /* The shares buffer must fit this engine's three agents. */
+    EXPECT(chorus_engine_recommend(e, &uid, 1, 5, NULL, r.ids, r.scores, 5, r.shares, 5 * 3 - 1, NULL),
+           CHORUS_ERR_BUFFER_TOO_SMALL);
+
+    /* Texts and the content agent survive a snapshot. */
+    path_in_dir(path, sizeof path, "texts.chorus");
+    EXPECT(chorus_engine_save(e, path), CHORUS_OK);
+    EXPECT(chorus_engine_load(path, &loaded), CHORUS_OK);
+    if (loaded) {
+        recs a, b;
+        st = get_stats(loaded);
+        CHECK(st.n_item_texts == N_ITEMS + 1 && st.n_user_texts == 1);
+        EXPECT(chorus_engine_agent_count(loaded, &n_agents), CHORUS_OK);
+        CHECK(n_agents == 3);
+        EXPECT(recommend(e, &uid, 1, 6, NULL, &a), CHORUS_OK);
+        EXPECT(recommend(loaded, &uid, 1, 6, NULL, &b), CHORUS_OK);
+        CHECK(same_recs(&a, &b, 1));
+        /* Removing a text: an empty string. */
+        texts[0] = "";
+        EXPECT(chorus_engine_set_item_texts(loaded, ids, texts, 1), CHORUS_OK);
+        CHECK(get_stats(loaded).n_item_texts == N_ITEMS);
+        chorus_engine_free(loaded);
+    }
+    g_n_agents = 2;
+    chorus_engine_free(e);
+    group_end();
+}
+
 static void test_log_callback(void) {
     chorus_engine *e = NULL;
     long calls_after_clear = 0;
@@ -2055,6 +2185,7 @@ int main(void) {
     test_snapshots(e);
     test_encoder(e);
     chorus_engine_free(e);
+    test_texts();
     test_log_callback();
 
     remove_tree(g_dir);

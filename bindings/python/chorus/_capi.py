@@ -109,16 +109,24 @@ class chorus_engine(Structure):
 chorus_engine_p = POINTER(chorus_engine)
 
 
+# #define CHORUS_ENGINE_REQUIRE_ENCODER 1u
+CHORUS_ENGINE_REQUIRE_ENCODER = 1
+# #define CHORUS_ENGINE_HASHING_ENCODER 2u
+CHORUS_ENGINE_HASHING_ENCODER = 2
+
+
 # typedef struct chorus_engine_params {
 #     uint32_t struct_size;
-#     uint32_t reserved;
+#     uint32_t flags;
 #     int64_t popularity_half_life_seconds;
+#     const char *encoder_path;
 # } chorus_engine_params;
 class chorus_engine_params(Structure):
     _fields_ = [
         ("struct_size", c_uint32),
-        ("reserved", c_uint32),
+        ("flags", c_uint32),
         ("popularity_half_life_seconds", c_int64),
+        ("encoder_path", c_char_p),
     ]
 
 
@@ -145,6 +153,23 @@ chorus_engine_add_interactions.argtypes = [
     chorus_engine_p, POINTER(c_int64), POINTER(c_int64), POINTER(c_float), POINTER(c_int64), c_size_t,
 ]
 chorus_engine_add_interactions.restype = chorus_status
+
+# chorus_status chorus_engine_set_item_texts(chorus_engine *engine, const int64_t *item_ids,
+#                                            const char *const *texts, size_t n);
+chorus_engine_set_item_texts = lib.chorus_engine_set_item_texts
+chorus_engine_set_item_texts.argtypes = [chorus_engine_p, POINTER(c_int64), POINTER(c_char_p), c_size_t]
+chorus_engine_set_item_texts.restype = chorus_status
+
+# chorus_status chorus_engine_set_user_texts(chorus_engine *engine, const int64_t *user_ids,
+#                                            const char *const *texts, size_t n);
+chorus_engine_set_user_texts = lib.chorus_engine_set_user_texts
+chorus_engine_set_user_texts.argtypes = [chorus_engine_p, POINTER(c_int64), POINTER(c_char_p), c_size_t]
+chorus_engine_set_user_texts.restype = chorus_status
+
+# chorus_status chorus_engine_encoder_name(const chorus_engine *engine, const char **out_name);
+chorus_engine_encoder_name = lib.chorus_engine_encoder_name
+chorus_engine_encoder_name.argtypes = [chorus_engine_p, POINTER(c_char_p)]
+chorus_engine_encoder_name.restype = chorus_status
 
 # typedef int32_t (*chorus_progress_fn)(const char *stage, double fraction, void *user_data);
 chorus_progress_fn = CFUNCTYPE(c_int32, c_char_p, c_double, c_void_p)
@@ -285,6 +310,8 @@ class chorus_engine_stats(Structure):
         ("n_model_items", c_uint64),
         ("model_bytes", c_uint64),
         ("popularity_half_life_seconds", c_int64),
+        ("n_item_texts", c_uint64),
+        ("n_user_texts", c_uint64),
         ("allocator_allocated_bytes", c_uint64),
         ("allocator_resident_bytes", c_uint64),
     ]

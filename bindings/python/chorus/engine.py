@@ -13,7 +13,7 @@ import math
 import operator
 import os
 from ctypes import POINTER, byref, c_char_p, c_float, c_int64, c_size_t, c_uint32
-from typing import Callable, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -35,7 +35,7 @@ class Recommendations(NamedTuple):
     - ``shares`` (n, k, n_agents) float32: each agent's share of each item's blended score, agents
       in the order of ``Engine.agents``; a row sums to 1 (all 0 for an empty slot).
     - ``cold`` (n,) bool: True where the user is unknown to the fitted model and the items come
-      from the popularity agent alone.
+      from the agents that need no history (popularity, and content for a user with a profile text).
 
     For a scalar user id every array loses its leading axis (and ``cold`` is a bool).
     """
@@ -147,6 +147,11 @@ class Engine:
     means no time decay.
     A ``datetime.timedelta`` is accepted too.
 
+    Texts (:meth:`set_item_texts`, :meth:`set_user_texts`) are encoded by the engine's sentence
+    encoder: ``encoder_path`` names the all-MiniLM-L6-v2 weights directory (None searches, then
+    falls back to the hashing encoder; :attr:`encoder` says which is in use); ``require_encoder``
+    fails instead of falling back; ``hashing_encoder`` uses the fast hashing encoder always.
+
     Use it as a context manager, or call :meth:`close`; ``__del__`` frees it only as a fallback.
     The read methods (recommend, similar_items, agents, stats, save) may run from many threads at
     once; close() must not run while another call is in progress.
@@ -155,12 +160,19 @@ class Engine:
     _handle: Optional[ctypes.POINTER(_capi.chorus_engine)] = None
     _free = staticmethod(_capi.chorus_engine_free)
 
-    def __init__(self, popularity_half_life_seconds: Union[None, int, float, datetime.timedelta] = None) -> None:
+    def __init__(self, popularity_half_life_seconds: Union[None, int, float, datetime.timedelta] = None, *,
+                 encoder_path: Optional[PathLike] = None, require_encoder: bool = False,
+                 hashing_encoder: bool = False) -> None:
         params = _capi.chorus_engine_params()
         check(_capi.chorus_engine_params_init(byref(params)))
         params.popularity_half_life_seconds = _half_life(popularity_half_life_seconds)
+        params.flags = ((_capi.CHORUS_ENGINE_REQUIRE_ENCODER if require_encoder else 0)
+                        | (_capi.CHORUS_ENGINE_HASHING_ENCODER if hashing_encoder else 0))
+        path = None if encoder_path is None else _path(encoder_path)
+        params.encoder_path = path
         handle = _capi.chorus_engine_p()
         check(_capi.chorus_engine_create(byref(params), byref(handle)))
+        del path
         self._handle = handle
 
     # -- lifetime ------------------------------------------------------------------------------
@@ -347,14 +359,16 @@ class Engine:
             include_seen: also recommend items the user already interacted with.
             items: optional allow-list: recommend only among these items.
             deny_items: optional deny-list: never recommend these items.
-            agent: one agent's name alone ("als", "popularity"); None = the coordinator's blend.
+            agent: one agent's name alone ("als", "popularity", "content"); None = the
+                coordinator's blend.
             return_details: return a :class:`Recommendations` with per-agent shares and the
                 cold-start flags instead of ``(ids, scores)``.
 
         Returns:
             ``(ids, scores)``: int64 and float32 arrays of shape (n_users, k). Slots that cannot
             be filled hold -1 (CHORUS_NO_ITEM) and -inf. Users unknown to the model get the
-            popularity agent's items (see ``Recommendations.cold``).
+            agents that need no history: popularity, and content when the user has a profile
+            text (see ``Recommendations.cold``).
 
         Raises:
             NotFitted: no model yet.  InvalidArgument: bad k.  NotFound: unknown agent name.
@@ -403,6 +417,63 @@ class Engine:
             _ptr(ids, c_int64), _ptr(scores, c_float), ids.size))
         del keep
         return (ids[0], scores[0]) if scalar else (ids, scores)
+
+    # -- texts -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _texts(ids_or_mapping, texts, what: str):
+        """(int64 ids, ctypes array of UTF-8 strings) from a mapping or two sequences."""
+        if texts is None:
+            if not isinstance(ids_or_mapping, Mapping):
+                raise TypeError(f"set_{what}_texts takes a mapping {{id: text}} or (ids, texts)")
+            ids_or_mapping, texts = list(ids_or_mapping.keys()), list(ids_or_mapping.values())
+        if isinstance(texts, (str, bytes)):
+            raise TypeError("texts must be a sequence of str; wrap a single text in a list")
+        ids = _int64_array(ids_or_mapping, f"{what}_ids")
+        texts = list(texts)
+        if ids.size != len(texts):
+            raise InvalidArgument(f"{ids.size} ids but {len(texts)} texts")
+        encoded = []
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise TypeError(f"texts[{i}] is {type(t).__name__}, not str")
+            if "\0" in t:
+                raise ValueError(f"texts[{i}] contains a NUL character")
+            encoded.append(t.encode("utf-8", "surrogatepass"))
+        return ids, (c_char_p * len(encoded))(*encoded)
+
+    def set_item_texts(self, item_ids_or_mapping, texts=None) -> None:
+        """Gives items a text (title, description, tags as one string); ``""`` removes it.
+
+        ``engine.set_item_texts({10: "Toy Story (1995) | Animation Children Comedy"})`` or
+        ``engine.set_item_texts(ids, texts)``. Texts are encoded now (this takes as long as the
+        encoder needs) and kept with their vectors, in snapshots too. The content agent then ranks
+        items by text similarity to each user's profile; an item with a text joins the catalogue at
+        the next :meth:`fit` even before anyone interacts with it.
+
+        Raises:
+            InvalidArgument: lengths differ, an id twice, or texts encoded by another encoder.
+        """
+        handle = self._live()
+        ids, array = self._texts(item_ids_or_mapping, texts, "item")
+        if ids.size:
+            check(_capi.chorus_engine_set_item_texts(handle, _ptr(ids, c_int64), array, ids.size))
+
+    def set_user_texts(self, user_ids_or_mapping, texts=None) -> None:
+        """Gives users a profile text (``""`` removes it); used at once, no refit needed, and
+        enough to recommend to a user with no interactions. Arguments as :meth:`set_item_texts`."""
+        handle = self._live()
+        ids, array = self._texts(user_ids_or_mapping, texts, "user")
+        if ids.size:
+            check(_capi.chorus_engine_set_user_texts(handle, _ptr(ids, c_int64), array, ids.size))
+
+    @property
+    def encoder(self) -> str:
+        """Which sentence encoder the engine uses and why (loads it if needed)."""
+        handle = self._live()
+        name = c_char_p()
+        check(_capi.chorus_engine_encoder_name(handle, byref(name)))
+        return (name.value or b"").decode("utf-8", "replace")
 
     # -- introspection ---------------------------------------------------------------------------
 

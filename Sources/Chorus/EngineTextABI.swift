@@ -1,0 +1,48 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CChorus
+import ChorusAgents
+import ChorusCore
+
+// Item and user texts of an engine: validate -> convert -> Engine.setTexts -> map errors.
+
+/// `n` borrowed C strings as Swift strings (invalid UTF-8 decoded with replacement characters).
+func cStrings(_ texts: UnsafePointer<UnsafePointer<CChar>?>, _ n: Int) throws(ChorusError) -> [String] {
+    var strings = [String]()
+    strings.reserveCapacity(n)
+    for i in 0..<n {
+        guard let p = texts[i] else { throw .invalidArgument("texts[\(i)] is NULL (use \"\" to remove a text)") }
+        strings.append(String(decoding: UnsafeRawBufferPointer(start: p, count: strlen(p)), as: UTF8.self))
+    }
+    return strings
+}
+
+private func setTexts(_ kind: TextCatalogue.Kind, _ engine: OpaquePointer?, _ ids: UnsafePointer<Int64>?, _ idsName: String,
+                      _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ n: Int) throws(ChorusError) {
+    let e = try Handles.engine(engine)
+    let idp = try Check.notNull(ids, idsName), tp = try Check.notNull(texts, "texts")
+    let n = try Check.count(n, "n")
+    guard n > 0 else { throw .invalidArgument("n is 0: nothing to set") }
+    try e.setTexts(kind, ids: Array(UnsafeBufferPointer(start: idp, count: n)), texts: try cStrings(tp, n))
+}
+
+@c @implementation public func chorus_engine_set_item_texts(_ engine: OpaquePointer!, _ itemIds: UnsafePointer<Int64>!,
+                                                         _ texts: UnsafePointer<UnsafePointer<CChar>?>!, _ n: Int) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in try setTexts(.item, engine, itemIds, "item_ids", texts, n) }
+}
+
+@c @implementation public func chorus_engine_set_user_texts(_ engine: OpaquePointer!, _ userIds: UnsafePointer<Int64>!,
+                                                         _ texts: UnsafePointer<UnsafePointer<CChar>?>!, _ n: Int) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in try setTexts(.user, engine, userIds, "user_ids", texts, n) }
+}
+
+@c @implementation public func chorus_engine_encoder_name(_ engine: OpaquePointer!, _ outName: UnsafeMutablePointer<UnsafePointer<CChar>?>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let e = try Handles.engine(engine)
+        let out = try Check.notNull(outName, "out_name")
+        out.pointee = InternedCStrings.cString(try e.encoder().reason)
+    }
+}

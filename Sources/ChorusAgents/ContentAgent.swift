@@ -1,0 +1,132 @@
+import ChorusCore
+
+/// Recommends by what items say about themselves: score(u, i) = cos(profile(u), text(i)), where
+/// text(i) is the encoder vector of the item's text and profile(u) is the direction of the
+/// weighted sum of the text vectors of the items u interacted with, plus, when the host gave one,
+/// the vector of u's profile text (each part L2-normalised first, so neither drowns the other).
+///
+/// It needs no interactions for an item, only its text: a new item is scored from the first fit
+/// that sees its text. It scores a user the model has never seen from a request history or a
+/// profile text alone.
+public final class ContentAgent: RecommenderAgent {
+    public let name = "content"
+    /// items x dimension, L2-normalised rows; a zero row for an item without text.
+    let vectors: FloatMatrix
+    /// users x dimension: each training user's history direction (zero row without history).
+    let profiles: FloatMatrix
+    /// Items that have a text (the others get the mean score, so content neither favours nor
+    /// buries what it cannot see).
+    let textItems: [Int32]
+
+    init(vectors: FloatMatrix, profiles: FloatMatrix) {
+        self.vectors = vectors
+        self.profiles = profiles
+        var withText: [Int32] = []
+        for i in 0..<vectors.rows {
+            let r = vectors.row(i)
+            if (0..<vectors.cols).contains(where: { r[$0] != 0 }) { withText.append(Int32(i)) }
+        }
+        textItems = withText
+    }
+
+    public var dimension: Int { vectors.cols }
+    public var itemVectors: FloatMatrix? { vectors }
+    public var modelBytes: Int { vectors.byteCount + profiles.byteCount }
+
+    private func hasProfile(_ u: Int32?) -> Bool {
+        guard let u, Int(u) < profiles.rows else { return false }
+        let r = profiles.row(Int(u))
+        return (0..<profiles.cols).contains { r[$0] != 0 }
+    }
+
+    public func canScore(_ request: AgentRequest) -> Bool {
+        !textItems.isEmpty && (hasProfile(request.user) || request.profile != nil
+            || request.history.contains { Int($0) < vectors.rows && Int($0) >= 0 })
+    }
+
+    /// The request's profile direction into `q` (dimension floats); false when there is none.
+    func profile(_ request: AgentRequest, into q: UnsafeMutablePointer<Float>) -> Bool {
+        let d = dimension
+        q.update(repeating: 0, count: d)
+        var parts = 0
+        if let u = request.user, hasProfile(u) { Kernels.axpy(1, profiles.row(Int(u)), q, d); parts += 1 }
+        if !request.history.isEmpty {
+            let h = UnsafeMutablePointer<Float>.allocate(capacity: d)
+            defer { h.deallocate() }
+            h.update(repeating: 0, count: d)
+            for i in request.history where i >= 0 && Int(i) < vectors.rows { Kernels.axpy(1, vectors.row(Int(i)), h, d) }
+            if ContentAgent.normalize(h, d) { Kernels.axpy(1, h, q, d); parts += 1 }
+        }
+        if let p = request.profile, p.count == d { Kernels.axpy(1, p.baseAddress!, q, d); parts += 1 }
+        return parts > 0 && ContentAgent.normalize(q, d)
+    }
+
+    public func score(_ request: AgentRequest, into scores: UnsafeMutableBufferPointer<Float>) {
+        let d = dimension
+        let q = UnsafeMutablePointer<Float>.allocate(capacity: d)
+        defer { q.deallocate() }
+        guard !textItems.isEmpty, profile(request, into: q) else { scores.update(repeating: 0); return }
+        Kernels.rowDots(vectors.base, m: vectors.rows, k: d, q, into: scores.baseAddress!)
+        if textItems.count < vectors.rows {
+            var sum: Float = 0
+            for i in textItems { sum += scores[Int(i)] }
+            let mean = sum / Float(textItems.count)
+            var next = 0
+            for i in 0..<vectors.rows {
+                if next < textItems.count && Int(textItems[next]) == i { next += 1 } else { scores[i] = mean }
+            }
+        }
+    }
+
+    /// Scales `v` to unit length; false (and `v` untouched) for a zero vector.
+    static func normalize(_ v: UnsafeMutablePointer<Float>, _ d: Int) -> Bool {
+        let n = Kernels.dot(v, v, d).squareRoot()
+        guard n > 0, n.isFinite else { return false }
+        let inv = 1 / n
+        for j in 0..<d { v[j] *= inv }
+        return true
+    }
+
+    public func encode(into w: inout ByteWriter) {
+        w.write(UInt32(dimension))
+        w.writeRaw(UnsafeBufferPointer(vectors.buffer))
+        w.writeRaw(UnsafeBufferPointer(profiles.buffer))
+    }
+
+    public struct Factory: AgentFactory {
+        public let name = "content"
+        /// The text vectors of the fit's items (rows = item indices); nil when only decoding.
+        let itemVectors: FloatMatrix?
+        public init(itemVectors: FloatMatrix?) { self.itemVectors = itemVectors }
+
+        /// Profiles: for each user, the direction of Σ w_ui text(i) over the training interactions.
+        public func fit(_ data: TrainingData, _ context: FitContext) throws(ChorusError) -> RecommenderAgent {
+            guard let itemVectors, itemVectors.rows == data.itemCount else {
+                throw .internalError("the content agent needs one text vector row per item")
+            }
+            let d = itemVectors.cols
+            let profiles = try FloatMatrix(rows: data.userCount, cols: d)
+            let m = data.userItems
+            let box = SendableBox((profiles, itemVectors))
+            Parallel.forEachChunk(count: data.userCount, threads: context.threads) { _, range in
+                let (profiles, vectors) = box.value
+                for u in range {
+                    let p = profiles.row(u)
+                    for j in m.rowStart[u]..<m.rowStart[u + 1] { Kernels.axpy(m.values[j], vectors.row(Int(m.colIndex[j])), p, d) }
+                    if !ContentAgent.normalize(p, d) { p.update(repeating: 0, count: d) }
+                }
+            }
+            _ = context.progress?(1)
+            return ContentAgent(vectors: itemVectors, profiles: profiles)
+        }
+
+        public func decode(_ r: inout ByteReader, _ context: AgentDecodeContext) throws(ChorusError) -> RecommenderAgent {
+            let d = Int(try r.read(UInt32.self))
+            guard d >= 1, d <= 65_536 else { throw .format("content vector dimension \(d) is implausible") }
+            let v = try r.readMatrix(rows: context.itemCount, cols: d)
+            let p = try r.readMatrix(rows: context.userCount, cols: d)
+            for m in [v, p] { for j in 0..<m.count where !m.base[j].isFinite { throw .format("content vectors contain a non-finite value") } }
+            return ContentAgent(vectors: v, profiles: p)
+        }
+    }
+}

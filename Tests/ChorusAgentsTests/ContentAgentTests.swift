@@ -1,0 +1,130 @@
+import Testing
+@testable import ChorusAgents
+@testable import ChorusCore
+
+/// The clustered engine of EngineConformanceTests with texts: odd-group items (101...120) are about
+/// space, even-group items (201...220) about cooking. Hashing encoder: fast and the same everywhere.
+func textEngine() throws -> Engine {
+    let e = Engine(config: EngineConfig(hashingEncoder: true))
+    var batch: [Interaction] = []
+    var rng = SeededRandom(seed: 2)
+    var t: Int64 = 1_000_000
+    for u in 1...40 {
+        let base: Int64 = u % 2 == 1 ? 100 : 200
+        for i in 1...20 where i == 1 || rng.nextFloat() < 0.45 {
+            t += 60
+            batch.append(Interaction(user: Int64(u), item: base + Int64(i), weight: 1, timestamp: t))
+        }
+    }
+    try e.add(batch)
+    let space = ["rocket", "galaxy", "astronaut", "orbit", "planet", "nebula", "spaceship", "comet"]
+    let food = ["recipe", "kitchen", "baking", "pasta", "chef", "spices", "dessert", "soup"]
+    var ids: [Int64] = [], texts: [String] = []
+    for i in 1...20 {
+        ids.append(100 + Int64(i)); texts.append("space film \(i): \(space[i % 8]) \(space[(i * 3) % 8]) and \(space[(i + 5) % 8])")
+        ids.append(200 + Int64(i)); texts.append("cooking show \(i): \(food[i % 8]) \(food[(i * 3) % 8]) and \(food[(i + 5) % 8])")
+    }
+    try e.setTexts(.item, ids: ids, texts: texts)
+    return e
+}
+
+@Suite struct ContentAgentTests {
+    @Test func contentAgentJoinsTheBlendAndRanksByText() throws {
+        let e = try textEngine()
+        #expect(e.agentNames == ["popularity", "als", "content"])
+        try e.fit(fastParameters())
+        #expect(e.agentNames == ["popularity", "als", "content"])
+        #expect(abs(e.blendWeights.reduce(0, +) - 1) < 1e-5)
+        var o = RecommendOptions(); o.agent = "content"
+        for list in try e.recommend(users: Array(1...40), k: 5, options: o) {
+            let base: Int64 = list.user % 2 == 1 ? 100 : 200
+            #expect(list.items.allSatisfy { $0 > base && $0 <= base + 20 }, "user \(list.user) got \(list.items)")
+        }
+        #expect(e.stats().itemTexts == 40)
+        #expect(e.encoderDescription.contains("hashing"))
+    }
+
+    @Test func anItemWithOnlyTextIsRecommendable() throws {
+        let e = try textEngine()
+        try e.setTexts(.item, ids: [150], texts: ["brand new space film: rocket galaxy astronaut orbit"])
+        try e.fit(fastParameters())
+        #expect(e.itemCount == 41)
+        var o = RecommendOptions(); o.agent = "content"
+        // Space users rank the new item above every cooking item; cooking users below every one.
+        for list in try e.recommend(users: [1, 3, 5, 7, 2, 4, 6, 8], k: 41, options: o) {
+            let pos = try #require(list.items.firstIndex(of: 150))
+            let ownGroup: Int64 = list.user % 2 == 1 ? 100 : 200
+            let other = list.items.enumerated().filter { $0.element / 100 * 100 != ownGroup && $0.element != 150 }.map(\.offset)
+            if list.user % 2 == 1 { #expect(pos < other.min()!, "user \(list.user): \(list.items)") }
+            else { #expect(pos > list.items.enumerated().filter { $0.element / 100 * 100 == ownGroup }.map(\.offset).max()!, "user \(list.user): \(list.items)") }
+        }
+    }
+
+    @Test func anUnknownUserWithAProfileTextGetsContentRecommendations() throws {
+        let e = try textEngine()
+        try e.setTexts(.user, ids: [999], texts: ["I love cooking: recipe, kitchen, pasta, chef and soup"])
+        try e.fit(fastParameters())
+        let list = try e.recommend(users: [999], k: 5)[0]
+        #expect(list.coldFallback)
+        let content = try #require(e.agentNames.firstIndex(of: "content"))
+        if e.blendWeights[content] > 0 {
+            #expect(list.items.filter { $0 > 200 }.count >= 4, "got \(list.items)")
+            #expect(list.shares.allSatisfy { $0[content] > 0 })
+        }
+        var o = RecommendOptions(); o.agent = "content"
+        let alone = try e.recommend(users: [999], k: 5, options: o)[0]
+        #expect(alone.items.allSatisfy { $0 > 200 }, "got \(alone.items)")
+        // A user with neither history nor text still gets popularity.
+        let nobody = try e.recommend(users: [12345], k: 5)[0]
+        #expect(nobody.coldFallback && nobody.items.count == 5)
+        #expect(nobody.shares.allSatisfy { $0[0] == 1 })
+    }
+
+    @Test func textsSurviveASnapshotAndRecommendationsAreIdentical() throws {
+        let e = try textEngine()
+        try e.setTexts(.user, ids: [999], texts: ["space rockets"])
+        try e.fit(fastParameters())
+        let loaded = try Engine.load(bytes: e.snapshotBytes())
+        #expect(loaded.agentNames == e.agentNames)
+        #expect(loaded.blendWeights == e.blendWeights)
+        #expect(loaded.text(.item, id: 101) == e.text(.item, id: 101))
+        #expect(loaded.text(.user, id: 999) == "space rockets")
+        let users: [Int64] = [1, 2, 3, 999, 4242]
+        let a = try e.recommend(users: users, k: 8), b = try loaded.recommend(users: users, k: 8)
+        for (x, y) in zip(a, b) { #expect(x.items == y.items && x.scores == y.scores && x.shares == y.shares) }
+    }
+
+    @Test func badTextCallsChangeNothing() throws {
+        let e = try textEngine()
+        #expect(throws: ChorusError.self) { try e.setTexts(.item, ids: [1, 2], texts: ["a"]) }
+        #expect(throws: ChorusError.self) { try e.setTexts(.item, ids: [7, 7], texts: ["a", "b"]) }
+        #expect(e.stats().itemTexts == 40)
+        // An empty text removes the entry.
+        try e.setTexts(.item, ids: [101], texts: [""])
+        #expect(e.text(.item, id: 101) == nil && e.stats().itemTexts == 39)
+    }
+
+    @Test func vectorsOfTwoEncodersAreNeverMixed() throws {
+        var c = TextCatalogue()
+        try c.set(.item, ids: [1], texts: ["a"], vectors: [1, 0], encoderName: "one", dimension: 2)
+        #expect(throws: ChorusError.self) {
+            try c.set(.item, ids: [2], texts: ["b"], vectors: [0, 1], encoderName: "other", dimension: 2)
+        }
+        #expect(c.items.count == 1)
+    }
+
+    @Test func historyRequestsScoreAnonymousUsers() throws {
+        let e = try textEngine()
+        try e.fit(fastParameters())
+        let (m, _) = try e.publishedModelAndTexts()
+        let content = try #require(m.agents.first { $0.name == "content" })
+        let history = [m.items.index(of: 103)!, m.items.index(of: 107)!]
+        let request = AgentRequest(user: nil, history: history)
+        #expect(content.canScore(request))
+        #expect(!content.canScore(AgentRequest(user: nil)))
+        var scores = [Float](repeating: 0, count: m.itemCount)
+        scores.withUnsafeMutableBufferPointer { content.score(request, into: $0) }
+        let best = scores.indices.max { scores[$0] < scores[$1] }!
+        #expect(m.items.ids[best] > 100 && m.items.ids[best] <= 120)
+    }
+}

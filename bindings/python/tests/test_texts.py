@@ -1,0 +1,97 @@
+"""Item and user texts: the content agent through the Python binding."""
+
+import numpy as np
+import pytest
+
+import chorus
+from conftest import FIT, ITEMS_A, ITEMS_B, USERS_A, USERS_B
+
+SPACE = "space film {}: rocket galaxy astronaut orbit planet"
+COOKING = "cooking show {}: recipe kitchen pasta chef soup"
+NEW_ITEM = 3 * 10**12  # an item known only by its text
+TEXT_USER = 77_777_777  # a user known only by a profile text
+
+
+@pytest.fixture
+def text_engine(data):
+    with chorus.Engine(hashing_encoder=True) as e:
+        e.add_interactions(data.users, data.items, data.weights, data.timestamps)
+        e.set_item_texts({int(i): SPACE.format(n) for n, i in enumerate(ITEMS_A)})
+        e.set_item_texts(list(ITEMS_B), [COOKING.format(n) for n in range(len(ITEMS_B))])
+        e.set_item_texts({NEW_ITEM: "a new space film: rocket, galaxy, astronaut"})
+        e.set_user_texts({TEXT_USER: "I cook at home: recipes, kitchen, pasta and soup"})
+        yield e
+
+
+def test_content_agent_joins_and_reports(text_engine):
+    assert [name for name, _ in text_engine.agents] == ["popularity", "als", "content"]
+    assert "hashing" in text_engine.encoder
+    s = text_engine.stats()
+    assert s["n_item_texts"] == len(ITEMS_A) + len(ITEMS_B) + 1
+    assert s["n_user_texts"] == 1
+    assert s["n_items"] == len(ITEMS_A) + len(ITEMS_B) + 1  # the text-only item is in the catalogue
+    text_engine.fit(**FIT)
+    weights = [w for _, w in text_engine.agents]
+    assert abs(sum(weights) - 1) < 1e-5
+
+
+def test_content_recommends_by_text_and_new_items(text_engine, data):
+    text_engine.fit(**FIT)
+    ids, _ = text_engine.recommend(USERS_B[:5], k=4, agent="content")
+    assert all(int(i) in set(ITEMS_B.tolist()) for i in ids.ravel())
+    # A space user ranks the text-only item above every cooking item.
+    ids, _ = text_engine.recommend(int(USERS_A[0]), k=len(ITEMS_A) + len(ITEMS_B) + 1 - 6, agent="content")
+    order = ids.tolist()
+    assert NEW_ITEM in order
+    first_cooking = min(order.index(int(i)) for i in ITEMS_B)
+    assert order.index(NEW_ITEM) < first_cooking
+
+
+def test_profile_text_user_is_cold_but_served_by_content(text_engine):
+    text_engine.fit(**FIT)
+    rec = text_engine.recommend(TEXT_USER, k=4, return_details=True)
+    assert rec.cold
+    assert np.allclose(rec.shares.sum(axis=1), 1, atol=1e-4)
+    ids, _ = text_engine.recommend(TEXT_USER, k=4, agent="content")
+    assert set(ids.tolist()) <= set(ITEMS_B.tolist())
+
+
+def test_texts_survive_save_and_load(text_engine, tmp_path):
+    text_engine.fit(**FIT)
+    path = tmp_path / "texts.chorus"
+    text_engine.save(path)
+    with chorus.Engine.load(path) as loaded:
+        assert loaded.stats()["n_item_texts"] == text_engine.stats()["n_item_texts"]
+        assert "hashing" in loaded.encoder
+        a = text_engine.recommend([int(USERS_A[1]), TEXT_USER], k=5, return_details=True)
+        b = loaded.recommend([int(USERS_A[1]), TEXT_USER], k=5, return_details=True)
+        np.testing.assert_array_equal(a.ids, b.ids)
+        np.testing.assert_array_equal(a.scores, b.scores)
+        # New texts on the loaded engine use the same encoder as the saved ones.
+        loaded.set_item_texts({NEW_ITEM + 1: "another space film"})
+
+
+def test_bad_text_calls_raise_and_change_nothing(text_engine):
+    before = text_engine.stats()["n_item_texts"]
+    with pytest.raises(chorus.InvalidArgument):
+        text_engine.set_item_texts([1, 2], ["only one"])
+    with pytest.raises(chorus.InvalidArgument):
+        text_engine.set_item_texts([5, 5], ["a", "b"])
+    with pytest.raises(TypeError):
+        text_engine.set_item_texts([5], [b"bytes"])
+    with pytest.raises(TypeError):
+        text_engine.set_item_texts([5], "not a list")
+    with pytest.raises(ValueError):
+        text_engine.set_item_texts([5], ["nul\0inside"])
+    assert text_engine.stats()["n_item_texts"] == before
+    text_engine.set_item_texts({int(ITEMS_A[0]): ""})  # an empty text removes it
+    assert text_engine.stats()["n_item_texts"] == before - 1
+
+
+def test_engine_encoder_options():
+    with pytest.raises(chorus.NotFound):
+        chorus.Engine(encoder_path="/no/such/model/dir")
+    with pytest.raises(chorus.InvalidArgument):
+        chorus.Engine(require_encoder=True, hashing_encoder=True)
+    with chorus.Engine() as e:
+        assert e.encoder  # the transformer when installed, else the hashing fallback, with why
