@@ -50,6 +50,13 @@ public enum MovieLens {
         "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
     ]
 
+    /// What the content agent reads about a movie: its title and genres as one sentence, such as
+    /// "Toy Story (1995). Genres: Adventure, Animation, Children, Comedy, Fantasy."
+    public static func itemText(_ movie: Movie) -> String {
+        let genres = movie.genres.filter { $0 != "(no genres listed)" && $0 != "unknown" && !$0.isEmpty }
+        return genres.isEmpty ? movie.title : "\(movie.title). Genres: \(genres.joined(separator: ", "))."
+    }
+
     /// The layout of the dataset directly inside `directory`, or nil when neither `ratings.csv`
     /// nor `u.data` is there.
     public static func detect(directory: String) -> MovieLensFormat? {

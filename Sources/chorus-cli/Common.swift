@@ -12,6 +12,7 @@ enum FitOptions {
     static let spec: [String: Arguments.Kind] = [
         "factors": .value, "iterations": .value, "regularization": .value, "alpha": .value,
         "threads": .value, "seed": .value, "half-life-days": .value, "validation": .value,
+        "texts": .value, "encoder": .value,
     ]
 
     static let help = """
@@ -25,6 +26,10 @@ enum FitOptions {
                                   to choose the blend, in [0, 0.5) (default 0.1)
           --half-life-days <d>    popularity decay half-life in days; 0 = no decay; default: chosen by
                                   the fit on its validation hold-out (no decay, 7, 30, 91, 365 days)
+          --texts <on|off>        give the training movies their text (title and genres), which adds
+                                  the content agent (default on)
+          --encoder <e>           auto (all-MiniLM-L6-v2 when installed, else hashing), hashing, or a
+                                  directory with the all-MiniLM-L6-v2 weights (default auto)
         """
 
     static func parameters(_ a: Arguments) throws(CLIError) -> (EngineConfig, FitParameters) {
@@ -41,7 +46,30 @@ enum FitOptions {
             let days = try a.double("half-life-days", default: 0, range: 0...1e6)
             config.popularityHalfLifeSeconds = days > 0 ? max(1, Int64(days * 86_400)) : -1
         }
+        switch a.string("encoder") ?? "auto" {
+        case "auto": break
+        case "hashing": config.hashingEncoder = true
+        case let dir: config.encoderPath = dir
+        }
         return (config, p)
+    }
+
+    /// Whether --texts asks for item texts.
+    static func texts(_ a: Arguments) throws(CLIError) -> Bool {
+        switch a.string("texts") ?? "on" {
+        case "on": return true
+        case "off": return false
+        case let other: throw .usage("--texts must be on or off, got '\(other)'")
+        }
+    }
+
+    /// Gives the engine's items that are in `movies` their text, and prints what it took.
+    static func setMovieTexts(_ engine: Engine, _ movies: [Int64: Movie], items: Set<Int64>, indent: String) throws(ChorusError) {
+        let ids = items.filter { movies[$0] != nil }.sorted()
+        let clock = Stopwatch()
+        try engine.setTexts(.item, ids: ids, texts: ids.map { MovieLens.itemText(movies[$0]!) })
+        print(indent + "\(TextFormat.grouped(ids.count)) movie texts (title and genres) encoded in \(TextFormat.seconds(clock.seconds)) by "
+              + engine.encoderDescription)
     }
 
     /// A fitted model's half-life in words.

@@ -38,6 +38,7 @@ enum DemoCommand {
         let a = try Arguments(args, spec: spec)
         let k = try a.int("k", default: 10, range: 1...1000)
         let (config, parameters) = try FitOptions.parameters(a)
+        let withTexts = try FitOptions.texts(a)
         var chosenUsers: [Int64]? = nil
         if let text = a.string("users") {
             var ids: [Int64] = []
@@ -73,6 +74,11 @@ enum DemoCommand {
             print("Fit       " + FitOptions.describe(config, parameters))
             let engine = Engine(config: config)
             try engine.add(data.interactions)
+            if withTexts { try FitOptions.setMovieTexts(engine, data.movies, items: Set(data.interactions.map(\.item)), indent: "          ") }
+            // A newcomer known only by what they say they like: served by popularity and content.
+            let newcomer: Int64 = -1
+            let wish = "a light-hearted animated film for a family evening"
+            if withTexts { try engine.setTexts(.user, ids: [newcomer], texts: [wish]) }
             let progress = FitProgress(indent: "          ")
             let clock = Stopwatch()
             do throws(ChorusError) { try engine.fit(parameters, progress: progress.callback) } catch {
@@ -90,6 +96,12 @@ enum DemoCommand {
             let users = chosenUsers ?? sampleUsers(history)
             let lists = try engine.recommend(users: users, k: k)
             for list in lists { show(list, history: history[list.user] ?? [], movies: data.movies, agents: engine.agentNames) }
+            if withTexts {
+                print("")
+                print("A new user with no ratings, who says: \"\(wish)\"")
+                let list = try engine.recommend(users: [newcomer], k: k)[0]
+                show(list, history: [], movies: data.movies, agents: engine.agentNames, headline: false)
+            }
 
             // 4. Evaluation on a temporal hold-out.
             print("")
@@ -101,6 +113,7 @@ enum DemoCommand {
             let run: (result: EvaluationResult, engine: Engine)
             do throws(ChorusError) {
                 run = try Evaluation.run(train: split.train, test: split.test, k: k, config: config, parameters: parameters,
+                                         itemTexts: withTexts ? data.movies.mapValues(MovieLens.itemText) : [:],
                                          progress: evalProgress.callback)
             } catch {
                 evalProgress.finish()
@@ -132,10 +145,12 @@ enum DemoCommand {
         return out
     }
 
-    static func show(_ list: RecommendationList, history: [Interaction], movies: [Int64: Movie], agents: [String]) {
+    static func show(_ list: RecommendationList, history: [Interaction], movies: [Int64: Movie], agents: [String],
+                     headline: Bool = true) {
         func title(_ id: Int64) -> String { movies[id]?.title ?? "movie \(id)" }
-        print("")
-        if history.isEmpty {
+        if headline { print("") }
+        if !headline {
+        } else if history.isEmpty {
             print("User \(list.user): no ratings in the data (cold start: popularity only)")
         } else {
             // Liked: ratings >= 4, most recent first (the best-rated when none reaches 4).

@@ -47,6 +47,7 @@ enum EvalCommand {
         var minRating: Float? = nil
         if a.string("min-rating") != nil { minRating = Float(try a.double("min-rating", default: 0, range: 0...1e6)) }
         let (config, parameters) = try FitOptions.parameters(a)
+        let withTexts = try FitOptions.texts(a)
 
         do throws(ChorusError) {
             let (data, loadSeconds) = try timed { () throws(ChorusError) in try MovieLens.load(dataPath, preferred: format) }
@@ -66,6 +67,7 @@ enum EvalCommand {
             do throws(ChorusError) {
                 let engine = Engine(config: config)
                 try engine.add(split.train)
+                if withTexts { try FitOptions.setMovieTexts(engine, data.movies, items: Set(split.train.map(\.item)), indent: "          ") }
                 let clock = Stopwatch()
                 try engine.fit(parameters, progress: progress.callback)
                 progress.finish()
