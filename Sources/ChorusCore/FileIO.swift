@@ -30,6 +30,17 @@ public enum FileIO {
         return out
     }
 
+    /// Creates `path` as a directory if it does not exist yet (its parent must exist).
+    /// - Throws: `.io` when it cannot be created or exists as something else.
+    public static func makeDirectory(_ path: String) throws(ChorusError) {
+        var st = stat()
+        if stat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw .io("'\(path)' exists and is not a directory") }
+            return
+        }
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw errnoError("cannot create directory '\(path)'", path: path) }
+    }
+
     /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of the
     /// directory. A crash at any point leaves either the old file or the new one under `path`.
     /// - Throws: `.io` when the directory is missing, `path` is a directory, or the disk refuses.

@@ -20,6 +20,9 @@ enum EvalCommand {
           --k <n>                 list length (default 10)
           --holdout <f>           share of each user's ratings held out, in (0, 1) (default 0.2)
           --min-rating <r>        count only held-out ratings >= r as relevant (default: all)
+          --export-split <dir>    also write the split as <dir>/train.csv (user,item,weight,timestamp)
+                                  and <dir>/test.csv (user,item), for peers evaluated on the same split
+          --json <file>           also write the result rows as JSON
         \(FitOptions.help)
           -h, --help              show this help
 
@@ -30,6 +33,7 @@ enum EvalCommand {
 
     static let spec: [String: Arguments.Kind] = FitOptions.spec.merging([
         "data": .value, "dataset": .value, "k": .value, "holdout": .value, "min-rating": .value,
+        "export-split": .value, "json": .value,
     ]) { a, _ in a }
 
     static func run(_ args: ArraySlice<String>) throws(CLIError) {
@@ -60,6 +64,10 @@ enum EvalCommand {
             let lines = Report.splitSummary(split, fraction: holdout, minRating: minRating)
             print("Split     " + lines[0] + " (\(TextFormat.seconds(splitSeconds)))")
             for l in lines.dropFirst() { print("          " + l) }
+            if let dir = a.string("export-split") {
+                try SplitExport.write(split, directory: dir)
+                print("          split written to \(dir)/train.csv and \(dir)/test.csv")
+            }
 
             print("Fit       " + FitOptions.describe(config, parameters))
             let progress = FitProgress(indent: "          ")
@@ -93,6 +101,10 @@ enum EvalCommand {
             print("")
             print("Blend weights: " + Report.weights(names: result.agentNames, weights: result.blendWeights)
                   + " (fitted on a validation hold-out of the training data)")
+            if let path = a.string("json") {
+                try SplitExport.writeJSON(result, dataset: data.name, path: path)
+                print("Result rows written to \(path)")
+            }
             let cold = result.rows.map(\.coldUsers).max() ?? 0
             if cold > 0 { print("\(cold) test users were unknown to the model and got the cold-start fallback.") }
         } catch {
