@@ -24,15 +24,18 @@ public final class Engine: @unchecked Sendable {
 
     public init(config: EngineConfig = EngineConfig()) { self.config = config }
 
-    /// The agents, in blend order: popularity (first: the cold-start fallback), ALS, and content
-    /// when items have texts. Before the first fit: the agents the next fit would train.
+    /// The agents every fit trains, in blend order (popularity first: the cold-start fallback).
+    static let collaborativeAgents = ["popularity", "als", "itemknn", "session"]
+
+    /// The agents, in blend order: the collaborative ones, and content when items have texts.
+    /// Before the first fit: the agents the next fit would train.
     public var agentNames: [String] { agents.map(\.name) }
 
     /// The agents with their blend weights, read together from one model (0 before the first fit).
     public var agents: [(name: String, weight: Float)] {
         state.withLock { s in
             if let m = s.model { return m.agents.indices.map { (m.agents[$0].name, m.weights[$0]) } }
-            return (["popularity", "als"] + (s.texts.items.isEmpty ? [] : ["content"])).map { ($0, 0) }
+            return (Self.collaborativeAgents + (s.texts.items.isEmpty ? [] : ["content"])).map { ($0, 0) }
         }
     }
 
@@ -48,7 +51,10 @@ public final class Engine: @unchecked Sendable {
         var als = ALSParameters()
         als.factors = p.factors; als.regularization = p.regularization; als.alpha = p.alpha
         als.iterations = p.iterations; als.threads = p.threads; als.seed = p.seed
-        var list: [AgentFactory] = [PopularityAgent.Factory(halfLifeSeconds: halfLife), ALSAgent.Factory(parameters: als)]
+        var neighbours = ItemNeighbours.Parameters()
+        neighbours.threads = p.threads
+        var list: [AgentFactory] = [PopularityAgent.Factory(halfLifeSeconds: halfLife), ALSAgent.Factory(parameters: als),
+                                    ItemKNNAgent.Factory(parameters: neighbours), SessionAgent.Factory(parameters: neighbours)]
         if let itemVectors { list.append(ContentAgent.Factory(itemVectors: itemVectors)) }
         return list
     }

@@ -31,9 +31,9 @@ func textEngine() throws -> Engine {
 @Suite struct ContentAgentTests {
     @Test func contentAgentJoinsTheBlendAndRanksByText() throws {
         let e = try textEngine()
-        #expect(e.agentNames == ["popularity", "als", "content"])
+        #expect(e.agentNames == Engine.collaborativeAgents + ["content"])
         try e.fit(fastParameters())
-        #expect(e.agentNames == ["popularity", "als", "content"])
+        #expect(e.agentNames == Engine.collaborativeAgents + ["content"])
         #expect(abs(e.blendWeights.reduce(0, +) - 1) < 1e-5)
         var o = RecommendOptions(); o.agent = "content"
         for list in try e.recommend(users: Array(1...40), k: 5, options: o) {

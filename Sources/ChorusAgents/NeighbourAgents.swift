@@ -1,0 +1,159 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ChorusCore
+import ChorusCollaborative
+
+/// Each training user's items, oldest first (ties in log order), at most `limit` of the latest.
+struct UserHistories: Sendable {
+    let rowStart: [Int]
+    let items: [Int32]
+
+    init(rowStart: [Int], items: [Int32]) { self.rowStart = rowStart; self.items = items }
+
+    /// From the training data: time-ordered, the latest `limit` kept.
+    init(_ data: TrainingData, limit: Int = .max) {
+        var rows = [[Int]](repeating: [], count: data.userCount)
+        for r in 0..<data.users.count { rows[Int(data.users[r])].append(r) }
+        var start = [0], flat: [Int32] = []
+        for var r in rows {
+            r.sort { (data.timestamps[$0], $0) < (data.timestamps[$1], $1) }
+            for row in r.suffix(limit) { flat.append(data.items[row]) }
+            start.append(flat.count)
+        }
+        rowStart = start; items = flat
+    }
+
+    var users: Int { rowStart.count - 1 }
+    func of(_ u: Int) -> ArraySlice<Int32> { items[rowStart[u]..<rowStart[u + 1]] }
+    var byteCount: Int { rowStart.count * 8 + items.count * 4 }
+
+    func encode(into w: inout ByteWriter) {
+        w.writeArray(rowStart.map { UInt64($0) }); w.writeArray(items)
+    }
+
+    static func decode(_ r: inout ByteReader, users: Int, items itemCount: Int) throws(ChorusError) -> UserHistories {
+        let start = try r.readArray(UInt64.self).map { Int(truncatingIfNeeded: $0) }
+        let items = try r.readArray(Int32.self)
+        guard start.count == users + 1, start.first == 0, start.last == items.count,
+              zip(start, start.dropFirst()).allSatisfy({ $0 <= $1 }),
+              items.allSatisfy({ $0 >= 0 && Int($0) < itemCount }) else { throw .format("user histories are malformed") }
+        return UserHistories(rowStart: start, items: items)
+    }
+}
+
+extension ItemNeighbours.Table {
+    func encode(into w: inout ByteWriter) {
+        w.write(UInt64(items))
+        w.writeArray(rowStart.map { UInt64($0) }); w.writeArray(neighbour); w.writeArray(similarity)
+    }
+
+    static func decode(_ r: inout ByteReader, items: Int) throws(ChorusError) -> ItemNeighbours.Table {
+        let n = Int(truncatingIfNeeded: try r.read(UInt64.self))
+        guard n == items else { throw .format("neighbour table has \(n) items, the model \(items)") }
+        let start = try r.readArray(UInt64.self).map { Int(truncatingIfNeeded: $0) }
+        return try ItemNeighbours.Table(items: n, rowStart: start, neighbour: try r.readArray(Int32.self),
+                                        similarity: try r.readArray(Float.self))
+    }
+}
+
+/// Item-kNN: score(u, l) = Σ_{j ∈ history(u)} cos(j, l) over each item's top neighbours, by
+/// co-occurrence in users' histories. Scores a request history for users it never saw.
+public final class ItemKNNAgent: RecommenderAgent {
+    public let name = "itemknn"
+    public let itemVectors: FloatMatrix? = nil
+    let table: ItemNeighbours.Table
+    let histories: UserHistories
+
+    init(table: ItemNeighbours.Table, histories: UserHistories) { self.table = table; self.histories = histories }
+
+    public var modelBytes: Int { table.byteCount + histories.byteCount }
+
+    public func canScore(_ request: AgentRequest) -> Bool {
+        request.user.map { Int($0) < histories.users && !histories.of(Int($0)).isEmpty } ?? false
+            || request.history.contains { $0 >= 0 && Int($0) < table.items }
+    }
+
+    public func score(_ request: AgentRequest, into scores: UnsafeMutableBufferPointer<Float>) {
+        scores.update(repeating: 0)
+        if let u = request.user, Int(u) < histories.users { for j in histories.of(Int(u)) { table.accumulate(Int(j), weight: 1, into: scores) } }
+        for j in request.history where j >= 0 && Int(j) < table.items { table.accumulate(Int(j), weight: 1, into: scores) }
+    }
+
+    public func encode(into w: inout ByteWriter) { table.encode(into: &w); histories.encode(into: &w) }
+
+    public struct Factory: AgentFactory {
+        public let name = "itemknn"
+        public let parameters: ItemNeighbours.Parameters
+        public init(parameters: ItemNeighbours.Parameters) { self.parameters = parameters }
+
+        public func fit(_ data: TrainingData, _ context: FitContext) throws(ChorusError) -> RecommenderAgent {
+            var p = parameters
+            p.threads = context.threads
+            let table = try ItemNeighbours.cosine(userItems: data.userItems, parameters: p)
+            _ = context.progress?(1)
+            return ItemKNNAgent(table: table, histories: UserHistories(data))
+        }
+
+        public func decode(_ r: inout ByteReader, _ context: AgentDecodeContext) throws(ChorusError) -> RecommenderAgent {
+            let table = try ItemNeighbours.Table.decode(&r, items: context.itemCount)
+            return ItemKNNAgent(table: table, histories: try UserHistories.decode(&r, users: context.userCount, items: context.itemCount))
+        }
+    }
+}
+
+/// Session / next item: from the user's latest items (the request's history last), what users
+/// went on to next: score(u, l) = Σ_t 2^(−age_t / 4) T(i_t, l), age_t = 0 for the newest item, over
+/// the newest `recent` items, T the time-ordered transition table (`ItemNeighbours.transitions`).
+public final class SessionAgent: RecommenderAgent {
+    public let name = "session"
+    public let itemVectors: FloatMatrix? = nil
+    /// How many of the latest items a profile looks at.
+    static let recent = 20
+    let table: ItemNeighbours.Table
+    let histories: UserHistories
+
+    init(table: ItemNeighbours.Table, histories: UserHistories) { self.table = table; self.histories = histories }
+
+    public var modelBytes: Int { table.byteCount + histories.byteCount }
+
+    public func canScore(_ request: AgentRequest) -> Bool {
+        request.user.map { Int($0) < histories.users && !histories.of(Int($0)).isEmpty } ?? false
+            || request.history.contains { $0 >= 0 && Int($0) < table.items }
+    }
+
+    public func score(_ request: AgentRequest, into scores: UnsafeMutableBufferPointer<Float>) {
+        scores.update(repeating: 0)
+        var sequence: [Int32] = []
+        if let u = request.user, Int(u) < histories.users { sequence.append(contentsOf: histories.of(Int(u))) }
+        sequence.append(contentsOf: request.history.filter { $0 >= 0 && Int($0) < table.items })
+        for (age, j) in sequence.suffix(Self.recent).reversed().enumerated() {
+            table.accumulate(Int(j), weight: exp2f(-Float(age) / 4), into: scores)
+        }
+    }
+
+    public func encode(into w: inout ByteWriter) { table.encode(into: &w); histories.encode(into: &w) }
+
+    public struct Factory: AgentFactory {
+        public let name = "session"
+        public let parameters: ItemNeighbours.Parameters
+        public init(parameters: ItemNeighbours.Parameters) { self.parameters = parameters }
+
+        public func fit(_ data: TrainingData, _ context: FitContext) throws(ChorusError) -> RecommenderAgent {
+            var p = parameters
+            p.threads = context.threads
+            let all = UserHistories(data)
+            let sequences = (0..<all.users).map { Array(all.of($0)) }
+            let table = try ItemNeighbours.transitions(sequences: sequences, items: data.itemCount, parameters: p)
+            _ = context.progress?(1)
+            return SessionAgent(table: table, histories: UserHistories(data, limit: SessionAgent.recent))
+        }
+
+        public func decode(_ r: inout ByteReader, _ context: AgentDecodeContext) throws(ChorusError) -> RecommenderAgent {
+            let table = try ItemNeighbours.Table.decode(&r, items: context.itemCount)
+            return SessionAgent(table: table, histories: try UserHistories.decode(&r, users: context.userCount, items: context.itemCount))
+        }
+    }
+}
