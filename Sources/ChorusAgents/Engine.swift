@@ -25,7 +25,7 @@ public final class Engine: @unchecked Sendable {
     public init(config: EngineConfig = EngineConfig()) { self.config = config }
 
     /// The agents every fit trains, in blend order (popularity first: the cold-start fallback).
-    static let collaborativeAgents = ["popularity", "als", "itemknn", "session"]
+    static let collaborativeAgents = ["popularity", "als", "bpr", "itemknn", "session"]
 
     /// The agents, in blend order: the collaborative ones, and content when items have texts.
     /// Before the first fit: the agents the next fit would train.
@@ -54,6 +54,7 @@ public final class Engine: @unchecked Sendable {
         var neighbours = ItemNeighbours.Parameters()
         neighbours.threads = p.threads
         var list: [AgentFactory] = [PopularityAgent.Factory(halfLifeSeconds: halfLife), ALSAgent.Factory(parameters: als),
+                                    BPRAgent.Factory(parameters: BPRParameters()),
                                     ItemKNNAgent.Factory(parameters: neighbours), SessionAgent.Factory(parameters: neighbours)]
         if let itemVectors { list.append(ContentAgent.Factory(itemVectors: itemVectors)) }
         return list

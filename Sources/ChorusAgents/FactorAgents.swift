@@ -1,16 +1,18 @@
 import ChorusCore
 import ChorusCollaborative
 
-/// Collaborative filtering by implicit-feedback ALS: score(u, i) = x_u · y_i.
-public final class ALSAgent: RecommenderAgent {
-    public let name = "als"
+/// Collaborative filtering by matrix factorisation: score(u, i) = x_u · y_i. The factors come from
+/// implicit-feedback ALS (`ALSAgent.Factory`, name "als") or BPR (`BPRAgent.Factory`, name "bpr").
+public final class FactorAgent: RecommenderAgent {
+    public let name: String
     let userFactors: FloatMatrix
     let itemFactors: FloatMatrix
     /// The item factors scaled to unit length, computed once: similar-items queries are then one
     /// row-dot pass (cosine) instead of recomputing every norm per call.
     let unitItemFactors: FloatMatrix
 
-    init(userFactors: FloatMatrix, itemFactors: FloatMatrix) throws(ChorusError) {
+    init(name: String, userFactors: FloatMatrix, itemFactors: FloatMatrix) throws(ChorusError) {
+        self.name = name
         self.userFactors = userFactors
         self.itemFactors = itemFactors
         let unit = try itemFactors.copy()
@@ -47,6 +49,20 @@ public final class ALSAgent: RecommenderAgent {
         w.writeRaw(UnsafeBufferPointer(itemFactors.buffer))
     }
 
+    /// Reads factors written by `encode`.
+    static func decode(name: String, _ r: inout ByteReader, _ context: AgentDecodeContext) throws(ChorusError) -> RecommenderAgent {
+        let userCount = context.userCount, itemCount = context.itemCount
+        let f = Int(try r.read(UInt32.self))
+        guard f > 0, f <= 4096 else { throw .format("\(name) factor count \(f) is implausible") }
+        let u = try r.readMatrix(rows: userCount, cols: f)
+        let i = try r.readMatrix(rows: itemCount, cols: f)
+        for m in [u, i] { for j in 0..<m.count where !m.base[j].isFinite { throw .format("\(name) factors contain a non-finite value") } }
+        return try FactorAgent(name: name, userFactors: u, itemFactors: i)
+    }
+}
+
+/// Implicit-feedback ALS factors (ChorusCollaborative.ImplicitALS).
+public enum ALSAgent {
     public struct Factory: AgentFactory {
         public let name = "als"
         public let parameters: ALSParameters
@@ -57,17 +73,31 @@ public final class ALSAgent: RecommenderAgent {
             p.threads = context.threads
             p.seed = context.seed
             let factors = try ImplicitALS.fit(userItems: data.userItems, parameters: p, progress: context.progress)
-            return try ALSAgent(userFactors: factors.users, itemFactors: factors.items)
+            return try FactorAgent(name: name, userFactors: factors.users, itemFactors: factors.items)
         }
 
         public func decode(_ r: inout ByteReader, _ context: AgentDecodeContext) throws(ChorusError) -> RecommenderAgent {
-            let userCount = context.userCount, itemCount = context.itemCount
-            let f = Int(try r.read(UInt32.self))
-            guard f > 0, f <= 4096 else { throw .format("ALS factor count \(f) is implausible") }
-            let u = try r.readMatrix(rows: userCount, cols: f)
-            let i = try r.readMatrix(rows: itemCount, cols: f)
-            for m in [u, i] { for j in 0..<m.count where !m.base[j].isFinite { throw .format("ALS factors contain a non-finite value") } }
-            return try ALSAgent(userFactors: u, itemFactors: i)
+            try FactorAgent.decode(name: name, &r, context)
+        }
+    }
+}
+
+/// BPR factors (ChorusCollaborative.BPR): the item bias rides as the last factor.
+public enum BPRAgent {
+    public struct Factory: AgentFactory {
+        public let name = "bpr"
+        public let parameters: BPRParameters
+        public init(parameters: BPRParameters) { self.parameters = parameters }
+
+        public func fit(_ data: TrainingData, _ context: FitContext) throws(ChorusError) -> RecommenderAgent {
+            var p = parameters
+            p.seed = context.seed
+            let factors = try BPR.fit(userItems: data.userItems, parameters: p, progress: context.progress)
+            return try FactorAgent(name: name, userFactors: factors.users, itemFactors: factors.items)
+        }
+
+        public func decode(_ r: inout ByteReader, _ context: AgentDecodeContext) throws(ChorusError) -> RecommenderAgent {
+            try FactorAgent.decode(name: name, &r, context)
         }
     }
 }
