@@ -1,9 +1,13 @@
 import ChorusCore
 
-/// Blends agents' scores: each agent's scores for a user are min-max normalised over the
-/// catalogue to [0, 1], then combined as Σ_a w_a s_a with w on the simplex. The weights are fitted
-/// on a validation hold-out (see `fitWeights`), never set by hand; each recommended item reports
-/// each agent's share w_a s_a / Σ_b w_b s_b.
+/// The second stage of ranking: the coordinator scores each candidate (`Candidates`) from the
+/// agents' normalised scores and ranks. Two models, both fitted on a validation hold-out, never
+/// set by hand:
+/// - the linear blend Σ_a w_a s_a with w on the simplex (`fitLinear`: coordinate ascent on
+///   validation NDCG@10), which also serves users the model has not seen, and reports each agent's
+///   share w_a s_a / Σ_b w_b s_b;
+/// - a small ranking network (`RankingMLP`) over all candidate features, kept only when it beats
+///   the linear blend on validation users held out of both fits (`choose`).
 public enum Coordinator {
     /// Min-max normalises `scores` in place to [0, 1]; a constant vector becomes all zeros.
     @inline(__always)
@@ -16,32 +20,26 @@ public enum Coordinator {
         for i in scores.indices { scores[i] = (scores[i] - lo) * inv }
     }
 
-    /// Fits blend weights on validation users by maximising mean NDCG@`k` of the blend.
-    ///
-    /// `scores` holds each validation user's normalised scores per agent; `seen(u)` gives the
-    /// training items to exclude, `relevant(u)` the held-out items. The search is coordinate ascent
-    /// on the simplex: from uniform weights, move mass between pairs of agents in steps that halve
-    /// from `firstStep` down to `lastStep`, keeping a move when it raises validation NDCG. A coarse
-    /// search (large `lastStep`) compares settings cheaply; a fine one continues from its `start`.
-    /// - Returns: the weights and the validation NDCG they reach.
-    public static func fitWeights(_ scores: ValidationScores, k: Int, threads: Int,
-                                  start: [Float]? = nil, firstStep: Float = 0.25, lastStep: Float = 1.0 / 64,
-                                  seen: @escaping @Sendable (Int) -> ArraySlice<Int32>,
-                                  relevant: @escaping @Sendable (Int) -> [Int32]) throws(ChorusError) -> (weights: [Float], ndcg: Double) {
-        let agentCount = scores.agentCount, itemCount = scores.itemCount
-        let evaluate: ([Float]) throws(ChorusError) -> Double = { w in
-            try meanNDCG(itemCount: itemCount, users: scores.users, k: k, threads: threads,
-                         score: { u, out in
-                             out.update(repeating: 0)
-                             for a in 0..<agentCount where w[a] != 0 {
-                                 Kernels.axpy(w[a], scores.row(user: u, agent: a), out.baseAddress!, itemCount)
-                             }
-                         },
-                         seen: seen, relevant: relevant)
+    /// The linear blend's score of one candidate.
+    @inline(__always)
+    static func linear(_ w: [Float], _ x: UnsafePointer<Float>) -> Float {
+        var s: Float = 0
+        for a in 0..<w.count where w[a] != 0 { s += w[a] * x[a] }
+        return s
+    }
+
+    /// Fits blend weights on `users` of `cache` by maximising mean NDCG@`k`: coordinate ascent on
+    /// the simplex from uniform weights (or `start`), moving mass between pairs of agents in steps
+    /// that halve from `firstStep` down to `lastStep`, keeping a move when it raises NDCG.
+    public static func fitLinear(_ cache: ValidationCandidates, users: [Int], k: Int, threads: Int,
+                                 start: [Float]? = nil, firstStep: Float = 0.25, lastStep: Float = 1.0 / 64) -> (weights: [Float], ndcg: Double) {
+        let agentCount = cache.layout.agents
+        func evaluate(_ w: [Float]) -> Double {
+            meanNDCG(cache, users: users, k: k, threads: threads) { x in linear(w, x) }
         }
-        if agentCount == 1 { return ([1], try evaluate([1])) }
+        if agentCount == 1 { return ([1], evaluate([1])) }
         var w = start ?? [Float](repeating: 1 / Float(agentCount), count: agentCount)
-        var best = try evaluate(w)
+        var best = evaluate(w)
         var step = firstStep
         while step >= lastStep {
             var improved = true
@@ -53,7 +51,7 @@ public enum Coordinator {
                         if move <= 0 { continue }
                         var c = w
                         c[from] -= move; c[to] += move
-                        let v = try evaluate(c)
+                        let v = evaluate(c)
                         if v > best + 1e-9 { best = v; w = c; improved = true }
                     }
                 }
@@ -63,66 +61,169 @@ public enum Coordinator {
         return (w, best)
     }
 
-    /// Mean NDCG@`k` over `users` of one scorer (seen items excluded), in parallel.
-    public static func meanNDCG(itemCount: Int, users: Int, k: Int, threads: Int,
-                                score: @escaping @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void,
-                                seen: @escaping @Sendable (Int) -> ArraySlice<Int32>,
-                                relevant: @escaping @Sendable (Int) -> [Int32]) throws(ChorusError) -> Double {
-        let sums = UnsafeSendableBox([Double](repeating: 0, count: max(1, threads)))
+    /// Chooses between the linear blend and the ranking network: both are fitted on 80% of the
+    /// validation users and compared on the other 20% (a deterministic spread); the winner is
+    /// refitted on all of them. Returns the linear weights (always: they serve unknown users) and
+    /// the network when it wins.
+    public static func choose(_ cache: ValidationCandidates, k: Int, threads: Int, seed: UInt64,
+                              linearStart: [Float]) -> (weights: [Float], ranker: RankingMLP?, report: String) {
+        let all = Array(0..<cache.users)
+        let linearAll = fitLinear(cache, users: all, k: k, threads: threads, start: linearStart, firstStep: 1.0 / 16)
+        let held = all.filter { $0 % 5 == 2 }, fit = all.filter { $0 % 5 != 2 }
+        guard held.count >= 20, fit.count >= 50 else {
+            return (linearAll.weights, nil, "linear blend (too few validation users to train a ranking network)")
+        }
+        let linearFit = fitLinear(cache, users: fit, k: k, threads: threads, start: linearStart, firstStep: 1.0 / 16)
+        let linearHeld = meanNDCG(cache, users: held, k: k, threads: threads) { x in linear(linearFit.weights, x) }
+
+        // The network starts at the linear blend (its v on the score features, scaled so the
+        // softmax is not flat) and trains while held-out NDCG improves.
+        let temperature: Float = 10
+        var start = [Float](repeating: 0, count: cache.layout.count)
+        for a in 0..<cache.layout.agents { start[cache.layout.score(a)] = linearFit.weights[a] * temperature }
+        var net = RankingMLP(inputs: cache.layout.count, hidden: 16, linear: start, seed: seed)
+        let initial = net
+        var bestHeld = meanNDCG(cache, users: held, k: k, threads: threads) { x in initial.score(x) }
+        var bestEpochs = 0
+        var settings = RankingMLP.Training()
+        net.train(cache, users: fit, settings: settings, seed: seed) { epoch, model in
+            let v = meanNDCG(cache, users: held, k: k, threads: threads) { x in model.score(x) }
+            if v > bestHeld + 1e-9 { bestHeld = v; bestEpochs = epoch + 1 }
+            return epoch + 1 - bestEpochs >= 8 // no gain for 8 epochs: stop
+        }
+        let describe = "validation NDCG@\(k) on held-out validation users: linear \(formatted(linearHeld)), network \(formatted(bestHeld))"
+        guard bestEpochs > 0, bestHeld > linearHeld + 1e-9 else {
+            return (linearAll.weights, nil, "linear blend; " + describe)
+        }
+        settings.epochs = bestEpochs
+        var final = RankingMLP(inputs: cache.layout.count, hidden: 16,
+                               linear: linearAll.weights.enumerated().reduce(into: [Float](repeating: 0, count: cache.layout.count)) { v, e in
+                                   v[cache.layout.score(e.offset)] = e.element * temperature
+                               }, seed: seed)
+        final.train(cache, users: all, settings: settings, seed: seed)
+        return (linearAll.weights, final, "ranking network (\(bestEpochs) epochs); " + describe)
+    }
+
+    static func formatted(_ x: Double) -> String {
+        let scaled = (x * 10_000).rounded() / 10_000
+        return "\(scaled)"
+    }
+
+    /// Mean NDCG@`k` over `users` of `cache` when candidates are ranked by `score(features)`;
+    /// relevant items that are not candidates count as misses. Parallel over users; the sum is
+    /// taken in a fixed order, so the value does not depend on scheduling.
+    public static func meanNDCG(_ cache: ValidationCandidates, users: [Int], k: Int, threads: Int,
+                                score: @escaping @Sendable (UnsafePointer<Float>) -> Float) -> Double {
+        guard !users.isEmpty else { return 0 }
+        let parts = max(1, min(threads, users.count / 64 + 1))
+        let sums = UnsafeSendableBox([Double](repeating: 0, count: parts))
         defer { sums.free() }
-        Parallel.forEachChunk(count: users, threads: threads) { worker, range in
+        Parallel.forEachChunk(count: users.count, threads: parts) { worker, range in
             var total = 0.0
-            var buffer = [Float](repeating: 0, count: itemCount)
-            buffer.withUnsafeMutableBufferPointer { b in
-                for u in range {
-                    score(u, b)
-                    for i in seen(u) { b[Int(i)] = -.infinity }
-                    total += ndcg(TopK.select(UnsafeBufferPointer(b), k: k).map(\.index), relevant: relevant(u), k: k)
-                }
+            var buffer: [Float] = []
+            for slot in range {
+                let u = users[slot]
+                let c = cache.candidates(u)
+                buffer.removeAll(keepingCapacity: true)
+                for j in 0..<c { buffer.append(score(cache.features(u, j))) }
+                let top = buffer.withUnsafeBufferPointer { TopK.select($0, k: k) }
+                var dcg = 0.0
+                for (pos, t) in top.enumerated() where cache.isRelevant(u, Int(t.index)) { dcg += 1 / log2(Double(pos + 2)) }
+                var ideal = 0.0
+                for pos in 0..<min(k, cache.totalRelevant(u)) { ideal += 1 / log2(Double(pos + 2)) }
+                if ideal > 0 { total += dcg / ideal }
             }
             sums.pointer[worker] = total
         }
-        return sums.pointer.reduce(0, +) / Double(max(1, users))
-    }
-
-    /// NDCG@k with binary relevance (log2 discount; ideal over min(k, |relevant|)).
-    static func ndcg(_ ranked: [Int32], relevant: [Int32], k: Int) -> Double {
-        if relevant.isEmpty { return 0 }
-        var dcg = 0.0
-        for (pos, item) in ranked.prefix(k).enumerated() where relevant.contains(item) {
-            dcg += 1 / log2(Double(pos + 2))
-        }
-        var ideal = 0.0
-        for pos in 0..<min(k, relevant.count) { ideal += 1 / log2(Double(pos + 2)) }
-        return dcg / ideal
+        return sums.pointer.reduce(0, +) / Double(users.count)
     }
 }
 
-/// Validation users' normalised scores, per agent (agent-major rows of `itemCount` per user), cached
-/// once so the blend search and the popularity half-life search do not rescore anyone.
-public final class ValidationScores: @unchecked Sendable {
+/// Validation users' candidates with their features and which of them were held out (relevant):
+/// built once per fit, so the coordinator's searches never rescore anyone.
+public final class ValidationCandidates: @unchecked Sendable {
+    public let layout: Candidates.Features
     public let users: Int
-    public let agentCount: Int
-    public let itemCount: Int
-    private let cache: FloatMatrix
+    private let offsets: [Int]
+    private let data: UnsafeMutableBufferPointer<Float>
+    private let relevantFlags: [Bool]
+    private let relevantInCandidates: [Int]
+    private let relevantTotal: [Int]
 
-    public init(users: Int, agentCount: Int, itemCount: Int) throws(ChorusError) {
-        self.users = users; self.agentCount = agentCount; self.itemCount = itemCount
-        cache = try FloatMatrix(rows: users, cols: agentCount * itemCount, zeroed: false)
-    }
-
-    @inline(__always) public func row(user u: Int, agent a: Int) -> UnsafeMutablePointer<Float> {
-        cache.row(u) + a * itemCount
-    }
-
-    /// Fills agent `a`'s rows: `score(u, out)` writes user u's raw scores, then they are normalised.
-    public func fill(agent a: Int, threads: Int, _ score: @escaping @Sendable (Int, UnsafeMutableBufferPointer<Float>) -> Void) {
-        Parallel.forEach(count: users, threads: threads, grain: 8) { _, u in
-            let out = UnsafeMutableBufferPointer(start: self.row(user: u, agent: a), count: self.itemCount)
-            score(u, out)
-            Coordinator.normalize(out)
+    /// Scores every validation user with every agent that can score them (normalised, training
+    /// items masked), then builds candidates exactly as serving does.
+    /// - Parameters:
+    ///   - requests: the request of each validation user.
+    ///   - seen: training items of each validation user (masked).
+    ///   - relevant: held-out items of each validation user.
+    public init(agents: [RecommenderAgent], itemCount: Int, quota: Int, threads: Int, users: Int,
+                request: @escaping @Sendable (Int, (AgentRequest) -> Void) -> Void,
+                seen: @escaping @Sendable (Int) -> ArraySlice<Int32>,
+                relevant: @escaping @Sendable (Int) -> [Int32],
+                activity: @escaping @Sendable (Int) -> Float) throws(ChorusError) {
+        let layout = Candidates.Features(agents: agents.count)
+        self.layout = layout
+        self.users = users
+        let results = SendableBox(UnsafeMutableBufferPointer<Candidates.Set>.allocate(capacity: users))
+        results.value.initialize(repeating: Candidates.Set())
+        defer { results.value.deinitialize(); results.value.deallocate() }
+        let failed = SendableBox(UnsafeMutableBufferPointer<Bool>.allocate(capacity: 1))
+        failed.value[0] = false
+        defer { failed.value.deallocate() }
+        Parallel.forEachChunk(count: users, threads: threads) { _, range in
+            guard let scratch = try? FloatMatrix(rows: agents.count, cols: itemCount, zeroed: false) else { failed.value[0] = true; return }
+            let ranks = UnsafeMutablePointer<Int32>.allocate(capacity: itemCount)
+            ranks.initialize(repeating: -1, count: itemCount)
+            defer { ranks.deallocate() }
+            for u in range {
+                request(u) { req in
+                    var rows: [UnsafeMutablePointer<Float>?] = []
+                    for (a, agent) in agents.enumerated() {
+                        guard agent.canScore(req) else { rows.append(nil); continue }
+                        let row = UnsafeMutableBufferPointer(start: scratch.row(a), count: itemCount)
+                        agent.score(req, into: row)
+                        Coordinator.normalize(row)
+                        for i in seen(u) { row[Int(i)] = -.infinity }
+                        rows.append(row.baseAddress)
+                    }
+                    Candidates.build(rows: rows, itemCount: itemCount, quota: quota, activity: activity(u),
+                                     rankScratch: ranks, into: &results.value[u])
+                }
+            }
         }
+        if failed.value[0] { throw .outOfMemory("cannot allocate the validation scoring buffers") }
+        var offsets = [0]
+        var flags: [Bool] = []
+        var inCandidates: [Int] = [], total: [Int] = []
+        for u in 0..<users {
+            let rel = Set(relevant(u))
+            let items = results.value[u].items
+            offsets.append(offsets.last! + items.count)
+            var hits = 0
+            for i in items { let r = rel.contains(i); flags.append(r); if r { hits += 1 } }
+            inCandidates.append(hits); total.append(rel.count)
+        }
+        let f = layout.count
+        data = .allocate(capacity: max(1, offsets.last! * f))
+        for u in 0..<users {
+            let feats = results.value[u].features
+            for (j, v) in feats.enumerated() { data[offsets[u] * f + j] = v }
+        }
+        self.offsets = offsets
+        relevantFlags = flags; relevantInCandidates = inCandidates; relevantTotal = total
     }
+
+    deinit { data.deallocate() }
+
+    @inline(__always) public func candidates(_ u: Int) -> Int { offsets[u + 1] - offsets[u] }
+    @inline(__always) public func features(_ u: Int, _ j: Int) -> UnsafePointer<Float> {
+        UnsafePointer(data.baseAddress! + (offsets[u] + j) * layout.count)
+    }
+    @inline(__always) public func isRelevant(_ u: Int, _ j: Int) -> Bool { relevantFlags[offsets[u] + j] }
+    @inline(__always) public func relevantCount(_ u: Int) -> Int { relevantInCandidates[u] }
+    @inline(__always) public func totalRelevant(_ u: Int) -> Int { relevantTotal[u] }
+    /// Bytes held (candidate features).
+    public var byteCount: Int { data.count * MemoryLayout<Float>.stride }
 }
 
 /// A small fixed-size buffer shared by workers that each write their own slot.

@@ -30,9 +30,13 @@ extension Engine {
 
             // 1. Validation: fit on each user's earlier interactions, choose the blend on the later ones.
             var weights = [Float](repeating: 1 / Float(factories.count), count: factories.count)
+            var ranker: RankingMLP? = nil
+            var coordinatorReport = "linear blend with uniform weights (no validation hold-out)"
             if let chosen = try fitBlend(log: log, parameters: p, threads: threads, halfLife: halfLife, itemVectors: itemVectors,
                                          profiles: profiles, progress: progress, stage: stage) {
                 weights = chosen.weights
+                ranker = chosen.ranker
+                coordinatorReport = chosen.report
                 halfLife = chosen.halfLife
                 factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors)
             }
@@ -46,19 +50,23 @@ extension Engine {
                 agents.append(try f.fit(all, FitContext(threads: threads, seed: p.seed, progress: stage("training", lo, hi))))
             }
             let model = FittedModel(users: log.users, items: log.items, trainedRows: log.count, seen: all.userItems,
-                                    agents: agents, weights: weights, parameters: p, popularityHalfLifeSeconds: halfLife)
+                                    agents: agents, weights: weights, ranker: ranker, candidatesPerAgent: p.candidatesPerAgent,
+                                    parameters: p, popularityHalfLifeSeconds: halfLife)
+            model.coordinatorReport = coordinatorReport
             if let progress, progress("done", 1) { throw .cancelled("fit cancelled by the progress callback") }
             state.withLock { $0.model = model; $0.lastParameters = p }
         }
     }
 
     /// The validation phase of a fit: holds out each user's latest interactions, trains the agents
-    /// on the rest, and chooses the blend weights (and, when automatic, the popularity half-life)
-    /// that score best on the held-out part. Returns nil when nothing can be held out.
+    /// on the rest, builds every validation user's candidates, and fits the coordinator on what was
+    /// held out (`Coordinator.choose`). With an automatic popularity half-life, each candidate
+    /// half-life is scored first by the popularity agent's own validation NDCG@10. Returns nil when
+    /// nothing can be held out.
     private func fitBlend(log: InteractionLog, parameters p: FitParameters, threads: Int, halfLife: Int64,
                           itemVectors: FloatMatrix?, profiles: [Int32: [Float]],
                           progress: ((String, Double) -> Bool)?,
-                          stage: (String, Double, Double) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> (weights: [Float], halfLife: Int64)? {
+                          stage: (String, Double, Double) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> (weights: [Float], ranker: RankingMLP?, halfLife: Int64, report: String)? {
         guard p.validationFraction > 0 else { return nil }
         let held = TemporalHoldOut.split(users: log.userIndex, timestamps: log.timestamps, fraction: Double(p.validationFraction))
         guard held.contains(true) else { return nil }
@@ -69,56 +77,84 @@ extension Engine {
             else { tu.append(log.userIndex[r]); ti.append(log.itemIndex[r]); tw.append(log.weights[r]); tt.append(log.timestamps[r]) }
         }
         let train = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: tu, items: ti, weights: tw, timestamps: tt)
-        let factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors)
+        var halfLife = halfLife
+        var factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors)
 
-        // The validation scores cache holds users x agents x items floats: at most 2,000 users
-        // (a deterministic spread) and at most 256 MB keep this step fast and small on big data.
+        // Validation users: every user with a held-out item, thinned to a deterministic spread
+        // when their candidate features would pass 256 MB.
         var vUsers = relevant.keys.sorted()
-        let budget = max(100, (256 << 20) / max(1, factories.count * log.items.count * MemoryLayout<Float>.stride))
-        let cap = min(2000, budget)
+        let perUser = factories.count * p.candidatesPerAgent * Candidates.Features(agents: factories.count).count * MemoryLayout<Float>.stride
+        let cap = max(200, min(20_000, (256 << 20) / max(1, perUser)))
         if vUsers.count > cap { vUsers = stride(from: 0, to: vUsers.count, by: (vUsers.count + cap - 1) / cap).map { vUsers[$0] } }
         let vu = vUsers, trainSeen = train.userItems, relevantItems = relevant
-
-        var agents: [RecommenderAgent] = []
-        for (a, f) in factories.enumerated() {
-            let lo = 0.45 * Double(a) / Double(factories.count), hi = 0.45 * Double(a + 1) / Double(factories.count)
-            agents.append(try f.fit(train, FitContext(threads: threads, seed: p.seed, progress: stage("validation", lo, hi))))
-        }
-        if let progress, progress("blend", 0.45) { throw .cancelled("fit cancelled by the progress callback") }
-        let scores = try ValidationScores(users: vu.count, agentCount: agents.count, itemCount: log.items.count)
-        let profileBox = SendableBox(profiles)
-        for (a, agent) in agents.enumerated() {
-            scores.fill(agent: a, threads: threads) { u, out in
-                let profile = profileBox.value[vu[u]] ?? []
-                profile.withUnsafeBufferPointer { pb in
-                    agent.score(AgentRequest(user: vu[u], profile: pb.isEmpty ? nil : pb), into: out)
-                }
-            }
-        }
         let seen: @Sendable (Int) -> ArraySlice<Int32> = { u in trainSeen.row(Int(vu[u])).cols }
         let relevantOf: @Sendable (Int) -> [Int32] = { u in relevantItems[vu[u]] ?? [] }
 
-        guard config.popularityHalfLifeSeconds == 0 else {
-            let best = try Coordinator.fitWeights(scores, k: 10, threads: threads, seen: seen, relevant: relevantOf)
-            Log.emit(.info, "blend weights \(best.weights) (validation NDCG@10 \(best.ndcg))")
-            return (best.weights, halfLife)
+        // Automatic half-life: the popularity agent alone decides, by its own validation NDCG@10.
+        if config.popularityHalfLifeSeconds == 0 {
+            var best = -1.0
+            for candidate in EngineConfig.halfLifeCandidates {
+                let agent = try PopularityAgent.Factory(halfLifeSeconds: candidate).fit(train, FitContext(threads: threads, seed: p.seed))
+                let ndcg = try popularityNDCG(agent, users: vu.count, itemCount: log.items.count, threads: threads, seen: seen, relevant: relevantOf)
+                if ndcg > best + 1e-9 { best = ndcg; halfLife = candidate }
+            }
+            factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors)
+            Log.emit(.info, "popularity half-life \(halfLife < 0 ? "none" : "\(halfLife / 86_400) days") (validation NDCG@10 of popularity alone \(best))")
         }
-        // Automatic half-life: choose it by what it adds to the blend, with a coarse weight search per
-        // candidate (only the cached popularity rows change), then refine the winner's weights.
-        let pop = factories.firstIndex { $0.name == "popularity" }!
-        var best = try Coordinator.fitWeights(scores, k: 10, threads: threads, lastStep: 1.0 / 16, seen: seen, relevant: relevantOf)
-        var chosen = halfLife, chosenAgent = agents[pop]
-        for candidate in EngineConfig.halfLifeCandidates where candidate != halfLife {
-            let agent = try PopularityAgent.Factory(halfLifeSeconds: candidate).fit(train, FitContext(threads: threads, seed: p.seed))
-            scores.fill(agent: pop, threads: threads) { u, out in agent.score(user: vu[u], into: out) }
-            let fitted = try Coordinator.fitWeights(scores, k: 10, threads: threads, lastStep: 1.0 / 16, seen: seen, relevant: relevantOf)
-            if fitted.ndcg > best.ndcg + 1e-9 { best = fitted; chosen = candidate; chosenAgent = agent }
+
+        var agents: [RecommenderAgent] = []
+        for (a, f) in factories.enumerated() {
+            let lo = 0.4 * Double(a) / Double(factories.count), hi = 0.4 * Double(a + 1) / Double(factories.count)
+            agents.append(try f.fit(train, FitContext(threads: threads, seed: p.seed, progress: stage("validation", lo, hi))))
         }
-        let winner = chosenAgent
-        scores.fill(agent: pop, threads: threads) { u, out in winner.score(user: vu[u], into: out) }
-        best = try Coordinator.fitWeights(scores, k: 10, threads: threads, start: best.weights, firstStep: 1.0 / 32,
-                                          seen: seen, relevant: relevantOf)
-        Log.emit(.info, "popularity half-life \(chosen < 0 ? "none" : "\(chosen / 86_400) days"), blend weights \(best.weights) (validation NDCG@10 \(best.ndcg))")
-        return (best.weights, chosen)
+        if let progress, progress("blend", 0.4) { throw .cancelled("fit cancelled by the progress callback") }
+        let profileBox = SendableBox(profiles)
+        let counts = (0..<vu.count).map { trainSeen.row(Int(vu[$0])).cols.count }
+        let cache = try ValidationCandidates(
+            agents: agents, itemCount: log.items.count, quota: p.candidatesPerAgent, threads: threads, users: vu.count,
+            request: { u, body in
+                let profile = profileBox.value[vu[u]] ?? []
+                profile.withUnsafeBufferPointer { pb in body(AgentRequest(user: vu[u], profile: pb.isEmpty ? nil : pb)) }
+            },
+            seen: seen, relevant: relevantOf, activity: { u in Candidates.activity(historyLength: counts[u]) })
+        if let progress, progress("blend", 0.45) { throw .cancelled("fit cancelled by the progress callback") }
+        let coarse = Coordinator.fitLinear(cache, users: Array(0..<cache.users), k: 10, threads: threads, lastStep: 1.0 / 16)
+        let chosen = Coordinator.choose(cache, k: 10, threads: threads, seed: p.seed, linearStart: coarse.weights)
+        Log.emit(.info, "coordinator: \(chosen.report); blend weights \(chosen.weights)")
+        return (chosen.weights, chosen.ranker, halfLife, chosen.report)
+    }
+
+    /// Mean validation NDCG@10 of one popularity agent (the same list for everyone, seen items masked).
+    private func popularityNDCG(_ agent: RecommenderAgent, users: Int, itemCount: Int, threads: Int,
+                                seen: @escaping @Sendable (Int) -> ArraySlice<Int32>,
+                                relevant: @escaping @Sendable (Int) -> [Int32]) throws(ChorusError) -> Double {
+        let base = [Float](unsafeUninitializedCapacity: itemCount) { b, n in
+            agent.score(AgentRequest(user: nil), into: b); n = itemCount
+        }
+        let parts = max(1, min(threads, users / 64 + 1))
+        let sums = UnsafeSendableBox([Double](repeating: 0, count: parts))
+        defer { sums.free() }
+        Parallel.forEachChunk(count: users, threads: parts) { worker, range in
+            var row = base
+            var total = 0.0
+            for u in range {
+                for i in seen(u) { row[Int(i)] = -.infinity }
+                let top = row.withUnsafeBufferPointer { TopK.select($0, k: 10) }
+                for i in seen(u) { row[Int(i)] = base[Int(i)] }
+                let rel = Set(relevant(u))
+                var dcg = 0.0, ideal = 0.0
+                for (pos, t) in top.enumerated() where rel.contains(t.index) { dcg += 1 / log2(Double(pos + 2)) }
+                for pos in 0..<min(10, rel.count) { ideal += 1 / log2(Double(pos + 2)) }
+                if ideal > 0 { total += dcg / ideal }
+            }
+            sums.pointer[worker] = total
+        }
+        return sums.pointer.reduce(0, +) / Double(max(1, users))
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif

@@ -29,6 +29,7 @@ extension Engine {
         meta.write(UInt8(model == nil ? 0 : 1))
         // Schema 2: the encoder choice, so a loaded engine encodes new texts as the saved ones were.
         meta.write(UInt8(config.hashingEncoder ? 1 : 0))
+        meta.write(UInt32(p.candidatesPerAgent))
 
         var l = ByteWriter()
         l.writeArray(log.users.ids); l.writeArray(log.items.ids)
@@ -47,6 +48,9 @@ extension Engine {
             w.write(model.popularityHalfLifeSeconds)
             w.write(UInt32(model.agents.count))
             for (a, agent) in model.agents.enumerated() { w.write(agent.name); w.write(model.weights[a]) }
+            w.write(UInt32(model.candidatesPerAgent))
+            w.write(UInt8(model.ranker == nil ? 0 : 1))
+            model.ranker?.encode(into: &w)
             sections.append(Snapshot.Section(tag: "MODL", payload: w.bytes))
             for (a, agent) in model.agents.enumerated() {
                 var aw = ByteWriter()
@@ -79,6 +83,7 @@ extension Engine {
         let hasModel = try meta.read(UInt8.self)
         let hashing = schema >= 2 ? try meta.read(UInt8.self) : 0
         config.hashingEncoder = hashing == 1
+        if schema >= 2 { p.candidatesPerAgent = Int(try meta.read(UInt32.self)) }
         guard meta.isAtEnd, hasModel <= 1, hashing <= 1 else { throw .format("snapshot section 'META' is malformed") }
         do { try p.validate() } catch { throw .format("snapshot holds invalid fit parameters: \(error.message)") }
 
@@ -120,6 +125,22 @@ extension Engine {
                 guard ar.isAtEnd else { throw .format("snapshot section '\(engine.agentTag(a))' has trailing bytes") }
                 weights.append(weight)
             }
+            var quota = p.candidatesPerAgent
+            var ranker: RankingMLP? = nil
+            if schema >= 2 {
+                quota = Int(try m.read(UInt32.self))
+                guard quota >= 1, quota <= 100_000 else { throw .format("snapshot candidates per agent \(quota) is invalid") }
+                switch try m.read(UInt8.self) {
+                case 0: break
+                case 1:
+                    ranker = try RankingMLP.decode(&m)
+                    guard ranker!.inputs == Candidates.Features(agents: agents.count).count else {
+                        throw .format("snapshot ranking network has \(ranker!.inputs) inputs for \(agents.count) agents")
+                    }
+                default: throw .format("snapshot ranking network flag is invalid")
+                }
+            }
+            guard agents.contains(where: { $0.name == "popularity" }) else { throw .format("snapshot model has no popularity agent") }
             guard m.isAtEnd else { throw .format("snapshot section 'MODL' has trailing bytes") }
             let prefixUsers = Array(log.userIndex.prefix(rows)), prefixItems = Array(log.itemIndex.prefix(rows))
             guard prefixUsers.allSatisfy({ Int($0) < nUsers }), prefixItems.allSatisfy({ Int($0) < nItems }) else {
@@ -127,7 +148,8 @@ extension Engine {
             }
             let seen = SparseMatrix(rows: nUsers, cols: nItems, rowIndex: prefixUsers, colIndex: prefixItems, values: Array(log.weights.prefix(rows)))
             model = FittedModel(users: try IdIndex(ids: Array(userIds.prefix(nUsers))), items: try IdIndex(ids: Array(itemIds.prefix(nItems))),
-                                trainedRows: rows, seen: seen, agents: agents, weights: weights, parameters: p,
+                                trainedRows: rows, seen: seen, agents: agents, weights: weights, ranker: ranker,
+                                candidatesPerAgent: quota, parameters: p,
                                 popularityHalfLifeSeconds: halfLife)
         }
         engine.restore(log: log, texts: texts, model: model, parameters: p)

@@ -39,6 +39,16 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
+    /// What ranks the candidates: the linear blend or the ranking network, and the validation
+    /// figures that chose it ("not fitted" before the first fit).
+    public var coordinatorDescription: String {
+        state.withLock { s in
+            guard let m = s.model else { return "not fitted" }
+            if !m.coordinatorReport.isEmpty { return m.coordinatorReport }
+            return m.ranker == nil ? "linear blend" : "ranking network"
+        }
+    }
+
     /// The coordinator's weights per agent (0 before the first fit).
     public var blendWeights: [Float] { state.withLock { $0.model?.weights } ?? [Float](repeating: 0, count: agentNames.count) }
 
@@ -125,168 +135,6 @@ public final class Engine: @unchecked Sendable {
 
     public func add(_ batch: [Interaction]) throws(ChorusError) {
         try state.withLock { (s) throws(ChorusError) in try s.log.append(batch) }
-    }
-
-    // MARK: - Recommend
-
-    private func publishedModel() throws(ChorusError) -> FittedModel {
-        try publishedModelAndTexts().0
-    }
-
-    func publishedModelAndTexts() throws(ChorusError) -> (FittedModel, TextCatalogue) {
-        let (model, texts) = state.withLock { ($0.model, $0.texts) }
-        guard let model else { throw .notFitted("the engine has no model yet: add interactions and call fit first") }
-        return (model, texts)
-    }
-
-    /// Items blocked by allow/deny lists, as a dense flag array (nil when nothing is blocked).
-    private func blockedItems(_ m: FittedModel, allow: Set<Int64>?, deny: Set<Int64>) -> [Bool]? {
-        if allow == nil && deny.isEmpty { return nil }
-        var blocked = [Bool](repeating: allow != nil, count: m.itemCount)
-        if let allow { for id in allow { if let i = m.items.index(of: id) { blocked[Int(i)] = false } } }
-        for id in deny { if let i = m.items.index(of: id) { blocked[Int(i)] = true } }
-        return blocked
-    }
-
-    /// Recommends into caller buffers (the C ABI's path): `outIds`/`outScores` hold users.count * k
-    /// entries; `outShares` (optional) at least users.count * k * agentCount; `outFlags` (optional)
-    /// users.count.
-    /// - Throws: `.notFitted`, `.invalidArgument` for k out of range, `.notFound` for an unknown
-    ///   agent, `.bufferTooSmall` for a shares buffer too small for this model's agents.
-    public func recommend(users: UnsafeBufferPointer<Int64>, k: Int, options: RecommendOptions,
-                          outIds: UnsafeMutablePointer<Int64>, outScores: UnsafeMutablePointer<Float>,
-                          outShares sharesBuffer: UnsafeMutableBufferPointer<Float>?, outFlags: UnsafeMutablePointer<UInt32>?) throws(ChorusError) {
-        let (m, texts) = try publishedModelAndTexts()
-        try recommend(m, texts, users: users, k: k, options: options, outIds: outIds, outScores: outScores,
-                      outShares: sharesBuffer, outFlags: outFlags)
-    }
-
-    private func recommend(_ m: FittedModel, _ texts: TextCatalogue, users: UnsafeBufferPointer<Int64>, k: Int, options: RecommendOptions,
-                           outIds: UnsafeMutablePointer<Int64>, outScores: UnsafeMutablePointer<Float>,
-                           outShares sharesBuffer: UnsafeMutableBufferPointer<Float>?, outFlags: UnsafeMutablePointer<UInt32>?) throws(ChorusError) {
-        let nItems = m.itemCount
-        guard k >= 1 else { throw .invalidArgument("k must be at least 1") }
-        guard k <= nItems else { throw .invalidArgument("k = \(k) is larger than the catalogue (\(nItems) items)") }
-        if let sharesBuffer {
-            let (a, o1) = users.count.multipliedReportingOverflow(by: k)
-            let (need, o2) = a.multipliedReportingOverflow(by: m.agents.count)
-            guard !o1, !o2, sharesBuffer.count >= need else {
-                throw .bufferTooSmall("shares_capacity \(sharesBuffer.count) < n_users * k * agent_count = \(users.count) * \(k) * \(m.agents.count)")
-            }
-        }
-        let outShares = sharesBuffer?.baseAddress
-        var selected: Int? = nil
-        if let name = options.agent {
-            guard let a = m.agents.firstIndex(where: { $0.name == name }) else {
-                throw .notFound("unknown agent '\(name)'; this engine's agents are: \(m.agents.map(\.name).joined(separator: ", "))")
-            }
-            selected = a
-        }
-        let only = selected
-        let blocked = SendableBox(blockedItems(m, allow: options.allow, deny: options.deny))
-        let nAgents = m.agents.count
-        let out = SendableBox((users, outIds, outScores, outShares, outFlags))
-        let includeSeen = options.includeSeen
-        let threads = users.count >= 64 ? Parallel.cpuCount : 1
-        let userTexts = SendableBox(texts.users)
-        // Scratch per worker: one buffer per agent plus the blend.
-        let scratchError = Mutex<ChorusError?>(nil)
-        Parallel.forEachChunk(count: users.count, threads: threads) { _, range in
-            let (users, outIds, outScores, outShares, outFlags) = out.value
-            guard let scratch = try? FloatMatrix(rows: nAgents + 1, cols: nItems, zeroed: false) else {
-                scratchError.withLock { $0 = .outOfMemory("cannot allocate recommend scratch buffers") }
-                return
-            }
-            let final = UnsafeMutableBufferPointer(start: scratch.row(nAgents), count: nItems)
-            var weights = [Float](repeating: 0, count: nAgents)
-            for u in range {
-                let uidx = m.users.index(of: users[u])
-                let cold = uidx == nil
-                let profile = userTexts.value[users[u]]?.vector ?? []
-                profile.withUnsafeBufferPointer { profile in
-                    let request = AgentRequest(user: uidx, profile: profile.isEmpty ? nil : profile)
-                    // The agents that take part and their weights: one agent alone when asked (or
-                    // popularity when it cannot score this user), else the fitted blend over the
-                    // agents that can score the request, renormalised (all of them for a known user).
-                    var used: [Int] = []
-                    if let only {
-                        used = [m.agents[only].canScore(request) ? only : m.popularityIndex]
-                    } else {
-                        used = (0..<nAgents).filter { m.weights[$0] > 0 && m.agents[$0].canScore(request) }
-                        if used.isEmpty { used = [m.popularityIndex] }
-                    }
-                    let total = used.reduce(Float(0)) { $0 + m.weights[$1] }
-                    for a in 0..<nAgents { weights[a] = 0 }
-                    for a in used { weights[a] = used.count == 1 ? 1 : m.weights[a] / total }
-                    if used.count == 1 {
-                        m.agents[used[0]].score(request, into: final)
-                    } else {
-                        for i in 0..<nItems { final[i] = 0 }
-                        for a in used {
-                            let buf = UnsafeMutableBufferPointer(start: scratch.row(a), count: nItems)
-                            m.agents[a].score(request, into: buf)
-                            Coordinator.normalize(buf)
-                            Kernels.axpy(weights[a], buf.baseAddress!, final.baseAddress!, nItems)
-                        }
-                    }
-                    if let uidx, !includeSeen { for i in m.seen.row(Int(uidx)).cols { final[Int(i)] = -.infinity } }
-                    if let b = blocked.value { for i in 0..<nItems where b[i] { final[i] = -.infinity } }
-                    let top = TopK.select(UnsafeBufferPointer(final), k: k)
-                    for slot in 0..<k {
-                        let o = u * k + slot
-                        if slot < top.count {
-                            let i = Int(top[slot].index)
-                            outIds[o] = m.items.ids[i]
-                            outScores[o] = top[slot].score
-                            if let outShares {
-                                let sh = outShares + o * nAgents
-                                for a in 0..<nAgents { sh[a] = 0 }
-                                if used.count == 1 {
-                                    sh[used[0]] = 1
-                                } else {
-                                    let total = final[i]
-                                    for a in used { sh[a] = total > 0 ? weights[a] * scratch.row(a)[i] / total : weights[a] }
-                                }
-                            }
-                        } else {
-                            outIds[o] = -1
-                            outScores[o] = -.infinity
-                            if let outShares { for a in 0..<nAgents { outShares[o * nAgents + a] = 0 } }
-                        }
-                    }
-                }
-                outFlags?[u] = cold ? 1 : 0
-            }
-        }
-        if let e = scratchError.withLock({ $0 }) { throw e }
-    }
-
-    /// Swift-friendly recommend.
-    public func recommend(users: [Int64], k: Int, options: RecommendOptions = RecommendOptions()) throws(ChorusError) -> [RecommendationList] {
-        let (m, texts) = try publishedModelAndTexts()
-        let nA = m.agents.count
-        var ids = [Int64](repeating: -1, count: users.count * k)
-        var scores = [Float](repeating: 0, count: users.count * k)
-        var shares = [Float](repeating: 0, count: users.count * k * nA)
-        var flags = [UInt32](repeating: 0, count: users.count)
-        try users.withUnsafeBufferPointer { (u) throws(ChorusError) in
-            try ids.withUnsafeMutableBufferPointer { (i) throws(ChorusError) in
-                try scores.withUnsafeMutableBufferPointer { (s) throws(ChorusError) in
-                    try shares.withUnsafeMutableBufferPointer { (sh) throws(ChorusError) in
-                        try flags.withUnsafeMutableBufferPointer { (f) throws(ChorusError) in
-                            try recommend(m, texts, users: u, k: k, options: options, outIds: i.baseAddress!, outScores: s.baseAddress!,
-                                          outShares: sh, outFlags: f.baseAddress!)
-                        }
-                    }
-                }
-            }
-        }
-        return users.indices.map { u in
-            let filled = (0..<k).filter { ids[u * k + $0] != -1 }
-            return RecommendationList(user: users[u], coldFallback: flags[u] != 0,
-                                      items: filled.map { ids[u * k + $0] }, scores: filled.map { scores[u * k + $0] },
-                                      shares: filled.map { Array(shares[((u * k + $0) * nA)..<((u * k + $0 + 1) * nA)]) })
-        }
     }
 
     // MARK: - Similar items

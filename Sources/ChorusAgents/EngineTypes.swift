@@ -35,6 +35,8 @@ public struct FitParameters: Sendable, Equatable {
     public var seed: UInt64 = 42
     /// Share of each user's latest interactions held out to fit the blend weights.
     public var validationFraction: Float = 0.1
+    /// Items each agent proposes to the coordinator's candidate set.
+    public var candidatesPerAgent = 100
     public init() {}
 
     /// Checks ranges; the C ABI maps the error to CHORUS_ERR_INVALID_ARGUMENT.
@@ -44,6 +46,9 @@ public struct FitParameters: Sendable, Equatable {
         guard alpha.isFinite && alpha > 0 else { throw .invalidArgument("alpha must be finite and > 0, got \(alpha)") }
         guard iterations >= 1 && iterations <= 10_000 else { throw .invalidArgument("iterations must be in 1...10000, got \(iterations)") }
         guard threads >= 0 && threads <= 1024 else { throw .invalidArgument("threads must be in 0...1024, got \(threads)") }
+        guard candidatesPerAgent >= 1 && candidatesPerAgent <= 100_000 else {
+            throw .invalidArgument("candidates per agent must be in 1...100000, got \(candidatesPerAgent)")
+        }
         guard validationFraction.isFinite && validationFraction >= 0 && validationFraction < 0.5 else {
             throw .invalidArgument("validation_fraction must be in [0, 0.5), got \(validationFraction)")
         }

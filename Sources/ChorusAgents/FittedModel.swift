@@ -2,7 +2,7 @@ import ChorusCore
 
 /// An immutable trained model: what recommend reads. A fit builds a new one and publishes it, so
 /// readers never see a half-trained state.
-final class FittedModel: Sendable {
+final class FittedModel: @unchecked Sendable {
     /// Id tables: prefixes of the engine log's tables (the model saw the first `trainedRows` rows).
     let users: IdIndex
     let items: IdIndex
@@ -10,16 +10,26 @@ final class FittedModel: Sendable {
     /// users x items of the training data: what "already seen" means.
     let seen: SparseMatrix
     let agents: [RecommenderAgent]
+    /// The coordinator: linear blend weights (always; they serve users the model does not know)
+    /// and the ranking network when validation chose it.
     let weights: [Float]
+    let ranker: RankingMLP?
+    /// Proposals per agent in the candidate stage.
+    let candidatesPerAgent: Int
+    let layout: Candidates.Features
+    /// How the coordinator was chosen (the validation comparison), for reports.
+    var coordinatorReport = ""
     let parameters: FitParameters
     /// The popularity half-life in use (chosen on validation when the config says 0); < 0 = none.
     let popularityHalfLifeSeconds: Int64
     let popularityIndex: Int
 
     init(users: IdIndex, items: IdIndex, trainedRows: Int, seen: SparseMatrix, agents: [RecommenderAgent],
-         weights: [Float], parameters: FitParameters, popularityHalfLifeSeconds: Int64) {
+         weights: [Float], ranker: RankingMLP?, candidatesPerAgent: Int, parameters: FitParameters, popularityHalfLifeSeconds: Int64) {
         self.users = users; self.items = items; self.trainedRows = trainedRows; self.seen = seen
-        self.agents = agents; self.weights = weights; self.parameters = parameters
+        self.agents = agents; self.weights = weights; self.ranker = ranker; self.candidatesPerAgent = candidatesPerAgent
+        self.layout = Candidates.Features(agents: agents.count)
+        self.parameters = parameters
         self.popularityHalfLifeSeconds = popularityHalfLifeSeconds
         self.popularityIndex = agents.firstIndex { $0.name == "popularity" } ?? 0
     }

@@ -80,6 +80,7 @@ enum EvalCommand {
                 try engine.fit(parameters, progress: progress.callback)
                 progress.finish()
                 let fitSeconds = clock.seconds
+                print("          coordinator: " + engine.coordinatorDescription)
                 print("          fitted in \(TextFormat.seconds(fitSeconds)) on \(TextFormat.grouped(engine.itemCount)) items; "
                       + "popularity half-life " + FitOptions.halfLife(engine.stats().popularityHalfLifeSeconds))
                 guard k <= engine.itemCount else {

@@ -1,0 +1,82 @@
+import ChorusCore
+
+/// The first stage of ranking: every agent proposes its best `quota` items for a request, and the
+/// union becomes the candidate set that the coordinator ranks. Each candidate carries the features
+/// the coordinator reads (`Features`): per agent its normalised score and a rank signal, plus the
+/// user's activity.
+///
+/// The same code builds candidates when serving and when fitting the coordinator on validation
+/// users, so the coordinator is trained on exactly what it will see.
+public enum Candidates {
+    /// Feature layout for `agents` agents: [s_0 … s_{A−1}, r_0 … r_{A−1}, activity], where s_a is
+    /// agent a's min-max normalised score (0 when the agent does not take part), r_a =
+    /// 1 / log2(2 + rank) when the item is in agent a's proposals (0 otherwise), and activity =
+    /// log(1 + history length) / 8.
+    public struct Features: Sendable, Equatable {
+        public let agents: Int
+        public init(agents: Int) { self.agents = agents }
+        public var count: Int { 2 * agents + 1 }
+        @inline(__always) public func score(_ a: Int) -> Int { a }
+        @inline(__always) public func rank(_ a: Int) -> Int { agents + a }
+        public var activity: Int { 2 * agents }
+    }
+
+    /// One request's candidates: item indices and a row of features each (row-major).
+    public struct Set: Sendable {
+        public var items: [Int32] = []
+        public var features: [Float] = []
+        public init() {}
+    }
+
+    /// Builds the candidate set from normalised, masked score rows (`rows[a]` for each agent that
+    /// takes part, nil for the others; masked items hold -infinity in every row).
+    /// - Parameters:
+    ///   - quota: proposals per agent.
+    ///   - rankScratch: `itemCount` Int32s, all -1 on entry and on return.
+    public static func build(rows: [UnsafeMutablePointer<Float>?], itemCount: Int, quota: Int, activity: Float,
+                             rankScratch: UnsafeMutablePointer<Int32>, into out: inout Set) {
+        let agents = rows.count
+        let layout = Features(agents: agents)
+        out.items.removeAll(keepingCapacity: true)
+        out.features.removeAll(keepingCapacity: true)
+        // Proposals, agent by agent; an item's first appearance decides its candidate slot.
+        var proposals: [[(index: Int32, score: Float)]] = []
+        proposals.reserveCapacity(agents)
+        for a in 0..<agents {
+            guard let row = rows[a] else { proposals.append([]); continue }
+            let top = TopK.select(UnsafeBufferPointer(start: row, count: itemCount), k: quota)
+            proposals.append(top)
+            for t in top where rankScratch[Int(t.index)] < 0 {
+                rankScratch[Int(t.index)] = Int32(out.items.count)
+                out.items.append(t.index)
+            }
+        }
+        let f = layout.count
+        out.features = [Float](repeating: 0, count: out.items.count * f)
+        out.features.withUnsafeMutableBufferPointer { feat in
+            for (slot, item) in out.items.enumerated() {
+                let base = slot * f
+                for a in 0..<agents {
+                    if let row = rows[a] { let s = row[Int(item)]; feat[base + layout.score(a)] = s.isFinite ? s : 0 }
+                }
+                feat[base + layout.activity] = activity
+            }
+            for a in 0..<agents {
+                for (rank, t) in proposals[a].enumerated() {
+                    let slot = Int(rankScratch[Int(t.index)])
+                    feat[slot * f + layout.rank(a)] = 1 / log2(Float(rank + 2))
+                }
+            }
+        }
+        for item in out.items { rankScratch[Int(item)] = -1 }
+    }
+
+    /// log(1 + n) / 8: a user's activity on a scale near [0, 1] for n up to a few thousand.
+    @inline(__always) public static func activity(historyLength n: Int) -> Float { Float(log1p(Double(n)) / 8) }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
