@@ -61,6 +61,12 @@ bench-als: setup bench-setup
 bench-recommend: lib bench-setup
 	CC=$(CC) PYTHON=$(PYTHON) bench/recommend/run.sh --data $(DATA) --no-build
 
+# Ranking quality against implicit ALS / BPR, EASE and item-kNN, on the split `chorus eval` exports
+# (bench/quality/README.md). About 15 minutes on 2 cores.
+.PHONY: bench-quality
+bench-quality: cli bench-setup
+	$(PYTHON) bench/quality/run.py --data $(DATA) --chorus $(CLI)
+
 # Peers: sentence-transformers (PyTorch) and ONNX Runtime, installed by bench/encoder/setup.sh.
 bench-encoder: lib
 	./bench/encoder/setup.sh

@@ -41,9 +41,12 @@ public struct AgentRequest {
     public var history: [Int32]
     /// The user's profile text as an encoder vector (L2-normalised), if any.
     public var profile: UnsafeBufferPointer<Float>?
+    /// The request's natural-language query as an encoder vector, if any.
+    public var query: UnsafeBufferPointer<Float>?
 
-    public init(user: Int32?, history: [Int32] = [], profile: UnsafeBufferPointer<Float>? = nil) {
-        self.user = user; self.history = history; self.profile = profile
+    public init(user: Int32?, history: [Int32] = [], profile: UnsafeBufferPointer<Float>? = nil,
+                query: UnsafeBufferPointer<Float>? = nil) {
+        self.user = user; self.history = history; self.profile = profile; self.query = query
     }
 }
 
@@ -83,8 +86,10 @@ extension RecommenderAgent {
 public struct AgentDecodeContext {
     public var userCount: Int
     public var itemCount: Int
-    public init(userCount: Int, itemCount: Int) {
-        self.userCount = userCount; self.itemCount = itemCount
+    /// The agents restored before this one (an agent may share another's state).
+    public var previous: [RecommenderAgent]
+    public init(userCount: Int, itemCount: Int, previous: [RecommenderAgent] = []) {
+        self.userCount = userCount; self.itemCount = itemCount; self.previous = previous
     }
 }
 

@@ -130,3 +130,56 @@ public final class ContentAgent: RecommenderAgent {
         }
     }
 }
+
+/// Natural-language requests: score(i) = cos(query, text(i)) over the same item text vectors as
+/// the content agent (shared, not copied). It takes part only in requests that carry a query; the
+/// coordinator mixes its scores with the user's personal ranking by a weight fitted on validation
+/// pseudo-queries (see `Engine.fitQueryWeight`).
+public final class QueryAgent: RecommenderAgent {
+    public let name = "query"
+    public let itemVectors: FloatMatrix? = nil
+    let content: ContentAgent
+
+    init(content: ContentAgent) { self.content = content }
+
+    public var modelBytes: Int { 0 }
+
+    public func canScore(_ request: AgentRequest) -> Bool {
+        request.query?.count == content.dimension && !content.textItems.isEmpty
+    }
+
+    public func score(_ request: AgentRequest, into scores: UnsafeMutableBufferPointer<Float>) {
+        guard canScore(request), let q = request.query else { scores.update(repeating: 0); return }
+        let c = content
+        Kernels.rowDots(c.vectors.base, m: c.vectors.rows, k: c.dimension, q.baseAddress!, into: scores.baseAddress!)
+        if c.textItems.count < c.vectors.rows {
+            var sum: Float = 0
+            for i in c.textItems { sum += scores[Int(i)] }
+            let mean = sum / Float(c.textItems.count)
+            var next = 0
+            for i in 0..<c.vectors.rows {
+                if next < c.textItems.count && Int(c.textItems[next]) == i { next += 1 } else { scores[i] = mean }
+            }
+        }
+    }
+
+    /// Nothing of its own: it reads the content agent's vectors.
+    public func encode(into w: inout ByteWriter) {}
+
+    /// Builds on the content agent fitted just before it (the factories keep that order).
+    public struct Factory: AgentFactory {
+        public let name = "query"
+        public init() {}
+
+        public func fit(_ data: TrainingData, _ context: FitContext) throws(ChorusError) -> RecommenderAgent {
+            throw .internalError("the query agent is built from the content agent, not fitted")
+        }
+
+        public func decode(_ r: inout ByteReader, _ context: AgentDecodeContext) throws(ChorusError) -> RecommenderAgent {
+            guard let content = context.previous.last(where: { $0.name == "content" }) as? ContentAgent else {
+                throw .format("snapshot has a query agent but no content agent before it")
+            }
+            return QueryAgent(content: content)
+        }
+    }
+}

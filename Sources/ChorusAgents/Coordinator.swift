@@ -31,14 +31,16 @@ public enum Coordinator {
     /// Fits blend weights on `users` of `cache` by maximising mean NDCG@`k`: coordinate ascent on
     /// the simplex from uniform weights (or `start`), moving mass between pairs of agents in steps
     /// that halve from `firstStep` down to `lastStep`, keeping a move when it raises NDCG.
-    public static func fitLinear(_ cache: ValidationCandidates, users: [Int], k: Int, threads: Int,
+    /// Agents in `frozen` keep weight 0 (the query agent: validation users have no queries).
+    public static func fitLinear(_ cache: ValidationCandidates, users: [Int], k: Int, threads: Int, frozen: Set<Int> = [],
                                  start: [Float]? = nil, firstStep: Float = 0.25, lastStep: Float = 1.0 / 64) -> (weights: [Float], ndcg: Double) {
         let agentCount = cache.layout.agents
         func evaluate(_ w: [Float]) -> Double {
             meanNDCG(cache, users: users, k: k, threads: threads) { x in linear(w, x) }
         }
-        if agentCount == 1 { return ([1], evaluate([1])) }
-        var w = start ?? [Float](repeating: 1 / Float(agentCount), count: agentCount)
+        let free = agentCount - frozen.count
+        var w = start ?? (0..<agentCount).map { frozen.contains($0) ? 0 : 1 / Float(max(1, free)) }
+        if free <= 1 { return (w, evaluate(w)) }
         var best = evaluate(w)
         var step = firstStep
         while step >= lastStep {
@@ -46,7 +48,7 @@ public enum Coordinator {
             while improved {
                 improved = false
                 for from in 0..<agentCount {
-                    for to in 0..<agentCount where to != from {
+                    for to in 0..<agentCount where to != from && !frozen.contains(to) {
                         let move = min(step, w[from])
                         if move <= 0 { continue }
                         var c = w
@@ -65,15 +67,15 @@ public enum Coordinator {
     /// validation users and compared on the other 20% (a deterministic spread); the winner is
     /// refitted on all of them. Returns the linear weights (always: they serve unknown users) and
     /// the network when it wins.
-    public static func choose(_ cache: ValidationCandidates, k: Int, threads: Int, seed: UInt64,
+    public static func choose(_ cache: ValidationCandidates, k: Int, threads: Int, seed: UInt64, frozen: Set<Int> = [],
                               linearStart: [Float]) -> (weights: [Float], ranker: RankingMLP?, report: String) {
         let all = Array(0..<cache.users)
-        let linearAll = fitLinear(cache, users: all, k: k, threads: threads, start: linearStart, firstStep: 1.0 / 16)
+        let linearAll = fitLinear(cache, users: all, k: k, threads: threads, frozen: frozen, start: linearStart, firstStep: 1.0 / 16)
         let held = all.filter { $0 % 5 == 2 }, fit = all.filter { $0 % 5 != 2 }
         guard held.count >= 20, fit.count >= 50 else {
             return (linearAll.weights, nil, "linear blend (too few validation users to train a ranking network)")
         }
-        let linearFit = fitLinear(cache, users: fit, k: k, threads: threads, start: linearStart, firstStep: 1.0 / 16)
+        let linearFit = fitLinear(cache, users: fit, k: k, threads: threads, frozen: frozen, start: linearStart, firstStep: 1.0 / 16)
         let linearHeld = meanNDCG(cache, users: held, k: k, threads: threads) { x in linear(linearFit.weights, x) }
 
         // The network starts at the linear blend (its v on the score features, scaled so the
@@ -102,6 +104,43 @@ public enum Coordinator {
                                }, seed: seed)
         final.train(cache, users: all, settings: settings, seed: seed)
         return (linearAll.weights, final, "ranking network (\(bestEpochs) epochs); " + describe)
+    }
+
+    /// The weight w of the query agent against the personal ranking, for requests with a query:
+    /// final = (1 − w) · minmax(personal) + w · s_query, with `personal(x)` the coordinator's score of a
+    /// candidate whose query features are zeroed (as it was trained). Fitted on validation users
+    /// whose pseudo-query is the text of one of their held-out items (that item masked, the others
+    /// relevant), on a grid of 21 values. Returns the weight and its NDCG@`k`.
+    public static func fitQueryWeight(_ cache: ValidationCandidates, query a: Int, k: Int,
+                                      personal: @escaping @Sendable (UnsafePointer<Float>) -> Float) -> (weight: Float, ndcg: Double) {
+        let grid = (0...20).map { Float($0) / 20 }
+        var totals = [Double](repeating: 0, count: grid.count)
+        let f = cache.layout.count, sq = cache.layout.score(a), rq = cache.layout.rank(a)
+        var row = [Float](repeating: 0, count: f)
+        var p: [Float] = [], q: [Float] = [], blended: [Float] = []
+        for u in 0..<cache.users {
+            let c = cache.candidates(u)
+            guard c > 0, cache.totalRelevant(u) > 0 else { continue }
+            p.removeAll(keepingCapacity: true); q.removeAll(keepingCapacity: true)
+            for j in 0..<c {
+                let x = cache.features(u, j)
+                for i in 0..<f { row[i] = x[i] }
+                q.append(row[sq]); row[sq] = 0; row[rq] = 0
+                p.append(row.withUnsafeBufferPointer { personal($0.baseAddress!) })
+            }
+            p.withUnsafeMutableBufferPointer { normalize($0) }
+            var ideal = 0.0
+            for pos in 0..<min(k, cache.totalRelevant(u)) { ideal += 1 / log2(Double(pos + 2)) }
+            for (g, w) in grid.enumerated() {
+                blended = (0..<c).map { (1 - w) * p[$0] + w * q[$0] }
+                let top = blended.withUnsafeBufferPointer { TopK.select($0, k: k) }
+                var dcg = 0.0
+                for (pos, t) in top.enumerated() where cache.isRelevant(u, Int(t.index)) { dcg += 1 / log2(Double(pos + 2)) }
+                totals[g] += dcg / ideal
+            }
+        }
+        let best = totals.indices.max { totals[$0] < totals[$1] || (totals[$0] == totals[$1] && $0 > $1) } ?? 10
+        return (grid[best], totals[best] / Double(max(1, cache.users)))
     }
 
     static func formatted(_ x: Double) -> String {

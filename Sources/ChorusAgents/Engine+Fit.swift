@@ -32,11 +32,13 @@ extension Engine {
             var weights = [Float](repeating: 1 / Float(factories.count), count: factories.count)
             var ranker: RankingMLP? = nil
             var coordinatorReport = "linear blend with uniform weights (no validation hold-out)"
+            var queryWeight: Float = 0.5
             if let chosen = try fitBlend(log: log, parameters: p, threads: threads, halfLife: halfLife, itemVectors: itemVectors,
                                          profiles: profiles, progress: progress, stage: stage) {
                 weights = chosen.weights
                 ranker = chosen.ranker
                 coordinatorReport = chosen.report
+                queryWeight = chosen.queryWeight
                 halfLife = chosen.halfLife
                 factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors)
             }
@@ -49,10 +51,12 @@ extension Engine {
                 let lo = 0.5 + 0.5 * Double(a) / Double(factories.count), hi = 0.5 + 0.5 * Double(a + 1) / Double(factories.count)
                 agents.append(try f.fit(all, FitContext(threads: threads, seed: p.seed, progress: stage("training", lo, hi))))
             }
+            agents = Engine.withQueryAgent(agents)
             let model = FittedModel(users: log.users, items: log.items, trainedRows: log.count, seen: all.userItems,
                                     agents: agents, weights: weights, ranker: ranker, candidatesPerAgent: p.candidatesPerAgent,
                                     parameters: p, popularityHalfLifeSeconds: halfLife)
             model.coordinatorReport = coordinatorReport
+            model.queryWeight = queryWeight
             if let progress, progress("done", 1) { throw .cancelled("fit cancelled by the progress callback") }
             state.withLock { $0.model = model; $0.lastParameters = p }
         }
@@ -66,7 +70,7 @@ extension Engine {
     private func fitBlend(log: InteractionLog, parameters p: FitParameters, threads: Int, halfLife: Int64,
                           itemVectors: FloatMatrix?, profiles: [Int32: [Float]],
                           progress: ((String, Double) -> Bool)?,
-                          stage: (String, Double, Double) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> (weights: [Float], ranker: RankingMLP?, halfLife: Int64, report: String)? {
+                          stage: (String, Double, Double) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> (weights: [Float], ranker: RankingMLP?, halfLife: Int64, report: String, queryWeight: Float)? {
         guard p.validationFraction > 0 else { return nil }
         let held = TemporalHoldOut.split(users: log.userIndex, timestamps: log.timestamps, fraction: Double(p.validationFraction))
         guard held.contains(true) else { return nil }
@@ -107,6 +111,7 @@ extension Engine {
             let lo = 0.4 * Double(a) / Double(factories.count), hi = 0.4 * Double(a + 1) / Double(factories.count)
             agents.append(try f.fit(train, FitContext(threads: threads, seed: p.seed, progress: stage("validation", lo, hi))))
         }
+        agents = Engine.withQueryAgent(agents)
         if let progress, progress("blend", 0.4) { throw .cancelled("fit cancelled by the progress callback") }
         let profileBox = SendableBox(profiles)
         let counts = (0..<vu.count).map { trainSeen.row(Int(vu[$0])).cols.count }
@@ -118,10 +123,62 @@ extension Engine {
             },
             seen: seen, relevant: relevantOf, activity: { u in Candidates.activity(historyLength: counts[u]) })
         if let progress, progress("blend", 0.45) { throw .cancelled("fit cancelled by the progress callback") }
-        let coarse = Coordinator.fitLinear(cache, users: Array(0..<cache.users), k: 10, threads: threads, lastStep: 1.0 / 16)
-        let chosen = Coordinator.choose(cache, k: 10, threads: threads, seed: p.seed, linearStart: coarse.weights)
-        Log.emit(.info, "coordinator: \(chosen.report); blend weights \(chosen.weights)")
-        return (chosen.weights, chosen.ranker, halfLife, chosen.report)
+        let frozen = Set(agents.indices.filter { agents[$0].name == "query" })
+        let coarse = Coordinator.fitLinear(cache, users: Array(0..<cache.users), k: 10, threads: threads, frozen: frozen, lastStep: 1.0 / 16)
+        let chosen = Coordinator.choose(cache, k: 10, threads: threads, seed: p.seed, frozen: frozen, linearStart: coarse.weights)
+        var report = chosen.report
+        var queryWeight: Float = 0.5
+        if let q = frozen.first, let content = agents.first(where: { $0.name == "content" }) as? ContentAgent {
+            if let fitted = try fitQueryWeight(agents: agents, query: q, content: content, users: vu, relevant: relevant, train: train,
+                                               profiles: profiles, threads: threads, quota: p.candidatesPerAgent,
+                                               weights: chosen.weights, ranker: chosen.ranker) {
+                queryWeight = fitted.weight
+                report += "; query weight \(fitted.weight) (pseudo-query validation NDCG@10 \(Coordinator.formatted(fitted.ndcg)))"
+            } else {
+                report += "; query weight 0.5 (too few validation users with two held-out items with text to fit it)"
+            }
+        }
+        Log.emit(.info, "coordinator: \(report); blend weights \(chosen.weights)")
+        return (chosen.weights, chosen.ranker, halfLife, report, queryWeight)
+    }
+
+    /// Fits the query weight (`Coordinator.fitQueryWeight`) on validation users with at least two
+    /// held-out items, one of which has a text: that item's text vector is the pseudo-query (and
+    /// the item is masked), the other held-out items are relevant. At most 1,000 users, a
+    /// deterministic spread. Nil when fewer than 20 such users exist.
+    private func fitQueryWeight(agents: [RecommenderAgent], query q: Int, content: ContentAgent, users vu: [Int32],
+                                relevant: [Int32: [Int32]], train: TrainingData, profiles: [Int32: [Float]], threads: Int,
+                                quota: Int, weights: [Float], ranker: RankingMLP?) throws(ChorusError) -> (weight: Float, ndcg: Double)? {
+        let d = content.dimension
+        var picked: [(user: Int32, query: Int32, rest: [Int32])] = []
+        for u in vu {
+            let held = relevant[u] ?? []
+            guard held.count >= 2, let qi = held.first(where: { i in (0..<d).contains { content.vectors.row(Int(i))[$0] != 0 } }) else { continue }
+            picked.append((u, qi, held.filter { $0 != qi }))
+        }
+        guard picked.count >= 20 else { return nil }
+        if picked.count > 1000 { picked = stride(from: 0, to: picked.count, by: (picked.count + 999) / 1000).map { picked[$0] } }
+        let chosen = picked, trainSeen = train.userItems, profileBox = SendableBox(profiles), vectors = content.vectors
+        let cache = try ValidationCandidates(
+            agents: agents, itemCount: train.itemCount, quota: quota, threads: threads, users: chosen.count,
+            request: { u, body in
+                let profile = profileBox.value[chosen[u].user] ?? []
+                let query = UnsafeBufferPointer(start: vectors.row(Int(chosen[u].query)), count: d)
+                profile.withUnsafeBufferPointer { pb in
+                    body(AgentRequest(user: chosen[u].user, profile: pb.isEmpty ? nil : pb, query: query))
+                }
+            },
+            seen: { u in ArraySlice(Array(trainSeen.row(Int(chosen[u].user)).cols) + [chosen[u].query]) },
+            relevant: { u in chosen[u].rest },
+            activity: { u in Candidates.activity(historyLength: trainSeen.row(Int(chosen[u].user)).cols.count) })
+        let w = weights
+        return Coordinator.fitQueryWeight(cache, query: q, k: 10) { x in ranker?.score(x) ?? Coordinator.linear(w, x) }
+    }
+
+    /// The query agent rides on the content agent: appended right after it when there is one.
+    static func withQueryAgent(_ agents: [RecommenderAgent]) -> [RecommenderAgent] {
+        guard let content = agents.last(where: { $0.name == "content" }) as? ContentAgent else { return agents }
+        return agents + [QueryAgent(content: content)]
     }
 
     /// Mean validation NDCG@10 of one popularity agent (the same list for everyone, seen items masked).

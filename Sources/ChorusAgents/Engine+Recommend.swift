@@ -83,12 +83,30 @@ extension Engine {
             }
             only = a
         }
-        let context = SendableBox((m, only, blockedItems(m, allow: options.allow, deny: options.deny), options.includeSeen, texts.users))
+        // The request's own parts, the same for every user of the call: its history and query.
+        let history = options.history.compactMap { m.items.index(of: $0) }
+        var queryVector: [Float] = []
+        if let q = options.query, !q.isEmpty {
+            guard m.agents.contains(where: { $0.name == "query" }) else {
+                throw .invalidArgument("a query needs item texts: set them with set_item_texts and fit again")
+            }
+            let enc = try encoder().encoder
+            guard enc.name == texts.encoderName || texts.encoderName.isEmpty else {
+                throw .invalidArgument("the item texts were encoded by '\(texts.encoderName)', but the encoder now loaded is '\(enc.name)': a query cannot be compared with them")
+            }
+            queryVector = try enc.encode([q], threads: 1)
+        }
+        guard options.diversity.isFinite, options.diversity >= 0, options.diversity <= 1 else {
+            throw .invalidArgument("diversity must be in [0, 1], got \(options.diversity)")
+        }
+        let diversity = options.diversity
+        let context = SendableBox((m, only, blockedItems(m, allow: options.allow, deny: options.deny), options.includeSeen, texts.users,
+                                   history, queryVector))
         let out = SendableBox((users, outIds, outScores, sharesBuffer?.baseAddress, outFlags))
         let threads = users.count >= 64 ? Parallel.cpuCount : 1
         let scratchError = Mutex<ChorusError?>(nil)
         Parallel.forEachChunk(count: users.count, threads: threads) { _, range in
-            let (m, only, blocked, includeSeen, userTexts) = context.value
+            let (m, only, blocked, includeSeen, userTexts, history, queryVector) = context.value
             let (users, outIds, outScores, outShares, outFlags) = out.value
             guard let ranker = try? RequestRanker(model: m) else {
                 scratchError.withLock { $0 = .outOfMemory("cannot allocate recommend scratch buffers") }
@@ -97,10 +115,12 @@ extension Engine {
             for u in range {
                 let uidx = m.users.index(of: users[u])
                 let profile = userTexts[users[u]]?.vector ?? []
-                profile.withUnsafeBufferPointer { profile in
-                    let request = AgentRequest(user: uidx, profile: profile.isEmpty ? nil : profile)
+                profile.withUnsafeBufferPointer { profile in queryVector.withUnsafeBufferPointer { query in
+                    let request = AgentRequest(user: uidx, history: history, profile: profile.isEmpty ? nil : profile,
+                                               query: query.isEmpty ? nil : query)
                     let seen = (uidx.map { m.seen.row(Int($0)).cols }).flatMap { includeSeen ? nil : $0 }
-                    let result = ranker.rank(request, k: k, only: only, seen: seen, blocked: blocked)
+                    let result = ranker.rank(request, k: k, only: only, seen: seen, maskHistory: !includeSeen, blocked: blocked,
+                                             diversity: diversity)
                     let nA = m.agents.count
                     for slot in 0..<k {
                         let o = u * k + slot
@@ -114,7 +134,7 @@ extension Engine {
                             if let outShares { for a in 0..<nA { outShares[o * nA + a] = 0 } }
                         }
                     }
-                }
+                } }
                 outFlags?[u] = uidx == nil ? 1 : 0
             }
         }
@@ -137,6 +157,9 @@ final class RequestRanker {
     var order: [Int] = []
     var single: Int? = nil
     var usesNetwork = false
+    /// With a query: each candidate's query score, and its normalised personal score.
+    var queryShare: [Float] = []
+    var personalScore: [Float] = []
 
     init(model: FittedModel) throws(ChorusError) {
         m = model
@@ -150,15 +173,19 @@ final class RequestRanker {
     deinit { ranks.deallocate() }
 
     /// The top `k` (item index, score) of a request; `only` = one agent alone (its raw scores).
-    func rank(_ request: AgentRequest, k: Int, only: Int?, seen: ArraySlice<Int32>?, blocked: [Bool]?) -> [(item: Int32, score: Float)] {
+    /// `diversity` > 0 re-ranks the coordinator's candidates by maximal marginal relevance.
+    func rank(_ request: AgentRequest, k: Int, only: Int?, seen: ArraySlice<Int32>?, maskHistory: Bool, blocked: [Bool]?,
+              diversity: Float) -> [(item: Int32, score: Float)] {
         let n = m.itemCount, nA = m.agents.count
         func mask(_ row: UnsafeMutableBufferPointer<Float>) {
             if let seen { for i in seen { row[Int(i)] = -.infinity } }
+            if maskHistory { for i in request.history where i >= 0 && Int(i) < n { row[Int(i)] = -.infinity } }
             if let blocked { for i in 0..<n where blocked[i] { row[i] = -.infinity } }
         }
         order.removeAll(keepingCapacity: true)
+        queryShare.removeAll(keepingCapacity: true)
         for a in 0..<nA { participating[a] = false; weights[a] = 0 }
-        // One agent alone (asked for, or the only one that can score the request): its own ranking.
+        // One agent alone (asked for, or popularity when it cannot score the request): its own ranking.
         if let only {
             let a = m.agents[only].canScore(request) ? only : m.popularityIndex
             single = a
@@ -167,13 +194,16 @@ final class RequestRanker {
             mask(row)
             return TopK.select(UnsafeBufferPointer(row), k: k).map { (item: $0.index, score: $0.score) }
         }
+        single = nil
         // Every agent that can score the request proposes and is scored, as on the validation users
         // the coordinator was fitted on (agents with a zero linear weight still propose).
         var used: [Int] = (0..<nA).filter { m.agents[$0].canScore(request) }
         if used.isEmpty { used = [m.popularityIndex] }
-        let total = used.reduce(Float(0)) { $0 + m.weights[$1] }
-        for a in used { participating[a] = true; weights[a] = total > 0 ? m.weights[a] / total : 1 / Float(used.count) }
-        single = nil
+        let query = used.first { m.agents[$0].name == "query" }
+        let personal = used.filter { $0 != query }
+        let total = personal.reduce(Float(0)) { $0 + m.weights[$1] }
+        for a in used { participating[a] = true }
+        for a in personal { weights[a] = total > 0 ? m.weights[a] / total : 1 / Float(personal.count) }
         var rows = [UnsafeMutablePointer<Float>?](repeating: nil, count: nA)
         for a in used {
             let row = UnsafeMutableBufferPointer(start: scratch.row(a), count: n)
@@ -182,22 +212,35 @@ final class RequestRanker {
             mask(row)
             rows[a] = row.baseAddress
         }
-        let history = request.user.map { m.seen.row(Int($0)).cols.count } ?? request.history.count
+        let history = (request.user.map { m.seen.row(Int($0)).cols.count } ?? 0) + request.history.count
         Candidates.build(rows: rows, itemCount: n, quota: max(m.candidatesPerAgent, k),
                          activity: Candidates.activity(historyLength: history), rankScratch: ranks, into: &candidates)
-        // The network ranks users the model knows; the linear blend everyone else.
+        // The network ranks users the model knows; the linear blend everyone else. A query's
+        // features are taken out first (the coordinator never saw any) and mixed back by weight.
         usesNetwork = request.user != nil && m.ranker != nil
-        let f = m.layout.count
-        var scores = [Float](repeating: 0, count: candidates.items.count)
-        candidates.features.withUnsafeBufferPointer { feats in
-            for c in 0..<candidates.items.count {
-                let x = feats.baseAddress! + c * f
-                scores[c] = usesNetwork ? m.ranker!.score(x) : Coordinator.linear(weights, x)
+        let f = m.layout.count, c = candidates.items.count
+        var scores = [Float](repeating: 0, count: c)
+        candidates.features.withUnsafeMutableBufferPointer { feats in
+            for j in 0..<c {
+                let x = feats.baseAddress! + j * f
+                if let query {
+                    queryShare.append(x[m.layout.score(query)])
+                    x[m.layout.score(query)] = 0; x[m.layout.rank(query)] = 0
+                }
+                scores[j] = usesNetwork ? m.ranker!.score(x) : Coordinator.linear(weights, x)
             }
         }
-        let top = scores.withUnsafeBufferPointer { TopK.select($0, k: k) }
-        order = top.map { Int($0.index) }
-        return top.map { (item: candidates.items[Int($0.index)], score: $0.score) }
+        if query != nil {
+            scores.withUnsafeMutableBufferPointer { Coordinator.normalize($0) }
+            personalScore = scores
+            for j in 0..<c { scores[j] = (1 - m.queryWeight) * scores[j] + m.queryWeight * queryShare[j] }
+        }
+        if diversity > 0, let vectors = m.diversityVectors {
+            order = Diversity.mmr(scores: scores, items: candidates.items, vectors: vectors, k: k, lambda: min(1, diversity))
+        } else {
+            order = scores.withUnsafeBufferPointer { TopK.select($0, k: k) }.map { Int($0.index) }
+        }
+        return order.map { (item: candidates.items[$0], score: scores[$0]) }
     }
 
     /// Each agent's share of the score of output slot `slot` of the last `rank`, into `out`
@@ -210,6 +253,20 @@ final class RequestRanker {
         if let single { out[single] = 1; return }
         let f = m.layout.count
         let c = order[slot]
+        defer {
+            // With a query: personal shares scaled by the personal part of the final score.
+            if let q = (0..<nA).first(where: { participating[$0] && m.agents[$0].name == "query" }), c < queryShare.count {
+                let personalPart = (1 - m.queryWeight) * personalScore[c], queryPart = m.queryWeight * queryShare[c]
+                let final = personalPart + queryPart
+                if final > 0 {
+                    for a in 0..<nA where a != q { out[a] *= personalPart / final }
+                    out[q] = queryPart / final
+                } else {
+                    for a in 0..<nA where a != q { out[a] *= 1 - m.queryWeight }
+                    out[q] = m.queryWeight
+                }
+            }
+        }
         candidates.features.withUnsafeBufferPointer { feats in
             let x = feats.baseAddress! + c * f
             if usesNetwork, let net = m.ranker {
@@ -229,6 +286,10 @@ final class RequestRanker {
             var total: Float = 0
             for a in 0..<nA where participating[a] { total += weights[a] * x[m.layout.score(a)] }
             for a in 0..<nA where participating[a] { out[a] = total > 0 ? weights[a] * x[m.layout.score(a)] / total : weights[a] }
+            if total <= 0 {
+                let sum = (0..<nA).reduce(Float(0)) { $0 + out[$1] }
+                if sum > 0 { for a in 0..<nA { out[a] /= sum } }
+            }
         }
     }
 }

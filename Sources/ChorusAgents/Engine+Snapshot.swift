@@ -51,6 +51,7 @@ extension Engine {
             w.write(UInt32(model.candidatesPerAgent))
             w.write(UInt8(model.ranker == nil ? 0 : 1))
             model.ranker?.encode(into: &w)
+            w.write(model.queryWeight)
             sections.append(Snapshot.Section(tag: "MODL", payload: w.bytes))
             for (a, agent) in model.agents.enumerated() {
                 var aw = ByteWriter()
@@ -121,12 +122,13 @@ extension Engine {
                 guard !agents.contains(where: { $0.name == name }) else { throw .format("snapshot agent '\(name)' appears twice") }
                 guard weight.isFinite, weight >= 0, weight <= 1 else { throw .format("snapshot blend weight \(weight) is invalid") }
                 var ar = try section(engine.agentTag(a))
-                agents.append(try factory.decode(&ar, AgentDecodeContext(userCount: nUsers, itemCount: nItems)))
+                agents.append(try factory.decode(&ar, AgentDecodeContext(userCount: nUsers, itemCount: nItems, previous: agents)))
                 guard ar.isAtEnd else { throw .format("snapshot section '\(engine.agentTag(a))' has trailing bytes") }
                 weights.append(weight)
             }
             var quota = p.candidatesPerAgent
             var ranker: RankingMLP? = nil
+            var queryWeight: Float = 0.5
             if schema >= 2 {
                 quota = Int(try m.read(UInt32.self))
                 guard quota >= 1, quota <= 100_000 else { throw .format("snapshot candidates per agent \(quota) is invalid") }
@@ -139,6 +141,8 @@ extension Engine {
                     }
                 default: throw .format("snapshot ranking network flag is invalid")
                 }
+                queryWeight = try m.readFloat()
+                guard queryWeight.isFinite, queryWeight >= 0, queryWeight <= 1 else { throw .format("snapshot query weight \(queryWeight) is invalid") }
             }
             guard agents.contains(where: { $0.name == "popularity" }) else { throw .format("snapshot model has no popularity agent") }
             guard m.isAtEnd else { throw .format("snapshot section 'MODL' has trailing bytes") }
@@ -151,6 +155,7 @@ extension Engine {
                                 trainedRows: rows, seen: seen, agents: agents, weights: weights, ranker: ranker,
                                 candidatesPerAgent: quota, parameters: p,
                                 popularityHalfLifeSeconds: halfLife)
+            model!.queryWeight = queryWeight
         }
         engine.restore(log: log, texts: texts, model: model, parameters: p)
         return engine

@@ -35,7 +35,7 @@ public final class Engine: @unchecked Sendable {
     public var agents: [(name: String, weight: Float)] {
         state.withLock { s in
             if let m = s.model { return m.agents.indices.map { (m.agents[$0].name, m.weights[$0]) } }
-            return (Self.collaborativeAgents + (s.texts.items.isEmpty ? [] : ["content"])).map { ($0, 0) }
+            return (Self.collaborativeAgents + (s.texts.items.isEmpty ? [] : ["content", "query"])).map { ($0, 0) }
         }
     }
 
@@ -73,7 +73,7 @@ public final class Engine: @unchecked Sendable {
     /// The factory that restores a snapshot's agent `name`.
     func decoder(named name: String, _ p: FitParameters, halfLife: Int64) -> AgentFactory? {
         factories(p, halfLife: halfLife, itemVectors: nil).first { $0.name == name }
-            ?? (name == "content" ? ContentAgent.Factory(itemVectors: nil) : nil)
+            ?? (name == "content" ? ContentAgent.Factory(itemVectors: nil) : name == "query" ? QueryAgent.Factory() : nil)
     }
 
     // MARK: - Text

@@ -64,6 +64,18 @@ public struct RecommendOptions: Sendable {
     public var deny: Set<Int64> = []
     /// One agent alone by name; nil = the coordinator's blend.
     public var agent: String? = nil
+    /// A natural-language request ("a light-hearted animated film for a family evening"): the
+    /// query agent ranks items by how well their text matches it, and the coordinator mixes that
+    /// with the user's personal ranking by a weight fitted on validation.
+    public var query: String? = nil
+    /// Items the user interacted with that the model may not know about (an anonymous visitor's
+    /// clicks, the current session), most recent last; applies to every user of the call.
+    /// Unknown ids are ignored.
+    public var history: [Int64] = []
+    /// Re-ranking for diversity (maximal marginal relevance): 0 = by score alone ... 1 = as
+    /// different from each other as possible. Similarity is the cosine of item vectors (texts
+    /// when items have them, else ALS factors).
+    public var diversity: Float = 0
     public init() {}
 }
 

@@ -17,6 +17,8 @@ final class FittedModel: @unchecked Sendable {
     /// Proposals per agent in the candidate stage.
     let candidatesPerAgent: Int
     let layout: Candidates.Features
+    /// For requests with a query: final = (1 − w) · personal + w · query (fitted on validation).
+    var queryWeight: Float = 0.5
     /// How the coordinator was chosen (the validation comparison), for reports.
     var coordinatorReport = ""
     let parameters: FitParameters
@@ -35,5 +37,7 @@ final class FittedModel: @unchecked Sendable {
     }
 
     var itemCount: Int { items.count }
+    /// Unit item vectors for similarity (similar items, diversity): the first agent that has them.
+    var diversityVectors: FloatMatrix? { agents.lazy.compactMap { $0.itemVectors }.first }
     var modelBytes: Int { agents.reduce(0) { $0 + $1.modelBytes } }
 }

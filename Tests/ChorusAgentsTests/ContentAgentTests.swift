@@ -31,9 +31,9 @@ func textEngine() throws -> Engine {
 @Suite struct ContentAgentTests {
     @Test func contentAgentJoinsTheBlendAndRanksByText() throws {
         let e = try textEngine()
-        #expect(e.agentNames == Engine.collaborativeAgents + ["content"])
+        #expect(e.agentNames == Engine.collaborativeAgents + ["content", "query"])
         try e.fit(fastParameters())
-        #expect(e.agentNames == Engine.collaborativeAgents + ["content"])
+        #expect(e.agentNames == Engine.collaborativeAgents + ["content", "query"])
         #expect(abs(e.blendWeights.reduce(0, +) - 1) < 1e-5)
         var o = RecommendOptions(); o.agent = "content"
         for list in try e.recommend(users: Array(1...40), k: 5, options: o) {
@@ -126,5 +126,59 @@ func textEngine() throws -> Engine {
         scores.withUnsafeMutableBufferPointer { content.score(request, into: $0) }
         let best = scores.indices.max { scores[$0] < scores[$1] }!
         #expect(m.items.ids[best] > 100 && m.items.ids[best] <= 120)
+    }
+}
+
+@Suite struct RequestTests {
+    @Test func aQueryPullsTheRankingTowardsItsText() throws {
+        let e = try textEngine()
+        try e.fit(fastParameters())
+        #expect(e.agentNames.suffix(2) == ["content", "query"])
+        var o = RecommendOptions(); o.query = "rocket galaxy astronaut"; o.agent = "query"
+        // A cooking user asking for space gets space items from the query agent alone.
+        let alone = try e.recommend(users: [2], k: 5, options: o)[0]
+        #expect(alone.items.allSatisfy { $0 > 100 && $0 <= 120 }, "got \(alone.items)")
+        o.agent = nil
+        let mixed = try e.recommend(users: [2], k: 5, options: o)[0]
+        let q = try #require(e.agentNames.firstIndex(of: "query"))
+        for s in mixed.shares { #expect(abs(s.reduce(0, +) - 1) < 1e-4) }
+        if mixed.shares.contains(where: { $0[q] > 0.5 }) { #expect(mixed.items.contains { $0 > 100 && $0 <= 120 }) }
+        // An anonymous visitor with only a query.
+        let anonymous = try e.recommend(users: [424_242], k: 5, options: o)[0]
+        #expect(anonymous.coldFallback && anonymous.items.count == 5)
+        #expect(anonymous.items.filter { $0 > 100 && $0 <= 120 }.count >= 3, "got \(anonymous.items)")
+    }
+
+    @Test func anAnonymousHistoryIsRecommendedFrom() throws {
+        let e = try textEngine()
+        try e.fit(fastParameters())
+        var o = RecommendOptions(); o.history = [202, 204, 206, 999_999]
+        let list = try e.recommend(users: [777_777], k: 5, options: o)[0]
+        #expect(list.coldFallback)
+        #expect(!list.items.contains(202) && !list.items.contains(204))
+        #expect(list.items.filter { $0 > 200 }.count >= 4, "got \(list.items)")
+    }
+
+    @Test func diversityTradesRelevanceForDifferentItems() throws {
+        let e = try clusteredEngine()
+        try e.fit(fastParameters())
+        let (m, _) = try e.publishedModelAndTexts()
+        let vectors = try #require(m.diversityVectors)
+        func ild(_ d: Float) throws -> Double {
+            var o = RecommendOptions(); o.diversity = d
+            let lists = try e.recommend(users: Array(1...20), k: 6, options: o)
+            return lists.map { Diversity.intraList($0.items.map { m.items.index(of: $0)! }, vectors: vectors) }.reduce(0, +) / 20
+        }
+        let plain = try ild(0), diverse = try ild(0.9)
+        #expect(diverse > plain + 0.05, "ILD \(plain) -> \(diverse)")
+        var bad = RecommendOptions(); bad.diversity = 1.5
+        #expect(throws: ChorusError.self) { try e.recommend(users: [1], k: 3, options: bad) }
+    }
+
+    @Test func queriesNeedTexts() throws {
+        let e = try clusteredEngine()
+        try e.fit(fastParameters())
+        var o = RecommendOptions(); o.query = "anything"
+        #expect(throws: ChorusError.self) { try e.recommend(users: [1], k: 3, options: o) }
     }
 }

@@ -2047,7 +2047,7 @@ static void test_texts(void) {
     EXPECT(chorus_engine_encoder_name(e, &name), CHORUS_OK);
     CHECK(name != NULL && strstr(name, "hashing") != NULL);
     EXPECT(chorus_engine_agent_count(e, &n_agents), CHORUS_OK);
-    CHECK(n_agents == n_base + 1); /* texts add the content agent, last */
+    CHECK(n_agents == n_base + 2); /* texts add the content and query agents, last */
     content = find_agent(e, "content");
     CHECK(content == n_base);
 
@@ -2091,7 +2091,7 @@ static void test_texts(void) {
         st = get_stats(loaded);
         CHECK(st.n_item_texts == N_ITEMS + 1 && st.n_user_texts == 1);
         EXPECT(chorus_engine_agent_count(loaded, &n_agents), CHORUS_OK);
-        CHECK(n_agents == n_base + 1);
+        CHECK(n_agents == n_base + 2);
         EXPECT(recommend(e, &uid, 1, 6, NULL, &a), CHORUS_OK);
         EXPECT(recommend(loaded, &uid, 1, 6, NULL, &b), CHORUS_OK);
         CHECK(same_recs(&a, &b, 1));

@@ -58,11 +58,12 @@ GRIDS = {
     "implicit-als": [dict(weights=w, factors=f, regularization=r, alpha=a, iterations=15)
                      for w in ("binary", "rating") for f in (32, 64, 128) for r in (0.01, 0.1, 1.0) for a in (1, 5, 20)],
     # binary input (BPR only uses which items were interacted with). The iteration counts are read
-    # off one fit per setting (factors after epoch 25, 50, 100, 200: identical to separate fits with
-    # the same seed, as implicit's SGD has a constant learning rate). Trimmed from {100, 300}: in a
-    # first full run on ml-100k, 300 iterations scored below 100 in all 12 settings, at 3x the time.
+    # off one fit per setting (factors after epoch 25, 50, 100: identical to separate fits with the
+    # same seed, as implicit's SGD has a constant learning rate). Trimmed from {100, 300} for time:
+    # in trial runs on ml-100k, 300 iterations scored below 100 in all 12 settings, and 200 never
+    # beat the best of 25 / 50 / 100 either.
     "implicit-bpr": [dict(factors=f, learning_rate=lr, regularization=r, iterations=it)
-                     for f in (32, 64, 128) for lr in (0.01, 0.05) for r in (0.001, 0.01) for it in (25, 50, 100, 200)],
+                     for f in (32, 64, 128) for lr in (0.01, 0.05) for r in (0.001, 0.01) for it in (25, 50, 100)],
     # binary X; B = I - P diag(1/diag(P)), P = (X^T X + lambda I)^-1, diag(B) = 0.
     "ease": [dict(lam=lam) for lam in (50, 100, 200, 500, 1000, 2000)],
     # implicit's CosineRecommender on the binarised matrix; score = x_u^T S (S: K neighbours per item).
@@ -89,6 +90,8 @@ def parse_args():
                     help="the tuned ALS and BPR are refitted with seeds seed..seed+N-1 and their test metrics "
                          "averaged (tuning uses seed only) (default %(default)s)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not rewrite results.md/json")
+    ap.add_argument("--render-only", action="store_true",
+                    help="rewrite results.md from the recorded results.json (no run; after a change to the report layout)")
     return ap.parse_args()
 
 
@@ -295,7 +298,8 @@ def run_chorus(args, dataset, tmp):
         sys.exit(f"run.py: chorus eval failed ({out.returncode}):\n{out.stderr}")
     with open(json_path) as f:
         report = json.load(f)
-    m = re.search(r"popularity half-life (?:(\d+(?:\.\d+)?) days|(no decay))", out.stdout)
+    # "popularity half-life 365 days", "... none (no decay)", "... no decay"
+    m = re.search(r"popularity half-life (?:(\d+(?:\.\d+)?) days?|(none|no decay))", out.stdout)
     half_life_days = None if not m else (0.0 if m.group(2) else float(m.group(1)))
     enc = re.search(r"encoded in ([0-9.]+) s", out.stdout)
     return report, split_dir, {"command": cmd, "stdout": out.stdout, "wall_seconds": wall,
@@ -360,7 +364,9 @@ def run_dataset(args, dataset, tmp):
 
     # Cross-check of the metric code: Chorus's popularity agent re-implemented on the same split.
     check = None
-    if chorus["half_life_days"] is not None:
+    if chorus["half_life_days"] is None:
+        print("metric cross-check skipped: no popularity half-life found in chorus eval's output", flush=True)
+    else:
         pop = evaluate(test, popularity_scores(test, i, w, t, chorus["half_life_days"] * 86400), args.k)
         row = next((r for r in report["rows"] if r["name"] == "popularity"), None)
         if row:
@@ -430,16 +436,25 @@ def run_dataset(args, dataset, tmp):
 
 def main():
     args = parse_args()
+    if args.render_only:
+        with open(os.path.join(HERE, "results.json")) as f:
+            result = json.load(f)
+        with open(os.path.join(HERE, "results.md"), "w") as f:
+            f.write(render_md(result))
+        print(f"rewrote {os.path.relpath(os.path.join(HERE, 'results.md'), common.REPO)} from results.json")
+        return
     if not os.path.isdir(args.data):
         sys.exit(f"run.py: data folder {args.data} not found (pass --data DIR, the folder holding ml-100k/ and ml-latest-small/)")
     for d in args.datasets:
         if not os.path.isdir(os.path.join(args.data, d)):
             sys.exit(f"run.py: {os.path.join(args.data, d)} not found (pass --data DIR, the folder holding {d}/)")
-    if not os.access(args.chorus, os.X_OK):
+    if not (os.path.isfile(args.chorus) and os.access(args.chorus, os.X_OK)):
         sys.exit(f"run.py: {args.chorus} not found or not executable; build it with `make cli` (or pass --chorus)")
     import implicit
 
     facts = common.machine_facts()
+    chorus_sha = common.sha256(args.chorus)
+    chorus_mtime = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.path.getmtime(args.chorus)))
     load_before = os.getloadavg()
     uptime_before = common.run_text(["uptime"])
     t0 = time.perf_counter()
@@ -457,6 +472,7 @@ def main():
         "runtime_seconds": time.perf_counter() - t0,
         "settings": {"k": args.k, "validation": args.validation, "threads": args.threads, "seed": args.seed,
                      "seeds": args.seeds, "chorus": os.path.relpath(os.path.abspath(args.chorus), common.REPO),
+                     "chorus_sha256": chorus_sha, "chorus_mtime": chorus_mtime,
                      "chorus_args": args.chorus_args, "peers": args.peers,
                      "python_OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
                      "grids": {p: GRIDS[p] for p in args.peers}},
@@ -541,7 +557,7 @@ def render_md(r):
     pools = "\n".join(
         f"| {p.get('user_api')} | {p.get('internal_api')} | {p.get('num_threads')} | {p.get('version')} | "
         f"{p.get('threading_layer', '')} | `{os.path.basename(p.get('filepath', ''))}` |" for p in r["threadpoolctl"])
-    grids = "\n".join(f"- {p}: {len(g)} settings: " + grid_text(p) for p, g in s["grids"].items())
+    grids = "\n".join(f"  - {p}: {len(g)} settings: " + grid_text(p) for p, g in s["grids"].items())
     summary = []
     for d in r["datasets"]:
         for metric, label in (("ndcg", "NDCG@10"), ("recall", "Recall@10")):
@@ -597,11 +613,12 @@ Total runtime of this run: {r['runtime_seconds']:.0f} s.
   and report the mean (+- sd over seeds). Fit time: the median refit on the whole training split.
 - Grids:
 {grids}
-- Chorus: one `chorus eval` run with its defaults (ALS 64 factors, 15 iterations, regularization 0.01, alpha 1,
-  popularity half-life and blend weights chosen on its own 10% validation hold-out of the training data, every
-  CPU as worker threads, seed 42){'; extra arguments: `' + s['chorus_args'] + '`' if s['chorus_args'] else ''}. Its fit time is the
-  whole engine fit (every agent, the blend search); the sentence encoding of the movie texts is reported apart.
-  Single seed (ALS moves by a few percent between seeds, see bench/als/results.md).
+- Chorus: one `chorus eval` run with its defaults (every agent at its default setting; the popularity half-life
+  and the coordinator chosen by the fit on its own validation hold-out of the training data, which never sees the
+  test split; every CPU as worker threads; seed 42){'; extra arguments: `' + s['chorus_args'] + '`' if s['chorus_args'] else ''}.
+  The agents' rows are each agent alone; "weight" is its share in the blend as `chorus eval` reports it. Chorus's
+  fit time is the whole engine fit (every agent and the coordinator); the sentence encoding of the movie texts
+  is reported apart. Single seed (its ALS moves by a few percent between seeds, see bench/als/results.md).
 - Threads: implicit `num_threads={s['threads']}`; this Python process ran with OPENBLAS_NUM_THREADS={s['python_OPENBLAS_NUM_THREADS']}
   (implicit's documented setting), raised to {s['threads']} with threadpoolctl inside EASE's fit and scoring (dense BLAS).
 
@@ -611,7 +628,7 @@ Total runtime of this run: {r['runtime_seconds']:.0f} s.
 - nproc: {m['nproc']}; CPU: {m['cpu_model']}; memory: {m['memory_gib']} GiB; kernel {m['kernel']}
 - uptime before: `{m['uptime_before']}`; after: `{m['uptime_after']}`
 - {m['swift']}; Python {m['python']}; implicit {v['implicit']}, numpy {v['numpy']}, scipy {v['scipy']}, threadpoolctl {v['threadpoolctl']}
-- repository revision: {m['git_revision']}
+- repository revision: {m['git_revision']}; Chorus CLI `{s['chorus']}` built {s['chorus_mtime']}, sha256 `{s['chorus_sha256'][:16]}…`
 
 threadpoolctl in the Python process (end of run):
 

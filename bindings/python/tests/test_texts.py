@@ -25,7 +25,7 @@ def text_engine(data):
 
 def test_content_agent_joins_and_reports(text_engine):
     names = [name for name, _ in text_engine.agents]
-    assert names[0] == "popularity" and names[-1] == "content" and "als" in names
+    assert names[0] == "popularity" and names[-2:] == ["content", "query"] and "als" in names
     assert "hashing" in text_engine.encoder
     s = text_engine.stats()
     assert s["n_item_texts"] == len(ITEMS_A) + len(ITEMS_B) + 1
