@@ -62,7 +62,11 @@ public enum Candidates {
                 feat[base + layout.activity] = activity
             }
             for a in 0..<agents {
-                for (rank, t) in proposals[a].enumerated() {
+                // Tied scores share the rank of the first of them, so an agent that cannot tell
+                // items apart (all of them cold to it, say) gives them the same rank signal.
+                var rank = 0
+                for (position, t) in proposals[a].enumerated() {
+                    if position > 0 && t.score != proposals[a][position - 1].score { rank = position }
                     let slot = Int(rankScratch[Int(t.index)])
                     feat[slot * f + layout.rank(a)] = 1 / log2(Float(rank + 2))
                 }

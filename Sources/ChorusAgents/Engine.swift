@@ -49,6 +49,13 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
+    /// Intra-list diversity of a list of item ids: mean 1 − cos over pairs, with the item vectors
+    /// diversity re-ranking uses; nil before fit or without item vectors. Unknown ids are skipped.
+    public func intraListDiversity(_ items: [Int64]) -> Double? {
+        guard let m = state.withLock({ $0.model }), let vectors = m.diversityVectors else { return nil }
+        return Diversity.intraList(items.compactMap { m.items.index(of: $0) }, vectors: vectors)
+    }
+
     /// The coordinator's weights per agent (0 before the first fit).
     public var blendWeights: [Float] { state.withLock { $0.model?.weights } ?? [Float](repeating: 0, count: agentNames.count) }
 

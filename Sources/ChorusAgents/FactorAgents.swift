@@ -49,6 +49,15 @@ public final class FactorAgent: RecommenderAgent {
         w.writeRaw(UnsafeBufferPointer(itemFactors.buffer))
     }
 
+    /// Zeroes the factors of items without a training interaction: their factors are whatever the
+    /// random start left (ALS's few CG steps do not reach 0), which would give them arbitrary
+    /// scores and, scaled to unit length, arbitrary similarities.
+    static func zeroUnseenItems(_ items: FloatMatrix, _ data: TrainingData) {
+        var seen = [Bool](repeating: false, count: items.rows)
+        for i in data.items { seen[Int(i)] = true }
+        for i in 0..<items.rows where !seen[i] { items.row(i).update(repeating: 0, count: items.cols) }
+    }
+
     /// Reads factors written by `encode`.
     static func decode(name: String, _ r: inout ByteReader, _ context: AgentDecodeContext) throws(ChorusError) -> RecommenderAgent {
         let userCount = context.userCount, itemCount = context.itemCount
@@ -73,6 +82,7 @@ public enum ALSAgent {
             p.threads = context.threads
             p.seed = context.seed
             let factors = try ImplicitALS.fit(userItems: data.userItems, parameters: p, progress: context.progress)
+            FactorAgent.zeroUnseenItems(factors.items, data)
             return try FactorAgent(name: name, userFactors: factors.users, itemFactors: factors.items)
         }
 
@@ -93,6 +103,7 @@ public enum BPRAgent {
             var p = parameters
             p.seed = context.seed
             let factors = try BPR.fit(userItems: data.userItems, parameters: p, progress: context.progress)
+            FactorAgent.zeroUnseenItems(factors.items, data)
             return try FactorAgent(name: name, userFactors: factors.users, itemFactors: factors.items)
         }
 

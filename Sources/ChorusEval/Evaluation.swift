@@ -25,6 +25,9 @@ public struct EvaluationRow: Sendable, Equatable {
     public var seconds: Double
     /// The agent's blend weight (nil for the blend row).
     public var weight: Float?
+    /// Mean intra-list diversity of the lists (1 − cosine of item vectors over pairs); nil when
+    /// the engine has no item vectors.
+    public var diversity: Double? = nil
 }
 
 /// The outcome of `Evaluation.run`: one row per agent, then the blend.
@@ -63,7 +66,8 @@ public enum Evaluation {
     ///   `.notFound` for an unknown agent).
     /// - Complexity: one recommend per test user and recommender; metrics O(k) per list.
     public static func evaluate(engine: Engine, test: [Int64: Set<Int64>], k: Int,
-                                recommenders: [String?]? = nil, batchSize: Int = 256) throws(ChorusError) -> [EvaluationRow] {
+                                recommenders: [String?]? = nil, options base: RecommendOptions = RecommendOptions(),
+                                label: String = "", batchSize: Int = 256) throws(ChorusError) -> [EvaluationRow] {
         let catalogue = engine.itemCount
         guard k >= 1 else { throw .invalidArgument("k must be at least 1, got \(k)") }
         guard k <= catalogue else { throw .invalidArgument("k = \(k) exceeds the \(catalogue) items the engine knows") }
@@ -71,13 +75,15 @@ public enum Evaluation {
         let users = test.keys.filter { !(test[$0]!.isEmpty) }.sorted()
         let names = engine.agentNames
         let weights = engine.blendWeights
-        let which = recommenders ?? (names.map { Optional($0) } + [nil])
+        // The query agent only answers requests with a query: alone it would be popularity again.
+        let which = recommenders ?? (names.filter { $0 != "query" }.map { Optional($0) } + [nil])
         var rows: [EvaluationRow] = []
         for agent in which {
-            var options = RecommendOptions()
+            var options = base
             options.agent = agent
             var acc = MetricAccumulator(k: k)
             var cold = 0
+            var diversitySum = 0.0, diversityLists = 0
             let clock = Stopwatch()
             var start = 0
             while start < users.count {
@@ -85,13 +91,15 @@ public enum Evaluation {
                 for list in try engine.recommend(users: chunk, k: k, options: options) {
                     if list.coldFallback { cold += 1 }
                     acc.add(list.items, relevant: test[list.user] ?? [])
+                    if let d = engine.intraListDiversity(list.items) { diversitySum += d; diversityLists += 1 }
                 }
                 start += batch
             }
             let weight = agent.flatMap { a in names.firstIndex(of: a).flatMap { $0 < weights.count ? weights[$0] : nil } }
-            rows.append(EvaluationRow(name: agent ?? blendName, k: k, recall: acc.recall, ndcg: acc.ndcg,
+            rows.append(EvaluationRow(name: (agent ?? blendName) + label, k: k, recall: acc.recall, ndcg: acc.ndcg,
                                       hitRate: acc.hitRate, mrr: acc.mrr, coverage: acc.coverage(catalogueSize: catalogue),
-                                      users: acc.users, coldUsers: cold, seconds: clock.seconds, weight: weight))
+                                      users: acc.users, coldUsers: cold, seconds: clock.seconds, weight: weight,
+                                      diversity: diversityLists > 0 ? diversitySum / Double(diversityLists) : nil))
         }
         return rows
     }
@@ -122,21 +130,22 @@ public enum Evaluation {
 
     /// A fixed-width text table of `rows`, one line each, after a header line and a rule:
     ///
-    ///     recommender  weight  Recall@10  NDCG@10   HR@10  MRR@10  Cov@10  users   time
-    ///     -----------  ------  ---------  -------  ------  ------  ------  -----  -----
-    ///     popularity     0.22     0.0712   0.0601  0.3311  0.1398  0.0041    610  0.08 s
+    ///     recommender  weight  Recall@10  NDCG@10   HR@10  MRR@10  Cov@10  ILD@10  users   time
+    ///     -----------  ------  ---------  -------  ------  ------  ------  ------  -----  -----
+    ///     popularity     0.22     0.0712   0.0601  0.3311  0.1398  0.0041  0.7312    610  0.08 s
     ///
     /// Metrics have 4 decimals. Lines end in "\n".
     public static func formatTable(_ rows: [EvaluationRow]) -> String {
         let k = rows.first?.k ?? 10
         let columns: [(title: String, left: Bool)] = [
             ("recommender", true), ("weight", false), ("Recall@\(k)", false), ("NDCG@\(k)", false), ("HR@\(k)", false),
-            ("MRR@\(k)", false), ("Cov@\(k)", false), ("users", false), ("time", false),
+            ("MRR@\(k)", false), ("Cov@\(k)", false), ("ILD@\(k)", false), ("users", false), ("time", false),
         ]
         let cells: [[String]] = rows.map { r in
             [r.name, r.weight.map { TextFormat.fixed(Double($0), 2) } ?? "-",
              TextFormat.fixed(r.recall, 4), TextFormat.fixed(r.ndcg, 4), TextFormat.fixed(r.hitRate, 4),
-             TextFormat.fixed(r.mrr, 4), TextFormat.fixed(r.coverage, 4), String(r.users), TextFormat.seconds(r.seconds)]
+             TextFormat.fixed(r.mrr, 4), TextFormat.fixed(r.coverage, 4), r.diversity.map { TextFormat.fixed($0, 4) } ?? "-",
+             String(r.users), TextFormat.seconds(r.seconds)]
         }
         var widths = columns.map { $0.title.count }
         for line in cells { for (c, text) in line.enumerated() { widths[c] = max(widths[c], text.count) } }

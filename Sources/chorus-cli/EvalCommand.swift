@@ -20,6 +20,11 @@ enum EvalCommand {
           --k <n>                 list length (default 10)
           --holdout <f>           share of each user's ratings held out, in (0, 1) (default 0.2)
           --min-rating <r>        count only held-out ratings >= r as relevant (default: all)
+          --diversity <list>      also evaluate the blend re-ranked for diversity at these MMR weights,
+                                  comma-separated in (0, 1] (for example 0.1,0.3,0.5)
+          --cold-items            give every movie its text, including movies that only appear in the
+                                  test split (cold items: no training interaction), and report how
+                                  well they are recommended (Recall@k among cold items only)
           --export-split <dir>    also write the split as <dir>/train.csv (user,item,weight,timestamp)
                                   and <dir>/test.csv (user,item), for peers evaluated on the same split
           --json <file>           also write the result rows as JSON
@@ -33,7 +38,7 @@ enum EvalCommand {
 
     static let spec: [String: Arguments.Kind] = FitOptions.spec.merging([
         "data": .value, "dataset": .value, "k": .value, "holdout": .value, "min-rating": .value,
-        "export-split": .value, "json": .value,
+        "export-split": .value, "json": .value, "diversity": .value, "cold-items": .flag,
     ]) { a, _ in a }
 
     static func run(_ args: ArraySlice<String>) throws(CLIError) {
@@ -52,6 +57,15 @@ enum EvalCommand {
         if a.string("min-rating") != nil { minRating = Float(try a.double("min-rating", default: 0, range: 0...1e6)) }
         let (config, parameters) = try FitOptions.parameters(a)
         let withTexts = try FitOptions.texts(a)
+        var diversities: [Float] = []
+        if let list = a.string("diversity") {
+            for part in list.split(separator: ",") {
+                guard let v = Float(part.trimmingSpaces), v > 0, v <= 1 else { throw .usage("--diversity takes values in (0, 1], got '\(list)'") }
+                diversities.append(v)
+            }
+        }
+        let coldItems = a.has("cold-items")
+        if coldItems && !withTexts { throw .usage("--cold-items needs --texts on") }
 
         do throws(ChorusError) {
             let (data, loadSeconds) = try timed { () throws(ChorusError) in try MovieLens.load(dataPath, preferred: format) }
@@ -75,7 +89,11 @@ enum EvalCommand {
             do throws(ChorusError) {
                 let engine = Engine(config: config)
                 try engine.add(split.train)
-                if withTexts { try FitOptions.setMovieTexts(engine, data.movies, items: Set(split.train.map(\.item)), indent: "          ") }
+                let trainItems = Set(split.train.map(\.item))
+                let coldSet = Set(split.test.values.flatMap { $0 }).subtracting(trainItems).filter { data.movies[$0] != nil }
+                if withTexts {
+                    try FitOptions.setMovieTexts(engine, data.movies, items: coldItems ? trainItems.union(coldSet) : trainItems, indent: "          ")
+                }
                 let clock = Stopwatch()
                 try engine.fit(parameters, progress: progress.callback)
                 progress.finish()
@@ -87,7 +105,21 @@ enum EvalCommand {
                     throw .invalidArgument("--k \(k) exceeds the \(engine.itemCount) items in the training set")
                 }
                 let evalClock = Stopwatch()
-                let rows = try Evaluation.evaluate(engine: engine, test: split.test, k: k)
+                var rows = try Evaluation.evaluate(engine: engine, test: split.test, k: k)
+                for d in diversities {
+                    var o = RecommendOptions(); o.diversity = d
+                    rows += try Evaluation.evaluate(engine: engine, test: split.test, k: k, recommenders: [nil], options: o,
+                                                    label: " MMR \(TextFormat.fixed(Double(d), 2))")
+                }
+                if coldItems {
+                    // Cold items alone: each test user's relevant cold items, ranked among all cold items.
+                    let coldTest = split.test.mapValues { $0.intersection(coldSet) }.filter { !$0.value.isEmpty }
+                    var o = RecommendOptions(); o.allow = coldSet
+                    if coldSet.count >= k {
+                        rows += try Evaluation.evaluate(engine: engine, test: coldTest, k: k, recommenders: [nil, "content"], options: o,
+                                                        label: " (cold items: \(coldSet.count) items, \(coldTest.count) users)")
+                    }
+                }
                 result = EvaluationResult(k: k, rows: rows, agentNames: engine.agentNames, blendWeights: engine.blendWeights,
                                           catalogueSize: engine.itemCount, fitSeconds: fitSeconds)
                 print("")
