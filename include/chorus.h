@@ -198,7 +198,22 @@ typedef struct chorus_recommend_params {
     const int64_t *deny_items;     /* optional [borrowed]: never recommend these items */
     size_t n_deny;
     const char *agent;             /* optional [borrowed]: one agent's name alone ("als",
-                                      "popularity"); NULL = the coordinator's blend */
+                                      "popularity", ...); NULL = the coordinator's blend */
+    const char *query;             /* optional [borrowed] UTF-8: a natural-language request ("a
+                                      light-hearted animated film for a family evening"). The
+                                      query agent ranks items by how well their text matches it and
+                                      the coordinator mixes that with the user's personal ranking
+                                      (a weight fitted on validation). Needs item texts. */
+    const int64_t *history_items;  /* optional [borrowed]: items the user interacted with that the
+                                      model may not know (an anonymous visitor, the current
+                                      session), most recent last; applies to every user of the
+                                      call; unknown ids are ignored; excluded from the results
+                                      like seen items */
+    size_t n_history;
+    float diversity;               /* 0 = by score alone ... 1 = as diverse as possible: maximal
+                                      marginal relevance over the candidates with the cosine of item
+                                      vectors. Must be in [0, 1]. */
+    uint32_t reserved;
 } chorus_recommend_params;
 
 /* Fills `params` with defaults (and sets struct_size). */
@@ -238,6 +253,32 @@ chorus_status chorus_engine_similar_items(const chorus_engine *engine, const int
                                           const chorus_recommend_params *params,
                                           int64_t *out_item_ids, float *out_scores,
                                           size_t capacity);
+
+/* Why `item_id` is recommended to `user_id` under `params` (its query and history count; agent,
+ * flags and diversity do not):
+ * - `out` [required]: the item's score for the request, the item of the user's history it is
+ *   most similar to (cosine of item vectors; CHORUS_NO_ITEM when none) and the words of the query
+ *   that the item's text contains (space-separated, NUL-terminated, cut at a word boundary);
+ * - `out_shares` (optional, `shares_capacity` >= agent count): each agent's share of the score;
+ * - `text` (optional, `text_capacity` bytes): the explanation as one UTF-8 sentence,
+ *   NUL-terminated; `*out_text_length` (optional) receives its length without the NUL. A text
+ *   buffer too small is CHORUS_ERR_BUFFER_TOO_SMALL, with *out_text_length set to the length needed.
+ * The user may be unknown to the model (as in recommend). An item unknown to the model is
+ * CHORUS_ERR_NOT_FOUND. Thread-safe. */
+typedef struct chorus_explanation {
+    uint32_t struct_size;
+    float score;
+    int64_t because_item;
+    float because_similarity;
+    uint32_t reserved;
+    char matched_terms[256];
+} chorus_explanation;
+
+chorus_status chorus_explanation_init(chorus_explanation *explanation);
+chorus_status chorus_engine_explain(const chorus_engine *engine, int64_t user_id, int64_t item_id,
+                                    const chorus_recommend_params *params, chorus_explanation *out,
+                                    float *out_shares, size_t shares_capacity,
+                                    char *text, size_t text_capacity, size_t *out_text_length);
 
 /* Number of agents in the engine (the popularity agent is always first): popularity and als, and
  * content when items have texts. Before the first fit: the agents the next fit would train. */

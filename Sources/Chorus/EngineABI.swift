@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import CChorus
 import ChorusAgents
 import ChorusCore
@@ -129,7 +134,74 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
         throw .invalidArgument("deny_items is NULL but n_deny is \(c.n_deny)")
     }
     if let a = c.agent { o.agent = String(cString: a) }
+    if let q = c.query { o.query = String(decoding: UnsafeRawBufferPointer(start: q, count: strlen(q)), as: UTF8.self) }
+    let nHistory = try Check.count(c.n_history, "n_history")
+    if let h = c.history_items {
+        o.history = Array(UnsafeBufferPointer(start: h, count: nHistory))
+    } else if c.n_history != 0 {
+        throw .invalidArgument("history_items is NULL but n_history is \(c.n_history)")
+    }
+    guard c.diversity.isFinite, c.diversity >= 0, c.diversity <= 1 else {
+        throw .invalidArgument("diversity must be in [0, 1], got \(c.diversity)")
+    }
+    o.diversity = c.diversity
     return o
+}
+
+@c @implementation public func chorus_explanation_init(_ explanation: UnsafeMutablePointer<chorus_explanation>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let p = try Check.notNull(explanation, "explanation")
+        p.pointee = chorus_explanation()
+        p.pointee.struct_size = UInt32(MemoryLayout<chorus_explanation>.size)
+        p.pointee.because_item = -1
+    }
+}
+
+@c @implementation public func chorus_engine_explain(_ engine: OpaquePointer!, _ userId: Int64, _ itemId: Int64,
+                                                  _ params: UnsafePointer<chorus_recommend_params>!,
+                                                  _ out: UnsafeMutablePointer<chorus_explanation>!,
+                                                  _ outShares: UnsafeMutablePointer<Float>!, _ sharesCapacity: Int,
+                                                  _ text: UnsafeMutablePointer<CChar>!, _ textCapacity: Int,
+                                                  _ outTextLength: UnsafeMutablePointer<Int>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let e = try Handles.engine(engine)
+        let o = try Check.notNull(out, "out")
+        try Check.structSize(o.pointee.struct_size, MemoryLayout<chorus_explanation>.size, "chorus_explanation")
+        let options = try options(params)
+        let x = try e.explain(user: userId, item: itemId, options: options)
+        if let outShares {
+            guard Check.capacity(sharesCapacity) >= x.shares.count else {
+                throw .bufferTooSmall("shares_capacity \(sharesCapacity) < agent count \(x.shares.count)")
+            }
+            outShares.update(from: x.shares, count: x.shares.count)
+        }
+        let sentence = Array(x.sentence.utf8)
+        outTextLength?.pointee = sentence.count
+        if let text {
+            guard Check.capacity(textCapacity) > sentence.count else {
+                throw .bufferTooSmall("text_capacity \(textCapacity) < \(sentence.count + 1) bytes needed (see out_text_length)")
+            }
+            sentence.withUnsafeBufferPointer { b in
+                UnsafeMutableRawPointer(text).copyMemory(from: b.baseAddress!, byteCount: b.count)
+            }
+            text[sentence.count] = 0
+        }
+        o.pointee.score = x.score
+        o.pointee.because_item = x.becauseItem ?? -1
+        o.pointee.because_similarity = x.becauseSimilarity
+        // Matched terms, space-separated, cut at a word boundary to fit 255 bytes.
+        var terms: [UInt8] = []
+        for t in x.matchedTerms {
+            let bytes = Array(t.utf8)
+            if terms.count + (terms.isEmpty ? 0 : 1) + bytes.count > 255 { break }
+            if !terms.isEmpty { terms.append(32) }
+            terms += bytes
+        }
+        withUnsafeMutableBytes(of: &o.pointee.matched_terms) { raw in
+            raw.initializeMemory(as: UInt8.self, repeating: 0)
+            raw.copyBytes(from: terms)
+        }
+    }
 }
 
 @c @implementation public func chorus_engine_recommend(_ engine: OpaquePointer!, _ userIds: UnsafePointer<Int64>!, _ nUsers: Int, _ k: Int,

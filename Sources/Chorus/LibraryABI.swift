@@ -37,6 +37,7 @@ private let unknownStatus: StaticString = "CHORUS_UNKNOWN_STATUS"
     case "chorus_recommend_params": return MemoryLayout<chorus_recommend_params>.size
     case "chorus_engine_stats": return MemoryLayout<chorus_engine_stats>.size
     case "chorus_encoder_params": return MemoryLayout<chorus_encoder_params>.size
+    case "chorus_explanation": return MemoryLayout<chorus_explanation>.size
     default: return 0
     }
 }

@@ -85,17 +85,7 @@ extension Engine {
         }
         // The request's own parts, the same for every user of the call: its history and query.
         let history = options.history.compactMap { m.items.index(of: $0) }
-        var queryVector: [Float] = []
-        if let q = options.query, !q.isEmpty {
-            guard m.agents.contains(where: { $0.name == "query" }) else {
-                throw .invalidArgument("a query needs item texts: set them with set_item_texts and fit again")
-            }
-            let enc = try encoder().encoder
-            guard enc.name == texts.encoderName || texts.encoderName.isEmpty else {
-                throw .invalidArgument("the item texts were encoded by '\(texts.encoderName)', but the encoder now loaded is '\(enc.name)': a query cannot be compared with them")
-            }
-            queryVector = try enc.encode([q], threads: 1)
-        }
+        let queryVector = try encodeQuery(options.query, model: m, texts: texts)
         guard options.diversity.isFinite, options.diversity >= 0, options.diversity <= 1 else {
             throw .invalidArgument("diversity must be in [0, 1], got \(options.diversity)")
         }
@@ -160,6 +150,10 @@ final class RequestRanker {
     /// With a query: each candidate's query score, and its normalised personal score.
     var queryShare: [Float] = []
     var personalScore: [Float] = []
+    var queryIndex: Int? = nil
+    var personalLo: Float = 0, personalSpan: Float = 0
+    /// The last request's final score per candidate.
+    var finalScores: [Float] = []
 
     init(model: FittedModel) throws(ChorusError) {
         m = model
@@ -230,17 +224,46 @@ final class RequestRanker {
                 scores[j] = usesNetwork ? m.ranker!.score(x) : Coordinator.linear(weights, x)
             }
         }
+        queryIndex = query
         if query != nil {
-            scores.withUnsafeMutableBufferPointer { Coordinator.normalize($0) }
+            var lo = Float.infinity, hi = -Float.infinity
+            for v in scores { lo = min(lo, v); hi = max(hi, v) }
+            personalLo = lo; personalSpan = hi > lo ? hi - lo : 0
+            for j in 0..<c { scores[j] = personalSpan > 0 ? (scores[j] - lo) / personalSpan : 0 }
             personalScore = scores
             for j in 0..<c { scores[j] = (1 - m.queryWeight) * scores[j] + m.queryWeight * queryShare[j] }
         }
+        finalScores = scores
         if diversity > 0, let vectors = m.diversityVectors {
             order = Diversity.mmr(scores: scores, items: candidates.items, vectors: vectors, k: k, lambda: min(1, diversity))
         } else {
             order = scores.withUnsafeBufferPointer { TopK.select($0, k: k) }.map { Int($0.index) }
         }
         return order.map { (item: candidates.items[$0], score: scores[$0]) }
+    }
+
+    /// The final score of candidate `c` of the last `rank`, scoring it (as `rank` does) when it was
+    /// appended afterwards.
+    func rescore(candidate c: Int) -> Float {
+        if c < finalScores.count { return finalScores[c] }
+        let f = m.layout.count
+        var qs: Float = 0
+        if let q = queryIndex {
+            qs = candidates.features[c * f + m.layout.score(q)]
+            candidates.features[c * f + m.layout.score(q)] = 0
+            candidates.features[c * f + m.layout.rank(q)] = 0
+            queryShare.append(qs)
+        }
+        let raw = candidates.features.withUnsafeBufferPointer { feats in
+            let x = feats.baseAddress! + c * f
+            return usesNetwork ? m.ranker!.score(x) : Coordinator.linear(weights, x)
+        }
+        guard queryIndex != nil else { finalScores.append(raw); return raw }
+        let p = personalSpan > 0 ? (raw - personalLo) / personalSpan : 0
+        personalScore.append(p)
+        let final = (1 - m.queryWeight) * p + m.queryWeight * qs
+        finalScores.append(final)
+        return final
     }
 
     /// Each agent's share of the score of output slot `slot` of the last `rank`, into `out`

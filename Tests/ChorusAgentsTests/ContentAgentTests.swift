@@ -182,3 +182,36 @@ func textEngine() throws -> Engine {
         #expect(throws: ChorusError.self) { try e.recommend(users: [1], k: 3, options: o) }
     }
 }
+
+@Suite struct ExplanationTests {
+    @Test func anExplanationAgreesWithTheRecommendation() throws {
+        let e = try textEngine()
+        try e.fit(fastParameters())
+        let list = try e.recommend(users: [3], k: 4)[0]
+        for (slot, item) in list.items.enumerated() {
+            let x = try e.explain(user: 3, item: item)
+            #expect(abs(x.score - list.scores[slot]) < 1e-5)
+            for (a, b) in zip(x.shares, list.shares[slot]) { #expect(abs(a - b) < 1e-5) }
+            let because = try #require(x.becauseItem)
+            #expect(because > 100 && because <= 120, "user 3 is a space user; because \(because)")
+            #expect(x.sentence.contains("is recommended"))
+        }
+        // An item nobody proposed still gets a score, shares and a sentence.
+        let far = try e.explain(user: 3, item: 215)
+        #expect(abs(far.shares.reduce(0, +) - 1) < 1e-4)
+        #expect(throws: ChorusError.self) { try e.explain(user: 3, item: 123_456) }
+    }
+
+    @Test func queryTermsAreMatched() throws {
+        let e = try textEngine()
+        try e.fit(fastParameters())
+        var o = RecommendOptions(); o.query = "a film about a rocket and a galaxy"
+        let x = try e.explain(user: 424_242, item: 101, options: o)
+        #expect(x.matchedTerms.contains("film") || x.matchedTerms.contains("rocket") || x.matchedTerms.contains("galaxy"))
+        #expect(!x.matchedTerms.contains("a") && !x.matchedTerms.contains("and"))
+        #expect(x.sentence.contains("matches your request"))
+        let list = try e.recommend(users: [424_242], k: 3, options: o)[0]
+        let top = try e.explain(user: 424_242, item: list.items[0], options: o)
+        #expect(abs(top.score - list.scores[0]) < 1e-5)
+    }
+}

@@ -590,6 +590,7 @@ static void test_library(void) {
     CHECK(chorus_struct_size("chorus_recommend_params") == sizeof(chorus_recommend_params));
     CHECK(chorus_struct_size("chorus_engine_stats") == sizeof(chorus_engine_stats));
     CHECK(chorus_struct_size("chorus_encoder_params") == sizeof(chorus_encoder_params));
+    CHECK(chorus_struct_size("chorus_explanation") == sizeof(chorus_explanation));
     CHECK(chorus_struct_size("chorus_engine") == 0); /* opaque: no size */
     CHECK(chorus_struct_size("chorus_no_such_struct") == 0);
     CHECK(chorus_struct_size("") == 0);
@@ -2081,6 +2082,77 @@ static void test_texts(void) {
     /* The shares buffer must fit all of this engine's agents. */
     EXPECT(chorus_engine_recommend(e, &uid, 1, 5, NULL, r.ids, r.scores, 5, r.shares, 5 * n_agents - 1, NULL),
            CHORUS_ERR_BUFFER_TOO_SMALL);
+
+    /* A query: a cooking user asking for space gets space items from the query agent alone. */
+    chorus_recommend_params_init(&rp);
+    CHECK(rp.query == NULL && rp.history_items == NULL && rp.n_history == 0 && rp.diversity == 0.0f);
+    rp.query = "rocket galaxy astronaut";
+    rp.agent = "query";
+    cluster_user = user_id(1, 2);
+    EXPECT(recommend(e, &cluster_user, 1, 3, &rp, &r), CHORUS_OK);
+    in_cluster = 1;
+    for (slot = 0; slot < 3; slot++) in_cluster &= item_cluster(r.ids[slot]) == 0 || r.ids[slot] == NEW_ITEM;
+    CHECK_MSG(in_cluster, "the query agent answers a space query with space items");
+    rp.agent = NULL;
+    EXPECT(recommend(e, &cluster_user, 1, 3, &rp, &r), CHORUS_OK);
+    CHECK(shares_ok(&r));
+    /* An anonymous visitor with a history of cooking items. */
+    {
+        int64_t visitor = 5555555, hist[3] = {2000, 2002, 2004};
+        chorus_recommend_params hp;
+        chorus_recommend_params_init(&hp);
+        hp.history_items = hist;
+        hp.n_history = 3;
+        EXPECT(recommend(e, &visitor, 1, 3, &hp, &r), CHORUS_OK);
+        CHECK(r.flags[0] == CHORUS_USER_COLD_FALLBACK);
+        in_cluster = 1;
+        for (slot = 0; slot < 3; slot++) in_cluster &= item_cluster(r.ids[slot]) == 1 && !contains(hist, 3, r.ids[slot]);
+        CHECK_MSG(in_cluster, "a cooking history gets unseen cooking items");
+        hp.history_items = NULL;
+        EXPECT(recommend(e, &visitor, 1, 3, &hp, &r), CHORUS_ERR_INVALID_ARGUMENT);
+        hp.n_history = 0;
+        hp.diversity = -0.1f;
+        EXPECT(recommend(e, &visitor, 1, 3, &hp, &r), CHORUS_ERR_INVALID_ARGUMENT);
+        hp.diversity = 1.5f;
+        EXPECT(recommend(e, &visitor, 1, 3, &hp, &r), CHORUS_ERR_INVALID_ARGUMENT);
+        hp.diversity = NAN;
+        EXPECT(recommend(e, &visitor, 1, 3, &hp, &r), CHORUS_ERR_INVALID_ARGUMENT);
+        hp.diversity = 0.5f;
+        EXPECT(recommend(e, &cluster_user, 1, 3, &hp, &r), CHORUS_OK);
+        CHECK(all_rows_well_formed(&r));
+    }
+    /* Explanations agree with recommendations. */
+    {
+        chorus_explanation x;
+        float xs[MAX_AGENTS];
+        char sentence[512], tiny[4];
+        size_t len = 0;
+        int64_t top_item;
+        EXPECT(chorus_explanation_init(NULL), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_explanation_init(&x), CHORUS_OK);
+        CHECK(x.struct_size == sizeof x && x.because_item == CHORUS_NO_ITEM);
+        EXPECT(recommend(e, &cluster_user, 1, 3, NULL, &r), CHORUS_OK);
+        top_item = r.ids[0];
+        EXPECT(chorus_engine_explain(e, cluster_user, top_item, NULL, NULL, NULL, 0, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_explain(NULL, cluster_user, top_item, NULL, &x, NULL, 0, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+        x.struct_size = 8;
+        EXPECT(chorus_engine_explain(e, cluster_user, top_item, NULL, &x, NULL, 0, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+        chorus_explanation_init(&x);
+        EXPECT(chorus_engine_explain(e, cluster_user, UNKNOWN_ITEM, NULL, &x, NULL, 0, NULL, 0, NULL), CHORUS_ERR_NOT_FOUND);
+        EXPECT(chorus_engine_explain(e, cluster_user, top_item, NULL, &x, xs, n_agents - 1, NULL, 0, NULL), CHORUS_ERR_BUFFER_TOO_SMALL);
+        EXPECT(chorus_engine_explain(e, cluster_user, top_item, NULL, &x, xs, n_agents, tiny, sizeof tiny, &len), CHORUS_ERR_BUFFER_TOO_SMALL);
+        CHECK(len > sizeof tiny);
+        EXPECT(chorus_engine_explain(e, cluster_user, top_item, NULL, &x, xs, n_agents, sentence, sizeof sentence, &len), CHORUS_OK);
+        CHECK(fabsf(x.score - r.scores[0]) < 1e-5f);
+        for (i = 0; i < n_agents; i++) CHECK(fabsf(xs[i] - r.shares[i]) < 1e-5f);
+        CHECK(len == strlen(sentence) && strstr(sentence, "is recommended") != NULL);
+        CHECK(x.because_item != CHORUS_NO_ITEM && item_cluster(x.because_item) == item_cluster(top_item));
+        rp.agent = NULL;
+        rp.query = "a rocket to the galaxy";
+        EXPECT(chorus_engine_explain(e, COLD_USER, NEW_ITEM, &rp, &x, NULL, 0, NULL, 0, NULL), CHORUS_OK);
+        CHECK(strstr(x.matched_terms, "rocket") != NULL && strstr(x.matched_terms, "galaxy") != NULL);
+        CHECK(strstr(x.matched_terms, "the") == NULL);
+    }
 
     /* Texts and the content agent survive a snapshot. */
     path_in_dir(path, sizeof path, "texts.chorus");

@@ -13,7 +13,7 @@ chorus.engine is the Pythonic layer exported here.
 from ._lib import LIBRARY_PATH as _LIBRARY_PATH
 from . import _capi
 from .encoder import Encoder
-from .engine import Engine, Recommendations
+from .engine import Engine, Explanation, Recommendations
 from .errors import (
     BufferTooSmall,
     Cancelled,
@@ -48,6 +48,7 @@ __all__ = [
     "Encoder",
     "Engine",
     "Recommendations",
+    "Explanation",
     "ChorusError",
     "InvalidArgument",
     "NotFound",

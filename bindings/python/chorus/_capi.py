@@ -226,6 +226,11 @@ CHORUS_RECOMMEND_INCLUDE_SEEN = 1
 #     const int64_t *deny_items;
 #     size_t n_deny;
 #     const char *agent;
+#     const char *query;
+#     const int64_t *history_items;
+#     size_t n_history;
+#     float diversity;
+#     uint32_t reserved;
 # } chorus_recommend_params;
 class chorus_recommend_params(Structure):
     _fields_ = [
@@ -236,6 +241,11 @@ class chorus_recommend_params(Structure):
         ("deny_items", POINTER(c_int64)),
         ("n_deny", c_size_t),
         ("agent", c_char_p),
+        ("query", c_char_p),
+        ("history_items", POINTER(c_int64)),
+        ("n_history", c_size_t),
+        ("diversity", c_float),
+        ("reserved", c_uint32),
     ]
 
 
@@ -316,6 +326,41 @@ class chorus_engine_stats(Structure):
         ("allocator_resident_bytes", c_uint64),
     ]
 
+
+# typedef struct chorus_explanation {
+#     uint32_t struct_size;
+#     float score;
+#     int64_t because_item;
+#     float because_similarity;
+#     uint32_t reserved;
+#     char matched_terms[256];
+# } chorus_explanation;
+class chorus_explanation(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("score", c_float),
+        ("because_item", c_int64),
+        ("because_similarity", c_float),
+        ("reserved", c_uint32),
+        ("matched_terms", ctypes.c_char * 256),
+    ]
+
+
+# chorus_status chorus_explanation_init(chorus_explanation *explanation);
+chorus_explanation_init = lib.chorus_explanation_init
+chorus_explanation_init.argtypes = [POINTER(chorus_explanation)]
+chorus_explanation_init.restype = chorus_status
+
+# chorus_status chorus_engine_explain(const chorus_engine *engine, int64_t user_id, int64_t item_id,
+#                                     const chorus_recommend_params *params, chorus_explanation *out,
+#                                     float *out_shares, size_t shares_capacity,
+#                                     char *text, size_t text_capacity, size_t *out_text_length);
+chorus_engine_explain = lib.chorus_engine_explain
+chorus_engine_explain.argtypes = [
+    chorus_engine_p, c_int64, c_int64, POINTER(chorus_recommend_params), POINTER(chorus_explanation),
+    POINTER(c_float), c_size_t, ctypes.c_char_p, c_size_t, POINTER(c_size_t),
+]
+chorus_engine_explain.restype = chorus_status
 
 # chorus_status chorus_engine_stats_init(chorus_engine_stats *stats);
 chorus_engine_stats_init = lib.chorus_engine_stats_init
@@ -408,6 +453,7 @@ STRUCTS = {
     "chorus_recommend_params": chorus_recommend_params,
     "chorus_engine_stats": chorus_engine_stats,
     "chorus_encoder_params": chorus_encoder_params,
+    "chorus_explanation": chorus_explanation,
 }
 
 

@@ -46,6 +46,18 @@ class Recommendations(NamedTuple):
     cold: Union[np.ndarray, bool]
 
 
+class Explanation(NamedTuple):
+    """What ``Engine.explain`` returns."""
+
+    item: int
+    score: float
+    shares: Dict[str, float]        # agent name -> share of the score (they sum to 1)
+    because_item: Optional[int]     # the user's item this one is most similar to
+    because_similarity: float
+    matched_terms: List[str]        # query words the item's text contains
+    sentence: str
+
+
 # ---- conversions ---------------------------------------------------------------------------------
 
 
@@ -325,7 +337,8 @@ class Engine:
 
     # -- queries -------------------------------------------------------------------------------
 
-    def _query_params(self, include_seen: bool, items, deny_items, agent):
+    def _query_params(self, include_seen: bool, items, deny_items, agent, query=None, history=None,
+                      diversity: float = 0.0):
         params = _capi.chorus_recommend_params()
         check(_capi.chorus_recommend_params_init(byref(params)))
         keep = []  # arrays the params point into, alive for the call
@@ -347,10 +360,25 @@ class Engine:
             name = agent.encode("utf-8")
             keep.append(name)
             params.agent = name
+        if query is not None:
+            if not isinstance(query, str):
+                raise TypeError(f"query must be a str, got {type(query).__name__}")
+            if "\0" in query:
+                raise ValueError("query contains a NUL character")
+            text = query.encode("utf-8", "surrogatepass")
+            keep.append(text)
+            params.query = text
+        if history is not None:
+            hist = _int64_array(history, "history")
+            keep.append(hist)
+            params.history_items = _ptr(hist, c_int64)
+            params.n_history = hist.size
+        params.diversity = _float(diversity, "diversity")
         return params, keep
 
     def recommend(self, user_ids, k: int = 10, *, include_seen: bool = False, items=None,
-                  deny_items=None, agent: Optional[str] = None, return_details: bool = False):
+                  deny_items=None, agent: Optional[str] = None, query: Optional[str] = None,
+                  history=None, diversity: float = 0.0, return_details: bool = False):
         """The top `k` items for each user, best first.
 
         Args:
@@ -359,8 +387,13 @@ class Engine:
             include_seen: also recommend items the user already interacted with.
             items: optional allow-list: recommend only among these items.
             deny_items: optional deny-list: never recommend these items.
-            agent: one agent's name alone ("als", "popularity", "content"); None = the
+            agent: one agent's name alone ("als", "popularity", "content", ...); None = the
                 coordinator's blend.
+            query: a natural-language request ("a light-hearted animated film for a family
+                evening"); needs item texts. Works for known and unknown users.
+            history: item ids the user interacted with that the model may not know (an
+                anonymous visitor, the current session), most recent last.
+            diversity: 0 (by score) ... 1 (as diverse as possible), maximal marginal relevance.
             return_details: return a :class:`Recommendations` with per-agent shares and the
                 cold-start flags instead of ``(ids, scores)``.
 
@@ -377,7 +410,7 @@ class Engine:
         scalar = np.ndim(user_ids) == 0
         users = _int64_array(user_ids, "user_ids")
         k = _k(k)
-        params, keep = self._query_params(include_seen, items, deny_items, agent)
+        params, keep = self._query_params(include_seen, items, deny_items, agent, query, history, diversity)
         n = users.size
         ids = np.empty((n, k), dtype=np.int64)
         scores = np.empty((n, k), dtype=np.float32)
@@ -396,6 +429,36 @@ class Engine:
         if scalar:
             return Recommendations(ids[0], scores[0], shares[0], bool(cold[0]))
         return Recommendations(ids, scores, shares, cold)
+
+    def explain(self, user_id: int, item_id: int, *, query: Optional[str] = None, history=None) -> "Explanation":
+        """Why `item_id` is recommended to `user_id` (for this query and history, if given).
+
+        Returns an :class:`Explanation`: the item's score, each agent's share of it, the item of
+        the user's history it is most similar to, the query words its text matches, and a sentence.
+
+        Raises:
+            NotFound: an item unknown to the model.  NotFitted.
+        """
+        handle = self._live()
+        params, keep = self._query_params(False, None, None, None, query, history, 0.0)
+        out = _capi.chorus_explanation()
+        check(_capi.chorus_explanation_init(byref(out)))
+        names = [n for n, _ in self.agents]
+        shares = np.zeros(len(names), dtype=np.float32)
+        length = c_size_t()
+        user, item = _int64_array(user_id, "user_id"), _int64_array(item_id, "item_id")
+        if user.size != 1 or item.size != 1:
+            raise InvalidArgument("explain takes one user id and one item id")
+        check(_capi.chorus_engine_explain(handle, int(user[0]), int(item[0]), byref(params), byref(out),
+                                          _ptr(shares, c_float), shares.size, None, 0, byref(length)))
+        text = ctypes.create_string_buffer(length.value + 1)
+        check(_capi.chorus_engine_explain(handle, int(user[0]), int(item[0]), byref(params), byref(out),
+                                          _ptr(shares, c_float), shares.size, text, len(text), byref(length)))
+        del keep
+        terms = out.matched_terms.decode("utf-8", "replace").split()
+        because = None if out.because_item == _capi.CHORUS_NO_ITEM else int(out.because_item)
+        return Explanation(int(item[0]), float(out.score), dict(zip(names, (float(x) for x in shares))), because,
+                           float(out.because_similarity), terms, text.value.decode("utf-8", "replace"))
 
     def similar_items(self, item_ids, k: int = 10, *, items=None, deny_items=None):
         """The `k` items most similar to each item (cosine of the ALS item factors), itself

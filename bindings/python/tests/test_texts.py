@@ -96,3 +96,33 @@ def test_engine_encoder_options():
         chorus.Engine(require_encoder=True, hashing_encoder=True)
     with chorus.Engine() as e:
         assert e.encoder  # the transformer when installed, else the hashing fallback, with why
+
+
+def test_query_history_diversity_and_explain(text_engine):
+    text_engine.fit(**FIT)
+    space = set(ITEMS_A.tolist()) | {NEW_ITEM}
+    ids, _ = text_engine.recommend(int(USERS_B[0]), k=3, query="rocket galaxy astronaut", agent="query")
+    assert set(ids.tolist()) <= space
+    rec = text_engine.recommend(int(USERS_B[0]), k=3, query="rocket galaxy", return_details=True)
+    assert np.allclose(rec.shares.sum(axis=1), 1, atol=1e-4)
+    # An anonymous visitor's history.
+    visitor = 123_456_789
+    hist = [int(i) for i in ITEMS_B[:3]]
+    rec = text_engine.recommend(visitor, k=3, history=hist, return_details=True)
+    assert rec.cold and not set(rec.ids.tolist()) & set(hist)
+    assert set(rec.ids.tolist()) <= set(ITEMS_B.tolist())
+    with pytest.raises(chorus.InvalidArgument):
+        text_engine.recommend(visitor, k=3, diversity=2.0)
+    diverse, _ = text_engine.recommend(int(USERS_A[0]), k=5, diversity=0.9)
+    assert len(set(diverse.tolist())) == 5
+    # Explanations agree with recommendations.
+    ids, scores = text_engine.recommend(int(USERS_A[0]), k=3)
+    x = text_engine.explain(int(USERS_A[0]), int(ids[0]))
+    assert isinstance(x, chorus.Explanation)
+    assert abs(x.score - float(scores[0])) < 1e-5
+    assert abs(sum(x.shares.values()) - 1) < 1e-4
+    assert x.because_item in set(ITEMS_A.tolist()) and "is recommended" in x.sentence
+    q = text_engine.explain(visitor, NEW_ITEM, query="a rocket to the galaxy")
+    assert "rocket" in q.matched_terms and "the" not in q.matched_terms
+    with pytest.raises(chorus.NotFound):
+        text_engine.explain(visitor, 42)
