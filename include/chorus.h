@@ -157,6 +157,21 @@ chorus_status chorus_engine_set_user_texts(chorus_engine *engine, const int64_t 
  * as long as the engine. Thread-safe. */
 chorus_status chorus_engine_encoder_name(const chorus_engine *engine, const char **out_name);
 
+/* Defines (or redefines) a scenario: a name ("home", "search", "push"; 1-128 bytes) and a text
+ * description ("the home feed: a relaxed browse of what is new and what suits the user"), encoded
+ * now by the engine's sentence encoder. Interactions can then be added in the scenario and requests
+ * can name it; the coordinator learns, per scenario, how much to trust each agent (shared
+ * parameters plus a modulation from the description and a per-scenario offset pulled towards 0, so
+ * a scenario with little data borrows from the others; one defined after a fit is served from its
+ * description). Both strings [borrowed] UTF-8. Thread-safe. */
+chorus_status chorus_engine_define_scenario(chorus_engine *engine, const char *name, const char *description);
+
+/* chorus_engine_add_interactions for interactions that happened in `scenario` [borrowed] (defined
+ * first; NULL or "" = the default scenario; an undefined name is CHORUS_ERR_NOT_FOUND). */
+chorus_status chorus_engine_add_scenario_interactions(chorus_engine *engine, const char *scenario,
+                                                      const int64_t *user_ids, const int64_t *item_ids,
+                                                      const float *weights, const int64_t *timestamps, size_t n);
+
 /* Progress of a long call: `stage` names the current step ("start", "validation", "blend",
  * "training", "done") [borrowed]; `fraction` in [0, 1] is the progress of the whole call.
  * Return 0 to go on, non-zero to cancel (the call then returns CHORUS_ERR_CANCELLED and the engine
@@ -214,6 +229,9 @@ typedef struct chorus_recommend_params {
                                       marginal relevance over the candidates with the cosine of item
                                       vectors. Must be in [0, 1]. */
     uint32_t reserved;
+    const char *scenario;          /* optional [borrowed]: the scenario of the request (defined with
+                                      chorus_engine_define_scenario); NULL or "" = the default
+                                      scenario; an undefined name is CHORUS_ERR_NOT_FOUND */
 } chorus_recommend_params;
 
 /* Fills `params` with defaults (and sets struct_size). */

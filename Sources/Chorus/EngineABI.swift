@@ -50,16 +50,39 @@ import ChorusCore
     Handles.release(engine)
 }
 
+/// The shared body of the two add-interactions entry points.
+private func addInteractions(_ engine: OpaquePointer?, _ scenario: UnsafePointer<CChar>?, _ userIds: UnsafePointer<Int64>?,
+                             _ itemIds: UnsafePointer<Int64>?, _ weights: UnsafePointer<Float>?, _ timestamps: UnsafePointer<Int64>?,
+                             _ n: Int) throws(ChorusError) {
+    let e = try Handles.engine(engine)
+    let u = try Check.notNull(userIds, "user_ids"), i = try Check.notNull(itemIds, "item_ids")
+    let n = try Check.count(n, "n")
+    guard n > 0 else { throw .invalidArgument("n is 0: nothing to add") }
+    try e.add(users: UnsafeBufferPointer(start: u, count: n), items: UnsafeBufferPointer(start: i, count: n),
+              weights: weights.map { UnsafeBufferPointer(start: $0, count: n) },
+              timestamps: timestamps.map { UnsafeBufferPointer(start: $0, count: n) },
+              scenario: scenario.map { String(cString: $0) })
+}
+
 @c @implementation public func chorus_engine_add_interactions(_ engine: OpaquePointer!, _ userIds: UnsafePointer<Int64>!, _ itemIds: UnsafePointer<Int64>!,
                                                            _ weights: UnsafePointer<Float>!, _ timestamps: UnsafePointer<Int64>!, _ n: Int) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in try addInteractions(engine, nil, userIds, itemIds, weights, timestamps, n) }
+}
+
+@c @implementation public func chorus_engine_add_scenario_interactions(_ engine: OpaquePointer!, _ scenario: UnsafePointer<CChar>!,
+                                                                    _ userIds: UnsafePointer<Int64>!, _ itemIds: UnsafePointer<Int64>!,
+                                                                    _ weights: UnsafePointer<Float>!, _ timestamps: UnsafePointer<Int64>!,
+                                                                    _ n: Int) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in try addInteractions(engine, scenario, userIds, itemIds, weights, timestamps, n) }
+}
+
+@c @implementation public func chorus_engine_define_scenario(_ engine: OpaquePointer!, _ name: UnsafePointer<CChar>!,
+                                                          _ description: UnsafePointer<CChar>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
         let e = try Handles.engine(engine)
-        let u = try Check.notNull(userIds, "user_ids"), i = try Check.notNull(itemIds, "item_ids")
-        let n = try Check.count(n, "n")
-        guard n > 0 else { throw .invalidArgument("n is 0: nothing to add") }
-        try e.add(users: UnsafeBufferPointer(start: u, count: n), items: UnsafeBufferPointer(start: i, count: n),
-                  weights: weights.map { UnsafeBufferPointer(start: $0, count: n) },
-                  timestamps: timestamps.map { UnsafeBufferPointer(start: $0, count: n) })
+        let n = try Check.notNull(name, "name"), d = try Check.notNull(description, "description")
+        try e.defineScenario(String(decoding: UnsafeRawBufferPointer(start: n, count: strlen(n)), as: UTF8.self),
+                             description: String(decoding: UnsafeRawBufferPointer(start: d, count: strlen(d)), as: UTF8.self))
     }
 }
 
@@ -145,6 +168,7 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
         throw .invalidArgument("diversity must be in [0, 1], got \(c.diversity)")
     }
     o.diversity = c.diversity
+    if let sc = c.scenario { o.scenario = String(cString: sc) }
     return o
 }
 

@@ -36,7 +36,7 @@ public enum Coordinator {
                                  start: [Float]? = nil, firstStep: Float = 0.25, lastStep: Float = 1.0 / 64) -> (weights: [Float], ndcg: Double) {
         let agentCount = cache.layout.agents
         func evaluate(_ w: [Float]) -> Double {
-            meanNDCG(cache, users: users, k: k, threads: threads) { x in linear(w, x) }
+            meanNDCG(cache, users: users, k: k, threads: threads) { _, x in linear(w, x) }
         }
         let free = agentCount - frozen.count
         var w = start ?? (0..<agentCount).map { frozen.contains($0) ? 0 : 1 / Float(max(1, free)) }
@@ -67,8 +67,10 @@ public enum Coordinator {
     /// validation users and compared on the other 20% (a deterministic spread); the winner is
     /// refitted on all of them. Returns the linear weights (always: they serve unknown users) and
     /// the network when it wins.
+    /// `descriptions[s]`: scenario s's description vector (the network is conditioned on the
+    /// scenario of each validation query; see `RankingMLP`).
     public static func choose(_ cache: ValidationCandidates, k: Int, threads: Int, seed: UInt64, frozen: Set<Int> = [],
-                              linearStart: [Float]) -> (weights: [Float], ranker: RankingMLP?, report: String) {
+                              linearStart: [Float], descriptions: [[Float]] = []) -> (weights: [Float], ranker: RankingMLP?, report: String) {
         let all = Array(0..<cache.users)
         let linearAll = fitLinear(cache, users: all, k: k, threads: threads, frozen: frozen, start: linearStart, firstStep: 1.0 / 16)
         let held = all.filter { $0 % 5 == 2 }, fit = all.filter { $0 % 5 != 2 }
@@ -76,20 +78,30 @@ public enum Coordinator {
             return (linearAll.weights, nil, "linear blend (too few validation users to train a ranking network)")
         }
         let linearFit = fitLinear(cache, users: fit, k: k, threads: threads, frozen: frozen, start: linearStart, firstStep: 1.0 / 16)
-        let linearHeld = meanNDCG(cache, users: held, k: k, threads: threads) { x in linear(linearFit.weights, x) }
+        let linearHeld = meanNDCG(cache, users: held, k: k, threads: threads) { _, x in linear(linearFit.weights, x) }
+        let scenarios = max(1, descriptions.count)
+        let dimension = descriptions.first { !$0.isEmpty }?.count ?? 0
+        let agents = cache.layout.agents
+        func network(_ linear: [Float]) -> RankingMLP {
+            RankingMLP(inputs: cache.layout.count, hidden: 16, linear: linear, seed: seed,
+                       agents: agents, scenarios: scenarios, scenarioDimension: dimension)
+        }
+        func scorer(_ model: RankingMLP) -> @Sendable (Int, UnsafePointer<Float>) -> Float {
+            let mods = (0..<scenarios).map { model.modulation(scenario: $0, description: $0 < descriptions.count ? descriptions[$0] : []) }
+            return { u, x in model.score(x, modulation: mods[min(cache.scenario(u), scenarios - 1)]) }
+        }
 
         // The network starts at the linear blend (its v on the score features, scaled so the
         // softmax is not flat) and trains while held-out NDCG improves.
         let temperature: Float = 10
         var start = [Float](repeating: 0, count: cache.layout.count)
         for a in 0..<cache.layout.agents { start[cache.layout.score(a)] = linearFit.weights[a] * temperature }
-        var net = RankingMLP(inputs: cache.layout.count, hidden: 16, linear: start, seed: seed)
-        let initial = net
-        var bestHeld = meanNDCG(cache, users: held, k: k, threads: threads) { x in initial.score(x) }
+        var net = network(start)
+        var bestHeld = meanNDCG(cache, users: held, k: k, threads: threads, score: scorer(net))
         var bestEpochs = 0
         var settings = RankingMLP.Training()
-        net.train(cache, users: fit, settings: settings, seed: seed) { epoch, model in
-            let v = meanNDCG(cache, users: held, k: k, threads: threads) { x in model.score(x) }
+        net.train(cache, users: fit, settings: settings, seed: seed, descriptions: descriptions) { epoch, model in
+            let v = meanNDCG(cache, users: held, k: k, threads: threads, score: scorer(model))
             if v > bestHeld + 1e-9 { bestHeld = v; bestEpochs = epoch + 1 }
             return epoch + 1 - bestEpochs >= 8 // no gain for 8 epochs: stop
         }
@@ -98,11 +110,10 @@ public enum Coordinator {
             return (linearAll.weights, nil, "linear blend; " + describe)
         }
         settings.epochs = bestEpochs
-        var final = RankingMLP(inputs: cache.layout.count, hidden: 16,
-                               linear: linearAll.weights.enumerated().reduce(into: [Float](repeating: 0, count: cache.layout.count)) { v, e in
-                                   v[cache.layout.score(e.offset)] = e.element * temperature
-                               }, seed: seed)
-        final.train(cache, users: all, settings: settings, seed: seed)
+        var final = network(linearAll.weights.enumerated().reduce(into: [Float](repeating: 0, count: cache.layout.count)) { v, e in
+            v[cache.layout.score(e.offset)] = e.element * temperature
+        })
+        final.train(cache, users: all, settings: settings, seed: seed, descriptions: descriptions)
         return (linearAll.weights, final, "ranking network (\(bestEpochs) epochs); " + describe)
     }
 
@@ -112,7 +123,7 @@ public enum Coordinator {
     /// whose pseudo-query is the text of one of their held-out items (that item masked, the others
     /// relevant), on a grid of 21 values. Returns the weight and its NDCG@`k`.
     public static func fitQueryWeight(_ cache: ValidationCandidates, query a: Int, k: Int,
-                                      personal: @escaping @Sendable (UnsafePointer<Float>) -> Float) -> (weight: Float, ndcg: Double) {
+                                      personal: @escaping @Sendable (Int, UnsafePointer<Float>) -> Float) -> (weight: Float, ndcg: Double) {
         let grid = (0...20).map { Float($0) / 20 }
         var totals = [Double](repeating: 0, count: grid.count)
         let f = cache.layout.count, sq = cache.layout.score(a), rq = cache.layout.rank(a)
@@ -126,7 +137,7 @@ public enum Coordinator {
                 let x = cache.features(u, j)
                 for i in 0..<f { row[i] = x[i] }
                 q.append(row[sq]); row[sq] = 0; row[rq] = 0
-                p.append(row.withUnsafeBufferPointer { personal($0.baseAddress!) })
+                p.append(row.withUnsafeBufferPointer { personal(u, $0.baseAddress!) })
             }
             p.withUnsafeMutableBufferPointer { normalize($0) }
             var ideal = 0.0
@@ -152,7 +163,7 @@ public enum Coordinator {
     /// relevant items that are not candidates count as misses. Parallel over users; the sum is
     /// taken in a fixed order, so the value does not depend on scheduling.
     public static func meanNDCG(_ cache: ValidationCandidates, users: [Int], k: Int, threads: Int,
-                                score: @escaping @Sendable (UnsafePointer<Float>) -> Float) -> Double {
+                                score: @escaping @Sendable (Int, UnsafePointer<Float>) -> Float) -> Double {
         guard !users.isEmpty else { return 0 }
         let parts = max(1, min(threads, users.count / 64 + 1))
         let sums = UnsafeSendableBox([Double](repeating: 0, count: parts))
@@ -164,7 +175,7 @@ public enum Coordinator {
                 let u = users[slot]
                 let c = cache.candidates(u)
                 buffer.removeAll(keepingCapacity: true)
-                for j in 0..<c { buffer.append(score(cache.features(u, j))) }
+                for j in 0..<c { buffer.append(score(u, cache.features(u, j))) }
                 let top = buffer.withUnsafeBufferPointer { TopK.select($0, k: k) }
                 var dcg = 0.0
                 for (pos, t) in top.enumerated() where cache.isRelevant(u, Int(t.index)) { dcg += 1 / log2(Double(pos + 2)) }
@@ -188,6 +199,7 @@ public final class ValidationCandidates: @unchecked Sendable {
     private let relevantFlags: [Bool]
     private let relevantInCandidates: [Int]
     private let relevantTotal: [Int]
+    private let scenarioOf: [Int]
 
     /// Scores every validation user with every agent that can score them (normalised, training
     /// items masked), then builds candidates exactly as serving does.
@@ -199,7 +211,8 @@ public final class ValidationCandidates: @unchecked Sendable {
                 request: @escaping @Sendable (Int, (AgentRequest) -> Void) -> Void,
                 seen: @escaping @Sendable (Int) -> ArraySlice<Int32>,
                 relevant: @escaping @Sendable (Int) -> [Int32],
-                activity: @escaping @Sendable (Int) -> Float) throws(ChorusError) {
+                activity: @escaping @Sendable (Int) -> Float,
+                scenario: (Int) -> Int = { _ in 0 }) throws(ChorusError) {
         let layout = Candidates.Features(agents: agents.count)
         self.layout = layout
         self.users = users
@@ -250,6 +263,7 @@ public final class ValidationCandidates: @unchecked Sendable {
         }
         self.offsets = offsets
         relevantFlags = flags; relevantInCandidates = inCandidates; relevantTotal = total
+        scenarioOf = (0..<users).map(scenario)
     }
 
     deinit { data.deallocate() }
@@ -261,6 +275,8 @@ public final class ValidationCandidates: @unchecked Sendable {
     @inline(__always) public func isRelevant(_ u: Int, _ j: Int) -> Bool { relevantFlags[offsets[u] + j] }
     @inline(__always) public func relevantCount(_ u: Int) -> Int { relevantInCandidates[u] }
     @inline(__always) public func totalRelevant(_ u: Int) -> Int { relevantTotal[u] }
+    /// The scenario of validation query `u` (0 = default).
+    @inline(__always) public func scenario(_ u: Int) -> Int { scenarioOf[u] }
     /// Bytes held (candidate features).
     public var byteCount: Int { data.count * MemoryLayout<Float>.stride }
 }

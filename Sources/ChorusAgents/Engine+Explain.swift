@@ -27,7 +27,7 @@ extension Engine {
         let history = options.history.compactMap { m.items.index(of: $0) }
         let queryVector = try encodeQuery(options.query, model: m, texts: texts)
         let profile = texts.users[user]?.vector ?? []
-        let ranker = try RequestRanker(model: m)
+        let ranker = try RequestRanker(model: m, modulation: try scenarioModulation(options.scenario, model: m))
         let (score, shares): (Float, [Float]) = profile.withUnsafeBufferPointer { pb in
             queryVector.withUnsafeBufferPointer { qb in
                 let request = AgentRequest(user: uidx, history: history, profile: pb.isEmpty ? nil : pb, query: qb.isEmpty ? nil : qb)

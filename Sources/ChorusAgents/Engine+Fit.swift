@@ -9,7 +9,7 @@ extension Engine {
     public func fit(_ p: FitParameters, progress: ((String, Double) -> Bool)? = nil) throws(ChorusError) {
         try p.validate()
         try fitLock.withLock { (_) throws(ChorusError) in
-            let (log, texts) = state.withLock { ($0.log, $0.texts) }
+            let (log, texts, scenarios) = state.withLock { ($0.log, $0.texts, $0.scenarios) }
             guard log.users.count >= 2, log.items.count >= 2 else {
                 throw .invalidArgument("fit needs interactions from at least 2 users on at least 2 items; have \(log.users.count) users, \(log.items.count) items")
             }
@@ -34,7 +34,7 @@ extension Engine {
             var coordinatorReport = "linear blend with uniform weights (no validation hold-out)"
             var queryWeight: Float = 0.5
             if let chosen = try fitBlend(log: log, parameters: p, threads: threads, halfLife: halfLife, itemVectors: itemVectors,
-                                         profiles: profiles, progress: progress, stage: stage) {
+                                         profiles: profiles, scenarios: scenarios, progress: progress, stage: stage) {
                 weights = chosen.weights
                 ranker = chosen.ranker
                 coordinatorReport = chosen.report
@@ -68,7 +68,7 @@ extension Engine {
     /// half-life is scored first by the popularity agent's own validation NDCG@10. Returns nil when
     /// nothing can be held out.
     private func fitBlend(log: InteractionLog, parameters p: FitParameters, threads: Int, halfLife: Int64,
-                          itemVectors: FloatMatrix?, profiles: [Int32: [Float]],
+                          itemVectors: FloatMatrix?, profiles: [Int32: [Float]], scenarios: ScenarioTable,
                           progress: ((String, Double) -> Bool)?,
                           stage: (String, Double, Double) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> (weights: [Float], ranker: RankingMLP?, halfLife: Int64, report: String, queryWeight: Float)? {
         guard p.validationFraction > 0 else { return nil }
@@ -114,18 +114,29 @@ extension Engine {
         agents = Engine.withQueryAgent(agents)
         if let progress, progress("blend", 0.4) { throw .cancelled("fit cancelled by the progress callback") }
         let profileBox = SendableBox(profiles)
-        let counts = (0..<vu.count).map { trainSeen.row(Int(vu[$0])).cols.count }
+        // Validation queries: one per (user, scenario) with held-out items in that scenario.
+        let chosenUsers = Set(vu)
+        var byQuery: [Int: [Int32]] = [:]   // key: user * 65536 + scenario
+        for r in 0..<log.count where held[r] && chosenUsers.contains(log.userIndex[r]) {
+            byQuery[Int(log.userIndex[r]) << 16 | Int(log.scenarios[r]), default: []].append(log.itemIndex[r])
+        }
+        let keys = byQuery.keys.sorted()
+        let queryUser = keys.map { Int32($0 >> 16) }, queryScenario = keys.map { $0 & 0xFFFF }
+        let queryRelevant = keys.map { byQuery[$0]! }
+        let counts = queryUser.map { trainSeen.row(Int($0)).cols.count }
         let cache = try ValidationCandidates(
-            agents: agents, itemCount: log.items.count, quota: p.candidatesPerAgent, threads: threads, users: vu.count,
-            request: { u, body in
-                let profile = profileBox.value[vu[u]] ?? []
-                profile.withUnsafeBufferPointer { pb in body(AgentRequest(user: vu[u], profile: pb.isEmpty ? nil : pb)) }
+            agents: agents, itemCount: log.items.count, quota: p.candidatesPerAgent, threads: threads, users: keys.count,
+            request: { q, body in
+                let profile = profileBox.value[queryUser[q]] ?? []
+                profile.withUnsafeBufferPointer { pb in body(AgentRequest(user: queryUser[q], profile: pb.isEmpty ? nil : pb)) }
             },
-            seen: seen, relevant: relevantOf, activity: { u in Candidates.activity(historyLength: counts[u]) })
+            seen: { q in trainSeen.row(Int(queryUser[q])).cols }, relevant: { q in queryRelevant[q] },
+            activity: { q in Candidates.activity(historyLength: counts[q]) }, scenario: { q in queryScenario[q] })
         if let progress, progress("blend", 0.45) { throw .cancelled("fit cancelled by the progress callback") }
         let frozen = Set(agents.indices.filter { agents[$0].name == "query" })
         let coarse = Coordinator.fitLinear(cache, users: Array(0..<cache.users), k: 10, threads: threads, frozen: frozen, lastStep: 1.0 / 16)
-        let chosen = Coordinator.choose(cache, k: 10, threads: threads, seed: p.seed, frozen: frozen, linearStart: coarse.weights)
+        let chosen = Coordinator.choose(cache, k: 10, threads: threads, seed: p.seed, frozen: frozen, linearStart: coarse.weights,
+                                        descriptions: scenarios.vectors)
         var report = chosen.report
         var queryWeight: Float = 0.5
         if let q = frozen.first, let content = agents.first(where: { $0.name == "content" }) as? ContentAgent {
@@ -172,7 +183,7 @@ extension Engine {
             relevant: { u in chosen[u].rest },
             activity: { u in Candidates.activity(historyLength: trainSeen.row(Int(chosen[u].user)).cols.count) })
         let w = weights
-        return Coordinator.fitQueryWeight(cache, query: q, k: 10) { x in ranker?.score(x) ?? Coordinator.linear(w, x) }
+        return Coordinator.fitQueryWeight(cache, query: q, k: 10) { _, x in ranker?.score(x) ?? Coordinator.linear(w, x) }
     }
 
     /// The query agent rides on the content agent: appended right after it when there is one.

@@ -13,6 +13,15 @@ extension Engine {
         return (model, texts)
     }
 
+    /// The ranking network's modulation for a request's scenario (empty without a network).
+    /// - Throws: `.notFound` for an undefined scenario.
+    func scenarioModulation(_ name: String?, model m: FittedModel) throws(ChorusError) -> [Float] {
+        let table = state.withLock { $0.scenarios }
+        let s = try table.resolve(name)
+        guard let net = m.ranker else { return [] }
+        return net.modulation(scenario: s, description: table.vectors[s])
+    }
+
     /// Items blocked by allow/deny lists, as a dense flag array (nil when nothing is blocked).
     func blockedItems(_ m: FittedModel, allow: Set<Int64>?, deny: Set<Int64>) -> [Bool]? {
         if allow == nil && deny.isEmpty { return nil }
@@ -90,6 +99,7 @@ extension Engine {
             throw .invalidArgument("diversity must be in [0, 1], got \(options.diversity)")
         }
         let diversity = options.diversity
+        let modulation = try scenarioModulation(options.scenario, model: m)
         let context = SendableBox((m, only, blockedItems(m, allow: options.allow, deny: options.deny), options.includeSeen, texts.users,
                                    history, queryVector))
         let out = SendableBox((users, outIds, outScores, sharesBuffer?.baseAddress, outFlags))
@@ -98,7 +108,7 @@ extension Engine {
         Parallel.forEachChunk(count: users.count, threads: threads) { _, range in
             let (m, only, blocked, includeSeen, userTexts, history, queryVector) = context.value
             let (users, outIds, outScores, outShares, outFlags) = out.value
-            guard let ranker = try? RequestRanker(model: m) else {
+            guard let ranker = try? RequestRanker(model: m, modulation: modulation) else {
                 scratchError.withLock { $0 = .outOfMemory("cannot allocate recommend scratch buffers") }
                 return
             }
@@ -155,8 +165,12 @@ final class RequestRanker {
     /// The last request's final score per candidate.
     var finalScores: [Float] = []
 
-    init(model: FittedModel) throws(ChorusError) {
+    /// The ranking network's scenario modulation for this ranker's requests.
+    let modulation: [Float]
+
+    init(model: FittedModel, modulation: [Float] = []) throws(ChorusError) {
         m = model
+        self.modulation = modulation.isEmpty ? (model.ranker?.modulation(scenario: 0, description: []) ?? []) : modulation
         scratch = try FloatMatrix(rows: model.agents.count, cols: model.itemCount, zeroed: false)
         ranks = .allocate(capacity: model.itemCount)
         ranks.initialize(repeating: -1, count: model.itemCount)
@@ -221,7 +235,7 @@ final class RequestRanker {
                     queryShare.append(x[m.layout.score(query)])
                     x[m.layout.score(query)] = 0; x[m.layout.rank(query)] = 0
                 }
-                scores[j] = usesNetwork ? m.ranker!.score(x) : Coordinator.linear(weights, x)
+                scores[j] = usesNetwork ? m.ranker!.score(x, modulation: modulation) : Coordinator.linear(weights, x)
             }
         }
         queryIndex = query
@@ -256,7 +270,7 @@ final class RequestRanker {
         }
         let raw = candidates.features.withUnsafeBufferPointer { feats in
             let x = feats.baseAddress! + c * f
-            return usesNetwork ? m.ranker!.score(x) : Coordinator.linear(weights, x)
+            return usesNetwork ? m.ranker!.score(x, modulation: modulation) : Coordinator.linear(weights, x)
         }
         guard queryIndex != nil else { finalScores.append(raw); return raw }
         let p = personalSpan > 0 ? (raw - personalLo) / personalSpan : 0
@@ -294,12 +308,12 @@ final class RequestRanker {
             let x = feats.baseAddress! + c * f
             if usesNetwork, let net = m.ranker {
                 var copy = Array(UnsafeBufferPointer(start: x, count: f))
-                let full = net.score(x)
+                let full = net.score(x, modulation: modulation)
                 var sum: Float = 0
                 for a in 0..<nA where participating[a] {
                     let (s, r) = (copy[m.layout.score(a)], copy[m.layout.rank(a)])
                     copy[m.layout.score(a)] = 0; copy[m.layout.rank(a)] = 0
-                    let drop = max(0, full - copy.withUnsafeBufferPointer { net.score($0.baseAddress!) })
+                    let drop = max(0, full - copy.withUnsafeBufferPointer { net.score($0.baseAddress!, modulation: modulation) })
                     copy[m.layout.score(a)] = s; copy[m.layout.rank(a)] = r
                     out[a] = drop; sum += drop
                 }

@@ -20,6 +20,7 @@ extension Engine {
 
     func snapshotBytes() -> [UInt8] {
         let (log, texts, model, lastParameters) = stateSnapshot()
+        let scenarios = state.withLock { $0.scenarios }
         var meta = ByteWriter()
         meta.write(Engine.engineSchema)
         meta.write(config.popularityHalfLifeSeconds)
@@ -35,8 +36,14 @@ extension Engine {
         l.writeArray(log.users.ids); l.writeArray(log.items.ids)
         l.writeArray(log.userIndex); l.writeArray(log.itemIndex)
         l.writeArray(log.weights); l.writeArray(log.timestamps)
+        l.writeArray(log.scenarios)
 
         var sections = [Snapshot.Section(tag: "META", payload: meta.bytes), Snapshot.Section(tag: "LOG_", payload: l.bytes)]
+        if scenarios.count > 1 {
+            var sw = ByteWriter()
+            scenarios.encode(into: &sw)
+            sections.append(Snapshot.Section(tag: "SCEN", payload: sw.bytes))
+        }
         if !texts.isEmpty {
             var t = ByteWriter()
             texts.encode(into: &t)
@@ -92,9 +99,17 @@ extension Engine {
         let userIds = try l.readArray(Int64.self), itemIds = try l.readArray(Int64.self)
         let ui = try l.readArray(Int32.self), ii = try l.readArray(Int32.self)
         let w = try l.readArray(Float.self), ts = try l.readArray(Int64.self)
+        let sc: [UInt16]? = schema >= 2 ? try l.readArray(UInt16.self) : nil
         guard l.isAtEnd else { throw .format("snapshot section 'LOG_' has trailing bytes") }
+        var scenarios = ScenarioTable()
+        if sections["SCEN"] != nil {
+            var sr = try section("SCEN")
+            scenarios = try ScenarioTable.decode(&sr)
+            guard sr.isAtEnd else { throw .format("snapshot section 'SCEN' has trailing bytes") }
+        }
         let log = try InteractionLog(users: IdIndex(ids: userIds), items: IdIndex(ids: itemIds),
-                                     userIndex: ui, itemIndex: ii, weights: w, timestamps: ts)
+                                     userIndex: ui, itemIndex: ii, weights: w, timestamps: ts,
+                                     scenarios: sc, scenarioCount: scenarios.count)
         var texts = TextCatalogue()
         if sections["TEXT"] != nil {
             var t = try section("TEXT")
@@ -158,6 +173,7 @@ extension Engine {
             model!.queryWeight = queryWeight
         }
         engine.restore(log: log, texts: texts, model: model, parameters: p)
+        engine.state.withLock { $0.scenarios = scenarios }
         return engine
     }
 }

@@ -14,6 +14,7 @@ public final class Engine: @unchecked Sendable {
     struct State {
         var log = InteractionLog()
         var texts = TextCatalogue()
+        var scenarios = ScenarioTable()
         var model: FittedModel?
         var lastParameters = FitParameters()
     }
@@ -125,6 +126,21 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
+    // MARK: - Scenarios
+
+    /// Defines (or redefines) a scenario by name with a text description ("the home feed: a
+    /// relaxed browse of what is new and what suits the user"), encoded now. Interactions and
+    /// requests then name it; the next fit learns how it modulates the coordinator.
+    /// - Throws: `.invalidArgument` for a bad name; encoder errors.
+    public func defineScenario(_ name: String, description: String) throws(ChorusError) {
+        let enc = try encoder().encoder
+        let vector = description.isEmpty ? [Float](repeating: 0, count: enc.dimension) : try enc.encode([description], threads: 1)
+        try state.withLock { (s) throws(ChorusError) in try s.scenarios.define(name, description: description, vector: vector) }
+    }
+
+    /// The scenarios defined so far (without the default), in definition order.
+    public var scenarioNames: [String] { state.withLock { Array($0.scenarios.names.dropFirst()) } }
+
     /// The text set for an item or user, if any.
     public func text(_ kind: TextCatalogue.Kind, id: Int64) -> String? {
         state.withLock { kind == .item ? $0.texts.items[id]?.text : $0.texts.users[id]?.text }
@@ -133,15 +149,22 @@ public final class Engine: @unchecked Sendable {
     // MARK: - Data
 
     /// Appends a batch; validated whole first, so on error nothing is added.
+    /// - Parameter scenario: the scenario the interactions happened in (defined with
+    ///   `defineScenario`); nil = the default scenario.
+    /// - Throws: `.notFound` for an undefined scenario, and what `InteractionLog.append` throws.
     public func add(users: UnsafeBufferPointer<Int64>, items: UnsafeBufferPointer<Int64>,
-                    weights: UnsafeBufferPointer<Float>?, timestamps: UnsafeBufferPointer<Int64>?) throws(ChorusError) {
+                    weights: UnsafeBufferPointer<Float>?, timestamps: UnsafeBufferPointer<Int64>?, scenario: String? = nil) throws(ChorusError) {
         try state.withLock { (s) throws(ChorusError) in
-            try s.log.append(users: users, items: items, weights: weights, timestamps: timestamps)
+            let sc = try s.scenarios.resolve(scenario)
+            try s.log.append(users: users, items: items, weights: weights, timestamps: timestamps, scenario: UInt16(sc))
         }
     }
 
-    public func add(_ batch: [Interaction]) throws(ChorusError) {
-        try state.withLock { (s) throws(ChorusError) in try s.log.append(batch) }
+    public func add(_ batch: [Interaction], scenario: String? = nil) throws(ChorusError) {
+        try state.withLock { (s) throws(ChorusError) in
+            let sc = try s.scenarios.resolve(scenario)
+            try s.log.append(batch, scenario: UInt16(sc))
+        }
     }
 
     // MARK: - Similar items

@@ -76,6 +76,8 @@ public struct RecommendOptions: Sendable {
     /// different from each other as possible. Similarity is the cosine of item vectors (texts
     /// when items have them, else ALS factors).
     public var diversity: Float = 0
+    /// The scenario of the request (defined with `Engine.defineScenario`); nil = the default.
+    public var scenario: String? = nil
     public init() {}
 }
 

@@ -18,6 +18,8 @@ public struct InteractionLog: Sendable {
     public private(set) var itemIndex: [Int32] = []
     public private(set) var weights: [Float] = []
     public private(set) var timestamps: [Int64] = []
+    /// The scenario of each row (an index into the engine's scenario table; 0 = the default).
+    public private(set) var scenarios: [UInt16] = []
 
     public init() {}
 
@@ -26,7 +28,8 @@ public struct InteractionLog: Sendable {
     /// Validates a whole batch, then appends it: on error nothing is added.
     /// - Throws: `.invalidArgument` for a weight that is NaN, infinite, zero or negative.
     public mutating func append(users u: UnsafeBufferPointer<Int64>, items it: UnsafeBufferPointer<Int64>,
-                                weights w: UnsafeBufferPointer<Float>?, timestamps ts: UnsafeBufferPointer<Int64>?) throws(ChorusError) {
+                                weights w: UnsafeBufferPointer<Float>?, timestamps ts: UnsafeBufferPointer<Int64>?,
+                                scenario: UInt16 = 0) throws(ChorusError) {
         let n = u.count
         guard it.count == n, w == nil || w!.count == n, ts == nil || ts!.count == n else {
             throw .invalidArgument("interaction arrays differ in length")
@@ -37,12 +40,13 @@ public struct InteractionLog: Sendable {
             }
         }
         userIndex.reserveCapacity(count + n); itemIndex.reserveCapacity(count + n)
-        weights.reserveCapacity(count + n); timestamps.reserveCapacity(count + n)
+        weights.reserveCapacity(count + n); timestamps.reserveCapacity(count + n); scenarios.reserveCapacity(count + n)
         for i in 0..<n {
             userIndex.append(users.intern(u[i]))
             itemIndex.append(items.intern(it[i]))
             weights.append(w?[i] ?? 1)
             timestamps.append(ts?[i] ?? 0)
+            scenarios.append(scenario)
         }
     }
 
@@ -52,13 +56,13 @@ public struct InteractionLog: Sendable {
         for id in ids { _ = items.intern(id) }
     }
 
-    public mutating func append(_ batch: [Interaction]) throws(ChorusError) {
+    public mutating func append(_ batch: [Interaction], scenario: UInt16 = 0) throws(ChorusError) {
         let u = batch.map(\.user), it = batch.map(\.item), w = batch.map(\.weight), ts = batch.map(\.timestamp)
         try u.withUnsafeBufferPointer { (up) throws(ChorusError) in
             try it.withUnsafeBufferPointer { (ip) throws(ChorusError) in
                 try w.withUnsafeBufferPointer { (wp) throws(ChorusError) in
                     try ts.withUnsafeBufferPointer { (tp) throws(ChorusError) in
-                        try append(users: up, items: ip, weights: wp, timestamps: tp)
+                        try append(users: up, items: ip, weights: wp, timestamps: tp, scenario: scenario)
                     }
                 }
             }
@@ -67,9 +71,10 @@ public struct InteractionLog: Sendable {
 
     /// Rebuilds a log from its parts (snapshot loading); checks every index is in range.
     public init(users: IdIndex, items: IdIndex, userIndex: [Int32], itemIndex: [Int32],
-                weights: [Float], timestamps: [Int64]) throws(ChorusError) {
+                weights: [Float], timestamps: [Int64], scenarios: [UInt16]? = nil, scenarioCount: Int = 1) throws(ChorusError) {
         let n = userIndex.count
-        guard itemIndex.count == n, weights.count == n, timestamps.count == n else {
+        let scenarios = scenarios ?? [UInt16](repeating: 0, count: n)
+        guard itemIndex.count == n, weights.count == n, timestamps.count == n, scenarios.count == n else {
             throw .format("interaction columns differ in length")
         }
         for i in 0..<n {
@@ -79,6 +84,7 @@ public struct InteractionLog: Sendable {
             guard weights[i].isFinite, weights[i] > 0 else { throw .format("interaction \(i) has an invalid weight") }
         }
         self.users = users; self.items = items; self.userIndex = userIndex; self.itemIndex = itemIndex
-        self.weights = weights; self.timestamps = timestamps
+        guard scenarios.allSatisfy({ Int($0) < scenarioCount }) else { throw .format("an interaction refers to a scenario outside the scenario table") }
+        self.weights = weights; self.timestamps = timestamps; self.scenarios = scenarios
     }
 }

@@ -2154,6 +2154,27 @@ static void test_texts(void) {
         CHECK(strstr(x.matched_terms, "the") == NULL);
     }
 
+    /* Scenarios: defined by name and description; interactions and requests name them. */
+    {
+        int64_t su = user_id(0, 1), si = item_id(0, 0);
+        chorus_recommend_params sp;
+        EXPECT(chorus_engine_define_scenario(NULL, "home", "the home feed"), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_define_scenario(e, NULL, "the home feed"), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_define_scenario(e, "home", NULL), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_define_scenario(e, "", "no name"), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_define_scenario(e, "home", "the home feed: what is new and what suits you"), CHORUS_OK);
+        EXPECT(chorus_engine_add_scenario_interactions(e, "nope", &su, &si, NULL, NULL, 1), CHORUS_ERR_NOT_FOUND);
+        EXPECT(chorus_engine_add_scenario_interactions(e, "home", &su, &si, NULL, NULL, 0), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_add_scenario_interactions(e, "home", &su, &si, NULL, NULL, 1), CHORUS_OK);
+        chorus_recommend_params_init(&sp);
+        CHECK(sp.scenario == NULL);
+        sp.scenario = "nope";
+        EXPECT(recommend(e, &su, 1, 3, &sp, &r), CHORUS_ERR_NOT_FOUND);
+        sp.scenario = "home";
+        EXPECT(recommend(e, &su, 1, 3, &sp, &r), CHORUS_OK);
+        CHECK(all_rows_well_formed(&r));
+    }
+
     /* Texts and the content agent survive a snapshot. */
     path_in_dir(path, sizeof path, "texts.chorus");
     EXPECT(chorus_engine_save(e, path), CHORUS_OK);

@@ -171,6 +171,20 @@ chorus_engine_encoder_name = lib.chorus_engine_encoder_name
 chorus_engine_encoder_name.argtypes = [chorus_engine_p, POINTER(c_char_p)]
 chorus_engine_encoder_name.restype = chorus_status
 
+# chorus_status chorus_engine_define_scenario(chorus_engine *engine, const char *name, const char *description);
+chorus_engine_define_scenario = lib.chorus_engine_define_scenario
+chorus_engine_define_scenario.argtypes = [chorus_engine_p, c_char_p, c_char_p]
+chorus_engine_define_scenario.restype = chorus_status
+
+# chorus_status chorus_engine_add_scenario_interactions(chorus_engine *engine, const char *scenario,
+#                                                       const int64_t *user_ids, const int64_t *item_ids,
+#                                                       const float *weights, const int64_t *timestamps, size_t n);
+chorus_engine_add_scenario_interactions = lib.chorus_engine_add_scenario_interactions
+chorus_engine_add_scenario_interactions.argtypes = [
+    chorus_engine_p, c_char_p, POINTER(c_int64), POINTER(c_int64), POINTER(c_float), POINTER(c_int64), c_size_t,
+]
+chorus_engine_add_scenario_interactions.restype = chorus_status
+
 # typedef int32_t (*chorus_progress_fn)(const char *stage, double fraction, void *user_data);
 chorus_progress_fn = CFUNCTYPE(c_int32, c_char_p, c_double, c_void_p)
 
@@ -231,6 +245,7 @@ CHORUS_RECOMMEND_INCLUDE_SEEN = 1
 #     size_t n_history;
 #     float diversity;
 #     uint32_t reserved;
+#     const char *scenario;
 # } chorus_recommend_params;
 class chorus_recommend_params(Structure):
     _fields_ = [
@@ -246,6 +261,7 @@ class chorus_recommend_params(Structure):
         ("n_history", c_size_t),
         ("diversity", c_float),
         ("reserved", c_uint32),
+        ("scenario", c_char_p),
     ]
 
 

@@ -75,6 +75,15 @@ def _int64_array(values, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr.reshape(-1), dtype=np.int64)
 
 
+def _text(value, name: str) -> bytes:
+    """A str as UTF-8 bytes for a C string argument."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if "\0" in value:
+        raise ValueError(f"{name} contains a NUL character")
+    return value.encode("utf-8", "surrogatepass")
+
+
 def _timestamps_array(values) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype.kind == "M":  # numpy datetime64: to Unix seconds
@@ -247,13 +256,15 @@ class Engine:
 
     # -- data and training -------------------------------------------------------------------------
 
-    def add_interactions(self, user_ids, item_ids, weights=None, timestamps=None) -> None:
+    def add_interactions(self, user_ids, item_ids, weights=None, timestamps=None, *,
+                         scenario: Optional[str] = None) -> None:
         """Appends interactions ``(user_ids[i], item_ids[i])``; used by the next :meth:`fit`.
 
         Args:
             user_ids, item_ids: integer ids (the host's own int64 ids), same length.
             weights: optional confidences (finite, > 0), e.g. plays or clicks; default 1 each.
             timestamps: optional Unix seconds (or numpy datetime64); default 0 each.
+            scenario: the scenario they happened in (see :meth:`define_scenario`); None = default.
 
         The batch is validated whole: on error nothing is added.
 
@@ -276,8 +287,21 @@ class Engine:
             t = _timestamps_array(timestamps)
             if t.size != n:
                 raise InvalidArgument(f"timestamps has {t.size} elements for {n} interactions")
-        check(_capi.chorus_engine_add_interactions(
-            handle, _ptr(users, c_int64), _ptr(items, c_int64), _ptr(w, c_float), _ptr(t, c_int64), n))
+        if scenario is None:
+            check(_capi.chorus_engine_add_interactions(
+                handle, _ptr(users, c_int64), _ptr(items, c_int64), _ptr(w, c_float), _ptr(t, c_int64), n))
+        else:
+            check(_capi.chorus_engine_add_scenario_interactions(
+                handle, _text(scenario, "scenario"), _ptr(users, c_int64), _ptr(items, c_int64), _ptr(w, c_float),
+                _ptr(t, c_int64), n))
+
+    def define_scenario(self, name: str, description: str = "") -> None:
+        """Defines (or redefines) a scenario: ``engine.define_scenario("home", "the home feed: a
+        relaxed browse of what is new and what suits the user")``. The description is encoded now;
+        the coordinator learns per scenario how much to trust each agent, borrowing from the
+        other scenarios when a scenario has little data."""
+        handle = self._live()
+        check(_capi.chorus_engine_define_scenario(handle, _text(name, "name"), _text(description, "description")))
 
     def fit(self, factors: int = 64, regularization: float = 0.01, alpha: float = 1.0,
             iterations: int = 15, threads: int = 0, seed: int = 42,
@@ -338,7 +362,7 @@ class Engine:
     # -- queries -------------------------------------------------------------------------------
 
     def _query_params(self, include_seen: bool, items, deny_items, agent, query=None, history=None,
-                      diversity: float = 0.0):
+                      diversity: float = 0.0, scenario: Optional[str] = None):
         params = _capi.chorus_recommend_params()
         check(_capi.chorus_recommend_params_init(byref(params)))
         keep = []  # arrays the params point into, alive for the call
@@ -374,11 +398,16 @@ class Engine:
             params.history_items = _ptr(hist, c_int64)
             params.n_history = hist.size
         params.diversity = _float(diversity, "diversity")
+        if scenario is not None:
+            name = _text(scenario, "scenario")
+            keep.append(name)
+            params.scenario = name
         return params, keep
 
     def recommend(self, user_ids, k: int = 10, *, include_seen: bool = False, items=None,
                   deny_items=None, agent: Optional[str] = None, query: Optional[str] = None,
-                  history=None, diversity: float = 0.0, return_details: bool = False):
+                  history=None, diversity: float = 0.0, scenario: Optional[str] = None,
+                  return_details: bool = False):
         """The top `k` items for each user, best first.
 
         Args:
@@ -394,6 +423,7 @@ class Engine:
             history: item ids the user interacted with that the model may not know (an
                 anonymous visitor, the current session), most recent last.
             diversity: 0 (by score) ... 1 (as diverse as possible), maximal marginal relevance.
+            scenario: the request's scenario (see :meth:`define_scenario`); None = default.
             return_details: return a :class:`Recommendations` with per-agent shares and the
                 cold-start flags instead of ``(ids, scores)``.
 
@@ -410,7 +440,7 @@ class Engine:
         scalar = np.ndim(user_ids) == 0
         users = _int64_array(user_ids, "user_ids")
         k = _k(k)
-        params, keep = self._query_params(include_seen, items, deny_items, agent, query, history, diversity)
+        params, keep = self._query_params(include_seen, items, deny_items, agent, query, history, diversity, scenario)
         n = users.size
         ids = np.empty((n, k), dtype=np.int64)
         scores = np.empty((n, k), dtype=np.float32)
@@ -430,7 +460,8 @@ class Engine:
             return Recommendations(ids[0], scores[0], shares[0], bool(cold[0]))
         return Recommendations(ids, scores, shares, cold)
 
-    def explain(self, user_id: int, item_id: int, *, query: Optional[str] = None, history=None) -> "Explanation":
+    def explain(self, user_id: int, item_id: int, *, query: Optional[str] = None, history=None,
+                scenario: Optional[str] = None) -> "Explanation":
         """Why `item_id` is recommended to `user_id` (for this query and history, if given).
 
         Returns an :class:`Explanation`: the item's score, each agent's share of it, the item of
@@ -440,7 +471,7 @@ class Engine:
             NotFound: an item unknown to the model.  NotFitted.
         """
         handle = self._live()
-        params, keep = self._query_params(False, None, None, None, query, history, 0.0)
+        params, keep = self._query_params(False, None, None, None, query, history, 0.0, scenario)
         out = _capi.chorus_explanation()
         check(_capi.chorus_explanation_init(byref(out)))
         names = [n for n, _ in self.agents]

@@ -126,3 +126,22 @@ def test_query_history_diversity_and_explain(text_engine):
     assert "rocket" in q.matched_terms and "the" not in q.matched_terms
     with pytest.raises(chorus.NotFound):
         text_engine.explain(visitor, 42)
+
+
+def test_scenarios(data):
+    with chorus.Engine(hashing_encoder=True) as e:
+        e.define_scenario("home", "the home feed")
+        e.define_scenario("search", "results for what the user searched")
+        half = data.users.size // 2
+        e.add_interactions(data.users[:half], data.items[:half], data.weights[:half], data.timestamps[:half], scenario="home")
+        e.add_interactions(data.users[half:], data.items[half:], data.weights[half:], data.timestamps[half:], scenario="search")
+        with pytest.raises(chorus.NotFound):
+            e.add_interactions([1], [2], scenario="nope")
+        with pytest.raises(TypeError):
+            e.define_scenario(3, "x")
+        e.fit(**FIT)
+        a, _ = e.recommend(int(USERS_A[0]), k=3, scenario="home")
+        b, _ = e.recommend(int(USERS_A[0]), k=3, scenario="search")
+        assert a.shape == b.shape == (3,)
+        with pytest.raises(chorus.NotFound):
+            e.recommend(int(USERS_A[0]), k=3, scenario="nope")
