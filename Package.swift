@@ -4,6 +4,9 @@ import PackageDescription
 
 let root = Context.packageDirectory
 // jemalloc, built from Debian's source package with a `chjem_` prefix (scripts/build-jemalloc.sh).
+// Hot loops over class-held buffers: the dynamic exclusivity checks (swift_beginAccess) cost ~10%
+// of fit and recommend time; the engine's own locking already serialises writers.
+let fastSwift: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
 let jemallocLink: [LinkerSetting] = [.unsafeFlags(["-L\(root)/.deps/jemalloc/lib", "-lchjemalloc", "-lpthread", "-ldl"])]
 
 let package = Package(
@@ -22,10 +25,12 @@ let package = Package(
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"])]),
 
         // Pure-Swift core, Foundation-free.
-        .target(name: "ChorusCore", dependencies: ["CJemalloc", "CBLAS", "CKernels"], exclude: ["README.md"], linkerSettings: jemallocLink),
-        .target(name: "ChorusCollaborative", dependencies: ["ChorusCore"], exclude: ["README.md"]),
+        .target(name: "ChorusCore", dependencies: ["CJemalloc", "CBLAS", "CKernels"], exclude: ["README.md"],
+                swiftSettings: fastSwift, linkerSettings: jemallocLink),
+        .target(name: "ChorusCollaborative", dependencies: ["ChorusCore"], exclude: ["README.md"], swiftSettings: fastSwift),
         .target(name: "ChorusText", dependencies: ["ChorusCore", "CBLAS", "CKernels"], exclude: ["README.md"]),
-        .target(name: "ChorusAgents", dependencies: ["ChorusCore", "ChorusCollaborative", "ChorusText"], exclude: ["README.md"]),
+        .target(name: "ChorusAgents", dependencies: ["ChorusCore", "ChorusCollaborative", "ChorusText"], exclude: ["README.md"],
+                swiftSettings: fastSwift),
         .target(name: "ChorusEval", dependencies: ["ChorusCore", "ChorusAgents"], exclude: ["README.md"]),
 
         // The C ABI: a thin skin over the core. Exports only chorus_* (exports.map).

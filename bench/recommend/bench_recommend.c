@@ -170,6 +170,57 @@ static double batch_throughput(const chorus_engine *e, const int64_t *users, siz
     return (double)n_users / best;
 }
 
+/* movies.csv (movieId,title,genres; RFC 4180 quotes; CRLF): "Title. Genres: A, B." per movie, the
+ * text `chorus eval` gives movies (MovieLens.itemText). Returns the count; *ids and *texts malloc'd. */
+static size_t load_movie_texts(const char *path, int64_t **ids, char ***texts) {
+    FILE *f = fopen(path, "rb");
+    char line[8192];
+    size_t n = 0, cap = 1024;
+    if (!f) { fprintf(stderr, "cannot open %s\n", path); exit(1); }
+    *ids = xmalloc(cap * sizeof **ids);
+    *texts = xmalloc(cap * sizeof **texts);
+    if (!fgets(line, sizeof line, f)) { fclose(f); return 0; } /* header */
+    while (fgets(line, sizeof line, f)) {
+        char title[4096], genres[2048], out[8192], *p = line, *end;
+        size_t t = 0, g = 0, o = 0;
+        long long id = strtoll(p, &end, 10);
+        if (end == p || *end != ',') continue;
+        p = end + 1;
+        if (*p == '"') {
+            for (p++; *p && t + 1 < sizeof title; p++) {
+                if (*p == '"' && p[1] == '"') { title[t++] = '"'; p++; }
+                else if (*p == '"') { p++; break; }
+                else title[t++] = *p;
+            }
+        } else {
+            while (*p && *p != ',' && t + 1 < sizeof title) title[t++] = *p++;
+        }
+        title[t] = 0;
+        if (*p == ',') p++;
+        while (*p && *p != '\r' && *p != '\n' && g + 1 < sizeof genres) genres[g++] = *p++;
+        genres[g] = 0;
+        o = (size_t)snprintf(out, sizeof out, "%s", title);
+        if (g > 0 && strcmp(genres, "(no genres listed)") != 0) {
+            char *tok = strtok(genres, "|");
+            o += (size_t)snprintf(out + o, sizeof out - o, ". Genres: ");
+            for (int first = 1; tok; tok = strtok(NULL, "|"), first = 0)
+                o += (size_t)snprintf(out + o, sizeof out - o, "%s%s", first ? "" : ", ", tok);
+            o += (size_t)snprintf(out + o, sizeof out - o, ".");
+        }
+        if (n == cap) {
+            cap *= 2;
+            *ids = realloc(*ids, cap * sizeof **ids);
+            *texts = realloc(*texts, cap * sizeof **texts);
+            if (!*ids || !*texts) { fprintf(stderr, "out of memory\n"); exit(1); }
+        }
+        (*ids)[n] = (int64_t)id;
+        (*texts)[n] = strdup(out);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
 static long maxrss_kib(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -177,8 +228,15 @@ static long maxrss_kib(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *path = NULL;
+    const char *path = NULL, *movies = NULL;
     int passes = 1, markdown = 0, a;
+    int64_t *movie_ids = NULL;
+    char **movie_texts = NULL;
+    size_t n_movies = 0;
+    double texts_s = 0;
+    const char *encoder = "";
+    chorus_recommend_params query;
+    latency_t lq;
     ratings_t r;
     int64_t *users;
     size_t n_users, agents, i;
@@ -193,7 +251,8 @@ int main(int argc, char **argv) {
     for (a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--passes") == 0 && a + 1 < argc) passes = atoi(argv[++a]);
         else if (strcmp(argv[a], "--markdown") == 0) markdown = 1;
-        else if (argv[a][0] == '-') { fprintf(stderr, "usage: bench_recommend [--passes N] [--markdown] ratings.csv\n"); return 2; }
+        else if (strcmp(argv[a], "--movies") == 0 && a + 1 < argc) movies = argv[++a];
+        else if (argv[a][0] == '-') { fprintf(stderr, "usage: bench_recommend [--passes N] [--markdown] [--movies movies.csv] ratings.csv\n"); return 2; }
         else path = argv[a];
     }
     if (!path || passes < 1) { fprintf(stderr, "usage: bench_recommend [--passes N] [--markdown] ratings.csv\n"); return 2; }
@@ -207,6 +266,15 @@ int main(int argc, char **argv) {
     st = chorus_engine_add_interactions(e, r.users, r.items, r.weights, r.times, r.n);
     if (st != CHORUS_OK) die("chorus_engine_add_interactions", st);
     add_s = now_seconds() - t0;
+    if (movies) {
+        /* Item texts: the content and query agents join (texts of rated movies only). */
+        n_movies = load_movie_texts(movies, &movie_ids, &movie_texts);
+        t0 = now_seconds();
+        st = chorus_engine_set_item_texts(e, movie_ids, (const char *const *)movie_texts, n_movies);
+        if (st != CHORUS_OK) die("chorus_engine_set_item_texts", st);
+        texts_s = now_seconds() - t0;
+        chorus_engine_encoder_name(e, &encoder);
+    }
     rss_before_fit = maxrss_kib();
     t0 = now_seconds();
     st = chorus_engine_fit(e, NULL);
@@ -218,11 +286,15 @@ int main(int argc, char **argv) {
     st = chorus_engine_get_stats(e, &stats);
     if (st != CHORUS_OK) die("chorus_engine_get_stats", st);
 
+    chorus_engine_agent_count(e, &agents);
     chorus_recommend_params_init(&blend);
     chorus_recommend_params_init(&als);
     als.agent = "als";
 
     lb = single_user_latency(e, users, n_users, &blend, passes);
+    chorus_recommend_params_init(&query);
+    query.query = "a light-hearted animated film for a family evening";
+    if (movies) lq = single_user_latency(e, users, n_users, &query, 1);
     la = single_user_latency(e, users, n_users, &als, passes);
     tput_blend = batch_throughput(e, users, n_users, &blend, 5, &batch_blend_s);
     tput_als = batch_throughput(e, users, n_users, &als, 5, &batch_als_s);
@@ -231,7 +303,7 @@ int main(int argc, char **argv) {
     printf("- library %s; data %s: %lu interactions, %llu users, %llu items\n", chorus_version(), path,
            (unsigned long)r.n, (unsigned long long)stats.n_model_users, (unsigned long long)stats.n_model_items);
     printf("- chorus_engine_add_interactions %.3f s; chorus_engine_fit (defaults) %.3f s\n", add_s, fit_s);
-    chorus_engine_agent_count(e, &agents);
+    if (movies) printf("- chorus_engine_set_item_texts: %lu movie texts in %.2f s; encoder: %s\n", (unsigned long)n_movies, texts_s, encoder);
     printf("- blend weights:");
     for (i = 0; i < agents; i++) {
         const char *name = NULL;
@@ -242,7 +314,8 @@ int main(int argc, char **argv) {
     printf("\n\n");
     printf("| single-user recommend, k=%d, seen excluded | calls | p50 (us) | p90 (us) | p99 (us) | max (us) | mean (us) |\n", K);
     printf("| --- | --- | --- | --- | --- | --- | --- |\n");
-    printf("| blend (popularity + als) | %lu | %.1f | %.1f | %.1f | %.1f | %.1f |\n", (unsigned long)lb.n, lb.p50, lb.p90, lb.p99, lb.max, lb.mean);
+    printf("| coordinator, all %lu agents | %lu | %.1f | %.1f | %.1f | %.1f | %.1f |\n", (unsigned long)agents, (unsigned long)lb.n, lb.p50, lb.p90, lb.p99, lb.max, lb.mean);
+    if (movies) printf("| coordinator + a natural-language query (encoded per call) | %lu | %.1f | %.1f | %.1f | %.1f | %.1f |\n", (unsigned long)lq.n, lq.p50, lq.p90, lq.p99, lq.max, lq.mean);
     printf("| agent \"als\" alone | %lu | %.1f | %.1f | %.1f | %.1f | %.1f |\n", (unsigned long)la.n, la.p50, la.p90, la.p99, la.max, la.mean);
     printf("\n| batch recommend, all %lu users in one call, k=%d | best of 5 (ms) | users/s |\n", (unsigned long)n_users, K);
     printf("| --- | --- | --- |\n");
@@ -256,6 +329,8 @@ int main(int argc, char **argv) {
     printf("| allocator_resident_bytes (jemalloc) | %.2f |\n", (double)stats.allocator_resident_bytes / 1048576.0);
 
     chorus_engine_free(e);
+    for (i = 0; i < n_movies; i++) free(movie_texts[i]);
+    free(movie_texts); free(movie_ids);
     free(users);
     free(r.users); free(r.items); free(r.times); free(r.weights);
     return 0;

@@ -37,7 +37,7 @@ $cc -std=c99 -O2 -Wall -Werror -pedantic -Iinclude bench/recommend/bench_recomme
 
 load_before=$(cut -d' ' -f1 /proc/loadavg)
 echo "== C ABI (build/bench_recommend) ==" >&2
-c_out=$(./build/bench_recommend --passes "$passes" --markdown "$ratings")
+c_out=$(./build/bench_recommend --passes "$passes" --markdown --movies "$data/ml-latest-small/movies.csv" "$ratings")
 echo "$c_out"
 echo >&2
 echo "== Python binding (bench/recommend/bench_python.py) ==" >&2
@@ -65,7 +65,7 @@ $args
 
 (from the repository root, after \`bench/setup.sh\`). It builds the library with \`make lib\` (release,
 \`-static-stdlib\`), compiles \`bench/recommend/bench_recommend.c\` with \`$cc -std=c99 -O2\`, and runs
-\`build/bench_recommend --passes $passes $ratings\` and
+\`build/bench_recommend --passes $passes --movies $data/ml-latest-small/movies.csv $ratings\` and
 \`bench/recommend/bench_python.py --passes $passes $ratings\` one after the other.
 
 ## Machine
