@@ -24,7 +24,7 @@ let package = Package(
         // Pure-Swift core, Foundation-free.
         .target(name: "ChorusCore", dependencies: ["CJemalloc", "CBLAS", "CKernels"], exclude: ["README.md"], linkerSettings: jemallocLink),
         .target(name: "ChorusCollaborative", dependencies: ["ChorusCore"], exclude: ["README.md"]),
-        .target(name: "ChorusText", dependencies: ["ChorusCore", "CBLAS", "CKernels"], exclude: ["README.md"]),
+        .target(name: "ChorusText", dependencies: ["ChorusCore", "CKernels"], exclude: ["README.md"]),
         .target(name: "ChorusAgents", dependencies: ["ChorusCore", "ChorusCollaborative"], exclude: ["README.md"]),
         .target(name: "ChorusEval", dependencies: ["ChorusCore", "ChorusAgents"], exclude: ["README.md"]),
 

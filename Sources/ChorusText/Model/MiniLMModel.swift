@@ -77,9 +77,8 @@ public final class MiniLMModel: @unchecked Sendable {
     /// - Parameters:
     ///   - tokenIds: one array of ids per sequence, each id in `0..<config.vocabSize`, at most
     ///     `config.maxPositionEmbeddings` long; an empty sequence gives a zero row.
-    ///   - threads: worker threads for the attention and the row-wise steps; 0 = every CPU. The
-    ///     matrix products run in OpenBLAS on the calling thread, which uses its own thread pool
-    ///     (`OPENBLAS_NUM_THREADS`, every CPU by default).
+    ///   - threads: worker threads (`Parallel`'s pool) for the matrix products, split by output
+    ///     columns, and for the attention and row-wise steps when they are large enough; 0 = every CPU.
     /// - Returns: `tokenIds.count * dimension` floats, row-major, each row L2-normalised.
     /// - Throws: `.invalidArgument` for an id outside the vocabulary, a sequence that is too long or
     ///   a thread count outside 0...1024; `.outOfMemory` when scratch cannot be allocated.
