@@ -73,6 +73,61 @@ static inline void tile4(int R, const float *x, size_t ldx, const float *w, size
     }
 }
 
+/* R (1..6) rows of x against a packed panel p ([k][16]: 16 W rows interleaved) starting from the
+ * panel's bias pb[16]; the broadcast form keeps 12 accumulators for 2 loads + 6 broadcasts. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void tile16(int R, const float *x, size_t ldx, const float *p, const float *pb, size_t k,
+                          float *y, size_t ldy, size_t n) {
+    __m256 a[6][2];
+    const __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
+    for (int r = 0; r < 6; r++) { a[r][0] = b0; a[r][1] = b1; }
+    for (size_t i = 0; i < k; i++) {
+        const __m256 w0 = _mm256_loadu_ps(p + 16 * i), w1 = _mm256_loadu_ps(p + 16 * i + 8);
+        for (int r = 0; r < R; r++) {
+            const __m256 xv = _mm256_broadcast_ss(x + r * ldx + i);
+            a[r][0] = _mm256_fmadd_ps(xv, w0, a[r][0]);
+            a[r][1] = _mm256_fmadd_ps(xv, w1, a[r][1]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        if (n == 16) {
+            _mm256_storeu_ps(y + r * ldy, a[r][0]);
+            _mm256_storeu_ps(y + r * ldy + 8, a[r][1]);
+        } else {
+            float t[16];
+            _mm256_storeu_ps(t, a[r][0]);
+            _mm256_storeu_ps(t + 8, a[r][1]);
+            for (size_t j = 0; j < n; j++) y[r * ldy + j] = t[j];
+        }
+    }
+}
+
+/* For many rows: each 16-column panel of W is transposed once into `panel` and reused by every row. */
+__attribute__((target("avx2,fma")))
+static void linear_packed_avx2(const float *x, size_t rows, size_t k, size_t ldx, const float *w, size_t ldw,
+                               const float *bias, size_t n, float *y, size_t ldy, float *panel) {
+    float *pb = panel + 16 * k;
+    for (size_t j0 = 0; j0 < n; j0 += 16) {
+        const size_t nj = n - j0 < 16 ? n - j0 : 16;
+        for (size_t c = 0; c < 16; c++) {
+            const float *wc = w + (j0 + c) * ldw;
+            if (c < nj) { for (size_t i = 0; i < k; i++) panel[16 * i + c] = wc[i]; }
+            else { for (size_t i = 0; i < k; i++) panel[16 * i + c] = 0; }
+            pb[c] = c < nj ? bias[j0 + c] : 0;
+        }
+        size_t r = 0;
+        for (; r + 6 <= rows; r += 6) tile16(6, x + r * ldx, ldx, panel, pb, k, y + r * ldy + j0, ldy, nj);
+        switch (rows - r) {
+        case 5: tile16(5, x + r * ldx, ldx, panel, pb, k, y + r * ldy + j0, ldy, nj); break;
+        case 4: tile16(4, x + r * ldx, ldx, panel, pb, k, y + r * ldy + j0, ldy, nj); break;
+        case 3: tile16(3, x + r * ldx, ldx, panel, pb, k, y + r * ldy + j0, ldy, nj); break;
+        case 2: tile16(2, x + r * ldx, ldx, panel, pb, k, y + r * ldy + j0, ldy, nj); break;
+        case 1: tile16(1, x + r * ldx, ldx, panel, pb, k, y + r * ldy + j0, ldy, nj); break;
+        default: break;
+        }
+    }
+}
+
 __attribute__((target("avx2,fma")))
 static void linear_avx2(const float *x, size_t rows, size_t k, size_t ldx, const float *w, size_t ldw,
                         const float *bias, size_t n, float *y, size_t ldy) {
@@ -93,9 +148,14 @@ static void linear_avx2(const float *x, size_t rows, size_t k, size_t ldx, const
 #endif
 
 void ck_linear(const float *x, size_t rows, size_t k, size_t ldx, const float *w, size_t ldw,
-               const float *bias, size_t n, float *y, size_t ldy) {
+               const float *bias, size_t n, float *y, size_t ldy, float *panel) {
 #ifdef CK_X86
-    if (ck_uses_avx2()) { linear_avx2(x, rows, k, ldx, w, ldw, bias, n, y, ldy); return; }
+    if (ck_uses_avx2()) {
+        if (panel && rows >= CK_LINEAR_PACK_ROWS) linear_packed_avx2(x, rows, k, ldx, w, ldw, bias, n, y, ldy, panel);
+        else linear_avx2(x, rows, k, ldx, w, ldw, bias, n, y, ldy);
+        return;
+    }
 #endif
+    (void)panel;
     linear_portable(x, rows, k, ldx, w, ldw, bias, n, y, ldy);
 }

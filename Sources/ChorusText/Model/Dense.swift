@@ -36,27 +36,30 @@ struct Dense: @unchecked Sendable {
 
     /// y[r, 0..<outDim] = x[r] Wᵀ + b for `rows` rows of x (stride `ldx`), into y (stride `ldy`),
     /// the output columns split over up to `threads` workers (`ck_linear`, AVX2+FMA when the CPU has
-    /// it). `gelu` applies GELU to each worker's own columns as soon as they are done.
+    /// it). `gelu` applies GELU to each worker's own columns as soon as they are done. `panels`: one
+    /// row of at least 16 * (inDim + 1) floats per worker, or nil (for many rows the kernel copies
+    /// each 16-column panel of W there first).
     func apply(_ x: UnsafePointer<Float>, rows: Int, ldx: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
-               threads: Int, gelu: Bool = false) {
+               threads: Int, gelu: Bool = false, panels: FloatMatrix? = nil) {
         let groups = (outDim + Dense.columnGroup - 1) / Dense.columnGroup
         let work = rows * inDim * outDim
         let workers = min(threads, max(1, work / Dense.minWorkPerWorker))
         let x = SendableBox(x), y = SendableBox(y)
-        Parallel.forEachChunk(count: groups, threads: workers) { _, range in
+        precondition(panels.map { $0.rows >= workers && $0.cols >= 16 * (inDim + 1) } ?? true)
+        Parallel.forEachChunk(count: groups, threads: workers) { w, range in
             let lo = range.lowerBound * Dense.columnGroup, hi = min(outDim, range.upperBound * Dense.columnGroup)
-            run(x.value, rows: rows, ldx: ldx, columns: lo..<hi, into: y.value, ldy: ldy, gelu: gelu)
+            run(x.value, rows: rows, ldx: ldx, columns: lo..<hi, into: y.value, ldy: ldy, gelu: gelu, panel: panels?.row(w))
         }
     }
 
     /// The columns `columns` of the combined output, on the calling thread.
     private func run(_ x: UnsafePointer<Float>, rows: Int, ldx: Int, columns: Range<Int>,
-                     into y: UnsafeMutablePointer<Float>, ldy: Int, gelu: Bool) {
+                     into y: UnsafeMutablePointer<Float>, ldy: Int, gelu: Bool, panel: UnsafeMutablePointer<Float>?) {
         for p in parts {
             let lo = max(columns.lowerBound, p.column), hi = min(columns.upperBound, p.column + p.outDim)
             if lo >= hi { continue }
             let skip = lo - p.column
-            ck_linear(x, rows, inDim, ldx, p.weight + skip * inDim, inDim, p.bias + skip, hi - lo, y + lo, ldy)
+            ck_linear(x, rows, inDim, ldx, p.weight + skip * inDim, inDim, p.bias + skip, hi - lo, y + lo, ldy, panel)
         }
         if gelu {
             for r in 0..<rows { BertKernels.gelu(y + r * ldy + columns.lowerBound, columns.count) }

@@ -174,7 +174,7 @@ public final class MiniLMModel: @unchecked Sendable {
         let attentionWorkers = min(threads, max(1, attentionWork / BertScratch.minParallelAttentionWork))
         for layer in w.layers {
             // Q, K, V side by side in one [tokens, 3h] buffer, as one product.
-            layer.qkv.apply(hidden, rows: tokens, ldx: h, into: qkv, ldy: h3, threads: threads)
+            layer.qkv.apply(hidden, rows: tokens, ldx: h, into: qkv, ldy: h3, threads: threads, panels: scratch.panels)
             // One task per (sequence, head), handed out longest sequence first.
             Parallel.forEach(count: batch * heads, threads: attentionWorkers, grain: 1) { [first, lengths] worker, task in
                 let (b, head) = (batch * heads - 1 - task).quotientAndRemainder(dividingBy: heads)
@@ -183,7 +183,7 @@ public final class MiniLMModel: @unchecked Sendable {
                                       out: scratch.context.row(first[b]) + head * d, ldOut: h, scratch: scratch.attention.row(worker))
             }
             // Attention output dense (into the now free qkv buffer, as [tokens, h]), residual, LayerNorm.
-            layer.attentionOutput.apply(context, rows: tokens, ldx: h, into: qkv, ldy: h, threads: threads)
+            layer.attentionOutput.apply(context, rows: tokens, ldx: h, into: qkv, ldy: h, threads: threads, panels: scratch.panels)
             rowChunks(tokens, threads) { range in
                 for row in range {
                     BertKernels.residualLayerNorm(scratch.qkv.base + row * h, residual: scratch.hidden.row(row),
@@ -191,8 +191,8 @@ public final class MiniLMModel: @unchecked Sendable {
                 }
             }
             // Feed-forward: dense + GELU, dense (into the free context buffer), residual, LayerNorm.
-            layer.intermediate.apply(hidden, rows: tokens, ldx: h, into: intermediate, ldy: inter, threads: threads, gelu: true)
-            layer.output.apply(intermediate, rows: tokens, ldx: inter, into: context, ldy: h, threads: threads)
+            layer.intermediate.apply(hidden, rows: tokens, ldx: h, into: intermediate, ldy: inter, threads: threads, gelu: true, panels: scratch.panels)
+            layer.output.apply(intermediate, rows: tokens, ldx: inter, into: context, ldy: h, threads: threads, panels: scratch.panels)
             rowChunks(tokens, threads) { range in
                 for row in range {
                     BertKernels.residualLayerNorm(scratch.context.row(row), residual: scratch.hidden.row(row),
@@ -283,6 +283,9 @@ final class BertScratch: @unchecked Sendable {
     let attention: FloatMatrix
     /// [maxBatch, h]: the pooled, normalised embeddings of the current batch.
     let pooled: FloatMatrix
+    /// [workers, 16 * (max(h, intermediate) + 1)]: each worker's copy of one 16-column weight panel
+    /// (`Dense`, batches of many tokens).
+    let panels: FloatMatrix
 
     init(tokens: Int, longest: Int, workers: Int, config c: BertConfig) throws(ChorusError) {
         self.tokens = tokens
@@ -292,5 +295,6 @@ final class BertScratch: @unchecked Sendable {
         intermediate = try FloatMatrix(rows: tokens, cols: c.intermediateSize, zeroed: false)
         attention = try FloatMatrix(rows: workers, cols: longest * (2 * c.headSize + 1), zeroed: false)
         pooled = try FloatMatrix(rows: MiniLMModel.maxBatch, cols: c.hiddenSize, zeroed: false)
+        panels = try FloatMatrix(rows: workers, cols: 16 * (max(c.hiddenSize, c.intermediateSize) + 1), zeroed: false)
     }
 }
