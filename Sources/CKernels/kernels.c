@@ -76,5 +76,16 @@ void ck_row_dots(const float *a, size_t m, size_t k, const float *x, float *y) {
 }
 
 int ck_uses_avx2(void) {
-    return choose() != row_dots_portable;
+    row_dots_fn f = __atomic_load_n(&row_dots_impl, __ATOMIC_RELAXED);
+    if (!f) {
+        f = choose();
+        __atomic_store_n(&row_dots_impl, f, __ATOMIC_RELAXED);
+    }
+    return f != row_dots_portable;
+}
+
+void ck_cpu_relax(void) {
+#ifdef CK_X86
+    _mm_pause();
+#endif
 }

@@ -5,8 +5,10 @@ import Musl
 #endif
 
 /// Data-parallel loops on plain POSIX threads (no Dispatch, so the library carries no extra
-/// runtime). Work is split into contiguous chunks; chunk `t` always goes to worker `t`, so a
-/// computation that is deterministic per chunk stays deterministic for a fixed thread count.
+/// runtime): a persistent pool (`WorkerPool`), or fresh threads when the pool is busy (another
+/// host thread's region, or a nested one). Work is split into contiguous chunks; chunk `t` always
+/// goes to worker `t`, so a computation that is deterministic per chunk stays deterministic for a
+/// fixed thread count.
 public enum Parallel {
     /// The number of CPUs this process may use.
     public static var cpuCount: Int {
@@ -20,6 +22,7 @@ public enum Parallel {
         let workers = max(1, min(threads, count))
         if workers == 1 { body(0, 0..<count); return }
         let chunk = (count + workers - 1) / workers
+        if WorkerPool.shared.run(count: count, chunk: chunk, workers: workers, body) { return }
         final class Job: @unchecked Sendable {
             let body: @Sendable (Int, Range<Int>) -> Void
             let worker: Int

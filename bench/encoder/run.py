@@ -10,14 +10,18 @@ deterministic 128-sentence set ("mixed128": those 48, then 80 MovieLens movies t
 through ml-latest-small/movies.csv, each as "Title (year) | Genre|Genre"; without movies.csv, the
 80 are pairs of fixture sentences joined by a space). Batch sizes 32 and 1; 1 and 2 threads.
 
+Batch 32: each library gets the whole set in one call and batches it at 32 its own (best documented)
+way: sentence-transformers `encode(batch_size=32)` and ORT both sort by length and pad each batch to its
+longest; Chorus sorts by length and packs batches without padding. Batch 1: one call per sentence.
+ORT runs two graphs: the plain export and ONNX Runtime's transformer-optimised version of it.
+
 Each (library, threads) runs in its own worker process (the thread settings are fixed before any
 library loads): for every set and batch size, one untimed warm-up pass, then --repeat timed passes
 over the whole set; sentences/s = n / pass time, median over passes. Single-sentence latency: every
-batch-1 call of the timed passes, p50 (nearest rank). Threads: Chorus `Encoder(threads=N)` with
-OPENBLAS_NUM_THREADS=N (libchorus's sgemm runs on OpenBLAS's own pool); PyTorch
-`torch.set_num_threads(N)` (and OMP/MKL/OPENBLAS_NUM_THREADS=N); ORT intra_op_num_threads=N,
-inter_op 1, sequential execution, ORT_ENABLE_ALL. Memory: a separate process per library that
-loads it and encodes mixed128 at batch 32 with 2 threads, peak RSS from getrusage.
+batch-1 call of the timed passes, p50 (nearest rank). Threads: Chorus `Encoder(threads=N)` (its own
+pool runs everything); PyTorch `torch.set_num_threads(N)` (and OMP/MKL/OPENBLAS_NUM_THREADS=N); ORT
+intra_op_num_threads=N, inter_op 1, sequential execution, ORT_ENABLE_ALL. Memory: a separate process
+per library that loads it and encodes mixed128 at batch 32 with 2 threads, peak RSS from getrusage.
 
 Writes bench/encoder/results.md and results.json (unless --no-write). See bench/README.md.
 """
@@ -36,8 +40,10 @@ sys.path.insert(0, os.path.dirname(HERE))
 import common  # noqa: E402
 
 FIXTURE = os.path.join(common.REPO, "Tests", "ChorusTextTests", "Fixtures", "minilm_reference.jsonl")
-LIBS = ("chorus", "ort", "torch")
-LABEL = {"chorus": "Chorus (libchorus)", "ort": "ONNX Runtime (fp32)", "torch": "sentence-transformers (PyTorch)"}
+LIBS = ("chorus", "ort", "ort-opt", "torch")
+LABEL = {"chorus": "Chorus (libchorus)", "ort": "ONNX Runtime (fp32)",
+         "ort-opt": "ONNX Runtime (fp32, transformer-optimised graph)", "torch": "sentence-transformers (PyTorch)"}
+PEERS = ("ort", "ort-opt", "torch")
 BATCHES = (32, 1)
 
 
@@ -67,13 +73,17 @@ def sentence_sets(data):
 # ---------------------------------------------------------------------------------------------- workers
 
 def make_encoder(lib, threads, onnx_path):
-    """Returns (encode(list[str]) -> np.ndarray of L2-normalised rows, version string)."""
+    """Returns (encode(list[str], batch_size) -> np.ndarray of L2-normalised rows in input order,
+    version string). Each library gets the whole list and batches it its own documented way."""
     import numpy as np
     mdir = model_dir()
     if lib == "chorus":
         import chorus
         enc = chorus.Encoder(threads=threads, require_model=True)
-        return enc.encode, f"chorus (bindings/python), {enc.name}"
+
+        def encode(texts, batch_size):  # sorts by length and packs batches of 32 itself
+            return enc.encode(texts)
+        return encode, f"chorus (bindings/python), {enc.name}"
     if lib == "torch":
         import torch
         torch.set_num_threads(threads)
@@ -83,12 +93,12 @@ def make_encoder(lib, threads, onnx_path):
         model = SentenceTransformer(mdir, device="cpu")
         model.eval()
 
-        def encode(texts):
+        def encode(texts, batch_size):  # sorts by length, pads each batch to its longest
             with torch.inference_mode():
-                return model.encode(texts, batch_size=len(texts), convert_to_numpy=True,
+                return model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
                                     normalize_embeddings=True, show_progress_bar=False)
         return encode, f"sentence-transformers {sentence_transformers.__version__}, torch {torch.__version__}"
-    if lib == "ort":
+    if lib in ("ort", "ort-opt"):
         import onnxruntime as ort
         import transformers
         from transformers import AutoTokenizer
@@ -98,16 +108,32 @@ def make_encoder(lib, threads, onnx_path):
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+        path = onnx_path if lib == "ort" else optimized_path(onnx_path)
+        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
         names = {i.name for i in sess.get_inputs()}
 
-        def encode(texts):
-            t = tok(texts, padding="longest", truncation=True, max_length=256, return_tensors="np")
-            feed = {k: v.astype(np.int64) for k, v in t.items() if k in names}
-            hidden = sess.run(None, feed)[0]
-            mask = t["attention_mask"].astype(np.float32)[:, :, None]
+        def run_batch(ids):
+            n = max(len(x) for x in ids)
+            feed = {"input_ids": np.zeros((len(ids), n), np.int64), "attention_mask": np.zeros((len(ids), n), np.int64),
+                    "token_type_ids": np.zeros((len(ids), n), np.int64)}
+            for i, x in enumerate(ids):
+                feed["input_ids"][i, :len(x)] = x
+                feed["attention_mask"][i, :len(x)] = 1
+            hidden = sess.run(None, {k: v for k, v in feed.items() if k in names})[0]
+            mask = feed["attention_mask"].astype(np.float32)[:, :, None]
             pooled = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)
             return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+        def encode(texts, batch_size):
+            # As sentence-transformers: sort by length, pad each batch only to its longest (dynamic shapes).
+            ids = tok(texts, truncation=True, max_length=256)["input_ids"]
+            order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+            parts = [order[b:b + batch_size] for b in range(0, len(order), batch_size)]
+            rows = [run_batch([ids[i] for i in part]) for part in parts]
+            out = np.empty((len(ids), rows[0].shape[1]), np.float32)
+            for part, r in zip(parts, rows):
+                out[part] = r
+            return out
         return encode, f"onnxruntime {ort.__version__}, transformers {transformers.__version__} (tokenizer)"
     raise ValueError(lib)
 
@@ -121,15 +147,16 @@ def worker(args):
     out = {"lib": args.worker, "threads": args.threads, "version": version, "load_seconds": load_s, "runs": {}}
     for name, texts in sets.items():
         for b in BATCHES:
-            chunks = [texts[i:i + b] for i in range(0, len(texts), b)]
-            emb = np.concatenate([encode(c) for c in chunks])  # warm-up pass; its output is checked
+            # batch 32: the whole set in one call, batched by the library (length-sorted); batch 1: one call per sentence
+            chunks = [texts] if b > 1 else [[t] for t in texts]
+            emb = np.concatenate([encode(c, b) for c in chunks])  # warm-up pass; its output is checked
             np.save(os.path.join(args.emb_dir, f"{args.worker}_t{args.threads}_{name}_b{b}.npy"), emb.astype(np.float32))
             passes, calls = [], []
             for _ in range(args.repeat):
                 t = time.perf_counter()
                 for c in chunks:
                     s = time.perf_counter()
-                    encode(c)
+                    encode(c, b)
                     calls.append(time.perf_counter() - s)
                 passes.append(time.perf_counter() - t)
             calls.sort()
@@ -148,11 +175,23 @@ def memory(args):
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     encode, _ = make_encoder(args.memory, args.threads, args.onnx)
     texts = sets["mixed128"]
-    for i in range(0, len(texts), 32):
-        encode(texts[i:i + 32])
+    encode(texts, 32)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"lib": args.memory, "baseline_kib": base, "peak_kib": peak,
                       "torch_imported": "torch" in sys.modules}))
+
+
+def optimized_path(onnx_path):
+    return onnx_path[:-len(".onnx")] + "_opt.onnx"
+
+
+def optimize_onnx(path):
+    """ONNX Runtime's transformer optimiser (onnxruntime.transformers.optimizer, model_type "bert"):
+    fuses what it recognises of the exported graph; the fused-operator counts are reported."""
+    from onnxruntime.transformers import optimizer
+    opt = optimizer.optimize_model(path, model_type="bert", num_heads=12, hidden_size=384)
+    opt.save_model_to_file(optimized_path(path))
+    return {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
 
 
 def export_onnx(path):
@@ -174,7 +213,11 @@ def export_onnx(path):
             torch.onnx.export(model, args, path, **kw)
     import onnx
     onnx.checker.check_model(path)
-    print(json.dumps({"torch": torch.__version__, "onnx": onnx.__version__}))
+    try:
+        fused = optimize_onnx(path)
+    except Exception as e:  # the plain export still runs
+        fused = f"optimiser failed: {e}"
+    print(json.dumps({"torch": torch.__version__, "onnx": onnx.__version__, "optimiser_fused": fused}))
 
 
 # ---------------------------------------------------------------------------------------------- driver
@@ -233,6 +276,7 @@ def main():
     missing = {}
     have = {"chorus": True, "torch": available("torch") and available("sentence_transformers"),
             "ort": available("onnxruntime") and available("transformers")}
+    have["ort-opt"] = have["ort"]
     if not have["torch"]:
         missing["torch"] = "torch / sentence-transformers not installed (bench/encoder/setup.sh)"
     results, memory_res, versions = {}, {}, {}
@@ -250,9 +294,14 @@ def main():
                     missing["ort"] = "ONNX export failed: " + err
                 else:
                     versions["export"] = exp
+                    if not isinstance(exp.get("optimiser_fused"), dict):
+                        have["ort-opt"] = False
+                        missing["ort-opt"] = str(exp.get("optimiser_fused"))
                     print(f"exported {onnx_path} ({os.path.getsize(onnx_path) / 1e6:.1f} MB)", flush=True)
         elif "ort" not in missing:
             missing["ort"] = "onnxruntime / transformers not installed"
+        if not have["ort"]:
+            have["ort-opt"] = False
         for n in threads:
             for lib in LIBS:
                 if not have[lib]:
@@ -326,6 +375,8 @@ def render(args, facts, threads, sets, set_how, results, memory_res, versions, m
     L.append("")
     L.append("### Ratios (Chorus throughput / peer throughput; > 1 means Chorus is faster; latency ratio = Chorus p50 / peer p50)")
     L.append("")
+    L.append("ORT = the faster of the two ONNX Runtime graphs in that cell.")
+    L.append("")
     L.append("| threads | set / batch | Chorus / ORT | Chorus / PyTorch | latency Chorus / ORT | latency Chorus / PyTorch |")
     L.append("| --- | --- | --- | --- | --- | --- |")
     ratio = {}
@@ -333,21 +384,26 @@ def render(args, facts, threads, sets, set_how, results, memory_res, versions, m
         for key in ("fixture48/b32", "fixture48/b1", "mixed128/b32", "mixed128/b1"):
             c = results.get(("chorus", n))
             row = [str(n), key]
-            for peer in ("ort", "torch"):
+            ort = [results[(k, n)] for k in ("ort", "ort-opt") if (k, n) in results]
+            best_ort = max(ort, key=lambda r: r["runs"][key]["sentences_per_second"]) if ort else None
+            results[("ort-best", n)] = best_ort
+            for peer in ("ort-best", "torch"):
                 p = results.get((peer, n))
                 if c and p:
                     v = c["runs"][key]["sentences_per_second"] / p["runs"][key]["sentences_per_second"]
-                    ratio[(peer, n, key)] = v
+                    ratio[(peer.replace("-best", ""), n, key)] = v
                     row.append(f"{v:.2f}")
                 else:
                     row.append("n/a")
-            for peer in ("ort", "torch"):
+            for peer in ("ort-best", "torch"):
                 p = results.get((peer, n))
                 if c and p and key.endswith("b1"):
                     row.append(f"{c['runs'][key]['call_p50_ms'] / p['runs'][key]['call_p50_ms']:.2f}")
                 else:
                     row.append("")
             L.append("| " + " | ".join(row) + " |")
+    for n in threads:
+        results.pop(("ort-best", n), None)
     L.append("")
     L.append("### Targets (from the issue), at 2 threads")
     L.append("")
@@ -407,14 +463,20 @@ def render(args, facts, threads, sets, set_how, results, memory_res, versions, m
           "- ONNX Runtime: `torch.onnx.export` (dynamo=False requested; torch 2.15 warned from its dynamo exporter and wrote the weights as external data, so it may have used that; opset 17, fp32, dynamic batch and sequence axes) of "
           "the transformers `BertModel` from that directory, once per run, into a temp dir; CPUExecutionProvider, "
           "intra_op_num_threads=N, inter_op_num_threads=1, ORT_SEQUENTIAL, ORT_ENABLE_ALL; tokenized by the "
-          "transformers `AutoTokenizer` from the same directory (padding to the longest in the batch, truncation at 256); "
-          "mean pooling over the attention mask and L2 normalisation in numpy (inside the timed call).",
-          "- sentence-transformers: `SentenceTransformer(dir, device='cpu').encode(batch, batch_size=len(batch), "
-          "normalize_embeddings=True)` under `torch.inference_mode()`, `torch.set_num_threads(N)`, "
-          "`set_num_interop_threads(1)`, OMP/MKL_NUM_THREADS=N.",
-          "- threads: every worker process has OPENBLAS_NUM_THREADS=N; for Chorus this sizes OpenBLAS's own pool, which "
-          "runs libchorus's sgemm calls (Chorus's own worker threads = N as well).",
-          "- timing: each (library, threads) in its own process, in the order Chorus, ORT, PyTorch for 1 thread, then for 2; "
+          "transformers `AutoTokenizer` from the same directory (truncation at 256), then, as sentence-transformers does, "
+          "sorted by length and cut into batches, each padded only to its own longest sequence (dynamic shapes); "
+          "mean pooling over the attention mask and L2 normalisation in numpy (inside the timed call). "
+          "Two graphs: the plain export, and the same export through ONNX Runtime's transformer optimiser "
+          "(`onnxruntime.transformers.optimizer.optimize_model(model_type='bert', num_heads=12, hidden_size=384)`; "
+          "the operators it fused are under versions/export above). Ratios and targets use the faster of the two per cell.",
+          "- sentence-transformers: `SentenceTransformer(dir, device='cpu').encode(texts, batch_size=B, "
+          "normalize_embeddings=True)` (it sorts by length and pads each batch to its longest) under "
+          "`torch.inference_mode()`, `torch.set_num_threads(N)`, `set_num_interop_threads(1)`, OMP/MKL_NUM_THREADS=N.",
+          "- batches: \"b32\" = each library gets the whole set in one call with batch size 32 and batches it its own way "
+          "(Chorus: sorted by length, batches of up to 32 packed without padding); \"b1\" = one call per sentence.",
+          "- threads: Chorus `Encoder(threads=N)` runs everything, dense layers included, on its own N threads "
+          "(OPENBLAS_NUM_THREADS=N is set for every worker process, but the encoder no longer calls OpenBLAS).",
+          "- timing: each (library, threads) in its own process, in the order Chorus, ORT, ORT optimised, PyTorch for 1 thread, then for 2; "
           f"per set and batch size one warm-up pass (its output is the one checked for agreement) then {args.repeat} timed "
           "passes (time.perf_counter); sentences/s = n / median pass time. Every timed call includes the library's "
           "tokenization and pooling (Chorus: the whole `Encoder.encode` call, with its UTF-8 encoding in Python).",

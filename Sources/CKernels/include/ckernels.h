@@ -9,6 +9,18 @@
 /* y[i] = dot(a[i*k .. i*k+k), x) for i in 0..<m: one user's scores against every item. */
 void ck_row_dots(const float *a, size_t m, size_t k, const float *x, float *y);
 
+/* y[r*ldy + j] = bias[j] + dot(x[r*ldx .. +k), w[j*ldw .. +k)) for r < rows, j < n: a PyTorch Linear
+ * layer (W as [n, k], row-major) on `rows` rows, reading W in place. With at least
+ * CK_LINEAR_PACK_ROWS rows and a `panel` scratch of 16 * (k + 1) floats, each 16-column panel of W
+ * is first transposed into it (a faster kernel once enough rows share the copy); `panel` may be NULL.
+ * Single-threaded; callers split the columns over threads (each call writes only its own columns). */
+#define CK_LINEAR_PACK_ROWS 64
+void ck_linear(const float *x, size_t rows, size_t k, size_t ldx, const float *w, size_t ldw,
+               const float *bias, size_t n, float *y, size_t ldy, float *panel);
+
+/* A spin-wait hint (x86 PAUSE). */
+void ck_cpu_relax(void);
+
 /* 1 when the AVX2+FMA path is in use. */
 int ck_uses_avx2(void);
 

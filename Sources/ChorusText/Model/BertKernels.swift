@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CBLAS
 import CKernels
 import ChorusCore
 
@@ -11,17 +10,6 @@ import ChorusCore
 /// (so that the result matches the original model to float rounding, not just approximately).
 /// Rows are contiguous `Float` vectors; lengths need not be multiples of 8.
 enum BertKernels {
-    /// y = x Wᵀ + b for `rows` rows of x (`inDim` wide, stride `ldx`) and a PyTorch `Linear` layer:
-    /// weight W ([outDim, inDim], row-major) and bias b, into y (stride `ldy`). As `torch.addmm`:
-    /// y is filled with b, then OpenBLAS `sgemm` adds x Wᵀ (beta = 1).
-    static func linear(_ x: UnsafePointer<Float>, rows: Int, inDim: Int, ldx: Int,
-                       weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, outDim: Int,
-                       into y: UnsafeMutablePointer<Float>, ldy: Int) {
-        for r in 0..<rows { (y + r * ldy).update(from: bias, count: outDim) }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outDim), Int32(inDim),
-                    1, x, Int32(ldx), weight, Int32(inDim), 1, y, Int32(ldy))
-    }
-
     /// x = LayerNorm(x) with weight `gamma` and bias `beta`: (x - mean) / sqrt(var + eps) * gamma + beta,
     /// with the biased variance, as `torch.nn.LayerNorm`.
     @inline(__always)

@@ -77,9 +77,8 @@ public final class MiniLMModel: @unchecked Sendable {
     /// - Parameters:
     ///   - tokenIds: one array of ids per sequence, each id in `0..<config.vocabSize`, at most
     ///     `config.maxPositionEmbeddings` long; an empty sequence gives a zero row.
-    ///   - threads: worker threads for the attention and the row-wise steps; 0 = every CPU. The
-    ///     matrix products run in OpenBLAS on the calling thread, which uses its own thread pool
-    ///     (`OPENBLAS_NUM_THREADS`, every CPU by default).
+    ///   - threads: worker threads (`Parallel`'s pool) for the matrix products, split by output
+    ///     columns, and for the attention and row-wise steps when they are large enough; 0 = every CPU.
     /// - Returns: `tokenIds.count * dimension` floats, row-major, each row L2-normalised.
     /// - Throws: `.invalidArgument` for an id outside the vocabulary, a sequence that is too long or
     ///   a thread count outside 0...1024; `.outOfMemory` when scratch cannot be allocated.
@@ -174,10 +173,8 @@ public final class MiniLMModel: @unchecked Sendable {
         for n in lengths { attentionWork += n * n * h }
         let attentionWorkers = min(threads, max(1, attentionWork / BertScratch.minParallelAttentionWork))
         for layer in w.layers {
-            // Q, K, V side by side in one [tokens, 3h] buffer.
-            BertKernels.linear(hidden, rows: tokens, inDim: h, ldx: h, weight: layer.query, bias: layer.queryBias, outDim: h, into: qkv, ldy: h3)
-            BertKernels.linear(hidden, rows: tokens, inDim: h, ldx: h, weight: layer.key, bias: layer.keyBias, outDim: h, into: qkv + h, ldy: h3)
-            BertKernels.linear(hidden, rows: tokens, inDim: h, ldx: h, weight: layer.value, bias: layer.valueBias, outDim: h, into: qkv + 2 * h, ldy: h3)
+            // Q, K, V side by side in one [tokens, 3h] buffer, as one product.
+            layer.qkv.apply(hidden, rows: tokens, ldx: h, into: qkv, ldy: h3, threads: threads, panels: scratch.panels)
             // One task per (sequence, head), handed out longest sequence first.
             Parallel.forEach(count: batch * heads, threads: attentionWorkers, grain: 1) { [first, lengths] worker, task in
                 let (b, head) = (batch * heads - 1 - task).quotientAndRemainder(dividingBy: heads)
@@ -186,7 +183,7 @@ public final class MiniLMModel: @unchecked Sendable {
                                       out: scratch.context.row(first[b]) + head * d, ldOut: h, scratch: scratch.attention.row(worker))
             }
             // Attention output dense (into the now free qkv buffer, as [tokens, h]), residual, LayerNorm.
-            BertKernels.linear(context, rows: tokens, inDim: h, ldx: h, weight: layer.attentionOut, bias: layer.attentionOutBias, outDim: h, into: qkv, ldy: h)
+            layer.attentionOutput.apply(context, rows: tokens, ldx: h, into: qkv, ldy: h, threads: threads, panels: scratch.panels)
             rowChunks(tokens, threads) { range in
                 for row in range {
                     BertKernels.residualLayerNorm(scratch.qkv.base + row * h, residual: scratch.hidden.row(row),
@@ -194,11 +191,8 @@ public final class MiniLMModel: @unchecked Sendable {
                 }
             }
             // Feed-forward: dense + GELU, dense (into the free context buffer), residual, LayerNorm.
-            BertKernels.linear(hidden, rows: tokens, inDim: h, ldx: h, weight: layer.intermediate, bias: layer.intermediateBias, outDim: inter, into: intermediate, ldy: inter)
-            rowChunks(tokens, threads) { range in
-                for row in range { BertKernels.gelu(scratch.intermediate.row(row), inter) }
-            }
-            BertKernels.linear(intermediate, rows: tokens, inDim: inter, ldx: inter, weight: layer.output, bias: layer.outputBias, outDim: h, into: context, ldy: h)
+            layer.intermediate.apply(hidden, rows: tokens, ldx: h, into: intermediate, ldy: inter, threads: threads, gelu: true, panels: scratch.panels)
+            layer.output.apply(intermediate, rows: tokens, ldx: inter, into: context, ldy: h, threads: threads, panels: scratch.panels)
             rowChunks(tokens, threads) { range in
                 for row in range {
                     BertKernels.residualLayerNorm(scratch.context.row(row), residual: scratch.hidden.row(row),
@@ -224,9 +218,9 @@ public final class MiniLMModel: @unchecked Sendable {
 /// Views of the weights inside the mapped file, checked for name, dtype and shape.
 struct BertWeights: @unchecked Sendable {
     struct Layer: @unchecked Sendable {
-        let query, queryBias, key, keyBias, value, valueBias: UnsafePointer<Float>
-        let attentionOut, attentionOutBias, attentionNormWeight, attentionNormBias: UnsafePointer<Float>
-        let intermediate, intermediateBias, output, outputBias, outputNormWeight, outputNormBias: UnsafePointer<Float>
+        /// Q, K and V as one product (three views, not a copy).
+        let qkv, attentionOutput, intermediate, output: Dense
+        let attentionNormWeight, attentionNormBias, outputNormWeight, outputNormBias: UnsafePointer<Float>
     }
 
     let word, position, tokenType, normWeight, normBias: UnsafePointer<Float>
@@ -247,20 +241,18 @@ struct BertWeights: @unchecked Sendable {
         for n in 0..<c.numHiddenLayers {
             let p = "encoder.layer.\(n)."
             layers.append(Layer(
-                query: try t(p + "attention.self.query.weight", [h, h]),
-                queryBias: try t(p + "attention.self.query.bias", [h]),
-                key: try t(p + "attention.self.key.weight", [h, h]),
-                keyBias: try t(p + "attention.self.key.bias", [h]),
-                value: try t(p + "attention.self.value.weight", [h, h]),
-                valueBias: try t(p + "attention.self.value.bias", [h]),
-                attentionOut: try t(p + "attention.output.dense.weight", [h, h]),
-                attentionOutBias: try t(p + "attention.output.dense.bias", [h]),
+                qkv: Dense(inDim: h, [
+                    (try t(p + "attention.self.query.weight", [h, h]), try t(p + "attention.self.query.bias", [h]), h),
+                    (try t(p + "attention.self.key.weight", [h, h]), try t(p + "attention.self.key.bias", [h]), h),
+                    (try t(p + "attention.self.value.weight", [h, h]), try t(p + "attention.self.value.bias", [h]), h)]),
+                attentionOutput: Dense(inDim: h, [
+                    (try t(p + "attention.output.dense.weight", [h, h]), try t(p + "attention.output.dense.bias", [h]), h)]),
+                intermediate: Dense(inDim: h, [
+                    (try t(p + "intermediate.dense.weight", [i, h]), try t(p + "intermediate.dense.bias", [i]), i)]),
+                output: Dense(inDim: i, [
+                    (try t(p + "output.dense.weight", [h, i]), try t(p + "output.dense.bias", [h]), h)]),
                 attentionNormWeight: try t(p + "attention.output.LayerNorm.weight", [h]),
                 attentionNormBias: try t(p + "attention.output.LayerNorm.bias", [h]),
-                intermediate: try t(p + "intermediate.dense.weight", [i, h]),
-                intermediateBias: try t(p + "intermediate.dense.bias", [i]),
-                output: try t(p + "output.dense.weight", [h, i]),
-                outputBias: try t(p + "output.dense.bias", [h]),
                 outputNormWeight: try t(p + "output.LayerNorm.weight", [h]),
                 outputNormBias: try t(p + "output.LayerNorm.bias", [h])))
         }
@@ -291,6 +283,9 @@ final class BertScratch: @unchecked Sendable {
     let attention: FloatMatrix
     /// [maxBatch, h]: the pooled, normalised embeddings of the current batch.
     let pooled: FloatMatrix
+    /// [workers, 16 * (max(h, intermediate) + 1)]: each worker's copy of one 16-column weight panel
+    /// (`Dense`, batches of many tokens).
+    let panels: FloatMatrix
 
     init(tokens: Int, longest: Int, workers: Int, config c: BertConfig) throws(ChorusError) {
         self.tokens = tokens
@@ -300,5 +295,6 @@ final class BertScratch: @unchecked Sendable {
         intermediate = try FloatMatrix(rows: tokens, cols: c.intermediateSize, zeroed: false)
         attention = try FloatMatrix(rows: workers, cols: longest * (2 * c.headSize + 1), zeroed: false)
         pooled = try FloatMatrix(rows: MiniLMModel.maxBatch, cols: c.hiddenSize, zeroed: false)
+        panels = try FloatMatrix(rows: workers, cols: 16 * (max(c.hiddenSize, c.intermediateSize) + 1), zeroed: false)
     }
 }
