@@ -14,6 +14,7 @@ let help = """
       als       time ImplicitALS.fit on a user,item,weight CSV and write the factors (bench/als/run.py)
       kernels   time the ALS / scoring dense kernels against alternatives (profiling aid)
       holdout   the library's temporal split of a ratings file (run.py checks its own against it)
+      latency   single-user recommend latency per agent and for the coordinator (profiling aid)
 
     Run 'chorus-bench <command> --help' for a command's options.
     """
@@ -58,6 +59,17 @@ case "holdout":
         exit(2)
     } catch .failure(let message) {
         BenchIO.error("chorus-bench holdout: error: \(message)")
+        exit(1)
+    }
+case "latency":
+    if rest.contains("--help") || rest.contains("-h") { print(LatencyBench.help); exit(0) }
+    do {
+        try LatencyBench.run(Options(rest, allowed: LatencyBench.options))
+    } catch .usage(let message) {
+        BenchIO.error("chorus-bench latency: \(message)\n\n\(LatencyBench.help)")
+        exit(2)
+    } catch .failure(let message) {
+        BenchIO.error("chorus-bench latency: error: \(message)")
         exit(1)
     }
 default:
