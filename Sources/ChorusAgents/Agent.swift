@@ -73,9 +73,27 @@ public protocol RecommenderAgent: AnyObject, Sendable {
     var itemVectors: FloatMatrix? { get }
     /// Serialises the fitted state (snapshot section payload).
     func encode(into w: inout ByteWriter)
+    /// Why this agent scores `item` for `request` the way it does, in its own terms, when it can
+    /// say ("users who interacted with X also did", "often next after X"); nil otherwise.
+    func reason(_ request: AgentRequest, item: Int32) -> AgentReason?
+}
+
+/// An agent's own account of a score: a phrase, and the item of the user's history it rests on.
+public struct AgentReason: Sendable, Equatable {
+    public var phrase: String
+    public var becauseItem: Int32?
+    public init(phrase: String, becauseItem: Int32? = nil) { self.phrase = phrase; self.becauseItem = becauseItem }
 }
 
 extension RecommenderAgent {
+    public func reason(_ request: AgentRequest, item: Int32) -> AgentReason? { nil }
+
+    /// An agent's best `k` items for a request (its proposals to the candidate stage).
+    public func propose(_ request: AgentRequest, k: Int, itemCount: Int) -> [(index: Int32, score: Float)] {
+        var scores = [Float](repeating: 0, count: itemCount)
+        scores.withUnsafeMutableBufferPointer { score(request, into: $0) }
+        return scores.withUnsafeBufferPointer { TopK.select($0, k: k) }
+    }
     /// Scores a model user with nothing else in the request.
     public func score(user: Int32?, into scores: UnsafeMutableBufferPointer<Float>) {
         score(AgentRequest(user: user), into: scores)

@@ -89,6 +89,20 @@ public final class ContentAgent: RecommenderAgent {
         }
     }
 
+    /// The history item whose text is closest: "its description is close to X's" (the engine asks
+    /// with the user's whole history in `request.history`).
+    public func reason(_ request: AgentRequest, item: Int32) -> AgentReason? {
+        guard Int(item) < vectors.rows else { return nil }
+        let d = dimension
+        var best: (Int32, Float)? = nil
+        for j in request.history where j != item && j >= 0 && Int(j) < vectors.rows {
+            let s = Kernels.dot(vectors.row(Int(j)), vectors.row(Int(item)), d)
+            if s > (best?.1 ?? 0.3) { best = (j, s) }
+        }
+        if let best { return AgentReason(phrase: "its description is close to that of %@", becauseItem: best.0) }
+        return request.profile != nil ? AgentReason(phrase: "its description matches your profile") : nil
+    }
+
     /// Scales `v` to unit length; false (and `v` untouched) for a zero vector.
     static func normalize(_ v: UnsafeMutablePointer<Float>, _ d: Int) -> Bool {
         let n = Kernels.dot(v, v, d).squareRoot()
@@ -172,6 +186,10 @@ public final class QueryAgent: RecommenderAgent {
                 if next < c.textItems.count && Int(c.textItems[next]) == i { next += 1 } else { scores[i] = mean }
             }
         }
+    }
+
+    public func reason(_ request: AgentRequest, item: Int32) -> AgentReason? {
+        canScore(request) ? AgentReason(phrase: "its description matches your request") : nil
     }
 
     /// Nothing of its own: it reads the content agent's vectors.

@@ -12,6 +12,10 @@ public struct Explanation: Sendable, Equatable {
     public var becauseSimilarity: Float
     /// Words of the request's query that the item's text contains, in query order.
     public var matchedTerms: [String]
+    /// Each agent's own reason, where it gives one (agent order as `shares`; "" when none), with
+    /// the item of the user's history it rests on (nil when none).
+    public var reasons: [String]
+    public var reasonItems: [Int64?]
     /// The explanation in one sentence.
     public var sentence: String
 }
@@ -50,6 +54,15 @@ extension Engine {
             for w in Self.words(q) where words.contains(w) && !Self.stopWords.contains(w) && !matched.contains(w) { matched.append(w) }
         }
         let names = m.agents.map(\.name)
+        // Each agent's reason, asked with the whole history in the request (training items first).
+        var allHistory: [Int32] = uidx.map { Array(m.seen.row(Int($0)).cols) } ?? []
+        allHistory += history
+        let reasonsRaw: [AgentReason?] = profile.withUnsafeBufferPointer { pb in
+            queryVector.withUnsafeBufferPointer { qb in
+                let r = AgentRequest(user: nil, history: allHistory, profile: pb.isEmpty ? nil : pb, query: qb.isEmpty ? nil : qb)
+                return m.agents.indices.map { shares[$0] > 0 ? m.agents[$0].reason(r, item: target) : nil }
+            }
+        }
         func label(_ id: Int64) -> String {
             guard let text = texts.items[id]?.text else { return "item \(id)" }
             let cut = text.split(separator: ".", maxSplits: 1).first.map(String.init) ?? text
@@ -59,10 +72,19 @@ extension Engine {
         let ranked = shares.indices.filter { shares[$0] >= 0.05 }.sorted { shares[$0] > shares[$1] }
         let agentsText = ranked.prefix(3).map { "\(names[$0]) (\(Int((shares[$0] * 100).rounded()))%)" }.joined(separator: ", ")
         parts.append("\(label(item)) is recommended" + (agentsText.isEmpty ? "" : " by " + agentsText))
-        if let b = because { parts.append("it is similar to \(label(m.items.ids[Int(b.item)])), which you interacted with") }
+        func phrase(_ r: AgentReason) -> String {
+            guard let j = r.becauseItem else { return r.phrase }
+            return r.phrase.replacingFirst("%@", with: label(m.items.ids[Int(j)]))
+        }
+        // The leading agents' own reasons (at most two), then the most similar history item.
+        let told = ranked.compactMap { reasonsRaw[$0] }.prefix(2)
+        for r in told { parts.append(phrase(r)) }
+        if told.isEmpty, let b = because { parts.append("it is similar to \(label(m.items.ids[Int(b.item)])), which you interacted with") }
         if !matched.isEmpty { parts.append("it matches your request for " + matched.map { "\"\($0)\"" }.joined(separator: ", ")) }
         return Explanation(item: item, score: score, shares: shares, becauseItem: because.map { m.items.ids[Int($0.item)] },
                            becauseSimilarity: because?.similarity ?? 0, matchedTerms: matched,
+                           reasons: reasonsRaw.map { $0.map(phrase) ?? "" },
+                           reasonItems: reasonsRaw.map { $0?.becauseItem.map { m.items.ids[Int($0)] } },
                            sentence: parts.joined(separator: "; ") + ".")
     }
 
@@ -121,5 +143,24 @@ extension RequestRanker {
         var shares = [Float](repeating: 0, count: m.agents.count)
         shares.withUnsafeMutableBufferPointer { self.shares(of: 0, into: $0.baseAddress!) }
         return (score, shares)
+    }
+}
+
+extension String {
+    /// `self` with the first occurrence of `target` replaced (Foundation-free).
+    func replacingFirst(_ target: String, with replacement: String) -> String {
+        guard let r = range(of: target) else { return self }
+        return self[..<r.lowerBound] + replacement + self[r.upperBound...]
+    }
+
+    /// The range of the first occurrence of `target`, comparing Unicode scalars.
+    func range(of target: String) -> Range<String.Index>? {
+        guard !target.isEmpty else { return nil }
+        var i = startIndex
+        while i < endIndex {
+            if self[i...].hasPrefix(target) { return i..<index(i, offsetBy: target.count) }
+            i = index(after: i)
+        }
+        return nil
     }
 }

@@ -43,6 +43,10 @@ public final class FactorAgent: RecommenderAgent {
         Kernels.rowDots(itemFactors.base, m: itemFactors.rows, k: itemFactors.cols, userFactors.row(Int(user)), into: scores.baseAddress!)
     }
 
+    public func reason(_ request: AgentRequest, item: Int32) -> AgentReason? {
+        canScore(request) ? AgentReason(phrase: "people with tastes like yours liked it") : nil
+    }
+
     public func encode(into w: inout ByteWriter) {
         w.write(UInt32(itemFactors.cols))
         w.writeRaw(UnsafeBufferPointer(userFactors.buffer))

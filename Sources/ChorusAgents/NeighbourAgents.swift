@@ -45,6 +45,17 @@ struct UserHistories: Sendable {
 }
 
 extension ItemNeighbours.Table {
+    /// Of `sources`, the one whose neighbour list gives `target` the highest similarity.
+    func strongest(from sources: [Int32], to target: Int32) -> Int32? {
+        var best: (Int32, Float)? = nil
+        for j in sources where j >= 0 && Int(j) < items {
+            for e in rowStart[Int(j)]..<rowStart[Int(j) + 1] where neighbour[e] == target {
+                if similarity[e] > (best?.1 ?? 0) { best = (j, similarity[e]) }
+            }
+        }
+        return best?.0
+    }
+
     func encode(into w: inout ByteWriter) {
         w.write(UInt64(items))
         w.writeArray(rowStart.map { UInt64($0) }); w.writeArray(neighbour); w.writeArray(similarity)
@@ -83,6 +94,14 @@ public final class ItemKNNAgent: RecommenderAgent {
     }
 
     public func encode(into w: inout ByteWriter) { table.encode(into: &w); histories.encode(into: &w) }
+
+    /// The history item that contributes most: "people who interacted with X also interacted with it".
+    public func reason(_ request: AgentRequest, item: Int32) -> AgentReason? {
+        var mine: [Int32] = request.user.map { Int($0) < histories.users ? Array(histories.of(Int($0))) : [] } ?? []
+        mine += request.history
+        guard let best = table.strongest(from: mine, to: item) else { return nil }
+        return AgentReason(phrase: "people who interacted with %@ also interacted with it", becauseItem: best)
+    }
 
     public struct Factory: AgentFactory {
         public let name = "itemknn"
@@ -135,6 +154,14 @@ public final class SessionAgent: RecommenderAgent {
     }
 
     public func encode(into w: inout ByteWriter) { table.encode(into: &w); histories.encode(into: &w) }
+
+    /// The recent item it most often follows: "it often comes next after X".
+    public func reason(_ request: AgentRequest, item: Int32) -> AgentReason? {
+        var sequence: [Int32] = request.user.map { Int($0) < histories.users ? Array(histories.of(Int($0))) : [] } ?? []
+        sequence += request.history
+        guard let best = table.strongest(from: Array(sequence.suffix(Self.recent)), to: item) else { return nil }
+        return AgentReason(phrase: "it often comes next after %@", becauseItem: best)
+    }
 
     public struct Factory: AgentFactory {
         public let name = "session"

@@ -26,6 +26,10 @@ public final class PopularityAgent: RecommenderAgent {
 
     public func encode(into w: inout ByteWriter) { w.writeRaw(UnsafeBufferPointer(itemScores.buffer)) }
 
+    public func reason(_ request: AgentRequest, item: Int32) -> AgentReason? {
+        AgentReason(phrase: "it is popular with everyone lately")
+    }
+
     /// The factory; `halfLifeSeconds <= 0` means no decay.
     public struct Factory: AgentFactory {
         public let name = "popularity"

@@ -95,12 +95,23 @@ enum DemoCommand {
             for x in data.interactions { history[x.user, default: []].append(x) }
             let users = chosenUsers ?? sampleUsers(history)
             let lists = try engine.recommend(users: users, k: k)
-            for list in lists { show(list, history: history[list.user] ?? [], movies: data.movies, agents: engine.agentNames) }
+            for list in lists {
+                show(list, history: history[list.user] ?? [], movies: data.movies, agents: engine.agentNames)
+                if let top = list.items.first { print("  Why #1: " + (try engine.explain(user: list.user, item: top)).sentence) }
+            }
             if withTexts {
                 print("")
                 print("A new user with no ratings, who says: \"\(wish)\"")
                 let list = try engine.recommend(users: [newcomer], k: k)[0]
                 show(list, history: [], movies: data.movies, agents: engine.agentNames, headline: false)
+                var asked = RecommendOptions(); asked.query = "a tense heist thriller"
+                print("")
+                print("The same newcomer searches: \"a tense heist thriller\"")
+                let searched = try engine.recommend(users: [newcomer], k: k, options: asked)[0]
+                show(searched, history: [], movies: data.movies, agents: engine.agentNames, headline: false)
+                if let top = searched.items.first {
+                    print("  Why #1: " + (try engine.explain(user: newcomer, item: top, options: asked)).sentence)
+                }
             }
 
             // 4. Evaluation on a temporal hold-out.

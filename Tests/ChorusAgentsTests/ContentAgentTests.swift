@@ -195,6 +195,8 @@ func textEngine() throws -> Engine {
             let because = try #require(x.becauseItem)
             #expect(because > 100 && because <= 120, "user 3 is a space user; because \(because)")
             #expect(x.sentence.contains("is recommended"))
+            #expect(x.reasons.count == e.agentNames.count && x.reasons.contains { !$0.isEmpty })
+            #expect(!x.sentence.contains("%@"))
         }
         // An item nobody proposed still gets a score, shares and a sentence.
         let far = try e.explain(user: 3, item: 215)
