@@ -62,7 +62,7 @@ bench-recommend: lib bench-setup
 	CC=$(CC) PYTHON=$(PYTHON) bench/recommend/run.sh --data $(DATA) --no-build
 
 # Ranking quality against implicit ALS / BPR, EASE and item-kNN, on the split `chorus eval` exports
-# (bench/quality/README.md). About 15 minutes on 2 cores.
+# (bench/quality/README.md). 15-20 minutes on 2 cores.
 .PHONY: bench-quality
 bench-quality: cli bench-setup
 	$(PYTHON) bench/quality/run.py --data $(DATA) --chorus $(CLI)
