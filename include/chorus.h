@@ -152,6 +152,17 @@ chorus_status chorus_engine_set_item_texts(chorus_engine *engine, const int64_t 
 chorus_status chorus_engine_set_user_texts(chorus_engine *engine, const int64_t *user_ids,
                                            const char *const *texts, size_t n);
 
+/* Adds facts about items, (item_ids[i], relations[i], entities[i]) such as (1, "director",
+ * "John Lasseter") or (1, "genre", "Animation"): the item knowledge graph. The knowledge-graph
+ * agent ("kg") recommends through entities the user's items share with others and names that
+ * path in explanations. Items with facts join the catalogue at the next fit, interactions or not.
+ * Repeated facts are skipped. Strings [borrowed] UTF-8, non-empty; NULL or empty is
+ * CHORUS_ERR_INVALID_ARGUMENT and nothing is added. `out_added` (optional): facts that were new.
+ * Thread-safe. */
+chorus_status chorus_engine_add_item_facts(chorus_engine *engine, const int64_t *item_ids,
+                                           const char *const *relations, const char *const *entities,
+                                           size_t n, size_t *out_added);
+
 /* Which sentence encoder the engine uses and why ("all-MiniLM-L6-v2 weights from <dir>", or
  * "fallback hashing encoder: <why>"); loads it if it is not loaded yet. *out_name [borrowed] lives
  * as long as the engine. Thread-safe. */
@@ -320,6 +331,7 @@ typedef struct chorus_engine_stats {
     int64_t popularity_half_life_seconds; /* the half-life the model uses (-1: no decay; 0 before fit) */
     uint64_t n_item_texts;         /* items with a text (chorus_engine_set_item_texts) */
     uint64_t n_user_texts;         /* users with a profile text */
+    uint64_t n_item_facts;         /* item facts (chorus_engine_add_item_facts) */
     uint64_t allocator_allocated_bytes; /* jemalloc "stats.allocated" for the whole library */
     uint64_t allocator_resident_bytes;  /* jemalloc "stats.resident" */
 } chorus_engine_stats;

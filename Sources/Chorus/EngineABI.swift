@@ -316,6 +316,7 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
         out.pointee.popularity_half_life_seconds = s.popularityHalfLifeSeconds
         out.pointee.n_item_texts = UInt64(s.itemTexts)
         out.pointee.n_user_texts = UInt64(s.userTexts)
+        out.pointee.n_item_facts = UInt64(s.itemFacts)
         out.pointee.allocator_allocated_bytes = s.allocatedBytes
         out.pointee.allocator_resident_bytes = s.residentBytes
     }

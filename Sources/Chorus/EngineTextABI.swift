@@ -46,3 +46,19 @@ private func setTexts(_ kind: TextCatalogue.Kind, _ engine: OpaquePointer?, _ id
         out.pointee = InternedCStrings.cString(try e.encoder().reason)
     }
 }
+
+@c @implementation public func chorus_engine_add_item_facts(_ engine: OpaquePointer!, _ itemIds: UnsafePointer<Int64>!,
+                                                         _ relations: UnsafePointer<UnsafePointer<CChar>?>!,
+                                                         _ entities: UnsafePointer<UnsafePointer<CChar>?>!, _ n: Int,
+                                                         _ outAdded: UnsafeMutablePointer<Int>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let e = try Handles.engine(engine)
+        let ids = try Check.notNull(itemIds, "item_ids"), r = try Check.notNull(relations, "relations")
+        let en = try Check.notNull(entities, "entities")
+        let n = try Check.count(n, "n")
+        guard n > 0 else { throw .invalidArgument("n is 0: nothing to add") }
+        let added = try e.addItemFacts(items: Array(UnsafeBufferPointer(start: ids, count: n)),
+                                       relations: try cStrings(r, n), entities: try cStrings(en, n))
+        outAdded?.pointee = added
+    }
+}

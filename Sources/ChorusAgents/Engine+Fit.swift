@@ -9,7 +9,7 @@ extension Engine {
     public func fit(_ p: FitParameters, progress: ((String, Double) -> Bool)? = nil) throws(ChorusError) {
         try p.validate()
         try fitLock.withLock { (_) throws(ChorusError) in
-            let (log, texts, scenarios) = state.withLock { ($0.log, $0.texts, $0.scenarios) }
+            let (log, texts, scenarios, facts) = state.withLock { ($0.log, $0.texts, $0.scenarios, $0.facts) }
             guard log.users.count >= 2, log.items.count >= 2 else {
                 throw .invalidArgument("fit needs interactions from at least 2 users on at least 2 items; have \(log.users.count) users, \(log.items.count) items")
             }
@@ -23,7 +23,8 @@ extension Engine {
             var halfLife = config.popularityHalfLifeSeconds == 0 ? -1 : config.popularityHalfLifeSeconds
             // Text vectors of the fit's items, one row per item (zero rows for items without text).
             let itemVectors = try texts.itemMatrix(for: log.items)
-            var factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors)
+            let graph = facts.graph(for: log.items)
+            var factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph)
             // Users' profile texts, by user index, for the validation requests.
             var profiles: [Int32: [Float]] = [:]
             for (id, entry) in texts.users { if let u = log.users.index(of: id) { profiles[u] = entry.vector } }
@@ -34,13 +35,13 @@ extension Engine {
             var coordinatorReport = "linear blend with uniform weights (no validation hold-out)"
             var queryWeight: Float = 0.5
             if let chosen = try fitBlend(log: log, parameters: p, threads: threads, halfLife: halfLife, itemVectors: itemVectors,
-                                         profiles: profiles, scenarios: scenarios, progress: progress, stage: stage) {
+                                         profiles: profiles, scenarios: scenarios, graph: graph, progress: progress, stage: stage) {
                 weights = chosen.weights
                 ranker = chosen.ranker
                 coordinatorReport = chosen.report
                 queryWeight = chosen.queryWeight
                 halfLife = chosen.halfLife
-                factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors)
+                factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph)
             }
 
             // 2. Final agents on all data.
@@ -68,7 +69,7 @@ extension Engine {
     /// half-life is scored first by the popularity agent's own validation NDCG@10. Returns nil when
     /// nothing can be held out.
     private func fitBlend(log: InteractionLog, parameters p: FitParameters, threads: Int, halfLife: Int64,
-                          itemVectors: FloatMatrix?, profiles: [Int32: [Float]], scenarios: ScenarioTable,
+                          itemVectors: FloatMatrix?, profiles: [Int32: [Float]], scenarios: ScenarioTable, graph: KnowledgeGraphTable?,
                           progress: ((String, Double) -> Bool)?,
                           stage: (String, Double, Double) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> (weights: [Float], ranker: RankingMLP?, halfLife: Int64, report: String, queryWeight: Float)? {
         guard p.validationFraction > 0 else { return nil }
@@ -82,7 +83,7 @@ extension Engine {
         }
         let train = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: tu, items: ti, weights: tw, timestamps: tt)
         var halfLife = halfLife
-        var factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors)
+        var factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph)
 
         // Validation users: every user with a held-out item, thinned to a deterministic spread
         // when their candidate features would pass 256 MB.
@@ -102,7 +103,7 @@ extension Engine {
                 let ndcg = try popularityNDCG(agent, users: vu.count, itemCount: log.items.count, threads: threads, seen: seen, relevant: relevantOf)
                 if ndcg > best + 1e-9 { best = ndcg; halfLife = candidate }
             }
-            factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors)
+            factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph)
             Log.emit(.info, "popularity half-life \(halfLife < 0 ? "none" : "\(halfLife / 86_400) days") (validation NDCG@10 of popularity alone \(best))")
         }
 

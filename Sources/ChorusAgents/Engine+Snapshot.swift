@@ -20,7 +20,7 @@ extension Engine {
 
     func snapshotBytes() -> [UInt8] {
         let (log, texts, model, lastParameters) = stateSnapshot()
-        let scenarios = state.withLock { $0.scenarios }
+        let (scenarios, facts) = state.withLock { ($0.scenarios, $0.facts) }
         var meta = ByteWriter()
         meta.write(Engine.engineSchema)
         meta.write(config.popularityHalfLifeSeconds)
@@ -39,6 +39,11 @@ extension Engine {
         l.writeArray(log.scenarios)
 
         var sections = [Snapshot.Section(tag: "META", payload: meta.bytes), Snapshot.Section(tag: "LOG_", payload: l.bytes)]
+        if !facts.isEmpty {
+            var fw = ByteWriter()
+            facts.encode(into: &fw)
+            sections.append(Snapshot.Section(tag: "FACT", payload: fw.bytes))
+        }
         if scenarios.count > 1 {
             var sw = ByteWriter()
             scenarios.encode(into: &sw)
@@ -107,6 +112,12 @@ extension Engine {
             scenarios = try ScenarioTable.decode(&sr)
             guard sr.isAtEnd else { throw .format("snapshot section 'SCEN' has trailing bytes") }
         }
+        var facts = ItemFacts()
+        if sections["FACT"] != nil {
+            var fr = try section("FACT")
+            facts = try ItemFacts.decode(&fr)
+            guard fr.isAtEnd else { throw .format("snapshot section 'FACT' has trailing bytes") }
+        }
         let log = try InteractionLog(users: IdIndex(ids: userIds), items: IdIndex(ids: itemIds),
                                      userIndex: ui, itemIndex: ii, weights: w, timestamps: ts,
                                      scenarios: sc, scenarioCount: scenarios.count)
@@ -173,7 +184,7 @@ extension Engine {
             model!.queryWeight = queryWeight
         }
         engine.restore(log: log, texts: texts, model: model, parameters: p)
-        engine.state.withLock { $0.scenarios = scenarios }
+        engine.state.withLock { $0.scenarios = scenarios; $0.facts = facts }
         return engine
     }
 }

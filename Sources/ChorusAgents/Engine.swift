@@ -15,6 +15,7 @@ public final class Engine: @unchecked Sendable {
         var log = InteractionLog()
         var texts = TextCatalogue()
         var scenarios = ScenarioTable()
+        var facts = ItemFacts()
         var model: FittedModel?
         var lastParameters = FitParameters()
     }
@@ -36,7 +37,7 @@ public final class Engine: @unchecked Sendable {
     public var agents: [(name: String, weight: Float)] {
         state.withLock { s in
             if let m = s.model { return m.agents.indices.map { (m.agents[$0].name, m.weights[$0]) } }
-            return (Self.collaborativeAgents + (s.texts.items.isEmpty ? [] : ["content", "query"])).map { ($0, 0) }
+            return (Self.collaborativeAgents + (s.facts.isEmpty ? [] : ["kg"]) + (s.texts.items.isEmpty ? [] : ["content", "query"])).map { ($0, 0) }
         }
     }
 
@@ -65,7 +66,7 @@ public final class Engine: @unchecked Sendable {
 
     /// The agents' factories for one fit, popularity first (`halfLife` < 0: no decay); the content
     /// agent joins when `itemVectors` (the text vectors of the fit's items) is given.
-    func factories(_ p: FitParameters, halfLife: Int64, itemVectors: FloatMatrix?) -> [AgentFactory] {
+    func factories(_ p: FitParameters, halfLife: Int64, itemVectors: FloatMatrix?, graph: KnowledgeGraphTable? = nil) -> [AgentFactory] {
         var als = ALSParameters()
         als.factors = p.factors; als.regularization = p.regularization; als.alpha = p.alpha
         als.iterations = p.iterations; als.threads = p.threads; als.seed = p.seed
@@ -74,6 +75,7 @@ public final class Engine: @unchecked Sendable {
         var list: [AgentFactory] = [PopularityAgent.Factory(halfLifeSeconds: halfLife), ALSAgent.Factory(parameters: als),
                                     BPRAgent.Factory(parameters: BPRParameters()),
                                     ItemKNNAgent.Factory(parameters: neighbours), SessionAgent.Factory(parameters: neighbours)]
+        if let graph { list.append(KnowledgeAgent.Factory(graph: graph)) }
         if let itemVectors { list.append(ContentAgent.Factory(itemVectors: itemVectors)) }
         return list
     }
@@ -81,7 +83,8 @@ public final class Engine: @unchecked Sendable {
     /// The factory that restores a snapshot's agent `name`.
     func decoder(named name: String, _ p: FitParameters, halfLife: Int64) -> AgentFactory? {
         factories(p, halfLife: halfLife, itemVectors: nil).first { $0.name == name }
-            ?? (name == "content" ? ContentAgent.Factory(itemVectors: nil) : name == "query" ? QueryAgent.Factory() : nil)
+            ?? (name == "content" ? ContentAgent.Factory(itemVectors: nil) : name == "query" ? QueryAgent.Factory()
+                : name == "kg" ? KnowledgeAgent.Factory(graph: nil) : nil)
     }
 
     // MARK: - Text
@@ -123,6 +126,22 @@ public final class Engine: @unchecked Sendable {
         try state.withLock { (s) throws(ChorusError) in
             try s.texts.set(kind, ids: ids, texts: texts, vectors: vectors, encoderName: enc.name, dimension: enc.dimension)
             if kind == .item { s.log.register(items: zip(ids, texts).filter { !$0.1.isEmpty }.map(\.0)) }
+        }
+    }
+
+    // MARK: - Item facts (knowledge graph)
+
+    /// Adds facts about items: (item, relation, entity), e.g. (1, "director", "John Lasseter").
+    /// The knowledge-graph agent recommends through shared entities and names the path. Items
+    /// with facts join the catalogue at the next fit. Repeated facts are skipped.
+    /// - Returns: how many facts were new.
+    /// - Throws: `.invalidArgument` for mismatched lengths or an empty relation/entity (nothing added).
+    @discardableResult
+    public func addItemFacts(items: [Int64], relations: [String], entities: [String]) throws(ChorusError) -> Int {
+        try state.withLock { (s) throws(ChorusError) -> Int in
+            let added = try s.facts.add(items: items, relations: relations, entities: entities)
+            s.log.register(items: items)
+            return added
         }
     }
 
@@ -214,12 +233,12 @@ public final class Engine: @unchecked Sendable {
     // MARK: - Stats
 
     public func stats() -> EngineStats {
-        let (log, texts, model) = state.withLock { ($0.log, $0.texts, $0.model) }
+        let (log, texts, model, facts) = state.withLock { ($0.log, $0.texts, $0.model, $0.facts) }
         let alloc = Allocator.stats()
         return EngineStats(fitted: model != nil, users: log.users.count, items: log.items.count, interactions: log.count,
                            modelUsers: model?.users.count ?? 0, modelItems: model?.items.count ?? 0,
                            modelBytes: model?.modelBytes ?? 0, popularityHalfLifeSeconds: model?.popularityHalfLifeSeconds ?? 0,
-                           itemTexts: texts.items.count, userTexts: texts.users.count,
+                           itemTexts: texts.items.count, userTexts: texts.users.count, itemFacts: facts.count,
                            allocatedBytes: alloc.allocated, residentBytes: alloc.resident)
     }
 }

@@ -107,6 +107,8 @@ public struct EngineStats: Sendable {
     /// Items and users with a text.
     public var itemTexts: Int
     public var userTexts: Int
+    /// Item facts (knowledge-graph triples about items).
+    public var itemFacts: Int
     public var allocatedBytes: UInt64
     public var residentBytes: UInt64
 }

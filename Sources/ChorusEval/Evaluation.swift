@@ -109,17 +109,20 @@ public enum Evaluation {
     /// - Parameters:
     ///   - itemTexts: texts of items (the ones in `train` are given to the engine, which adds the
     ///     content agent).
+    ///   - itemFacts: movies whose genres and decade become item facts (the knowledge-graph agent).
     ///   - progress: the fit's progress callback (`(stage, fraction)`, return true to cancel).
     /// - Returns: the result and the fitted engine (for further queries).
     /// - Throws: whatever `add`, `fit` or `evaluate` throws.
     public static func run(train: [Interaction], test: [Int64: Set<Int64>], k: Int = 10,
                            config: EngineConfig = EngineConfig(), parameters: FitParameters = FitParameters(),
-                           itemTexts: [Int64: String] = [:], batchSize: Int = 256,
+                           itemTexts: [Int64: String] = [:], itemFacts: [Int64: Movie] = [:], batchSize: Int = 256,
                            progress: ((String, Double) -> Bool)? = nil) throws(ChorusError) -> (result: EvaluationResult, engine: Engine) {
         let engine = Engine(config: config)
         try engine.add(train)
         let ids = Set(train.map(\.item)).filter { itemTexts[$0] != nil }.sorted()
         if !ids.isEmpty { try engine.setTexts(.item, ids: ids, texts: ids.map { itemTexts[$0]! }) }
+        let facts = MovieLens.itemFacts(itemFacts, only: Set(train.map(\.item)))
+        if !facts.items.isEmpty { try engine.addItemFacts(items: facts.items, relations: facts.relations, entities: facts.entities) }
         let clock = Stopwatch()
         try engine.fit(parameters, progress: progress)
         let fitSeconds = clock.seconds

@@ -57,6 +57,30 @@ public enum MovieLens {
         return genres.isEmpty ? movie.title : "\(movie.title). Genres: \(genres.joined(separator: ", "))."
     }
 
+    /// What the catalogue says about each movie as knowledge-graph facts: (movie, "genre", g) for
+    /// each genre and (movie, "decade", "1990s") from the year in the title.
+    public static func itemFacts(_ movies: [Int64: Movie], only: Set<Int64>? = nil) -> (items: [Int64], relations: [String], entities: [String]) {
+        var items: [Int64] = [], relations: [String] = [], entities: [String] = []
+        for id in movies.keys.sorted() where only?.contains(id) ?? true {
+            let m = movies[id]!
+            for g in m.genres where g != "(no genres listed)" && g != "unknown" && !g.isEmpty {
+                items.append(id); relations.append("genre"); entities.append(g)
+            }
+            if let year = year(of: m.title) { items.append(id); relations.append("decade"); entities.append("\(year / 10 * 10)s") }
+        }
+        return (items, relations, entities)
+    }
+
+    /// The release year at the end of a MovieLens title, "Toy Story (1995)" -> 1995.
+    static func year(of title: String) -> Int? {
+        var t = Substring(title)
+        while t.last == " " { t.removeLast() }
+        guard t.hasSuffix(")"), t.count >= 6 else { return nil }
+        let digits = t.dropLast().suffix(4)
+        guard t.dropLast(5).hasSuffix("("), let y = Int(digits), y >= 1800, y <= 2100 else { return nil }
+        return y
+    }
+
     /// The layout of the dataset directly inside `directory`, or nil when neither `ratings.csv`
     /// nor `u.data` is there.
     public static func detect(directory: String) -> MovieLensFormat? {

@@ -12,7 +12,7 @@ enum FitOptions {
     static let spec: [String: Arguments.Kind] = [
         "factors": .value, "iterations": .value, "regularization": .value, "alpha": .value,
         "threads": .value, "seed": .value, "half-life-days": .value, "validation": .value,
-        "texts": .value, "encoder": .value,
+        "texts": .value, "encoder": .value, "facts": .value,
     ]
 
     static let help = """
@@ -28,6 +28,8 @@ enum FitOptions {
                                   the fit on its validation hold-out (no decay, 7, 30, 91, 365 days)
           --texts <on|off>        give the training movies their text (title and genres), which adds
                                   the content agent (default on)
+          --facts <on|off>        give the training movies their facts (genres, decade) as an item
+                                  knowledge graph, which adds the knowledge-graph agent (default on)
           --encoder <e>           auto (all-MiniLM-L6-v2 when installed, else hashing), hashing, or a
                                   directory with the all-MiniLM-L6-v2 weights (default auto)
         """
@@ -61,6 +63,22 @@ enum FitOptions {
         case "off": return false
         case let other: throw .usage("--texts must be on or off, got '\(other)'")
         }
+    }
+
+    /// Whether --facts asks for the item knowledge graph.
+    static func facts(_ a: Arguments) throws(CLIError) -> Bool {
+        switch a.string("facts") ?? "on" {
+        case "on": return true
+        case "off": return false
+        case let other: throw .usage("--facts must be on or off, got '\(other)'")
+        }
+    }
+
+    /// Gives the engine's items that are in `movies` their facts (genres, decade).
+    static func addMovieFacts(_ engine: Engine, _ movies: [Int64: Movie], items: Set<Int64>, indent: String) throws(ChorusError) {
+        let f = MovieLens.itemFacts(movies, only: items)
+        let added = try engine.addItemFacts(items: f.items, relations: f.relations, entities: f.entities)
+        print(indent + "\(TextFormat.grouped(added)) movie facts (genre, decade) in the item knowledge graph")
     }
 
     /// Gives the engine's items that are in `movies` their text, and prints what it took.

@@ -39,6 +39,7 @@ enum DemoCommand {
         let k = try a.int("k", default: 10, range: 1...1000)
         let (config, parameters) = try FitOptions.parameters(a)
         let withTexts = try FitOptions.texts(a)
+        let withFacts = try FitOptions.facts(a)
         var chosenUsers: [Int64]? = nil
         if let text = a.string("users") {
             var ids: [Int64] = []
@@ -75,6 +76,7 @@ enum DemoCommand {
             let engine = Engine(config: config)
             try engine.add(data.interactions)
             if withTexts { try FitOptions.setMovieTexts(engine, data.movies, items: Set(data.interactions.map(\.item)), indent: "          ") }
+            if withFacts { try FitOptions.addMovieFacts(engine, data.movies, items: Set(data.interactions.map(\.item)), indent: "          ") }
             // A newcomer known only by what they say they like: served by popularity and content.
             let newcomer: Int64 = -1
             let wish = "a light-hearted animated film for a family evening"
@@ -125,6 +127,7 @@ enum DemoCommand {
             do throws(ChorusError) {
                 run = try Evaluation.run(train: split.train, test: split.test, k: k, config: config, parameters: parameters,
                                          itemTexts: withTexts ? data.movies.mapValues(MovieLens.itemText) : [:],
+                                         itemFacts: withFacts ? data.movies : [:],
                                          progress: evalProgress.callback)
             } catch {
                 evalProgress.finish()

@@ -57,6 +57,7 @@ enum EvalCommand {
         if a.string("min-rating") != nil { minRating = Float(try a.double("min-rating", default: 0, range: 0...1e6)) }
         let (config, parameters) = try FitOptions.parameters(a)
         let withTexts = try FitOptions.texts(a)
+        let withFacts = try FitOptions.facts(a)
         var diversities: [Float] = []
         if let list = a.string("diversity") {
             for part in list.split(separator: ",") {
@@ -94,6 +95,9 @@ enum EvalCommand {
                 if withTexts {
                     try FitOptions.setMovieTexts(engine, data.movies, items: coldItems ? trainItems.union(coldSet) : trainItems, indent: "          ")
                 }
+                if withFacts {
+                    try FitOptions.addMovieFacts(engine, data.movies, items: coldItems ? trainItems.union(coldSet) : trainItems, indent: "          ")
+                }
                 let clock = Stopwatch()
                 try engine.fit(parameters, progress: progress.callback)
                 progress.finish()
@@ -116,7 +120,8 @@ enum EvalCommand {
                     let coldTest = split.test.mapValues { $0.intersection(coldSet) }.filter { !$0.value.isEmpty }
                     var o = RecommendOptions(); o.allow = coldSet
                     if coldSet.count >= k {
-                        rows += try Evaluation.evaluate(engine: engine, test: coldTest, k: k, recommenders: [nil, "content"], options: o,
+                        rows += try Evaluation.evaluate(engine: engine, test: coldTest, k: k,
+                                                    recommenders: [nil, "content"] + (withFacts ? ["kg"] : []), options: o,
                                                         label: " (cold items: \(coldSet.count) items, \(coldTest.count) users)")
                     }
                 }

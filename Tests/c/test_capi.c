@@ -2154,6 +2154,22 @@ static void test_texts(void) {
         CHECK(strstr(x.matched_terms, "the") == NULL);
     }
 
+    /* Item facts: the knowledge-graph agent. */
+    {
+        int64_t fi[2] = {1000, 2000};
+        const char *rel[2] = {"director", "director"}, *ent[2] = {"A", "B"}, *bad[2] = {"", "B"}, *nul[2] = {"director", NULL};
+        size_t added = 99;
+        EXPECT(chorus_engine_add_item_facts(NULL, fi, rel, ent, 2, &added), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_add_item_facts(e, fi, rel, ent, 0, &added), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_add_item_facts(e, fi, bad, ent, 2, &added), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_add_item_facts(e, fi, nul, ent, 2, &added), CHORUS_ERR_INVALID_ARGUMENT);
+        CHECK(get_stats(e).n_item_facts == 0);
+        EXPECT(chorus_engine_add_item_facts(e, fi, rel, ent, 2, &added), CHORUS_OK);
+        CHECK(added == 2);
+        EXPECT(chorus_engine_add_item_facts(e, fi, rel, ent, 2, NULL), CHORUS_OK);
+        CHECK(get_stats(e).n_item_facts == 2);
+    }
+
     /* Scenarios: defined by name and description; interactions and requests name them. */
     {
         int64_t su = user_id(0, 1), si = item_id(0, 0);

@@ -166,6 +166,13 @@ chorus_engine_set_user_texts = lib.chorus_engine_set_user_texts
 chorus_engine_set_user_texts.argtypes = [chorus_engine_p, POINTER(c_int64), POINTER(c_char_p), c_size_t]
 chorus_engine_set_user_texts.restype = chorus_status
 
+# chorus_status chorus_engine_add_item_facts(chorus_engine *engine, const int64_t *item_ids,
+#                                            const char *const *relations, const char *const *entities,
+#                                            size_t n, size_t *out_added);
+chorus_engine_add_item_facts = lib.chorus_engine_add_item_facts
+chorus_engine_add_item_facts.argtypes = [chorus_engine_p, POINTER(c_int64), POINTER(c_char_p), POINTER(c_char_p), c_size_t, POINTER(c_size_t)]
+chorus_engine_add_item_facts.restype = chorus_status
+
 # chorus_status chorus_engine_encoder_name(const chorus_engine *engine, const char **out_name);
 chorus_engine_encoder_name = lib.chorus_engine_encoder_name
 chorus_engine_encoder_name.argtypes = [chorus_engine_p, POINTER(c_char_p)]
@@ -338,6 +345,7 @@ class chorus_engine_stats(Structure):
         ("popularity_half_life_seconds", c_int64),
         ("n_item_texts", c_uint64),
         ("n_user_texts", c_uint64),
+        ("n_item_facts", c_uint64),
         ("allocator_allocated_bytes", c_uint64),
         ("allocator_resident_bytes", c_uint64),
     ]

@@ -561,6 +561,31 @@ class Engine:
         if ids.size:
             check(_capi.chorus_engine_set_user_texts(handle, _ptr(ids, c_int64), array, ids.size))
 
+    def add_item_facts(self, item_ids, relations, entities) -> int:
+        """Adds facts about items (the item knowledge graph): ``(item_ids[i], relations[i],
+        entities[i])`` such as ``(1, "director", "John Lasseter")``. The "kg" agent recommends
+        through shared entities and names the path in explanations. Repeats are skipped.
+
+        Returns:
+            How many facts were new.
+        Raises:
+            InvalidArgument: lengths differ, or an empty relation or entity (nothing is added).
+        """
+        handle = self._live()
+        ids = _int64_array(item_ids, "item_ids")
+        if isinstance(relations, (str, bytes)) or isinstance(entities, (str, bytes)):
+            raise TypeError("relations and entities must be sequences of str")
+        rel = [_text(r, "relations[i]") for r in relations]
+        ent = [_text(e, "entities[i]") for e in entities]
+        if not (ids.size == len(rel) == len(ent)):
+            raise InvalidArgument(f"{ids.size} item ids, {len(rel)} relations and {len(ent)} entities differ in length")
+        if ids.size == 0:
+            return 0
+        added = c_size_t()
+        check(_capi.chorus_engine_add_item_facts(handle, _ptr(ids, c_int64), (c_char_p * len(rel))(*rel),
+                                                 (c_char_p * len(ent))(*ent), ids.size, byref(added)))
+        return int(added.value)
+
     @property
     def encoder(self) -> str:
         """Which sentence encoder the engine uses and why (loads it if needed)."""

@@ -598,7 +598,7 @@ def test_agents(engine, fitted):
 
 def test_stats(engine, fitted, data):
     keys = {"fitted", "n_users", "n_items", "n_interactions", "n_model_users", "n_model_items",
-            "model_bytes", "popularity_half_life_seconds", "n_item_texts", "n_user_texts",
+            "model_bytes", "popularity_half_life_seconds", "n_item_texts", "n_user_texts", "n_item_facts",
             "allocator_allocated_bytes", "allocator_resident_bytes"}
     empty = engine.stats()
     assert set(empty) == keys

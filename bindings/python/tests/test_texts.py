@@ -145,3 +145,21 @@ def test_scenarios(data):
         assert a.shape == b.shape == (3,)
         with pytest.raises(chorus.NotFound):
             e.recommend(int(USERS_A[0]), k=3, scenario="nope")
+
+
+def test_item_facts_feed_the_kg_agent(data):
+    with chorus.Engine(hashing_encoder=True) as e:
+        e.add_interactions(data.users, data.items, data.weights, data.timestamps)
+        ids = [int(i) for i in ITEMS_A] + [int(i) for i in ITEMS_B]
+        directors = ["A"] * len(ITEMS_A) + ["B"] * len(ITEMS_B)
+        assert e.add_item_facts(ids, ["director"] * len(ids), directors) == len(ids)
+        assert e.add_item_facts(ids[:1], ["director"], ["A"]) == 0
+        with pytest.raises(chorus.InvalidArgument):
+            e.add_item_facts([1], [""], ["x"])
+        with pytest.raises(chorus.InvalidArgument):
+            e.add_item_facts([1, 2], ["r"], ["x"])
+        assert e.stats()["n_item_facts"] == len(ids)
+        e.fit(**FIT)
+        assert "kg" in [n for n, _ in e.agents]
+        got, _ = e.recommend(USERS_B[:4], k=3, agent="kg")
+        assert set(got.ravel().tolist()) <= set(ITEMS_B.tolist())
