@@ -26,6 +26,7 @@ let package = Package(
         .target(name: "ChorusCollaborative", dependencies: ["ChorusCore"], exclude: ["README.md"]),
         .target(name: "ChorusText", dependencies: ["ChorusCore", "CBLAS", "CKernels"], exclude: ["README.md"]),
         .target(name: "ChorusAgents", dependencies: ["ChorusCore", "ChorusCollaborative"], exclude: ["README.md"]),
+        .target(name: "ChorusKnowledge", dependencies: ["ChorusCore"], exclude: ["README.md"]),
         .target(name: "ChorusEval", dependencies: ["ChorusCore", "ChorusAgents"], exclude: ["README.md"]),
 
         // The C ABI: a thin skin over the core. Exports only chorus_* (exports.map).
@@ -35,7 +36,7 @@ let package = Package(
             exclude: ["README.md"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--version-script=\(root)/exports.map"])]
         ),
-        .executableTarget(name: "chorus-cli", dependencies: ["ChorusCore", "ChorusAgents", "ChorusEval"], exclude: ["README.md"]),
+        .executableTarget(name: "chorus-cli", dependencies: ["ChorusCore", "ChorusAgents", "ChorusEval", "ChorusKnowledge"], exclude: ["README.md"]),
         // Benchmark drivers (bench/): the Swift side of peer comparisons.
         .executableTarget(name: "chorus-bench", dependencies: ["ChorusCore", "ChorusCollaborative", "ChorusAgents", "ChorusEval"]),
 
@@ -44,5 +45,6 @@ let package = Package(
         .testTarget(name: "ChorusAgentsTests", dependencies: ["ChorusAgents"]),
         .testTarget(name: "ChorusTextTests", dependencies: ["ChorusText"], exclude: ["Fixtures"]),
         .testTarget(name: "ChorusEvalTests", dependencies: ["ChorusEval"]),
+        .testTarget(name: "ChorusKnowledgeTests", dependencies: ["ChorusKnowledge"]),
     ]
 )
