@@ -222,7 +222,9 @@ final class TrainingState: @unchecked Sendable {
 
     /// Forward and backward pass of one positive triple and its negatives into the worker's tables.
     /// `scale` is this positive's share of the batch loss (its weight over the batch's weight sum).
-    func sample(_ i: Int, seed: UInt64, scale: Float, batchSize: Int, scratch ws: WorkerScratch) {
+    /// Returns whether the head (rather than the tail) was corrupted.
+    @discardableResult
+    func sample(_ i: Int, seed: UInt64, scale: Float, batchSize: Int, scratch ws: WorkerScratch) -> Bool {
         var rng = SeededRandom(seed: seed)
         let h = heads[i], r = rels[i], t = tails[i]
         let corruptHead = rng.nextFloat() < headProbability[Int(r)]
@@ -287,6 +289,7 @@ final class TrainingState: @unchecked Sendable {
             loss += Double(regularize(ent.row(Int(t)), ws.gradEntity(t), w, lam))
         }
         ws.loss += loss
+        return corruptHead
     }
 
     /// Adds the regulariser's gradient for one row; returns its value.
