@@ -18,6 +18,7 @@ import ChorusCore
 /// Re(h r conj(t)) = Re(h conj(conj(r) t))); the RotatE authors' code uses the same ones. One
 /// query then serves every negative of a sample, and the whole entity table at evaluation.
 enum ScoreKernels {
+    typealias V = SIMD8<Float>
     enum Comparison { case l1, l2, dot, modulus }
 
     @inline(__always) static func comparison(_ kind: KGModelKind, norm: Int) -> Comparison {
@@ -118,11 +119,23 @@ enum ScoreKernels {
             Kernels.axpy(c, x, gq, w)
             if let gx { Kernels.axpy(c, q, gx, w) }
         case .l1:   // ∂(−|q − x|)/∂q = −sign(q − x)
-            for i in 0..<w {
+            var i = 0
+            let rq = UnsafeRawPointer(q), rx = UnsafeRawPointer(x), rg = UnsafeMutableRawPointer(gq)
+            let zero = V(), pc = V(repeating: c), nc = V(repeating: -c)
+            while i + 8 <= w {
+                let o = i * 4
+                let diff = rq.loadUnaligned(fromByteOffset: o, as: V.self) - rx.loadUnaligned(fromByteOffset: o, as: V.self)
+                let s = zero.replacing(with: pc, where: diff .> 0).replacing(with: nc, where: diff .< 0)
+                rg.storeBytes(of: rg.loadUnaligned(fromByteOffset: o, as: V.self) - s, toByteOffset: o, as: V.self)
+                if let gx { let r = UnsafeMutableRawPointer(gx); r.storeBytes(of: r.loadUnaligned(fromByteOffset: o, as: V.self) + s, toByteOffset: o, as: V.self) }
+                i += 8
+            }
+            while i < w {
                 let diff = q[i] - x[i]
                 let s: Float = diff > 0 ? c : (diff < 0 ? -c : 0)
                 gq[i] -= s
                 gx?[i] += s
+                i += 1
             }
         case .l2:
             let n = l2sq(q, x, w).squareRoot()
@@ -135,13 +148,34 @@ enum ScoreKernels {
             }
         case .modulus:
             let d = w / 2
-            for i in 0..<d {
+            var i = 0
+            let rq = UnsafeRawPointer(q), rx = UnsafeRawPointer(x), rg = UnsafeMutableRawPointer(gq)
+            let cv = V(repeating: c), zero = V()
+            while i + 8 <= d {
+                let o = i * 4, oi = (d + i) * 4
+                let ur = rq.loadUnaligned(fromByteOffset: o, as: V.self) - rx.loadUnaligned(fromByteOffset: o, as: V.self)
+                let ui = rq.loadUnaligned(fromByteOffset: oi, as: V.self) - rx.loadUnaligned(fromByteOffset: oi, as: V.self)
+                let m = (ur * ur + ui * ui).squareRoot()
+                let k = (cv / m).replacing(with: zero, where: m .== 0)   // the subgradient 0 at a zero modulus
+                let dr = ur * k, di = ui * k
+                rg.storeBytes(of: rg.loadUnaligned(fromByteOffset: o, as: V.self) - dr, toByteOffset: o, as: V.self)
+                rg.storeBytes(of: rg.loadUnaligned(fromByteOffset: oi, as: V.self) - di, toByteOffset: oi, as: V.self)
+                if let gx {
+                    let r = UnsafeMutableRawPointer(gx)
+                    r.storeBytes(of: r.loadUnaligned(fromByteOffset: o, as: V.self) + dr, toByteOffset: o, as: V.self)
+                    r.storeBytes(of: r.loadUnaligned(fromByteOffset: oi, as: V.self) + di, toByteOffset: oi, as: V.self)
+                }
+                i += 8
+            }
+            while i < d {
                 let ur = q[i] - x[i], ui = q[d + i] - x[d + i]
                 let m = (ur * ur + ui * ui).squareRoot()
-                guard m > 0 else { continue }   // the subgradient 0 at a zero modulus
-                let k = c / m
-                gq[i] -= ur * k; gq[d + i] -= ui * k
-                if let gx { gx[i] += ur * k; gx[d + i] += ui * k }
+                if m > 0 {
+                    let k = c / m
+                    gq[i] -= ur * k; gq[d + i] -= ui * k
+                    if let gx { gx[i] += ur * k; gx[d + i] += ui * k }
+                }
+                i += 1
             }
         }
     }

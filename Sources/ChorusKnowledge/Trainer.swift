@@ -163,12 +163,13 @@ final class TrainingState: @unchecked Sendable {
             for r in ws.listR where markR[Int(r)] == 0 { markR[Int(r)] = 1; rowsR.append(r) }
         }
         let t = Float(step)
+        let stepSize = p.learningRate / (1 - powf(0.9, t)), rootBc2 = (1 - powf(0.999, t)).squareRoot()
         let upd = SendableBox((self, rowsE, rowsR))
         Parallel.forEachChunk(count: rowsE.count + rowsR.count, threads: threads) { _, range in
             let (state, rowsE, rowsR) = upd.value
             for k in range {
-                if k < rowsE.count { state.update(entity: true, row: Int(rowsE[k]), t: t) }
-                else { state.update(entity: false, row: Int(rowsR[k - rowsE.count]), t: t) }
+                if k < rowsE.count { state.update(entity: true, row: Int(rowsE[k]), stepSize: stepSize, rootBc2: rootBc2) }
+                else { state.update(entity: false, row: Int(rowsR[k - rowsE.count]), stepSize: stepSize, rootBc2: rootBc2) }
             }
         }
         for e in rowsE { markE[Int(e)] = 0 }
@@ -181,8 +182,9 @@ final class TrainingState: @unchecked Sendable {
         return loss
     }
 
-    /// Sums the workers' gradients for one row (in worker order), clears them, and applies the optimiser.
-    func update(entity: Bool, row: Int, t: Float) {
+    /// Sums the workers' gradients for one row (in worker order), clears them, and applies the
+    /// optimiser. `stepSize` and `rootBc2` carry Adam's bias corrections for this step.
+    func update(entity: Bool, row: Int, stepSize: Float, rootBc2: Float) {
         let table = entity ? model.entities : model.relations
         let n = table.cols
         let x = table.row(row)
@@ -190,34 +192,56 @@ final class TrainingState: @unchecked Sendable {
         let m = (entity ? momentE : momentR)?.row(row)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { gbuf in
             let g = gbuf.baseAddress!
-            g.initialize(repeating: 0, count: n)
+            var first = true
             for ws in workers {
                 let touched = entity ? ws.touchedE[row] : ws.touchedR[row]
                 guard touched != 0 else { continue }
                 let src = (entity ? ws.gradE : ws.gradR).row(row)
-                for i in 0..<n { g[i] += src[i] }
+                if first { g.update(from: src, count: n); first = false } else { Kernels.axpy(1, src, g, n) }
                 src.update(repeating: 0, count: n)
             }
-            let lr = p.learningRate
+            if first { return }
             if let m {
-                // torch.optim.Adam: x -= lr / bc1 · m / (sqrt(v) / sqrt(bc2) + eps).
-                let b1: Float = 0.9, b2: Float = 0.999, eps: Float = 1e-8
-                let bc1 = 1 - powf(b1, t), bc2 = 1 - powf(b2, t)
-                let stepSize = lr / bc1, rootBc2 = bc2.squareRoot()
-                for i in 0..<n {
-                    m[i] = b1 * m[i] + (1 - b1) * g[i]
-                    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                    x[i] -= stepSize * m[i] / (v[i].squareRoot() / rootBc2 + eps)
-                }
+                Self.adam(x, m, v, g, n, stepSize: stepSize, rootBc2: rootBc2)
             } else {
-                // torch.optim.Adagrad (initial accumulator 0, eps 1e-10).
-                for i in 0..<n {
-                    v[i] += g[i] * g[i]
-                    x[i] -= lr * g[i] / (v[i].squareRoot() + 1e-10)
-                }
+                Self.adagrad(x, v, g, n, lr: p.learningRate)
             }
         }
         if entity && p.model == .transE && p.unitEntities { Self.normalize(x, n) }
+    }
+
+    /// torch.optim.Adam: m = β1 m + (1 − β1) g; v = β2 v + (1 − β2) g²;
+    /// x −= lr / bc1 · m / (sqrt(v) / sqrt(bc2) + eps), with β = (0.9, 0.999), eps = 1e-8.
+    @inline(__always) static func adam(_ x: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
+                                       _ g: UnsafePointer<Float>, _ n: Int, stepSize: Float, rootBc2: Float) {
+        let b1: Float = 0.9, b2: Float = 0.999, eps: Float = 1e-8
+        typealias V = SIMD8<Float>
+        let rx = UnsafeMutableRawPointer(x), rm = UnsafeMutableRawPointer(m), rv = UnsafeMutableRawPointer(v), rg = UnsafeRawPointer(g)
+        var i = 0
+        while i + 8 <= n {
+            let o = i * 4
+            let gi = rg.loadUnaligned(fromByteOffset: o, as: V.self)
+            let mi = V(repeating: b1) * rm.loadUnaligned(fromByteOffset: o, as: V.self) + V(repeating: 1 - b1) * gi
+            let vi = V(repeating: b2) * rv.loadUnaligned(fromByteOffset: o, as: V.self) + V(repeating: 1 - b2) * gi * gi
+            let xi = rx.loadUnaligned(fromByteOffset: o, as: V.self) - V(repeating: stepSize) * mi / (vi.squareRoot() / V(repeating: rootBc2) + V(repeating: eps))
+            rm.storeBytes(of: mi, toByteOffset: o, as: V.self); rv.storeBytes(of: vi, toByteOffset: o, as: V.self)
+            rx.storeBytes(of: xi, toByteOffset: o, as: V.self)
+            i += 8
+        }
+        while i < n {
+            m[i] = b1 * m[i] + (1 - b1) * g[i]
+            v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+            x[i] -= stepSize * m[i] / (v[i].squareRoot() / rootBc2 + eps)
+            i += 1
+        }
+    }
+
+    /// torch.optim.Adagrad (initial accumulator 0, eps 1e-10): s += g²; x −= lr · g / (sqrt(s) + eps).
+    @inline(__always) static func adagrad(_ x: UnsafeMutablePointer<Float>, _ s: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ n: Int, lr: Float) {
+        for i in 0..<n {
+            s[i] += g[i] * g[i]
+            x[i] -= lr * g[i] / (s[i].squareRoot() + 1e-10)
+        }
     }
 
     /// Forward and backward pass of one positive triple and its negatives into the worker's tables.
