@@ -40,6 +40,8 @@ enum KGCommand {
           --threads <n>           worker threads (default: all CPUs)
           --seed <n>              random seed (default 42)
           --split <name>          test, valid or none (default test)
+          --max-minutes <x>       end training after the first epoch that passes this wall time
+                                  (the model trained so far is kept and evaluated)
           --save <file>           write the trained model and its names (a Chorus snapshot)
           --json <file>           write per-epoch seconds, losses and the metrics as JSON
           -h, --help              show this help
@@ -49,7 +51,7 @@ enum KGCommand {
         "data": .value, "model": .value, "dim": .value, "epochs": .value, "batch": .value, "negatives": .value,
         "lr": .value, "gamma": .value, "loss": .value, "margin": .value, "temperature": .value, "sampling": .value,
         "optimizer": .value, "regularizer": .value, "reg-weight": .value, "norm": .value, "no-subsampling": .flag,
-        "threads": .value, "seed": .value, "split": .value, "save": .value, "json": .value,
+        "threads": .value, "seed": .value, "split": .value, "max-minutes": .value, "save": .value, "json": .value,
     ]
     static let evalSpec: [String: Arguments.Kind] = ["data": .value, "load": .value, "split": .value, "threads": .value, "json": .value]
 
@@ -135,6 +137,7 @@ enum KGCommand {
         let a = try Arguments(args, spec: trainSpec)
         guard let dir = a.string("data") else { throw .usage("--data <dir> is required") }
         let p = try parameters(a)
+        let maxMinutes = try a.double("max-minutes", default: 0, range: 0...1e7)
         let split = a.string("split") ?? "test"
         guard ["test", "valid", "none"].contains(split) else { throw .usage("--split must be test, valid or none, got '\(split)'") }
         do throws(ChorusError) {
@@ -152,6 +155,10 @@ enum KGCommand {
                 fflush(nil)
                 clock = Stopwatch()
                 return false
+            } finishEarly: { report in
+                guard maxMinutes > 0, total.seconds >= maxMinutes * 60, report.epoch < report.epochs else { return false }
+                print("  time budget of \(maxMinutes) minutes reached after epoch \(report.epoch) of \(report.epochs)")
+                return true
             }
             let trainSeconds = total.seconds
             print("Trained   in \(TextFormat.seconds(trainSeconds))")
@@ -173,7 +180,7 @@ enum KGCommand {
                 print("Saved     \(path) (\(TextFormat.grouped(bytes.count)) bytes)")
             }
             if let path = a.string("json") {
-                var j = "{\"model\": \"\(p.model.rawValue)\", \"dim\": \(p.dimension), \"epochs\": \(p.epochs), \"batch\": \(p.batchSize), "
+                var j = "{\"model\": \"\(p.model.rawValue)\", \"dim\": \(p.dimension), \"epochs\": \(p.epochs), \"epochs_run\": \(epochSeconds.count), \"lr\": \(p.learningRate), \"gamma\": \(p.gamma), \"batch\": \(p.batchSize), "
                 j += "\"negatives\": \(p.negatives), \"threads\": \(threads), \"train_seconds\": \(trainSeconds), "
                 j += "\"epoch_seconds\": \(epochSeconds), \"losses\": \(losses), \"eval_seconds\": \(evalSeconds)"
                 if let m = metrics { j += ", \"split\": \"\(split)\", \"metrics\": " + json(m) }
