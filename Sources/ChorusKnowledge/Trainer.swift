@@ -100,7 +100,8 @@ final class TrainingState: @unchecked Sendable {
         let d = p.dimension, kind = p.model
         let we = kind.entityWidth(d), wr = kind.relationWidth(d)
         let ne = store.entityCount, nr = store.relationCount
-        let range = (p.gamma + 2) / Float(d)   // the RotatE code: (gamma + epsilon) / hidden_dim, epsilon = 2
+        // The RotatE code: embedding_range = (gamma + epsilon) / hidden_dim, epsilon = 2.
+        let range = p.initRange > 0 ? p.initRange : (p.gamma + 2) / Float(d)
         let ent = try FloatMatrix(rows: ne, cols: we), rel = try FloatMatrix(rows: nr, cols: wr)
         var rng = SeededRandom(seed: p.seed)
         for i in 0..<ent.count { ent.base[i] = (rng.nextFloat() * 2 - 1) * range }

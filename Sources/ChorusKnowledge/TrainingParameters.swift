@@ -45,6 +45,9 @@ public struct KGTrainingParameters: Sendable, Equatable {
     public var dimension = 100
     /// γ: the margin of TransE/RotatE's score γ − d, and the initialisation range (γ + 2) / d.
     public var gamma: Float = 6
+    /// Half-width of the uniform initialisation of both tables; 0 means (γ + 2) / d, the RotatE
+    /// code's `embedding_range` (for RotatE it also sets the phase unit: θ = r · π / range).
+    public var initRange: Float = 0
     /// TransE's distance: 1 or 2.
     public var norm = 1
     public var epochs = 10
@@ -76,7 +79,11 @@ public struct KGTrainingParameters: Sendable, Equatable {
         case .transE:
             p.loss = .marginRanking(margin: 1); p.gamma = 6; p.unitEntities = true; p.subsamplingWeights = false
         case .distMult, .complEx:
+            // The authors' γ = 200 only sets their init range, (200 + 2) / d: 0.202 for DistMult at
+            // d = 1000 and 0.404 for ComplEx at d = 500 (WN18RR). Kept as a range, so that smaller
+            // dimensions do not start from huge scores.
             p.loss = .logistic; p.gamma = 200; p.regularizer = .n3; p.regularizationWeight = 5e-6
+            p.initRange = model == .distMult ? 0.202 : 0.404
         case .rotatE:
             p.loss = .selfAdversarial(temperature: 0.5); p.gamma = 6
         }
@@ -91,6 +98,7 @@ public struct KGTrainingParameters: Sendable, Equatable {
         guard norm == 1 || norm == 2 else { throw .invalidArgument("norm must be 1 or 2, got \(norm)") }
         guard learningRate > 0, learningRate.isFinite else { throw .invalidArgument("learning rate must be a positive number") }
         guard gamma.isFinite, gamma + 2 > 0 else { throw .invalidArgument("gamma must be finite and > -2") }
+        guard initRange >= 0, initRange.isFinite else { throw .invalidArgument("init range must be >= 0 (0: (gamma + 2) / dim)") }
         guard regularizationWeight >= 0, regularizationWeight.isFinite else { throw .invalidArgument("regularization weight must be >= 0") }
         switch loss {
         case .marginRanking(let m): guard m.isFinite, m >= 0 else { throw .invalidArgument("margin must be >= 0") }

@@ -27,6 +27,8 @@ enum KGCommand {
           --lr <x>                learning rate (default 0.001)
           --gamma <x>             margin of TransE/RotatE's gamma - distance; init range (gamma+2)/dim
                                   (default: 6; 200 for distmult/complex, as the RotatE code)
+          --init-range <x>        half-width of the uniform initialisation (default: (gamma+2)/dim;
+                                  0.202 for distmult, 0.404 for complex: the RotatE code's values)
           --loss <name>           margin, logistic or adversarial (default per model: transe margin,
                                   distmult/complex logistic, rotate adversarial)
           --margin <x>            margin of the margin ranking loss (default 1)
@@ -49,7 +51,7 @@ enum KGCommand {
 
     static let trainSpec: [String: Arguments.Kind] = [
         "data": .value, "model": .value, "dim": .value, "epochs": .value, "batch": .value, "negatives": .value,
-        "lr": .value, "gamma": .value, "loss": .value, "margin": .value, "temperature": .value, "sampling": .value,
+        "lr": .value, "gamma": .value, "init-range": .value, "loss": .value, "margin": .value, "temperature": .value, "sampling": .value,
         "optimizer": .value, "regularizer": .value, "reg-weight": .value, "norm": .value, "no-subsampling": .flag,
         "threads": .value, "seed": .value, "split": .value, "max-minutes": .value, "save": .value, "json": .value,
     ]
@@ -102,6 +104,7 @@ enum KGCommand {
         p.negatives = try a.int("negatives", default: 64, range: 1...100_000)
         p.learningRate = Float(try a.double("lr", default: 0.001, range: 0...10, lowerOpen: true))
         p.gamma = Float(try a.double("gamma", default: Double(p.gamma), range: -1.99...1e6))
+        p.initRange = Float(try a.double("init-range", default: Double(p.initRange), range: 0...1e6))
         p.norm = try a.int("norm", default: 1, range: 1...2)
         let margin = Float(try a.double("margin", default: 1, range: 0...1e6))
         let temperature = Float(try a.double("temperature", default: 0.5, range: 0...1e6))
@@ -144,7 +147,7 @@ enum KGCommand {
             let data = try load(dir, store: nil)
             let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
             print("Model     \(p.model.rawValue), dim \(p.dimension), \(p.epochs) epochs, batch \(p.batchSize), \(p.negatives) negatives, "
-                  + "lr \(p.learningRate), gamma \(p.gamma), loss \(p.loss), \(p.sampling.rawValue) sampling, \(p.optimizer.rawValue), "
+                  + "lr \(p.learningRate), gamma \(p.gamma), init range \(p.initRange > 0 ? p.initRange : (p.gamma + 2) / Float(p.dimension)), loss \(p.loss), \(p.sampling.rawValue) sampling, \(p.optimizer.rawValue), "
                   + "regularizer \(p.regularizer.rawValue) \(p.regularizationWeight), \(threads) threads, seed \(p.seed)")
             var epochSeconds: [Double] = [], losses: [Double] = []
             var clock = Stopwatch()

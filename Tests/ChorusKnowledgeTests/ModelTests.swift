@@ -32,7 +32,7 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
         var p = KGTrainingParameters.defaults(for: kind)
         p.dimension = 11; p.negatives = 5; p.loss = loss; p.threads = 1; p.norm = norm
         p.regularizer = reg; p.regularizationWeight = reg == .none ? 0 : 0.05
-        p.unitEntities = false; p.gamma = 3
+        p.unitEntities = false; p.gamma = 3; p.initRange = 0
         let state = try TrainingState(store: store, parameters: p)
         var rng = SeededRandom(seed: UInt64(c) + 7)
         for i in 0..<state.model.entities.count { state.model.entities.base[i] = rng.nextFloat() * 2 - 1 }
@@ -150,7 +150,7 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
         let (store, test, known) = try clusterGraph()
         var p = KGTrainingParameters.defaults(for: kind)
         p.dimension = 16; p.epochs = 100; p.batchSize = 32; p.negatives = 8; p.threads = 2; p.learningRate = 0.02
-        if kind.usesMargin { p.gamma = 6 } else { p.gamma = 10 }
+        if kind.usesMargin { p.gamma = 6 }
         let model = try KGTrainer.fit(store, parameters: p)
         let result = try LinkPrediction.evaluate(model, triples: test, known: known, threads: 2)
         // Random ranking among ~20 unfiltered candidates gives MRR about 0.18.

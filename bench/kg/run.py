@@ -248,7 +248,7 @@ def render(results):
             mm = r["metrics"]["both"]
             out.append(f"| {r['dataset']} | {r['model']} | {r['minutes']:g} min | {r['epochs_run']} | {r['train_seconds'] / 60:.1f} min | "
                        f"**{mm['mrr']:.4f}** | {pub['mrr']} | {mm['mr']:.0f} | {mm['hits1']:.4f} | {mm['hits3']:.4f} | {mm['hits10']:.4f} | {pub['h10']} |")
-        out += ["", "Commands (each run's exact settings):", "", "```", q["command"]] + [r["command"] for r in q["rows"]] + ["```", "",
+        out += ["", "Commands (the driver, then each run's exact settings):", "", "```"] + q.get("commands", [q["command"]]) + [r["command"] for r in q["rows"]] + ["```", "",
                 f"Machine: {m['date']}, nproc {m['nproc']}, {m['cpu_model']}, {m['swift']}, revision {m['git_revision']}.", ""]
     return "\n".join(out)
 
@@ -272,6 +272,13 @@ def save(mode, section):
     if os.path.exists(path):
         with open(path) as f:
             results = json.load(f)
+    if mode == "quality" and "quality" in results:
+        # Runs of other (dataset, model) pairs recorded earlier stay: `--only` refreshes single rows.
+        fresh = {(r["dataset"], r["model"]) for r in section["rows"]}
+        kept = [r for r in results["quality"]["rows"] if (r["dataset"], r["model"]) not in fresh]
+        order = {(d, m): i for i, (d, m, _) in enumerate(QUALITY)}
+        section = dict(section, rows=sorted(kept + section["rows"], key=lambda r: order.get((r["dataset"], r["model"]), 99)),
+                       commands=sorted(set(results["quality"].get("commands", [results["quality"]["command"]]) + [section["command"]])))
     results[mode] = section
     with open(path, "w") as f:
         json.dump(results, f, indent=2)
