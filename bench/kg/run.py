@@ -53,10 +53,10 @@ QUALITY = [
     ("wn18rr", "rotate", ["--dim", "200", "--batch", "512", "--negatives", "256", "--gamma", "6", "--temperature", "0.5", "--lr", "0.001"]),
     ("fb15k-237", "rotate", ["--dim", "200", "--batch", "1024", "--negatives", "256", "--gamma", "9", "--temperature", "1.0", "--lr", "0.001"]),
     ("wn18rr", "transe", ["--dim", "100", "--batch", "512", "--negatives", "64", "--loss", "margin", "--margin", "1", "--lr", "0.001"]),
-    ("fb15k-237", "transe", ["--dim", "100", "--batch", "1024", "--negatives", "64", "--loss", "margin", "--margin", "1", "--lr", "0.001"]),
     ("wn18rr", "distmult", ["--dim", "200", "--batch", "512", "--negatives", "64", "--regularizer", "n3", "--reg-weight", "5e-6", "--lr", "0.002"]),
-    ("fb15k-237", "distmult", ["--dim", "200", "--batch", "1024", "--negatives", "64", "--regularizer", "n3", "--reg-weight", "1e-5", "--lr", "0.001"]),
     ("wn18rr", "complex", ["--dim", "100", "--batch", "512", "--negatives", "64", "--regularizer", "n3", "--reg-weight", "5e-6", "--lr", "0.002"]),
+    ("fb15k-237", "transe", ["--dim", "100", "--batch", "1024", "--negatives", "64", "--loss", "margin", "--margin", "1", "--lr", "0.001"]),
+    ("fb15k-237", "distmult", ["--dim", "200", "--batch", "1024", "--negatives", "64", "--regularizer", "n3", "--reg-weight", "1e-5", "--lr", "0.001"]),
     ("fb15k-237", "complex", ["--dim", "100", "--batch", "1024", "--negatives", "64", "--regularizer", "n3", "--reg-weight", "1e-5", "--lr", "0.001"]),
 ]
 
