@@ -241,3 +241,48 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
         #expect(abs(buf[2] - (try m.score(head: 0, relation: 1, tail: 2))) < 1e-5)
     }
 }
+
+@Suite struct OptimizerTests {
+    /// Both updates against PyTorch's formulas written out in Double, over three steps with a
+    /// gradient that changes sign (lengths 11: the SIMD body and the scalar tail).
+    @Test func adamAndAdagradFollowPyTorch() {
+        let n = 11
+        var x = (0..<n).map { Float($0) * 0.1 - 0.5 }, m = [Float](repeating: 0, count: n), v = m, s = m
+        var xa = x
+        var rx = x.map(Double.init), rm = [Double](repeating: 0, count: n), rv = rm
+        var ra = rx, rs = rm
+        let lr = 0.01
+        for t in 1...3 {
+            let g = (0..<n).map { Float(($0 % 3) - 1) * Float(t) * 0.3 + 0.05 }
+            let bc1 = 1 - pow(0.9, Double(t)), bc2 = 1 - pow(0.999, Double(t))
+            x.withUnsafeMutableBufferPointer { xp in m.withUnsafeMutableBufferPointer { mp in v.withUnsafeMutableBufferPointer { vp in
+                TrainingState.adam(xp.baseAddress!, mp.baseAddress!, vp.baseAddress!, g, n, stepSize: Float(lr / bc1), rootBc2: Float(bc2.squareRoot()))
+            }}}
+            xa.withUnsafeMutableBufferPointer { xp in s.withUnsafeMutableBufferPointer { sp in
+                TrainingState.adagrad(xp.baseAddress!, sp.baseAddress!, g, n, lr: Float(lr))
+            }}
+            for i in 0..<n {
+                let gi = Double(g[i])
+                rm[i] = 0.9 * rm[i] + 0.1 * gi
+                rv[i] = 0.999 * rv[i] + 0.001 * gi * gi
+                rx[i] -= lr / bc1 * rm[i] / (rv[i].squareRoot() / bc2.squareRoot() + 1e-8)
+                rs[i] += gi * gi
+                ra[i] -= lr * gi / (rs[i].squareRoot() + 1e-10)
+            }
+        }
+        for i in 0..<n {
+            #expect(abs(Double(x[i]) - rx[i]) < 1e-6, "adam \(i): \(x[i]) vs \(rx[i])")
+            #expect(abs(Double(xa[i]) - ra[i]) < 1e-6, "adagrad \(i): \(xa[i]) vs \(ra[i])")
+        }
+    }
+
+    @Test func adagradTrainsTheSmallGraph() throws {
+        let (store, test, known) = try clusterGraph()
+        var p = KGTrainingParameters.defaults(for: .distMult)
+        p.dimension = 16; p.epochs = 60; p.batchSize = 32; p.negatives = 8; p.threads = 2
+        p.optimizer = .adagrad; p.learningRate = 0.1
+        let model = try KGTrainer.fit(store, parameters: p)
+        let r = try LinkPrediction.evaluate(model, triples: test, known: known, threads: 2)
+        #expect(r.both.mrr > 0.6, "adagrad DistMult MRR \(r.both.mrr)")
+    }
+}
