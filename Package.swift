@@ -31,6 +31,7 @@ let package = Package(
         .target(name: "ChorusText", dependencies: ["ChorusCore", "CKernels"], exclude: ["README.md"]),
         .target(name: "ChorusAgents", dependencies: ["ChorusCore", "ChorusCollaborative", "ChorusText", "CKernels"], exclude: ["README.md"],
                 swiftSettings: fastSwift),
+        .target(name: "ChorusKnowledge", dependencies: ["ChorusCore"], exclude: ["README.md"], swiftSettings: fastSwift),
         .target(name: "ChorusEval", dependencies: ["ChorusCore", "ChorusAgents"], exclude: ["README.md"]),
 
         // The C ABI: a thin skin over the core. Exports only chorus_* (exports.map).
@@ -40,7 +41,7 @@ let package = Package(
             exclude: ["README.md"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--version-script=\(root)/exports.map"])]
         ),
-        .executableTarget(name: "chorus-cli", dependencies: ["ChorusCore", "ChorusAgents", "ChorusEval"], exclude: ["README.md"]),
+        .executableTarget(name: "chorus-cli", dependencies: ["ChorusCore", "ChorusAgents", "ChorusEval", "ChorusKnowledge"], exclude: ["README.md"]),
         // Benchmark drivers (bench/): the Swift side of peer comparisons.
         .executableTarget(name: "chorus-bench", dependencies: ["ChorusCore", "ChorusCollaborative", "ChorusAgents", "ChorusEval"]),
 
@@ -49,5 +50,6 @@ let package = Package(
         .testTarget(name: "ChorusAgentsTests", dependencies: ["ChorusAgents"]),
         .testTarget(name: "ChorusTextTests", dependencies: ["ChorusText"], exclude: ["Fixtures"]),
         .testTarget(name: "ChorusEvalTests", dependencies: ["ChorusEval"]),
+        .testTarget(name: "ChorusKnowledgeTests", dependencies: ["ChorusKnowledge"]),
     ]
 )

@@ -18,6 +18,7 @@ let topHelp = """
     Commands:
       eval    evaluate every agent and the blend on MovieLens with a per-user temporal hold-out
       demo    fit on MovieLens (or the shipped demo catalogue), show recommendations and an evaluation
+      kg      train or evaluate knowledge-graph embeddings (TransE, DistMult, ComplEx, RotatE)
 
     Run '\(program) <command> --help' for a command's options.
     """
@@ -26,6 +27,7 @@ let arguments = CommandLine.arguments.dropFirst()
 let commands: [String: (help: String, run: (ArraySlice<String>) throws(CLIError) -> Void)] = [
     "eval": (EvalCommand.help, EvalCommand.run),
     "demo": (DemoCommand.help, DemoCommand.run),
+    "kg": (KGCommand.help, KGCommand.run),
 ]
 
 guard let name = arguments.first else {

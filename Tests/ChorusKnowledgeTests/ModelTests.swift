@@ -1,0 +1,288 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import ChorusKnowledge
+@testable import ChorusCore
+
+func logSigmoid(_ x: Double) -> Double { x >= 0 ? -log1p(exp(-x)) : x - log1p(exp(x)) }
+
+/// Every model/loss combination the gradient check covers.
+let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
+    (.transE, .marginRanking(margin: 4), .none, 1),
+    (.transE, .logistic, .none, 2),
+    (.transE, .selfAdversarial(temperature: 1), .none, 1),
+    (.distMult, .logistic, .n3, 1),
+    (.distMult, .selfAdversarial(temperature: 0.5), .l2, 1),
+    (.complEx, .logistic, .n3, 1),
+    (.complEx, .selfAdversarial(temperature: 1), .l2, 1),
+    (.rotatE, .selfAdversarial(temperature: 0.5), .none, 1),
+    (.rotatE, .logistic, .none, 1),
+]
+
+@Suite struct ModelTests {
+    /// The trainer's analytic gradient of one positive and its negatives against central finite
+    /// differences of the loss written out here from `model.score` (tail-side scoring only, so the
+    /// head-side rewrites are checked too). The self-adversarial weights are held at their
+    /// starting values, as the method prescribes (no gradient through them).
+    @Test(arguments: 0..<gradientCases.count)
+    func gradientMatchesFiniteDifferences(_ c: Int) throws {
+        let (kind, loss, reg, norm) = gradientCases[c]
+        let (store, _, _) = try clusterGraph()
+        var p = KGTrainingParameters.defaults(for: kind)
+        p.dimension = 11; p.negatives = 5; p.loss = loss; p.threads = 1; p.norm = norm
+        p.regularizer = reg; p.regularizationWeight = reg == .none ? 0 : 0.05
+        p.unitEntities = false; p.gamma = 3; p.initRange = 0
+        let state = try TrainingState(store: store, parameters: p)
+        var rng = SeededRandom(seed: UInt64(c) + 7)
+        for i in 0..<state.model.entities.count { state.model.entities.base[i] = rng.nextFloat() * 2 - 1 }
+        for i in 0..<state.model.relations.count { state.model.relations.base[i] = rng.nextFloat() * 2 - 1 }
+        let model = state.model
+        for (triple, seed) in [(5, UInt64(11)), (40, 12), (77, 13), (100, 14)] {
+            let ws = state.workers[0]
+            let corruptHead = state.sample(triple, seed: seed, scale: 1, batchSize: 1, scratch: ws)
+            let negs = ws.negatives
+            let t = store.triple(triple)
+            func scores() throws -> (Double, [Double]) {
+                let pos = Double(try model.score(head: t.head, relation: t.relation, tail: t.tail))
+                let neg = try negs.map { e in
+                    Double(corruptHead ? try model.score(head: e, relation: t.relation, tail: t.tail)
+                                       : try model.score(head: t.head, relation: t.relation, tail: e))
+                }
+                return (pos, neg)
+            }
+            let (_, neg0) = try scores()
+            var weights = [Double](repeating: 1 / Double(negs.count), count: negs.count)
+            if case .selfAdversarial(let a) = loss {
+                let m = neg0.max()!
+                let z = neg0.map { exp(Double(a) * ($0 - m)) }
+                weights = z.map { $0 / z.reduce(0, +) }
+            }
+            func lossValue() throws -> Double {
+                let (pos, neg) = try scores()
+                var l: Double
+                switch loss {
+                case .marginRanking(let m): l = neg.map { max(0, Double(m) - pos + $0) }.reduce(0, +) / Double(neg.count)
+                case .logistic, .selfAdversarial:
+                    l = -0.5 * logSigmoid(pos) - 0.5 * zip(weights, neg).map { $0 * logSigmoid(-$1) }.reduce(0, +)
+                }
+                if reg != .none {
+                    for (row, width) in [(model.entities.row(Int(t.head)), model.entities.cols), (model.relations.row(Int(t.relation)), model.relations.cols),
+                                         (model.entities.row(Int(t.tail)), model.entities.cols)] {
+                        for i in 0..<width {
+                            let x = Double(row[i])
+                            l += 0.05 * (reg == .n3 ? abs(x) * x * x : x * x)
+                        }
+                    }
+                }
+                return l
+            }
+            // Check every coordinate of the rows the sample touched.
+            var checked = 0, worst = 0.0, kinks = 0
+            for (table, grads, rows) in [(model.entities, ws.gradE, ws.listE), (model.relations, ws.gradR, ws.listR)] {
+                for r in rows {
+                    for i in 0..<table.cols {
+                        let x = table.row(Int(r)) + i
+                        let keep = x.pointee, h: Float = 1e-2
+                        let base = try lossValue()
+                        x.pointee = keep + h; let up = try lossValue()
+                        x.pointee = keep - h; let down = try lossValue()
+                        x.pointee = keep
+                        // A kink (L1 distance, hinge) inside [x - h, x + h]: the one-sided slopes
+                        // disagree and the central difference means nothing there.
+                        let forward = (up - base) / Double(h), backward = (base - down) / Double(h)
+                        if abs(forward - backward) > 0.05 * max(1, abs(forward) + abs(backward)) { kinks += 1; continue }
+                        let numeric = (up - down) / Double(2 * h)
+                        let analytic = Double(grads.row(Int(r))[i])
+                        let err = abs(numeric - analytic) / max(1e-2, abs(numeric) + abs(analytic))
+                        worst = max(worst, err)
+                        checked += 1
+                    }
+                }
+            }
+            #expect(checked >= 3 * model.entities.cols, "too few coordinates checked")
+            #expect(kinks <= checked / 20, "\(kind) \(loss): \(kinks) non-differentiable points of \(checked)")
+            #expect(worst < 0.03, "\(kind) \(loss): worst relative gradient error \(worst)")
+            // Reset the scratch for the next triple.
+            for e in ws.listE { ws.gradE.row(Int(e)).update(repeating: 0, count: ws.gradE.cols); ws.touchedE[Int(e)] = 0 }
+            for r in ws.listR { ws.gradR.row(Int(r)).update(repeating: 0, count: ws.gradR.cols); ws.touchedR[Int(r)] = 0 }
+            ws.listE.removeAll(); ws.listR.removeAll()
+        }
+    }
+
+    @Test func bernoulliSamplingMatchesTheProbabilities() throws {
+        var s = TripleStore()
+        for t in 0..<4 { try s.add(head: "h", relation: "has", tail: "t\(t)") }   // P(head) = 0.8
+        for h in 0..<3 { try s.add(head: "x\(h)", relation: "in", tail: "box") }  // P(head) = 0.25
+        for (sampling, expected) in [(KGNegativeSampling.bernoulli, (0.8, 0.25)), (.uniform, (0.5, 0.5))] {
+            var p = KGTrainingParameters.defaults(for: .distMult)
+            p.dimension = 4; p.negatives = 1; p.threads = 1; p.sampling = sampling
+            let state = try TrainingState(store: s, parameters: p)
+            let n = 20_000
+            var heads = [0, 0]
+            for k in 0..<n {
+                for (slot, triple) in [(0, 0), (1, 5)] where state.sample(triple, seed: UInt64(k) &* 0x9E37_79B9_7F4A_7C15, scale: 1, batchSize: 1, scratch: state.workers[0]) {
+                    heads[slot] += 1
+                }
+            }
+            // Binomial standard error at n = 20,000 is < 0.0036: allow about 4 of them.
+            #expect(abs(Double(heads[0]) / Double(n) - expected.0) < 0.015, "\(sampling) one-to-many: \(heads[0])")
+            #expect(abs(Double(heads[1]) / Double(n) - expected.1) < 0.015, "\(sampling) many-to-one: \(heads[1])")
+        }
+    }
+
+    @Test func sameSeedAndThreadsGiveIdenticalVectors() throws {
+        let (store, _, _) = try clusterGraph()
+        for kind in KGModelKind.allCases {
+            var p = KGTrainingParameters.defaults(for: kind)
+            p.dimension = 12; p.epochs = 3; p.batchSize = 16; p.negatives = 8; p.threads = 2
+            let a = try KGTrainer.fit(store, parameters: p), b = try KGTrainer.fit(store, parameters: p)
+            #expect(a.entities.toArray() == b.entities.toArray(), "\(kind)")
+            #expect(a.relations.toArray() == b.relations.toArray(), "\(kind)")
+            p.seed = 43
+            let c = try KGTrainer.fit(store, parameters: p)
+            #expect(a.entities.toArray() != c.entities.toArray(), "\(kind): the seed changed nothing")
+        }
+    }
+
+    @Test(arguments: KGModelKind.allCases)
+    func learnsASmallGraph(_ kind: KGModelKind) throws {
+        let (store, test, known) = try clusterGraph()
+        var p = KGTrainingParameters.defaults(for: kind)
+        p.dimension = 16; p.epochs = 100; p.batchSize = 32; p.negatives = 8; p.threads = 2; p.learningRate = 0.02
+        if kind.usesMargin { p.gamma = 6 }
+        let model = try KGTrainer.fit(store, parameters: p)
+        let result = try LinkPrediction.evaluate(model, triples: test, known: known, threads: 2)
+        // Random ranking among ~20 unfiltered candidates gives MRR about 0.18.
+        let untrained = try KGTrainer.fit(store, parameters: { var q = p; q.epochs = 0; return q }())
+        let base = try LinkPrediction.evaluate(untrained, triples: test, known: known, threads: 2)
+        #expect(base.both.mrr < 0.35, "\(kind): untrained MRR \(base.both.mrr)")
+        #expect(result.both.mrr > 0.6, "\(kind): trained MRR \(result.both.mrr)")
+        #expect(result.both.queries == 2 * test.count)
+    }
+
+    @Test func tiesUseTheRealisticRank() throws {
+        // All-zero DistMult: every entity scores 0, so the truth ties with every candidate.
+        let ne = 9
+        let model = try KnowledgeGraphModel(kind: .distMult, dimension: 3, gamma: 0, norm: 1, embeddingRange: 1,
+                                            entities: FloatMatrix(rows: ne, cols: 3), relations: FloatMatrix(rows: 1, cols: 3))
+        let test = [Triple(head: 0, relation: 0, tail: 1)]
+        // Filter one other tail (2) of (0, r): 7 tied competitors remain for the tail query.
+        let known = KnownTriples([test, [Triple(head: 0, relation: 0, tail: 2)]])
+        let r = try LinkPrediction.evaluate(model, triples: test, known: known, threads: 1)
+        #expect(r.tail.meanRank == 1 + 7.0 / 2)   // mean of optimistic 1 and pessimistic 8
+        #expect(r.head.meanRank == 1 + 8.0 / 2)
+        #expect(r.tail.hitsAt1 == 0 && r.tail.hitsAt10 == 1)
+    }
+
+    @Test func cancellationThrows() throws {
+        let (store, _, _) = try clusterGraph()
+        var p = KGTrainingParameters.defaults(for: .rotatE)
+        p.dimension = 4; p.epochs = 5; p.threads = 1
+        var calls = 0
+        #expect(throws: ChorusError.self) {
+            _ = try KGTrainer.fit(store, parameters: p) { r in calls += 1; return r.epoch == 2 }
+        }
+        #expect(calls == 2)
+    }
+
+    @Test func unknownModelNameIsAClearError() {
+        #expect(throws: ChorusError.invalidArgument("unknown knowledge-graph model 'transh' (known: transe, distmult, complex, rotate)")) {
+            try KGModelKind(name: "transh")
+        }
+        #expect((try? KGModelKind(name: "RotatE")) == .rotatE)
+    }
+
+    @Test func invalidParametersAreRejected() throws {
+        let (store, _, _) = try clusterGraph()
+        var p = KGTrainingParameters(); p.negatives = 0
+        #expect(throws: ChorusError.self) { try KGTrainer.fit(store, parameters: p) }
+        #expect(throws: ChorusError.self) { try KGTrainer.fit(TripleStore(), parameters: KGTrainingParameters()) }
+    }
+
+    @Test(arguments: KGModelKind.allCases)
+    func saveLoadRoundTripAndCorruption(_ kind: KGModelKind) throws {
+        let (store, _, _) = try clusterGraph()
+        var p = KGTrainingParameters.defaults(for: kind)
+        p.dimension = 6; p.epochs = 1; p.threads = 1
+        let m = try KGTrainer.fit(store, parameters: p)
+        let bytes = m.encoded()
+        let back = try KnowledgeGraphModel.decode(bytes)
+        #expect(back.kind == kind && back.dimension == 6 && back.gamma == m.gamma && back.embeddingRange == m.embeddingRange)
+        #expect(back.entities.toArray() == m.entities.toArray() && back.relations.toArray() == m.relations.toArray())
+        #expect(try back.score(head: 1, relation: 0, tail: 2) == m.score(head: 1, relation: 0, tail: 2))
+        #expect(try back.entityVector(3) == m.entityVector(3))
+
+        var badMagic = bytes; badMagic[0] ^= 0xFF
+        var badKind = bytes; badKind[8] = 9
+        var badDim = bytes; badDim[10] = 0; badDim[11] = 0   // dimension 0 (low bytes at offset 10)
+        var nan = bytes; let last = nan.count - 4
+        nan.replaceSubrange(last..<nan.count, with: [0x00, 0x00, 0xC0, 0x7F])   // a NaN in the last relation value
+        for (name, corrupt) in [("magic", badMagic), ("kind", badKind), ("dimension", badDim), ("truncated", Array(bytes.dropLast(3))),
+                                ("trailing", bytes + [0]), ("nan", nan), ("empty", [])] {
+            do {
+                _ = try KnowledgeGraphModel.decode(corrupt)
+                Issue.record("\(kind): \(name) corruption was accepted")
+            } catch {
+                #expect(error.message.hasPrefix("knowledge-graph model"), "\(name): \(error.message)")
+            }
+        }
+    }
+
+    @Test func accessorsCheckIds() throws {
+        let (store, _, _) = try clusterGraph()
+        var p = KGTrainingParameters.defaults(for: .complEx); p.dimension = 5; p.epochs = 0
+        let m = try KGTrainer.fit(store, parameters: p)
+        #expect(try m.entityVector(0).count == 10 && m.relationVector(0).count == 10)
+        #expect(throws: ChorusError.self) { try m.entityVector(Int32(store.entityCount)) }
+        #expect(throws: ChorusError.self) { try m.score(head: -1, relation: 0, tail: 0) }
+        var buf = [Float](repeating: 0, count: store.entityCount)
+        try buf.withUnsafeMutableBufferPointer { b in try m.scoreAll(anchor: 0, relation: 1, predictTail: true, into: b) }
+        #expect(abs(buf[2] - (try m.score(head: 0, relation: 1, tail: 2))) < 1e-5)
+    }
+}
+
+@Suite struct OptimizerTests {
+    /// Both updates against PyTorch's formulas written out in Double, over three steps with a
+    /// gradient that changes sign (lengths 11: the SIMD body and the scalar tail).
+    @Test func adamAndAdagradFollowPyTorch() {
+        let n = 11
+        var x = (0..<n).map { Float($0) * 0.1 - 0.5 }, m = [Float](repeating: 0, count: n), v = m, s = m
+        var xa = x
+        var rx = x.map(Double.init), rm = [Double](repeating: 0, count: n), rv = rm
+        var ra = rx, rs = rm
+        let lr = 0.01
+        for t in 1...3 {
+            let g = (0..<n).map { Float(($0 % 3) - 1) * Float(t) * 0.3 + 0.05 }
+            let bc1 = 1 - pow(0.9, Double(t)), bc2 = 1 - pow(0.999, Double(t))
+            x.withUnsafeMutableBufferPointer { xp in m.withUnsafeMutableBufferPointer { mp in v.withUnsafeMutableBufferPointer { vp in
+                TrainingState.adam(xp.baseAddress!, mp.baseAddress!, vp.baseAddress!, g, n, stepSize: Float(lr / bc1), rootBc2: Float(bc2.squareRoot()))
+            }}}
+            xa.withUnsafeMutableBufferPointer { xp in s.withUnsafeMutableBufferPointer { sp in
+                TrainingState.adagrad(xp.baseAddress!, sp.baseAddress!, g, n, lr: Float(lr))
+            }}
+            for i in 0..<n {
+                let gi = Double(g[i])
+                rm[i] = 0.9 * rm[i] + 0.1 * gi
+                rv[i] = 0.999 * rv[i] + 0.001 * gi * gi
+                rx[i] -= lr / bc1 * rm[i] / (rv[i].squareRoot() / bc2.squareRoot() + 1e-8)
+                rs[i] += gi * gi
+                ra[i] -= lr * gi / (rs[i].squareRoot() + 1e-10)
+            }
+        }
+        for i in 0..<n {
+            #expect(abs(Double(x[i]) - rx[i]) < 1e-6, "adam \(i): \(x[i]) vs \(rx[i])")
+            #expect(abs(Double(xa[i]) - ra[i]) < 1e-6, "adagrad \(i): \(xa[i]) vs \(ra[i])")
+        }
+    }
+
+    @Test func adagradTrainsTheSmallGraph() throws {
+        let (store, test, known) = try clusterGraph()
+        var p = KGTrainingParameters.defaults(for: .distMult)
+        p.dimension = 16; p.epochs = 60; p.batchSize = 32; p.negatives = 8; p.threads = 2
+        p.optimizer = .adagrad; p.learningRate = 0.1
+        let model = try KGTrainer.fit(store, parameters: p)
+        let r = try LinkPrediction.evaluate(model, triples: test, known: known, threads: 2)
+        #expect(r.both.mrr > 0.6, "adagrad DistMult MRR \(r.both.mrr)")
+    }
+}
