@@ -37,7 +37,7 @@ let package = Package(
         // The C ABI: a thin skin over the core. Exports only chorus_* (exports.map).
         .target(
             name: "Chorus",
-            dependencies: ["CChorus", "ChorusCore", "ChorusAgents", "ChorusText"],
+            dependencies: ["CChorus", "ChorusCore", "ChorusAgents", "ChorusText", "ChorusKnowledge"],
             exclude: ["README.md"],
             linkerSettings: [.unsafeFlags(["-Xlinker", "--version-script=\(root)/exports.map"])]
         ),

@@ -400,6 +400,78 @@ chorus_status chorus_encoder_name(const chorus_encoder *encoder, const char **ou
 chorus_status chorus_encoder_encode(const chorus_encoder *encoder, const char *const *texts, size_t n,
                                     float *out, size_t capacity);
 
+/* ---- Knowledge graph -------------------------------------------------------------------------- */
+
+/* A knowledge graph: (head, relation, tail) triples by name, and embeddings trained on them
+ * (TransE, DistMult, ComplEx, RotatE). Thread-safe; training publishes its model when done. */
+typedef struct chorus_kg chorus_kg;
+
+/* *out_kg [owns]: release with chorus_kg_free. */
+chorus_status chorus_kg_create(chorus_kg **out_kg);
+
+/* Releases a graph. NULL is a no-op. No other call may be running on it. */
+void chorus_kg_free(chorus_kg *kg);
+
+/* Adds n triples by name (UTF-8, non-empty, [borrowed]); repeats are skipped. Validated whole: on
+ * error nothing is added. `out_added` (optional): triples that were new. */
+chorus_status chorus_kg_add_triples(chorus_kg *kg, const char *const *heads, const char *const *relations,
+                                    const char *const *tails, size_t n, size_t *out_added);
+
+/* Adds the triples of a tab-separated file (head<TAB>relation<TAB>tail per line, LF or CRLF). A
+ * malformed line is CHORUS_ERR_FORMAT naming its line number; an empty file CHORUS_ERR_FORMAT; a
+ * missing file CHORUS_ERR_NOT_FOUND. On error nothing is added. */
+chorus_status chorus_kg_load_tsv(chorus_kg *kg, const char *path, size_t *out_added);
+
+/* Entities, relations and triples held (each pointer optional). */
+chorus_status chorus_kg_counts(const chorus_kg *kg, size_t *out_entities, size_t *out_relations, size_t *out_triples);
+
+typedef struct chorus_kg_train_params {
+    uint32_t struct_size;
+    uint32_t dim;                  /* embedding dimension (complex models: that many complex numbers). 0 = 100 */
+    const char *model;             /* "transe", "distmult", "complex" or "rotate"; NULL = "rotate". An
+                                      unknown name is CHORUS_ERR_INVALID_ARGUMENT. */
+    uint32_t epochs;               /* 0 = 10 */
+    uint32_t batch_size;           /* 0 = 512 */
+    uint32_t negatives;            /* negative samples per triple. 0 = 64 */
+    uint32_t threads;              /* 0 = every CPU; results are identical for a fixed seed and thread count */
+    float learning_rate;           /* Adam. 0 = the model's default */
+    float gamma;                   /* margin (TransE, RotatE). 0 = the model's default */
+    uint64_t seed;                 /* 0 = 42 */
+    chorus_progress_fn progress;   /* optional: stage "training", fraction of epochs done; non-zero cancels */
+    void *progress_user_data;
+} chorus_kg_train_params;
+
+chorus_status chorus_kg_train_params_init(chorus_kg_train_params *params);
+
+/* Trains embeddings on every triple (the model's loss and negative sampling as its paper: RotatE
+ * self-adversarial, Sun et al. 2019). `params` may be NULL. Cancelling keeps the previous model. */
+chorus_status chorus_kg_train(chorus_kg *kg, const chorus_kg_train_params *params);
+
+typedef struct chorus_kg_metrics {
+    uint32_t struct_size;
+    uint32_t reserved;
+    uint64_t queries;              /* ranking queries (2 per triple: head and tail) */
+    uint64_t skipped;              /* triples skipped: an entity or relation the graph does not know */
+    double mrr;                    /* filtered, ties ranked by the mean of optimistic and pessimistic rank */
+    double hits_at_1, hits_at_3, hits_at_10;
+} chorus_kg_metrics;
+
+chorus_status chorus_kg_metrics_init(chorus_kg_metrics *metrics);
+
+/* Filtered link prediction on the triples of a file (both directions; the graph's own triples and
+ * the file's are filtered). CHORUS_ERR_NOT_FITTED before training. */
+chorus_status chorus_kg_evaluate_tsv(const chorus_kg *kg, const char *path, chorus_kg_metrics *out);
+
+/* An entity's / relation's trained vector into `out` (capacity floats); *out_dim (optional) gets its
+ * length (also when capacity is too small: CHORUS_ERR_BUFFER_TOO_SMALL). Unknown name:
+ * CHORUS_ERR_NOT_FOUND. */
+chorus_status chorus_kg_entity_vector(const chorus_kg *kg, const char *name, float *out, size_t capacity, size_t *out_dim);
+chorus_status chorus_kg_relation_vector(const chorus_kg *kg, const char *name, float *out, size_t capacity, size_t *out_dim);
+
+/* Saves the graph (triples, names, model) as one snapshot file, atomically; loads it, verified. */
+chorus_status chorus_kg_save(const chorus_kg *kg, const char *path);
+chorus_status chorus_kg_load(const char *path, chorus_kg **out_kg);
+
 #ifdef __cplusplus
 }
 #endif

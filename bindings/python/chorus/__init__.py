@@ -14,6 +14,7 @@ from ._lib import LIBRARY_PATH as _LIBRARY_PATH
 from . import _capi
 from .encoder import Encoder
 from .engine import Engine, Explanation, Recommendations
+from .knowledge import KnowledgeGraph
 from .errors import (
     BufferTooSmall,
     Cancelled,
@@ -49,6 +50,7 @@ __all__ = [
     "Engine",
     "Recommendations",
     "Explanation",
+    "KnowledgeGraph",
     "ChorusError",
     "InvalidArgument",
     "NotFound",

@@ -468,6 +468,81 @@ chorus_encoder_encode = lib.chorus_encoder_encode
 chorus_encoder_encode.argtypes = [chorus_encoder_p, POINTER(c_char_p), c_size_t, POINTER(c_float), c_size_t]
 chorus_encoder_encode.restype = chorus_status
 
+# ---- Knowledge graph -------------------------------------------------------------------------
+
+
+class chorus_kg(Structure):
+    """Opaque: only ever handled through a pointer."""
+
+
+chorus_kg_p = POINTER(chorus_kg)
+
+
+class chorus_kg_train_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("dim", c_uint32),
+        ("model", c_char_p),
+        ("epochs", c_uint32),
+        ("batch_size", c_uint32),
+        ("negatives", c_uint32),
+        ("threads", c_uint32),
+        ("learning_rate", c_float),
+        ("gamma", c_float),
+        ("seed", c_uint64),
+        ("progress", chorus_progress_fn),
+        ("progress_user_data", c_void_p),
+    ]
+
+
+class chorus_kg_metrics(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("reserved", c_uint32),
+        ("queries", c_uint64),
+        ("skipped", c_uint64),
+        ("mrr", c_double),
+        ("hits_at_1", c_double),
+        ("hits_at_3", c_double),
+        ("hits_at_10", c_double),
+    ]
+
+
+def _declare(name, argtypes, restype=chorus_status):
+    fn = getattr(lib, name)
+    fn.argtypes = argtypes
+    fn.restype = restype
+    return fn
+
+
+# chorus_status chorus_kg_create(chorus_kg **out_kg);
+chorus_kg_create = _declare("chorus_kg_create", [POINTER(chorus_kg_p)])
+# void chorus_kg_free(chorus_kg *kg);
+chorus_kg_free = _declare("chorus_kg_free", [chorus_kg_p], None)
+# chorus_status chorus_kg_add_triples(chorus_kg *kg, const char *const *heads, const char *const *relations,
+#                                     const char *const *tails, size_t n, size_t *out_added);
+chorus_kg_add_triples = _declare("chorus_kg_add_triples", [chorus_kg_p, POINTER(c_char_p), POINTER(c_char_p), POINTER(c_char_p), c_size_t, POINTER(c_size_t)])
+# chorus_status chorus_kg_load_tsv(chorus_kg *kg, const char *path, size_t *out_added);
+chorus_kg_load_tsv = _declare("chorus_kg_load_tsv", [chorus_kg_p, c_char_p, POINTER(c_size_t)])
+# chorus_status chorus_kg_counts(const chorus_kg *kg, size_t *out_entities, size_t *out_relations, size_t *out_triples);
+chorus_kg_counts = _declare("chorus_kg_counts", [chorus_kg_p, POINTER(c_size_t), POINTER(c_size_t), POINTER(c_size_t)])
+# chorus_status chorus_kg_train_params_init(chorus_kg_train_params *params);
+chorus_kg_train_params_init = _declare("chorus_kg_train_params_init", [POINTER(chorus_kg_train_params)])
+# chorus_status chorus_kg_train(chorus_kg *kg, const chorus_kg_train_params *params);
+chorus_kg_train = _declare("chorus_kg_train", [chorus_kg_p, POINTER(chorus_kg_train_params)])
+# chorus_status chorus_kg_metrics_init(chorus_kg_metrics *metrics);
+chorus_kg_metrics_init = _declare("chorus_kg_metrics_init", [POINTER(chorus_kg_metrics)])
+# chorus_status chorus_kg_evaluate_tsv(const chorus_kg *kg, const char *path, chorus_kg_metrics *out);
+chorus_kg_evaluate_tsv = _declare("chorus_kg_evaluate_tsv", [chorus_kg_p, c_char_p, POINTER(chorus_kg_metrics)])
+# chorus_status chorus_kg_entity_vector(const chorus_kg *kg, const char *name, float *out, size_t capacity, size_t *out_dim);
+chorus_kg_entity_vector = _declare("chorus_kg_entity_vector", [chorus_kg_p, c_char_p, POINTER(c_float), c_size_t, POINTER(c_size_t)])
+# chorus_status chorus_kg_relation_vector(const chorus_kg *kg, const char *name, float *out, size_t capacity, size_t *out_dim);
+chorus_kg_relation_vector = _declare("chorus_kg_relation_vector", [chorus_kg_p, c_char_p, POINTER(c_float), c_size_t, POINTER(c_size_t)])
+# chorus_status chorus_kg_save(const chorus_kg *kg, const char *path);
+chorus_kg_save = _declare("chorus_kg_save", [chorus_kg_p, c_char_p])
+# chorus_status chorus_kg_load(const char *path, chorus_kg **out_kg);
+chorus_kg_load = _declare("chorus_kg_load", [c_char_p, POINTER(chorus_kg_p)])
+
 # ---- Layout check ----------------------------------------------------------------------------
 
 #: Every struct of chorus.h mirrored above, by its C name.
@@ -478,6 +553,8 @@ STRUCTS = {
     "chorus_engine_stats": chorus_engine_stats,
     "chorus_encoder_params": chorus_encoder_params,
     "chorus_explanation": chorus_explanation,
+    "chorus_kg_train_params": chorus_kg_train_params,
+    "chorus_kg_metrics": chorus_kg_metrics,
 }
 
 

@@ -1,0 +1,129 @@
+import ChorusCore
+import Synchronization
+
+/// A knowledge graph a host builds and trains: triples by name, a trained embedding model, saved
+/// and loaded as one snapshot file. The object behind the C API's `chorus_kg` and Python's
+/// `chorus.KnowledgeGraph`. Thread-safe: one lock around the state; training works on a copy of
+/// the triples and publishes the model when done (a cancelled training keeps the previous model).
+public final class KnowledgeGraph: @unchecked Sendable {
+    struct State {
+        var store = TripleStore()
+        var model: KnowledgeGraphModel?
+    }
+    let state = Mutex(State())
+    let trainLock = Mutex(())
+
+    public init() {}
+
+    public var counts: (entities: Int, relations: Int, triples: Int) {
+        state.withLock { ($0.store.entityCount, $0.store.relationCount, $0.store.count) }
+    }
+
+    public var isTrained: Bool { state.withLock { $0.model != nil } }
+
+    /// Adds triples by name; repeats are skipped. Validated whole: an empty name adds nothing.
+    /// - Returns: how many were new.
+    @discardableResult
+    public func add(heads: [String], relations: [String], tails: [String]) throws(ChorusError) -> Int {
+        guard heads.count == relations.count, heads.count == tails.count else {
+            throw .invalidArgument("\(heads.count) heads, \(relations.count) relations and \(tails.count) tails differ in length")
+        }
+        for i in heads.indices where heads[i].isEmpty || relations[i].isEmpty || tails[i].isEmpty {
+            throw .invalidArgument("triple \(i) has an empty name")
+        }
+        return try state.withLock { (s) throws(ChorusError) -> Int in
+            var store = s.store
+            var added = 0
+            for i in heads.indices where try store.add(head: heads[i], relation: relations[i], tail: tails[i]) { added += 1 }
+            s.store = store
+            return added
+        }
+    }
+
+    /// Adds the triples of a tab-separated file (head, relation, tail per line; CRLF accepted).
+    /// - Returns: how many were new. A malformed line is an error naming its line number.
+    @discardableResult
+    public func load(tsv path: String) throws(ChorusError) -> Int {
+        let bytes = try FileIO.readAll(path: path)
+        return try state.withLock { (s) throws(ChorusError) -> Int in
+            var store = s.store
+            let before = store.count
+            try TripleFile.append(bytes: bytes, path: path, to: &store)
+            s.store = store
+            return store.count - before
+        }
+    }
+
+    /// Trains a model on every triple (see `KGTrainer.fit`); `progress(fraction)` returns true to cancel.
+    public func train(_ p: KGTrainingParameters, progress: ((Double) -> Bool)? = nil) throws(ChorusError) {
+        try trainLock.withLock { (_) throws(ChorusError) in
+            let store = state.withLock { $0.store }
+            let model = try KGTrainer.fit(store, parameters: p, progress: { r in
+                progress?(Double(r.epoch + 1) / Double(max(1, r.epochs))) ?? false
+            })
+            state.withLock { $0.model = model }
+        }
+    }
+
+    /// Filtered link prediction on the triples of a file (both directions; entities or relations
+    /// unknown to the graph are skipped and counted).
+    public func evaluate(tsv path: String, threads: Int = 0) throws(ChorusError) -> (result: LinkPrediction.Result, skipped: Int) {
+        let (store, model) = state.withLock { ($0.store, $0.model) }
+        guard let model else { throw .notFitted("the knowledge graph has no trained model yet: call train first") }
+        let (triples, report) = try TripleFile.loadSplit(path: path, against: store)
+        guard !triples.isEmpty else { throw .invalidArgument("'\(path)' has no triple whose entities and relation the graph knows") }
+        let result = try LinkPrediction.evaluate(model, triples: triples, known: KnownTriples(store: store, extra: [triples]), threads: threads)
+        return (result, report.unknownEntity + report.unknownRelation)
+    }
+
+    /// An entity's (or relation's) trained vector.
+    /// - Throws: `.notFitted`; `.notFound` for a name the graph does not know.
+    public func vector(entity name: String) throws(ChorusError) -> [Float] {
+        let (store, model) = state.withLock { ($0.store, $0.model) }
+        guard let model else { throw .notFitted("the knowledge graph has no trained model yet: call train first") }
+        guard let id = store.entities.id(of: name) else { throw .notFound("unknown entity '\(name)'") }
+        return try model.entityVector(id)
+    }
+
+    public func vector(relation name: String) throws(ChorusError) -> [Float] {
+        let (store, model) = state.withLock { ($0.store, $0.model) }
+        guard let model else { throw .notFitted("the knowledge graph has no trained model yet: call train first") }
+        guard let id = store.relations.id(of: name) else { throw .notFound("unknown relation '\(name)'") }
+        return try model.relationVector(id)
+    }
+
+    // MARK: - Snapshot: "KGTS" (triples, names) and "KGMD" (the model, when trained)
+
+    public func snapshotBytes() -> [UInt8] {
+        let (store, model) = state.withLock { ($0.store, $0.model) }
+        var w = ByteWriter()
+        store.encode(into: &w)
+        var sections = [Snapshot.Section(tag: "KGTS", payload: w.bytes)]
+        if let model { sections.append(Snapshot.Section(tag: "KGMD", payload: model.encoded())) }
+        return Snapshot.encode(sections)
+    }
+
+    public func save(path: String) throws(ChorusError) { try FileIO.writeAtomically(path: path, bytes: snapshotBytes()) }
+
+    public static func load(path: String) throws(ChorusError) -> KnowledgeGraph {
+        try load(bytes: try FileIO.readAll(path: path))
+    }
+
+    public static func load(bytes: [UInt8]) throws(ChorusError) -> KnowledgeGraph {
+        let sections = try Snapshot.decode(bytes)
+        guard let ts = sections["KGTS"] else { throw .format("not a knowledge-graph snapshot (no 'KGTS' section)") }
+        var r = ByteReader(bytes, range: ts, context: "knowledge-graph triples")
+        let store = try TripleStore.decode(from: &r)
+        guard r.isAtEnd else { throw .format("knowledge-graph triples have trailing bytes") }
+        var model: KnowledgeGraphModel? = nil
+        if let md = sections["KGMD"] {
+            model = try KnowledgeGraphModel.decode(Array(bytes[md]))
+            guard model!.entityCount == store.entityCount, model!.relationCount == store.relationCount else {
+                throw .format("the saved model has \(model!.entityCount) entities and \(model!.relationCount) relations; its graph \(store.entityCount) and \(store.relationCount)")
+            }
+        }
+        let kg = KnowledgeGraph()
+        kg.state.withLock { $0.store = store; $0.model = model }
+        return kg
+    }
+}
