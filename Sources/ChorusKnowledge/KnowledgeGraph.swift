@@ -92,14 +92,14 @@ public final class KnowledgeGraph: @unchecked Sendable {
         return try model.relationVector(id)
     }
 
-    // MARK: - Snapshot: "KGTS" (triples, names) and "KGMD" (the model, when trained)
+    // MARK: - Snapshot: "KGST" (triples, names) and "KGEM" (the model, when trained)
 
     public func snapshotBytes() -> [UInt8] {
         let (store, model) = state.withLock { ($0.store, $0.model) }
         var w = ByteWriter()
         store.encode(into: &w)
-        var sections = [Snapshot.Section(tag: "KGTS", payload: w.bytes)]
-        if let model { sections.append(Snapshot.Section(tag: "KGMD", payload: model.encoded())) }
+        var sections = [Snapshot.Section(tag: "KGST", payload: w.bytes)]
+        if let model { sections.append(Snapshot.Section(tag: "KGEM", payload: model.encoded())) }
         return Snapshot.encode(sections)
     }
 
@@ -111,12 +111,12 @@ public final class KnowledgeGraph: @unchecked Sendable {
 
     public static func load(bytes: [UInt8]) throws(ChorusError) -> KnowledgeGraph {
         let sections = try Snapshot.decode(bytes)
-        guard let ts = sections["KGTS"] else { throw .format("not a knowledge-graph snapshot (no 'KGTS' section)") }
+        guard let ts = sections["KGST"] else { throw .format("not a knowledge-graph snapshot (no 'KGTS' section)") }
         var r = ByteReader(bytes, range: ts, context: "knowledge-graph triples")
         let store = try TripleStore.decode(from: &r)
         guard r.isAtEnd else { throw .format("knowledge-graph triples have trailing bytes") }
         var model: KnowledgeGraphModel? = nil
-        if let md = sections["KGMD"] {
+        if let md = sections["KGEM"] {
             model = try KnowledgeGraphModel.decode(Array(bytes[md]))
             guard model!.entityCount == store.entityCount, model!.relationCount == store.relationCount else {
                 throw .format("the saved model has \(model!.entityCount) entities and \(model!.relationCount) relations; its graph \(store.entityCount) and \(store.relationCount)")
