@@ -111,7 +111,7 @@ public final class KnowledgeGraph: @unchecked Sendable {
 
     public static func load(bytes: [UInt8]) throws(ChorusError) -> KnowledgeGraph {
         let sections = try Snapshot.decode(bytes)
-        guard let ts = sections["KGST"] else { throw .format("not a knowledge-graph snapshot (no 'KGTS' section)") }
+        guard let ts = sections["KGST"] else { throw .format("not a knowledge-graph snapshot (no 'KGST' section)") }
         var r = ByteReader(bytes, range: ts, context: "knowledge-graph triples")
         let store = try TripleStore.decode(from: &r)
         guard r.isAtEnd else { throw .format("knowledge-graph triples have trailing bytes") }
