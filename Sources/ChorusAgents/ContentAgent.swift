@@ -78,15 +78,7 @@ public final class ContentAgent: RecommenderAgent {
         defer { q.deallocate() }
         guard !textItems.isEmpty, profile(request, into: q) else { scores.update(repeating: 0); return }
         scan(q, into: scores.baseAddress!)
-        if textItems.count < vectors.rows {
-            var sum: Float = 0
-            for i in textItems { sum += scores[Int(i)] }
-            let mean = sum / Float(textItems.count)
-            var next = 0
-            for i in 0..<vectors.rows {
-                if next < textItems.count && Int(textItems[next]) == i { next += 1 } else { scores[i] = mean }
-            }
-        }
+        fillItemsWithoutText(scores)
     }
 
     /// The history item whose text is closest: "its description is close to X's" (the engine asks
@@ -101,6 +93,19 @@ public final class ContentAgent: RecommenderAgent {
         }
         if let best { return AgentReason(phrase: "its description is close to that of %@", becauseItem: best.0) }
         return request.profile != nil ? AgentReason(phrase: "its description matches your profile") : nil
+    }
+
+    /// Gives items without a text the mean score of those with one (content can neither favour
+    /// nor bury what it cannot see).
+    func fillItemsWithoutText(_ scores: UnsafeMutableBufferPointer<Float>) {
+        guard textItems.count < vectors.rows else { return }
+        var sum: Float = 0
+        for i in textItems { sum += scores[Int(i)] }
+        let mean = sum / Float(textItems.count)
+        var next = 0
+        for i in 0..<vectors.rows {
+            if next < textItems.count && Int(textItems[next]) == i { next += 1 } else { scores[i] = mean }
+        }
     }
 
     /// Scales `v` to unit length; false (and `v` untouched) for a zero vector.
@@ -177,15 +182,7 @@ public final class QueryAgent: RecommenderAgent {
         guard canScore(request), let q = request.query else { scores.update(repeating: 0); return }
         let c = content
         c.scan(q.baseAddress!, into: scores.baseAddress!)
-        if c.textItems.count < c.vectors.rows {
-            var sum: Float = 0
-            for i in c.textItems { sum += scores[Int(i)] }
-            let mean = sum / Float(c.textItems.count)
-            var next = 0
-            for i in 0..<c.vectors.rows {
-                if next < c.textItems.count && Int(c.textItems[next]) == i { next += 1 } else { scores[i] = mean }
-            }
-        }
+        c.fillItemsWithoutText(scores)
     }
 
     public func reason(_ request: AgentRequest, item: Int32) -> AgentReason? {

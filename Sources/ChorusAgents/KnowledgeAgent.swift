@@ -128,11 +128,7 @@ public final class KnowledgeAgent: RecommenderAgent {
 
     public var modelBytes: Int { graph.byteCount + histories.byteCount }
 
-    private func history(_ request: AgentRequest) -> [Int32] {
-        var h: [Int32] = request.user.map { Int($0) < histories.users ? Array(histories.of(Int($0))) : [] } ?? []
-        h += request.history.filter { $0 >= 0 && Int($0) < graph.items }
-        return h
-    }
+    private func history(_ request: AgentRequest) -> [Int32] { histories.items(of: request, itemCount: graph.items) }
 
     public func canScore(_ request: AgentRequest) -> Bool { history(request).contains { !graph.of(Int($0)).isEmpty } }
 

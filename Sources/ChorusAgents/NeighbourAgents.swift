@@ -27,6 +27,20 @@ struct UserHistories: Sendable {
     }
 
     var users: Int { rowStart.count - 1 }
+
+    /// Whether a request brings any item: a known user with training items, or a request history.
+    func hasItems(_ request: AgentRequest, itemCount: Int) -> Bool {
+        request.user.map { Int($0) < users && !of(Int($0)).isEmpty } ?? false
+            || request.history.contains { $0 >= 0 && Int($0) < itemCount }
+    }
+
+    /// A request's items, oldest first: the user's training items (when the model knows the user)
+    /// then the request's own history, keeping only indices below `itemCount`.
+    func items(of request: AgentRequest, itemCount: Int) -> [Int32] {
+        var h: [Int32] = request.user.map { Int($0) < users ? Array(of(Int($0))) : [] } ?? []
+        h += request.history.filter { $0 >= 0 && Int($0) < itemCount }
+        return h
+    }
     func of(_ u: Int) -> ArraySlice<Int32> { items[rowStart[u]..<rowStart[u + 1]] }
     var byteCount: Int { rowStart.count * 8 + items.count * 4 }
 
@@ -83,8 +97,7 @@ public final class ItemKNNAgent: RecommenderAgent {
     public var modelBytes: Int { table.byteCount + histories.byteCount }
 
     public func canScore(_ request: AgentRequest) -> Bool {
-        request.user.map { Int($0) < histories.users && !histories.of(Int($0)).isEmpty } ?? false
-            || request.history.contains { $0 >= 0 && Int($0) < table.items }
+        histories.hasItems(request, itemCount: table.items)
     }
 
     public func score(_ request: AgentRequest, into scores: UnsafeMutableBufferPointer<Float>) {
@@ -97,9 +110,7 @@ public final class ItemKNNAgent: RecommenderAgent {
 
     /// The history item that contributes most: "people who interacted with X also interacted with it".
     public func reason(_ request: AgentRequest, item: Int32) -> AgentReason? {
-        var mine: [Int32] = request.user.map { Int($0) < histories.users ? Array(histories.of(Int($0))) : [] } ?? []
-        mine += request.history
-        guard let best = table.strongest(from: mine, to: item) else { return nil }
+        guard let best = table.strongest(from: histories.items(of: request, itemCount: table.items), to: item) else { return nil }
         return AgentReason(phrase: "people who interacted with %@ also interacted with it", becauseItem: best)
     }
 
@@ -139,15 +150,12 @@ public final class SessionAgent: RecommenderAgent {
     public var modelBytes: Int { table.byteCount + histories.byteCount }
 
     public func canScore(_ request: AgentRequest) -> Bool {
-        request.user.map { Int($0) < histories.users && !histories.of(Int($0)).isEmpty } ?? false
-            || request.history.contains { $0 >= 0 && Int($0) < table.items }
+        histories.hasItems(request, itemCount: table.items)
     }
 
     public func score(_ request: AgentRequest, into scores: UnsafeMutableBufferPointer<Float>) {
         scores.update(repeating: 0)
-        var sequence: [Int32] = []
-        if let u = request.user, Int(u) < histories.users { sequence.append(contentsOf: histories.of(Int(u))) }
-        sequence.append(contentsOf: request.history.filter { $0 >= 0 && Int($0) < table.items })
+        let sequence = histories.items(of: request, itemCount: table.items)
         for (age, j) in sequence.suffix(Self.recent).reversed().enumerated() {
             table.accumulate(Int(j), weight: exp2f(-Float(age) / 4), into: scores)
         }
@@ -157,8 +165,7 @@ public final class SessionAgent: RecommenderAgent {
 
     /// The recent item it most often follows: "it often comes next after X".
     public func reason(_ request: AgentRequest, item: Int32) -> AgentReason? {
-        var sequence: [Int32] = request.user.map { Int($0) < histories.users ? Array(histories.of(Int($0))) : [] } ?? []
-        sequence += request.history
+        let sequence = histories.items(of: request, itemCount: table.items)
         guard let best = table.strongest(from: Array(sequence.suffix(Self.recent)), to: item) else { return nil }
         return AgentReason(phrase: "it often comes next after %@", becauseItem: best)
     }
