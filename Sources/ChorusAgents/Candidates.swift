@@ -3,22 +3,25 @@ import ChorusCore
 /// The first stage of ranking: every agent proposes its best `quota` items for a request, and the
 /// union becomes the candidate set that the coordinator ranks. Each candidate carries the features
 /// the coordinator reads (`Features`): per agent its normalised score and a rank signal, plus the
-/// user's activity.
+/// user's activity and the item's warmth.
 ///
 /// The same code builds candidates when serving and when fitting the coordinator on validation
 /// users, so the coordinator is trained on exactly what it will see.
 public enum Candidates {
-    /// Feature layout for `agents` agents: [s_0 … s_{A−1}, r_0 … r_{A−1}, activity], where s_a is
-    /// agent a's min-max normalised score (0 when the agent does not take part), r_a =
-    /// 1 / log2(2 + rank) when the item is in agent a's proposals (0 otherwise), and activity =
-    /// log(1 + history length) / 8.
+    /// Feature layout for `agents` agents: [s_0 … s_{A−1}, r_0 … r_{A−1}, activity, warmth], where
+    /// s_a is agent a's min-max normalised score (0 when the agent does not take part), r_a =
+    /// 1 / log2(2 + rank) when the item is in agent a's proposals (0 otherwise), activity =
+    /// log(1 + history length) / 8 and warmth = log(1 + users who interacted with the item) / 8.
+    /// Warmth lets the ranking network learn whom to trust for items with few or no interactions
+    /// (cold items: only the content and knowledge-graph agents know them).
     public struct Features: Sendable, Equatable {
         public let agents: Int
         public init(agents: Int) { self.agents = agents }
-        public var count: Int { 2 * agents + 1 }
+        public var count: Int { 2 * agents + 2 }
         @inline(__always) public func score(_ a: Int) -> Int { a }
         @inline(__always) public func rank(_ a: Int) -> Int { agents + a }
         public var activity: Int { 2 * agents }
+        public var warmth: Int { 2 * agents + 1 }
     }
 
     /// One request's candidates: item indices and a row of features each (row-major).
@@ -32,8 +35,9 @@ public enum Candidates {
     /// takes part, nil for the others; masked items hold -infinity in every row).
     /// - Parameters:
     ///   - quota: proposals per agent.
+    ///   - warmth: `itemCount` item warmths (`itemWarmth`).
     ///   - rankScratch: `itemCount` Int32s, all -1 on entry and on return.
-    public static func build(rows: [UnsafeMutablePointer<Float>?], itemCount: Int, quota: Int, activity: Float,
+    public static func build(rows: [UnsafeMutablePointer<Float>?], itemCount: Int, quota: Int, activity: Float, warmth: UnsafePointer<Float>,
                              rankScratch: UnsafeMutablePointer<Int32>, into out: inout Set) {
         let agents = rows.count
         let layout = Features(agents: agents)
@@ -60,6 +64,7 @@ public enum Candidates {
                     if let row = rows[a] { let s = row[Int(item)]; feat[base + layout.score(a)] = s.isFinite ? s : 0 }
                 }
                 feat[base + layout.activity] = activity
+                feat[base + layout.warmth] = warmth[Int(item)]
             }
             for a in 0..<agents {
                 // Tied scores share the rank of the first of them, so an agent that cannot tell
@@ -73,6 +78,14 @@ public enum Candidates {
             }
         }
         for item in out.items { rankScratch[Int(item)] = -1 }
+    }
+
+    /// Each item's warmth, log(1 + n_i) / 8 with n_i the users who interacted with item i in
+    /// `userItems` (users x items: the data the agents were fitted on).
+    public static func itemWarmth(_ userItems: SparseMatrix) -> [Float] {
+        var users = [Int32](repeating: 0, count: userItems.cols)
+        for i in userItems.colIndex { users[Int(i)] += 1 }
+        return users.map { Float(log1p(Double($0)) / 8) }
     }
 
     /// log(1 + n) / 8: a user's activity on a scale near [0, 1] for n up to a few thousand.

@@ -207,11 +207,13 @@ public final class ValidationCandidates: @unchecked Sendable {
     ///   - requests: the request of each validation user.
     ///   - seen: training items of each validation user (masked).
     ///   - relevant: held-out items of each validation user.
+    ///   - warmth: each item's warmth in the data the agents were fitted on (`Candidates.itemWarmth`).
     public init(agents: [RecommenderAgent], itemCount: Int, quota: Int, threads: Int, users: Int,
                 request: @escaping @Sendable (Int, (AgentRequest) -> Void) -> Void,
                 seen: @escaping @Sendable (Int) -> ArraySlice<Int32>,
                 relevant: @escaping @Sendable (Int) -> [Int32],
                 activity: @escaping @Sendable (Int) -> Float,
+                warmth: [Float],
                 scenario: (Int) -> Int = { _ in 0 }) throws(ChorusError) {
         let layout = Candidates.Features(agents: agents.count)
         self.layout = layout
@@ -222,6 +224,7 @@ public final class ValidationCandidates: @unchecked Sendable {
         let failed = SendableBox(UnsafeMutableBufferPointer<Bool>.allocate(capacity: 1))
         failed.value[0] = false
         defer { failed.value.deallocate() }
+        precondition(warmth.count == itemCount, "one warmth per item")
         Parallel.forEachChunk(count: users, threads: threads) { _, range in
             guard let scratch = try? FloatMatrix(rows: agents.count, cols: itemCount, zeroed: false) else { failed.value[0] = true; return }
             let ranks = UnsafeMutablePointer<Int32>.allocate(capacity: itemCount)
@@ -238,8 +241,10 @@ public final class ValidationCandidates: @unchecked Sendable {
                         for i in seen(u) { row[Int(i)] = -.infinity }
                         rows.append(row.baseAddress)
                     }
-                    Candidates.build(rows: rows, itemCount: itemCount, quota: quota, activity: activity(u),
-                                     rankScratch: ranks, into: &results.value[u])
+                    warmth.withUnsafeBufferPointer { w in
+                        Candidates.build(rows: rows, itemCount: itemCount, quota: quota, activity: activity(u), warmth: w.baseAddress!,
+                                         rankScratch: ranks, into: &results.value[u])
+                    }
                 }
             }
         }

@@ -133,6 +133,7 @@ extension RequestRanker {
                 row[m.layout.score(a)] = s.isFinite ? s : 0
             }
             row[m.layout.activity] = candidates.features.count >= f ? candidates.features[m.layout.activity] : 0
+            row[m.layout.warmth] = m.itemWarmth[Int(item)]
             candidates.items.append(item)
             candidates.features += row
             slot = candidates.items.count - 1

@@ -132,7 +132,8 @@ extension Engine {
                 profile.withUnsafeBufferPointer { pb in body(AgentRequest(user: queryUser[q], profile: pb.isEmpty ? nil : pb)) }
             },
             seen: { q in trainSeen.row(Int(queryUser[q])).cols }, relevant: { q in queryRelevant[q] },
-            activity: { q in Candidates.activity(historyLength: counts[q]) }, scenario: { q in queryScenario[q] })
+            activity: { q in Candidates.activity(historyLength: counts[q]) }, warmth: Candidates.itemWarmth(trainSeen),
+            scenario: { q in queryScenario[q] })
         if let progress, progress("blend", 0.45) { throw .cancelled("fit cancelled by the progress callback") }
         let frozen = Set(agents.indices.filter { agents[$0].name == "query" })
         let coarse = Coordinator.fitLinear(cache, users: Array(0..<cache.users), k: 10, threads: threads, frozen: frozen, lastStep: 1.0 / 16)
@@ -182,7 +183,8 @@ extension Engine {
             },
             seen: { u in ArraySlice(Array(trainSeen.row(Int(chosen[u].user)).cols) + [chosen[u].query]) },
             relevant: { u in chosen[u].rest },
-            activity: { u in Candidates.activity(historyLength: trainSeen.row(Int(chosen[u].user)).cols.count) })
+            activity: { u in Candidates.activity(historyLength: trainSeen.row(Int(chosen[u].user)).cols.count) },
+            warmth: Candidates.itemWarmth(trainSeen))
         let w = weights
         return Coordinator.fitQueryWeight(cache, query: q, k: 10) { _, x in ranker?.score(x) ?? Coordinator.linear(w, x) }
     }

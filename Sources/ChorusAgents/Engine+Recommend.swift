@@ -221,8 +221,11 @@ final class RequestRanker {
             rows[a] = row.baseAddress
         }
         let history = (request.user.map { m.seen.row(Int($0)).cols.count } ?? 0) + request.history.count
-        Candidates.build(rows: rows, itemCount: n, quota: max(m.candidatesPerAgent, k),
-                         activity: Candidates.activity(historyLength: history), rankScratch: ranks, into: &candidates)
+        m.itemWarmth.withUnsafeBufferPointer { warmth in
+            Candidates.build(rows: rows, itemCount: n, quota: max(m.candidatesPerAgent, k),
+                             activity: Candidates.activity(historyLength: history), warmth: warmth.baseAddress!,
+                             rankScratch: ranks, into: &candidates)
+        }
         // The network ranks users the model knows; the linear blend everyone else. A query's
         // features are taken out first (the coordinator never saw any) and mixed back by weight.
         usesNetwork = request.user != nil && m.ranker != nil

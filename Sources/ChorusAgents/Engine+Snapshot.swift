@@ -5,8 +5,9 @@ import ChorusCore
 /// log), "TEXT" (item and user texts with their vectors, when there are any), "MODL" (model shape,
 /// agent names and blend weights), "A000"... (one per agent).
 extension Engine {
-    /// 2 added the TEXT section and the content agent; 1 is still read.
-    static let engineSchema: UInt32 = 2
+    /// 2 added the TEXT section and the content agent; 3 the item-warmth coordinator feature (a
+    /// schema-2 ranking network is refused with a clear error; 1 and 2 are otherwise still read).
+    static let engineSchema: UInt32 = 3
 
     /// Writes the engine to `path` atomically (see `FileIO.writeAtomically`).
     public func save(path: String) throws(ChorusError) {
@@ -161,6 +162,10 @@ extension Engine {
                 switch try m.read(UInt8.self) {
                 case 0: break
                 case 1:
+                    // Schema 3 added the item-warmth feature: an older network reads one input fewer.
+                    guard schema >= 3 else {
+                        throw .unsupportedVersion("engine schema \(schema) holds a ranking network from before the item-warmth feature; refit the engine with this library")
+                    }
                     ranker = try RankingMLP.decode(&m)
                     guard ranker!.inputs == Candidates.Features(agents: agents.count).count else {
                         throw .format("snapshot ranking network has \(ranker!.inputs) inputs for \(agents.count) agents")

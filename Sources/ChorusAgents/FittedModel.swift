@@ -9,6 +9,8 @@ final class FittedModel: @unchecked Sendable {
     let trainedRows: Int
     /// users x items of the training data: what "already seen" means.
     let seen: SparseMatrix
+    /// Each item's warmth in the training data (a coordinator feature, `Candidates.itemWarmth`).
+    let itemWarmth: [Float]
     let agents: [RecommenderAgent]
     /// The coordinator: linear blend weights (always; they serve users the model does not know)
     /// and the ranking network when validation chose it.
@@ -29,6 +31,7 @@ final class FittedModel: @unchecked Sendable {
     init(users: IdIndex, items: IdIndex, trainedRows: Int, seen: SparseMatrix, agents: [RecommenderAgent],
          weights: [Float], ranker: RankingMLP?, candidatesPerAgent: Int, parameters: FitParameters, popularityHalfLifeSeconds: Int64) {
         self.users = users; self.items = items; self.trainedRows = trainedRows; self.seen = seen
+        self.itemWarmth = Candidates.itemWarmth(seen)
         self.agents = agents; self.weights = weights; self.ranker = ranker; self.candidatesPerAgent = candidatesPerAgent
         self.layout = Candidates.Features(agents: agents.count)
         self.parameters = parameters
@@ -37,7 +40,12 @@ final class FittedModel: @unchecked Sendable {
     }
 
     var itemCount: Int { items.count }
-    /// Unit item vectors for similarity (similar items, diversity): the first agent that has them.
-    var diversityVectors: FloatMatrix? { agents.lazy.compactMap { $0.itemVectors }.first }
+    /// Unit item vectors for similarity (the most similar liked item, diversity): the content
+    /// agent's text vectors when items have texts (they describe what an item is, and cover items
+    /// nobody has interacted with yet; an item without text counts as unlike every other), else
+    /// the first agent that has vectors (ALS's unit factors).
+    var diversityVectors: FloatMatrix? {
+        agents.first { $0.name == "content" }?.itemVectors ?? agents.lazy.compactMap { $0.itemVectors }.first
+    }
     var modelBytes: Int { agents.reduce(0) { $0 + $1.modelBytes } }
 }

@@ -22,7 +22,8 @@ enum SplitExport {
             "{\"name\": \"\(r.name)\", \"k\": \(r.k), \"recall\": \(number(r.recall)), \"ndcg\": \(number(r.ndcg)), "
                 + "\"hit_rate\": \(number(r.hitRate)), \"mrr\": \(number(r.mrr)), \"coverage\": \(number(r.coverage)), "
                 + "\"users\": \(r.users), \"cold_users\": \(r.coldUsers), \"seconds\": \(number(r.seconds)), "
-                + "\"weight\": \(r.weight.map { number(Double($0)) } ?? "null")}"
+                + "\"weight\": \(r.weight.map { number(Double($0)) } ?? "null"), "
+                + "\"diversity\": \(r.diversity.map { number($0) } ?? "null")}"
         }
         let text = "{\"dataset\": \"\(dataset)\", \"k\": \(result.k), \"fit_seconds\": \(number(result.fitSeconds)), "
             + "\"catalogue\": \(result.catalogueSize), \"rows\": [\n  " + rows.joined(separator: ",\n  ") + "\n]}\n"
