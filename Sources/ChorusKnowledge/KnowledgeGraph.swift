@@ -70,10 +70,12 @@ public final class KnowledgeGraph: @unchecked Sendable {
     public func evaluate(tsv path: String, threads: Int = 0) throws(ChorusError) -> (result: LinkPrediction.Result, skipped: Int) {
         let (store, model) = state.withLock { ($0.store, $0.model) }
         guard let model else { throw .notFitted("the knowledge graph has no trained model yet: call train first") }
-        let (triples, report) = try TripleFile.loadSplit(path: path, against: store)
-        guard !triples.isEmpty else { throw .invalidArgument("'\(path)' has no triple whose entities and relation the graph knows") }
+        let (all, report) = try TripleFile.loadSplit(path: path, against: store)
+        // Names added after the last training are known to the graph but not to its model.
+        let triples = all.filter { model.knows($0) }
+        guard !triples.isEmpty else { throw .invalidArgument("'\(path)' has no triple whose entities and relation the trained model knows") }
         let result = try LinkPrediction.evaluate(model, triples: triples, known: KnownTriples(store: store, extra: [triples]), threads: threads)
-        return (result, report.unknownEntity + report.unknownRelation)
+        return (result, report.unknownEntity + report.unknownRelation + all.count - triples.count)
     }
 
     /// An entity's (or relation's) trained vector.
@@ -82,6 +84,7 @@ public final class KnowledgeGraph: @unchecked Sendable {
         let (store, model) = state.withLock { ($0.store, $0.model) }
         guard let model else { throw .notFitted("the knowledge graph has no trained model yet: call train first") }
         guard let id = store.entities.id(of: name) else { throw .notFound("unknown entity '\(name)'") }
+        guard Int(id) < model.entityCount else { throw .notFitted("entity '\(name)' was added after the last training: train again for its vector") }
         return try model.entityVector(id)
     }
 
@@ -89,6 +92,7 @@ public final class KnowledgeGraph: @unchecked Sendable {
         let (store, model) = state.withLock { ($0.store, $0.model) }
         guard let model else { throw .notFitted("the knowledge graph has no trained model yet: call train first") }
         guard let id = store.relations.id(of: name) else { throw .notFound("unknown relation '\(name)'") }
+        guard Int(id) < model.relationCount else { throw .notFitted("relation '\(name)' was added after the last training: train again for its vector") }
         return try model.relationVector(id)
     }
 
@@ -118,7 +122,9 @@ public final class KnowledgeGraph: @unchecked Sendable {
         var model: KnowledgeGraphModel? = nil
         if let md = sections["KGEM"] {
             model = try KnowledgeGraphModel.decode(Array(bytes[md]))
-            guard model!.entityCount == store.entityCount, model!.relationCount == store.relationCount else {
+            // Names are interned in order, so the model (trained before any later additions)
+            // covers a prefix of the graph's entities and relations.
+            guard model!.entityCount <= store.entityCount, model!.relationCount <= store.relationCount else {
                 throw .format("the saved model has \(model!.entityCount) entities and \(model!.relationCount) relations; its graph \(store.entityCount) and \(store.relationCount)")
             }
         }

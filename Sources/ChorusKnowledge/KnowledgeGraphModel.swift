@@ -88,6 +88,11 @@ public final class KnowledgeGraphModel: @unchecked Sendable {
         return Array(UnsafeBufferPointer(start: relations.row(Int(id)), count: relations.cols))
     }
 
+    /// Whether the triple's ids are all inside the model.
+    func knows(_ t: Triple) -> Bool {
+        t.head >= 0 && t.tail >= 0 && t.relation >= 0 && Int(t.head) < entityCount && Int(t.tail) < entityCount && Int(t.relation) < relationCount
+    }
+
     func check(entity id: Int32) throws(ChorusError) {
         guard id >= 0, Int(id) < entityCount else { throw .invalidArgument("entity id \(id) is outside 0..<\(entityCount)") }
     }

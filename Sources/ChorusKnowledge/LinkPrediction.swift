@@ -89,7 +89,8 @@ public enum LinkPrediction {
                 let truth = scores[Int(target)]
                 let key = Triple.pairKey(anchor, t.relation)
                 if let others = predictTail ? known.tailsOf[key] : known.headsOf[key] {
-                    for e in others where e != target { scores[Int(e)] = -.infinity }
+                    // Known triples may name entities the model never saw (added after training).
+                    for e in others where e != target && Int(e) < ne { scores[Int(e)] = -.infinity }
                 }
                 scores[Int(target)] = -.infinity
                 var better = 0, equal = 0

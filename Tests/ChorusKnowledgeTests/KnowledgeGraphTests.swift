@@ -1,0 +1,45 @@
+import Testing
+import Foundation
+@testable import ChorusKnowledge
+import ChorusCore
+
+/// The host-facing `KnowledgeGraph`: a graph that keeps growing after it was trained must stay
+/// usable (evaluate, vectors, save and load) and say what its model does not cover.
+@Suite struct KnowledgeGraphTests {
+    func trainedGraph() throws -> KnowledgeGraph {
+        let kg = KnowledgeGraph()
+        var h: [String] = [], r: [String] = [], t: [String] = []
+        for g in 0..<2 { for a in 0..<6 { h.append("e\(g)_\(a)"); r.append("member_of"); t.append("hub\(g)") } }
+        try kg.add(heads: h, relations: r, tails: t)
+        var p = KGTrainingParameters.defaults(for: .distMult)
+        p.dimension = 8; p.epochs = 2; p.batchSize = 4; p.negatives = 2; p.threads = 1
+        try kg.train(p)
+        return kg
+    }
+
+    @Test func aGraphGrownAfterTrainingSavesLoadsAndEvaluates() throws {
+        let kg = try trainedGraph()
+        // New entities and a new relation after training; the model covers the first ones only.
+        try kg.add(heads: ["e0_0", "newcomer"], relations: ["likes", "member_of"], tails: ["e1_0", "hub0"])
+        #expect(kg.counts.entities == 15)
+        #expect(throws: ChorusError.self) { try kg.vector(entity: "newcomer") }
+        #expect(throws: ChorusError.self) { try kg.vector(relation: "likes") }
+        #expect(try kg.vector(entity: "hub0").count == 8)
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("chorus-kg-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("kg.chorus").path
+        try kg.save(path: path)
+        let back = try KnowledgeGraph.load(path: path)
+        #expect(back.counts == kg.counts)
+        #expect(try back.vector(entity: "hub0") == kg.vector(entity: "hub0"))
+
+        // A test file naming the newcomer: that triple is skipped and counted, the others ranked.
+        let test = dir.appendingPathComponent("test.tsv").path
+        try "e0_1\tmember_of\thub0\nnewcomer\tmember_of\thub0\ne1_1\tmember_of\thub1\n".write(toFile: test, atomically: true, encoding: .utf8)
+        let (result, skipped) = try back.evaluate(tsv: test, threads: 1)
+        #expect(skipped == 1)
+        #expect(result.both.queries == 4)
+    }
+}
