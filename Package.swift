@@ -29,7 +29,7 @@ let package = Package(
                 swiftSettings: fastSwift, linkerSettings: jemallocLink),
         .target(name: "ChorusCollaborative", dependencies: ["ChorusCore"], exclude: ["README.md"], swiftSettings: fastSwift),
         .target(name: "ChorusText", dependencies: ["ChorusCore", "CKernels"], exclude: ["README.md"]),
-        .target(name: "ChorusAgents", dependencies: ["ChorusCore", "ChorusCollaborative", "ChorusText", "CKernels"], exclude: ["README.md"],
+        .target(name: "ChorusAgents", dependencies: ["ChorusCore", "ChorusCollaborative", "ChorusText", "ChorusKnowledge", "CKernels"], exclude: ["README.md"],
                 swiftSettings: fastSwift),
         .target(name: "ChorusKnowledge", dependencies: ["ChorusCore"], exclude: ["README.md"], swiftSettings: fastSwift),
         .target(name: "ChorusEval", dependencies: ["ChorusCore", "ChorusAgents"], exclude: ["README.md"]),

@@ -258,8 +258,9 @@ chorus_status chorus_recommend_params_init(chorus_recommend_params *params);
 /* Recommends the top `k` items for each of `n_users` users (batch-first, like implicit).
  * Row u of the outputs (slots u*k ... u*k+k-1) holds user_ids[u]'s items, best first.
  * - `out_item_ids`, `out_scores`: caller buffers of `capacity` elements, capacity >= n_users * k.
- *   Scores are the coordinator's blended scores (or the one agent's scores). Empty slots hold
- *   CHORUS_NO_ITEM and -INFINITY.
+ *   Scores are the coordinator's blended scores (or the one agent's scores). With diversity > 0
+ *   the order is maximal marginal relevance's, so the scores need not decrease along a row. Empty
+ *   slots hold CHORUS_NO_ITEM and -INFINITY.
  * - `out_agent_shares`: optional (NULL), capacity `shares_capacity` >= n_users * k * agent_count:
  *   for each recommended item, each agent's share of its blended score (agent order as in
  *   chorus_engine_agent_name; shares of one item sum to 1, or are all 0 for an empty slot).
@@ -471,6 +472,15 @@ chorus_status chorus_kg_relation_vector(const chorus_kg *kg, const char *name, f
 /* Saves the graph (triples, names, model) as one snapshot file, atomically; loads it, verified. */
 chorus_status chorus_kg_save(const chorus_kg *kg, const char *path);
 chorus_status chorus_kg_load(const char *path, chorus_kg **out_kg);
+
+/* The engine's own knowledge graph, as a chorus_kg (shared, not a copy). It holds the item facts
+ * as triples ("item:<id>", relation, entity), and any triple added through this handle: facts about
+ * entities ("John Lasseter", "born in", "USA"), or about items by their "item:<id>" name. Once it
+ * is trained (chorus_kg_train), the next chorus_engine_fit gives the items that are entities of its
+ * model the "kge" agent (recommendation by embedding similarity). The graph and its model are saved
+ * inside the engine snapshot. *out_kg [owns]: release with chorus_kg_free (the graph lives on in
+ * the engine). Thread-safe. */
+chorus_status chorus_engine_knowledge_graph(chorus_engine *engine, chorus_kg **out_kg);
 
 #ifdef __cplusplus
 }

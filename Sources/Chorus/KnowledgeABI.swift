@@ -138,3 +138,11 @@ private func copyVector(_ v: [Float], _ out: UnsafeMutablePointer<Float>?, _ cap
         out.pointee = Handles.make(try KnowledgeGraph.load(path: try Check.string(path, "path")))
     }
 }
+
+@c @implementation public func chorus_engine_knowledge_graph(_ engine: OpaquePointer!, _ outKg: UnsafeMutablePointer<OpaquePointer?>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let out = try Check.notNull(outKg, "out_kg")
+        out.pointee = nil
+        out.pointee = Handles.make(try Handles.engine(engine).knowledgeGraph)
+    }
+}

@@ -1,4 +1,5 @@
 import ChorusCore
+import ChorusKnowledge
 
 /// Fitting: the validation phase that chooses the blend, then the final agents on all data.
 extension Engine {
@@ -9,7 +10,7 @@ extension Engine {
     public func fit(_ p: FitParameters, progress: ((String, Double) -> Bool)? = nil) throws(ChorusError) {
         try p.validate()
         try fitLock.withLock { (_) throws(ChorusError) in
-            let (log, texts, scenarios, facts) = state.withLock { ($0.log, $0.texts, $0.scenarios, $0.facts) }
+            let (log, texts, scenarios, facts, knowledgeGraph) = state.withLock { ($0.log, $0.texts, $0.scenarios, $0.facts, $0.knowledgeGraph) }
             guard log.users.count >= 2, log.items.count >= 2 else {
                 throw .invalidArgument("fit needs interactions from at least 2 users on at least 2 items; have \(log.users.count) users, \(log.items.count) items")
             }
@@ -24,7 +25,8 @@ extension Engine {
             // Text vectors of the fit's items, one row per item (zero rows for items without text).
             let itemVectors = try texts.itemMatrix(for: log.items)
             let graph = facts.graph(for: log.items)
-            var factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph)
+            let graphVectors = try itemEmbeddings(knowledgeGraph, items: log.items)
+            var factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph, graphVectors: graphVectors)
             // Users' profile texts, by user index, for the validation requests.
             var profiles: [Int32: [Float]] = [:]
             for (id, entry) in texts.users { if let u = log.users.index(of: id) { profiles[u] = entry.vector } }
@@ -35,13 +37,14 @@ extension Engine {
             var coordinatorReport = "linear blend with uniform weights (no validation hold-out)"
             var queryWeight: Float = 0.5
             if let chosen = try fitBlend(log: log, parameters: p, threads: threads, halfLife: halfLife, itemVectors: itemVectors,
-                                         profiles: profiles, scenarios: scenarios, graph: graph, progress: progress, stage: stage) {
+                                         profiles: profiles, scenarios: scenarios, graph: graph, graphVectors: graphVectors,
+                                         progress: progress, stage: stage) {
                 weights = chosen.weights
                 ranker = chosen.ranker
                 coordinatorReport = chosen.report
                 queryWeight = chosen.queryWeight
                 halfLife = chosen.halfLife
-                factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph)
+                factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph, graphVectors: graphVectors)
             }
 
             // 2. Final agents on all data.
@@ -70,7 +73,7 @@ extension Engine {
     /// nothing can be held out.
     private func fitBlend(log: InteractionLog, parameters p: FitParameters, threads: Int, halfLife: Int64,
                           itemVectors: FloatMatrix?, profiles: [Int32: [Float]], scenarios: ScenarioTable, graph: KnowledgeGraphTable?,
-                          progress: ((String, Double) -> Bool)?,
+                          graphVectors: FloatMatrix?, progress: ((String, Double) -> Bool)?,
                           stage: (String, Double, Double) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> (weights: [Float], ranker: RankingMLP?, halfLife: Int64, report: String, queryWeight: Float)? {
         guard p.validationFraction > 0 else { return nil }
         let held = TemporalHoldOut.split(users: log.userIndex, timestamps: log.timestamps, fraction: Double(p.validationFraction))
@@ -83,7 +86,7 @@ extension Engine {
         }
         let train = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: tu, items: ti, weights: tw, timestamps: tt)
         var halfLife = halfLife
-        var factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph)
+        var factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph, graphVectors: graphVectors)
 
         // Validation users: every user with a held-out item, thinned to a deterministic spread
         // when their candidate features would pass 256 MB.
@@ -103,7 +106,7 @@ extension Engine {
                 let ndcg = try popularityNDCG(agent, users: vu.count, itemCount: log.items.count, threads: threads, seen: seen, relevant: relevantOf)
                 if ndcg > best + 1e-9 { best = ndcg; halfLife = candidate }
             }
-            factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph)
+            factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph, graphVectors: graphVectors)
             Log.emit(.info, "popularity half-life \(halfLife < 0 ? "none" : "\(halfLife / 86_400) days") (validation NDCG@10 of popularity alone \(best))")
         }
 
@@ -187,6 +190,14 @@ extension Engine {
             warmth: Candidates.itemWarmth(trainSeen))
         let w = weights
         return Coordinator.fitQueryWeight(cache, query: q, k: 10) { _, x in ranker?.score(x) ?? Coordinator.linear(w, x) }
+    }
+
+    /// The items' unit embeddings from the engine's knowledge graph, when the host has trained it
+    /// (nil otherwise, or when no item is an entity of its model). The fit does not train the
+    /// graph itself: on MovieLens' genre and decade facts the embeddings earned no blend weight
+    /// while their training cost more than the rest of the fit (see the module README).
+    private func itemEmbeddings(_ graph: KnowledgeGraph, items: IdIndex) throws(ChorusError) -> FloatMatrix? {
+        try KnowledgeEmbeddingAgent.itemVectors(graph, items: items)
     }
 
     /// The query agent rides on the content agent: appended right after it when there is one.

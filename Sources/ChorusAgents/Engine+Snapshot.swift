@@ -1,12 +1,15 @@
 import ChorusCore
+import ChorusKnowledge
 
 /// Engine snapshots: the whole engine (config, interaction log, fitted model) in one
 /// `Snapshot` container. Sections: "META" (config, fit parameters, model presence), "LOG_" (the
-/// log), "TEXT" (item and user texts with their vectors, when there are any), "MODL" (model shape,
+/// log), "FACT" (item facts), "KGST"/"KGEM"/"KGTR" (the knowledge graph and its embeddings), "SCEN"
+/// (scenarios), "TEXT" (item and user texts with their vectors, when there are any), "MODL" (model shape,
 /// agent names and blend weights), "A000"... (one per agent).
 extension Engine {
-    /// 2 added the TEXT section and the content agent; 3 the item-warmth coordinator feature (a
-    /// schema-2 ranking network is refused with a clear error; 1 and 2 are otherwise still read).
+    /// 2 added the TEXT section and the content agent; 3 the knowledge-graph sections and the
+    /// item-warmth coordinator feature (a schema-2 ranking network is refused with a clear error;
+    /// 1 and 2 are otherwise still read).
     static let engineSchema: UInt32 = 3
 
     /// Writes the engine to `path` atomically (see `FileIO.writeAtomically`).
@@ -21,7 +24,7 @@ extension Engine {
 
     func snapshotBytes() -> [UInt8] {
         let (log, texts, model, lastParameters) = stateSnapshot()
-        let (scenarios, facts) = state.withLock { ($0.scenarios, $0.facts) }
+        let (scenarios, facts, knowledgeGraph) = state.withLock { ($0.scenarios, $0.facts, $0.knowledgeGraph) }
         var meta = ByteWriter()
         meta.write(Engine.engineSchema)
         meta.write(config.popularityHalfLifeSeconds)
@@ -45,6 +48,8 @@ extension Engine {
             facts.encode(into: &fw)
             sections.append(Snapshot.Section(tag: "FACT", payload: fw.bytes))
         }
+        // The knowledge graph in its own sections ("KGST", "KGEM", "KGTR": as a standalone graph file).
+        if knowledgeGraph.counts.triples > 0 { sections += knowledgeGraph.sections() }
         if scenarios.count > 1 {
             var sw = ByteWriter()
             scenarios.encode(into: &sw)
@@ -119,6 +124,14 @@ extension Engine {
             facts = try ItemFacts.decode(&fr)
             guard fr.isAtEnd else { throw .format("snapshot section 'FACT' has trailing bytes") }
         }
+        var knowledgeGraph = KnowledgeGraph()
+        if sections["KGST"] != nil {
+            knowledgeGraph = try KnowledgeGraph.load(sections: sections, of: bytes)
+        } else if !facts.isEmpty {
+            // Before schema 3 the facts were the whole graph.
+            let f = facts.facts
+            try knowledgeGraph.add(heads: f.map { KnowledgeEmbeddingAgent.entityName(item: $0.item) }, relations: f.map(\.relation), tails: f.map(\.entity))
+        }
         let log = try InteractionLog(users: IdIndex(ids: userIds), items: IdIndex(ids: itemIds),
                                      userIndex: ui, itemIndex: ii, weights: w, timestamps: ts,
                                      scenarios: sc, scenarioCount: scenarios.count)
@@ -189,7 +202,7 @@ extension Engine {
             model!.queryWeight = queryWeight
         }
         engine.restore(log: log, texts: texts, model: model, parameters: p)
-        engine.state.withLock { $0.scenarios = scenarios; $0.facts = facts }
+        engine.state.withLock { $0.scenarios = scenarios; $0.facts = facts; $0.knowledgeGraph = knowledgeGraph }
         return engine
     }
 }

@@ -1,6 +1,7 @@
 import ChorusCore
 import ChorusCollaborative
 import ChorusText
+import ChorusKnowledge
 import Synchronization
 
 /// The recommendation engine: an interaction log, a set of agents, and a coordinator that blends
@@ -16,6 +17,9 @@ public final class Engine: @unchecked Sendable {
         var texts = TextCatalogue()
         var scenarios = ScenarioTable()
         var facts = ItemFacts()
+        /// The engine's knowledge graph: the item facts as triples ("item:<id>", relation, entity)
+        /// plus whatever the host adds, and its trained embeddings (the "kge" agent's vectors).
+        var knowledgeGraph = KnowledgeGraph()
         var model: FittedModel?
         var lastParameters = FitParameters()
     }
@@ -37,7 +41,8 @@ public final class Engine: @unchecked Sendable {
     public var agents: [(name: String, weight: Float)] {
         state.withLock { s in
             if let m = s.model { return m.agents.indices.map { (m.agents[$0].name, m.weights[$0]) } }
-            return (Self.collaborativeAgents + (s.facts.isEmpty ? [] : ["kg"]) + (s.texts.items.isEmpty ? [] : ["content", "query"])).map { ($0, 0) }
+            let graph = (s.facts.isEmpty ? [] : ["kg"]) + (s.knowledgeGraph.isTrained ? ["kge"] : [])
+            return (Self.collaborativeAgents + graph + (s.texts.items.isEmpty ? [] : ["content", "query"])).map { ($0, 0) }
         }
     }
 
@@ -66,7 +71,8 @@ public final class Engine: @unchecked Sendable {
 
     /// The agents' factories for one fit, popularity first (`halfLife` < 0: no decay); the content
     /// agent joins when `itemVectors` (the text vectors of the fit's items) is given.
-    func factories(_ p: FitParameters, halfLife: Int64, itemVectors: FloatMatrix?, graph: KnowledgeGraphTable? = nil) -> [AgentFactory] {
+    func factories(_ p: FitParameters, halfLife: Int64, itemVectors: FloatMatrix?, graph: KnowledgeGraphTable? = nil,
+                   graphVectors: FloatMatrix? = nil) -> [AgentFactory] {
         var als = ALSParameters()
         als.factors = p.factors; als.regularization = p.regularization; als.alpha = p.alpha
         als.iterations = p.iterations; als.threads = p.threads; als.seed = p.seed
@@ -76,6 +82,7 @@ public final class Engine: @unchecked Sendable {
                                     BPRAgent.Factory(parameters: BPRParameters()),
                                     ItemKNNAgent.Factory(parameters: neighbours), SessionAgent.Factory(parameters: neighbours)]
         if let graph { list.append(KnowledgeAgent.Factory(graph: graph)) }
+        if let graphVectors { list.append(KnowledgeEmbeddingAgent.Factory(vectors: graphVectors)) }
         if let itemVectors { list.append(ContentAgent.Factory(itemVectors: itemVectors)) }
         return list
     }
@@ -84,7 +91,7 @@ public final class Engine: @unchecked Sendable {
     func decoder(named name: String, _ p: FitParameters, halfLife: Int64) -> AgentFactory? {
         factories(p, halfLife: halfLife, itemVectors: nil).first { $0.name == name }
             ?? (name == "content" ? ContentAgent.Factory(itemVectors: nil) : name == "query" ? QueryAgent.Factory()
-                : name == "kg" ? KnowledgeAgent.Factory(graph: nil) : nil)
+                : name == "kg" ? KnowledgeAgent.Factory(graph: nil) : name == "kge" ? KnowledgeEmbeddingAgent.Factory(vectors: nil) : nil)
     }
 
     // MARK: - Text
@@ -141,9 +148,17 @@ public final class Engine: @unchecked Sendable {
         try state.withLock { (s) throws(ChorusError) -> Int in
             let added = try s.facts.add(items: items, relations: relations, entities: entities)
             s.log.register(items: items)
+            try s.knowledgeGraph.add(heads: items.map(KnowledgeEmbeddingAgent.entityName), relations: relations, tails: entities)
             return added
         }
     }
+
+    /// The engine's knowledge graph (shared, not a copy): the item facts as triples
+    /// ("item:<id>", relation, entity), and any triple the host adds, such as facts about the
+    /// entities themselves. Once the host trains it (`KnowledgeGraph.train`), the next fit gives
+    /// the items that are entities of its model the "kge" agent (embedding similarity). It is
+    /// saved inside the engine snapshot, with its model.
+    public var knowledgeGraph: KnowledgeGraph { state.withLock { $0.knowledgeGraph } }
 
     // MARK: - Scenarios
 

@@ -9,6 +9,8 @@ public final class KnowledgeGraph: @unchecked Sendable {
     struct State {
         var store = TripleStore()
         var model: KnowledgeGraphModel?
+        /// Triples in the store when the model was trained (the store only grows).
+        var trainedTriples = 0
     }
     let state = Mutex(State())
     let trainLock = Mutex(())
@@ -20,6 +22,14 @@ public final class KnowledgeGraph: @unchecked Sendable {
     }
 
     public var isTrained: Bool { state.withLock { $0.model != nil } }
+
+    /// Whether the model was trained on every triple the graph holds now.
+    public var isTrainedOnEveryTriple: Bool { state.withLock { $0.model != nil && $0.trainedTriples == $0.store.count } }
+
+    /// The trained model and the names it was trained with (nil before training).
+    public var trained: (store: TripleStore, model: KnowledgeGraphModel)? {
+        state.withLock { s in s.model.map { (s.store, $0) } }
+    }
 
     /// Adds triples by name; repeats are skipped. Validated whole: an empty name adds nothing.
     /// - Returns: how many were new.
@@ -61,7 +71,7 @@ public final class KnowledgeGraph: @unchecked Sendable {
             let model = try KGTrainer.fit(store, parameters: p, progress: { r in
                 progress?(Double(r.epoch + 1) / Double(max(1, r.epochs))) ?? false
             })
-            state.withLock { $0.model = model }
+            state.withLock { $0.model = model; $0.trainedTriples = store.count }
         }
     }
 
@@ -96,15 +106,24 @@ public final class KnowledgeGraph: @unchecked Sendable {
         return try model.relationVector(id)
     }
 
-    // MARK: - Snapshot: "KGST" (triples, names) and "KGEM" (the model, when trained)
+    // MARK: - Snapshot: "KGST" (triples, names), "KGEM" (the model, when trained), "KGTR" (the
+    // number of triples it was trained on). The same sections live inside an engine snapshot.
 
-    public func snapshotBytes() -> [UInt8] {
-        let (store, model) = state.withLock { ($0.store, $0.model) }
+    public func snapshotBytes() -> [UInt8] { Snapshot.encode(sections()) }
+
+    /// The graph's snapshot sections, for a container that holds other sections too.
+    public func sections() -> [Snapshot.Section] {
+        let (store, model, trained) = state.withLock { ($0.store, $0.model, $0.trainedTriples) }
         var w = ByteWriter()
         store.encode(into: &w)
         var sections = [Snapshot.Section(tag: "KGST", payload: w.bytes)]
-        if let model { sections.append(Snapshot.Section(tag: "KGEM", payload: model.encoded())) }
-        return Snapshot.encode(sections)
+        if let model {
+            sections.append(Snapshot.Section(tag: "KGEM", payload: model.encoded()))
+            var t = ByteWriter()
+            t.write(UInt64(trained))
+            sections.append(Snapshot.Section(tag: "KGTR", payload: t.bytes))
+        }
+        return sections
     }
 
     public func save(path: String) throws(ChorusError) { try FileIO.writeAtomically(path: path, bytes: snapshotBytes()) }
@@ -115,7 +134,13 @@ public final class KnowledgeGraph: @unchecked Sendable {
 
     public static func load(bytes: [UInt8]) throws(ChorusError) -> KnowledgeGraph {
         let sections = try Snapshot.decode(bytes)
-        guard let ts = sections["KGST"] else { throw .format("not a knowledge-graph snapshot (no 'KGST' section)") }
+        guard sections["KGST"] != nil else { throw .format("not a knowledge-graph snapshot (no 'KGST' section)") }
+        return try load(sections: sections, of: bytes)
+    }
+
+    /// Reads the graph from the "KG.." sections of a decoded snapshot (see `sections()`).
+    public static func load(sections: [String: Range<Int>], of bytes: [UInt8]) throws(ChorusError) -> KnowledgeGraph {
+        guard let ts = sections["KGST"] else { throw .format("the snapshot has no knowledge-graph section 'KGST'") }
         var r = ByteReader(bytes, range: ts, context: "knowledge-graph triples")
         let store = try TripleStore.decode(from: &r)
         guard r.isAtEnd else { throw .format("knowledge-graph triples have trailing bytes") }
@@ -128,8 +153,15 @@ public final class KnowledgeGraph: @unchecked Sendable {
                 throw .format("the saved model has \(model!.entityCount) entities and \(model!.relationCount) relations; its graph \(store.entityCount) and \(store.relationCount)")
             }
         }
+        var trained = model == nil ? 0 : store.count
+        if model != nil, let tr = sections["KGTR"] {
+            var r = ByteReader(bytes, range: tr, context: "knowledge-graph training count")
+            let n = try r.read(UInt64.self)
+            guard n <= UInt64(store.count), r.isAtEnd else { throw .format("the knowledge-graph training count \(n) exceeds its \(store.count) triples") }
+            trained = Int(n)
+        }
         let kg = KnowledgeGraph()
-        kg.state.withLock { $0.store = store; $0.model = model }
+        kg.state.withLock { $0.store = store; $0.model = model; $0.trainedTriples = trained }
         return kg
     }
 }

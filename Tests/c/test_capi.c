@@ -2121,7 +2121,10 @@ static void test_texts(void) {
         EXPECT(recommend(e, &visitor, 1, 3, &hp, &r), CHORUS_ERR_INVALID_ARGUMENT);
         hp.diversity = 0.5f;
         EXPECT(recommend(e, &cluster_user, 1, 3, &hp, &r), CHORUS_OK);
-        CHECK(all_rows_well_formed(&r));
+        /* MMR's order: distinct items with finite scores, not necessarily decreasing. */
+        CHECK(r.ids[0] != CHORUS_NO_ITEM && r.ids[1] != CHORUS_NO_ITEM && r.ids[2] != CHORUS_NO_ITEM);
+        CHECK(r.ids[0] != r.ids[1] && r.ids[0] != r.ids[2] && r.ids[1] != r.ids[2]);
+        CHECK(isfinite(r.scores[0]) && isfinite(r.scores[1]) && isfinite(r.scores[2]));
     }
     /* Explanations agree with recommendations. */
     {
@@ -2172,6 +2175,25 @@ static void test_texts(void) {
         CHECK(get_stats(e).n_item_facts == 2);
     }
 
+    /* The engine's knowledge graph: the facts as triples, shared with every handle to it. */
+    {
+        chorus_kg *g = NULL, *again = NULL;
+        size_t ne = 0, nr = 0, nt = 0, added = 0;
+        const char *h[1] = {"A"}, *r1[1] = {"born_in"}, *t1[1] = {"France"};
+        EXPECT(chorus_engine_knowledge_graph(NULL, &g), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_knowledge_graph(e, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_knowledge_graph(e, &g), CHORUS_OK);
+        EXPECT(chorus_kg_counts(g, &ne, &nr, &nt), CHORUS_OK);
+        CHECK(nt == 2 && nr == 1 && ne == 4); /* item:1000, item:2000, A, B */
+        EXPECT(chorus_kg_add_triples(g, h, r1, t1, 1, &added), CHORUS_OK);
+        CHECK(added == 1);
+        chorus_kg_free(g);
+        EXPECT(chorus_engine_knowledge_graph(e, &again), CHORUS_OK);
+        EXPECT(chorus_kg_counts(again, NULL, NULL, &nt), CHORUS_OK);
+        CHECK(nt == 3);
+        chorus_kg_free(again);
+    }
+
     /* Scenarios: defined by name and description; interactions and requests name them. */
     {
         int64_t su = user_id(0, 1), si = item_id(0, 0);
@@ -2201,6 +2223,14 @@ static void test_texts(void) {
         recs a, b;
         st = get_stats(loaded);
         CHECK(st.n_item_texts == N_ITEMS + 1 && st.n_user_texts == 1);
+        {
+            chorus_kg *g = NULL;
+            size_t nt = 0;
+            EXPECT(chorus_engine_knowledge_graph(loaded, &g), CHORUS_OK);
+            EXPECT(chorus_kg_counts(g, NULL, NULL, &nt), CHORUS_OK);
+            CHECK(nt == 3); /* the facts and the host's triple, saved with the engine */
+            chorus_kg_free(g);
+        }
         EXPECT(chorus_engine_agent_count(loaded, &n_agents), CHORUS_OK);
         CHECK(n_agents == n_base + 2);
         EXPECT(recommend(e, &uid, 1, 6, NULL, &a), CHORUS_OK);

@@ -542,6 +542,8 @@ chorus_kg_relation_vector = _declare("chorus_kg_relation_vector", [chorus_kg_p, 
 chorus_kg_save = _declare("chorus_kg_save", [chorus_kg_p, c_char_p])
 # chorus_status chorus_kg_load(const char *path, chorus_kg **out_kg);
 chorus_kg_load = _declare("chorus_kg_load", [c_char_p, POINTER(chorus_kg_p)])
+# chorus_status chorus_engine_knowledge_graph(chorus_engine *engine, chorus_kg **out_kg);
+chorus_engine_knowledge_graph = _declare("chorus_engine_knowledge_graph", [chorus_engine_p, POINTER(chorus_kg_p)])
 
 # ---- Layout check ----------------------------------------------------------------------------
 

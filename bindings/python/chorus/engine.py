@@ -422,7 +422,8 @@ class Engine:
                 evening"); needs item texts. Works for known and unknown users.
             history: item ids the user interacted with that the model may not know (an
                 anonymous visitor, the current session), most recent last.
-            diversity: 0 (by score) ... 1 (as diverse as possible), maximal marginal relevance.
+            diversity: 0 (by score) ... 1 (as diverse as possible), maximal marginal relevance
+                (the order is then MMR's: scores need not decrease along a row).
             scenario: the request's scenario (see :meth:`define_scenario`); None = default.
             return_details: return a :class:`Recommendations` with per-agent shares and the
                 cold-start flags instead of ``(ids, scores)``.
@@ -560,6 +561,21 @@ class Engine:
         ids, array = self._texts(user_ids_or_mapping, texts, "user")
         if ids.size:
             check(_capi.chorus_engine_set_user_texts(handle, _ptr(ids, c_int64), array, ids.size))
+
+    @property
+    def knowledge_graph(self) -> "KnowledgeGraph":
+        """The engine's own knowledge graph, as a :class:`chorus.KnowledgeGraph` (shared, not a
+        copy): the item facts as triples ``("item:<id>", relation, entity)`` plus any triple added
+        through it, such as facts about the entities themselves. Once you train it
+        (``engine.knowledge_graph.train(model="distmult", ...)``), the next :meth:`fit` gives the
+        items that are entities of its model the "kge" agent (embedding similarity). It is saved
+        with the engine, model included. Close the returned object when done (the graph lives on
+        in the engine).
+        """
+        from .knowledge import KnowledgeGraph
+        handle = _capi.chorus_kg_p()
+        check(_capi.chorus_engine_knowledge_graph(self._live(), byref(handle)))
+        return KnowledgeGraph._adopt(handle)
 
     def add_item_facts(self, item_ids, relations, entities) -> int:
         """Adds facts about items (the item knowledge graph): ``(item_ids[i], relations[i],

@@ -35,6 +35,13 @@ class KnowledgeGraph:
         self._handle = handle
         return self
 
+    @classmethod
+    def _adopt(cls, handle) -> "KnowledgeGraph":
+        """Wraps a handle the library gave out (it is released when this object closes)."""
+        self = cls.__new__(cls)
+        self._handle = handle
+        return self
+
     def _live(self):
         if not self._handle:
             raise ValueError("operation on a closed chorus.KnowledgeGraph")

@@ -163,3 +163,33 @@ def test_item_facts_feed_the_kg_agent(data):
         assert "kg" in [n for n, _ in e.agents]
         got, _ = e.recommend(USERS_B[:4], k=3, agent="kg")
         assert set(got.ravel().tolist()) <= set(ITEMS_B.tolist())
+
+
+def test_the_engines_knowledge_graph_is_shared_trained_and_saved(data, tmp_path):
+    with chorus.Engine(hashing_encoder=True) as e:
+        e.add_interactions(data.users, data.items, data.weights, data.timestamps)
+        ids = [int(i) for i in ITEMS_A] + [int(i) for i in ITEMS_B]
+        e.add_item_facts(ids, ["director"] * len(ids), ["A"] * len(ITEMS_A) + ["B"] * len(ITEMS_B))
+        with e.knowledge_graph as kg:
+            assert kg.counts["triples"] == len(ids)
+            assert kg.add_triples(["A"], ["born_in"], ["France"]) == 1
+        assert e.knowledge_graph.counts["triples"] == len(ids) + 1  # the same graph
+        e.fit(**FIT)
+        assert "kge" not in [n for n, _ in e.agents]  # not before the graph is trained
+        with e.knowledge_graph as kg:
+            kg.train(model="distmult", dim=32, epochs=300, batch_size=32)
+        e.fit(**FIT)
+        assert "kge" in [n for n, _ in e.agents]
+        got, _ = e.recommend(USERS_B[:4], k=3, agent="kge")
+        assert set(got.ravel().tolist()) <= set(ITEMS_B.tolist())
+        vector = e.knowledge_graph.entity_vector(f"item:{ids[0]}")
+        assert vector.shape == (32,)
+        path = tmp_path / "engine.chorus"
+        e.save(path)
+    with chorus.Engine.load(path) as back:
+        kg = back.knowledge_graph
+        assert kg.counts["triples"] == len(ids) + 1
+        assert np.array_equal(kg.entity_vector(f"item:{ids[0]}"), vector)
+        kg.close()
+        with pytest.raises(ValueError):
+            kg.counts
