@@ -85,6 +85,10 @@ def parse_args():
     ap.add_argument("--chorus", default=os.path.join(common.REPO, "build", "chorus"),
                     help="the Chorus CLI (make cli; default %(default)s)")
     ap.add_argument("--chorus-args", default="", help="extra arguments for `chorus eval`, one string (default: none)")
+    ap.add_argument("--diversity", default="0.1,0.3,0.5,0.7,0.9",
+                    help="MMR knob values for the accuracy/diversity curve (`chorus eval --diversity`; default %(default)s; '' = none)")
+    ap.add_argument("--no-cold-items", action="store_true",
+                    help="skip the second `chorus eval --cold-items` run that measures cold-item recall")
     ap.add_argument("--peers", nargs="+", default=list(GRIDS), choices=list(GRIDS))
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--validation", type=float, default=0.1,
@@ -290,10 +294,10 @@ def popularity_scores(task, i_dense, w, t, half_life_seconds):
 # ---------------------------------------------------------------------------------------------
 
 
-def run_chorus(args, dataset, tmp):
-    split_dir, json_path = os.path.join(tmp, dataset), os.path.join(tmp, dataset + ".json")
+def run_chorus(args, dataset, tmp, extra=(), tag=""):
+    split_dir, json_path = os.path.join(tmp, dataset + tag), os.path.join(tmp, dataset + tag + ".json")
     cmd = [args.chorus, "eval", "--data", args.data, "--dataset", dataset, "--export-split", split_dir,
-           "--json", json_path] + shlex.split(args.chorus_args)
+           "--json", json_path] + list(extra) + shlex.split(args.chorus_args)
     print(f"\n== {dataset}: {' '.join(shlex.quote(c) for c in cmd)}", flush=True)
     t = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True)
@@ -341,8 +345,27 @@ def edges(peer, chosen):
     return out
 
 
+def is_main_row(row):
+    """The rows of the plain run: each agent alone and the blend (not the MMR or cold-item rows)."""
+    return " MMR " not in row["name"] and "(cold items" not in row["name"]
+
+
+def run_cold_items(args, dataset, tmp):
+    """A second `chorus eval`, with --cold-items: every movie gets its text and facts, including movies
+    that appear only in the test split, and each test user's relevant cold movies are ranked among all
+    cold movies. Kept apart from the main run, whose catalogue is the training items only (as the peers')."""
+    report, _, meta = run_chorus(args, dataset, tmp, ["--cold-items"], "-cold")
+    rows = [r for r in report["rows"] if "(cold items" in r["name"]]
+    if not rows:
+        print(f"{dataset}: chorus eval --cold-items reported no cold-item rows (fewer cold items than k?)", flush=True)
+    command = " ".join(shlex.quote(c.replace(tmp, "$TMP")) for c in meta["command"])
+    return {"rows": rows, "command": command, "wall_seconds": meta["wall_seconds"]}
+
+
 def run_dataset(args, dataset, tmp):
-    report, split_dir, chorus = run_chorus(args, dataset, tmp)
+    extra = ["--diversity", args.diversity] if args.diversity else []
+    report, split_dir, chorus = run_chorus(args, dataset, tmp, extra)
+    cold = None if args.no_cold_items else run_cold_items(args, dataset, tmp)
     u_raw, i_raw, w, t, te_u, te_i = load_export(split_dir)
     u, user_ids, user_pos = dense_ids(u_raw)
     i, item_ids, item_pos = dense_ids(i_raw)
@@ -433,6 +456,7 @@ def run_dataset(args, dataset, tmp):
                  "train_sha256": common.sha256(os.path.join(split_dir, "train.csv")),
                  "test_sha256": common.sha256(os.path.join(split_dir, "test.csv"))},
         "chorus": {"report": report, **chorus_out},
+        "chorus_cold_items": cold,
         "peers": peers,
         "ratios": ratios,
         "metric_check": check,
@@ -515,7 +539,7 @@ def render_dataset(d, s):
              f"{d['data']['validation_users']:,} validation users.", "",
              f"| recommender | Recall@{k} | NDCG@{k} | HR@{k} | MRR@{k} | Cov@{k} | setting (chosen on validation) | val NDCG@{k} | fit (s) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in rep["rows"]:
+    for r in filter(is_main_row, rep["rows"]):
         name = "**Chorus blend**" if r["name"] == "blend" else f"Chorus {r['name']} (alone)"
         if r["name"] == "blend":
             setting = f"default `chorus eval`{(' ' + s['chorus_args']) if s['chorus_args'] else ''}; blend weights on its own validation hold-out"
@@ -556,7 +580,43 @@ def render_dataset(d, s):
                      f"HR, MRR, coverage {c['max_abs_difference']:.1e}.")
     lines.append(f"- Chorus ran as `{ch['command']}` ({ch['wall_seconds']:.0f} s wall, text encoding included).")
     lines.append("")
+    lines += render_diversity(rep, k) + render_cold(d.get("chorus_cold_items"), k)
     return "\n".join(lines)
+
+
+def render_diversity(rep, k):
+    """The accuracy/diversity curve: the blend at each MMR knob value of the main run."""
+    curve = [(0.0, r) for r in rep["rows"] if r["name"] == "blend"]
+    curve += [(float(r["name"].split(" MMR ")[1]), r) for r in rep["rows"] if r["name"].startswith("blend MMR ")]
+    if len(curve) < 2:
+        return []
+    lines = [f"### Accuracy / diversity trade-off (Chorus blend, MMR re-ranking)", "",
+             "MMR picks each next item by (1 - λ) · relevance - λ · max cosine to the items already picked, over the "
+             "items' sentence vectors; ILD@k = mean 1 - cosine over the pairs of each list (same vectors); "
+             "Cov@k = distinct recommended items / catalogue.", "",
+             f"| MMR λ | NDCG@{k} | Recall@{k} | ILD@{k} | Cov@{k} |", "| --- | --- | --- | --- | --- |"]
+    for lam, r in curve:
+        ild = f"{r['diversity']:.4f}" if r.get("diversity") is not None else "-"
+        lines.append(f"| {lam:g} | {r['ndcg']:.4f} | {r['recall']:.4f} | {ild} | {r['coverage']:.4f} |")
+    return lines + [""]
+
+
+def render_cold(cold, k):
+    """Cold-item recall from the `--cold-items` run."""
+    if not cold or not cold["rows"]:
+        return []
+    label = cold["rows"][0]["name"].split("(cold items: ")[1].rstrip(")")
+    lines = [f"### Cold items ({label})", "",
+             "Items with no training interaction, known only by their text (title, genres) and facts (genres, decade). "
+             "Each test user's relevant cold items are ranked among all cold items; the peers score such items 0 "
+             "(they learn from interactions only), so their cold-item recall is 0 by construction.", "",
+             f"| recommender | Recall@{k} | NDCG@{k} | HR@{k} |", "| --- | --- | --- | --- |"]
+    for r in cold["rows"]:
+        name = r["name"].split(" (cold items")[0]
+        name = "**Chorus blend**" if name == "blend" else f"Chorus {name} (alone)"
+        lines.append(f"| {name} | {r['recall']:.4f} | {r['ndcg']:.4f} | {r['hit_rate']:.4f} |")
+    lines += ["", f"- Run as `{cold['command']}` ({cold['wall_seconds']:.0f} s wall).", ""]
+    return lines
 
 
 def render_md(r):
