@@ -98,13 +98,20 @@ public final class ContentAgent: RecommenderAgent {
     /// Gives items without a text the mean score of those with one (content can neither favour
     /// nor bury what it cannot see).
     func fillItemsWithoutText(_ scores: UnsafeMutableBufferPointer<Float>) {
-        guard textItems.count < vectors.rows else { return }
+        Self.fillUnjudged(scores, judged: textItems, items: vectors.rows)
+    }
+
+    /// Gives the items outside `judged` (ascending item indices) the mean score of those inside:
+    /// for agents that see only some items (those with a text, those in the knowledge graph).
+    static func fillUnjudged(_ scores: UnsafeMutableBufferPointer<Float>, judged: [Int32], items: Int) {
+        let n = min(items, scores.count)
+        guard !judged.isEmpty, judged.count < n else { return }
         var sum: Float = 0
-        for i in textItems { sum += scores[Int(i)] }
-        let mean = sum / Float(textItems.count)
+        for i in judged { sum += scores[Int(i)] }
+        let mean = sum / Float(judged.count)
         var next = 0
-        for i in 0..<vectors.rows {
-            if next < textItems.count && Int(textItems[next]) == i { next += 1 } else { scores[i] = mean }
+        for i in 0..<n {
+            if next < judged.count && Int(judged[next]) == i { next += 1 } else { scores[i] = mean }
         }
     }
 

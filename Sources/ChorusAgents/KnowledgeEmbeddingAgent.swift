@@ -47,14 +47,7 @@ public final class KnowledgeEmbeddingAgent: RecommenderAgent {
             ck_row_dots(vectors.base, n, d, qb.baseAddress!, scores.baseAddress!)
         }
         // Items outside the graph get the mean score: this agent cannot judge them.
-        guard embedded.count < vectors.rows else { return }
-        var sum: Float = 0
-        for i in embedded { sum += scores[Int(i)] }
-        let mean = sum / Float(embedded.count)
-        var next = 0
-        for i in 0..<min(scores.count, vectors.rows) {
-            if next < embedded.count && Int(embedded[next]) == i { next += 1 } else { scores[i] = mean }
-        }
+        ContentAgent.fillUnjudged(scores, judged: embedded, items: vectors.rows)
     }
 
     /// The request's item whose embedding is closest.
