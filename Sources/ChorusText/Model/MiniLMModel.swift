@@ -76,8 +76,8 @@ public final class MiniLMModel: @unchecked Sendable {
     /// its sequences' tokens are stacked without padding for the dense layers, and each sequence
     /// attends only to its own tokens. That is the computation of a padded batch with an
     /// attention mask minus the padding rows (BERT's mask gives padding keys a weight of exactly 0),
-    /// so a sequence's embedding does not depend on what it is batched with, beyond float rounding
-    /// in the matrix products (under 1e-6).
+    /// so a sequence's embedding does not depend on what it is batched with, nor on `threads`: the
+    /// matrix products sum each output in one fixed order (`Dense`), so the results are bit-identical.
     /// - Parameters:
     ///   - tokenIds: one array of ids per sequence, each id in `0..<config.vocabSize`, at most
     ///     `config.maxPositionEmbeddings` long; an empty sequence gives a zero row.
