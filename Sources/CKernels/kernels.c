@@ -133,6 +133,63 @@ void ck_row_dots_f16(const uint16_t *a, size_t m, size_t k, const float *x, floa
 
 float ck_half_to_float(uint16_t h) { return half_to_float(h); }
 
+/* Round to nearest even, as the F16C instruction with _MM_FROUND_TO_NEAREST_INT. */
+static uint16_t float_to_half(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    const uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    const uint32_t a = x & 0x7FFFFFFFu;
+    if (a >= 0x7F800000u) return sign | 0x7C00 | (a > 0x7F800000u ? 0x200 | ((a >> 13) & 0x3FF) : 0); /* inf, NaN (quiet) */
+    if (a >= 0x477FF000u) return sign | 0x7C00;        /* rounds to >= 65520: infinity */
+    if (a < 0x38800000u) {                              /* below the smallest normal half: subnormal or 0 */
+        if (a < 0x33000000u) return sign;               /* <= 2^-25: rounds to 0 */
+        const uint32_t e = a >> 23, m = (a & 0x7FFFFF) | 0x800000;
+        const uint32_t shift = 126 - e;                 /* 14..24 */
+        uint32_t q = m >> shift;
+        const uint32_t rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (q & 1))) q++;
+        return sign | (uint16_t)q;
+    }
+    uint32_t q = ((a >> 13) - (112u << 10));            /* rebias the exponent, keep 10 mantissa bits */
+    const uint32_t rem = a & 0x1FFF;
+    if (rem > 0x1000 || (rem == 0x1000 && (q & 1))) q++; /* a carry into the exponent is still right */
+    return sign | (uint16_t)q;
+}
+
+static int has_f16c(void) {
+#ifdef CK_X86
+    static int has = -1;
+    int h = __atomic_load_n(&has, __ATOMIC_RELAXED);
+    if (h < 0) {
+        __builtin_cpu_init();
+        h = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        __atomic_store_n(&has, h, __ATOMIC_RELAXED);
+    }
+    return h;
+#else
+    return 0;
+#endif
+}
+
+int ck_uses_f16c(void) { return has_f16c(); }
+
+#ifdef CK_X86
+__attribute__((target("avx2,f16c")))
+static void float_to_half_f16c(const float *f, uint16_t *h, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(h + i), _mm256_cvtps_ph(_mm256_loadu_ps(f + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) h[i] = float_to_half(f[i]);
+}
+#endif
+
+void ck_float_to_half(const float *f, uint16_t *h, size_t n) {
+#ifdef CK_X86
+    if (has_f16c()) { float_to_half_f16c(f, h, n); return; }
+#endif
+    for (size_t i = 0; i < n; i++) h[i] = float_to_half(f[i]);
+}
+
 typedef void (*row_dots_fn)(const float *, size_t, size_t, const float *, float *);
 
 static row_dots_fn choose(void) {

@@ -422,7 +422,7 @@ def render(args, facts, threads, sets, set_how, results, memory_res, versions, m
         L.append("Smallest per-sentence cosine against sentence-transformers (1 thread, batch 32), over every thread count and batch size:")
         L.append("")
         for (lib, name), v in sorted(agree.items()):
-            L.append(f"- {LABEL[lib]}, {name}: {v:.6f} ({'>= 0.9999: ok' if v >= 0.9999 else 'BELOW 0.9999'})")
+            L.append(f"- {LABEL[lib]}, {name}: {v:.7f} ({'>= 0.9999: ok' if v >= 0.9999 else 'BELOW 0.9999'})")
     else:
         L.append("Not checked (sentence-transformers missing).")
     L.append("")

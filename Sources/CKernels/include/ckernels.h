@@ -16,14 +16,35 @@ void ck_row_dots_f16(const uint16_t *a, size_t m, size_t k, const float *x, floa
 /* One binary16 value as a float. */
 float ck_half_to_float(uint16_t h);
 
-/* y[r*ldy + j] = bias[j] + dot(x[r*ldx .. +k), w[j*ldw .. +k)) for r < rows, j < n: a PyTorch Linear
- * layer (W as [n, k], row-major) on `rows` rows, reading W in place. With at least
- * CK_LINEAR_PACK_ROWS rows and a `panel` scratch of 16 * (k + 1) floats, each 16-column panel of W
- * is first transposed into it (a faster kernel once enough rows share the copy); `panel` may be NULL.
- * Single-threaded; callers split the columns over threads (each call writes only its own columns). */
-#define CK_LINEAR_PACK_ROWS 64
-void ck_linear(const float *x, size_t rows, size_t k, size_t ldx, const float *w, size_t ldw,
-               const float *bias, size_t n, float *y, size_t ldy, float *panel);
+/* A PyTorch Linear layer (W as [n, k], row-major; several such layers may share one combined output
+ * space, as Q, K and V) with W in IEEE half precision packed in 16-column panels: panel p holds the
+ * combined output columns 16p ..< 16p + 16 as [k][16] binary16 values, ceil(n / 16) * 16 * k in all,
+ * columns past n zero. */
+
+/* Packs the n rows of w (stride ldw, k used) as the combined columns col0 ..< col0 + n of `panels`,
+ * each rounded to the nearest binary16. Zero `panels` first when some panel columns stay unused. */
+void ck_linear_f16_pack(const float *w, size_t n, size_t k, size_t ldw, uint16_t *panels, size_t col0);
+
+/* y[r*ldy + j] = bias[j] + Σ_i x[r*ldx + i] w[j, i] for r < rows and the columns j of panels
+ * p0 ..< p1 (j < n, the combined width); `y` and `bias` are indexed by combined column, and `bias` has
+ * ceil(n / 16) * 16 entries. Products and sums in float (AVX2+FMA+F16C when the CPU has them, a
+ * portable loop otherwise); each output is accumulated over i in order from its bias, the same way
+ * whatever `rows`, p0 or p1. Single-threaded; callers split the panels over threads. */
+void ck_linear_f16(const float *x, size_t rows, size_t k, size_t ldx, const uint16_t *panels,
+                   const float *bias, size_t p0, size_t p1, size_t n, float *y, size_t ldy);
+
+/* ck_linear_f16's portable loop, whatever the CPU (a test hook: the tests compare both paths). */
+void ck_linear_f16_portable(const float *x, size_t rows, size_t k, size_t ldx, const uint16_t *panels,
+                            const float *bias, size_t p0, size_t p1, size_t n, float *y, size_t ldy);
+
+/* x[i] = GELU(x[i]) (erf form, erf within 1.3 ulp; AVX2+FMA when the CPU has it), for i < n. */
+void ck_gelu(float *x, size_t n);
+
+/* h[i] = f[i] rounded to the nearest binary16 (ties to even; overflow to infinity), for i < n. */
+void ck_float_to_half(const float *f, uint16_t *h, size_t n);
+
+/* 1 when the half-precision kernels use F16C (AVX2+FMA+F16C). */
+int ck_uses_f16c(void);
 
 /* A spin-wait hint (x86 PAUSE). */
 void ck_cpu_relax(void);

@@ -125,6 +125,19 @@ public final class SafeTensors: @unchecked Sendable {
         return UnsafeBufferPointer(start: start, count: count)
     }
 
+    /// Drops from the resident set the pages that lie wholly inside the tensor `name`'s bytes
+    /// (`madvise(MADV_DONTNEED)`), for a tensor the caller has copied and will not read again. The
+    /// mapping is private and never written, so a later read still sees the file's bytes (faulted back
+    /// in). Does nothing for an unknown name.
+    public func releasePages(ofTensorNamed name: String) {
+        guard let info = tensors[name] else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard page > 0 else { return }
+        let lo = (dataStart + info.dataOffsets.lowerBound + page - 1) / page * page
+        let hi = (dataStart + info.dataOffsets.upperBound) / page * page
+        if hi > lo { _ = madvise(mapping + lo, hi - lo, MADV_DONTNEED) }
+    }
+
     /// Reads and validates the header of a mapped file of `size` bytes.
     static func parseHeader(_ base: UnsafeRawPointer, size: Int, path: String) throws(ChorusError)
         -> (tensors: [String: TensorInfo], metadata: [String: String], dataStart: Int) {
