@@ -62,6 +62,8 @@ final class WorkerScratch {
     let query: FloatMatrix, gradQuery: FloatMatrix
     var negatives: [Int32], scores: [Float], coefficients: [Float]
     var loss = 0.0
+    /// f(positive) of the last sample, as training computed it (clear-box tests compare it with the model's score).
+    var lastPositiveScore: Float = 0
 
     init(entities: Int, relations: Int, entityWidth: Int, relationWidth: Int, negatives n: Int) throws(ChorusError) {
         gradE = try FloatMatrix(rows: entities, cols: entityWidth)
@@ -266,6 +268,7 @@ final class TrainingState: @unchecked Sendable {
         let phaseScale = model.phaseScale, gamma = model.gamma
         ScoreKernels.query(kind, anchor: ent.row(Int(anchor)), relation: relRow, tailSide: !corruptHead, d: d, phaseScale: phaseScale, out: q)
         let fPos = ScoreKernels.score(cmp, q: q, x: ent.row(Int(target)), w: w, gamma: gamma)
+        ws.lastPositiveScore = fPos
         let n = p.negatives
         var cPos: Float = 0
         var loss: Double = 0
