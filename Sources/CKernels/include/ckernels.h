@@ -25,6 +25,19 @@ float ck_half_to_float(uint16_t h);
 void ck_linear(const float *x, size_t rows, size_t k, size_t ldx, const float *w, size_t ldw,
                const float *bias, size_t n, float *y, size_t ldy, float *panel);
 
+/* Knowledge-graph training (kg.c). sum |a[i] - b[i]| over n floats. */
+float ck_l1_distance(const float *a, const float *b, size_t n);
+
+/* g[i] += c * sign(q[i] - x[i]) (0 where they are equal): the L1 distance's gradient. */
+void ck_l1_sign_axpy(float c, const float *q, const float *x, float *g, size_t n);
+
+/* torch.optim.Adam on one row (beta 0.9 / 0.999, eps 1e-8): m = b1 m + (1 - b1) g,
+ * v = b2 v + (1 - b2) g g, x -= step * m / (sqrt(v) / root_bc2 + eps), with step = lr / bc1. */
+void ck_adam(float *x, float *m, float *v, const float *g, size_t n, float step, float root_bc2);
+
+/* Prefetches [p, p + bytes) for writing, one hint per 64-byte line. */
+void ck_prefetch(const void *p, size_t bytes);
+
 /* A spin-wait hint (x86 PAUSE). */
 void ck_cpu_relax(void);
 
