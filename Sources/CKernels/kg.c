@@ -21,7 +21,15 @@ static void l1_sign_axpy_portable(float c, const float *q, const float *x, float
     }
 }
 
-static void adam_portable(float *x, float *m, float *v, const float *g, size_t n, float step, float root_bc2) {
+/* x /= ||x|| (left alone when it is 0). */
+static void unit_portable(float *x, size_t n) {
+    float s = 0;
+    for (size_t i = 0; i < n; i++) s += x[i] * x[i];
+    float norm = __builtin_sqrtf(s);
+    if (norm > 0) for (size_t i = 0; i < n; i++) x[i] /= norm;
+}
+
+static void adam_portable(float *x, float *m, float *v, const float *g, size_t n, float step, float root_bc2, int unit) {
     const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
     for (size_t i = 0; i < n; i++) {
         float mi = b1 * m[i] + (1 - b1) * g[i];
@@ -29,6 +37,7 @@ static void adam_portable(float *x, float *m, float *v, const float *g, size_t n
         m[i] = mi; v[i] = vi;
         x[i] = x[i] - step * mi / (__builtin_sqrtf(vi) / root_bc2 + eps);
     }
+    if (unit) unit_portable(x, n);
 }
 
 #ifdef CK_X86
@@ -76,10 +85,11 @@ static void l1_sign_axpy_avx2(float c, const float *q, const float *x, float *g,
 
 /* Separate multiplies and adds (no FMA), as the portable version and PyTorch's CPU Adam. */
 __attribute__((target("avx2,fma")))
-static void adam_avx2(float *x, float *m, float *v, const float *g, size_t n, float step, float root_bc2) {
+static void adam_avx2(float *x, float *m, float *v, const float *g, size_t n, float step, float root_bc2, int unit) {
     const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
     const __m256 vb1 = _mm256_set1_ps(b1), vc1 = _mm256_set1_ps(1 - b1), vb2 = _mm256_set1_ps(b2), vc2 = _mm256_set1_ps(1 - b2);
     const __m256 vstep = _mm256_set1_ps(step), vr = _mm256_set1_ps(root_bc2), veps = _mm256_set1_ps(eps);
+    __m256 sq = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 gi = _mm256_loadu_ps(g + i);
@@ -88,13 +98,27 @@ static void adam_avx2(float *x, float *m, float *v, const float *g, size_t n, fl
         _mm256_storeu_ps(m + i, mi);
         _mm256_storeu_ps(v + i, vi);
         __m256 den = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), vr), veps);
-        _mm256_storeu_ps(x + i, _mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_div_ps(_mm256_mul_ps(vstep, mi), den)));
+        __m256 xi = _mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_div_ps(_mm256_mul_ps(vstep, mi), den));
+        _mm256_storeu_ps(x + i, xi);
+        sq = _mm256_fmadd_ps(xi, xi, sq);
     }
+    float s = hsum256(sq);
     for (; i < n; i++) {
         float mi = b1 * m[i] + (1 - b1) * g[i];
         float vi = b2 * v[i] + (1 - b2) * g[i] * g[i];
         m[i] = mi; v[i] = vi;
         x[i] = x[i] - step * mi / (__builtin_sqrtf(vi) / root_bc2 + eps);
+        s += x[i] * x[i];
+    }
+    /* The unit-norm projection while the row is still in L1: x / ||x||, as torch's normalize. */
+    if (unit) {
+        float norm = __builtin_sqrtf(s);
+        if (norm > 0) {
+            const __m256 vn = _mm256_set1_ps(norm);
+            size_t j = 0;
+            for (; j + 8 <= n; j += 8) _mm256_storeu_ps(x + j, _mm256_div_ps(_mm256_loadu_ps(x + j), vn));
+            for (; j < n; j++) x[j] /= norm;
+        }
     }
 }
 #endif
@@ -130,11 +154,11 @@ void ck_l1_sign_axpy(float c, const float *q, const float *x, float *g, size_t n
     l1_sign_axpy_portable(c, q, x, g, n);
 }
 
-void ck_adam(float *x, float *m, float *v, const float *g, size_t n, float step, float root_bc2) {
+void ck_adam(float *x, float *m, float *v, const float *g, size_t n, float step, float root_bc2, int unit_norm) {
 #ifdef CK_X86
-    if (use_avx2()) { adam_avx2(x, m, v, g, n, step, root_bc2); return; }
+    if (use_avx2()) { adam_avx2(x, m, v, g, n, step, root_bc2, unit_norm); return; }
 #endif
-    adam_portable(x, m, v, g, n, step, root_bc2);
+    adam_portable(x, m, v, g, n, step, root_bc2, unit_norm);
 }
 
 void ck_prefetch(const void *p, size_t bytes) {

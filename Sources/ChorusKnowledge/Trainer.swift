@@ -90,16 +90,65 @@ final class StepBuffers {
     let positiveCoefficient: UnsafeMutablePointer<Float>
     let tripleIndex: UnsafeMutablePointer<Int32>
     let corruptHead: UnsafeMutablePointer<Bool>
-    // Touched rows (first-touch order), the start of each row's list, and the lists.
-    var slotE: [Int32], slotR: [Int32]
-    var rowsE: [Int32] = [], rowsR: [Int32] = []
-    var startE: [Int32] = [], startR: [Int32] = []
-    var listE: [Int32] = [], listR: [Int32] = []
+    /// The touched rows of one table: `rows[0..<count]` in ascending order, row `rows[s]`'s
+    /// contribution codes at `list[start[s]..<start[s + 1]]`, in sample order.
+    final class Lists {
+        let tableRows: Int
+        let counts: UnsafeMutablePointer<Int32>    // per table row (zero between steps)
+        let cursors: UnsafeMutablePointer<Int32>   // per table row
+        let rows: UnsafeMutablePointer<Int32>, start: UnsafeMutablePointer<Int32>, list: UnsafeMutablePointer<Int32>
+        var count = 0
+
+        init(tableRows: Int, contributions: Int) {
+            self.tableRows = tableRows
+            counts = .allocate(capacity: tableRows); counts.initialize(repeating: 0, count: tableRows)
+            cursors = .allocate(capacity: tableRows)
+            let touchable = min(tableRows, contributions)
+            rows = .allocate(capacity: touchable); start = .allocate(capacity: touchable + 1)
+            list = .allocate(capacity: max(1, contributions))
+        }
+        deinit { counts.deallocate(); cursors.deallocate(); rows.deallocate(); start.deallocate(); list.deallocate() }
+
+        /// Builds the lists from `visit`, which must call its argument with (row, code) for every
+        /// contribution, in sample order, the same way both times it is called.
+        @inline(__always) func build(_ visit: ((Int32, Int32) -> Void) -> Void) {
+            count = 0
+            visit { e, _ in
+                if counts[Int(e)] == 0 { rows[count] = e; count += 1 }
+                counts[Int(e)] += 1
+            }
+            // Ascending rows: the update pass then walks the tables in address order. When most
+            // rows are touched a scan of the counts is cheaper than sorting.
+            if count * 8 >= tableRows {
+                count = 0
+                for e in 0..<tableRows where counts[e] != 0 { rows[count] = Int32(e); count += 1 }
+            } else {
+                var touched = UnsafeMutableBufferPointer(start: rows, count: count)
+                touched.sort()
+            }
+            var running: Int32 = 0
+            for s in 0..<count {
+                let e = Int(rows[s])
+                start[s] = running; cursors[e] = running; running += counts[e]
+            }
+            start[count] = running
+            visit { e, code in
+                let c = cursors[Int(e)]
+                list[Int(c)] = code; cursors[Int(e)] = c + 1
+            }
+        }
+
+        func clear() {
+            for s in 0..<count { counts[Int(rows[s])] = 0 }
+            count = 0
+        }
+    }
+    let entityLists: Lists, relationLists: Lists
 
     init(capacity: Int, negatives n: Int, entities: Int, relations: Int, entityWidth: Int, relationWidth: Int) throws(ChorusError) {
         self.capacity = capacity; negatives = n; stride = n + 3
-        guard capacity * stride < Int(Int32.max) else {
-            throw .invalidArgument("batch size × (negatives + 3) must stay below 2^31, got \(capacity) × \(stride)")
+        guard capacity * (n + 4) < Int(Int32.max) else {
+            throw .invalidArgument("batch size × (negatives + 4) must stay below 2^31, got \(capacity) × \(n + 4)")
         }
         queries = try FloatMatrix(rows: capacity, cols: entityWidth, zeroed: false)
         gradAnchor = try FloatMatrix(rows: capacity, cols: entityWidth, zeroed: false)
@@ -107,8 +156,9 @@ final class StepBuffers {
         negativeIds = .allocate(capacity: capacity * n); coefficients = .allocate(capacity: capacity * n)
         positiveCoefficient = .allocate(capacity: capacity); tripleIndex = .allocate(capacity: capacity)
         corruptHead = .allocate(capacity: capacity)
-        slotE = [Int32](repeating: -1, count: entities); slotR = [Int32](repeating: -1, count: relations)
-        listE.reserveCapacity(capacity * stride); listR.reserveCapacity(capacity)
+        // Per sample at most n negatives, the target, the anchor and the regulariser's head and tail.
+        entityLists = Lists(tableRows: entities, contributions: capacity * (n + 4))
+        relationLists = Lists(tableRows: relations, contributions: capacity)
     }
 
     deinit {
@@ -211,20 +261,21 @@ final class TrainingState: @unchecked Sendable {
         // Phase 2: every touched row sums its gradient and is updated, by exactly one worker.
         let t = Float(step)
         let stepSize = p.learningRate / (1 - powf(0.9, t)), rootBc2 = (1 - powf(0.999, t)).squareRoot()
-        let nE = buffers.rowsE.count, total = nE + buffers.rowsR.count
-        let upd = SendableBox(self)
+        let rowsE = buffers.entityLists.rows, rowsR = buffers.relationLists.rows
+        let nE = buffers.entityLists.count, total = nE + buffers.relationLists.count
+        let upd = SendableBox((self, rowsE, rowsR))
         Parallel.forEach(count: total, threads: min(threads, workers.count), grain: 64) { w, k in
-            let state = upd.value
+            let (state, rowsE, rowsR) = upd.value
             let g = state.workers[w].gradRow.base
             // Rows come in first-touch order, scattered over the tables: fetch the row two
             // ahead (its values and optimiser state) while this one is summed and updated.
-            if k + 2 < nE { state.prefetchEntity(Int(state.buffers.rowsE[k + 2])) }
+            if k + 2 < nE { state.prefetchEntity(Int(rowsE[k + 2])) }
             if k < nE {
-                let row = Int(state.buffers.rowsE[k])
+                let row = Int(rowsE[k])
                 state.entityGradient(slot: k, row: row, into: g)
                 state.apply(entity: true, row: row, gradient: g, stepSize: stepSize, rootBc2: rootBc2)
             } else {
-                let row = Int(state.buffers.rowsR[k - nE])
+                let row = Int(rowsR[k - nE])
                 state.relationGradient(slot: k - nE, into: g)
                 state.apply(entity: false, row: row, gradient: g, stepSize: stepSize, rootBc2: rootBc2)
             }
@@ -237,81 +288,38 @@ final class TrainingState: @unchecked Sendable {
     /// `count` slots, in slot order (a counting sort: count, prefix sums, fill).
     func buildContributions(count: Int) {
         let b = buffers, n = p.negatives, stride = b.stride, reg = regularized
-        b.rowsE.removeAll(keepingCapacity: true); b.rowsR.removeAll(keepingCapacity: true)
-        b.startE.removeAll(keepingCapacity: true); b.startR.removeAll(keepingCapacity: true)
-        b.slotE.withUnsafeMutableBufferPointer { slot in
-            // Pass 1: slots in first-touch order, with counts (kept in startE, shifted by one).
-            b.startE.append(0)
-            @inline(__always) func touch(_ e: Int32) {
-                var s = slot[Int(e)]
-                if s < 0 { s = Int32(b.rowsE.count); slot[Int(e)] = s; b.rowsE.append(e); b.startE.append(0) }
-                b.startE[Int(s) + 1] += 1
-            }
-            for j in 0..<count {
-                let i = Int(b.tripleIndex[j]), head = b.corruptHead[j]
-                let anchor = head ? tails[i] : heads[i], target = head ? heads[i] : tails[i]
-                for k in 0..<n where b.coefficients[j * n + k] != 0 { touch(b.negativeIds[j * n + k]) }
-                if b.positiveCoefficient[j] != 0 { touch(target) }
-                touch(anchor)
-                if reg { touch(heads[i]); touch(tails[i]) }
-            }
-            for s in 0..<b.rowsE.count { b.startE[s + 1] += b.startE[s] }
-            // Pass 2: fill, with a cursor per row.
-            let total = Int(b.startE[b.rowsE.count])
-            if b.listE.count < total { b.listE.append(contentsOf: repeatElement(0, count: total - b.listE.count)) }
-            b.listE.withUnsafeMutableBufferPointer { list in
-            b.startE.withUnsafeBufferPointer { start in
-                // The cursors live in the slots' own entries: slot[e] is rewritten to -(cursor + 2)
-                // while filling, then restored to the slot index.
-                for (s, e) in b.rowsE.enumerated() { slot[Int(e)] = -(start[s] + 2) }
-                @inline(__always) func put(_ e: Int32, _ code: Int) {
-                    let c = -slot[Int(e)] - 2
-                    list[Int(c)] = Int32(truncatingIfNeeded: code)
-                    slot[Int(e)] = -(c + 3)
-                }
+        heads.withUnsafeBufferPointer { heads in
+        tails.withUnsafeBufferPointer { tails in
+        rels.withUnsafeBufferPointer { rels in
+            b.entityLists.build { add in
                 for j in 0..<count {
                     let i = Int(b.tripleIndex[j]), head = b.corruptHead[j]
                     let anchor = head ? tails[i] : heads[i], target = head ? heads[i] : tails[i]
-                    let base = j * stride
-                    for k in 0..<n where b.coefficients[j * n + k] != 0 { put(b.negativeIds[j * n + k], base + k) }
-                    if b.positiveCoefficient[j] != 0 { put(target, base + n) }
-                    put(anchor, base + n + 1)
-                    if reg { put(heads[i], base + n + 2); put(tails[i], base + n + 2) }
+                    let base = Int32(truncatingIfNeeded: j * stride), negs = b.negativeIds + j * n, c = b.coefficients + j * n
+                    for k in 0..<n where c[k] != 0 { add(negs[k], base + Int32(truncatingIfNeeded: k)) }
+                    if b.positiveCoefficient[j] != 0 { add(target, base + Int32(truncatingIfNeeded: n)) }
+                    add(anchor, base + Int32(truncatingIfNeeded: n + 1))
+                    if reg { add(heads[i], base + Int32(truncatingIfNeeded: n + 2)); add(tails[i], base + Int32(truncatingIfNeeded: n + 2)) }
                 }
-                for (s, e) in b.rowsE.enumerated() { slot[Int(e)] = Int32(s) }
-            }}
-        }
-        // Relations: one contribution per sample.
-        b.startR.append(0)
-        for j in 0..<count {
-            let r = Int(rels[Int(b.tripleIndex[j])])
-            var s = b.slotR[r]
-            if s < 0 { s = Int32(b.rowsR.count); b.slotR[r] = s; b.rowsR.append(Int32(r)); b.startR.append(0) }
-            b.startR[Int(s) + 1] += 1
-        }
-        for s in 0..<b.rowsR.count { b.startR[s + 1] += b.startR[s] }
-        if b.listR.count < count { b.listR.append(contentsOf: repeatElement(0, count: count - b.listR.count)) }
-        var cursor = b.startR
-        for j in 0..<count {
-            let s = Int(b.slotR[Int(rels[Int(b.tripleIndex[j])])])
-            b.listR[Int(cursor[s])] = Int32(j); cursor[s] += 1
-        }
+            }
+            b.relationLists.build { add in
+                for j in 0..<count { add(rels[Int(b.tripleIndex[j])], Int32(truncatingIfNeeded: j)) }
+            }
+        }}}
     }
 
     func clearContributions() {
-        let b = buffers
-        for e in b.rowsE { b.slotE[Int(e)] = -1 }
-        for r in b.rowsR { b.slotR[Int(r)] = -1 }
+        buffers.entityLists.clear(); buffers.relationLists.clear()
     }
 
-    /// The gradient of touched entity row `row` (its slot in `buffers.rowsE`), summed over its
+    /// The gradient of touched entity row `row` (its slot in `buffers.entityLists`), summed over its
     /// contributions in sample order from the row's current (pre-update) values.
     func entityGradient(slot s: Int, row: Int, into g: UnsafeMutablePointer<Float>) {
-        let b = buffers, w = model.entities.cols, n = p.negatives, stride = b.stride
+        let b = buffers, w = model.entities.cols, n = p.negatives, stride = b.stride, lists = b.entityLists
         let x = model.entities.row(row)
         g.update(repeating: 0, count: w)
-        for idx in Int(b.startE[s])..<Int(b.startE[s + 1]) {
-            let code = Int(b.listE[idx])
+        for idx in Int(lists.start[s])..<Int(lists.start[s + 1]) {
+            let code = Int(lists.list[idx])
             let j = code / stride, kind = code - j * stride
             if kind < n {
                 ScoreKernels.candidateBackward(cmp, q: b.queries.row(j), x: x, w: w, coefficient: b.coefficients[j * n + kind], gradCandidate: g)
@@ -325,11 +333,11 @@ final class TrainingState: @unchecked Sendable {
         }
     }
 
-    /// The gradient of touched relation row number `s` of `buffers.rowsR`, summed in sample order.
+    /// The gradient of touched relation row number `s` of `buffers.relationLists`, summed in sample order.
     func relationGradient(slot s: Int, into g: UnsafeMutablePointer<Float>) {
-        let b = buffers, w = model.relations.cols
+        let b = buffers, w = model.relations.cols, lists = b.relationLists
         g.update(repeating: 0, count: w)
-        for idx in Int(b.startR[s])..<Int(b.startR[s + 1]) { Kernels.axpy(1, b.gradRelation.row(Int(b.listR[idx])), g, w) }
+        for idx in Int(lists.start[s])..<Int(lists.start[s + 1]) { Kernels.axpy(1, b.gradRelation.row(Int(lists.list[idx])), g, w) }
     }
 
     @inline(__always) func prefetchEntity(_ row: Int) {
@@ -345,19 +353,20 @@ final class TrainingState: @unchecked Sendable {
         let table = entity ? model.entities : model.relations
         let n = table.cols
         let x = table.row(row), s = (entity ? stateE : stateR).row(row)
+        let unit = entity && p.model == .transE && p.unitEntities
         if p.optimizer == .adam {
-            Self.adam(x, s, s + n, g, n, stepSize: stepSize, rootBc2: rootBc2)
+            Self.adam(x, s, s + n, g, n, stepSize: stepSize, rootBc2: rootBc2, unitNorm: unit)   // the projection fused
         } else {
             Self.adagrad(x, s, g, n, lr: p.learningRate)
+            if unit { Self.normalize(x, n) }
         }
-        if entity && p.model == .transE && p.unitEntities { Self.normalize(x, n) }
     }
 
     /// torch.optim.Adam: m = β1 m + (1 − β1) g; v = β2 v + (1 − β2) g²;
     /// x −= lr / bc1 · m / (sqrt(v) / sqrt(bc2) + eps), with β = (0.9, 0.999), eps = 1e-8.
     @inline(__always) static func adam(_ x: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
-                                       _ g: UnsafePointer<Float>, _ n: Int, stepSize: Float, rootBc2: Float) {
-        ck_adam(x, m, v, g, n, stepSize, rootBc2)
+                                       _ g: UnsafePointer<Float>, _ n: Int, stepSize: Float, rootBc2: Float, unitNorm: Bool = false) {
+        ck_adam(x, m, v, g, n, stepSize, rootBc2, unitNorm ? 1 : 0)
     }
 
     /// torch.optim.Adagrad (initial accumulator 0, eps 1e-10): s += g²; x −= lr · g / (sqrt(s) + eps).
@@ -456,11 +465,13 @@ final class TrainingState: @unchecked Sendable {
         buildContributions(count: 1)
         let g = ws.gradRow.base
         var ent: [(Int32, [Float])] = [], rel: [(Int32, [Float])] = []
-        for (s, e) in buffers.rowsE.enumerated() {
+        for s in 0..<buffers.entityLists.count {
+            let e = buffers.entityLists.rows[s]
             entityGradient(slot: s, row: Int(e), into: g)
             ent.append((e, Array(UnsafeBufferPointer(start: g, count: model.entities.cols))))
         }
-        for (s, r) in buffers.rowsR.enumerated() {
+        for s in 0..<buffers.relationLists.count {
+            let r = buffers.relationLists.rows[s]
             relationGradient(slot: s, into: g)
             rel.append((r, Array(UnsafeBufferPointer(start: g, count: model.relations.cols))))
         }

@@ -32,8 +32,9 @@ float ck_l1_distance(const float *a, const float *b, size_t n);
 void ck_l1_sign_axpy(float c, const float *q, const float *x, float *g, size_t n);
 
 /* torch.optim.Adam on one row (beta 0.9 / 0.999, eps 1e-8): m = b1 m + (1 - b1) g,
- * v = b2 v + (1 - b2) g g, x -= step * m / (sqrt(v) / root_bc2 + eps), with step = lr / bc1. */
-void ck_adam(float *x, float *m, float *v, const float *g, size_t n, float step, float root_bc2);
+ * v = b2 v + (1 - b2) g g, x -= step * m / (sqrt(v) / root_bc2 + eps), with step = lr / bc1;
+ * then, when unit_norm is not 0, x /= ||x|| (TransE's constraint; a zero row is left alone). */
+void ck_adam(float *x, float *m, float *v, const float *g, size_t n, float step, float root_bc2, int unit_norm);
 
 /* Prefetches [p, p + bytes) for writing, one hint per 64-byte line. */
 void ck_prefetch(const void *p, size_t bytes);
