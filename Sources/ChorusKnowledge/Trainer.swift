@@ -60,10 +60,10 @@ public enum KGTrainer {
     }
 }
 
-/// Per-worker scratch of phase 1 (the scores of one sample's negatives, the query's gradient)
-/// and of phase 2 (one row's gradient). Allocated once per training.
+/// Per-worker scratch of phase 1: the scores of one sample's negatives, the query's gradient.
+/// Allocated once per training.
 final class WorkerScratch {
-    let scores: FloatMatrix, gradQuery: FloatMatrix, gradRow: FloatMatrix
+    let scores: FloatMatrix, gradQuery: FloatMatrix
     var loss = 0.0
     /// f(positive) of the last sample, as training computed it (clear-box tests compare it with the model's score).
     var lastPositiveScore: Float = 0
@@ -71,7 +71,6 @@ final class WorkerScratch {
     init(entityWidth: Int, relationWidth: Int, negatives n: Int) throws(ChorusError) {
         scores = try FloatMatrix(rows: 1, cols: n)
         gradQuery = try FloatMatrix(rows: 1, cols: entityWidth)
-        gradRow = try FloatMatrix(rows: 1, cols: max(entityWidth, relationWidth))
     }
 }
 
@@ -177,6 +176,8 @@ final class TrainingState: @unchecked Sendable {
     /// Optimiser state per row: Adam's [m | v] (2 × row width), Adagrad's sums (row width).
     let stateE: FloatMatrix, stateR: FloatMatrix
     var workers: [WorkerScratch] = []
+    /// Phase 2's per-worker row gradient (one row each).
+    let rowGradients: FloatMatrix
     let buffers: StepBuffers
     var step = 0
     let cmp: ScoreKernels.Comparison
@@ -218,6 +219,7 @@ final class TrainingState: @unchecked Sendable {
         for _ in 0..<max(1, threads) {
             workers.append(try WorkerScratch(entityWidth: we, relationWidth: wr, negatives: p.negatives))
         }
+        rowGradients = try FloatMatrix(rows: max(1, threads), cols: max(we, wr))
         buffers = try StepBuffers(capacity: min(p.batchSize, max(1, store.count)), negatives: p.negatives, entities: ne, relations: nr,
                                   entityWidth: we, relationWidth: wr)
         cmp = ScoreKernels.comparison(kind, norm: p.norm)
@@ -261,23 +263,24 @@ final class TrainingState: @unchecked Sendable {
         // Phase 2: every touched row sums its gradient and is updated, by exactly one worker.
         let t = Float(step)
         let stepSize = p.learningRate / (1 - powf(0.9, t)), rootBc2 = (1 - powf(0.999, t)).squareRoot()
-        let rowsE = buffers.entityLists.rows, rowsR = buffers.relationLists.rows
-        let nE = buffers.entityLists.count, total = nE + buffers.relationLists.count
-        let upd = SendableBox((self, rowsE, rowsR))
-        Parallel.forEach(count: total, threads: min(threads, workers.count), grain: 64) { w, k in
-            let (state, rowsE, rowsR) = upd.value
-            let g = state.workers[w].gradRow.base
-            // Rows come in first-touch order, scattered over the tables: fetch the row two
-            // ahead (its values and optimiser state) while this one is summed and updated.
-            if k + 2 < nE { state.prefetchEntity(Int(rowsE[k + 2])) }
-            if k < nE {
-                let row = Int(rowsE[k])
-                state.entityGradient(slot: k, row: row, into: g)
-                state.apply(entity: true, row: row, gradient: g, stepSize: stepSize, rootBc2: rootBc2)
-            } else {
-                let row = Int(rowsR[k - nE])
-                state.relationGradient(slot: k - nE, into: g)
-                state.apply(entity: false, row: row, gradient: g, stepSize: stepSize, rootBc2: rootBc2)
+        let pass = rowPass(stepSize: stepSize, rootBc2: rootBc2)
+        // Chunks of 64 rows; the pass holds plain pointers only, so no reference counting (an
+        // atomic shared by both workers) happens per row.
+        let chunk = 64, chunks = (pass.entityRows + pass.relationRows + chunk - 1) / chunk
+        Parallel.forEach(count: chunks, threads: min(threads, workers.count), grain: 1) { w, c in
+            let total = pass.entityRows + pass.relationRows
+            let g = pass.rowGradients + w * pass.rowGradientWidth
+            for k in c * chunk..<min(total, (c + 1) * chunk) {
+                // Rows are scattered over tables larger than the caches: fetch the row two ahead
+                // (its values and optimiser state) while this one is summed and updated.
+                if k + 2 < pass.entityRows { pass.prefetchEntity(k + 2) }
+                if k < pass.entityRows {
+                    pass.entityGradient(slot: k, into: g)
+                    pass.applyEntity(slot: k, gradient: g)
+                } else {
+                    pass.relationGradient(slot: k - pass.entityRows, into: g)
+                    pass.applyRelation(slot: k - pass.entityRows, gradient: g)
+                }
             }
         }
         clearContributions()
@@ -312,54 +315,19 @@ final class TrainingState: @unchecked Sendable {
         buffers.entityLists.clear(); buffers.relationLists.clear()
     }
 
-    /// The gradient of touched entity row `row` (its slot in `buffers.entityLists`), summed over its
-    /// contributions in sample order from the row's current (pre-update) values.
-    func entityGradient(slot s: Int, row: Int, into g: UnsafeMutablePointer<Float>) {
-        let b = buffers, w = model.entities.cols, n = p.negatives, stride = b.stride, lists = b.entityLists
-        let x = model.entities.row(row)
-        g.update(repeating: 0, count: w)
-        for idx in Int(lists.start[s])..<Int(lists.start[s + 1]) {
-            let code = Int(lists.list[idx])
-            let j = code / stride, kind = code - j * stride
-            if kind < n {
-                ScoreKernels.candidateBackward(cmp, q: b.queries.row(j), x: x, w: w, coefficient: b.coefficients[j * n + kind], gradCandidate: g)
-            } else if kind == n {
-                ScoreKernels.candidateBackward(cmp, q: b.queries.row(j), x: x, w: w, coefficient: b.positiveCoefficient[j], gradCandidate: g)
-            } else if kind == n + 1 {
-                Kernels.axpy(1, b.gradAnchor.row(j), g, w)
-            } else {
-                regularizerGradient(x, g, w, regularizerShare)
-            }
-        }
-    }
-
-    /// The gradient of touched relation row number `s` of `buffers.relationLists`, summed in sample order.
-    func relationGradient(slot s: Int, into g: UnsafeMutablePointer<Float>) {
-        let b = buffers, w = model.relations.cols, lists = b.relationLists
-        g.update(repeating: 0, count: w)
-        for idx in Int(lists.start[s])..<Int(lists.start[s + 1]) { Kernels.axpy(1, b.gradRelation.row(Int(lists.list[idx])), g, w) }
-    }
-
-    @inline(__always) func prefetchEntity(_ row: Int) {
-        let f = MemoryLayout<Float>.stride
-        ck_prefetch(model.entities.row(row), model.entities.cols * f)
-        ck_prefetch(stateE.row(row), stateE.cols * f)
-    }
-
-    /// Applies the optimiser to one row (and TransE's unit-norm constraint to an entity row).
-    /// `stepSize` and `rootBc2` carry Adam's bias corrections for this step.
-    @inline(__always)
-    func apply(entity: Bool, row: Int, gradient g: UnsafeMutablePointer<Float>, stepSize: Float, rootBc2: Float) {
-        let table = entity ? model.entities : model.relations
-        let n = table.cols
-        let x = table.row(row), s = (entity ? stateE : stateR).row(row)
-        let unit = entity && p.model == .transE && p.unitEntities
-        if p.optimizer == .adam {
-            Self.adam(x, s, s + n, g, n, stepSize: stepSize, rootBc2: rootBc2, unitNorm: unit)   // the projection fused
-        } else {
-            Self.adagrad(x, s, g, n, lr: p.learningRate)
-            if unit { Self.normalize(x, n) }
-        }
+    /// Phase 2's view of the step: plain pointers and values, copied into each worker's closure.
+    func rowPass(stepSize: Float, rootBc2: Float) -> RowPass {
+        let b = buffers, el = b.entityLists, rl = b.relationLists
+        return RowPass(entities: model.entities.base, entityWidth: model.entities.cols, relations: model.relations.base,
+                       relationWidth: model.relations.cols, stateE: stateE.base, stateR: stateR.base,
+                       queries: b.queries.base, gradAnchor: b.gradAnchor.base, gradRelation: b.gradRelation.base,
+                       coefficients: b.coefficients, positiveCoefficient: b.positiveCoefficient,
+                       entityRowIds: el.rows, entityStart: el.start, entityList: el.list, entityRows: el.count,
+                       relationRowIds: rl.rows, relationStart: rl.start, relationList: rl.list, relationRows: rl.count,
+                       rowGradients: rowGradients.base, rowGradientWidth: rowGradients.cols,
+                       negatives: p.negatives, stride: b.stride, cmp: cmp, regularizer: regularized ? p.regularizer : .none,
+                       regularizerShare: regularizerShare, adam: p.optimizer == .adam, learningRate: p.learningRate,
+                       unitEntities: p.model == .transE && p.unitEntities, stepSize: stepSize, rootBc2: rootBc2)
     }
 
     /// torch.optim.Adam: m = β1 m + (1 − β1) g; v = β2 v + (1 − β2) g²;
@@ -463,17 +431,15 @@ final class TrainingState: @unchecked Sendable {
         let head = sample(i, slot: 0, seed: seed, scale: 1, scratch: ws)
         ws.loss = 0
         buildContributions(count: 1)
-        let g = ws.gradRow.base
+        let pass = rowPass(stepSize: 0, rootBc2: 1), g = pass.rowGradients
         var ent: [(Int32, [Float])] = [], rel: [(Int32, [Float])] = []
-        for s in 0..<buffers.entityLists.count {
-            let e = buffers.entityLists.rows[s]
-            entityGradient(slot: s, row: Int(e), into: g)
-            ent.append((e, Array(UnsafeBufferPointer(start: g, count: model.entities.cols))))
+        for s in 0..<pass.entityRows {
+            pass.entityGradient(slot: s, into: g)
+            ent.append((pass.entityRowIds[s], Array(UnsafeBufferPointer(start: g, count: model.entities.cols))))
         }
-        for s in 0..<buffers.relationLists.count {
-            let r = buffers.relationLists.rows[s]
-            relationGradient(slot: s, into: g)
-            rel.append((r, Array(UnsafeBufferPointer(start: g, count: model.relations.cols))))
+        for s in 0..<pass.relationRows {
+            pass.relationGradient(slot: s, into: g)
+            rel.append((pass.relationRowIds[s], Array(UnsafeBufferPointer(start: g, count: model.relations.cols))))
         }
         clearContributions()
         return (head, Array(UnsafeBufferPointer(start: buffers.negativeIds, count: p.negatives)), ent, rel)
@@ -492,7 +458,10 @@ final class TrainingState: @unchecked Sendable {
 
     /// Adds the regulariser's gradient for one row.
     @inline(__always) func regularizerGradient(_ x: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ n: Int, _ lam: Float) {
-        if p.regularizer == .n3 {
+        Self.regularizerGradient(p.regularizer, x, g, n, lam)
+    }
+    @inline(__always) static func regularizerGradient(_ kind: KGRegularizer, _ x: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ n: Int, _ lam: Float) {
+        if kind == .n3 {
             for i in 0..<n { g[i] += 3 * lam * abs(x[i]) * x[i] }
         } else {
             for i in 0..<n { g[i] += 2 * lam * x[i] }
@@ -505,5 +474,83 @@ final class TrainingState: @unchecked Sendable {
     /// log σ(x) = −softplus(−x), computed without overflow.
     @inline(__always) static func logSigmoid(_ x: Float) -> Float {
         x >= 0 ? -log1pf(expf(-x)) : x - log1pf(expf(x))
+    }
+}
+
+/// Phase 2 of a step over plain pointers: each touched row's gradient, summed in sample order
+/// from its contribution list and the row's pre-update values, then the optimiser. A value type
+/// without references, so that the per-row work does no reference counting.
+struct RowPass: @unchecked Sendable {
+    let entities: UnsafeMutablePointer<Float>, entityWidth: Int
+    let relations: UnsafeMutablePointer<Float>, relationWidth: Int
+    let stateE: UnsafeMutablePointer<Float>, stateR: UnsafeMutablePointer<Float>
+    let queries: UnsafeMutablePointer<Float>, gradAnchor: UnsafeMutablePointer<Float>, gradRelation: UnsafeMutablePointer<Float>
+    let coefficients: UnsafeMutablePointer<Float>, positiveCoefficient: UnsafeMutablePointer<Float>
+    let entityRowIds: UnsafeMutablePointer<Int32>, entityStart: UnsafeMutablePointer<Int32>, entityList: UnsafeMutablePointer<Int32>
+    let entityRows: Int
+    let relationRowIds: UnsafeMutablePointer<Int32>, relationStart: UnsafeMutablePointer<Int32>, relationList: UnsafeMutablePointer<Int32>
+    let relationRows: Int
+    let rowGradients: UnsafeMutablePointer<Float>, rowGradientWidth: Int
+    let negatives: Int, stride: Int
+    let cmp: ScoreKernels.Comparison
+    let regularizer: KGRegularizer, regularizerShare: Float
+    let adam: Bool, learningRate: Float, unitEntities: Bool
+    let stepSize: Float, rootBc2: Float
+
+    /// Adam's [m | v] or Adagrad's sums take 2 or 1 row widths.
+    @inline(__always) var moments: Int { adam ? 2 : 1 }
+
+    @inline(__always) func prefetchEntity(_ slot: Int) {
+        let row = Int(entityRowIds[slot]), f = MemoryLayout<Float>.stride
+        ck_prefetch(entities + row * entityWidth, entityWidth * f)
+        ck_prefetch(stateE + row * moments * entityWidth, moments * entityWidth * f)
+    }
+
+    /// Entity slot `s`'s gradient: candidates' c · ∂f/∂x recomputed from the stored q, anchors'
+    /// stored gradients, the regulariser's terms.
+    @inline(__always) func entityGradient(slot s: Int, into g: UnsafeMutablePointer<Float>) {
+        let w = entityWidth, n = negatives
+        let x = entities + Int(entityRowIds[s]) * w
+        g.update(repeating: 0, count: w)
+        for idx in Int(entityStart[s])..<Int(entityStart[s + 1]) {
+            let code = Int(entityList[idx])
+            let j = code / stride, kind = code - j * stride
+            if kind < n {
+                ScoreKernels.candidateBackward(cmp, q: queries + j * w, x: x, w: w, coefficient: coefficients[j * n + kind], gradCandidate: g)
+            } else if kind == n {
+                ScoreKernels.candidateBackward(cmp, q: queries + j * w, x: x, w: w, coefficient: positiveCoefficient[j], gradCandidate: g)
+            } else if kind == n + 1 {
+                Kernels.axpy(1, gradAnchor + j * w, g, w)
+            } else {
+                TrainingState.regularizerGradient(regularizer, x, g, w, regularizerShare)
+            }
+        }
+    }
+
+    /// Relation slot `s`'s gradient: the sum of its samples' stored gradients.
+    @inline(__always) func relationGradient(slot s: Int, into g: UnsafeMutablePointer<Float>) {
+        let w = relationWidth
+        g.update(repeating: 0, count: w)
+        for idx in Int(relationStart[s])..<Int(relationStart[s + 1]) { Kernels.axpy(1, gradRelation + Int(relationList[idx]) * w, g, w) }
+    }
+
+    @inline(__always) func applyEntity(slot s: Int, gradient g: UnsafeMutablePointer<Float>) {
+        let row = Int(entityRowIds[s]), w = entityWidth
+        apply(entities + row * w, stateE + row * moments * w, g, w, unit: unitEntities)
+    }
+
+    @inline(__always) func applyRelation(slot s: Int, gradient g: UnsafeMutablePointer<Float>) {
+        let row = Int(relationRowIds[s]), w = relationWidth
+        apply(relations + row * w, stateR + row * moments * w, g, w, unit: false)
+    }
+
+    /// The optimiser on one row; TransE's unit-norm projection fused into Adam's pass.
+    @inline(__always) func apply(_ x: UnsafeMutablePointer<Float>, _ st: UnsafeMutablePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ n: Int, unit: Bool) {
+        if adam {
+            TrainingState.adam(x, st, st + n, g, n, stepSize: stepSize, rootBc2: rootBc2, unitNorm: unit)
+        } else {
+            TrainingState.adagrad(x, st, g, n, lr: learningRate)
+            if unit { TrainingState.normalize(x, n) }
+        }
     }
 }
