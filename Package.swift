@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "ChorusText", dependencies: ["ChorusCore", "CKernels"], exclude: ["README.md"]),
         .target(name: "ChorusAgents", dependencies: ["ChorusCore", "ChorusCollaborative", "ChorusText", "ChorusKnowledge", "CKernels"], exclude: ["README.md"],
                 swiftSettings: fastSwift),
-        .target(name: "ChorusKnowledge", dependencies: ["ChorusCore"], exclude: ["README.md"], swiftSettings: fastSwift),
+        .target(name: "ChorusKnowledge", dependencies: ["ChorusCore", "CKernels"], exclude: ["README.md"], swiftSettings: fastSwift),
         .target(name: "ChorusEval", dependencies: ["ChorusCore", "ChorusAgents"], exclude: ["README.md"]),
 
         // The C ABI: a thin skin over the core. Exports only chorus_* (exports.map).

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import ChorusCore
+import CKernels
 
 /// Every model is scored as f(q, x): a query q built from the anchor entity and the relation,
 /// against a candidate entity x. Tail prediction uses q = φ(h, r), head prediction q = ψ(r, t):
@@ -109,47 +110,46 @@ enum ScoreKernels {
         }
     }
 
-    /// Adds c · ∂f/∂q to `gq` and c · ∂f/∂x to `gx` (either may be nil), for a score computed as
-    /// `score(cmp, q, x)`; `gx` receives the candidate's gradient.
+    /// Adds c · ∂f/∂q to `gq`, for a score computed as `score(cmp, q, x)`.
     @inline(__always)
     static func scoreBackward(_ cmp: Comparison, q: UnsafePointer<Float>, x: UnsafePointer<Float>, w: Int, coefficient c: Float,
-                              gradQuery gq: UnsafeMutablePointer<Float>, gradCandidate gx: UnsafeMutablePointer<Float>?) {
+                              gradQuery gq: UnsafeMutablePointer<Float>) {
         switch cmp {
-        case .dot:
-            Kernels.axpy(c, x, gq, w)
-            if let gx { Kernels.axpy(c, q, gx, w) }
-        case .l1:   // ∂(−|q − x|)/∂q = −sign(q − x)
-            var i = 0
-            let rq = UnsafeRawPointer(q), rx = UnsafeRawPointer(x), rg = UnsafeMutableRawPointer(gq)
-            let zero = V(), pc = V(repeating: c), nc = V(repeating: -c)
-            while i + 8 <= w {
-                let o = i * 4
-                let diff = rq.loadUnaligned(fromByteOffset: o, as: V.self) - rx.loadUnaligned(fromByteOffset: o, as: V.self)
-                let s = zero.replacing(with: pc, where: diff .> 0).replacing(with: nc, where: diff .< 0)
-                rg.storeBytes(of: rg.loadUnaligned(fromByteOffset: o, as: V.self) - s, toByteOffset: o, as: V.self)
-                if let gx { let r = UnsafeMutableRawPointer(gx); r.storeBytes(of: r.loadUnaligned(fromByteOffset: o, as: V.self) + s, toByteOffset: o, as: V.self) }
-                i += 8
-            }
-            while i < w {
-                let diff = q[i] - x[i]
-                let s: Float = diff > 0 ? c : (diff < 0 ? -c : 0)
-                gq[i] -= s
-                gx?[i] += s
-                i += 1
-            }
+        case .dot: Kernels.axpy(c, x, gq, w)
+        // The distances depend on q − x only: ∂f/∂q = −∂f/∂x.
+        default: distanceBackward(cmp, q: q, x: x, w: w, coefficient: -c, grad: gq)
+        }
+    }
+
+    /// Adds c · ∂f/∂x to `gx`: the candidate's side of `scoreBackward`.
+    @inline(__always)
+    static func candidateBackward(_ cmp: Comparison, q: UnsafePointer<Float>, x: UnsafePointer<Float>, w: Int, coefficient c: Float,
+                                  gradCandidate gx: UnsafeMutablePointer<Float>) {
+        switch cmp {
+        case .dot: Kernels.axpy(c, q, gx, w)
+        default: distanceBackward(cmp, q: q, x: x, w: w, coefficient: c, grad: gx)
+        }
+    }
+
+    /// Adds c · ∂f/∂x for the distance scores f = γ − D(q − x): c · sign(q − x) (L1; the
+    /// subgradient 0 at a tie), c · (q − x) / ‖q − x‖ (L2), c · u_k / |u_k| per complex component
+    /// u = q − x (RotatE's modulus; 0 at a zero modulus).
+    @inline(__always)
+    static func distanceBackward(_ cmp: Comparison, q: UnsafePointer<Float>, x: UnsafePointer<Float>, w: Int, coefficient c: Float,
+                                 grad g: UnsafeMutablePointer<Float>) {
+        let rq = UnsafeRawPointer(q), rx = UnsafeRawPointer(x), rg = UnsafeMutableRawPointer(g)
+        switch cmp {
+        case .dot: return
+        case .l1:
+            ck_l1_sign_axpy(c, q, x, g, w)
         case .l2:
             let n = l2sq(q, x, w).squareRoot()
             guard n > 0 else { return }
             let k = c / n
-            for i in 0..<w {
-                let diff = (q[i] - x[i]) * k
-                gq[i] -= diff
-                gx?[i] += diff
-            }
+            for i in 0..<w { g[i] += (q[i] - x[i]) * k }
         case .modulus:
             let d = w / 2
             var i = 0
-            let rq = UnsafeRawPointer(q), rx = UnsafeRawPointer(x), rg = UnsafeMutableRawPointer(gq)
             let cv = V(repeating: c), zero = V()
             while i + 8 <= d {
                 let o = i * 4, oi = (d + i) * 4
@@ -157,41 +157,22 @@ enum ScoreKernels {
                 let ui = rq.loadUnaligned(fromByteOffset: oi, as: V.self) - rx.loadUnaligned(fromByteOffset: oi, as: V.self)
                 let m = (ur * ur + ui * ui).squareRoot()
                 let k = (cv / m).replacing(with: zero, where: m .== 0)   // the subgradient 0 at a zero modulus
-                let dr = ur * k, di = ui * k
-                rg.storeBytes(of: rg.loadUnaligned(fromByteOffset: o, as: V.self) - dr, toByteOffset: o, as: V.self)
-                rg.storeBytes(of: rg.loadUnaligned(fromByteOffset: oi, as: V.self) - di, toByteOffset: oi, as: V.self)
-                if let gx {
-                    let r = UnsafeMutableRawPointer(gx)
-                    r.storeBytes(of: r.loadUnaligned(fromByteOffset: o, as: V.self) + dr, toByteOffset: o, as: V.self)
-                    r.storeBytes(of: r.loadUnaligned(fromByteOffset: oi, as: V.self) + di, toByteOffset: oi, as: V.self)
-                }
+                rg.storeBytes(of: rg.loadUnaligned(fromByteOffset: o, as: V.self) + ur * k, toByteOffset: o, as: V.self)
+                rg.storeBytes(of: rg.loadUnaligned(fromByteOffset: oi, as: V.self) + ui * k, toByteOffset: oi, as: V.self)
                 i += 8
             }
             while i < d {
                 let ur = q[i] - x[i], ui = q[d + i] - x[d + i]
                 let m = (ur * ur + ui * ui).squareRoot()
-                if m > 0 {
-                    let k = c / m
-                    gq[i] -= ur * k; gq[d + i] -= ui * k
-                    if let gx { gx[i] += ur * k; gx[d + i] += ui * k }
-                }
+                if m > 0 { let k = c / m; g[i] += ur * k; g[d + i] += ui * k }
                 i += 1
             }
         }
     }
 
+    /// Σ|a − b| (the C kernel: AVX2 when the CPU has it).
     @inline(__always) static func l1(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc = SIMD8<Float>()
-        var i = 0
-        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
-        while i + 8 <= n {
-            let v = ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            acc += v.replacing(with: -v, where: v .< 0)
-            i += 8
-        }
-        var s = acc.sum()
-        while i < n { s += abs(a[i] - b[i]); i += 1 }
-        return s
+        ck_l1_distance(a, b, n)
     }
 
     @inline(__always) static func l2sq(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {

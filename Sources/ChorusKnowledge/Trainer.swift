@@ -4,14 +4,21 @@ import Glibc
 import Musl
 #endif
 import ChorusCore
+import CKernels
 
 /// Mini-batch training of knowledge-graph embeddings with negative sampling.
 ///
-/// Determinism: each batch is cut into one contiguous slice per worker (`Parallel.forEachChunk`);
-/// a worker draws its negatives from an RNG seeded by (seed, position of the triple in training),
-/// and accumulates gradients into its own gradient table. The tables are then summed row by row
-/// in worker order, and each touched row is updated by exactly one thread. No shared writes, no
-/// atomics: the same seed and thread count give bit-identical embeddings.
+/// A step runs in two parallel phases. Phase 1, one contiguous slice of the batch per worker
+/// (`Parallel.forEachChunk`): each sample draws its side and negatives from an RNG seeded by
+/// (seed, position of the triple in training), scores them, and keeps in its own slot of the step
+/// buffers what its gradient needs: the query q, the loss coefficients ∂L/∂f, and the anchor's and
+/// relation's gradients. Nothing is written to a shared table. Between the phases, one thread
+/// lists, for every touched row, the samples that touch it, in sample order. Phase 2, rows spread
+/// over the workers: each touched row sums its gradient from that list (a candidate's
+/// c · ∂f/∂x is recomputed from the stored q and the row itself) and applies the optimiser at once,
+/// so a row is read and written once per step and only touched rows are visited (lazy Adam).
+/// Determinism: every sum runs in sample order and each row is updated by exactly one thread, so a
+/// fixed seed gives bit-identical embeddings whatever the thread count.
 public enum KGTrainer {
     /// Trains a model on every triple of `store`.
     /// - Parameters:
@@ -53,47 +60,130 @@ public enum KGTrainer {
     }
 }
 
-/// Per-worker scratch: a gradient table shaped like the model with a touched-row list, and the
-/// small vectors of one sample. Allocated once per training.
+/// Per-worker scratch of phase 1: the scores of one sample's negatives, the query's gradient.
+/// Allocated once per training.
 final class WorkerScratch {
-    let gradE: FloatMatrix, gradR: FloatMatrix
-    var touchedE: [UInt8], touchedR: [UInt8]
-    var listE: [Int32] = [], listR: [Int32] = []
-    let query: FloatMatrix, gradQuery: FloatMatrix
-    var negatives: [Int32], scores: [Float], coefficients: [Float]
+    let scores: FloatMatrix, gradQuery: FloatMatrix
     var loss = 0.0
+    /// f(positive) of the last sample, as training computed it (clear-box tests compare it with the model's score).
+    var lastPositiveScore: Float = 0
 
-    init(entities: Int, relations: Int, entityWidth: Int, relationWidth: Int, negatives n: Int) throws(ChorusError) {
-        gradE = try FloatMatrix(rows: entities, cols: entityWidth)
-        gradR = try FloatMatrix(rows: relations, cols: relationWidth)
-        touchedE = [UInt8](repeating: 0, count: entities); touchedR = [UInt8](repeating: 0, count: relations)
-        query = try FloatMatrix(rows: 1, cols: entityWidth); gradQuery = try FloatMatrix(rows: 1, cols: entityWidth)
-        negatives = [Int32](repeating: 0, count: n); scores = [Float](repeating: 0, count: n); coefficients = [Float](repeating: 0, count: n)
-    }
-
-    @inline(__always) func gradEntity(_ e: Int32) -> UnsafeMutablePointer<Float> {
-        if touchedE[Int(e)] == 0 { touchedE[Int(e)] = 1; listE.append(e) }
-        return gradE.row(Int(e))
-    }
-    @inline(__always) func gradRelation(_ r: Int32) -> UnsafeMutablePointer<Float> {
-        if touchedR[Int(r)] == 0 { touchedR[Int(r)] = 1; listR.append(r) }
-        return gradR.row(Int(r))
+    init(entityWidth: Int, relationWidth: Int, negatives n: Int) throws(ChorusError) {
+        scores = try FloatMatrix(rows: 1, cols: n)
+        gradQuery = try FloatMatrix(rows: 1, cols: entityWidth)
     }
 }
 
-/// The model, its optimiser state and the per-worker scratch of one training run.
+/// What phase 1 keeps per sample slot j of a step (`capacity` = batch size slots), and the
+/// touched rows' contribution lists built from it.
+final class StepBuffers {
+    let capacity: Int, negatives: Int
+    /// Contribution codes: j · stride + kind, kind k < n the k-th negative, n the positive
+    /// target, n + 1 the anchor, n + 2 the regulariser (of a positive's head or tail).
+    let stride: Int
+    let queries: FloatMatrix          // q of each sample
+    let gradAnchor: FloatMatrix       // ∂L/∂anchor of each sample
+    let gradRelation: FloatMatrix     // ∂L/∂relation of each sample (regulariser included)
+    let negativeIds: UnsafeMutablePointer<Int32>       // capacity × n
+    let coefficients: UnsafeMutablePointer<Float>      // capacity × n: ∂L/∂f(negative), 0 = no gradient
+    let positiveCoefficient: UnsafeMutablePointer<Float>
+    let tripleIndex: UnsafeMutablePointer<Int32>
+    let corruptHead: UnsafeMutablePointer<Bool>
+    /// The touched rows of one table: `rows[0..<count]` in ascending order, row `rows[s]`'s
+    /// contribution codes at `list[start[s]..<start[s + 1]]`, in sample order.
+    final class Lists {
+        let tableRows: Int
+        let counts: UnsafeMutablePointer<Int32>    // per table row (zero between steps)
+        let cursors: UnsafeMutablePointer<Int32>   // per table row
+        let rows: UnsafeMutablePointer<Int32>, start: UnsafeMutablePointer<Int32>, list: UnsafeMutablePointer<Int32>
+        var count = 0
+
+        init(tableRows: Int, contributions: Int) {
+            self.tableRows = tableRows
+            counts = .allocate(capacity: tableRows); counts.initialize(repeating: 0, count: tableRows)
+            cursors = .allocate(capacity: tableRows)
+            let touchable = min(tableRows, contributions)
+            rows = .allocate(capacity: touchable); start = .allocate(capacity: touchable + 1)
+            list = .allocate(capacity: max(1, contributions))
+        }
+        deinit { counts.deallocate(); cursors.deallocate(); rows.deallocate(); start.deallocate(); list.deallocate() }
+
+        /// Builds the lists from `visit`, which must call its argument with (row, code) for every
+        /// contribution, in sample order, the same way both times it is called.
+        @inline(__always) func build(_ visit: ((Int32, Int32) -> Void) -> Void) {
+            count = 0
+            visit { e, _ in
+                if counts[Int(e)] == 0 { rows[count] = e; count += 1 }
+                counts[Int(e)] += 1
+            }
+            // Ascending rows: the update pass then walks the tables in address order. When most
+            // rows are touched a scan of the counts is cheaper than sorting.
+            if count * 8 >= tableRows {
+                count = 0
+                for e in 0..<tableRows where counts[e] != 0 { rows[count] = Int32(e); count += 1 }
+            } else {
+                var touched = UnsafeMutableBufferPointer(start: rows, count: count)
+                touched.sort()
+            }
+            var running: Int32 = 0
+            for s in 0..<count {
+                let e = Int(rows[s])
+                start[s] = running; cursors[e] = running; running += counts[e]
+            }
+            start[count] = running
+            visit { e, code in
+                let c = cursors[Int(e)]
+                list[Int(c)] = code; cursors[Int(e)] = c + 1
+            }
+        }
+
+        func clear() {
+            for s in 0..<count { counts[Int(rows[s])] = 0 }
+            count = 0
+        }
+    }
+    let entityLists: Lists, relationLists: Lists
+
+    init(capacity: Int, negatives n: Int, entities: Int, relations: Int, entityWidth: Int, relationWidth: Int) throws(ChorusError) {
+        self.capacity = capacity; negatives = n; stride = n + 3
+        guard capacity * (n + 4) < Int(Int32.max) else {
+            throw .invalidArgument("batch size × (negatives + 4) must stay below 2^31, got \(capacity) × \(n + 4)")
+        }
+        queries = try FloatMatrix(rows: capacity, cols: entityWidth, zeroed: false)
+        gradAnchor = try FloatMatrix(rows: capacity, cols: entityWidth, zeroed: false)
+        gradRelation = try FloatMatrix(rows: capacity, cols: relationWidth, zeroed: false)
+        negativeIds = .allocate(capacity: capacity * n); coefficients = .allocate(capacity: capacity * n)
+        positiveCoefficient = .allocate(capacity: capacity); tripleIndex = .allocate(capacity: capacity)
+        corruptHead = .allocate(capacity: capacity)
+        // Per sample at most n negatives, the target, the anchor and the regulariser's head and tail.
+        entityLists = Lists(tableRows: entities, contributions: capacity * (n + 4))
+        relationLists = Lists(tableRows: relations, contributions: capacity)
+    }
+
+    deinit {
+        negativeIds.deallocate(); coefficients.deallocate(); positiveCoefficient.deallocate()
+        tripleIndex.deallocate(); corruptHead.deallocate()
+    }
+}
+
+/// The model, its optimiser state and the scratch of one training run.
 final class TrainingState: @unchecked Sendable {
     let p: KGTrainingParameters
     let model: KnowledgeGraphModel
     let heads: [Int32], rels: [Int32], tails: [Int32]
     let weights: [Float]
     let headProbability: [Float]
-    let momentE: FloatMatrix?, momentR: FloatMatrix?        // Adam first moments
-    let secondE: FloatMatrix, secondR: FloatMatrix          // Adam second moments / Adagrad sums
+    /// Optimiser state per row: Adam's [m | v] (2 × row width), Adagrad's sums (row width).
+    let stateE: FloatMatrix, stateR: FloatMatrix
     var workers: [WorkerScratch] = []
+    /// Phase 2's per-worker row gradient (one row each).
+    let rowGradients: FloatMatrix
+    let buffers: StepBuffers
     var step = 0
-    var markE: [UInt8], markR: [UInt8]
     let cmp: ScoreKernels.Comparison
+    /// The regulariser's weight per positive in the current step (λ / batch size).
+    var regularizerShare: Float = 0
+    var regularized: Bool { p.regularizer != .none && p.regularizationWeight > 0 }
 
     init(store: TripleStore, parameters p: KGTrainingParameters) throws(ChorusError) {
         self.p = p
@@ -123,23 +213,29 @@ final class TrainingState: @unchecked Sendable {
         } else {
             weights = [Float](repeating: 1, count: store.count)
         }
-        if p.optimizer == .adam {
-            momentE = try FloatMatrix(rows: ne, cols: we); momentR = try FloatMatrix(rows: nr, cols: wr)
-        } else {
-            momentE = nil; momentR = nil
-        }
-        secondE = try FloatMatrix(rows: ne, cols: we); secondR = try FloatMatrix(rows: nr, cols: wr)
+        let moments = p.optimizer == .adam ? 2 : 1
+        stateE = try FloatMatrix(rows: ne, cols: moments * we); stateR = try FloatMatrix(rows: nr, cols: moments * wr)
         let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
-        for _ in 0..<max(1, min(threads, p.batchSize)) {
-            workers.append(try WorkerScratch(entities: ne, relations: nr, entityWidth: we, relationWidth: wr, negatives: p.negatives))
+        for _ in 0..<max(1, threads) {
+            workers.append(try WorkerScratch(entityWidth: we, relationWidth: wr, negatives: p.negatives))
         }
-        markE = [UInt8](repeating: 0, count: ne); markR = [UInt8](repeating: 0, count: nr)
+        rowGradients = try FloatMatrix(rows: max(1, threads), cols: max(we, wr))
+        buffers = try StepBuffers(capacity: min(p.batchSize, max(1, store.count)), negatives: p.negatives, entities: ne, relations: nr,
+                                  entityWidth: we, relationWidth: wr)
         cmp = ScoreKernels.comparison(kind, norm: p.norm)
     }
 
     static func normalize(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
         let norm = Kernels.dot(x, x, n).squareRoot()
-        if norm > 0 { for i in 0..<n { x[i] /= norm } }
+        guard norm > 0 else { return }
+        typealias V = SIMD8<Float>
+        let r = UnsafeMutableRawPointer(x), nv = V(repeating: norm)
+        var i = 0
+        while i + 8 <= n {
+            r.storeBytes(of: r.loadUnaligned(fromByteOffset: i * 4, as: V.self) / nv, toByteOffset: i * 4, as: V.self)
+            i += 8
+        }
+        while i < n { x[i] /= norm; i += 1 }
     }
 
     /// One optimisation step on the triples `batch` (indices into the store). Returns the batch loss.
@@ -147,99 +243,98 @@ final class TrainingState: @unchecked Sendable {
         step += 1
         var weightSum: Float = 0
         for i in batch { weightSum += weights[i] }
-        let box = SendableBox((self, batch, weightSum))
         let count = batch.count
-        // Phase 1: gradients, one contiguous slice of the batch per worker.
+        regularizerShare = p.regularizationWeight / Float(count)
+        // Phase 1: forward and per-sample gradients, one contiguous slice of the batch per worker.
+        let box = SendableBox((self, batch, weightSum))
         Parallel.forEachChunk(count: count, threads: min(threads, workers.count)) { w, range in
             let (state, batch, weightSum) = box.value
             let ws = state.workers[w]
-            ws.loss = 0
             for j in range {
                 let i = batch[batch.startIndex + j]
-                state.sample(i, seed: state.p.seed &+ (sampleBase &+ UInt64(j) &+ 1) &* 0x9E37_79B9_7F4A_7C15,
-                             scale: state.weights[i] / weightSum, batchSize: count, scratch: ws)
+                state.sample(i, slot: j, seed: state.p.seed &+ (sampleBase &+ UInt64(j) &+ 1) &* 0x9E37_79B9_7F4A_7C15,
+                             scale: state.weights[i] / weightSum, scratch: ws)
             }
         }
         var loss = 0.0
         for ws in workers { loss += ws.loss; ws.loss = 0 }
-        // Phase 2: the union of touched rows in worker order, then a row-parallel reduce + update.
-        var rowsE: [Int32] = [], rowsR: [Int32] = []
-        for ws in workers {
-            for e in ws.listE where markE[Int(e)] == 0 { markE[Int(e)] = 1; rowsE.append(e) }
-            for r in ws.listR where markR[Int(r)] == 0 { markR[Int(r)] = 1; rowsR.append(r) }
-        }
+        // Between the phases: each touched row's contributions, in sample order.
+        buildContributions(count: count)
+        // Phase 2: every touched row sums its gradient and is updated, by exactly one worker.
         let t = Float(step)
         let stepSize = p.learningRate / (1 - powf(0.9, t)), rootBc2 = (1 - powf(0.999, t)).squareRoot()
-        let upd = SendableBox((self, rowsE, rowsR))
-        Parallel.forEachChunk(count: rowsE.count + rowsR.count, threads: threads) { _, range in
-            let (state, rowsE, rowsR) = upd.value
-            for k in range {
-                if k < rowsE.count { state.update(entity: true, row: Int(rowsE[k]), stepSize: stepSize, rootBc2: rootBc2) }
-                else { state.update(entity: false, row: Int(rowsR[k - rowsE.count]), stepSize: stepSize, rootBc2: rootBc2) }
+        let pass = rowPass(stepSize: stepSize, rootBc2: rootBc2)
+        // Chunks of 64 rows; the pass holds plain pointers only, so no reference counting (an
+        // atomic shared by both workers) happens per row.
+        let chunk = 64, chunks = (pass.entityRows + pass.relationRows + chunk - 1) / chunk
+        Parallel.forEach(count: chunks, threads: min(threads, workers.count), grain: 1) { w, c in
+            let total = pass.entityRows + pass.relationRows
+            let g = pass.rowGradients + w * pass.rowGradientWidth
+            for k in c * chunk..<min(total, (c + 1) * chunk) {
+                // Rows are scattered over tables larger than the caches: fetch the row two ahead
+                // (its values and optimiser state) while this one is summed and updated.
+                if k + 2 < pass.entityRows { pass.prefetchEntity(k + 2) }
+                if k < pass.entityRows {
+                    pass.entityGradient(slot: k, into: g)
+                    pass.applyEntity(slot: k, gradient: g)
+                } else {
+                    pass.relationGradient(slot: k - pass.entityRows, into: g)
+                    pass.applyRelation(slot: k - pass.entityRows, gradient: g)
+                }
             }
         }
-        for e in rowsE { markE[Int(e)] = 0 }
-        for r in rowsR { markR[Int(r)] = 0 }
-        for ws in workers {
-            for e in ws.listE { ws.touchedE[Int(e)] = 0 }
-            for r in ws.listR { ws.touchedR[Int(r)] = 0 }
-            ws.listE.removeAll(keepingCapacity: true); ws.listR.removeAll(keepingCapacity: true)
-        }
+        clearContributions()
         return loss
     }
 
-    /// Sums the workers' gradients for one row (in worker order), clears them, and applies the
-    /// optimiser. `stepSize` and `rootBc2` carry Adam's bias corrections for this step.
-    func update(entity: Bool, row: Int, stepSize: Float, rootBc2: Float) {
-        let table = entity ? model.entities : model.relations
-        let n = table.cols
-        let x = table.row(row)
-        let v = (entity ? secondE : secondR).row(row)
-        let m = (entity ? momentE : momentR)?.row(row)
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { gbuf in
-            let g = gbuf.baseAddress!
-            var first = true
-            for ws in workers {
-                let touched = entity ? ws.touchedE[row] : ws.touchedR[row]
-                guard touched != 0 else { continue }
-                let src = (entity ? ws.gradE : ws.gradR).row(row)
-                if first { g.update(from: src, count: n); first = false } else { Kernels.axpy(1, src, g, n) }
-                src.update(repeating: 0, count: n)
+    /// Lists, for every touched entity and relation row, the contribution codes of the first
+    /// `count` slots, in slot order (a counting sort: count, prefix sums, fill).
+    func buildContributions(count: Int) {
+        let b = buffers, n = p.negatives, stride = b.stride, reg = regularized
+        heads.withUnsafeBufferPointer { heads in
+        tails.withUnsafeBufferPointer { tails in
+        rels.withUnsafeBufferPointer { rels in
+            b.entityLists.build { add in
+                for j in 0..<count {
+                    let i = Int(b.tripleIndex[j]), head = b.corruptHead[j]
+                    let anchor = head ? tails[i] : heads[i], target = head ? heads[i] : tails[i]
+                    let base = Int32(truncatingIfNeeded: j * stride), negs = b.negativeIds + j * n, c = b.coefficients + j * n
+                    for k in 0..<n where c[k] != 0 { add(negs[k], base + Int32(truncatingIfNeeded: k)) }
+                    if b.positiveCoefficient[j] != 0 { add(target, base + Int32(truncatingIfNeeded: n)) }
+                    add(anchor, base + Int32(truncatingIfNeeded: n + 1))
+                    if reg { add(heads[i], base + Int32(truncatingIfNeeded: n + 2)); add(tails[i], base + Int32(truncatingIfNeeded: n + 2)) }
+                }
             }
-            if first { return }
-            if let m {
-                Self.adam(x, m, v, g, n, stepSize: stepSize, rootBc2: rootBc2)
-            } else {
-                Self.adagrad(x, v, g, n, lr: p.learningRate)
+            b.relationLists.build { add in
+                for j in 0..<count { add(rels[Int(b.tripleIndex[j])], Int32(truncatingIfNeeded: j)) }
             }
-        }
-        if entity && p.model == .transE && p.unitEntities { Self.normalize(x, n) }
+        }}}
+    }
+
+    func clearContributions() {
+        buffers.entityLists.clear(); buffers.relationLists.clear()
+    }
+
+    /// Phase 2's view of the step: plain pointers and values, copied into each worker's closure.
+    func rowPass(stepSize: Float, rootBc2: Float) -> RowPass {
+        let b = buffers, el = b.entityLists, rl = b.relationLists
+        return RowPass(entities: model.entities.base, entityWidth: model.entities.cols, relations: model.relations.base,
+                       relationWidth: model.relations.cols, stateE: stateE.base, stateR: stateR.base,
+                       queries: b.queries.base, gradAnchor: b.gradAnchor.base, gradRelation: b.gradRelation.base,
+                       coefficients: b.coefficients, positiveCoefficient: b.positiveCoefficient,
+                       entityRowIds: el.rows, entityStart: el.start, entityList: el.list, entityRows: el.count,
+                       relationRowIds: rl.rows, relationStart: rl.start, relationList: rl.list, relationRows: rl.count,
+                       rowGradients: rowGradients.base, rowGradientWidth: rowGradients.cols,
+                       negatives: p.negatives, stride: b.stride, cmp: cmp, regularizer: regularized ? p.regularizer : .none,
+                       regularizerShare: regularizerShare, adam: p.optimizer == .adam, learningRate: p.learningRate,
+                       unitEntities: p.model == .transE && p.unitEntities, stepSize: stepSize, rootBc2: rootBc2)
     }
 
     /// torch.optim.Adam: m = β1 m + (1 − β1) g; v = β2 v + (1 − β2) g²;
     /// x −= lr / bc1 · m / (sqrt(v) / sqrt(bc2) + eps), with β = (0.9, 0.999), eps = 1e-8.
     @inline(__always) static func adam(_ x: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>,
-                                       _ g: UnsafePointer<Float>, _ n: Int, stepSize: Float, rootBc2: Float) {
-        let b1: Float = 0.9, b2: Float = 0.999, eps: Float = 1e-8
-        typealias V = SIMD8<Float>
-        let rx = UnsafeMutableRawPointer(x), rm = UnsafeMutableRawPointer(m), rv = UnsafeMutableRawPointer(v), rg = UnsafeRawPointer(g)
-        var i = 0
-        while i + 8 <= n {
-            let o = i * 4
-            let gi = rg.loadUnaligned(fromByteOffset: o, as: V.self)
-            let mi = V(repeating: b1) * rm.loadUnaligned(fromByteOffset: o, as: V.self) + V(repeating: 1 - b1) * gi
-            let vi = V(repeating: b2) * rv.loadUnaligned(fromByteOffset: o, as: V.self) + V(repeating: 1 - b2) * gi * gi
-            let xi = rx.loadUnaligned(fromByteOffset: o, as: V.self) - V(repeating: stepSize) * mi / (vi.squareRoot() / V(repeating: rootBc2) + V(repeating: eps))
-            rm.storeBytes(of: mi, toByteOffset: o, as: V.self); rv.storeBytes(of: vi, toByteOffset: o, as: V.self)
-            rx.storeBytes(of: xi, toByteOffset: o, as: V.self)
-            i += 8
-        }
-        while i < n {
-            m[i] = b1 * m[i] + (1 - b1) * g[i]
-            v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-            x[i] -= stepSize * m[i] / (v[i].squareRoot() / rootBc2 + eps)
-            i += 1
-        }
+                                       _ g: UnsafePointer<Float>, _ n: Int, stepSize: Float, rootBc2: Float, unitNorm: Bool = false) {
+        ck_adam(x, m, v, g, n, stepSize, rootBc2, unitNorm ? 1 : 0)
     }
 
     /// torch.optim.Adagrad (initial accumulator 0, eps 1e-10): s += g²; x −= lr · g / (sqrt(s) + eps).
@@ -250,87 +345,127 @@ final class TrainingState: @unchecked Sendable {
         }
     }
 
-    /// Forward and backward pass of one positive triple and its negatives into the worker's tables.
+    /// Phase 1 for one positive triple `i` in slot `j`: draws the side and the negatives, scores
+    /// them, and stores in the slot the query, the loss coefficients and the anchor's and
+    /// relation's gradients (the candidates' gradients are recomputed in phase 2 from q).
     /// `scale` is this positive's share of the batch loss (its weight over the batch's weight sum).
     /// Returns whether the head (rather than the tail) was corrupted.
     @discardableResult
-    func sample(_ i: Int, seed: UInt64, scale: Float, batchSize: Int, scratch ws: WorkerScratch) -> Bool {
+    func sample(_ i: Int, slot j: Int, seed: UInt64, scale: Float, scratch ws: WorkerScratch) -> Bool {
         var rng = SeededRandom(seed: seed)
+        let b = buffers
         let h = heads[i], r = rels[i], t = tails[i]
         let corruptHead = rng.nextFloat() < headProbability[Int(r)]
         let anchor = corruptHead ? t : h, target = corruptHead ? h : t
         let kind = p.model, d = p.dimension
         let ent = model.entities, w = ent.cols, ne = ent.rows
-        let q = ws.query.base, gq = ws.gradQuery.base
+        let q = b.queries.row(j), gq = ws.gradQuery.base
         let relRow = model.relations.row(Int(r))
         let phaseScale = model.phaseScale, gamma = model.gamma
         ScoreKernels.query(kind, anchor: ent.row(Int(anchor)), relation: relRow, tailSide: !corruptHead, d: d, phaseScale: phaseScale, out: q)
         let fPos = ScoreKernels.score(cmp, q: q, x: ent.row(Int(target)), w: w, gamma: gamma)
+        ws.lastPositiveScore = fPos
         let n = p.negatives
+        let negs = b.negativeIds + j * n, c = b.coefficients + j * n, f = ws.scores.base
         var cPos: Float = 0
         var loss: Double = 0
-        ws.negatives.withUnsafeMutableBufferPointer { negs in
-        ws.scores.withUnsafeMutableBufferPointer { f in
-        ws.coefficients.withUnsafeMutableBufferPointer { c in
+        for k in 0..<n { negs[k] = Int32(truncatingIfNeeded: rng.nextInt(below: ne)) }
+        // The negatives are random rows of a table larger than the caches: ask for a few ahead.
+        let ahead = 4, rowBytes = w * MemoryLayout<Float>.stride
+        for k in 0..<min(ahead, n) { ck_prefetch(ent.row(Int(negs[k])), rowBytes) }
+        for k in 0..<n {
+            if k + ahead < n { ck_prefetch(ent.row(Int(negs[k + ahead])), rowBytes) }
+            f[k] = ScoreKernels.score(cmp, q: q, x: ent.row(Int(negs[k])), w: w, gamma: gamma)
+        }
+        switch p.loss {
+        case .marginRanking(let margin):
+            let share = scale / Float(n)
             for k in 0..<n {
-                let e = Int32(truncatingIfNeeded: rng.nextInt(below: ne))
-                negs[k] = e
-                f[k] = ScoreKernels.score(cmp, q: q, x: ent.row(Int(e)), w: w, gamma: gamma)
+                let v = margin - fPos + f[k]
+                if v > 0 { loss += Double(share * v); c[k] = share; cPos -= share } else { c[k] = 0 }
             }
-            switch p.loss {
-            case .marginRanking(let margin):
-                let share = scale / Float(n)
-                for k in 0..<n {
-                    let v = margin - fPos + f[k]
-                    if v > 0 { loss += Double(share * v); c[k] = share; cPos -= share } else { c[k] = 0 }
-                }
-            case .logistic:
-                // d/df [−log σ(−f)] = σ(f); d/df [−log σ(f)] = −σ(−f).
-                let share = 0.5 * scale / Float(n)
-                for k in 0..<n { loss -= Double(share * Self.logSigmoid(-f[k])); c[k] = share * Self.sigmoid(f[k]) }
-                loss -= Double(0.5 * scale * Self.logSigmoid(fPos)); cPos = -0.5 * scale * Self.sigmoid(-fPos)
-            case .selfAdversarial(let alpha):
-                var top = -Float.infinity
-                for k in 0..<n { top = max(top, alpha * f[k]) }
-                var z: Float = 0
-                for k in 0..<n { c[k] = expf(alpha * f[k] - top); z += c[k] }
-                for k in 0..<n {
-                    let pk = c[k] / z   // the softmax weight, a constant for the gradient
-                    loss -= Double(0.5 * scale * pk * Self.logSigmoid(-f[k]))
-                    c[k] = 0.5 * scale * pk * Self.sigmoid(f[k])
-                }
-                loss -= Double(0.5 * scale * Self.logSigmoid(fPos)); cPos = -0.5 * scale * Self.sigmoid(-fPos)
+        case .logistic:
+            // d/df [−log σ(−f)] = σ(f); d/df [−log σ(f)] = −σ(−f).
+            let share = 0.5 * scale / Float(n)
+            for k in 0..<n { loss -= Double(share * Self.logSigmoid(-f[k])); c[k] = share * Self.sigmoid(f[k]) }
+            loss -= Double(0.5 * scale * Self.logSigmoid(fPos)); cPos = -0.5 * scale * Self.sigmoid(-fPos)
+        case .selfAdversarial(let alpha):
+            var top = -Float.infinity
+            for k in 0..<n { top = max(top, alpha * f[k]) }
+            var z: Float = 0
+            for k in 0..<n { c[k] = expf(alpha * f[k] - top); z += c[k] }
+            for k in 0..<n {
+                let pk = c[k] / z   // the softmax weight, a constant for the gradient
+                loss -= Double(0.5 * scale * pk * Self.logSigmoid(-f[k]))
+                c[k] = 0.5 * scale * pk * Self.sigmoid(f[k])
             }
-            // Backward: candidates first (their rows), the query's gradient summed along the way.
-            gq.update(repeating: 0, count: w)
-            for k in 0..<n where c[k] != 0 {
-                ScoreKernels.scoreBackward(cmp, q: q, x: ent.row(Int(negs[k])), w: w, coefficient: c[k], gradQuery: gq, gradCandidate: ws.gradEntity(negs[k]))
-            }
-        }}}
-        if cPos != 0 {
-            ScoreKernels.scoreBackward(cmp, q: q, x: ent.row(Int(target)), w: w, coefficient: cPos, gradQuery: gq, gradCandidate: ws.gradEntity(target))
+            loss -= Double(0.5 * scale * Self.logSigmoid(fPos)); cPos = -0.5 * scale * Self.sigmoid(-fPos)
         }
+        // The query's gradient over the candidates, then the anchor's and the relation's.
+        gq.update(repeating: 0, count: w)
+        for k in 0..<n where c[k] != 0 {
+            ScoreKernels.scoreBackward(cmp, q: q, x: ent.row(Int(negs[k])), w: w, coefficient: c[k], gradQuery: gq)
+        }
+        if cPos != 0 { ScoreKernels.scoreBackward(cmp, q: q, x: ent.row(Int(target)), w: w, coefficient: cPos, gradQuery: gq) }
+        let ga = b.gradAnchor.row(j), gr = b.gradRelation.row(j), wr = model.relations.cols
+        ga.update(repeating: 0, count: w); gr.update(repeating: 0, count: wr)
         ScoreKernels.queryBackward(kind, anchor: ent.row(Int(anchor)), relation: relRow, query: q, gradQuery: gq, tailSide: !corruptHead,
-                                   d: d, phaseScale: phaseScale, gradAnchor: ws.gradEntity(anchor), gradRelation: ws.gradRelation(r))
-        if p.regularizer != .none && p.regularizationWeight > 0 {
-            let lam = p.regularizationWeight / Float(batchSize)
-            loss += Double(regularize(ent.row(Int(h)), ws.gradEntity(h), w, lam))
-            loss += Double(regularize(relRow, ws.gradRelation(r), model.relations.cols, lam))
-            loss += Double(regularize(ent.row(Int(t)), ws.gradEntity(t), w, lam))
+                                   d: d, phaseScale: phaseScale, gradAnchor: ga, gradRelation: gr)
+        if regularized {
+            let lam = regularizerShare
+            loss += Double(regularizerValue(ent.row(Int(h)), w, lam) + regularizerValue(relRow, wr, lam) + regularizerValue(ent.row(Int(t)), w, lam))
+            regularizerGradient(relRow, gr, wr, lam)   // the entities' terms are added in phase 2
         }
+        b.positiveCoefficient[j] = cPos
+        b.tripleIndex[j] = Int32(truncatingIfNeeded: i)
+        b.corruptHead[j] = corruptHead
         ws.loss += loss
         return corruptHead
     }
 
-    /// Adds the regulariser's gradient for one row; returns its value.
-    @inline(__always) func regularize(_ x: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ n: Int, _ lam: Float) -> Float {
+    /// The gradients one sample (in slot 0, `scale` 1, a batch of one) puts on each row, through
+    /// the same code as training, without applying them (for the gradient check).
+    func sampleGradients(_ i: Int, seed: UInt64) -> (corruptHead: Bool, negatives: [Int32], entities: [(Int32, [Float])], relations: [(Int32, [Float])]) {
+        regularizerShare = p.regularizationWeight
+        let ws = workers[0]
+        let head = sample(i, slot: 0, seed: seed, scale: 1, scratch: ws)
+        ws.loss = 0
+        buildContributions(count: 1)
+        let pass = rowPass(stepSize: 0, rootBc2: 1), g = pass.rowGradients
+        var ent: [(Int32, [Float])] = [], rel: [(Int32, [Float])] = []
+        for s in 0..<pass.entityRows {
+            pass.entityGradient(slot: s, into: g)
+            ent.append((pass.entityRowIds[s], Array(UnsafeBufferPointer(start: g, count: model.entities.cols))))
+        }
+        for s in 0..<pass.relationRows {
+            pass.relationGradient(slot: s, into: g)
+            rel.append((pass.relationRowIds[s], Array(UnsafeBufferPointer(start: g, count: model.relations.cols))))
+        }
+        clearContributions()
+        return (head, Array(UnsafeBufferPointer(start: buffers.negativeIds, count: p.negatives)), ent, rel)
+    }
+
+    /// λ Σ|x|³ or λ Σ x² over one row.
+    @inline(__always) func regularizerValue(_ x: UnsafePointer<Float>, _ n: Int, _ lam: Float) -> Float {
         var value: Float = 0
         if p.regularizer == .n3 {
-            for i in 0..<n { let a = abs(x[i]); value += a * a * a; g[i] += 3 * lam * a * x[i] }
+            for i in 0..<n { let a = abs(x[i]); value += a * a * a }
         } else {
-            for i in 0..<n { value += x[i] * x[i]; g[i] += 2 * lam * x[i] }
+            for i in 0..<n { value += x[i] * x[i] }
         }
         return lam * value
+    }
+
+    /// Adds the regulariser's gradient for one row.
+    @inline(__always) func regularizerGradient(_ x: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ n: Int, _ lam: Float) {
+        Self.regularizerGradient(p.regularizer, x, g, n, lam)
+    }
+    @inline(__always) static func regularizerGradient(_ kind: KGRegularizer, _ x: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ n: Int, _ lam: Float) {
+        if kind == .n3 {
+            for i in 0..<n { g[i] += 3 * lam * abs(x[i]) * x[i] }
+        } else {
+            for i in 0..<n { g[i] += 2 * lam * x[i] }
+        }
     }
 
     @inline(__always) static func sigmoid(_ x: Float) -> Float {
@@ -339,5 +474,83 @@ final class TrainingState: @unchecked Sendable {
     /// log σ(x) = −softplus(−x), computed without overflow.
     @inline(__always) static func logSigmoid(_ x: Float) -> Float {
         x >= 0 ? -log1pf(expf(-x)) : x - log1pf(expf(x))
+    }
+}
+
+/// Phase 2 of a step over plain pointers: each touched row's gradient, summed in sample order
+/// from its contribution list and the row's pre-update values, then the optimiser. A value type
+/// without references, so that the per-row work does no reference counting.
+struct RowPass: @unchecked Sendable {
+    let entities: UnsafeMutablePointer<Float>, entityWidth: Int
+    let relations: UnsafeMutablePointer<Float>, relationWidth: Int
+    let stateE: UnsafeMutablePointer<Float>, stateR: UnsafeMutablePointer<Float>
+    let queries: UnsafeMutablePointer<Float>, gradAnchor: UnsafeMutablePointer<Float>, gradRelation: UnsafeMutablePointer<Float>
+    let coefficients: UnsafeMutablePointer<Float>, positiveCoefficient: UnsafeMutablePointer<Float>
+    let entityRowIds: UnsafeMutablePointer<Int32>, entityStart: UnsafeMutablePointer<Int32>, entityList: UnsafeMutablePointer<Int32>
+    let entityRows: Int
+    let relationRowIds: UnsafeMutablePointer<Int32>, relationStart: UnsafeMutablePointer<Int32>, relationList: UnsafeMutablePointer<Int32>
+    let relationRows: Int
+    let rowGradients: UnsafeMutablePointer<Float>, rowGradientWidth: Int
+    let negatives: Int, stride: Int
+    let cmp: ScoreKernels.Comparison
+    let regularizer: KGRegularizer, regularizerShare: Float
+    let adam: Bool, learningRate: Float, unitEntities: Bool
+    let stepSize: Float, rootBc2: Float
+
+    /// Adam's [m | v] or Adagrad's sums take 2 or 1 row widths.
+    @inline(__always) var moments: Int { adam ? 2 : 1 }
+
+    @inline(__always) func prefetchEntity(_ slot: Int) {
+        let row = Int(entityRowIds[slot]), f = MemoryLayout<Float>.stride
+        ck_prefetch(entities + row * entityWidth, entityWidth * f)
+        ck_prefetch(stateE + row * moments * entityWidth, moments * entityWidth * f)
+    }
+
+    /// Entity slot `s`'s gradient: candidates' c · ∂f/∂x recomputed from the stored q, anchors'
+    /// stored gradients, the regulariser's terms.
+    @inline(__always) func entityGradient(slot s: Int, into g: UnsafeMutablePointer<Float>) {
+        let w = entityWidth, n = negatives
+        let x = entities + Int(entityRowIds[s]) * w
+        g.update(repeating: 0, count: w)
+        for idx in Int(entityStart[s])..<Int(entityStart[s + 1]) {
+            let code = Int(entityList[idx])
+            let j = code / stride, kind = code - j * stride
+            if kind < n {
+                ScoreKernels.candidateBackward(cmp, q: queries + j * w, x: x, w: w, coefficient: coefficients[j * n + kind], gradCandidate: g)
+            } else if kind == n {
+                ScoreKernels.candidateBackward(cmp, q: queries + j * w, x: x, w: w, coefficient: positiveCoefficient[j], gradCandidate: g)
+            } else if kind == n + 1 {
+                Kernels.axpy(1, gradAnchor + j * w, g, w)
+            } else {
+                TrainingState.regularizerGradient(regularizer, x, g, w, regularizerShare)
+            }
+        }
+    }
+
+    /// Relation slot `s`'s gradient: the sum of its samples' stored gradients.
+    @inline(__always) func relationGradient(slot s: Int, into g: UnsafeMutablePointer<Float>) {
+        let w = relationWidth
+        g.update(repeating: 0, count: w)
+        for idx in Int(relationStart[s])..<Int(relationStart[s + 1]) { Kernels.axpy(1, gradRelation + Int(relationList[idx]) * w, g, w) }
+    }
+
+    @inline(__always) func applyEntity(slot s: Int, gradient g: UnsafeMutablePointer<Float>) {
+        let row = Int(entityRowIds[s]), w = entityWidth
+        apply(entities + row * w, stateE + row * moments * w, g, w, unit: unitEntities)
+    }
+
+    @inline(__always) func applyRelation(slot s: Int, gradient g: UnsafeMutablePointer<Float>) {
+        let row = Int(relationRowIds[s]), w = relationWidth
+        apply(relations + row * w, stateR + row * moments * w, g, w, unit: false)
+    }
+
+    /// The optimiser on one row; TransE's unit-norm projection fused into Adam's pass.
+    @inline(__always) func apply(_ x: UnsafeMutablePointer<Float>, _ st: UnsafeMutablePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ n: Int, unit: Bool) {
+        if adam {
+            TrainingState.adam(x, st, st + n, g, n, stepSize: stepSize, rootBc2: rootBc2, unitNorm: unit)
+        } else {
+            TrainingState.adagrad(x, st, g, n, lr: learningRate)
+            if unit { TrainingState.normalize(x, n) }
+        }
     }
 }

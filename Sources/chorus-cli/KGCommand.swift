@@ -28,7 +28,7 @@ enum KGCommand {
           --gamma <x>             margin of TransE/RotatE's gamma - distance; init range (gamma+2)/dim
                                   (default: 6; 200 for distmult/complex, as the RotatE code)
           --init-range <x>        half-width of the uniform initialisation (default: (gamma+2)/dim;
-                                  0.202 for distmult, 0.404 for complex: the RotatE code's values)
+                                  0.202 for distmult and complex: the RotatE code's value at d = 1000)
           --loss <name>           margin, logistic or adversarial (default per model: transe margin,
                                   distmult/complex logistic, rotate adversarial)
           --margin <x>            margin of the margin ranking loss (default 1)

@@ -46,6 +46,20 @@ void ck_float_to_half(const float *f, uint16_t *h, size_t n);
 /* 1 when the half-precision kernels use F16C (AVX2+FMA+F16C). */
 int ck_uses_f16c(void);
 
+/* Knowledge-graph training (kg.c). sum |a[i] - b[i]| over n floats. */
+float ck_l1_distance(const float *a, const float *b, size_t n);
+
+/* g[i] += c * sign(q[i] - x[i]) (0 where they are equal): the L1 distance's gradient. */
+void ck_l1_sign_axpy(float c, const float *q, const float *x, float *g, size_t n);
+
+/* torch.optim.Adam on one row (beta 0.9 / 0.999, eps 1e-8): m = b1 m + (1 - b1) g,
+ * v = b2 v + (1 - b2) g g, x -= step * m / (sqrt(v) / root_bc2 + eps), with step = lr / bc1;
+ * then, when unit_norm is not 0, x /= ||x|| (TransE's constraint; a zero row is left alone). */
+void ck_adam(float *x, float *m, float *v, const float *g, size_t n, float step, float root_bc2, int unit_norm);
+
+/* Prefetches [p, p + bytes) for writing, one hint per 64-byte line. */
+void ck_prefetch(const void *p, size_t bytes);
+
 /* A spin-wait hint (x86 PAUSE). */
 void ck_cpu_relax(void);
 
