@@ -25,7 +25,10 @@ extension Engine {
             // Text vectors of the fit's items, one row per item (zero rows for items without text).
             let itemVectors = try texts.itemMatrix(for: log.items)
             let graph = facts.graph(for: log.items)
-            let graphVectors = try itemEmbeddings(knowledgeGraph, items: log.items)
+            // Item embeddings when the host has trained the engine's knowledge graph. The fit does
+            // not train it itself: on MovieLens' genre and decade facts the embeddings earned no
+            // blend weight while their training cost more than the rest of the fit.
+            let graphVectors = try KnowledgeEmbeddingAgent.itemVectors(knowledgeGraph, items: log.items)
             var factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph, graphVectors: graphVectors)
             // Users' profile texts, by user index, for the validation requests.
             var profiles: [Int32: [Float]] = [:]
@@ -190,14 +193,6 @@ extension Engine {
             warmth: Candidates.itemWarmth(trainSeen))
         let w = weights
         return Coordinator.fitQueryWeight(cache, query: q, k: 10) { _, x in ranker?.score(x) ?? Coordinator.linear(w, x) }
-    }
-
-    /// The items' unit embeddings from the engine's knowledge graph, when the host has trained it
-    /// (nil otherwise, or when no item is an entity of its model). The fit does not train the
-    /// graph itself: on MovieLens' genre and decade facts the embeddings earned no blend weight
-    /// while their training cost more than the rest of the fit (see the module README).
-    private func itemEmbeddings(_ graph: KnowledgeGraph, items: IdIndex) throws(ChorusError) -> FloatMatrix? {
-        try KnowledgeEmbeddingAgent.itemVectors(graph, items: items)
     }
 
     /// The query agent rides on the content agent: appended right after it when there is one.
