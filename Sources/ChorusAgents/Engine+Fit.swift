@@ -131,6 +131,7 @@ extension Engine {
         let queryUser = keys.map { Int32($0 >> 16) }, queryScenario = keys.map { $0 & 0xFFFF }
         let queryRelevant = keys.map { byQuery[$0]! }
         let counts = queryUser.map { trainSeen.row(Int($0)).cols.count }
+        let warmth = Candidates.itemWarmth(trainSeen)
         let cache = try ValidationCandidates(
             agents: agents, itemCount: log.items.count, quota: p.candidatesPerAgent, threads: threads, users: keys.count,
             request: { q, body in
@@ -138,7 +139,7 @@ extension Engine {
                 profile.withUnsafeBufferPointer { pb in body(AgentRequest(user: queryUser[q], profile: pb.isEmpty ? nil : pb)) }
             },
             seen: { q in trainSeen.row(Int(queryUser[q])).cols }, relevant: { q in queryRelevant[q] },
-            activity: { q in Candidates.activity(historyLength: counts[q]) }, warmth: Candidates.itemWarmth(trainSeen),
+            activity: { q in Candidates.activity(historyLength: counts[q]) }, warmth: warmth,
             scenario: { q in queryScenario[q] })
         if let progress, progress("blend", 0.45) { throw .cancelled("fit cancelled by the progress callback") }
         let frozen = Set(agents.indices.filter { agents[$0].name == "query" })
@@ -149,7 +150,7 @@ extension Engine {
         var queryWeight: Float = 0.5
         if let q = frozen.first, let content = agents.first(where: { $0.name == "content" }) as? ContentAgent {
             if let fitted = try fitQueryWeight(agents: agents, query: q, content: content, users: vu, relevant: relevant, train: train,
-                                               profiles: profiles, threads: threads, quota: p.candidatesPerAgent,
+                                               profiles: profiles, warmth: warmth, threads: threads, quota: p.candidatesPerAgent,
                                                weights: chosen.weights, ranker: chosen.ranker) {
                 queryWeight = fitted.weight
                 report += "; query weight \(fitted.weight) (pseudo-query validation NDCG@10 \(Coordinator.formatted(fitted.ndcg)))"
@@ -166,7 +167,7 @@ extension Engine {
     /// the item is masked), the other held-out items are relevant. At most 1,000 users, a
     /// deterministic spread. Nil when fewer than 20 such users exist.
     private func fitQueryWeight(agents: [RecommenderAgent], query q: Int, content: ContentAgent, users vu: [Int32],
-                                relevant: [Int32: [Int32]], train: TrainingData, profiles: [Int32: [Float]], threads: Int,
+                                relevant: [Int32: [Int32]], train: TrainingData, profiles: [Int32: [Float]], warmth: [Float], threads: Int,
                                 quota: Int, weights: [Float], ranker: RankingMLP?) throws(ChorusError) -> (weight: Float, ndcg: Double)? {
         let d = content.dimension
         var picked: [(user: Int32, query: Int32, rest: [Int32])] = []
@@ -190,7 +191,7 @@ extension Engine {
             seen: { u in ArraySlice(Array(trainSeen.row(Int(chosen[u].user)).cols) + [chosen[u].query]) },
             relevant: { u in chosen[u].rest },
             activity: { u in Candidates.activity(historyLength: trainSeen.row(Int(chosen[u].user)).cols.count) },
-            warmth: Candidates.itemWarmth(trainSeen))
+            warmth: warmth)
         let w = weights
         return Coordinator.fitQueryWeight(cache, query: q, k: 10) { _, x in ranker?.score(x) ?? Coordinator.linear(w, x) }
     }

@@ -14,24 +14,25 @@ public final class KnowledgeEmbeddingAgent: RecommenderAgent {
     public let itemVectors: FloatMatrix? = nil
     /// Unit embedding per item index; zero rows for items the graph does not hold.
     let vectors: FloatMatrix
+    /// Item indices with an embedding, ascending, and the same as a flag per item.
     let embedded: [Int32]
+    private let hasEmbedding: [Bool]
     let histories: UserHistories
 
     init(vectors: FloatMatrix, histories: UserHistories) {
         self.vectors = vectors; self.histories = histories
-        embedded = (0..<vectors.rows).filter { i in (0..<vectors.cols).contains { vectors.row(i)[$0] != 0 } }.map { Int32($0) }
+        let flags = (0..<vectors.rows).map { i in (0..<vectors.cols).contains { vectors.row(i)[$0] != 0 } }
+        hasEmbedding = flags
+        embedded = flags.indices.filter { flags[$0] }.map { Int32($0) }
     }
 
-    public var modelBytes: Int { vectors.byteCount + histories.byteCount + embedded.count * 4 }
+    public var modelBytes: Int { vectors.byteCount + histories.byteCount + embedded.count * 4 + hasEmbedding.count }
 
     private func embeddedHistory(_ request: AgentRequest) -> [Int32] {
         histories.items(of: request, itemCount: vectors.rows).filter(hasVector)
     }
 
-    private func hasVector(_ i: Int32) -> Bool {
-        let r = vectors.row(Int(i))
-        return (0..<vectors.cols).contains { r[$0] != 0 }
-    }
+    private func hasVector(_ i: Int32) -> Bool { hasEmbedding[Int(i)] }
 
     public func canScore(_ request: AgentRequest) -> Bool { !embedded.isEmpty && !embeddedHistory(request).isEmpty }
 
