@@ -1,6 +1,7 @@
-/* Knowledge-graph training kernels: the L1 distance and its gradient (TransE), the Adam row
- * update, and prefetches of the rows a step is about to touch. AVX2+FMA versions are chosen at
- * run time; the portable ones do the same arithmetic in the same order per lane. */
+/* Knowledge-graph training kernels: the L1 distance and its gradient (TransE), RotatE's modulus
+ * distance and its gradient, the Adam row update, and prefetches of the rows a step is about to
+ * touch. AVX2+FMA versions are chosen at run time; the portable ones do the same arithmetic in
+ * the same order per lane. */
 #include "ckernels.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -38,6 +39,39 @@ static void adam_portable(float *x, float *m, float *v, const float *g, size_t n
         x[i] = x[i] - step * mi / (__builtin_sqrtf(vi) / root_bc2 + eps);
     }
     if (unit) unit_portable(x, n);
+}
+
+/* The RotatE kernels work in blocks of 8 components: the portable versions keep 8 lane sums
+ * and reduce them as hsum256 does, so both give the same bits. */
+static float hsum8_portable(const float *v) {
+    float a0 = v[0] + v[4], a1 = v[1] + v[5], a2 = v[2] + v[6], a3 = v[3] + v[7];
+    return (a0 + a2) + (a1 + a3);
+}
+
+static float modulus_sum_portable(const float *q, const float *x, size_t d) {
+    float acc[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= d; i += 8)
+        for (int l = 0; l < 8; l++) {
+            float re = q[i + l] - x[i + l], im = q[d + i + l] - x[d + i + l];
+            acc[l] += __builtin_sqrtf(re * re + im * im);
+        }
+    float s = hsum8_portable(acc);
+    for (; i < d; i++) {
+        float re = q[i] - x[i], im = q[d + i] - x[d + i];
+        s += __builtin_sqrtf(re * re + im * im);
+    }
+    return s;
+}
+
+static void modulus_axpy2_portable(float c, const float *q, const float *x, float *gq, float *gx, size_t d) {
+    for (size_t i = 0; i < d; i++) {
+        float re = q[i] - x[i], im = q[d + i] - x[d + i];
+        float m = __builtin_sqrtf(re * re + im * im);
+        float k = m == 0 ? 0.0f : c / m;
+        if (gx) { gx[i] += re * k; gx[d + i] += im * k; }
+        if (gq) { gq[i] -= re * k; gq[d + i] -= im * k; }
+    }
 }
 
 #ifdef CK_X86
@@ -121,6 +155,52 @@ static void adam_avx2(float *x, float *m, float *v, const float *g, size_t n, fl
         }
     }
 }
+/* Separate multiplies and adds (no FMA), as the portable versions. */
+__attribute__((target("avx2,fma")))
+static float modulus_sum_avx2(const float *q, const float *x, size_t d) {
+    __m256 acc = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= d; i += 8) {
+        __m256 re = _mm256_sub_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(x + i));
+        __m256 im = _mm256_sub_ps(_mm256_loadu_ps(q + d + i), _mm256_loadu_ps(x + d + i));
+        acc = _mm256_add_ps(acc, _mm256_sqrt_ps(_mm256_add_ps(_mm256_mul_ps(re, re), _mm256_mul_ps(im, im))));
+    }
+    float s = hsum256(acc);
+    for (; i < d; i++) {
+        float re = q[i] - x[i], im = q[d + i] - x[d + i];
+        s += __builtin_sqrtf(re * re + im * im);
+    }
+    return s;
+}
+
+__attribute__((target("avx2,fma")))
+static void modulus_axpy2_avx2(float c, const float *q, const float *x, float *gq, float *gx, size_t d) {
+    const __m256 vc = _mm256_set1_ps(c), zero = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= d; i += 8) {
+        __m256 re = _mm256_sub_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(x + i));
+        __m256 im = _mm256_sub_ps(_mm256_loadu_ps(q + d + i), _mm256_loadu_ps(x + d + i));
+        __m256 m = _mm256_sqrt_ps(_mm256_add_ps(_mm256_mul_ps(re, re), _mm256_mul_ps(im, im)));
+        /* c / m, and 0 where m is 0 (the subgradient at a zero modulus). */
+        __m256 k = _mm256_andnot_ps(_mm256_cmp_ps(m, zero, _CMP_EQ_OQ), _mm256_div_ps(vc, m));
+        __m256 vre = _mm256_mul_ps(re, k), vim = _mm256_mul_ps(im, k);
+        if (gx) {
+            _mm256_storeu_ps(gx + i, _mm256_add_ps(_mm256_loadu_ps(gx + i), vre));
+            _mm256_storeu_ps(gx + d + i, _mm256_add_ps(_mm256_loadu_ps(gx + d + i), vim));
+        }
+        if (gq) {
+            _mm256_storeu_ps(gq + i, _mm256_sub_ps(_mm256_loadu_ps(gq + i), vre));
+            _mm256_storeu_ps(gq + d + i, _mm256_sub_ps(_mm256_loadu_ps(gq + d + i), vim));
+        }
+    }
+    for (; i < d; i++) {
+        float re = q[i] - x[i], im = q[d + i] - x[d + i];
+        float m = __builtin_sqrtf(re * re + im * im);
+        float k = m == 0 ? 0.0f : c / m;
+        if (gx) { gx[i] += re * k; gx[d + i] += im * k; }
+        if (gq) { gq[i] -= re * k; gq[d + i] -= im * k; }
+    }
+}
 #endif
 
 /* 1: AVX2+FMA, 0: portable, -1: not chosen yet (a benign race: every thread picks the same). */
@@ -165,4 +245,25 @@ void ck_prefetch(const void *p, size_t bytes) {
     const char *c = (const char *)p;
     for (size_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 1, 3);
     if (bytes) __builtin_prefetch(c + bytes - 1, 1, 3);
+}
+
+float ck_modulus_sum(const float *q, const float *x, size_t d) {
+#ifdef CK_X86
+    if (use_avx2()) return modulus_sum_avx2(q, x, d);
+#endif
+    return modulus_sum_portable(q, x, d);
+}
+
+void ck_modulus_axpy(float c, const float *q, const float *x, float *g, size_t d) {
+#ifdef CK_X86
+    if (use_avx2()) { modulus_axpy2_avx2(c, q, x, NULL, g, d); return; }
+#endif
+    modulus_axpy2_portable(c, q, x, NULL, g, d);
+}
+
+void ck_modulus_axpy2(float c, const float *q, const float *x, float *gq, float *gx, size_t d) {
+#ifdef CK_X86
+    if (use_avx2()) { modulus_axpy2_avx2(c, q, x, gq, gx, d); return; }
+#endif
+    modulus_axpy2_portable(c, q, x, gq, gx, d);
 }

@@ -121,6 +121,18 @@ enum ScoreKernels {
         }
     }
 
+    /// Adds c · ∂f/∂q to `gq` and c · ∂f/∂x to `gx` (RotatE: one |u_k| for both).
+    @inline(__always)
+    static func pairBackward(_ cmp: Comparison, q: UnsafePointer<Float>, x: UnsafePointer<Float>, w: Int, coefficient c: Float,
+                             gradQuery gq: UnsafeMutablePointer<Float>, gradCandidate gx: UnsafeMutablePointer<Float>) {
+        switch cmp {
+        case .modulus: ck_modulus_axpy2(c, q, x, gq, gx, w / 2)
+        default:
+            scoreBackward(cmp, q: q, x: x, w: w, coefficient: c, gradQuery: gq)
+            candidateBackward(cmp, q: q, x: x, w: w, coefficient: c, gradCandidate: gx)
+        }
+    }
+
     /// Adds c · ∂f/∂x to `gx`: the candidate's side of `scoreBackward`.
     @inline(__always)
     static func candidateBackward(_ cmp: Comparison, q: UnsafePointer<Float>, x: UnsafePointer<Float>, w: Int, coefficient c: Float,
@@ -137,7 +149,6 @@ enum ScoreKernels {
     @inline(__always)
     static func distanceBackward(_ cmp: Comparison, q: UnsafePointer<Float>, x: UnsafePointer<Float>, w: Int, coefficient c: Float,
                                  grad g: UnsafeMutablePointer<Float>) {
-        let rq = UnsafeRawPointer(q), rx = UnsafeRawPointer(x), rg = UnsafeMutableRawPointer(g)
         switch cmp {
         case .dot: return
         case .l1:
@@ -148,25 +159,7 @@ enum ScoreKernels {
             let k = c / n
             for i in 0..<w { g[i] += (q[i] - x[i]) * k }
         case .modulus:
-            let d = w / 2
-            var i = 0
-            let cv = V(repeating: c), zero = V()
-            while i + 8 <= d {
-                let o = i * 4, oi = (d + i) * 4
-                let ur = rq.loadUnaligned(fromByteOffset: o, as: V.self) - rx.loadUnaligned(fromByteOffset: o, as: V.self)
-                let ui = rq.loadUnaligned(fromByteOffset: oi, as: V.self) - rx.loadUnaligned(fromByteOffset: oi, as: V.self)
-                let m = (ur * ur + ui * ui).squareRoot()
-                let k = (cv / m).replacing(with: zero, where: m .== 0)   // the subgradient 0 at a zero modulus
-                rg.storeBytes(of: rg.loadUnaligned(fromByteOffset: o, as: V.self) + ur * k, toByteOffset: o, as: V.self)
-                rg.storeBytes(of: rg.loadUnaligned(fromByteOffset: oi, as: V.self) + ui * k, toByteOffset: oi, as: V.self)
-                i += 8
-            }
-            while i < d {
-                let ur = q[i] - x[i], ui = q[d + i] - x[d + i]
-                let m = (ur * ur + ui * ui).squareRoot()
-                if m > 0 { let k = c / m; g[i] += ur * k; g[d + i] += ui * k }
-                i += 1
-            }
+            ck_modulus_axpy(c, q, x, g, w / 2)
         }
     }
 
@@ -189,23 +182,8 @@ enum ScoreKernels {
         return s
     }
 
-    /// Σ_k |q_k − x_k| over d complex components (re block then im block).
+    /// Σ_k |q_k − x_k| over d complex components (re block then im block; the C kernel).
     @inline(__always) static func modulusSum(_ q: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ d: Int) -> Float {
-        var acc = SIMD8<Float>()
-        var i = 0
-        let rq = UnsafeRawPointer(q), rx = UnsafeRawPointer(x)
-        while i + 8 <= d {
-            let re = rq.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) - rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            let im = rq.loadUnaligned(fromByteOffset: (d + i) * 4, as: SIMD8<Float>.self) - rx.loadUnaligned(fromByteOffset: (d + i) * 4, as: SIMD8<Float>.self)
-            acc += (re * re + im * im).squareRoot()
-            i += 8
-        }
-        var s = acc.sum()
-        while i < d {
-            let re = q[i] - x[i], im = q[d + i] - x[d + i]
-            s += (re * re + im * im).squareRoot()
-            i += 1
-        }
-        return s
+        ck_modulus_sum(q, x, d)
     }
 }

@@ -38,6 +38,7 @@ public enum KGTrainer {
         var shuffler = SeededRandom(seed: p.seed ^ 0x5DEE_CE66_D1CE_4E5B)
         let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
         for epoch in 0..<p.epochs {
+            state.learningRate = p.learningRate(epoch: epoch)
             for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, shuffler.nextInt(below: i + 1)) }
             var lossSum = 0.0, batches = 0
             var start = 0
@@ -84,11 +85,16 @@ final class StepBuffers {
     let queries: FloatMatrix          // q of each sample
     let gradAnchor: FloatMatrix       // ∂L/∂anchor of each sample
     let gradRelation: FloatMatrix     // ∂L/∂relation of each sample (regulariser included)
-    let negativeIds: UnsafeMutablePointer<Int32>       // capacity × n
+    /// capacity × n: slot j's negatives at j · n, or, when runs of `sharing` slots share a draw,
+    /// run g's at g · n.
+    let negativeIds: UnsafeMutablePointer<Int32>
     let coefficients: UnsafeMutablePointer<Float>      // capacity × n: ∂L/∂f(negative), 0 = no gradient
     let positiveCoefficient: UnsafeMutablePointer<Float>
     let tripleIndex: UnsafeMutablePointer<Int32>
     let corruptHead: UnsafeMutablePointer<Bool>
+    /// With shared negatives: run g's gradient on its negative k at row g · n + k, summed over the
+    /// run's slots in phase 1 (the run's worker computes each |u| once for both sides).
+    let runGradients: FloatMatrix?
     /// The touched rows of one table: `rows[0..<count]` in ascending order, row `rows[s]`'s
     /// contribution codes at `list[start[s]..<start[s + 1]]`, in sample order.
     final class Lists {
@@ -144,7 +150,7 @@ final class StepBuffers {
     }
     let entityLists: Lists, relationLists: Lists
 
-    init(capacity: Int, negatives n: Int, entities: Int, relations: Int, entityWidth: Int, relationWidth: Int) throws(ChorusError) {
+    init(capacity: Int, negatives n: Int, sharing: Int, entities: Int, relations: Int, entityWidth: Int, relationWidth: Int) throws(ChorusError) {
         self.capacity = capacity; negatives = n; stride = n + 3
         guard capacity * (n + 4) < Int(Int32.max) else {
             throw .invalidArgument("batch size × (negatives + 4) must stay below 2^31, got \(capacity) × \(n + 4)")
@@ -155,6 +161,16 @@ final class StepBuffers {
         negativeIds = .allocate(capacity: capacity * n); coefficients = .allocate(capacity: capacity * n)
         positiveCoefficient = .allocate(capacity: capacity); tripleIndex = .allocate(capacity: capacity)
         corruptHead = .allocate(capacity: capacity)
+        if sharing > 1 {
+            let rows = (capacity + sharing - 1) / sharing * n
+            guard rows * entityWidth <= 1 << 28 else {
+                throw .invalidArgument("shared negatives: runs of \(sharing) in batches of \(capacity) with \(n) negatives need "
+                                       + "\(rows * entityWidth / (1 << 18)) MiB of gradients (at most 1024): share among more positives or use a smaller batch")
+            }
+            runGradients = try FloatMatrix(rows: rows, cols: entityWidth, zeroed: false)
+        } else {
+            runGradients = nil
+        }
         // Per sample at most n negatives, the target, the anchor and the regulariser's head and tail.
         entityLists = Lists(tableRows: entities, contributions: capacity * (n + 4))
         relationLists = Lists(tableRows: relations, contributions: capacity)
@@ -180,6 +196,8 @@ final class TrainingState: @unchecked Sendable {
     let rowGradients: FloatMatrix
     let buffers: StepBuffers
     var step = 0
+    /// The current epoch's learning rate (the schedule's value).
+    var learningRate: Float
     let cmp: ScoreKernels.Comparison
     /// The regulariser's weight per positive in the current step (λ / batch size).
     var regularizerShare: Float = 0
@@ -187,6 +205,7 @@ final class TrainingState: @unchecked Sendable {
 
     init(store: TripleStore, parameters p: KGTrainingParameters) throws(ChorusError) {
         self.p = p
+        learningRate = p.learningRate
         let d = p.dimension, kind = p.model
         let we = kind.entityWidth(d), wr = kind.relationWidth(d)
         let ne = store.entityCount, nr = store.relationCount
@@ -220,7 +239,8 @@ final class TrainingState: @unchecked Sendable {
             workers.append(try WorkerScratch(entityWidth: we, relationWidth: wr, negatives: p.negatives))
         }
         rowGradients = try FloatMatrix(rows: max(1, threads), cols: max(we, wr))
-        buffers = try StepBuffers(capacity: min(p.batchSize, max(1, store.count)), negatives: p.negatives, entities: ne, relations: nr,
+        buffers = try StepBuffers(capacity: min(p.batchSize, max(1, store.count)), negatives: p.negatives, sharing: p.negativeSharing,
+                                  entities: ne, relations: nr,
                                   entityWidth: we, relationWidth: wr)
         cmp = ScoreKernels.comparison(kind, norm: p.norm)
     }
@@ -245,12 +265,14 @@ final class TrainingState: @unchecked Sendable {
         for i in batch { weightSum += weights[i] }
         let count = batch.count
         regularizerShare = p.regularizationWeight / Float(count)
+        if p.negativeSharing > 1 { drawSharedNegatives(count: count, sampleBase: sampleBase) }
         // Phase 1: forward and per-sample gradients, one contiguous slice of the batch per worker.
-        let box = SendableBox((self, batch, weightSum))
-        Parallel.forEachChunk(count: count, threads: min(threads, workers.count)) { w, range in
+        // With shared negatives a run's slots go to one worker, in order: it sums the run's gradients.
+        let box = SendableBox((self, batch, weightSum)), share = p.negativeSharing
+        Parallel.forEachChunk(count: (count + share - 1) / share, threads: min(threads, workers.count)) { w, runs in
             let (state, batch, weightSum) = box.value
             let ws = state.workers[w]
-            for j in range {
+            for j in runs.lowerBound * share..<min(count, runs.upperBound * share) {
                 let i = batch[batch.startIndex + j]
                 state.sample(i, slot: j, seed: state.p.seed &+ (sampleBase &+ UInt64(j) &+ 1) &* 0x9E37_79B9_7F4A_7C15,
                              scale: state.weights[i] / weightSum, scratch: ws)
@@ -262,7 +284,7 @@ final class TrainingState: @unchecked Sendable {
         buildContributions(count: count)
         // Phase 2: every touched row sums its gradient and is updated, by exactly one worker.
         let t = Float(step)
-        let stepSize = p.learningRate / (1 - powf(0.9, t)), rootBc2 = (1 - powf(0.999, t)).squareRoot()
+        let stepSize = learningRate / (1 - powf(0.9, t)), rootBc2 = (1 - powf(0.999, t)).squareRoot()
         let pass = rowPass(stepSize: stepSize, rootBc2: rootBc2)
         // Chunks of 64 rows; the pass holds plain pointers only, so no reference counting (an
         // atomic shared by both workers) happens per row.
@@ -290,7 +312,7 @@ final class TrainingState: @unchecked Sendable {
     /// Lists, for every touched entity and relation row, the contribution codes of the first
     /// `count` slots, in slot order (a counting sort: count, prefix sums, fill).
     func buildContributions(count: Int) {
-        let b = buffers, n = p.negatives, stride = b.stride, reg = regularized
+        let b = buffers, n = p.negatives, stride = b.stride, reg = regularized, share = p.negativeSharing
         heads.withUnsafeBufferPointer { heads in
         tails.withUnsafeBufferPointer { tails in
         rels.withUnsafeBufferPointer { rels in
@@ -298,8 +320,18 @@ final class TrainingState: @unchecked Sendable {
                 for j in 0..<count {
                     let i = Int(b.tripleIndex[j]), head = b.corruptHead[j]
                     let anchor = head ? tails[i] : heads[i], target = head ? heads[i] : tails[i]
-                    let base = Int32(truncatingIfNeeded: j * stride), negs = b.negativeIds + j * n, c = b.coefficients + j * n
-                    for k in 0..<n where c[k] != 0 { add(negs[k], base + Int32(truncatingIfNeeded: k)) }
+                    let base = Int32(truncatingIfNeeded: j * stride)
+                    if share == 1 {
+                        let negs = b.negativeIds + j * n, c = b.coefficients + j * n
+                        for k in 0..<n where c[k] != 0 { add(negs[k], base + Int32(truncatingIfNeeded: k)) }
+                    } else if j % share == 0 {
+                        // A shared negative is one contribution for its whole run (the code of the
+                        // run's first slot): phase 2 adds the run's summed gradient.
+                        let negs = b.negativeIds + (j / share) * n, runEnd = min(count, j + share)
+                        for k in 0..<n where (j..<runEnd).contains(where: { b.coefficients[$0 * n + k] != 0 }) {
+                            add(negs[k], base + Int32(truncatingIfNeeded: k))
+                        }
+                    }
                     if b.positiveCoefficient[j] != 0 { add(target, base + Int32(truncatingIfNeeded: n)) }
                     add(anchor, base + Int32(truncatingIfNeeded: n + 1))
                     if reg { add(heads[i], base + Int32(truncatingIfNeeded: n + 2)); add(tails[i], base + Int32(truncatingIfNeeded: n + 2)) }
@@ -325,8 +357,8 @@ final class TrainingState: @unchecked Sendable {
                        entityRowIds: el.rows, entityStart: el.start, entityList: el.list, entityRows: el.count,
                        relationRowIds: rl.rows, relationStart: rl.start, relationList: rl.list, relationRows: rl.count,
                        rowGradients: rowGradients.base, rowGradientWidth: rowGradients.cols,
-                       negatives: p.negatives, stride: b.stride, cmp: cmp, regularizer: regularized ? p.regularizer : .none,
-                       regularizerShare: regularizerShare, adam: p.optimizer == .adam, learningRate: p.learningRate,
+                       negatives: p.negatives, stride: b.stride, sharing: p.negativeSharing, runGradients: b.runGradients?.base, cmp: cmp, regularizer: regularized ? p.regularizer : .none,
+                       regularizerShare: regularizerShare, adam: p.optimizer == .adam, learningRate: learningRate,
                        unitEntities: p.model == .transE && p.unitEntities, stepSize: stepSize, rootBc2: rootBc2)
     }
 
@@ -342,6 +374,17 @@ final class TrainingState: @unchecked Sendable {
         for i in 0..<n {
             s[i] += g[i] * g[i]
             x[i] -= lr * g[i] / (s[i].squareRoot() + 1e-10)
+        }
+    }
+
+    /// The negatives of each run of `negativeSharing` slots, one draw per run, from an RNG seeded
+    /// by (seed, position of the run's first triple in training): the same whatever the threads.
+    func drawSharedNegatives(count: Int, sampleBase: UInt64) {
+        let n = p.negatives, ne = model.entities.rows, share = p.negativeSharing
+        for g in 0..<(count + share - 1) / share {
+            var rng = SeededRandom(seed: (p.seed ^ 0x51A7_ED0E_6A71_7E55) &+ (sampleBase &+ UInt64(g * share) &+ 1) &* 0xD1B5_4A32_D192_ED03)
+            let negs = buffers.negativeIds + g * n
+            for k in 0..<n { negs[k] = Int32(truncatingIfNeeded: rng.nextInt(below: ne)) }
         }
     }
 
@@ -366,10 +409,11 @@ final class TrainingState: @unchecked Sendable {
         let fPos = ScoreKernels.score(cmp, q: q, x: ent.row(Int(target)), w: w, gamma: gamma)
         ws.lastPositiveScore = fPos
         let n = p.negatives
-        let negs = b.negativeIds + j * n, c = b.coefficients + j * n, f = ws.scores.base
+        let shared = p.negativeSharing > 1
+        let negs = b.negativeIds + (shared ? j / p.negativeSharing : j) * n, c = b.coefficients + j * n, f = ws.scores.base
         var cPos: Float = 0
         var loss: Double = 0
-        for k in 0..<n { negs[k] = Int32(truncatingIfNeeded: rng.nextInt(below: ne)) }
+        if !shared { for k in 0..<n { negs[k] = Int32(truncatingIfNeeded: rng.nextInt(below: ne)) } }
         // The negatives are random rows of a table larger than the caches: ask for a few ahead.
         let ahead = 4, rowBytes = w * MemoryLayout<Float>.stride
         for k in 0..<min(ahead, n) { ck_prefetch(ent.row(Int(negs[k])), rowBytes) }
@@ -401,10 +445,19 @@ final class TrainingState: @unchecked Sendable {
             }
             loss -= Double(0.5 * scale * Self.logSigmoid(fPos)); cPos = -0.5 * scale * Self.sigmoid(-fPos)
         }
-        // The query's gradient over the candidates, then the anchor's and the relation's.
+        // The query's gradient over the candidates, then the anchor's and the relation's. Shared
+        // negatives take their share of the run's gradient in the same pass.
         gq.update(repeating: 0, count: w)
-        for k in 0..<n where c[k] != 0 {
-            ScoreKernels.scoreBackward(cmp, q: q, x: ent.row(Int(negs[k])), w: w, coefficient: c[k], gradQuery: gq)
+        if let runGradients = b.runGradients {
+            let rg = runGradients.row((j / p.negativeSharing) * n)
+            if j % p.negativeSharing == 0 { rg.update(repeating: 0, count: n * w) }
+            for k in 0..<n where c[k] != 0 {
+                ScoreKernels.pairBackward(cmp, q: q, x: ent.row(Int(negs[k])), w: w, coefficient: c[k], gradQuery: gq, gradCandidate: rg + k * w)
+            }
+        } else {
+            for k in 0..<n where c[k] != 0 {
+                ScoreKernels.scoreBackward(cmp, q: q, x: ent.row(Int(negs[k])), w: w, coefficient: c[k], gradQuery: gq)
+            }
         }
         if cPos != 0 { ScoreKernels.scoreBackward(cmp, q: q, x: ent.row(Int(target)), w: w, coefficient: cPos, gradQuery: gq) }
         let ga = b.gradAnchor.row(j), gr = b.gradRelation.row(j), wr = model.relations.cols
@@ -426,11 +479,28 @@ final class TrainingState: @unchecked Sendable {
     /// The gradients one sample (in slot 0, `scale` 1, a batch of one) puts on each row, through
     /// the same code as training, without applying them (for the gradient check).
     func sampleGradients(_ i: Int, seed: UInt64) -> (corruptHead: Bool, negatives: [Int32], entities: [(Int32, [Float])], relations: [(Int32, [Float])]) {
+        let g = batchGradients([(i, seed)], sampleBase: 0)
+        return (g.samples[0].corruptHead, g.samples[0].negatives, g.entities, g.relations)
+    }
+
+    /// The gradients a batch of samples (slots 0, 1, …, each with `scale` 1 and the regulariser's
+    /// full weight, so that the loss is the plain sum of the samples') puts on each row, through
+    /// the same code as training, without applying them. Each sample's side and negatives are
+    /// returned with it (shared negatives are drawn as a step draws them, from `sampleBase`).
+    func batchGradients(_ batch: [(triple: Int, seed: UInt64)], sampleBase: UInt64)
+        -> (samples: [(corruptHead: Bool, negatives: [Int32])], entities: [(Int32, [Float])], relations: [(Int32, [Float])]) {
+        precondition(batch.count <= buffers.capacity)
         regularizerShare = p.regularizationWeight
-        let ws = workers[0]
-        let head = sample(i, slot: 0, seed: seed, scale: 1, scratch: ws)
+        if p.negativeSharing > 1 { drawSharedNegatives(count: batch.count, sampleBase: sampleBase) }
+        let ws = workers[0], n = p.negatives
+        var samples: [(corruptHead: Bool, negatives: [Int32])] = []
+        for (j, (i, seed)) in batch.enumerated() {
+            let head = sample(i, slot: j, seed: seed, scale: 1, scratch: ws)
+            let negs = buffers.negativeIds + (p.negativeSharing > 1 ? j / p.negativeSharing : j) * n
+            samples.append((head, Array(UnsafeBufferPointer(start: negs, count: n))))
+        }
         ws.loss = 0
-        buildContributions(count: 1)
+        buildContributions(count: batch.count)
         let pass = rowPass(stepSize: 0, rootBc2: 1), g = pass.rowGradients
         var ent: [(Int32, [Float])] = [], rel: [(Int32, [Float])] = []
         for s in 0..<pass.entityRows {
@@ -442,7 +512,7 @@ final class TrainingState: @unchecked Sendable {
             rel.append((pass.relationRowIds[s], Array(UnsafeBufferPointer(start: g, count: model.relations.cols))))
         }
         clearContributions()
-        return (head, Array(UnsafeBufferPointer(start: buffers.negativeIds, count: p.negatives)), ent, rel)
+        return (samples, ent, rel)
     }
 
     /// λ Σ|x|³ or λ Σ x² over one row.
@@ -492,6 +562,8 @@ struct RowPass: @unchecked Sendable {
     let relationRows: Int
     let rowGradients: UnsafeMutablePointer<Float>, rowGradientWidth: Int
     let negatives: Int, stride: Int
+    /// Slots per shared negative draw (1: each slot its own) and the runs' summed gradients.
+    let sharing: Int, runGradients: UnsafeMutablePointer<Float>?
     let cmp: ScoreKernels.Comparison
     let regularizer: KGRegularizer, regularizerShare: Float
     let adam: Bool, learningRate: Float, unitEntities: Bool
@@ -515,7 +587,10 @@ struct RowPass: @unchecked Sendable {
         for idx in Int(entityStart[s])..<Int(entityStart[s + 1]) {
             let code = Int(entityList[idx])
             let j = code / stride, kind = code - j * stride
-            if kind < n {
+            if kind < n, let runGradients {
+                // A shared negative: its run's gradient, summed in phase 1.
+                Kernels.axpy(1, runGradients + ((j / sharing) * n + kind) * w, g, w)
+            } else if kind < n {
                 ScoreKernels.candidateBackward(cmp, q: queries + j * w, x: x, w: w, coefficient: coefficients[j * n + kind], gradCandidate: g)
             } else if kind == n {
                 ScoreKernels.candidateBackward(cmp, q: queries + j * w, x: x, w: w, coefficient: positiveCoefficient[j], gradCandidate: g)

@@ -54,10 +54,21 @@ public struct KGTrainingParameters: Sendable, Equatable {
     public var batchSize = 512
     /// Negatives per positive triple.
     public var negatives = 64
+    /// Positives per negative draw: each run of this many consecutive positives of a batch shares
+    /// one draw of `negatives` entities (each still scores all of them against its own query).
+    /// 1 = every positive draws its own, as the RotatE code and PyKEEN do. Sharing keeps the
+    /// negatives' rows in cache while a run of positives scores them, and a step then updates far
+    /// fewer rows (DGL-KE's and PyTorch-BigGraph's chunked negatives).
+    public var negativeSharing = 1
     public var loss: KGLoss = .selfAdversarial(temperature: 0.5)
     public var sampling: KGNegativeSampling = .uniform
     public var optimizer: KGOptimizer = .adam
     public var learningRate: Float = 1e-3
+    /// Step decay: after each listed epoch (a count of finished epochs, ascending) the learning
+    /// rate is multiplied by `learningRateDecayFactor`. The RotatE code divides it by 10 once, half
+    /// way through; a short final phase at a small rate sharpens the top of the ranking.
+    public var learningRateDecayEpochs: [Int] = []
+    public var learningRateDecayFactor: Float = 0.1
     public var regularizer: KGRegularizer = .none
     public var regularizationWeight: Float = 0
     /// The RotatE code's subsampling weights (word2vec-style): each positive counts
@@ -93,13 +104,25 @@ public struct KGTrainingParameters: Sendable, Equatable {
         return p
     }
 
+    /// The learning rate of epoch `epoch` (0-based): the base rate, decayed once per listed epoch already finished.
+    public func learningRate(epoch: Int) -> Float {
+        var lr = learningRate
+        for e in learningRateDecayEpochs where epoch >= e { lr *= learningRateDecayFactor }
+        return lr
+    }
+
     func validate() throws(ChorusError) {
         guard dimension > 0, dimension <= 1 << 16 else { throw .invalidArgument("dimension must be in 1...65536, got \(dimension)") }
         guard epochs >= 0 else { throw .invalidArgument("epochs must be >= 0") }
         guard batchSize > 0 else { throw .invalidArgument("batch size must be positive") }
         guard negatives > 0 else { throw .invalidArgument("negatives per positive must be positive") }
+        guard negativeSharing > 0 else { throw .invalidArgument("negative sharing (positives per negative draw) must be >= 1, got \(negativeSharing)") }
         guard norm == 1 || norm == 2 else { throw .invalidArgument("norm must be 1 or 2, got \(norm)") }
         guard learningRate > 0, learningRate.isFinite else { throw .invalidArgument("learning rate must be a positive number") }
+        guard learningRateDecayFactor > 0, learningRateDecayFactor.isFinite else { throw .invalidArgument("learning-rate decay factor must be a positive number") }
+        guard learningRateDecayEpochs.allSatisfy({ $0 > 0 }), zip(learningRateDecayEpochs, learningRateDecayEpochs.dropFirst()).allSatisfy({ $0 < $1 }) else {
+            throw .invalidArgument("learning-rate decay epochs must be positive and ascending, got \(learningRateDecayEpochs)")
+        }
         guard gamma.isFinite, gamma + 2 > 0 else { throw .invalidArgument("gamma must be finite and > -2") }
         guard initRange >= 0, initRange.isFinite else { throw .invalidArgument("init range must be >= 0 (0: (gamma + 2) / dim)") }
         guard regularizationWeight >= 0, regularizationWeight.isFinite else { throw .invalidArgument("regularization weight must be >= 0") }

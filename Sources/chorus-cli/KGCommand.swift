@@ -24,7 +24,12 @@ enum KGCommand {
           --epochs <n>            passes over train.txt (default 10)
           --batch <n>             positive triples per step (default 512)
           --negatives <n>         negatives per positive (default 64)
+          --share-negatives <n>   runs of n consecutive positives share one draw of negatives
+                                  (default 1: each positive draws its own, as the RotatE code)
           --lr <x>                learning rate (default 0.001)
+          --lr-decay-epochs <e,..> after each of these epochs multiply the learning rate by
+                                  --lr-decay-factor (default: no decay)
+          --lr-decay-factor <x>   (default 0.1)
           --gamma <x>             margin of TransE/RotatE's gamma - distance; init range (gamma+2)/dim
                                   (default: 6; 200 for distmult/complex, as the RotatE code)
           --init-range <x>        half-width of the uniform initialisation (default: (gamma+2)/dim;
@@ -50,8 +55,8 @@ enum KGCommand {
         """
 
     static let trainSpec: [String: Arguments.Kind] = [
-        "data": .value, "model": .value, "dim": .value, "epochs": .value, "batch": .value, "negatives": .value,
-        "lr": .value, "gamma": .value, "init-range": .value, "loss": .value, "margin": .value, "temperature": .value, "sampling": .value,
+        "data": .value, "model": .value, "dim": .value, "epochs": .value, "batch": .value, "negatives": .value, "share-negatives": .value,
+        "lr": .value, "lr-decay-epochs": .value, "lr-decay-factor": .value, "gamma": .value, "init-range": .value, "loss": .value, "margin": .value, "temperature": .value, "sampling": .value,
         "optimizer": .value, "regularizer": .value, "reg-weight": .value, "norm": .value, "no-subsampling": .flag,
         "threads": .value, "seed": .value, "split": .value, "max-minutes": .value, "save": .value, "json": .value,
     ]
@@ -102,7 +107,20 @@ enum KGCommand {
         p.epochs = try a.int("epochs", default: 10, range: 0...1_000_000)
         p.batchSize = try a.int("batch", default: 512, range: 1...1_000_000)
         p.negatives = try a.int("negatives", default: 64, range: 1...100_000)
+        p.negativeSharing = try a.int("share-negatives", default: 1, range: 1...1_000_000)
         p.learningRate = Float(try a.double("lr", default: 0.001, range: 0...10, lowerOpen: true))
+        if let list = a.string("lr-decay-epochs") {
+            var epochs: [Int] = []
+            for part in list.split(separator: ",", omittingEmptySubsequences: false) {
+                guard let e = Int(part), e > 0 else {
+                    throw .usage("--lr-decay-epochs takes positive epoch numbers separated by commas, got '\(list)'")
+                }
+                epochs.append(e)
+            }
+            guard zip(epochs, epochs.dropFirst()).allSatisfy({ $0 < $1 }) else { throw .usage("--lr-decay-epochs must be ascending, got '\(list)'") }
+            p.learningRateDecayEpochs = epochs
+        }
+        p.learningRateDecayFactor = Float(try a.double("lr-decay-factor", default: 0.1, range: 0...1e6, lowerOpen: true))
         p.gamma = Float(try a.double("gamma", default: Double(p.gamma), range: -1.99...1e6))
         p.initRange = Float(try a.double("init-range", default: Double(p.initRange), range: 0...1e6))
         p.norm = try a.int("norm", default: 1, range: 1...2)
@@ -146,8 +164,8 @@ enum KGCommand {
         do throws(ChorusError) {
             let data = try load(dir, store: nil)
             let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
-            print("Model     \(p.model.rawValue), dim \(p.dimension), \(p.epochs) epochs, batch \(p.batchSize), \(p.negatives) negatives, "
-                  + "lr \(p.learningRate), gamma \(p.gamma), init range \(p.initRange > 0 ? p.initRange : (p.gamma + 2) / Float(p.dimension)), loss \(p.loss), \(p.sampling.rawValue) sampling, \(p.optimizer.rawValue), "
+            print("Model     \(p.model.rawValue), dim \(p.dimension), \(p.epochs) epochs, batch \(p.batchSize), \(p.negatives) negatives\(p.negativeSharing > 1 ? " shared by \(p.negativeSharing) positives" : ""), "
+                  + "lr \(p.learningRate)\(p.learningRateDecayEpochs.isEmpty ? "" : " x\(p.learningRateDecayFactor) after epochs \(p.learningRateDecayEpochs)"), gamma \(p.gamma), init range \(p.initRange > 0 ? p.initRange : (p.gamma + 2) / Float(p.dimension)), loss \(p.loss), \(p.sampling.rawValue) sampling, \(p.optimizer.rawValue), "
                   + "regularizer \(p.regularizer.rawValue) \(p.regularizationWeight), \(threads) threads, seed \(p.seed)")
             var epochSeconds: [Double] = [], losses: [Double] = []
             var clock = Stopwatch()
@@ -183,8 +201,8 @@ enum KGCommand {
                 print("Saved     \(path) (\(TextFormat.grouped(bytes.count)) bytes)")
             }
             if let path = a.string("json") {
-                var j = "{\"model\": \"\(p.model.rawValue)\", \"dim\": \(p.dimension), \"epochs\": \(p.epochs), \"epochs_run\": \(epochSeconds.count), \"lr\": \(p.learningRate), \"gamma\": \(p.gamma), \"batch\": \(p.batchSize), "
-                j += "\"negatives\": \(p.negatives), \"threads\": \(threads), \"train_seconds\": \(trainSeconds), "
+                var j = "{\"model\": \"\(p.model.rawValue)\", \"dim\": \(p.dimension), \"epochs\": \(p.epochs), \"epochs_run\": \(epochSeconds.count), \"lr\": \(p.learningRate), \"lr_decay_epochs\": \(p.learningRateDecayEpochs), \"lr_decay_factor\": \(p.learningRateDecayFactor), \"gamma\": \(p.gamma), \"batch\": \(p.batchSize), "
+                j += "\"negatives\": \(p.negatives), \"negative_sharing\": \(p.negativeSharing), \"threads\": \(threads), \"train_seconds\": \(trainSeconds), "
                 j += "\"epoch_seconds\": \(epochSeconds), \"losses\": \(losses), \"eval_seconds\": \(evalSeconds)"
                 if let m = metrics { j += ", \"split\": \"\(split)\", \"metrics\": " + json(m) }
                 j += "}\n"

@@ -38,88 +38,117 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
     /// starting values, as the method prescribes (no gradient through them).
     @Test(arguments: 0..<gradientCases.count)
     func gradientMatchesFiniteDifferences(_ c: Int) throws {
-        let (kind, loss, reg, norm) = gradientCases[c]
+        // Seeds chosen per triple so that both corruption sides (tail-batch q = φ(h, r) and
+        // head-batch q = ψ(r, t)) are exercised for every model; the check asserts it did.
+        var sides = Set<Bool>()
+        for (triple, wantHead) in [(5, false), (40, true), (77, false), (100, true)] {
+            sides.formUnion(try checkGradients(gradientCases[c], sharing: 1, batch: [(triple, wantHead)], seed: UInt64(c) + 7))
+        }
+        #expect(sides == [false, true], "\(gradientCases[c].0): only corruption sides \(sides) were checked")
+    }
+
+    /// The same check for a batch whose runs of 3 positives share their negatives (a full run and
+    /// a partial one, both sides inside a run): the fused pass that sums a run's gradient on each
+    /// shared negative must give the gradient of the summed loss. TransE is checked with its L2
+    /// distance: five queries against the same rows put an L1 kink within the step of too many
+    /// coordinates (the L1 kernels are the single-sample check's).
+    @Test(arguments: 0..<gradientCases.count)
+    func sharedNegativesGradientMatchesFiniteDifferences(_ c: Int) throws {
+        var testCase = gradientCases[c]
+        if testCase.0 == .transE { testCase.3 = 2 }
+        let sides = try checkGradients(testCase, sharing: 3, batch: [(5, false), (40, true), (77, false), (100, true), (120, false)],
+                                       seed: UInt64(c) + 101)
+        #expect(sides == [false, true])
+    }
+
+    /// Draws the batch's samples through the trainer (`TrainingState.batchGradients`), then checks
+    /// every coordinate of every touched row against central differences of the summed loss.
+    /// Returns the corruption sides the samples took.
+    func checkGradients(_ testCase: (KGModelKind, KGLoss, KGRegularizer, Int), sharing: Int, batch: [(Int, Bool)], seed: UInt64) throws -> Set<Bool> {
+        let (kind, loss, reg, norm) = testCase
         let (store, _, _) = try clusterGraph()
         var p = KGTrainingParameters.defaults(for: kind)
         p.dimension = 11; p.negatives = 5; p.loss = loss; p.threads = 1; p.norm = norm
         p.regularizer = reg; p.regularizationWeight = reg == .none ? 0 : 0.05
-        p.unitEntities = false; p.gamma = 3; p.initRange = 0
+        p.unitEntities = false; p.gamma = 3; p.initRange = 0; p.negativeSharing = sharing
         let state = try TrainingState(store: store, parameters: p)
-        var rng = SeededRandom(seed: UInt64(c) + 7)
+        var rng = SeededRandom(seed: seed)
         for i in 0..<state.model.entities.count { state.model.entities.base[i] = rng.nextFloat() * 2 - 1 }
         for i in 0..<state.model.relations.count { state.model.relations.base[i] = rng.nextFloat() * 2 - 1 }
         let model = state.model
-        // Seeds chosen per triple so that both corruption sides (tail-batch q = φ(h, r) and
-        // head-batch q = ψ(r, t)) are exercised for every model; the loop checks it did.
-        var sides = Set<Bool>()
-        for (triple, wantHead) in [(5, false), (40, true), (77, false), (100, true)] {
-            let seed = sampleSeed(corruptingHead: wantHead, relation: store.triple(triple).relation, state: state, from: UInt64(11 + triple))
-            // The gradient of every touched row, through the trainer's own two phases.
-            let (corruptHead, negs, entityGrads, relationGrads) = state.sampleGradients(triple, seed: seed)
-            sides.insert(corruptHead)
-            let t = store.triple(triple)
-            func scores() throws -> (Double, [Double]) {
-                let pos = Double(try model.score(head: t.head, relation: t.relation, tail: t.tail))
-                let neg = try negs.map { e in
-                    Double(corruptHead ? try model.score(head: e, relation: t.relation, tail: t.tail)
-                                       : try model.score(head: t.head, relation: t.relation, tail: e))
-                }
-                return (pos, neg)
-            }
-            let (_, neg0) = try scores()
-            var weights = [Double](repeating: 1 / Double(negs.count), count: negs.count)
-            if case .selfAdversarial(let a) = loss {
-                let m = neg0.max()!
-                let z = neg0.map { exp(Double(a) * ($0 - m)) }
-                weights = z.map { $0 / z.reduce(0, +) }
-            }
-            func lossValue() throws -> Double {
-                let (pos, neg) = try scores()
-                var l: Double
-                switch loss {
-                case .marginRanking(let m): l = neg.map { max(0, Double(m) - pos + $0) }.reduce(0, +) / Double(neg.count)
-                case .logistic, .selfAdversarial:
-                    l = -0.5 * logSigmoid(pos) - 0.5 * zip(weights, neg).map { $0 * logSigmoid(-$1) }.reduce(0, +)
-                }
-                if reg != .none {
-                    for (row, width) in [(model.entities.row(Int(t.head)), model.entities.cols), (model.relations.row(Int(t.relation)), model.relations.cols),
-                                         (model.entities.row(Int(t.tail)), model.entities.cols)] {
-                        for i in 0..<width {
-                            let x = Double(row[i])
-                            l += 0.05 * (reg == .n3 ? abs(x) * x * x : x * x)
-                        }
-                    }
-                }
-                return l
-            }
-            // Check every coordinate of the rows the sample touched.
-            var checked = 0, worst = 0.0, kinks = 0
-            for (table, rows) in [(model.entities, entityGrads), (model.relations, relationGrads)] {
-                for (r, grad) in rows {
-                    for i in 0..<table.cols {
-                        let x = table.row(Int(r)) + i
-                        let keep = x.pointee, h: Float = 1e-2
-                        let base = try lossValue()
-                        x.pointee = keep + h; let up = try lossValue()
-                        x.pointee = keep - h; let down = try lossValue()
-                        x.pointee = keep
-                        // A kink (L1 distance, hinge) inside [x - h, x + h]: the one-sided slopes
-                        // disagree and the central difference means nothing there.
-                        let forward = (up - base) / Double(h), backward = (base - down) / Double(h)
-                        if abs(forward - backward) > 0.05 * max(1, abs(forward) + abs(backward)) { kinks += 1; continue }
-                        let numeric = (up - down) / Double(2 * h)
-                        let analytic = Double(grad[i])
-                        let err = abs(numeric - analytic) / max(1e-2, abs(numeric) + abs(analytic))
-                        worst = max(worst, err)
-                        checked += 1
-                    }
-                }
-            }
-            #expect(checked >= 3 * model.entities.cols, "too few coordinates checked")
-            #expect(kinks <= checked / 20, "\(kind) \(loss): \(kinks) non-differentiable points of \(checked)")
-            #expect(worst < 0.03, "\(kind) \(loss): worst relative gradient error \(worst)")
+        let seeds = batch.map { (triple, wantHead) in
+            (triple, sampleSeed(corruptingHead: wantHead, relation: store.triple(triple).relation, state: state, from: UInt64(11 + triple)))
         }
-        #expect(sides == [false, true], "\(kind): only corruption sides \(sides) were checked")
+        // The gradient of every touched row, through the trainer's own two phases.
+        let (samples, entityGrads, relationGrads) = state.batchGradients(seeds, sampleBase: 3)
+        #expect(samples.map(\.corruptHead) == batch.map(\.1))
+        for (j, s) in samples.enumerated() where sharing > 1 {
+            #expect(s.negatives == samples[j / sharing * sharing].negatives, "slot \(j) does not share its run's negatives")
+        }
+        func sampleScores(_ j: Int) throws -> (Double, [Double]) {
+            let t = store.triple(batch[j].0), corruptHead = samples[j].corruptHead
+            let pos = Double(try model.score(head: t.head, relation: t.relation, tail: t.tail))
+            let neg = try samples[j].negatives.map { e in
+                Double(corruptHead ? try model.score(head: e, relation: t.relation, tail: t.tail)
+                                   : try model.score(head: t.head, relation: t.relation, tail: e))
+            }
+            return (pos, neg)
+        }
+        let weights = try (0..<batch.count).map { j in
+            let (_, neg0) = try sampleScores(j)
+            guard case .selfAdversarial(let a) = loss else { return [Double](repeating: 1 / Double(neg0.count), count: neg0.count) }
+            let m = neg0.max()!
+            let z = neg0.map { exp(Double(a) * ($0 - m)) }
+            return z.map { $0 / z.reduce(0, +) }
+        }
+        func lossValue() throws -> Double {
+            var l = 0.0
+            for j in 0..<batch.count {
+                let (pos, neg) = try sampleScores(j)
+                switch loss {
+                case .marginRanking(let m): l += neg.map { max(0, Double(m) - pos + $0) }.reduce(0, +) / Double(neg.count)
+                case .logistic, .selfAdversarial:
+                    l += -0.5 * logSigmoid(pos) - 0.5 * zip(weights[j], neg).map { $0 * logSigmoid(-$1) }.reduce(0, +)
+                }
+                guard reg != .none else { continue }
+                let t = store.triple(batch[j].0)
+                for (row, width) in [(model.entities.row(Int(t.head)), model.entities.cols), (model.relations.row(Int(t.relation)), model.relations.cols),
+                                     (model.entities.row(Int(t.tail)), model.entities.cols)] {
+                    for i in 0..<width {
+                        let x = Double(row[i])
+                        l += 0.05 * (reg == .n3 ? abs(x) * x * x : x * x)
+                    }
+                }
+            }
+            return l
+        }
+        // Check every coordinate of the rows the batch touched.
+        var checked = 0, worst = 0.0, kinks = 0
+        for (table, rows) in [(model.entities, entityGrads), (model.relations, relationGrads)] {
+            for (r, grad) in rows {
+                for i in 0..<table.cols {
+                    let x = table.row(Int(r)) + i
+                    let keep = x.pointee, h: Float = 1e-2
+                    let base = try lossValue()
+                    x.pointee = keep + h; let up = try lossValue()
+                    x.pointee = keep - h; let down = try lossValue()
+                    x.pointee = keep
+                    // A kink (L1 distance, hinge) inside [x - h, x + h]: the one-sided slopes
+                    // disagree and the central difference means nothing there.
+                    let forward = (up - base) / Double(h), backward = (base - down) / Double(h)
+                    if abs(forward - backward) > 0.05 * max(1, abs(forward) + abs(backward)) { kinks += 1; continue }
+                    let numeric = (up - down) / Double(2 * h)
+                    let analytic = Double(grad[i])
+                    let err = abs(numeric - analytic) / max(1e-2, abs(numeric) + abs(analytic))
+                    worst = max(worst, err)
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked >= 3 * model.entities.cols, "too few coordinates checked")
+        #expect(kinks <= checked / 20, "\(kind) \(loss): \(kinks) non-differentiable points of \(checked)")
+        #expect(worst < 0.03, "\(kind) \(loss) sharing \(sharing): worst relative gradient error \(worst)")
+        return Set(samples.map(\.corruptHead))
     }
 
     /// The score written out from each paper's formula in Double, straight from the rows, against
@@ -236,11 +265,13 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
         }
     }
 
-    @Test func sameSeedAndThreadsGiveIdenticalVectors() throws {
+    /// Also with shared negatives, in runs that divide the batch (4) and that do not (5: 5, 5, 5, 1).
+    @Test(arguments: [1, 4, 5])
+    func sameSeedAndThreadsGiveIdenticalVectors(_ sharing: Int) throws {
         let (store, _, _) = try clusterGraph()
         for kind in KGModelKind.allCases {
             var p = KGTrainingParameters.defaults(for: kind)
-            p.dimension = 12; p.epochs = 3; p.batchSize = 16; p.negatives = 8; p.threads = 2
+            p.dimension = 12; p.epochs = 3; p.batchSize = 16; p.negatives = 8; p.threads = 2; p.negativeSharing = sharing
             let a = try KGTrainer.fit(store, parameters: p), b = try KGTrainer.fit(store, parameters: p)
             #expect(a.entities.toArray() == b.entities.toArray(), "\(kind)")
             #expect(a.relations.toArray() == b.relations.toArray(), "\(kind)")
@@ -255,11 +286,12 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
         }
     }
 
-    @Test(arguments: KGModelKind.allCases)
-    func learnsASmallGraph(_ kind: KGModelKind) throws {
+    @Test(arguments: KGModelKind.allCases, [1, 8])
+    func learnsASmallGraph(_ kind: KGModelKind, sharing: Int) throws {
         let (store, test, known) = try clusterGraph()
         var p = KGTrainingParameters.defaults(for: kind)
         p.dimension = 16; p.epochs = 100; p.batchSize = 32; p.negatives = 8; p.threads = 2; p.learningRate = 0.02
+        p.negativeSharing = sharing
         if kind.usesMargin { p.gamma = 6 }
         let model = try KGTrainer.fit(store, parameters: p)
         let result = try LinkPrediction.evaluate(model, triples: test, known: known, threads: 2)
@@ -267,7 +299,7 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
         let untrained = try KGTrainer.fit(store, parameters: { var q = p; q.epochs = 0; return q }())
         let base = try LinkPrediction.evaluate(untrained, triples: test, known: known, threads: 2)
         #expect(base.both.mrr < 0.35, "\(kind): untrained MRR \(base.both.mrr)")
-        #expect(result.both.mrr > 0.6, "\(kind): trained MRR \(result.both.mrr)")
+        #expect(result.both.mrr > 0.6, "\(kind) sharing \(sharing): trained MRR \(result.both.mrr)")
         #expect(result.both.queries == 2 * test.count)
     }
 
@@ -308,6 +340,37 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
         var p = KGTrainingParameters(); p.negatives = 0
         #expect(throws: ChorusError.self) { try KGTrainer.fit(store, parameters: p) }
         #expect(throws: ChorusError.self) { try KGTrainer.fit(TripleStore(), parameters: KGTrainingParameters()) }
+        for bad in [{ (q: inout KGTrainingParameters) in q.negativeSharing = 0 },
+                    { $0.learningRateDecayEpochs = [5, 3] }, { $0.learningRateDecayEpochs = [0] },
+                    { $0.learningRateDecayFactor = 0 }, { $0.learningRateDecayFactor = .nan }] {
+            var q = KGTrainingParameters(); q.dimension = 4; q.epochs = 1
+            bad(&q)
+            #expect(throws: ChorusError.self) { try KGTrainer.fit(store, parameters: q) }
+        }
+        // Runs of 2 positives in batches of 4096 with 4096 negatives at width 200: 8 GiB of run
+        // gradients, refused before anything is allocated.
+        var big = KGTrainingParameters(); big.dimension = 100; big.batchSize = 4096; big.negatives = 4096; big.negativeSharing = 2
+        var wide = TripleStore()
+        for i in 0..<5000 { try wide.add(head: "e\(i)", relation: "r", tail: "e\(i + 1)") }
+        #expect(throws: ChorusError.self) { try KGTrainer.fit(wide, parameters: big) }
+    }
+
+    /// Step decay: the rate drops by the factor after each listed epoch; a factor of 1 changes no
+    /// bit, and a decay after the last epoch changes nothing either.
+    @Test func learningRateSchedule() throws {
+        var p = KGTrainingParameters.defaults(for: .rotatE)
+        p.learningRate = 0.01; p.learningRateDecayEpochs = [2, 4]; p.learningRateDecayFactor = 0.5
+        #expect((0..<6).map { p.learningRate(epoch: $0) } == [0.01, 0.01, 0.005, 0.005, 0.0025, 0.0025])
+        let (store, _, _) = try clusterGraph()
+        p.dimension = 8; p.epochs = 3; p.batchSize = 16; p.negatives = 4; p.threads = 2
+        func vectors(_ change: (inout KGTrainingParameters) -> Void) throws -> [Float] {
+            var q = p; change(&q)
+            return try KGTrainer.fit(store, parameters: q).entities.toArray()
+        }
+        let constant = try vectors { $0.learningRateDecayEpochs = [] }
+        #expect(try vectors { $0.learningRateDecayFactor = 1 } == constant)
+        #expect(try vectors { $0.learningRateDecayEpochs = [3] } == constant)
+        #expect(try vectors { $0.learningRateDecayEpochs = [2] } != constant)
     }
 
     @Test(arguments: KGModelKind.allCases)

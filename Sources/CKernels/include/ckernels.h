@@ -58,6 +58,17 @@ void ck_l1_sign_axpy(float c, const float *q, const float *x, float *g, size_t n
 void ck_adam(float *x, float *m, float *v, const float *g, size_t n, float step, float root_bc2, int unit_norm);
 
 /* Prefetches [p, p + bytes) for writing, one hint per 64-byte line. */
+/* RotatE's distance over d complex components, u = q − x with each row its real block then its
+ * imaginary block: Σ_k |u_k|. */
+float ck_modulus_sum(const float *q, const float *x, size_t d);
+
+/* Its gradient: g += c · u_k / |u_k| per component (0 where |u_k| = 0), u = q − x. */
+void ck_modulus_axpy(float c, const float *q, const float *x, float *g, size_t d);
+
+/* Both sides at once, one square root and division per component: c · ∂f/∂x and c · ∂f/∂q for
+ * f = γ − Σ|u_k|, i.e. gx += v and gq −= v with v = c · u_k / |u_k|. Either output may be NULL. */
+void ck_modulus_axpy2(float c, const float *q, const float *x, float *gq, float *gx, size_t d);
+
 void ck_prefetch(const void *p, size_t bytes);
 
 /* A spin-wait hint (x86 PAUSE). */
