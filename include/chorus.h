@@ -440,6 +440,13 @@ typedef struct chorus_kg_train_params {
     uint64_t seed;                 /* 0 = 42 */
     chorus_progress_fn progress;   /* optional: stage "training", fraction of epochs done; non-zero cancels */
     void *progress_user_data;
+    uint32_t share_negatives;      /* runs of this many consecutive positives share one draw of negatives
+                                      (faster: their rows stay in cache, a step updates fewer rows).
+                                      0 or 1 = each positive draws its own, as the RotatE code */
+    uint32_t lr_decay_epoch;       /* after this many epochs the learning rate is multiplied by
+                                      lr_decay_factor (the RotatE code divides it by 10 half-way).
+                                      0 = no decay */
+    float lr_decay_factor;         /* in (0, 1]; 0 = 0.1 */
 } chorus_kg_train_params;
 
 chorus_status chorus_kg_train_params_init(chorus_kg_train_params *params);

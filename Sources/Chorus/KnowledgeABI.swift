@@ -75,6 +75,12 @@ private func graph(_ handle: OpaquePointer?) throws(ChorusError) -> KnowledgeGra
             if c.learning_rate != 0 { p.learningRate = c.learning_rate }
             if c.gamma != 0 { p.gamma = c.gamma }
             if c.seed != 0 { p.seed = c.seed }
+            if c.share_negatives > 1 { p.negativeSharing = Int(c.share_negatives) }
+            guard c.lr_decay_factor.isFinite, c.lr_decay_factor >= 0, c.lr_decay_factor <= 1 else {
+                throw .invalidArgument("lr_decay_factor must be in (0, 1] (0: 0.1), got \(c.lr_decay_factor)")
+            }
+            if c.lr_decay_epoch != 0 { p.learningRateDecayEpochs = [Int(c.lr_decay_epoch)] }
+            if c.lr_decay_factor != 0 { p.learningRateDecayFactor = c.lr_decay_factor }
             if let fn = c.progress {
                 let user = c.progress_user_data
                 progress = { fraction in "training".withCString { fn($0, fraction, user) != 0 } }

@@ -2304,9 +2304,18 @@ static void test_kg(void) {
     tp.progress = cancel_at_once;
     EXPECT(chorus_kg_train(kg, &tp), CHORUS_ERR_CANCELLED);
     tp.progress = NULL;
+    tp.lr_decay_factor = 1.5f;
+    EXPECT(chorus_kg_train(kg, &tp), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(chorus_last_error(), "lr_decay_factor") != NULL);
+    /* Shared negatives and a decay run; then the plain training the rest of the test uses. */
+    tp.lr_decay_factor = 0.5f; tp.lr_decay_epoch = 10; tp.share_negatives = 2;
+    EXPECT(chorus_kg_train(kg, &tp), CHORUS_OK);
+    EXPECT(chorus_kg_entity_vector(kg, "a", w, 64, &dim), CHORUS_OK);
+    tp.lr_decay_factor = 0; tp.lr_decay_epoch = 0; tp.share_negatives = 0;
     EXPECT(chorus_kg_train(kg, &tp), CHORUS_OK);
     EXPECT(chorus_kg_entity_vector(kg, "a", v, 64, &dim), CHORUS_OK);
     CHECK(dim == 8);
+    CHECK(memcmp(v, w, 8 * sizeof(float)) != 0); /* the knobs reached the trainer */
     EXPECT(chorus_kg_entity_vector(kg, "a", v, 4, &dim), CHORUS_ERR_BUFFER_TOO_SMALL);
     EXPECT(chorus_kg_entity_vector(kg, "nobody", v, 64, &dim), CHORUS_ERR_NOT_FOUND);
     EXPECT(chorus_kg_relation_vector(kg, "likes", w, 64, &dim), CHORUS_OK);

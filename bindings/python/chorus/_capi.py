@@ -492,6 +492,9 @@ class chorus_kg_train_params(Structure):
         ("seed", c_uint64),
         ("progress", chorus_progress_fn),
         ("progress_user_data", c_void_p),
+        ("share_negatives", c_uint32),
+        ("lr_decay_epoch", c_uint32),
+        ("lr_decay_factor", c_float),
     ]
 
 

@@ -93,20 +93,28 @@ class KnowledgeGraph:
 
     def train(self, model: str = "rotate", dim: int = 100, epochs: int = 10, batch_size: int = 512,
               negatives: int = 64, threads: int = 0, learning_rate: float = 0.0, gamma: float = 0.0,
-              seed: int = 42, progress: Optional[Callable[[str, float], Optional[bool]]] = None) -> None:
+              seed: int = 42, progress: Optional[Callable[[str, float], Optional[bool]]] = None,
+              share_negatives: int = 1, lr_decay_epoch: int = 0, lr_decay_factor: float = 0.1) -> None:
         """Trains embeddings (TransE, DistMult, ComplEx or RotatE). 0 means the model's default for
-        learning_rate and gamma. A progress callback returning True cancels (chorus.Cancelled)."""
+        learning_rate and gamma. A progress callback returning True cancels (chorus.Cancelled).
+        ``share_negatives=n``: runs of n positives share one draw of negatives (faster; 1 = each
+        its own). ``lr_decay_epoch=e``: after e epochs the learning rate is multiplied by
+        ``lr_decay_factor`` (0 = no decay)."""
         params = _capi.chorus_kg_train_params()
         check(_capi.chorus_kg_train_params_init(byref(params)))
         name = _text(model, "model")
         params.model = name
         for field, value in (("dim", dim), ("epochs", epochs), ("batch_size", batch_size),
-                             ("negatives", negatives), ("threads", threads)):
+                             ("negatives", negatives), ("threads", threads), ("share_negatives", share_negatives),
+                             ("lr_decay_epoch", lr_decay_epoch)):
             if not isinstance(value, int) or value < 0 or value > 2**31:
                 raise InvalidArgument(f"{field} must be a non-negative int, got {value!r}")
             setattr(params, field, value)
         params.learning_rate = float(learning_rate)
         params.gamma = float(gamma)
+        if not 0 < float(lr_decay_factor) <= 1:
+            raise InvalidArgument(f"lr_decay_factor must be in (0, 1], got {lr_decay_factor!r}")
+        params.lr_decay_factor = float(lr_decay_factor)
         params.seed = int(seed)
         raised = []
         if progress is not None:
