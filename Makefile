@@ -67,6 +67,15 @@ bench-recommend: lib bench-setup
 bench-quality: cli bench-setup
 	$(PYTHON) bench/quality/run.py --data $(DATA) --chorus $(CLI)
 
+# Knowledge-graph embeddings: epoch time against PyKEEN (same run; installed by bench/kg/setup.sh)
+# and filtered link prediction next to the published figures (bench/README.md). Hours on 2 cores:
+# the RotatE rows train for the budgets recorded in bench/kg/results.md.
+.PHONY: bench-kg
+bench-kg: cli
+	./bench/kg/setup.sh
+	$(PYTHON) bench/kg/run.py speed --data $(DATA) --cli $(CLI)
+	$(PYTHON) bench/kg/run.py quality --data $(DATA) --cli $(CLI)
+
 # Peers: sentence-transformers (PyTorch) and ONNX Runtime, installed by bench/encoder/setup.sh.
 bench-encoder: lib
 	./bench/encoder/setup.sh

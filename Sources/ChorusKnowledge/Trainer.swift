@@ -388,9 +388,10 @@ final class TrainingState: @unchecked Sendable {
         }
     }
 
-    /// Phase 1 for one positive triple `i` in slot `j`: draws the side and the negatives, scores
-    /// them, and stores in the slot the query, the loss coefficients and the anchor's and
-    /// relation's gradients (the candidates' gradients are recomputed in phase 2 from q).
+    /// Phase 1 for one positive triple `i` in slot `j`: draws the side and the negatives (or takes
+    /// its run's, when negatives are shared), scores them, and stores in the slot the query, the loss
+    /// coefficients and the anchor's and relation's gradients (the candidates' gradients are
+    /// recomputed in phase 2 from q, or, shared, summed into the run's gradients here).
     /// `scale` is this positive's share of the batch loss (its weight over the batch's weight sum).
     /// Returns whether the head (rather than the tail) was corrupted.
     @discardableResult

@@ -79,6 +79,8 @@ def parse_args():
                     "instead of a wall-time budget (the learning-rate schedule needs the length in advance)")
     ap.add_argument("--rotate-decay-at", type=float, default=0.75, help="quality, with --rotate-epochs: the share of the "
                     "epochs after which the learning rate is divided by 10 (default %(default)s; 0: no decay)")
+    ap.add_argument("--rotate-share", type=int, default=1, help="quality: RotatE runs share each draw of negatives among "
+                    "this many positives (--share-negatives; default %(default)s: each its own)")
     ap.add_argument("--other-minutes", type=float, default=5, help="quality: budget per TransE/DistMult/ComplEx run")
     ap.add_argument("--only", default="", help="quality: comma-separated dataset/model pairs to run (e.g. wn18rr/rotate)")
     ap.add_argument("--cli", default=CLI, help="the chorus-cli binary (default %(default)s); a copy lets a long run "
@@ -224,6 +226,8 @@ def quality(args):
                 continue
             minutes = args.rotate_minutes if model == "rotate" else args.other_minutes
             epochs = 100000
+            if model == "rotate" and args.rotate_share > 1:
+                extra = extra + ["--share-negatives", str(args.rotate_share)]
             if model == "rotate" and args.rotate_epochs:
                 epochs, minutes = args.rotate_epochs, None
                 decay = int(round(epochs * args.rotate_decay_at))
