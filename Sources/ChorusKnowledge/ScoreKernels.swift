@@ -19,7 +19,6 @@ import CKernels
 /// Re(h r conj(t)) = Re(h conj(conj(r) t))); the RotatE authors' code uses the same ones. One
 /// query then serves every negative of a sample, and the whole entity table at evaluation.
 enum ScoreKernels {
-    typealias V = SIMD8<Float>
     enum Comparison { case l1, l2, dot, modulus }
 
     @inline(__always) static func comparison(_ kind: KGModelKind, norm: Int) -> Comparison {

@@ -66,7 +66,7 @@ public struct KGTrainingParameters: Sendable, Equatable {
     public var learningRate: Float = 1e-3
     /// Step decay: after each listed epoch (a count of finished epochs, ascending) the learning
     /// rate is multiplied by `learningRateDecayFactor`. The RotatE code divides it by 10 once, half
-    /// way through; a short final phase at a small rate sharpens the top of the ranking.
+    /// way through; bench/kg's RotatE runs do so after three quarters of their epochs.
     public var learningRateDecayEpochs: [Int] = []
     public var learningRateDecayFactor: Float = 0.1
     public var regularizer: KGRegularizer = .none
