@@ -377,6 +377,11 @@ final class TrainingState: @unchecked Sendable {
         }
     }
 
+    /// Slot j's negatives: its own, or its run's when negatives are shared.
+    @inline(__always) func negatives(ofSlot j: Int) -> UnsafeMutablePointer<Int32> {
+        buffers.negativeIds + (p.negativeSharing > 1 ? j / p.negativeSharing : j) * p.negatives
+    }
+
     /// The negatives of each run of `negativeSharing` slots, one draw per run, from an RNG seeded
     /// by (seed, position of the run's first triple in training): the same whatever the threads.
     func drawSharedNegatives(count: Int, sampleBase: UInt64) {
@@ -411,7 +416,7 @@ final class TrainingState: @unchecked Sendable {
         ws.lastPositiveScore = fPos
         let n = p.negatives
         let shared = p.negativeSharing > 1
-        let negs = b.negativeIds + (shared ? j / p.negativeSharing : j) * n, c = b.coefficients + j * n, f = ws.scores.base
+        let negs = negatives(ofSlot: j), c = b.coefficients + j * n, f = ws.scores.base
         var cPos: Float = 0
         var loss: Double = 0
         if !shared { for k in 0..<n { negs[k] = Int32(truncatingIfNeeded: rng.nextInt(below: ne)) } }
@@ -497,7 +502,7 @@ final class TrainingState: @unchecked Sendable {
         var samples: [(corruptHead: Bool, negatives: [Int32])] = []
         for (j, (i, seed)) in batch.enumerated() {
             let head = sample(i, slot: j, seed: seed, scale: 1, scratch: ws)
-            let negs = buffers.negativeIds + (p.negativeSharing > 1 ? j / p.negativeSharing : j) * n
+            let negs = negatives(ofSlot: j)
             samples.append((head, Array(UnsafeBufferPointer(start: negs, count: n))))
         }
         ws.loss = 0
