@@ -109,11 +109,16 @@ def run_chorus(data_dir, model, extra, epochs, threads, seed, out_json, minutes=
     shown = [CLI if a == ARGS.cli else a for a in cmd]
     print("$ " + " ".join(os.path.relpath(a, common.REPO) if a.startswith(common.REPO) else a for a in shown), flush=True)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=common.REPO, capture_output=True, text=True)
+    # Stream the per-epoch lines as they come: a quality run can take over an hour.
+    proc = subprocess.Popen(cmd, cwd=common.REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+    stderr = proc.stderr.read()
+    proc.wait()
     wall = time.perf_counter() - t0
-    sys.stdout.write(proc.stdout)
     if proc.returncode != 0:
-        sys.exit(f"chorus kg train failed ({proc.returncode}):\n{proc.stderr}")
+        sys.exit(f"chorus kg train failed ({proc.returncode}):\n{stderr}")
     with open(out_json) as f:
         report = json.load(f)
     report["wall_seconds"] = wall
