@@ -4,6 +4,11 @@
  * the same order per lane. */
 #include "ckernels.h"
 
+/* No fused multiply-adds but the explicit ones: the compiler would otherwise fuse the scalar tails
+ * of the AVX2 functions (built with FMA) and not the portable loops, and the two paths would part
+ * by a rounding. */
+#pragma STDC FP_CONTRACT OFF
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define CK_X86 1
@@ -218,6 +223,20 @@ static inline int use_avx2(void) {
         __atomic_store_n(&kg_avx2, a, __ATOMIC_RELAXED);
     }
     return a;
+}
+
+int ck_kg_kernel_table(int simd, struct ck_kg_kernels *out) {
+    if (!simd) {
+        *out = (struct ck_kg_kernels){l1_portable, l1_sign_axpy_portable, adam_portable, modulus_sum_portable, modulus_axpy2_portable};
+        return 1;
+    }
+#ifdef CK_X86
+    if (use_avx2()) {
+        *out = (struct ck_kg_kernels){l1_avx2, l1_sign_axpy_avx2, adam_avx2, modulus_sum_avx2, modulus_axpy2_avx2};
+        return 1;
+    }
+#endif
+    return 0;
 }
 
 float ck_l1_distance(const float *a, const float *b, size_t n) {

@@ -57,7 +57,6 @@ void ck_l1_sign_axpy(float c, const float *q, const float *x, float *g, size_t n
  * then, when unit_norm is not 0, x /= ||x|| (TransE's constraint; a zero row is left alone). */
 void ck_adam(float *x, float *m, float *v, const float *g, size_t n, float step, float root_bc2, int unit_norm);
 
-/* Prefetches [p, p + bytes) for writing, one hint per 64-byte line. */
 /* RotatE's distance over d complex components, u = q − x with each row its real block then its
  * imaginary block: Σ_k |u_k|. */
 float ck_modulus_sum(const float *q, const float *x, size_t d);
@@ -69,7 +68,22 @@ void ck_modulus_axpy(float c, const float *q, const float *x, float *g, size_t d
  * f = γ − Σ|u_k|, i.e. gx += v and gq −= v with v = c · u_k / |u_k|. Either output may be NULL. */
 void ck_modulus_axpy2(float c, const float *q, const float *x, float *gq, float *gx, size_t d);
 
+/* Prefetches [p, p + bytes) for writing, one hint per 64-byte line. */
 void ck_prefetch(const void *p, size_t bytes);
+
+/* The knowledge-graph kernels above as one path's functions (a test hook: the tests compare the
+ * portable loops with the AVX2 ones on a CPU that has both). */
+struct ck_kg_kernels {
+    float (*l1_distance)(const float *a, const float *b, size_t n);
+    void (*l1_sign_axpy)(float c, const float *q, const float *x, float *g, size_t n);
+    void (*adam)(float *x, float *m, float *v, const float *g, size_t n, float step, float root_bc2, int unit_norm);
+    float (*modulus_sum)(const float *q, const float *x, size_t d);
+    void (*modulus_axpy2)(float c, const float *q, const float *x, float *gq, float *gx, size_t d);
+};
+
+/* Fills `out` with the portable functions (simd 0) or the AVX2+FMA ones (simd 1); returns 0, leaving
+ * `out` alone, when this CPU cannot run the ones asked for. */
+int ck_kg_kernel_table(int simd, struct ck_kg_kernels *out);
 
 /* A spin-wait hint (x86 PAUSE). */
 void ck_cpu_relax(void);
