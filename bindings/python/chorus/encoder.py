@@ -9,12 +9,13 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from . import _capi
+from ._handle import NativeObject
 from .errors import check
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-class Encoder:
+class Encoder(NativeObject):
     """A sentence encoder: all-MiniLM-L6-v2 run by libchorus from its original weights, or the
     hashing fallback when the weights cannot be found (``is_fallback``; ``name`` says why).
 
@@ -28,8 +29,9 @@ class Encoder:
     Thread-safe: ``encode`` may run from several threads at once.
     """
 
+    _free = staticmethod(_capi.chorus_encoder_free)
+
     def __init__(self, path: Optional[PathLike] = None, *, threads: int = 0, require_model: bool = False) -> None:
-        self._handle = None
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
             raise ValueError(f"threads must be an int >= 0, got {threads!r}")
         params = _capi.chorus_encoder_params()
@@ -83,29 +85,6 @@ class Encoder:
         check(_capi.chorus_encoder_encode(handle, array, n, out.ctypes.data_as(POINTER(c_float)), out.size))
         return out
 
-    def _live(self):
-        if self._handle is None:
-            raise ValueError("this Encoder is closed")
-        return self._handle
-
-    def close(self) -> None:
-        """Releases the encoder; idempotent."""
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            _capi.chorus_encoder_free(handle)
-
-    def __enter__(self) -> "Encoder":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:  # a fallback only: prefer close() or a with-block
-        try:
-            self.close()
-        except Exception:
-            pass
-
     def __repr__(self) -> str:
-        state = "closed" if self._handle is None else self._name
+        state = "closed" if self.closed else self._name
         return f"<chorus.Encoder dim={getattr(self, '_dim', '?')} {state}>"

@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, U
 import numpy as np
 
 from . import _capi
+from ._handle import NativeObject
 from .errors import InvalidArgument, check
 
 PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -159,7 +160,7 @@ def _half_life(value) -> int:
 # ---- the engine ----------------------------------------------------------------------------------
 
 
-class Engine:
+class Engine(NativeObject):
     """A Chorus recommendation engine: interactions in, a fitted blend of agents, top-k out.
 
     ``Engine(popularity_half_life_seconds=None)`` creates an empty engine; ``None`` (or 0) lets
@@ -180,6 +181,7 @@ class Engine:
 
     _handle: Optional[ctypes.POINTER(_capi.chorus_engine)] = None
     _free = staticmethod(_capi.chorus_engine_free)
+    _pickle_hint = "; use engine.save(path) and Engine.load(path)"
 
     def __init__(self, popularity_half_life_seconds: Union[None, int, float, datetime.timedelta] = None, *,
                  encoder_path: Optional[PathLike] = None, require_encoder: bool = False,
@@ -211,35 +213,7 @@ class Engine:
         raw = _path(path)
         handle = _capi.chorus_engine_p()
         check(_capi.chorus_engine_load(raw, byref(handle)))
-        self = cls.__new__(cls)
-        self._handle = handle
-        return self
-
-    def close(self) -> None:
-        """Releases the engine. Idempotent; every other method raises ValueError afterwards."""
-        handle, self._handle = self._handle, None
-        if handle:
-            self._free(handle)
-
-    @property
-    def closed(self) -> bool:
-        return not self._handle
-
-    def __enter__(self) -> "Engine":
-        self._live()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    def __reduce__(self):
-        raise TypeError("a chorus.Engine cannot be pickled; use engine.save(path) and Engine.load(path)")
+        return cls._adopt(handle)
 
     def __repr__(self) -> str:
         if self.closed:
@@ -247,12 +221,6 @@ class Engine:
         s = self.stats()
         return (f"<chorus.Engine fitted={s['fitted']} users={s['n_users']} items={s['n_items']} "
                 f"interactions={s['n_interactions']}>")
-
-    def _live(self):
-        handle = self._handle
-        if not handle:
-            raise ValueError("operation on a closed chorus.Engine")
-        return handle
 
     # -- data and training -------------------------------------------------------------------------
 

@@ -10,17 +10,19 @@ import numpy as np
 
 from . import _capi
 from .engine import PathLike, _path, _text
+from ._handle import NativeObject
 from .errors import InvalidArgument, check
 
 
-class KnowledgeGraph:
+class KnowledgeGraph(NativeObject):
     """``kg = chorus.KnowledgeGraph()``; ``kg.add_triples(heads, relations, tails)`` or
     ``kg.load_tsv(path)``; ``kg.train(model="rotate", dim=100, epochs=10)``;
     ``kg.evaluate(test_path)``; ``kg.entity_vector(name)``; ``kg.save(path)`` /
     ``KnowledgeGraph.load(path)``. Use it as a context manager or call :meth:`close`.
     """
 
-    _handle = None
+    _free = staticmethod(_capi.chorus_kg_free)
+    _pickle_hint = "; use kg.save(path) and KnowledgeGraph.load(path)"
 
     def __init__(self) -> None:
         handle = _capi.chorus_kg_p()
@@ -31,39 +33,7 @@ class KnowledgeGraph:
     def load(cls, path: PathLike) -> "KnowledgeGraph":
         handle = _capi.chorus_kg_p()
         check(_capi.chorus_kg_load(_path(path), byref(handle)))
-        self = cls.__new__(cls)
-        self._handle = handle
-        return self
-
-    @classmethod
-    def _adopt(cls, handle) -> "KnowledgeGraph":
-        """Wraps a handle the library gave out (it is released when this object closes)."""
-        self = cls.__new__(cls)
-        self._handle = handle
-        return self
-
-    def _live(self):
-        if not self._handle:
-            raise ValueError("operation on a closed chorus.KnowledgeGraph")
-        return self._handle
-
-    def close(self) -> None:
-        handle, self._handle = self._handle, None
-        if handle:
-            _capi.chorus_kg_free(handle)
-
-    def __enter__(self) -> "KnowledgeGraph":
-        self._live()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
+        return cls._adopt(handle)
 
     def add_triples(self, heads: Sequence[str], relations: Sequence[str], tails: Sequence[str]) -> int:
         """Adds (head, relation, tail) triples by name; returns how many were new."""

@@ -59,5 +59,14 @@ def test_close_is_idempotent_and_guards_use():
     enc = chorus.Encoder()
     enc.close()
     enc.close()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="closed chorus.Encoder"):
         enc.encode(["x"])
+    assert enc.closed and "closed" in repr(enc)
+
+
+def test_refuses_to_pickle():
+    import pickle
+
+    with chorus.Encoder() as enc:
+        with pytest.raises(TypeError, match="cannot be pickled"):
+            pickle.dumps(enc)

@@ -46,3 +46,20 @@ def test_knowledge_graph_end_to_end(tmp_path):
         kg.save(tmp_path / "kg.chorus")
     with chorus.KnowledgeGraph.load(tmp_path / "kg.chorus") as again:
         np.testing.assert_array_equal(again.entity_vector("a"), v)
+
+
+def test_lifetime_close_and_pickle():
+    import pickle
+
+    kg = chorus.KnowledgeGraph()
+    assert not kg.closed
+    with pytest.raises(TypeError, match="kg.save"):
+        pickle.dumps(kg)
+    kg.close()
+    kg.close()
+    assert kg.closed
+    with pytest.raises(ValueError, match="closed chorus.KnowledgeGraph"):
+        kg.counts
+    with pytest.raises(ValueError):
+        with kg:
+            pass
