@@ -1,38 +1,5 @@
 import ChorusCore
 
-/// Interns names to dense `Int32` ids in first-seen order and keeps both directions.
-public struct NameIndex: Sendable, Equatable {
-    public private(set) var names: [String] = []
-    private var lookup: [String: Int32] = [:]
-
-    public init() {}
-
-    public var count: Int { names.count }
-
-    /// The id of `name`, adding it if new.
-    public mutating func intern(_ name: String) -> Int32 {
-        if let i = lookup[name] { return i }
-        let i = Int32(names.count)
-        names.append(name)
-        lookup[name] = i
-        return i
-    }
-
-    public func id(of name: String) -> Int32? { lookup[name] }
-
-    public func name(of id: Int32) -> String? { id >= 0 && Int(id) < names.count ? names[Int(id)] : nil }
-
-    /// Rebuilds an index from its names in id order.
-    /// - Throws: `.format` when a name repeats (a corrupted table).
-    public init(names: [String], context: String) throws(ChorusError) {
-        self.names = names
-        lookup.reserveCapacity(names.count)
-        for (i, n) in names.enumerated() where lookup.updateValue(Int32(i), forKey: n) != nil {
-            throw .format("\(context): the name '\(n)' appears twice")
-        }
-    }
-}
-
 /// One (head, relation, tail) fact as dense ids.
 public struct Triple: Hashable, Sendable {
     public var head: Int32
