@@ -447,6 +447,9 @@ typedef struct chorus_kg_train_params {
                                       lr_decay_factor (the RotatE code divides it by 10 half-way).
                                       0 = no decay */
     float lr_decay_factor;         /* in (0, 1]; 0 = 0.1 */
+    uint32_t filter_negatives;     /* 1 = leave out drawn negatives that are training triples (known
+                                      facts), as the RotatE code's sampler; 0 = every drawn entity
+                                      counts (PyKEEN's default). Other values: INVALID_ARGUMENT */
 } chorus_kg_train_params;
 
 chorus_status chorus_kg_train_params_init(chorus_kg_train_params *params);

@@ -81,6 +81,8 @@ private func graph(_ handle: OpaquePointer?) throws(ChorusError) -> KnowledgeGra
             }
             if c.lr_decay_epoch != 0 { p.learningRateDecayEpochs = [Int(c.lr_decay_epoch)] }
             if c.lr_decay_factor != 0 { p.learningRateDecayFactor = c.lr_decay_factor }
+            guard c.filter_negatives <= 1 else { throw .invalidArgument("filter_negatives must be 0 or 1, got \(c.filter_negatives)") }
+            p.filterKnownNegatives = c.filter_negatives == 1
             if let fn = c.progress {
                 let user = c.progress_user_data
                 progress = { fraction in "training".withCString { fn($0, fraction, user) != 0 } }

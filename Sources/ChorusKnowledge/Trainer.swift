@@ -65,6 +65,8 @@ public enum KGTrainer {
 /// Allocated once per training.
 final class WorkerScratch {
     let scores: FloatMatrix, gradQuery: FloatMatrix
+    /// Per negative of the current sample: a known fact, left out of the loss.
+    let known: UnsafeMutablePointer<Bool>
     var loss = 0.0
     /// f(positive) of the last sample, as training computed it (clear-box tests compare it with the model's score).
     var lastPositiveScore: Float = 0
@@ -72,7 +74,10 @@ final class WorkerScratch {
     init(entityWidth: Int, relationWidth: Int, negatives n: Int) throws(ChorusError) {
         scores = try FloatMatrix(rows: 1, cols: n)
         gradQuery = try FloatMatrix(rows: 1, cols: entityWidth)
+        known = .allocate(capacity: n); known.initialize(repeating: false, count: n)
     }
+
+    deinit { known.deallocate() }
 }
 
 /// What phase 1 keeps per sample slot j of a step (`capacity` = batch size slots), and the
@@ -189,6 +194,8 @@ final class TrainingState: @unchecked Sendable {
     let heads: [Int32], rels: [Int32], tails: [Int32]
     let weights: [Float]
     let headProbability: [Float]
+    /// With `filterKnownNegatives`: the entities that complete each triple in training.
+    let knownCompletions: KnownCompletions?
     /// Optimiser state per row: Adam's [m | v] (2 × row width), Adagrad's sums (row width).
     let stateE: FloatMatrix, stateR: FloatMatrix
     var workers: [WorkerScratch] = []
@@ -219,6 +226,7 @@ final class TrainingState: @unchecked Sendable {
         model = try KnowledgeGraphModel(kind: kind, dimension: d, gamma: p.gamma, norm: p.norm, embeddingRange: range, entities: ent, relations: rel)
         heads = store.heads; rels = store.relationIds; tails = store.tails
         headProbability = p.sampling == .bernoulli ? store.headCorruptionProbabilities() : [Float](repeating: 0.5, count: nr)
+        knownCompletions = p.filterKnownNegatives ? KnownCompletions(heads: store.heads, relations: store.relationIds, tails: store.tails) : nil
         if p.subsamplingWeights {
             // The RotatE code's count_frequency(start=4): #(h, r) and #(t, -r-1), each from 4.
             var hr: [UInt64: Int] = [:], tr: [UInt64: Int] = [:]
@@ -427,24 +435,37 @@ final class TrainingState: @unchecked Sendable {
             if k + ahead < n { ck_prefetch(ent.row(Int(negs[k + ahead])), rowBytes) }
             f[k] = ScoreKernels.score(cmp, q: q, x: ent.row(Int(negs[k])), w: w, gamma: gamma)
         }
+        // Negatives that are known facts drop out: the loss averages (or softmax-weighs) the rest.
+        var kept = n
+        let known = ws.known
+        if let kc = knownCompletions {
+            let list = kc.list(triple: i, corruptHead: corruptHead)
+            for k in 0..<n {
+                known[k] = kc.contains(negs[k], list: list)
+                if known[k] { kept -= 1 }
+            }
+        }
         switch p.loss {
         case .marginRanking(let margin):
-            let share = scale / Float(n)
+            let share = kept > 0 ? scale / Float(kept) : 0
             for k in 0..<n {
                 let v = margin - fPos + f[k]
-                if v > 0 { loss += Double(share * v); c[k] = share; cPos -= share } else { c[k] = 0 }
+                if v > 0 && !known[k] { loss += Double(share * v); c[k] = share; cPos -= share } else { c[k] = 0 }
             }
         case .logistic:
             // d/df [−log σ(−f)] = σ(f); d/df [−log σ(f)] = −σ(−f).
-            let share = 0.5 * scale / Float(n)
-            for k in 0..<n { loss -= Double(share * Self.logSigmoid(-f[k])); c[k] = share * Self.sigmoid(f[k]) }
+            let share = kept > 0 ? 0.5 * scale / Float(kept) : 0
+            for k in 0..<n {
+                if known[k] { c[k] = 0; continue }
+                loss -= Double(share * Self.logSigmoid(-f[k])); c[k] = share * Self.sigmoid(f[k])
+            }
             loss -= Double(0.5 * scale * Self.logSigmoid(fPos)); cPos = -0.5 * scale * Self.sigmoid(-fPos)
         case .selfAdversarial(let alpha):
             var top = -Float.infinity
-            for k in 0..<n { top = max(top, alpha * f[k]) }
+            for k in 0..<n where !known[k] { top = max(top, alpha * f[k]) }
             var z: Float = 0
-            for k in 0..<n { c[k] = expf(alpha * f[k] - top); z += c[k] }
-            for k in 0..<n {
+            for k in 0..<n { c[k] = known[k] ? 0 : expf(alpha * f[k] - top); z += c[k] }
+            for k in 0..<n where !known[k] {
                 let pk = c[k] / z   // the softmax weight, a constant for the gradient
                 loss -= Double(0.5 * scale * pk * Self.logSigmoid(-f[k]))
                 c[k] = 0.5 * scale * pk * Self.sigmoid(f[k])

@@ -26,6 +26,8 @@ enum KGCommand {
           --negatives <n>         negatives per positive (default 64)
           --share-negatives <n>   runs of n consecutive positives share one draw of negatives
                                   (default 1: each positive draws its own, as the RotatE code)
+          --filter-negatives      leave out negatives that are training triples (known facts), as
+                                  the RotatE code's sampler (default: every drawn entity counts)
           --lr <x>                learning rate (default 0.001)
           --lr-decay-epochs <e,..> after each of these epochs multiply the learning rate by
                                   --lr-decay-factor (default: no decay)
@@ -57,7 +59,7 @@ enum KGCommand {
     static let trainSpec: [String: Arguments.Kind] = [
         "data": .value, "model": .value, "dim": .value, "epochs": .value, "batch": .value, "negatives": .value, "share-negatives": .value,
         "lr": .value, "lr-decay-epochs": .value, "lr-decay-factor": .value, "gamma": .value, "init-range": .value, "loss": .value, "margin": .value, "temperature": .value, "sampling": .value,
-        "optimizer": .value, "regularizer": .value, "reg-weight": .value, "norm": .value, "no-subsampling": .flag,
+        "optimizer": .value, "regularizer": .value, "reg-weight": .value, "norm": .value, "no-subsampling": .flag, "filter-negatives": .flag,
         "threads": .value, "seed": .value, "split": .value, "max-minutes": .value, "save": .value, "json": .value,
     ]
     static let evalSpec: [String: Arguments.Kind] = ["data": .value, "load": .value, "split": .value, "threads": .value, "json": .value]
@@ -149,6 +151,7 @@ enum KGCommand {
         }
         p.regularizationWeight = Float(try a.double("reg-weight", default: Double(p.regularizationWeight), range: 0...1e6))
         if a.has("no-subsampling") { p.subsamplingWeights = false }
+        if a.has("filter-negatives") { p.filterKnownNegatives = true }
         p.threads = try a.int("threads", default: 0, range: 0...1024)
         p.seed = try a.uint64("seed", default: 42)
         return p
@@ -165,7 +168,7 @@ enum KGCommand {
             let data = try load(dir, store: nil)
             let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
             print("Model     \(p.model.rawValue), dim \(p.dimension), \(p.epochs) epochs, batch \(p.batchSize), \(p.negatives) negatives\(p.negativeSharing > 1 ? " shared by \(p.negativeSharing) positives" : ""), "
-                  + "lr \(p.learningRate)\(p.learningRateDecayEpochs.isEmpty ? "" : " x\(p.learningRateDecayFactor) after epochs \(p.learningRateDecayEpochs)"), gamma \(p.gamma), init range \(p.initRange > 0 ? p.initRange : (p.gamma + 2) / Float(p.dimension)), loss \(p.loss), \(p.sampling.rawValue) sampling, \(p.optimizer.rawValue), "
+                  + "lr \(p.learningRate)\(p.learningRateDecayEpochs.isEmpty ? "" : " x\(p.learningRateDecayFactor) after epochs \(p.learningRateDecayEpochs)"), gamma \(p.gamma), init range \(p.initRange > 0 ? p.initRange : (p.gamma + 2) / Float(p.dimension)), loss \(p.loss), \(p.sampling.rawValue) sampling\(p.filterKnownNegatives ? " (known facts left out)" : ""), \(p.optimizer.rawValue), "
                   + "regularizer \(p.regularizer.rawValue) \(p.regularizationWeight), \(threads) threads, seed \(p.seed)")
             var epochSeconds: [Double] = [], losses: [Double] = []
             var clock = Stopwatch()

@@ -61,16 +61,42 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
         #expect(sides == [false, true])
     }
 
+    /// With known facts among the negatives left out (`filterKnownNegatives`), alone and with
+    /// shared negatives: the loss written out here averages (or softmax-weighs) only the negatives
+    /// that are not training triples, so a fact the trainer kept would show in the gradient.
+    @Test(arguments: 0..<gradientCases.count)
+    func filteredNegativesGradientMatchesFiniteDifferences(_ c: Int) throws {
+        var testCase = gradientCases[c]
+        if testCase.0 == .transE { testCase.3 = 2 }
+        var dropped = 0
+        for (sharing, seed) in [(1, UInt64(c) + 223), (3, UInt64(c) + 307)] {
+            let sides = try checkGradients(testCase, sharing: sharing, batch: [(5, false), (40, true), (77, false), (100, true), (120, false)],
+                                           seed: seed, filter: true, dropped: &dropped)
+            #expect(sides == [false, true])
+        }
+        #expect(dropped > 0, "no drawn negative was a known fact: the filter was not exercised")
+    }
+
     /// Draws the batch's samples through the trainer (`TrainingState.batchGradients`), then checks
     /// every coordinate of every touched row against central differences of the summed loss.
-    /// Returns the corruption sides the samples took.
-    func checkGradients(_ testCase: (KGModelKind, KGLoss, KGRegularizer, Int), sharing: Int, batch: [(Int, Bool)], seed: UInt64) throws -> Set<Bool> {
+    /// Returns the corruption sides the samples took; `dropped` counts negatives that were facts
+    /// (left out of the loss when `filter` is on).
+    func checkGradients(_ testCase: (KGModelKind, KGLoss, KGRegularizer, Int), sharing: Int, batch: [(Int, Bool)], seed: UInt64,
+                        filter: Bool = false) throws -> Set<Bool> {
+        var dropped = 0
+        return try checkGradients(testCase, sharing: sharing, batch: batch, seed: seed, filter: filter, dropped: &dropped)
+    }
+
+    func checkGradients(_ testCase: (KGModelKind, KGLoss, KGRegularizer, Int), sharing: Int, batch: [(Int, Bool)], seed: UInt64,
+                        filter: Bool, dropped: inout Int) throws -> Set<Bool> {
         let (kind, loss, reg, norm) = testCase
         let (store, _, _) = try clusterGraph()
         var p = KGTrainingParameters.defaults(for: kind)
         p.dimension = 11; p.negatives = 5; p.loss = loss; p.threads = 1; p.norm = norm
         p.regularizer = reg; p.regularizationWeight = reg == .none ? 0 : 0.05
         p.unitEntities = false; p.gamma = 3; p.initRange = 0; p.negativeSharing = sharing
+        p.filterKnownNegatives = filter
+        let facts = Set((0..<store.count).map { store.triple($0) })
         let state = try TrainingState(store: store, parameters: p)
         var rng = SeededRandom(seed: seed)
         for i in 0..<state.model.entities.count { state.model.entities.base[i] = rng.nextFloat() * 2 - 1 }
@@ -85,10 +111,19 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
         for (j, s) in samples.enumerated() where sharing > 1 {
             #expect(s.negatives == samples[j / sharing * sharing].negatives, "slot \(j) does not share its run's negatives")
         }
+        // The negatives that count: with the filter, those that are not training triples.
+        let counted = batch.indices.map { j in
+            let t = store.triple(batch[j].0), corruptHead = samples[j].corruptHead
+            return samples[j].negatives.filter { e in
+                let candidate = corruptHead ? Triple(head: e, relation: t.relation, tail: t.tail) : Triple(head: t.head, relation: t.relation, tail: e)
+                if facts.contains(candidate) { dropped += 1; return !filter }
+                return true
+            }
+        }
         func sampleScores(_ j: Int) throws -> (Double, [Double]) {
             let t = store.triple(batch[j].0), corruptHead = samples[j].corruptHead
             let pos = Double(try model.score(head: t.head, relation: t.relation, tail: t.tail))
-            let neg = try samples[j].negatives.map { e in
+            let neg = try counted[j].map { e in
                 Double(corruptHead ? try model.score(head: e, relation: t.relation, tail: t.tail)
                                    : try model.score(head: t.head, relation: t.relation, tail: e))
             }
@@ -97,7 +132,7 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
         let weights = try (0..<batch.count).map { j in
             let (_, neg0) = try sampleScores(j)
             guard case .selfAdversarial(let a) = loss else { return [Double](repeating: 1 / Double(neg0.count), count: neg0.count) }
-            let m = neg0.max()!
+            guard let m = neg0.max() else { return [] }
             let z = neg0.map { exp(Double(a) * ($0 - m)) }
             return z.map { $0 / z.reduce(0, +) }
         }
@@ -106,7 +141,7 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
             for j in 0..<batch.count {
                 let (pos, neg) = try sampleScores(j)
                 switch loss {
-                case .marginRanking(let m): l += neg.map { max(0, Double(m) - pos + $0) }.reduce(0, +) / Double(neg.count)
+                case .marginRanking(let m): l += neg.map { max(0, Double(m) - pos + $0) }.reduce(0, +) / Double(max(1, neg.count))
                 case .logistic, .selfAdversarial:
                     l += -0.5 * logSigmoid(pos) - 0.5 * zip(weights[j], neg).map { $0 * logSigmoid(-$1) }.reduce(0, +)
                 }

@@ -101,3 +101,32 @@ func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
         #expect(abs(p[1] - 0.25) < 1e-6)
     }
 }
+
+@Suite struct KnownCompletionsTests {
+    /// Every (triple, side, entity) against a brute-force scan of the triples, on a graph with
+    /// lists of one entity and lists of dozens (the scanned and the binary-searched ones).
+    @Test func answersLikeAScanOfTheTriples() {
+        var rng = SeededRandom(seed: 9)
+        var seen = Set<Triple>()
+        var heads: [Int32] = [], rels: [Int32] = [], tails: [Int32] = []
+        for _ in 0..<600 {
+            // Relation 0 points many heads at few tails (long head lists); 1 and 2 are sparse.
+            let r = Int32(rng.nextInt(below: 3))
+            let h = Int32(rng.nextInt(below: 60)), t = Int32(r == 0 ? rng.nextInt(below: 3) : rng.nextInt(below: 60))
+            if seen.insert(Triple(head: h, relation: r, tail: t)).inserted { heads.append(h); rels.append(r); tails.append(t) }
+        }
+        let known = KnownCompletions(heads: heads, relations: rels, tails: tails)
+        var longest = 0
+        for i in heads.indices {
+            for corruptHead in [true, false] {
+                let list = known.list(triple: i, corruptHead: corruptHead)
+                longest = max(longest, Int(known.offsets[Int(list) + 1] - known.offsets[Int(list)]))
+                for e in Int32(0)..<60 {
+                    let candidate = corruptHead ? Triple(head: e, relation: rels[i], tail: tails[i]) : Triple(head: heads[i], relation: rels[i], tail: e)
+                    #expect(known.contains(e, list: list) == seen.contains(candidate), "triple \(i), head side \(corruptHead), entity \(e)")
+                }
+            }
+        }
+        #expect(longest > 8, "no list long enough for the binary search")
+    }
+}

@@ -495,6 +495,7 @@ class chorus_kg_train_params(Structure):
         ("share_negatives", c_uint32),
         ("lr_decay_epoch", c_uint32),
         ("lr_decay_factor", c_float),
+        ("filter_negatives", c_uint32),
     ]
 
 

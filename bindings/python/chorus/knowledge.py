@@ -64,12 +64,14 @@ class KnowledgeGraph(NativeObject):
     def train(self, model: str = "rotate", dim: int = 100, epochs: int = 10, batch_size: int = 512,
               negatives: int = 64, threads: int = 0, learning_rate: float = 0.0, gamma: float = 0.0,
               seed: int = 42, progress: Optional[Callable[[str, float], Optional[bool]]] = None,
-              share_negatives: int = 1, lr_decay_epoch: int = 0, lr_decay_factor: float = 0.1) -> None:
+              share_negatives: int = 1, lr_decay_epoch: int = 0, lr_decay_factor: float = 0.1,
+              filter_negatives: bool = False) -> None:
         """Trains embeddings (TransE, DistMult, ComplEx or RotatE). 0 means the model's default for
         learning_rate and gamma. A progress callback returning True cancels (chorus.Cancelled).
         ``share_negatives=n``: runs of n positives share one draw of negatives (faster; 1 = each
         its own). ``lr_decay_epoch=e``: after e epochs the learning rate is multiplied by
-        ``lr_decay_factor`` (0 = no decay)."""
+        ``lr_decay_factor`` (0 = no decay). ``filter_negatives=True`` leaves out drawn negatives
+        that are training triples (known facts), as the RotatE code's sampler."""
         params = _capi.chorus_kg_train_params()
         check(_capi.chorus_kg_train_params_init(byref(params)))
         name = _text(model, "model")
@@ -86,6 +88,9 @@ class KnowledgeGraph(NativeObject):
             raise InvalidArgument(f"lr_decay_factor must be in (0, 1], got {lr_decay_factor!r}")
         params.lr_decay_factor = float(lr_decay_factor)
         params.seed = int(seed)
+        if not isinstance(filter_negatives, bool):
+            raise InvalidArgument(f"filter_negatives must be a bool, got {filter_negatives!r}")
+        params.filter_negatives = int(filter_negatives)
         raised = []
         if progress is not None:
             def trampoline(stage, fraction, _user):

@@ -34,9 +34,14 @@ def test_knowledge_graph_end_to_end(tmp_path):
             kg.train(model="rotate", dim=8, epochs=2, lr_decay_factor=0)
         kg.train(model="rotate", dim=8, epochs=20, batch_size=4, negatives=4, threads=2, share_negatives=2, lr_decay_epoch=10)
         shared = kg.entity_vector("a")
+        kg.train(model="rotate", dim=8, epochs=20, batch_size=4, negatives=4, threads=2, filter_negatives=True)
+        filtered = kg.entity_vector("a")
+        with pytest.raises(chorus.InvalidArgument):
+            kg.train(model="rotate", dim=8, epochs=2, filter_negatives=1)
         kg.train(model="rotate", dim=8, epochs=20, batch_size=4, negatives=4, threads=2)
         v = kg.entity_vector("a")
         assert not np.array_equal(v, shared)  # the knobs reached the trainer
+        assert not np.array_equal(v, filtered)
         assert v.dtype == np.float32 and v.size == 16  # RotatE: 8 complex numbers
         assert kg.relation_vector("likes").size == 8
         with pytest.raises(chorus.NotFound):
