@@ -205,7 +205,7 @@ enum KGCommand {
             }
             if let path = a.string("json") {
                 var j = "{\"model\": \"\(p.model.rawValue)\", \"dim\": \(p.dimension), \"epochs\": \(p.epochs), \"epochs_run\": \(epochSeconds.count), \"lr\": \(p.learningRate), \"lr_decay_epochs\": \(p.learningRateDecayEpochs), \"lr_decay_factor\": \(p.learningRateDecayFactor), \"gamma\": \(p.gamma), \"batch\": \(p.batchSize), "
-                j += "\"negatives\": \(p.negatives), \"negative_sharing\": \(p.negativeSharing), \"threads\": \(threads), \"train_seconds\": \(trainSeconds), "
+                j += "\"negatives\": \(p.negatives), \"negative_sharing\": \(p.negativeSharing), \"filter_negatives\": \(p.filterKnownNegatives), \"threads\": \(threads), \"train_seconds\": \(trainSeconds), "
                 j += "\"epoch_seconds\": \(epochSeconds), \"losses\": \(losses), \"eval_seconds\": \(evalSeconds)"
                 if let m = metrics { j += ", \"split\": \"\(split)\", \"metrics\": " + json(m) }
                 j += "}\n"
