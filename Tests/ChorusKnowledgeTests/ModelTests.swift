@@ -42,7 +42,7 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
         // head-batch q = ψ(r, t)) are exercised for every model; the check asserts it did.
         var sides = Set<Bool>()
         for (triple, wantHead) in [(5, false), (40, true), (77, false), (100, true)] {
-            sides.formUnion(try checkGradients(gradientCases[c], sharing: 1, batch: [(triple, wantHead)], seed: UInt64(c) + 7))
+            sides.formUnion(try checkGradients(gradientCases[c], sharing: 1, batch: [(triple, wantHead)], seed: UInt64(c) + 7).sides)
         }
         #expect(sides == [false, true], "\(gradientCases[c].0): only corruption sides \(sides) were checked")
     }
@@ -57,7 +57,7 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
         var testCase = gradientCases[c]
         if testCase.0 == .transE { testCase.3 = 2 }
         let sides = try checkGradients(testCase, sharing: 3, batch: [(5, false), (40, true), (77, false), (100, true), (120, false)],
-                                       seed: UInt64(c) + 101)
+                                       seed: UInt64(c) + 101).sides
         #expect(sides == [false, true])
     }
 
@@ -70,25 +70,22 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
         if testCase.0 == .transE { testCase.3 = 2 }
         var dropped = 0
         for (sharing, seed) in [(1, UInt64(c) + 223), (3, UInt64(c) + 307)] {
-            let sides = try checkGradients(testCase, sharing: sharing, batch: [(5, false), (40, true), (77, false), (100, true), (120, false)],
-                                           seed: seed, filter: true, dropped: &dropped)
-            #expect(sides == [false, true])
+            let checked = try checkGradients(testCase, sharing: sharing, batch: [(5, false), (40, true), (77, false), (100, true), (120, false)],
+                                             seed: seed, filter: true)
+            #expect(checked.sides == [false, true])
+            dropped += checked.dropped
         }
         #expect(dropped > 0, "no drawn negative was a known fact: the filter was not exercised")
     }
 
     /// Draws the batch's samples through the trainer (`TrainingState.batchGradients`), then checks
     /// every coordinate of every touched row against central differences of the summed loss.
-    /// Returns the corruption sides the samples took; `dropped` counts negatives that were facts
+    /// Returns the corruption sides the samples took and how many drawn negatives were facts
     /// (left out of the loss when `filter` is on).
+    @discardableResult
     func checkGradients(_ testCase: (KGModelKind, KGLoss, KGRegularizer, Int), sharing: Int, batch: [(Int, Bool)], seed: UInt64,
-                        filter: Bool = false) throws -> Set<Bool> {
+                        filter: Bool = false) throws -> (sides: Set<Bool>, dropped: Int) {
         var dropped = 0
-        return try checkGradients(testCase, sharing: sharing, batch: batch, seed: seed, filter: filter, dropped: &dropped)
-    }
-
-    func checkGradients(_ testCase: (KGModelKind, KGLoss, KGRegularizer, Int), sharing: Int, batch: [(Int, Bool)], seed: UInt64,
-                        filter: Bool, dropped: inout Int) throws -> Set<Bool> {
         let (kind, loss, reg, norm) = testCase
         let (store, _, _) = try clusterGraph()
         var p = KGTrainingParameters.defaults(for: kind)
@@ -183,7 +180,7 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
         #expect(checked >= 3 * model.entities.cols, "too few coordinates checked")
         #expect(kinks <= checked / 20, "\(kind) \(loss): \(kinks) non-differentiable points of \(checked)")
         #expect(worst < 0.03, "\(kind) \(loss) sharing \(sharing): worst relative gradient error \(worst)")
-        return Set(samples.map(\.corruptHead))
+        return (Set(samples.map(\.corruptHead)), dropped)
     }
 
     /// The score written out from each paper's formula in Double, straight from the rows, against
