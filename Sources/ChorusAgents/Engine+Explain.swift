@@ -7,6 +7,8 @@ public struct Explanation: Sendable, Equatable {
     public var score: Float
     /// Each agent's share of the score (agent order as `Engine.agentNames`), summing to 1.
     public var shares: [Float]
+    /// The agents of the model that explained, in the order of `shares` and `reasons`.
+    public var agents: [String]
     /// The item of the user's history most similar to this one (cosine of item vectors), if any.
     public var becauseItem: Int64?
     public var becauseSimilarity: Float
@@ -81,7 +83,7 @@ extension Engine {
         for r in told { parts.append(phrase(r)) }
         if told.isEmpty, let b = because { parts.append("it is similar to \(label(m.items.ids[Int(b.item)])), which you interacted with") }
         if !matched.isEmpty { parts.append("it matches your request for " + matched.map { "\"\($0)\"" }.joined(separator: ", ")) }
-        return Explanation(item: item, score: score, shares: shares, becauseItem: because.map { m.items.ids[Int($0.item)] },
+        return Explanation(item: item, score: score, shares: shares, agents: names, becauseItem: because.map { m.items.ids[Int($0.item)] },
                            becauseSimilarity: because?.similarity ?? 0, matchedTerms: matched,
                            reasons: reasonsRaw.map { $0.map(phrase) ?? "" },
                            reasonItems: reasonsRaw.map { $0?.becauseItem.map { m.items.ids[Int($0)] } },

@@ -36,12 +36,16 @@ extension Engine {
     /// users.count.
     /// - Throws: `.notFitted`, `.invalidArgument` for k out of range, `.notFound` for an unknown
     ///   agent, `.bufferTooSmall` for a shares buffer too small for this model's agents.
+    /// - Returns: the agents of the model that served the call, in share order (a concurrent fit
+    ///   may publish a model with other agents: these are the ones the shares refer to).
+    @discardableResult
     public func recommend(users: UnsafeBufferPointer<Int64>, k: Int, options: RecommendOptions,
                           outIds: UnsafeMutablePointer<Int64>, outScores: UnsafeMutablePointer<Float>,
-                          outShares sharesBuffer: UnsafeMutableBufferPointer<Float>?, outFlags: UnsafeMutablePointer<UInt32>?) throws(ChorusError) {
+                          outShares sharesBuffer: UnsafeMutableBufferPointer<Float>?, outFlags: UnsafeMutablePointer<UInt32>?) throws(ChorusError) -> [String] {
         let (m, texts) = try publishedModelAndTexts()
         try recommend(m, texts, users: users, k: k, options: options, outIds: outIds, outScores: outScores,
                       outShares: sharesBuffer, outFlags: outFlags)
+        return m.agents.map(\.name)
     }
 
     /// Swift-friendly recommend.
