@@ -50,14 +50,33 @@ public struct AgentRequest {
     }
 }
 
+/// What an agent is for beyond scoring. The coordinator and serving ask for agents by role, never
+/// by name: a new agent kind declares its role and is served without touching them.
+public struct AgentRole: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// Scores every request, known user or not: the cold-start fallback, and what serves a request
+    /// the asked-for agent cannot score (popularity).
+    public static let fallback = AgentRole(rawValue: 1 << 0)
+    /// Takes part only in requests with a query; the coordinator never blends it (validation users
+    /// have no queries) but mixes it with the personal ranking by the fitted query weight (query).
+    public static let query = AgentRole(rawValue: 1 << 1)
+    /// Its item vectors describe what items are (their texts) and cover items nobody interacted
+    /// with: preferred for item similarity and diversity, and what the query agent reads (content).
+    public static let itemDescriptions = AgentRole(rawValue: 1 << 2)
+}
+
 /// One recommending agent: it trains on the shared data with its own objective and scores every
 /// item of the catalogue for a request. The coordinator blends agents' scores; the engine never
 /// depends on what is inside an agent.
 ///
 /// Agents are immutable once fitted (a fit builds a new agent), so scoring is thread-safe.
 public protocol RecommenderAgent: AnyObject, Sendable {
-    /// A short stable name ("popularity", "als", "content"): the C API's agent selector.
+    /// A short stable name ("popularity", "als", "content"): the C API's agent selector and the
+    /// key of its snapshot section (`AgentRegistry`).
     var name: String { get }
+    /// What the engine may ask of it besides scores (`AgentRole`); empty for most agents.
+    var role: AgentRole { get }
     /// True when the agent has something to say about this request (popularity always; ALS for a
     /// user it was trained on; content when there is a history or a profile text). The cold-start
     /// path blends only the agents that can score.
@@ -86,6 +105,8 @@ public struct AgentReason: Sendable, Equatable {
 }
 
 extension RecommenderAgent {
+    public var role: AgentRole { [] }
+
     public func reason(_ request: AgentRequest, item: Int32) -> AgentReason? { nil }
 
     /// An agent's best `k` items for a request (its proposals to the candidate stage).

@@ -31,6 +31,33 @@ public enum Candidates {
         public init() {}
     }
 
+    /// The one candidate routine of serving and of the coordinator's validation: every agent that
+    /// can score `request` (or the `fallback` agent alone when none can) scores the catalogue into
+    /// its row of `scratch`, min-max normalised (`Coordinator.normalize`); `mask` then sets what
+    /// must not be proposed to -infinity (seen, blocked items), and the rows become the candidate
+    /// set (`build`).
+    /// - Parameters:
+    ///   - scratch: agents.count rows of `itemCount` floats.
+    ///   - rankScratch: `itemCount` Int32s, all -1 on entry and on return.
+    /// - Returns: the agents that took part, ascending.
+    @discardableResult
+    static func collect(agents: [RecommenderAgent], request: AgentRequest, fallback: Int?, itemCount: Int, quota: Int,
+                        activity: Float, warmth: UnsafePointer<Float>, scratch: FloatMatrix, rankScratch: UnsafeMutablePointer<Int32>,
+                        mask: (UnsafeMutableBufferPointer<Float>) -> Void, into out: inout Set) -> [Int] {
+        var used = agents.indices.filter { agents[$0].canScore(request) }
+        if used.isEmpty, let fallback { used = [fallback] }
+        var rows = [UnsafeMutablePointer<Float>?](repeating: nil, count: agents.count)
+        for a in used {
+            let row = UnsafeMutableBufferPointer(start: scratch.row(a), count: itemCount)
+            agents[a].score(request, into: row)
+            Coordinator.normalize(row)
+            mask(row)
+            rows[a] = row.baseAddress
+        }
+        build(rows: rows, itemCount: itemCount, quota: quota, activity: activity, warmth: warmth, rankScratch: rankScratch, into: &out)
+        return used
+    }
+
     /// Builds the candidate set from normalised, masked score rows (`rows[a]` for each agent that
     /// takes part, nil for the others; masked items hold -infinity in every row).
     /// - Parameters:

@@ -11,6 +11,7 @@ import CKernels
 /// profile text alone.
 public final class ContentAgent: RecommenderAgent {
     public let name = "content"
+    public var role: AgentRole { .itemDescriptions }
     /// items x dimension, L2-normalised rows; a zero row for an item without text.
     let vectors: FloatMatrix
     /// users x dimension: each training user's history direction (zero row without history).
@@ -174,10 +175,16 @@ public final class ContentAgent: RecommenderAgent {
 /// pseudo-queries (see `Engine.fitQueryWeight`).
 public final class QueryAgent: RecommenderAgent {
     public let name = "query"
+    public var role: AgentRole { .query }
     public let itemVectors: FloatMatrix? = nil
     let content: ContentAgent
 
     init(content: ContentAgent) { self.content = content }
+
+    /// The query agent of `agents`: built on their content agent, nil when there is none.
+    static func derived(from agents: [RecommenderAgent]) -> QueryAgent? {
+        (agents.last { $0.role.contains(.itemDescriptions) } as? ContentAgent).map(QueryAgent.init)
+    }
 
     public var modelBytes: Int { 0 }
 
@@ -209,7 +216,7 @@ public final class QueryAgent: RecommenderAgent {
         }
 
         public func decode(_ r: inout ByteReader, _ context: AgentDecodeContext) throws(ChorusError) -> RecommenderAgent {
-            guard let content = context.previous.last(where: { $0.name == "content" }) as? ContentAgent else {
+            guard let content = context.previous.last(where: { $0.role.contains(.itemDescriptions) }) as? ContentAgent else {
                 throw .format("snapshot has a query agent but no content agent before it")
             }
             return QueryAgent(content: content)

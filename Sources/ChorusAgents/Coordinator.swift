@@ -140,14 +140,10 @@ public enum Coordinator {
                 p.append(row.withUnsafeBufferPointer { personal(u, $0.baseAddress!) })
             }
             p.withUnsafeMutableBufferPointer { normalize($0) }
-            var ideal = 0.0
-            for pos in 0..<min(k, cache.totalRelevant(u)) { ideal += 1 / log2(Double(pos + 2)) }
             for (g, w) in grid.enumerated() {
                 blended = (0..<c).map { (1 - w) * p[$0] + w * q[$0] }
                 let top = blended.withUnsafeBufferPointer { TopK.select($0, k: k) }
-                var dcg = 0.0
-                for (pos, t) in top.enumerated() where cache.isRelevant(u, Int(t.index)) { dcg += 1 / log2(Double(pos + 2)) }
-                totals[g] += dcg / ideal
+                totals[g] += RankingMetrics.ndcg(top, relevantCount: cache.totalRelevant(u), k: k) { cache.isRelevant(u, Int($0.index)) }
             }
         }
         let best = totals.indices.max { totals[$0] < totals[$1] || (totals[$0] == totals[$1] && $0 > $1) } ?? 10
@@ -177,11 +173,7 @@ public enum Coordinator {
                 buffer.removeAll(keepingCapacity: true)
                 for j in 0..<c { buffer.append(score(u, cache.features(u, j))) }
                 let top = buffer.withUnsafeBufferPointer { TopK.select($0, k: k) }
-                var dcg = 0.0
-                for (pos, t) in top.enumerated() where cache.isRelevant(u, Int(t.index)) { dcg += 1 / log2(Double(pos + 2)) }
-                var ideal = 0.0
-                for pos in 0..<min(k, cache.totalRelevant(u)) { ideal += 1 / log2(Double(pos + 2)) }
-                if ideal > 0 { total += dcg / ideal }
+                total += RankingMetrics.ndcg(top, relevantCount: cache.totalRelevant(u), k: k) { cache.isRelevant(u, Int($0.index)) }
             }
             sums.pointer[worker] = total
         }
@@ -232,18 +224,11 @@ public final class ValidationCandidates: @unchecked Sendable {
             defer { ranks.deallocate() }
             for u in range {
                 request(u) { req in
-                    var rows: [UnsafeMutablePointer<Float>?] = []
-                    for (a, agent) in agents.enumerated() {
-                        guard agent.canScore(req) else { rows.append(nil); continue }
-                        let row = UnsafeMutableBufferPointer(start: scratch.row(a), count: itemCount)
-                        agent.score(req, into: row)
-                        Coordinator.normalize(row)
-                        for i in seen(u) { row[Int(i)] = -.infinity }
-                        rows.append(row.baseAddress)
-                    }
+                    let masked = seen(u)
                     warmth.withUnsafeBufferPointer { w in
-                        Candidates.build(rows: rows, itemCount: itemCount, quota: quota, activity: activity(u), warmth: w.baseAddress!,
-                                         rankScratch: ranks, into: &results.value[u])
+                        Candidates.collect(agents: agents, request: req, fallback: nil, itemCount: itemCount, quota: quota,
+                                           activity: activity(u), warmth: w.baseAddress!, scratch: scratch, rankScratch: ranks,
+                                           mask: { row in for i in masked { row[Int(i)] = -.infinity } }, into: &results.value[u])
                     }
                 }
             }

@@ -4,34 +4,49 @@ import ChorusText
 import ChorusKnowledge
 import Synchronization
 
-/// The recommendation engine: an interaction log, a set of agents, and a coordinator that blends
-/// them. This is the pure-Swift core behind the C ABI.
+/// The recommendation engine, a small façade over its parts:
+/// - a `DataStore` (interactions, texts, facts, scenarios, the knowledge graph) and the published
+///   `FittedModel`, together behind one lock (`state`);
+/// - the `Trainer` (fit pipeline), run on a copy of the data with no lock held;
+/// - serving (`ServingSnapshot`, `RequestRanker`) and the `Explainer`, which read one snapshot;
+/// - the snapshot format (`EngineSnapshotCodec`);
+/// - `OnlineState`, what is learned between fits.
+/// This is the pure-Swift core behind the C ABI.
 ///
-/// Thread safety: every method may be called from any thread. Reads (recommend, similar items,
-/// stats, save) work on an immutable published model; `add` appends under a lock; `fit` trains a
-/// new model outside the lock and publishes it when done (fits are serialised among themselves).
-public final class Engine: @unchecked Sendable {
+/// Thread safety: every method may be called from any thread. The lock is exclusive and held only
+/// to copy a snapshot or to apply a change (never while encoding, training or ranking): a request
+/// copies model, texts, scenarios and encoder in one acquisition and ranks without a lock; data
+/// changes apply whole; a fit trains on a copy and publishes its model in one step at the end
+/// (fits are serialised among themselves by `FitGate`).
+public final class Engine: Sendable {
     public let config: EngineConfig
-    struct State {
-        var log = InteractionLog()
-        var texts = TextCatalogue()
-        var scenarios = ScenarioTable()
-        var facts = ItemFacts()
-        /// The engine's knowledge graph: the item facts as triples ("item:<id>", relation, entity)
-        /// plus whatever the host adds, and its trained embeddings (the "kge" agent's vectors).
-        var knowledgeGraph = KnowledgeGraph()
+    private struct State {
+        var data = DataStore()
         var model: FittedModel?
+        /// Counts publications (fits and loads that bring a model); the online state follows it.
+        var generation: UInt64 = 0
         var lastParameters = FitParameters()
+        /// The sentence encoder once loaded (see `encoder()`).
+        var encoder: TextEncoders.Choice?
     }
-    let state = Mutex(State())
-    let fitLock = Mutex(())
-    /// The sentence encoder, loaded on first use (see `encoder()`).
-    let encoderChoice = Mutex<TextEncoders.Choice?>(nil)
+    private let state = Mutex(State())
+    /// Serialises encoder loading (slow, done once), outside the state lock.
+    private let encoderLoading = Mutex(())
+    private let fits = FitGate()
+    /// What the engine learns between fits (empty until online learning lands).
+    public let online = OnlineState()
 
     public init(config: EngineConfig = EngineConfig()) { self.config = config }
 
-    /// The agents every fit trains, in blend order (popularity first: the cold-start fallback).
-    static let collaborativeAgents = ["popularity", "als", "bpr", "itemknn", "session"]
+    init(restoring contents: EngineSnapshotCodec.Contents) {
+        config = contents.config
+        let hasModel = contents.model != nil
+        state.withLock {
+            $0.data = contents.data; $0.model = contents.model; $0.lastParameters = contents.parameters
+            $0.generation = hasModel ? 1 : 0
+        }
+        online.rebase(to: hasModel ? 1 : 0)
+    }
 
     /// The agents, in blend order: the collaborative ones, and content when items have texts.
     /// Before the first fit: the agents the next fit would train.
@@ -40,59 +55,31 @@ public final class Engine: @unchecked Sendable {
     /// The agents with their blend weights, read together from one model (0 before the first fit).
     public var agents: [(name: String, weight: Float)] {
         state.withLock { s in
-            if let m = s.model { return m.agents.indices.map { (m.agents[$0].name, m.weights[$0]) } }
-            let graph = (s.facts.isEmpty ? [] : ["kg"]) + (s.knowledgeGraph.isTrained ? ["kge"] : [])
-            return (Self.collaborativeAgents + graph + (s.texts.items.isEmpty ? [] : ["content", "query"])).map { ($0, 0) }
+            if let m = s.model { return m.agents.indices.map { (m.agents[$0].name, m.coordinator.weights[$0]) } }
+            return s.data.plannedAgents.map { ($0, 0) }
         }
     }
 
     /// What ranks the candidates: the linear blend or the ranking network, and the validation
     /// figures that chose it ("not fitted" before the first fit).
     public var coordinatorDescription: String {
-        state.withLock { s in
-            guard let m = s.model else { return "not fitted" }
-            if !m.coordinatorReport.isEmpty { return m.coordinatorReport }
-            return m.ranker == nil ? "linear blend" : "ranking network"
-        }
+        guard let m = state.withLock({ $0.model }) else { return "not fitted" }
+        if !m.coordinator.report.isEmpty { return m.coordinator.report }
+        return m.coordinator.ranker == nil ? "linear blend" : "ranking network"
     }
 
     /// Intra-list diversity of a list of item ids: mean 1 − cos over pairs, with the item vectors
     /// diversity re-ranking uses; nil before fit or without item vectors. Unknown ids are skipped.
     public func intraListDiversity(_ items: [Int64]) -> Double? {
-        guard let m = state.withLock({ $0.model }), let vectors = m.diversityVectors else { return nil }
+        guard let m = state.withLock({ $0.model }), let vectors = m.similarityVectors else { return nil }
         return Diversity.intraList(items.compactMap { m.items.index(of: $0) }, vectors: vectors)
     }
 
     /// The coordinator's weights per agent (0 before the first fit).
-    public var blendWeights: [Float] { state.withLock { $0.model?.weights } ?? [Float](repeating: 0, count: agentNames.count) }
+    public var blendWeights: [Float] { agents.map(\.weight) }
 
     /// Distinct items added so far.
-    public var itemCount: Int { state.withLock { $0.log.items.count } }
-
-    /// The agents' factories for one fit, popularity first (`halfLife` < 0: no decay); the content
-    /// agent joins when `itemVectors` (the text vectors of the fit's items) is given.
-    func factories(_ p: FitParameters, halfLife: Int64, itemVectors: FloatMatrix?, graph: KnowledgeGraphTable? = nil,
-                   graphVectors: FloatMatrix? = nil) -> [AgentFactory] {
-        var als = ALSParameters()
-        als.factors = p.factors; als.regularization = p.regularization; als.alpha = p.alpha
-        als.iterations = p.iterations; als.threads = p.threads; als.seed = p.seed
-        var neighbours = ItemNeighbours.Parameters()
-        neighbours.threads = p.threads
-        var list: [AgentFactory] = [PopularityAgent.Factory(halfLifeSeconds: halfLife), ALSAgent.Factory(parameters: als),
-                                    BPRAgent.Factory(parameters: BPRParameters()),
-                                    ItemKNNAgent.Factory(parameters: neighbours), SessionAgent.Factory(parameters: neighbours)]
-        if let graph { list.append(KnowledgeAgent.Factory(graph: graph)) }
-        if let graphVectors { list.append(KnowledgeEmbeddingAgent.Factory(vectors: graphVectors)) }
-        if let itemVectors { list.append(ContentAgent.Factory(itemVectors: itemVectors)) }
-        return list
-    }
-
-    /// The factory that restores a snapshot's agent `name`.
-    func decoder(named name: String, _ p: FitParameters, halfLife: Int64) -> AgentFactory? {
-        factories(p, halfLife: halfLife, itemVectors: nil).first { $0.name == name }
-            ?? (name == "content" ? ContentAgent.Factory(itemVectors: nil) : name == "query" ? QueryAgent.Factory()
-                : name == "kg" ? KnowledgeAgent.Factory(graph: nil) : name == "kge" ? KnowledgeEmbeddingAgent.Factory(vectors: nil) : nil)
-    }
+    public var itemCount: Int { state.withLock { $0.data.log.items.count } }
 
     // MARK: - Text
 
@@ -100,13 +87,14 @@ public final class Engine: @unchecked Sendable {
     /// the hashing fallback; see `EngineConfig.encoderPath`).
     /// - Throws: loading errors, only when the config names a path or requires the model.
     public func encoder() throws(ChorusError) -> TextEncoders.Choice {
-        try encoderChoice.withLock { (c) throws(ChorusError) -> TextEncoders.Choice in
-            if let c { return c }
+        if let loaded = state.withLock({ $0.encoder }) { return loaded }
+        return try encoderLoading.withLock { (_) throws(ChorusError) -> TextEncoders.Choice in
+            if let loaded = state.withLock({ $0.encoder }) { return loaded }
             let loaded = config.hashingEncoder
                 ? TextEncoders.Choice(encoder: HashingEncoder(), reason: "hashing encoder, as the engine's configuration asks")
                 : try TextEncoders.load(path: config.encoderPath, requireModel: config.requireEncoder)
             Log.emit(loaded.isFallback ? .warning : .info, "text encoder: \(loaded.reason)")
-            c = loaded
+            state.withLock { $0.encoder = loaded }
             return loaded
         }
     }
@@ -131,8 +119,7 @@ public final class Engine: @unchecked Sendable {
         let filled = texts.filter { !$0.isEmpty }
         let vectors = filled.isEmpty ? [] : try enc.encode(filled, threads: threads > 0 ? threads : Parallel.cpuCount)
         try state.withLock { (s) throws(ChorusError) in
-            try s.texts.set(kind, ids: ids, texts: texts, vectors: vectors, encoderName: enc.name, dimension: enc.dimension)
-            if kind == .item { s.log.register(items: zip(ids, texts).filter { !$0.1.isEmpty }.map(\.0)) }
+            try s.data.setTexts(kind, ids: ids, texts: texts, vectors: vectors, encoderName: enc.name, dimension: enc.dimension)
         }
     }
 
@@ -146,10 +133,7 @@ public final class Engine: @unchecked Sendable {
     @discardableResult
     public func addItemFacts(items: [Int64], relations: [String], entities: [String]) throws(ChorusError) -> Int {
         try state.withLock { (s) throws(ChorusError) -> Int in
-            let added = try s.facts.add(items: items, relations: relations, entities: entities)
-            s.log.register(items: items)
-            try s.knowledgeGraph.add(heads: items.map(KnowledgeEmbeddingAgent.entityName), relations: relations, tails: entities)
-            return added
+            try s.data.addItemFacts(items: items, relations: relations, entities: entities)
         }
     }
 
@@ -158,7 +142,7 @@ public final class Engine: @unchecked Sendable {
     /// entities themselves. Once the host trains it (`KnowledgeGraph.train`), the next fit gives
     /// the items that are entities of its model the "kge" agent (embedding similarity). It is
     /// saved inside the engine snapshot, with its model.
-    public var knowledgeGraph: KnowledgeGraph { state.withLock { $0.knowledgeGraph } }
+    public var knowledgeGraph: KnowledgeGraph { state.withLock { $0.data.knowledgeGraph } }
 
     // MARK: - Scenarios
 
@@ -169,15 +153,15 @@ public final class Engine: @unchecked Sendable {
     public func defineScenario(_ name: String, description: String) throws(ChorusError) {
         let enc = try encoder().encoder
         let vector = description.isEmpty ? [Float](repeating: 0, count: enc.dimension) : try enc.encode([description], threads: 1)
-        try state.withLock { (s) throws(ChorusError) in try s.scenarios.define(name, description: description, vector: vector) }
+        try state.withLock { (s) throws(ChorusError) in try s.data.defineScenario(name, description: description, vector: vector) }
     }
 
     /// The scenarios defined so far (without the default), in definition order.
-    public var scenarioNames: [String] { state.withLock { Array($0.scenarios.names.dropFirst()) } }
+    public var scenarioNames: [String] { state.withLock { Array($0.data.scenarios.names.dropFirst()) } }
 
     /// The text set for an item or user, if any.
     public func text(_ kind: TextCatalogue.Kind, id: Int64) -> String? {
-        state.withLock { kind == .item ? $0.texts.items[id]?.text : $0.texts.users[id]?.text }
+        state.withLock { kind == .item ? $0.data.texts.items[id]?.text : $0.data.texts.users[id]?.text }
     }
 
     // MARK: - Data
@@ -189,66 +173,113 @@ public final class Engine: @unchecked Sendable {
     public func add(users: UnsafeBufferPointer<Int64>, items: UnsafeBufferPointer<Int64>,
                     weights: UnsafeBufferPointer<Float>?, timestamps: UnsafeBufferPointer<Int64>?, scenario: String? = nil) throws(ChorusError) {
         try state.withLock { (s) throws(ChorusError) in
-            let sc = try s.scenarios.resolve(scenario)
-            try s.log.append(users: users, items: items, weights: weights, timestamps: timestamps, scenario: UInt16(sc))
+            try s.data.add(users: users, items: items, weights: weights, timestamps: timestamps, scenario: scenario)
         }
     }
 
     public func add(_ batch: [Interaction], scenario: String? = nil) throws(ChorusError) {
-        try state.withLock { (s) throws(ChorusError) in
-            let sc = try s.scenarios.resolve(scenario)
-            try s.log.append(batch, scenario: UInt16(sc))
+        try state.withLock { (s) throws(ChorusError) in try s.data.add(batch, scenario: scenario) }
+    }
+
+    // MARK: - Fit
+
+    /// Trains every agent, fits the coordinator on a temporal validation hold-out, retrains on all
+    /// data (`Trainer`), and publishes the new model.
+    /// - Parameter progress: `(stage, fraction)`; return true to cancel (the previous model stays).
+    /// - Throws: `.invalidArgument` for bad parameters, too little data, or a fit called from
+    ///   inside a fit's progress callback; `.cancelled`.
+    public func fit(_ p: FitParameters, progress: ((String, Double) -> Bool)? = nil) throws(ChorusError) {
+        try p.validate()
+        try fits.run { () throws(ChorusError) in
+            let data = state.withLock { $0.data }
+            let model = try Trainer(config: config, parameters: p).fit(data, progress: progress)
+            let generation = state.withLock { s in
+                s.model = model; s.lastParameters = p; s.generation += 1
+                return s.generation
+            }
+            online.rebase(to: generation)
         }
     }
 
-    // MARK: - Similar items
+    // MARK: - Serving
+
+    /// One consistent view for one request, taken in one acquisition of the lock. A request with a
+    /// query needs the encoder: loaded first when the model can take a query (once per engine).
+    func serving(query: String? = nil) throws(ChorusError) -> ServingSnapshot {
+        func take() -> ServingSnapshot? {
+            state.withLock { s in
+                s.model.map { ServingSnapshot(model: $0, generation: s.generation, texts: s.data.texts, scenarios: s.data.scenarios, encoder: s.encoder) }
+            }
+        }
+        guard var snapshot = take() else { throw .notFitted("the engine has no model yet: add interactions and call fit first") }
+        if let query, !query.isEmpty, snapshot.model.queryIndex != nil, snapshot.encoder == nil {
+            _ = try encoder()
+            guard let again = take() else { throw .notFitted("the engine has no model yet: add interactions and call fit first") }
+            snapshot = again
+        }
+        return snapshot
+    }
+
+    /// Recommends into caller buffers (the C ABI's path): `outIds`/`outScores` hold users.count * k
+    /// entries; `outShares` (optional) at least users.count * k * agentCount; `outFlags` (optional)
+    /// users.count.
+    /// - Throws: `.notFitted`, `.invalidArgument` for k out of range, `.notFound` for an unknown
+    ///   agent, `.bufferTooSmall` for a shares buffer too small for this model's agents.
+    /// - Returns: the agents of the model that served the call, in share order (a concurrent fit
+    ///   may publish a model with other agents: these are the ones the shares refer to).
+    @discardableResult
+    public func recommend(users: UnsafeBufferPointer<Int64>, k: Int, options: RecommendOptions,
+                          outIds: UnsafeMutablePointer<Int64>, outScores: UnsafeMutablePointer<Float>,
+                          outShares: UnsafeMutableBufferPointer<Float>?, outFlags: UnsafeMutablePointer<UInt32>?) throws(ChorusError) -> [String] {
+        try serving(query: options.query).recommend(users: users, k: k, options: options, outIds: outIds, outScores: outScores,
+                                                    outShares: outShares, outFlags: outFlags)
+    }
+
+    /// Swift-friendly recommend.
+    public func recommend(users: [Int64], k: Int, options: RecommendOptions = RecommendOptions()) throws(ChorusError) -> [RecommendationList] {
+        try serving(query: options.query).recommend(users: users, k: k, options: options)
+    }
 
     /// The k items most similar to each given item (cosine of the first agent with item vectors).
     public func similarItems(items: UnsafeBufferPointer<Int64>, k: Int, allow: Set<Int64>?, deny: Set<Int64>,
                              outIds: UnsafeMutablePointer<Int64>, outScores: UnsafeMutablePointer<Float>) throws(ChorusError) {
-        let m = try publishedModel()
-        let nItems = m.itemCount
-        guard k >= 1 else { throw .invalidArgument("k must be at least 1") }
-        guard k <= nItems else { throw .invalidArgument("k = \(k) is larger than the catalogue (\(nItems) items)") }
-        guard let vectors = m.agents.lazy.compactMap({ $0.itemVectors }).first else {
-            throw .internalError("no agent provides item vectors")
-        }
-        var query = [Int](repeating: 0, count: items.count)
-        for (q, id) in items.enumerated() {
-            guard let i = m.items.index(of: id) else { throw .notFound("item \(id) is not in the fitted model") }
-            query[q] = Int(i)
-        }
-        let blocked = blockedItems(m, allow: allow, deny: deny)
-        var scores = [Float](repeating: 0, count: nItems)
-        for (q, qi) in query.enumerated() {
-            scores.withUnsafeMutableBufferPointer { s in
-                Kernels.rowDots(vectors.base, m: nItems, k: vectors.cols, vectors.row(qi), into: s.baseAddress!)
-            }
-            scores[qi] = -.infinity
-            if let blocked { for i in 0..<nItems where blocked[i] { scores[i] = -.infinity } }
-            let top = scores.withUnsafeBufferPointer { TopK.select($0, k: k) }
-            for slot in 0..<k {
-                let o = q * k + slot
-                if slot < top.count { outIds[o] = m.items.ids[Int(top[slot].index)]; outScores[o] = top[slot].score }
-                else { outIds[o] = -1; outScores[o] = -.infinity }
-            }
-        }
+        try serving().similarItems(items: items, k: k, allow: allow, deny: deny, outIds: outIds, outScores: outScores)
     }
 
-    // MARK: - Snapshot support
-
-    func stateSnapshot() -> (InteractionLog, TextCatalogue, FittedModel?, FitParameters) {
-        state.withLock { ($0.log, $0.texts, $0.model, $0.lastParameters) }
+    /// Explains `item` for `user` under `options` (its query, history and scenario count; `agent`
+    /// and `diversity` do not): each agent's share, its reason, a sentence (`Explainer`).
+    /// - Throws: `.notFitted`; `.notFound` for an item the model does not know.
+    public func explain(user: Int64, item: Int64, options: RecommendOptions = RecommendOptions()) throws(ChorusError) -> Explanation {
+        try Explainer(snapshot: serving(query: options.query)).explain(user: user, item: item, options: options)
     }
 
-    func restore(log: InteractionLog, texts: TextCatalogue, model: FittedModel?, parameters: FitParameters) {
-        state.withLock { $0.log = log; $0.texts = texts; $0.model = model; $0.lastParameters = parameters }
+    // MARK: - Snapshots
+
+    /// Writes the engine to `path` atomically (see `FileIO.writeAtomically`).
+    public func save(path: String) throws(ChorusError) {
+        try FileIO.writeAtomically(path: path, bytes: snapshotBytes())
+    }
+
+    /// Reads an engine written by `save`, verifying everything it reads.
+    public static func load(path: String) throws(ChorusError) -> Engine {
+        try load(bytes: FileIO.readAll(path: path))
+    }
+
+    func snapshotBytes() -> [UInt8] {
+        let contents = state.withLock { s in
+            EngineSnapshotCodec.Contents(config: config, data: s.data, model: s.model, parameters: s.model?.parameters ?? s.lastParameters)
+        }
+        return EngineSnapshotCodec.encode(contents)
+    }
+
+    static func load(bytes: [UInt8]) throws(ChorusError) -> Engine {
+        Engine(restoring: try EngineSnapshotCodec.decode(bytes))
     }
 
     // MARK: - Stats
 
     public func stats() -> EngineStats {
-        let (log, texts, model, facts) = state.withLock { ($0.log, $0.texts, $0.model, $0.facts) }
+        let (log, texts, model, facts) = state.withLock { ($0.data.log, $0.data.texts, $0.model, $0.data.facts) }
         let alloc = Allocator.stats()
         return EngineStats(fitted: model != nil, users: log.users.count, items: log.items.count, interactions: log.count,
                            modelUsers: model?.users.count ?? 0, modelItems: model?.items.count ?? 0,

@@ -11,6 +11,7 @@ import ChorusCore
 /// It scores every user the same way, so it is also the fallback for users with no history.
 public final class PopularityAgent: RecommenderAgent {
     public let name = "popularity"
+    public var role: AgentRole { .fallback }
     public let itemVectors: FloatMatrix? = nil
     let itemScores: FloatMatrix
 

@@ -31,9 +31,9 @@ func textEngine() throws -> Engine {
 @Suite struct ContentAgentTests {
     @Test func contentAgentJoinsTheBlendAndRanksByText() throws {
         let e = try textEngine()
-        #expect(e.agentNames == Engine.collaborativeAgents + ["content", "query"])
+        #expect(e.agentNames == AgentRegistry.collaborative + ["content", "query"])
         try e.fit(fastParameters())
-        #expect(e.agentNames == Engine.collaborativeAgents + ["content", "query"])
+        #expect(e.agentNames == AgentRegistry.collaborative + ["content", "query"])
         #expect(abs(e.blendWeights.reduce(0, +) - 1) < 1e-5)
         var o = RecommendOptions(); o.agent = "content"
         for list in try e.recommend(users: Array(1...40), k: 5, options: o) {
@@ -116,7 +116,7 @@ func textEngine() throws -> Engine {
     @Test func historyRequestsScoreAnonymousUsers() throws {
         let e = try textEngine()
         try e.fit(fastParameters())
-        let (m, _) = try e.publishedModelAndTexts()
+        let m = try e.serving().model
         let content = try #require(m.agents.first { $0.name == "content" })
         let history = [m.items.index(of: 103)!, m.items.index(of: 107)!]
         let request = AgentRequest(user: nil, history: history)
@@ -162,8 +162,8 @@ func textEngine() throws -> Engine {
     @Test func diversityTradesRelevanceForDifferentItems() throws {
         let e = try clusteredEngine()
         try e.fit(fastParameters())
-        let (m, _) = try e.publishedModelAndTexts()
-        let vectors = try #require(m.diversityVectors)
+        let m = try e.serving().model
+        let vectors = try #require(m.similarityVectors)
         func ild(_ d: Float) throws -> Double {
             var o = RecommendOptions(); o.diversity = d
             let lists = try e.recommend(users: Array(1...20), k: 6, options: o)

@@ -1,72 +1,85 @@
 import ChorusCore
 import ChorusKnowledge
 
-/// Fitting: the validation phase that chooses the blend, then the final agents on all data.
-extension Engine {
-    /// Trains every agent, fits the blend on a temporal validation hold-out, retrains on all data,
-    /// and publishes the new model.
-    /// - Parameter progress: `(stage, fraction)`; return true to cancel (the previous model stays).
-    /// - Throws: `.invalidArgument` for bad parameters or too little data, `.cancelled`.
-    public func fit(_ p: FitParameters, progress: ((String, Double) -> Bool)? = nil) throws(ChorusError) {
-        try p.validate()
-        try fitLock.withLock { (_) throws(ChorusError) in
-            let (log, texts, scenarios, facts, knowledgeGraph) = state.withLock { ($0.log, $0.texts, $0.scenarios, $0.facts, $0.knowledgeGraph) }
-            guard log.users.count >= 2, log.items.count >= 2 else {
-                throw .invalidArgument("fit needs interactions from at least 2 users on at least 2 items; have \(log.users.count) users, \(log.items.count) items")
-            }
-            let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
-            let report = SendableBox(progress)
-            func stage(_ name: String, _ lo: Double, _ hi: Double) -> (@Sendable (Double) -> Bool) {
-                { f in report.value?(name, lo + (hi - lo) * f) ?? false }
-            }
-            if let progress, progress("start", 0) { throw .cancelled("fit cancelled by the progress callback") }
-            // An automatic half-life starts as "no decay" and is replaced by the validated choice below.
-            var halfLife = config.popularityHalfLifeSeconds == 0 ? -1 : config.popularityHalfLifeSeconds
-            // Text vectors of the fit's items, one row per item (zero rows for items without text).
-            let itemVectors = try texts.itemMatrix(for: log.items)
-            let graph = facts.graph(for: log.items)
-            // Item embeddings when the host has trained the engine's knowledge graph. The fit does
-            // not train it itself: on MovieLens' genre and decade facts the embeddings earned no
-            // blend weight while their training cost more than the rest of the fit.
-            let graphVectors = try KnowledgeEmbeddingAgent.itemVectors(knowledgeGraph, items: log.items)
-            var factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph, graphVectors: graphVectors)
-            // Users' profile texts, by user index, for the validation requests.
-            var profiles: [Int32: [Float]] = [:]
-            for (id, entry) in texts.users { if let u = log.users.index(of: id) { profiles[u] = entry.vector } }
+/// The fit pipeline, from a copy of the data store to a new immutable model:
+///
+/// 1. inputs: the agents' factories for this data (`AgentRegistry`), the items' text vectors,
+///    knowledge-graph table and embeddings;
+/// 2. validation: the agents trained on each user's earlier interactions, every validation
+///    query's candidates built as serving builds them, the coordinator chosen on the later ones
+///    (`fitBlend`: half-life, blend or network, query weight);
+/// 3. final agents on all data (`trainAgents`), assembled with the coordinator into a `FittedModel`.
+///
+/// A sharded fit plugs in at step 3: each shard trains its agents on its users' data, and a
+/// merge of the shard agents (and of their coordinators) replaces `trainAgents`.
+/// Pure: it reads only its inputs, so the engine runs it with no lock held.
+struct Trainer {
+    let config: EngineConfig
+    let parameters: FitParameters
 
-            // 1. Validation: fit on each user's earlier interactions, choose the blend on the later ones.
-            var weights = [Float](repeating: 1 / Float(factories.count), count: factories.count)
-            var ranker: RankingMLP? = nil
-            var coordinatorReport = "linear blend with uniform weights (no validation hold-out)"
-            var queryWeight: Float = 0.5
-            if let chosen = try fitBlend(log: log, parameters: p, threads: threads, halfLife: halfLife, itemVectors: itemVectors,
-                                         profiles: profiles, scenarios: scenarios, graph: graph, graphVectors: graphVectors,
-                                         progress: progress, stage: stage) {
-                weights = chosen.weights
-                ranker = chosen.ranker
-                coordinatorReport = chosen.report
-                queryWeight = chosen.queryWeight
-                halfLife = chosen.halfLife
-                factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph, graphVectors: graphVectors)
-            }
-
-            // 2. Final agents on all data.
-            let all = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: log.userIndex,
-                                   items: log.itemIndex, weights: log.weights, timestamps: log.timestamps)
-            var agents: [RecommenderAgent] = []
-            for (a, f) in factories.enumerated() {
-                let lo = 0.5 + 0.5 * Double(a) / Double(factories.count), hi = 0.5 + 0.5 * Double(a + 1) / Double(factories.count)
-                agents.append(try f.fit(all, FitContext(threads: threads, seed: p.seed, progress: stage("training", lo, hi))))
-            }
-            agents = Engine.withQueryAgent(agents)
-            let model = FittedModel(users: log.users, items: log.items, trainedRows: log.count, seen: all.userItems,
-                                    agents: agents, weights: weights, ranker: ranker, candidatesPerAgent: p.candidatesPerAgent,
-                                    parameters: p, popularityHalfLifeSeconds: halfLife)
-            model.coordinatorReport = coordinatorReport
-            model.queryWeight = queryWeight
-            if let progress, progress("done", 1) { throw .cancelled("fit cancelled by the progress callback") }
-            state.withLock { $0.model = model; $0.lastParameters = p }
+    /// Trains every agent, fits the blend on a temporal validation hold-out, retrains on all data.
+    /// - Parameter progress: `(stage, fraction)`; return true to cancel.
+    /// - Throws: `.invalidArgument` for too little data, `.cancelled`.
+    func fit(_ data: DataStore, progress: ((String, Double) -> Bool)? = nil) throws(ChorusError) -> FittedModel {
+        let p = parameters
+        let (log, texts, scenarios, facts, knowledgeGraph) = (data.log, data.texts, data.scenarios, data.facts, data.knowledgeGraph)
+        guard log.users.count >= 2, log.items.count >= 2 else {
+            throw .invalidArgument("fit needs interactions from at least 2 users on at least 2 items; have \(log.users.count) users, \(log.items.count) items")
         }
+        let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
+        let report = SendableBox(progress)
+        func stage(_ name: String, _ lo: Double, _ hi: Double) -> (@Sendable (Double) -> Bool) {
+            { f in report.value?(name, lo + (hi - lo) * f) ?? false }
+        }
+        if let progress, progress("start", 0) { throw .cancelled("fit cancelled by the progress callback") }
+        // An automatic half-life starts as "no decay" and is replaced by the validated choice below.
+        var halfLife = config.popularityHalfLifeSeconds == 0 ? -1 : config.popularityHalfLifeSeconds
+        // Text vectors of the fit's items, one row per item (zero rows for items without text).
+        let itemVectors = try texts.itemMatrix(for: log.items)
+        let graph = facts.graph(for: log.items)
+        // Item embeddings when the host has trained the engine's knowledge graph. The fit does
+        // not train it itself: on MovieLens' genre and decade facts the embeddings earned no
+        // blend weight while their training cost more than the rest of the fit.
+        let graphVectors = try KnowledgeEmbeddingAgent.itemVectors(knowledgeGraph, items: log.items)
+        var inputs = AgentRegistry.Inputs(parameters: p, halfLife: halfLife, itemVectors: itemVectors, graph: graph, graphVectors: graphVectors)
+        // Users' profile texts, by user index, for the validation requests.
+        var profiles: [Int32: [Float]] = [:]
+        for (id, entry) in texts.users { if let u = log.users.index(of: id) { profiles[u] = entry.vector } }
+
+        // 1-2. Validation: fit on each user's earlier interactions, choose the coordinator on the later ones.
+        var chosen: CoordinatorModel? = nil
+        if let validated = try fitBlend(log: log, inputs: inputs, threads: threads, profiles: profiles, scenarios: scenarios,
+                                        progress: progress, stage: stage) {
+            chosen = validated.coordinator
+            halfLife = validated.halfLife
+            inputs.halfLife = halfLife
+        }
+
+        // 3. Final agents on all data.
+        let all = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: log.userIndex,
+                               items: log.itemIndex, weights: log.weights, timestamps: log.timestamps)
+        let agents = try trainAgents(AgentRegistry.factories(inputs), on: all, threads: threads) { a, count in
+            stage("training", 0.5 + 0.5 * Double(a) / Double(count), 0.5 + 0.5 * Double(a + 1) / Double(count))
+        }
+        // Without a validation hold-out: equal weights over the blended agents (never the query agent).
+        let blended = agents.filter { !$0.role.contains(.query) }.count
+        let coordinator = chosen ?? CoordinatorModel(weights: agents.map { $0.role.contains(.query) ? 0 : 1 / Float(blended) }, ranker: nil,
+                                                     queryWeight: 0.5, candidatesPerAgent: p.candidatesPerAgent,
+                                                     report: "linear blend with uniform weights (no validation hold-out)")
+        let model = FittedModel(users: log.users, items: log.items, trainedRows: log.count, seen: all.userItems,
+                                agents: agents, coordinator: coordinator, parameters: p, popularityHalfLifeSeconds: halfLife)
+        if let progress, progress("done", 1) { throw .cancelled("fit cancelled by the progress callback") }
+        return model
+    }
+
+    /// Each factory's agent on `data`, in order, completed by the derived agents (query).
+    private func trainAgents(_ factories: [AgentFactory], on data: TrainingData, threads: Int,
+                             stage: (Int, Int) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> [RecommenderAgent] {
+        var agents: [RecommenderAgent] = []
+        for (a, f) in factories.enumerated() {
+            agents.append(try f.fit(data, FitContext(threads: threads, seed: parameters.seed, progress: stage(a, factories.count))))
+        }
+        return AgentRegistry.completed(agents)
     }
 
     /// The validation phase of a fit: holds out each user's latest interactions, trains the agents
@@ -74,10 +87,10 @@ extension Engine {
     /// held out (`Coordinator.choose`). With an automatic popularity half-life, each candidate
     /// half-life is scored first by the popularity agent's own validation NDCG@10. Returns nil when
     /// nothing can be held out.
-    private func fitBlend(log: InteractionLog, parameters p: FitParameters, threads: Int, halfLife: Int64,
-                          itemVectors: FloatMatrix?, profiles: [Int32: [Float]], scenarios: ScenarioTable, graph: KnowledgeGraphTable?,
-                          graphVectors: FloatMatrix?, progress: ((String, Double) -> Bool)?,
-                          stage: (String, Double, Double) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> (weights: [Float], ranker: RankingMLP?, halfLife: Int64, report: String, queryWeight: Float)? {
+    private func fitBlend(log: InteractionLog, inputs: AgentRegistry.Inputs, threads: Int, profiles: [Int32: [Float]], scenarios: ScenarioTable,
+                          progress: ((String, Double) -> Bool)?,
+                          stage: (String, Double, Double) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> (coordinator: CoordinatorModel, halfLife: Int64)? {
+        let p = parameters
         guard p.validationFraction > 0 else { return nil }
         let held = TemporalHoldOut.split(users: log.userIndex, timestamps: log.timestamps, fraction: Double(p.validationFraction))
         guard held.contains(true) else { return nil }
@@ -88,8 +101,8 @@ extension Engine {
             else { tu.append(log.userIndex[r]); ti.append(log.itemIndex[r]); tw.append(log.weights[r]); tt.append(log.timestamps[r]) }
         }
         let train = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: tu, items: ti, weights: tw, timestamps: tt)
-        var halfLife = halfLife
-        var factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph, graphVectors: graphVectors)
+        var inputs = inputs
+        var factories = AgentRegistry.factories(inputs)
 
         // Validation users: every user with a held-out item, thinned to a deterministic spread
         // when their candidate features would pass 256 MB.
@@ -103,22 +116,20 @@ extension Engine {
 
         // Automatic half-life: the popularity agent alone decides, by its own validation NDCG@10.
         if config.popularityHalfLifeSeconds == 0 {
-            var best = -1.0
+            var best = -1.0, halfLife = inputs.halfLife
             for candidate in EngineConfig.halfLifeCandidates {
                 let agent = try PopularityAgent.Factory(halfLifeSeconds: candidate).fit(train, FitContext(threads: threads, seed: p.seed))
                 let ndcg = try popularityNDCG(agent, users: vu.count, itemCount: log.items.count, threads: threads, seen: seen, relevant: relevantOf)
                 if ndcg > best + 1e-9 { best = ndcg; halfLife = candidate }
             }
-            factories = self.factories(p, halfLife: halfLife, itemVectors: itemVectors, graph: graph, graphVectors: graphVectors)
+            inputs.halfLife = halfLife
+            factories = AgentRegistry.factories(inputs)
             Log.emit(.info, "popularity half-life \(halfLife < 0 ? "none" : "\(halfLife / 86_400) days") (validation NDCG@10 of popularity alone \(best))")
         }
 
-        var agents: [RecommenderAgent] = []
-        for (a, f) in factories.enumerated() {
-            let lo = 0.4 * Double(a) / Double(factories.count), hi = 0.4 * Double(a + 1) / Double(factories.count)
-            agents.append(try f.fit(train, FitContext(threads: threads, seed: p.seed, progress: stage("validation", lo, hi))))
+        let agents = try trainAgents(factories, on: train, threads: threads) { a, count in
+            stage("validation", 0.4 * Double(a) / Double(count), 0.4 * Double(a + 1) / Double(count))
         }
-        agents = Engine.withQueryAgent(agents)
         if let progress, progress("blend", 0.4) { throw .cancelled("fit cancelled by the progress callback") }
         let profileBox = SendableBox(profiles)
         // Validation queries: one per (user, scenario) with held-out items in that scenario.
@@ -142,13 +153,13 @@ extension Engine {
             activity: { q in Candidates.activity(historyLength: counts[q]) }, warmth: warmth,
             scenario: { q in queryScenario[q] })
         if let progress, progress("blend", 0.45) { throw .cancelled("fit cancelled by the progress callback") }
-        let frozen = Set(agents.indices.filter { agents[$0].name == "query" })
+        let frozen = Set(agents.indices.filter { agents[$0].role.contains(.query) })
         let coarse = Coordinator.fitLinear(cache, users: Array(0..<cache.users), k: 10, threads: threads, frozen: frozen, lastStep: 1.0 / 16)
         let chosen = Coordinator.choose(cache, k: 10, threads: threads, seed: p.seed, frozen: frozen, linearStart: coarse.weights,
                                         descriptions: scenarios.vectors)
         var report = chosen.report
         var queryWeight: Float = 0.5
-        if let q = frozen.first, let content = agents.first(where: { $0.name == "content" }) as? ContentAgent {
+        if let q = frozen.first, let content = agents.first(where: { $0.role.contains(.itemDescriptions) }) as? ContentAgent {
             if let fitted = try fitQueryWeight(agents: agents, query: q, content: content, users: vu, relevant: relevant, train: train,
                                                profiles: profiles, warmth: warmth, threads: threads, quota: p.candidatesPerAgent,
                                                weights: chosen.weights, ranker: chosen.ranker) {
@@ -159,7 +170,8 @@ extension Engine {
             }
         }
         Log.emit(.info, "coordinator: \(report); blend weights \(chosen.weights)")
-        return (chosen.weights, chosen.ranker, halfLife, report, queryWeight)
+        return (CoordinatorModel(weights: chosen.weights, ranker: chosen.ranker, queryWeight: queryWeight,
+                                 candidatesPerAgent: p.candidatesPerAgent, report: report), inputs.halfLife)
     }
 
     /// Fits the query weight (`Coordinator.fitQueryWeight`) on validation users with at least two
@@ -196,12 +208,6 @@ extension Engine {
         return Coordinator.fitQueryWeight(cache, query: q, k: 10) { _, x in ranker?.score(x) ?? Coordinator.linear(w, x) }
     }
 
-    /// The query agent rides on the content agent: appended right after it when there is one.
-    static func withQueryAgent(_ agents: [RecommenderAgent]) -> [RecommenderAgent] {
-        guard let content = agents.last(where: { $0.name == "content" }) as? ContentAgent else { return agents }
-        return agents + [QueryAgent(content: content)]
-    }
-
     /// Mean validation NDCG@10 of one popularity agent (the same list for everyone, seen items masked).
     private func popularityNDCG(_ agent: RecommenderAgent, users: Int, itemCount: Int, threads: Int,
                                 seen: @escaping @Sendable (Int) -> ArraySlice<Int32>,
@@ -219,11 +225,7 @@ extension Engine {
                 for i in seen(u) { row[Int(i)] = -.infinity }
                 let top = row.withUnsafeBufferPointer { TopK.select($0, k: 10) }
                 for i in seen(u) { row[Int(i)] = base[Int(i)] }
-                let rel = Set(relevant(u))
-                var dcg = 0.0, ideal = 0.0
-                for (pos, t) in top.enumerated() where rel.contains(t.index) { dcg += 1 / log2(Double(pos + 2)) }
-                for pos in 0..<min(10, rel.count) { ideal += 1 / log2(Double(pos + 2)) }
-                if ideal > 0 { total += dcg / ideal }
+                total += RankingMetrics.ndcg(top.map(\.index), relevant: Set(relevant(u)), k: 10)
             }
             sums.pointer[worker] = total
         }

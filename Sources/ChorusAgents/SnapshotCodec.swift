@@ -1,32 +1,33 @@
 import ChorusCore
 import ChorusKnowledge
 
-/// Engine snapshots: the whole engine (config, interaction log, fitted model) in one
-/// `Snapshot` container. Sections: "META" (config, fit parameters, model presence), "LOG_" (the
+/// The engine's snapshot format: the whole engine (config, data store, fitted model) in one
+/// `Snapshot` container, encoded from and decoded into plain values (`Contents`), so it neither
+/// knows the engine's locks nor reaches into its state. Sections: "META" (config, fit parameters, model presence), "LOG_" (the
 /// log), "FACT" (item facts), "KGST"/"KGEM"/"KGTR" (the knowledge graph and its embeddings), "SCEN"
 /// (scenarios), "TEXT" (item and user texts with their vectors, when there are any), "MODL" (model shape,
 /// agent names and blend weights), "A000"... (one per agent).
-extension Engine {
+enum EngineSnapshotCodec {
+    /// What a snapshot holds.
+    struct Contents {
+        var config: EngineConfig
+        var data: DataStore
+        var model: FittedModel?
+        /// The last fit's parameters (the model's when there is one).
+        var parameters: FitParameters
+    }
+
     /// 2 added the TEXT section and the content agent; 3 the knowledge-graph sections and the
     /// item-warmth coordinator feature (a schema-2 ranking network is refused with a clear error;
     /// 1 and 2 are otherwise still read).
-    static let engineSchema: UInt32 = 3
+    static let schema: UInt32 = 3
 
-    /// Writes the engine to `path` atomically (see `FileIO.writeAtomically`).
-    public func save(path: String) throws(ChorusError) {
-        try FileIO.writeAtomically(path: path, bytes: snapshotBytes())
-    }
-
-    /// Reads an engine written by `save`, verifying everything it reads.
-    public static func load(path: String) throws(ChorusError) -> Engine {
-        try load(bytes: FileIO.readAll(path: path))
-    }
-
-    func snapshotBytes() -> [UInt8] {
-        let (log, texts, model, lastParameters) = stateSnapshot()
-        let (scenarios, facts, knowledgeGraph) = state.withLock { ($0.scenarios, $0.facts, $0.knowledgeGraph) }
+    static func encode(_ contents: Contents) -> [UInt8] {
+        let (config, model, lastParameters) = (contents.config, contents.model, contents.parameters)
+        let (log, texts, scenarios, facts, knowledgeGraph) = (contents.data.log, contents.data.texts, contents.data.scenarios,
+                                                              contents.data.facts, contents.data.knowledgeGraph)
         var meta = ByteWriter()
-        meta.write(Engine.engineSchema)
+        meta.write(schema)
         meta.write(config.popularityHalfLifeSeconds)
         let p = model?.parameters ?? lastParameters
         meta.write(UInt32(p.factors)); meta.write(p.regularization); meta.write(p.alpha)
@@ -65,11 +66,11 @@ extension Engine {
             w.write(UInt64(model.trainedRows)); w.write(UInt64(model.users.count)); w.write(UInt64(model.items.count))
             w.write(model.popularityHalfLifeSeconds)
             w.write(UInt32(model.agents.count))
-            for (a, agent) in model.agents.enumerated() { w.write(agent.name); w.write(model.weights[a]) }
-            w.write(UInt32(model.candidatesPerAgent))
-            w.write(UInt8(model.ranker == nil ? 0 : 1))
-            model.ranker?.encode(into: &w)
-            w.write(model.queryWeight)
+            for (a, agent) in model.agents.enumerated() { w.write(agent.name); w.write(model.coordinator.weights[a]) }
+            w.write(UInt32(model.coordinator.candidatesPerAgent))
+            w.write(UInt8(model.coordinator.ranker == nil ? 0 : 1))
+            model.coordinator.ranker?.encode(into: &w)
+            w.write(model.coordinator.queryWeight)
             sections.append(Snapshot.Section(tag: "MODL", payload: w.bytes))
             for (a, agent) in model.agents.enumerated() {
                 var aw = ByteWriter()
@@ -80,12 +81,13 @@ extension Engine {
         return Snapshot.encode(sections)
     }
 
-    private func agentTag(_ a: Int) -> String {
+    private static func agentTag(_ a: Int) -> String {
         let d = String(a)
         return "A" + String(repeating: "0", count: 3 - d.count) + d
     }
 
-    static func load(bytes: [UInt8]) throws(ChorusError) -> Engine {
+    /// Reads a snapshot, verifying everything it reads.
+    static func decode(_ bytes: [UInt8]) throws(ChorusError) -> Contents {
         let sections = try Snapshot.decode(bytes)
         func section(_ tag: String) throws(ChorusError) -> ByteReader {
             guard let r = sections[tag] else { throw .format("snapshot has no '\(tag)' section") }
@@ -93,7 +95,9 @@ extension Engine {
         }
         var meta = try section("META")
         let schema = try meta.read(UInt32.self)
-        guard schema >= 1 && schema <= engineSchema else { throw .unsupportedVersion("engine schema \(schema) is not supported (this library reads \(engineSchema))") }
+        guard schema >= 1 && schema <= Self.schema else {
+            throw .unsupportedVersion("engine snapshot format version \(schema) is not supported (this library reads versions 1 to \(Self.schema))")
+        }
         var config = EngineConfig(popularityHalfLifeSeconds: try meta.read(Int64.self))
         var p = FitParameters()
         p.factors = Int(try meta.read(UInt32.self)); p.regularization = try meta.readFloat(); p.alpha = try meta.readFloat()
@@ -141,7 +145,6 @@ extension Engine {
             texts = try TextCatalogue.decode(&t)
             guard t.isAtEnd else { throw .format("snapshot section 'TEXT' has trailing bytes") }
         }
-        let engine = Engine(config: config)
         var model: FittedModel? = nil
         if hasModel == 1 {
             var m = try section("MODL")
@@ -156,14 +159,14 @@ extension Engine {
             for a in 0..<count {
                 let name = try m.readString()
                 let weight = try m.readFloat()
-                guard let factory = engine.decoder(named: name, p, halfLife: halfLife) else {
+                guard let factory = AgentRegistry.decoder(named: name, AgentRegistry.Inputs(parameters: p, halfLife: halfLife)) else {
                     throw .format("snapshot agent \(a) is '\(name)', which this library does not know")
                 }
                 guard !agents.contains(where: { $0.name == name }) else { throw .format("snapshot agent '\(name)' appears twice") }
                 guard weight.isFinite, weight >= 0, weight <= 1 else { throw .format("snapshot blend weight \(weight) is invalid") }
-                var ar = try section(engine.agentTag(a))
+                var ar = try section(agentTag(a))
                 agents.append(try factory.decode(&ar, AgentDecodeContext(userCount: nUsers, itemCount: nItems, previous: agents)))
-                guard ar.isAtEnd else { throw .format("snapshot section '\(engine.agentTag(a))' has trailing bytes") }
+                guard ar.isAtEnd else { throw .format("snapshot section '\(agentTag(a))' has trailing bytes") }
                 weights.append(weight)
             }
             var quota = p.candidatesPerAgent
@@ -188,21 +191,19 @@ extension Engine {
                 queryWeight = try m.readFloat()
                 guard queryWeight.isFinite, queryWeight >= 0, queryWeight <= 1 else { throw .format("snapshot query weight \(queryWeight) is invalid") }
             }
-            guard agents.contains(where: { $0.name == "popularity" }) else { throw .format("snapshot model has no popularity agent") }
+            guard agents.contains(where: { $0.role.contains(.fallback) }) else { throw .format("snapshot model has no fallback agent (popularity)") }
             guard m.isAtEnd else { throw .format("snapshot section 'MODL' has trailing bytes") }
             let prefixUsers = Array(log.userIndex.prefix(rows)), prefixItems = Array(log.itemIndex.prefix(rows))
             guard prefixUsers.allSatisfy({ Int($0) < nUsers }), prefixItems.allSatisfy({ Int($0) < nItems }) else {
                 throw .format("snapshot model rows refer to users or items outside the model")
             }
             let seen = SparseMatrix(rows: nUsers, cols: nItems, rowIndex: prefixUsers, colIndex: prefixItems, values: Array(log.weights.prefix(rows)))
+            let coordinator = CoordinatorModel(weights: weights, ranker: ranker, queryWeight: queryWeight, candidatesPerAgent: quota, report: "")
             model = FittedModel(users: try IdIndex(ids: Array(userIds.prefix(nUsers))), items: try IdIndex(ids: Array(itemIds.prefix(nItems))),
-                                trainedRows: rows, seen: seen, agents: agents, weights: weights, ranker: ranker,
-                                candidatesPerAgent: quota, parameters: p,
+                                trainedRows: rows, seen: seen, agents: agents, coordinator: coordinator, parameters: p,
                                 popularityHalfLifeSeconds: halfLife)
-            model!.queryWeight = queryWeight
         }
-        engine.restore(log: log, texts: texts, model: model, parameters: p)
-        engine.state.withLock { $0.scenarios = scenarios; $0.facts = facts; $0.knowledgeGraph = knowledgeGraph }
-        return engine
+        let data = DataStore(log: log, texts: texts, scenarios: scenarios, facts: facts, knowledgeGraph: knowledgeGraph)
+        return Contents(config: config, data: data, model: model, parameters: p)
     }
 }

@@ -1,0 +1,184 @@
+import ChorusCore
+
+/// Ranks one request at a time with per-worker scratch: every agent that takes part scores the
+/// catalogue (normalised, seen and blocked items masked), proposes its best items, and the
+/// coordinator ranks the union (`Candidates`).
+final class RequestRanker {
+    let m: FittedModel
+    let scratch: FloatMatrix
+    let ranks: UnsafeMutablePointer<Int32>
+    var candidates = Candidates.Set()
+    /// The last request's agents, their linear weights (renormalised), and its ranked slots
+    /// (candidate index per output slot).
+    var weights: [Float]
+    var participating: [Bool]
+    var order: [Int] = []
+    var single: Int? = nil
+    var usesNetwork = false
+    /// With a query: each candidate's query score, and its normalised personal score.
+    var queryShare: [Float] = []
+    var personalScore: [Float] = []
+    var queryIndex: Int? = nil
+    var personalLo: Float = 0, personalSpan: Float = 0
+    /// The last request's final score per candidate.
+    var finalScores: [Float] = []
+
+    /// The ranking network's scenario modulation for this ranker's requests.
+    let modulation: [Float]
+
+    init(model: FittedModel, modulation: [Float] = []) throws(ChorusError) {
+        m = model
+        self.modulation = modulation.isEmpty ? (model.coordinator.ranker?.modulation(scenario: 0, description: []) ?? []) : modulation
+        scratch = try FloatMatrix(rows: model.agents.count, cols: model.itemCount, zeroed: false)
+        ranks = .allocate(capacity: model.itemCount)
+        ranks.initialize(repeating: -1, count: model.itemCount)
+        weights = [Float](repeating: 0, count: model.agents.count)
+        participating = [Bool](repeating: false, count: model.agents.count)
+    }
+
+    deinit { ranks.deallocate() }
+
+    /// The top `k` (item index, score) of a request; `only` = one agent alone (its raw scores).
+    /// `diversity` > 0 re-ranks the coordinator's candidates by maximal marginal relevance.
+    func rank(_ request: AgentRequest, k: Int, only: Int?, seen: ArraySlice<Int32>?, maskHistory: Bool, blocked: [Bool]?,
+              diversity: Float) -> [(item: Int32, score: Float)] {
+        let n = m.itemCount, nA = m.agents.count
+        func mask(_ row: UnsafeMutableBufferPointer<Float>) {
+            if let seen { for i in seen { row[Int(i)] = -.infinity } }
+            if maskHistory { for i in request.history where i >= 0 && Int(i) < n { row[Int(i)] = -.infinity } }
+            if let blocked { for i in 0..<n where blocked[i] { row[i] = -.infinity } }
+        }
+        order.removeAll(keepingCapacity: true)
+        queryShare.removeAll(keepingCapacity: true)
+        for a in 0..<nA { participating[a] = false; weights[a] = 0 }
+        // One agent alone (asked for, or popularity when it cannot score the request): its own ranking.
+        if let only {
+            let a = m.agents[only].canScore(request) ? only : m.fallbackIndex
+            single = a
+            let row = UnsafeMutableBufferPointer(start: scratch.row(a), count: n)
+            m.agents[a].score(request, into: row)
+            mask(row)
+            return TopK.select(UnsafeBufferPointer(row), k: k).map { (item: $0.index, score: $0.score) }
+        }
+        single = nil
+        // Every agent that can score the request proposes and is scored, as on the validation users
+        // the coordinator was fitted on (agents with a zero linear weight still propose).
+        let history = (request.user.map { m.seen.row(Int($0)).cols.count } ?? 0) + request.history.count
+        let used = m.itemWarmth.withUnsafeBufferPointer { warmth in
+            Candidates.collect(agents: m.agents, request: request, fallback: m.fallbackIndex, itemCount: n,
+                               quota: max(m.coordinator.candidatesPerAgent, k), activity: Candidates.activity(historyLength: history),
+                               warmth: warmth.baseAddress!, scratch: scratch, rankScratch: ranks, mask: mask, into: &candidates)
+        }
+        let query = used.first { $0 == m.queryIndex }
+        let personal = used.filter { $0 != query }
+        let blend = m.coordinator.weights
+        let total = personal.reduce(Float(0)) { $0 + blend[$1] }
+        for a in used { participating[a] = true }
+        for a in personal { weights[a] = total > 0 ? blend[a] / total : 1 / Float(personal.count) }
+        // The network ranks users the model knows; the linear blend everyone else. A query's
+        // features are taken out first (the coordinator never saw any) and mixed back by weight.
+        usesNetwork = request.user != nil && m.coordinator.ranker != nil
+        let f = m.layout.count, c = candidates.items.count
+        var scores = [Float](repeating: 0, count: c)
+        candidates.features.withUnsafeMutableBufferPointer { feats in
+            for j in 0..<c {
+                let x = feats.baseAddress! + j * f
+                if let query {
+                    queryShare.append(x[m.layout.score(query)])
+                    x[m.layout.score(query)] = 0; x[m.layout.rank(query)] = 0
+                }
+                scores[j] = usesNetwork ? m.coordinator.ranker!.score(x, modulation: modulation) : Coordinator.linear(weights, x)
+            }
+        }
+        queryIndex = query
+        if query != nil {
+            var lo = Float.infinity, hi = -Float.infinity
+            for v in scores { lo = min(lo, v); hi = max(hi, v) }
+            personalLo = lo; personalSpan = hi > lo ? hi - lo : 0
+            for j in 0..<c { scores[j] = personalSpan > 0 ? (scores[j] - lo) / personalSpan : 0 }
+            personalScore = scores
+            for j in 0..<c { scores[j] = (1 - m.coordinator.queryWeight) * scores[j] + m.coordinator.queryWeight * queryShare[j] }
+        }
+        finalScores = scores
+        if diversity > 0, let vectors = m.similarityVectors {
+            order = Diversity.mmr(scores: scores, items: candidates.items, vectors: vectors, k: k, lambda: min(1, diversity))
+        } else {
+            order = scores.withUnsafeBufferPointer { TopK.select($0, k: k) }.map { Int($0.index) }
+        }
+        return order.map { (item: candidates.items[$0], score: scores[$0]) }
+    }
+
+    /// The final score of candidate `c` of the last `rank`, scoring it (as `rank` does) when it was
+    /// appended afterwards.
+    func rescore(candidate c: Int) -> Float {
+        if c < finalScores.count { return finalScores[c] }
+        let f = m.layout.count
+        var qs: Float = 0
+        if let q = queryIndex {
+            qs = candidates.features[c * f + m.layout.score(q)]
+            candidates.features[c * f + m.layout.score(q)] = 0
+            candidates.features[c * f + m.layout.rank(q)] = 0
+            queryShare.append(qs)
+        }
+        let raw = candidates.features.withUnsafeBufferPointer { feats in
+            let x = feats.baseAddress! + c * f
+            return usesNetwork ? m.coordinator.ranker!.score(x, modulation: modulation) : Coordinator.linear(weights, x)
+        }
+        guard queryIndex != nil else { finalScores.append(raw); return raw }
+        let p = personalSpan > 0 ? (raw - personalLo) / personalSpan : 0
+        personalScore.append(p)
+        let final = (1 - m.coordinator.queryWeight) * p + m.coordinator.queryWeight * qs
+        finalScores.append(final)
+        return final
+    }
+
+    /// Each agent's share of the score of output slot `slot` of the last `rank`, into `out`
+    /// (agent count entries, summing to 1). Linear blend: w_a s_a / Σ_b w_b s_b. Network: how much
+    /// the score drops when the agent's features are removed (occlusion), positive parts
+    /// normalised; when no agent's removal lowers the score, the linear shares.
+    func shares(of slot: Int, into out: UnsafeMutablePointer<Float>) {
+        let nA = m.agents.count
+        for a in 0..<nA { out[a] = 0 }
+        if let single { out[single] = 1; return }
+        let f = m.layout.count
+        let c = order[slot]
+        defer {
+            // With a query: personal shares scaled by the personal part of the final score.
+            if let q = m.queryIndex, participating[q], c < queryShare.count {
+                let personalPart = (1 - m.coordinator.queryWeight) * personalScore[c], queryPart = m.coordinator.queryWeight * queryShare[c]
+                let final = personalPart + queryPart
+                if final > 0 {
+                    for a in 0..<nA where a != q { out[a] *= personalPart / final }
+                    out[q] = queryPart / final
+                } else {
+                    for a in 0..<nA where a != q { out[a] *= 1 - m.coordinator.queryWeight }
+                    out[q] = m.coordinator.queryWeight
+                }
+            }
+        }
+        candidates.features.withUnsafeBufferPointer { feats in
+            let x = feats.baseAddress! + c * f
+            if usesNetwork, let net = m.coordinator.ranker {
+                var copy = Array(UnsafeBufferPointer(start: x, count: f))
+                let full = net.score(x, modulation: modulation)
+                var sum: Float = 0
+                for a in 0..<nA where participating[a] {
+                    let (s, r) = (copy[m.layout.score(a)], copy[m.layout.rank(a)])
+                    copy[m.layout.score(a)] = 0; copy[m.layout.rank(a)] = 0
+                    let drop = max(0, full - copy.withUnsafeBufferPointer { net.score($0.baseAddress!, modulation: modulation) })
+                    copy[m.layout.score(a)] = s; copy[m.layout.rank(a)] = r
+                    out[a] = drop; sum += drop
+                }
+                if sum > 0 { for a in 0..<nA { out[a] /= sum }; return }
+                for a in 0..<nA { out[a] = 0 }
+            }
+            var total: Float = 0
+            for a in 0..<nA where participating[a] { total += weights[a] * x[m.layout.score(a)] }
+            for a in 0..<nA where participating[a] { out[a] = total > 0 ? weights[a] * x[m.layout.score(a)] / total : weights[a] }
+            if total <= 0 {
+                let sum = (0..<nA).reduce(Float(0)) { $0 + out[$1] }
+                if sum > 0 { for a in 0..<nA { out[a] /= sum } }
+            }
+        }
+    }
+}

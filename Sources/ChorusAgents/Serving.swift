@@ -1,0 +1,200 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ChorusCore
+import ChorusText
+import Synchronization
+
+/// One consistent view of what a request reads: the published model, the texts, the scenarios and
+/// the encoder, taken together under one acquisition of the engine's lock (`Engine.serving`).
+/// Immutable values and shared immutable objects only: a request ranks from it with no lock held,
+/// while fits, feedback and new data go on.
+struct ServingSnapshot: Sendable {
+    let model: FittedModel
+    /// The publication this model came from (the engine counts them; the online state follows it).
+    let generation: UInt64
+    let texts: TextCatalogue
+    let scenarios: ScenarioTable
+    /// The sentence encoder when loaded (a request with a query loads it before taking the snapshot).
+    let encoder: TextEncoders.Choice?
+}
+
+/// Serving: requests -> agents' scores -> candidates (`Candidates.collect`) -> the coordinator's
+/// ranking (`RequestRanker`) -> top k; and item-to-item similarity.
+extension ServingSnapshot {
+    /// Recommends into caller buffers (the C ABI's path): `outIds`/`outScores` hold users.count * k
+    /// entries; `outShares` (optional) at least users.count * k * agentCount; `outFlags` (optional)
+    /// users.count.
+    /// - Throws: `.notFitted`, `.invalidArgument` for k out of range, `.notFound` for an unknown
+    ///   agent, `.bufferTooSmall` for a shares buffer too small for this model's agents.
+    /// - Returns: the agents of the model that served the call, in share order (a concurrent fit
+    ///   may publish a model with other agents: these are the ones the shares refer to).
+    @discardableResult
+    func recommend(users: UnsafeBufferPointer<Int64>, k: Int, options: RecommendOptions,
+                   outIds: UnsafeMutablePointer<Int64>, outScores: UnsafeMutablePointer<Float>,
+                   outShares sharesBuffer: UnsafeMutableBufferPointer<Float>?, outFlags: UnsafeMutablePointer<UInt32>?) throws(ChorusError) -> [String] {
+        try rank(users: users, k: k, options: options, outIds: outIds, outScores: outScores, outShares: sharesBuffer, outFlags: outFlags)
+        return model.agentNames
+    }
+
+    /// Swift-friendly recommend.
+    func recommend(users: [Int64], k: Int, options: RecommendOptions) throws(ChorusError) -> [RecommendationList] {
+        let nA = model.agents.count
+        var ids = [Int64](repeating: -1, count: users.count * k)
+        var scores = [Float](repeating: 0, count: users.count * k)
+        var shares = [Float](repeating: 0, count: users.count * k * nA)
+        var flags = [UInt32](repeating: 0, count: users.count)
+        try users.withUnsafeBufferPointer { (u) throws(ChorusError) in
+            try ids.withUnsafeMutableBufferPointer { (i) throws(ChorusError) in
+                try scores.withUnsafeMutableBufferPointer { (s) throws(ChorusError) in
+                    try shares.withUnsafeMutableBufferPointer { (sh) throws(ChorusError) in
+                        try flags.withUnsafeMutableBufferPointer { (f) throws(ChorusError) in
+                            try rank(users: u, k: k, options: options, outIds: i.baseAddress!, outScores: s.baseAddress!,
+                                     outShares: sh, outFlags: f.baseAddress!)
+                        }
+                    }
+                }
+            }
+        }
+        return users.indices.map { u in
+            let filled = (0..<k).filter { ids[u * k + $0] != -1 }
+            return RecommendationList(user: users[u], coldFallback: flags[u] != 0,
+                                      items: filled.map { ids[u * k + $0] }, scores: filled.map { scores[u * k + $0] },
+                                      shares: filled.map { Array(shares[((u * k + $0) * nA)..<((u * k + $0 + 1) * nA)]) })
+        }
+    }
+
+    private func rank(users: UnsafeBufferPointer<Int64>, k: Int, options: RecommendOptions,
+                      outIds: UnsafeMutablePointer<Int64>, outScores: UnsafeMutablePointer<Float>,
+                      outShares sharesBuffer: UnsafeMutableBufferPointer<Float>?, outFlags: UnsafeMutablePointer<UInt32>?) throws(ChorusError) {
+        let m = model
+        let nItems = m.itemCount
+        guard k >= 1 else { throw .invalidArgument("k must be at least 1") }
+        guard k <= nItems else { throw .invalidArgument("k = \(k) is larger than the catalogue (\(nItems) items)") }
+        if let sharesBuffer {
+            let (a, o1) = users.count.multipliedReportingOverflow(by: k)
+            let (need, o2) = a.multipliedReportingOverflow(by: m.agents.count)
+            guard !o1, !o2, sharesBuffer.count >= need else {
+                throw .bufferTooSmall("shares_capacity \(sharesBuffer.count) < n_users * k * agent_count = \(users.count) * \(k) * \(m.agents.count)")
+            }
+        }
+        var only: Int? = nil
+        if let name = options.agent {
+            guard let a = m.agents.firstIndex(where: { $0.name == name }) else {
+                throw .notFound("unknown agent '\(name)'; this engine's agents are: \(m.agents.map(\.name).joined(separator: ", "))")
+            }
+            only = a
+        }
+        // The request's own parts, the same for every user of the call: its history and query.
+        let history = options.history.compactMap { m.items.index(of: $0) }
+        let queryVector = try encodeQuery(options.query)
+        guard options.diversity.isFinite, options.diversity >= 0, options.diversity <= 1 else {
+            throw .invalidArgument("diversity must be in [0, 1], got \(options.diversity)")
+        }
+        let diversity = options.diversity
+        let modulation = try scenarioModulation(options.scenario)
+        let context = SendableBox((m, only, blockedItems(allow: options.allow, deny: options.deny), options.includeSeen, texts.users,
+                                   history, queryVector))
+        let out = SendableBox((users, outIds, outScores, sharesBuffer?.baseAddress, outFlags))
+        let threads = users.count >= 64 ? Parallel.cpuCount : 1
+        let scratchError = Mutex<ChorusError?>(nil)
+        Parallel.forEachChunk(count: users.count, threads: threads) { _, range in
+            let (m, only, blocked, includeSeen, userTexts, history, queryVector) = context.value
+            let (users, outIds, outScores, outShares, outFlags) = out.value
+            guard let ranker = try? RequestRanker(model: m, modulation: modulation) else {
+                scratchError.withLock { $0 = .outOfMemory("cannot allocate recommend scratch buffers") }
+                return
+            }
+            for u in range {
+                let uidx = m.users.index(of: users[u])
+                let profile = userTexts[users[u]]?.vector ?? []
+                profile.withUnsafeBufferPointer { profile in queryVector.withUnsafeBufferPointer { query in
+                    let request = AgentRequest(user: uidx, history: history, profile: profile.isEmpty ? nil : profile,
+                                               query: query.isEmpty ? nil : query)
+                    let seen = (uidx.map { m.seen.row(Int($0)).cols }).flatMap { includeSeen ? nil : $0 }
+                    let result = ranker.rank(request, k: k, only: only, seen: seen, maskHistory: !includeSeen, blocked: blocked,
+                                             diversity: diversity)
+                    let nA = m.agents.count
+                    for slot in 0..<k {
+                        let o = u * k + slot
+                        if slot < result.count {
+                            outIds[o] = m.items.ids[Int(result[slot].item)]
+                            outScores[o] = result[slot].score
+                            if let outShares { ranker.shares(of: slot, into: outShares + o * nA) }
+                        } else {
+                            outIds[o] = -1
+                            outScores[o] = -.infinity
+                            if let outShares { for a in 0..<nA { outShares[o * nA + a] = 0 } }
+                        }
+                    }
+                } }
+                outFlags?[u] = uidx == nil ? 1 : 0
+            }
+        }
+        if let e = scratchError.withLock({ $0 }) { throw e }
+    }
+
+    /// The k items most similar to each given item (cosine of the model's similarity vectors).
+    func similarItems(items: UnsafeBufferPointer<Int64>, k: Int, allow: Set<Int64>?, deny: Set<Int64>,
+                      outIds: UnsafeMutablePointer<Int64>, outScores: UnsafeMutablePointer<Float>) throws(ChorusError) {
+        let m = model
+        let nItems = m.itemCount
+        guard k >= 1 else { throw .invalidArgument("k must be at least 1") }
+        guard k <= nItems else { throw .invalidArgument("k = \(k) is larger than the catalogue (\(nItems) items)") }
+        guard let vectors = m.agents.lazy.compactMap({ $0.itemVectors }).first else {
+            throw .internalError("no agent provides item vectors")
+        }
+        var query = [Int](repeating: 0, count: items.count)
+        for (q, id) in items.enumerated() {
+            guard let i = m.items.index(of: id) else { throw .notFound("item \(id) is not in the fitted model") }
+            query[q] = Int(i)
+        }
+        let blocked = blockedItems(allow: allow, deny: deny)
+        var scores = [Float](repeating: 0, count: nItems)
+        for (q, qi) in query.enumerated() {
+            scores.withUnsafeMutableBufferPointer { s in
+                Kernels.rowDots(vectors.base, m: nItems, k: vectors.cols, vectors.row(qi), into: s.baseAddress!)
+            }
+            scores[qi] = -.infinity
+            if let blocked { for i in 0..<nItems where blocked[i] { scores[i] = -.infinity } }
+            let top = scores.withUnsafeBufferPointer { TopK.select($0, k: k) }
+            for slot in 0..<k {
+                let o = q * k + slot
+                if slot < top.count { outIds[o] = m.items.ids[Int(top[slot].index)]; outScores[o] = top[slot].score }
+                else { outIds[o] = -1; outScores[o] = -.infinity }
+            }
+        }
+    }
+
+    /// The ranking network's modulation for a request's scenario (empty without a network).
+    /// - Throws: `.notFound` for an undefined scenario.
+    func scenarioModulation(_ name: String?) throws(ChorusError) -> [Float] {
+        let s = try scenarios.resolve(name)
+        guard let net = model.coordinator.ranker else { return [] }
+        return net.modulation(scenario: s, description: scenarios.vectors[s])
+    }
+
+    /// Items blocked by allow/deny lists, as a dense flag array (nil when nothing is blocked).
+    func blockedItems(allow: Set<Int64>?, deny: Set<Int64>) -> [Bool]? {
+        if allow == nil && deny.isEmpty { return nil }
+        var blocked = [Bool](repeating: allow != nil, count: model.itemCount)
+        if let allow { for id in allow { if let i = model.items.index(of: id) { blocked[Int(i)] = false } } }
+        for id in deny { if let i = model.items.index(of: id) { blocked[Int(i)] = true } }
+        return blocked
+    }
+
+    /// A request's query as an encoder vector (empty for no query).
+    func encodeQuery(_ query: String?) throws(ChorusError) -> [Float] {
+        guard let q = query, !q.isEmpty else { return [] }
+        guard model.queryIndex != nil else {
+            throw .invalidArgument("a query needs item texts: set them with set_item_texts and fit again")
+        }
+        guard let enc = encoder?.encoder else { throw .internalError("the encoder was not loaded before the request's snapshot") }
+        guard enc.name == texts.encoderName || texts.encoderName.isEmpty else {
+            throw .invalidArgument("the item texts were encoded by '\(texts.encoderName)', but the encoder now loaded is '\(enc.name)': a query cannot be compared with them")
+        }
+        return try enc.encode([q], threads: 1)
+    }
+}
