@@ -62,21 +62,21 @@ static void group_end(void) {
     fflush(stdout);
 }
 
-static int check_impl(int ok, const char *what, int line) {
+static int check_impl(int ok, const char *what, const char *file, int line) {
     g_group_checks++;
     if (ok) {
         g_passed++;
     } else {
         g_failed++;
         g_group_failed++;
-        printf("  FAILED %s (test_capi.c:%d): %s\n", g_group, line, what);
+        printf("  FAILED %s (%s:%d): %s\n", g_group, file, line, what);
         fflush(stdout);
     }
     return ok;
 }
 
-#define CHECK(cond) check_impl((cond) != 0, #cond, __LINE__)
-#define CHECK_MSG(cond, msg) check_impl((cond) != 0, (msg), __LINE__)
+#define CHECK(cond) check_impl((cond) != 0, #cond, __FILE__, __LINE__)
+#define CHECK_MSG(cond, msg) check_impl((cond) != 0, (msg), __FILE__, __LINE__)
 
 /* The test's own names for statuses (messages must not depend on the library under test). */
 static const char *status_str(chorus_status s) {
@@ -89,7 +89,8 @@ static const char *status_str(chorus_status s) {
 }
 
 /* Checks a status, and after an expected failure that chorus_last_error() says something. */
-static int expect_status_impl(chorus_status got, chorus_status want, const char *expr, int line) {
+static int expect_status_impl(chorus_status got, chorus_status want, const char *expr, const char *file,
+                              int line) {
     char err[512];
     char what[1024];
     const char *e = chorus_last_error(); /* read first: the next chorus call may replace it */
@@ -102,38 +103,39 @@ static int expect_status_impl(chorus_status got, chorus_status want, const char 
     }
     snprintf(what, sizeof what, "%s returned %s (%d), expected %s; last error: \"%s\"", expr,
              status_str(got), (int)got, status_str(want), err);
-    ok = check_impl(got == want, what, line);
+    ok = check_impl(got == want, what, file, line);
     if (want != CHORUS_OK) {
         snprintf(what, sizeof what, "%s: chorus_last_error() is non-empty after the failure", expr);
-        ok &= check_impl(e != NULL && err[0] != '\0', what, line);
+        ok &= check_impl(e != NULL && err[0] != '\0', what, file, line);
     }
     return ok;
 }
 
-#define EXPECT(call, want) expect_status_impl((call), (want), #call, __LINE__)
+#define EXPECT(call, want) expect_status_impl((call), (want), #call, __FILE__, __LINE__)
 
 /* Either of two statuses (only where the header does not pin one). */
 static int expect_either_impl(chorus_status got, chorus_status a, chorus_status b, const char *expr,
-                              int line) {
+                              const char *file, int line) {
     const char *e = chorus_last_error();
     int nonempty = e != NULL && e[0] != '\0';
     char what[1024];
     int ok;
     snprintf(what, sizeof what, "%s returned %s (%d), expected %s or %s", expr, status_str(got), (int)got,
              status_str(a), status_str(b));
-    ok = check_impl(got == a || got == b, what, line);
+    ok = check_impl(got == a || got == b, what, file, line);
     snprintf(what, sizeof what, "%s: chorus_last_error() is non-empty after the failure", expr);
-    return ok & check_impl(nonempty, what, line);
+    return ok & check_impl(nonempty, what, file, line);
 }
 
-#define EXPECT_EITHER(call, a, b) expect_either_impl((call), (a), (b), #call, __LINE__)
+#define EXPECT_EITHER(call, a, b) expect_either_impl((call), (a), (b), #call, __FILE__, __LINE__)
 
 /* Runs one call in a child process, so that a trap in the library (a Swift precondition failure)
  * on a hostile argument is a failed check rather than the end of the run. The child sends back the
  * status and whether chorus_last_error() was non-empty through a pipe. */
 typedef chorus_status (*isolated_fn)(const void *arg);
 
-static int expect_isolated_impl(isolated_fn fn, const void *arg, chorus_status want, const char *expr, int line) {
+static int expect_isolated_impl(isolated_fn fn, const void *arg, chorus_status want, const char *expr,
+                                const char *file, int line) {
     int fds[2], wstatus = 0, got_reply = 0;
     pid_t pid;
     int32_t reply[2] = {0, 0};
@@ -142,7 +144,7 @@ static int expect_isolated_impl(isolated_fn fn, const void *arg, chorus_status w
     fflush(stderr);
     if (pipe(fds) != 0 || (pid = fork()) < 0) {
         snprintf(what, sizeof what, "%s: cannot fork a child to run it: %s", expr, strerror(errno));
-        return check_impl(0, what, line);
+        return check_impl(0, what, file, line);
     }
     if (pid == 0) {
         const char *m;
@@ -164,17 +166,17 @@ static int expect_isolated_impl(isolated_fn fn, const void *arg, chorus_status w
         else
             snprintf(what, sizeof what, "%s ended the process (exit status %d); expected %s", expr,
                      WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1, status_str(want));
-        return check_impl(0, what, line);
+        return check_impl(0, what, file, line);
     }
     snprintf(what, sizeof what, "%s returned %s (%d), expected %s", expr, status_str(reply[0]), (int)reply[0],
              status_str(want));
-    if (!check_impl(reply[0] == want, what, line)) return 0;
+    if (!check_impl(reply[0] == want, what, file, line)) return 0;
     if (want == CHORUS_OK) return 1;
     snprintf(what, sizeof what, "%s: chorus_last_error() is non-empty after the failure", expr);
-    return check_impl(reply[1] != 0, what, line);
+    return check_impl(reply[1] != 0, what, file, line);
 }
 
-#define EXPECT_ISOLATED(fn, arg, want) expect_isolated_impl((fn), (arg), (want), #fn, __LINE__)
+#define EXPECT_ISOLATED(fn, arg, want) expect_isolated_impl((fn), (arg), (want), #fn, __FILE__, __LINE__)
 
 /* ---- Synthetic data: two clusters ---------------------------------------------------------------
  * Cluster A: users 1..21 and items 1000..1009. Cluster B: users 101..120 and items 2000..2009.
@@ -576,13 +578,13 @@ static void test_library(void) {
         const char *got = chorus_status_name(names[i].s);
         char what[128];
         snprintf(what, sizeof what, "chorus_status_name(%d) == \"%s\"", (int)names[i].s, names[i].name);
-        check_impl(got != NULL && strcmp(got, names[i].name) == 0, what, __LINE__);
+        CHECK_MSG(got != NULL && strcmp(got, names[i].name) == 0, what);
     }
     for (i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         const char *got = chorus_status_name(unknown[i]);
         char what[128];
         snprintf(what, sizeof what, "chorus_status_name(%ld) == \"CHORUS_UNKNOWN_STATUS\"", (long)unknown[i]);
-        check_impl(got != NULL && strcmp(got, "CHORUS_UNKNOWN_STATUS") == 0, what, __LINE__);
+        CHECK_MSG(got != NULL && strcmp(got, "CHORUS_UNKNOWN_STATUS") == 0, what);
     }
 
     CHECK(chorus_struct_size("chorus_engine_params") == sizeof(chorus_engine_params));
@@ -746,10 +748,10 @@ static void test_stats_and_add(void) {
         w[1] = 2.0f;
         w[2] = b == 2 ? NAN : b == 3 ? INFINITY : b == 4 ? -INFINITY : b == 5 ? (float)-0.0 : bad[b];
         snprintf(what, sizeof what, "add_interactions rejects weight %g", (double)w[2]);
-        check_impl(chorus_engine_add_interactions(e, u, it, w, ts, 3) == CHORUS_ERR_INVALID_ARGUMENT, what, __LINE__);
-        check_impl(chorus_last_error()[0] != '\0', "chorus_last_error() non-empty after a rejected weight", __LINE__);
+        CHECK_MSG(chorus_engine_add_interactions(e, u, it, w, ts, 3) == CHORUS_ERR_INVALID_ARGUMENT, what);
+        CHECK_MSG(chorus_last_error()[0] != '\0', "chorus_last_error() non-empty after a rejected weight");
         snprintf(what, sizeof what, "a batch rejected for weight %g added nothing", (double)w[2]);
-        check_impl(stats_counts(e, 0, 0, 0), what, __LINE__);
+        CHECK_MSG(stats_counts(e, 0, 0, 0), what);
     }
     /* The bad weight first, too. */
     w[0] = NAN;
@@ -1806,8 +1808,8 @@ static void test_snapshots(chorus_engine *e) {
             l = sentinel;
             snprintf(what, sizeof what, "load of a snapshot truncated to %lu of %lu bytes is CHORUS_ERR_FORMAT",
                      (unsigned long)cuts[c], (unsigned long)len);
-            check_impl(chorus_engine_load(bad, &l) == CHORUS_ERR_FORMAT, what, __LINE__);
-            check_impl(chorus_last_error()[0] != '\0' && l == NULL, "error message set, *out NULL", __LINE__);
+            CHECK_MSG(chorus_engine_load(bad, &l) == CHORUS_ERR_FORMAT, what);
+            CHECK_MSG(chorus_last_error()[0] != '\0' && l == NULL, "error message set, *out NULL");
             if (l && l != sentinel) chorus_engine_free(l);
         }
         /* Trailing garbage after a valid snapshot. */
@@ -1837,8 +1839,8 @@ static void test_snapshots(chorus_engine *e) {
                 l = sentinel;
                 snprintf(what, sizeof what, "load of a snapshot with byte %lu of %lu flipped is CHORUS_ERR_FORMAT",
                          (unsigned long)where[c], (unsigned long)len);
-                check_impl(chorus_engine_load(bad, &l) == CHORUS_ERR_FORMAT, what, __LINE__);
-                check_impl(chorus_last_error()[0] != '\0' && l == NULL, "error message set, *out NULL", __LINE__);
+                CHECK_MSG(chorus_engine_load(bad, &l) == CHORUS_ERR_FORMAT, what);
+                CHECK_MSG(chorus_last_error()[0] != '\0' && l == NULL, "error message set, *out NULL");
                 if (l && l != sentinel) chorus_engine_free(l);
             }
         }
@@ -1870,7 +1872,7 @@ static void test_snapshots(chorus_engine *e) {
             if (fd >= 0) close(fd);
             snprintf(what, sizeof what, "all %lu single-byte flips rejected (%lu not; first at byte %ld: %s)",
                      (unsigned long)len, (unsigned long)n_bad, (long)first_bad, status_str(bad_status));
-            check_impl(n_bad == 0, what, __LINE__);
+            CHECK_MSG(n_bad == 0, what);
         }
         /* A newer format version. */
         CHECK_MSG(version >= 1 && version < 1000, "the format version field holds a small positive number");
@@ -1886,8 +1888,8 @@ static void test_snapshots(chorus_engine *e) {
                 l = sentinel;
                 snprintf(what, sizeof what, "load of a snapshot of format version %lu (this one writes %lu) is "
                          "CHORUS_ERR_UNSUPPORTED_VERSION", (unsigned long)newer[c], (unsigned long)version);
-                check_impl(chorus_engine_load(bad, &l) == CHORUS_ERR_UNSUPPORTED_VERSION, what, __LINE__);
-                check_impl(chorus_last_error()[0] != '\0' && l == NULL, "error message set, *out NULL", __LINE__);
+                CHECK_MSG(chorus_engine_load(bad, &l) == CHORUS_ERR_UNSUPPORTED_VERSION, what);
+                CHECK_MSG(chorus_last_error()[0] != '\0' && l == NULL, "error message set, *out NULL");
                 if (l && l != sentinel) chorus_engine_free(l);
             }
         }
