@@ -1,0 +1,47 @@
+/*
+ * tests.h — the check groups of the C host test, one file per concern; main.c runs them in order.
+ *
+ * Groups that take an engine get the main engine (the two-cluster data of fixtures.h, added in two
+ * batches; fitted by test_fit); the others make their own.
+ */
+#ifndef CHORUS_TESTS_C_TESTS_H
+#define CHORUS_TESTS_C_TESTS_H
+
+#include "chorus.h"
+
+/* test_library.c */
+void test_library(void);
+void test_params_init(void);
+void test_log_callback(void);
+
+/* test_engine_data.c */
+void test_create(void);
+void test_stats_and_add(void);
+void test_before_fit(chorus_engine *e);
+
+/* test_fit.c */
+void test_fit(chorus_engine *e);
+void test_reproducible(const chorus_engine *e);
+void test_threads(const chorus_engine *e);
+void test_serve_during_fit(chorus_engine *e);
+void test_cancel(chorus_engine *e);
+
+/* test_recommend.c */
+void test_agents(const chorus_engine *e);
+void test_recommend(const chorus_engine *e);
+void test_recommend_errors(const chorus_engine *e);
+void test_cold_user(const chorus_engine *e);
+void test_filters(const chorus_engine *e);
+void test_similar(const chorus_engine *e);
+
+/* test_snapshots.c */
+void test_snapshots(chorus_engine *e);
+
+/* test_texts.c */
+void test_encoder(const chorus_engine *engine);
+void test_texts(void);
+
+/* test_kg.c */
+void test_kg(void);
+
+#endif
