@@ -47,7 +47,7 @@ let package = Package(
 
         .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore"]),
         .testTarget(name: "ChorusCollaborativeTests", dependencies: ["ChorusCollaborative"]),
-        .testTarget(name: "ChorusAgentsTests", dependencies: ["ChorusAgents"]),
+        .testTarget(name: "ChorusAgentsTests", dependencies: ["ChorusAgents", "ChorusText"], exclude: ["Fixtures"]),
         .testTarget(name: "ChorusTextTests", dependencies: ["ChorusText"], exclude: ["Fixtures"]),
         .testTarget(name: "ChorusEvalTests", dependencies: ["ChorusEval"]),
         .testTarget(name: "ChorusKnowledgeTests", dependencies: ["ChorusKnowledge"]),

@@ -172,7 +172,7 @@ public final class ContentAgent: RecommenderAgent {
 /// Natural-language requests: score(i) = cos(query, text(i)) over the same item text vectors as
 /// the content agent (shared, not copied). It takes part only in requests that carry a query; the
 /// coordinator mixes its scores with the user's personal ranking by a weight fitted on validation
-/// pseudo-queries (see `Engine.fitQueryWeight`).
+/// pseudo-queries (see `Trainer.fitQueryWeight`).
 public final class QueryAgent: RecommenderAgent {
     public let name = "query"
     public var role: AgentRole { .query }

@@ -225,7 +225,7 @@ public final class ValidationCandidates: @unchecked Sendable {
             for u in range {
                 request(u) { req in
                     let masked = seen(u)
-                    warmth.withUnsafeBufferPointer { w in
+                    _ = warmth.withUnsafeBufferPointer { w in
                         Candidates.collect(agents: agents, request: req, fallback: nil, itemCount: itemCount, quota: quota,
                                            activity: activity(u), warmth: w.baseAddress!, scratch: scratch, rankScratch: ranks,
                                            mask: { row in for i in masked { row[Int(i)] = -.infinity } }, into: &results.value[u])
