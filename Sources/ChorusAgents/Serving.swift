@@ -42,6 +42,8 @@ extension ServingSnapshot {
     /// Swift-friendly recommend.
     func recommend(users: [Int64], k: Int, options: RecommendOptions) throws(ChorusError) -> [RecommendationList] {
         let nA = model.agents.count
+        // k is checked before the buffers are sized from it.
+        guard k >= 1, k <= model.itemCount else { throw .invalidArgument("k = \(k) is not in 1...\(model.itemCount) (the catalogue)") }
         var ids = [Int64](repeating: -1, count: users.count * k)
         var scores = [Float](repeating: 0, count: users.count * k)
         var shares = [Float](repeating: 0, count: users.count * k * nA)
