@@ -46,7 +46,9 @@ public struct AgentRequest {
 
     public init(user: Int32?, history: [Int32] = [], profile: UnsafeBufferPointer<Float>? = nil,
                 query: UnsafeBufferPointer<Float>? = nil) {
-        self.user = user; self.history = history; self.profile = profile; self.query = query
+        // A negative index is no model user: agents then only bounds-check the top of the range.
+        self.user = user.flatMap { $0 >= 0 ? $0 : nil }
+        self.history = history; self.profile = profile; self.query = query
     }
 }
 

@@ -14,6 +14,16 @@ public struct BPRParameters: Sendable, Equatable {
     public var iterations = 100
     public var seed: UInt64 = 42
     public init() {}
+
+    /// Checks ranges: sizes the loops run over, a positive finite rate, a finite regularisation >= 0.
+    public func validate() throws(ChorusError) {
+        guard factors >= 1 && factors <= 4096 else { throw .invalidArgument("BPR factors must be in 1...4096, got \(factors)") }
+        guard iterations >= 0 && iterations <= 100_000 else { throw .invalidArgument("BPR iterations must be in 0...100000, got \(iterations)") }
+        guard learningRate.isFinite && learningRate > 0 else { throw .invalidArgument("BPR learning rate must be finite and > 0, got \(learningRate)") }
+        guard regularization.isFinite && regularization >= 0 else {
+            throw .invalidArgument("BPR regularisation must be finite and >= 0, got \(regularization)")
+        }
+    }
 }
 
 /// Bayesian Personalised Ranking (Rendle et al. 2009) for implicit feedback: maximise
@@ -36,6 +46,7 @@ public enum BPR {
     /// - Throws: `.cancelled`, `.outOfMemory`, `.invalidArgument` for an empty matrix.
     public static func fit(userItems ui: SparseMatrix, parameters p: BPRParameters,
                            progress: ((Double) -> Bool)? = nil) throws(ChorusError) -> Factors {
+        try p.validate()
         guard ui.nonZeros > 0, ui.cols >= 2 else { throw .invalidArgument("BPR needs interactions on at least 2 items") }
         let f = p.factors + 1
         let users = try FloatMatrix(rows: ui.rows, cols: f)

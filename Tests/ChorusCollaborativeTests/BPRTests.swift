@@ -81,8 +81,8 @@ import Testing
         }
     }
 
-    /// Negative sizes are `.invalidArgument` too; today they trap (a range with a negative bound),
-    /// so each runs in a child process.
+    /// Negative sizes are `.invalidArgument` too (they used to trap on a range with a negative
+    /// bound), each run in a child process so a regression cannot take the test run down.
     @Test func negativeSizesAreRefusedWithoutTrapping() async {
         await #expect(processExitsWith: .success, "factors = -2") {
             var p = BPRParameters(); p.factors = -2; p.iterations = 1
