@@ -5,9 +5,21 @@
  * - Every fallible function returns a chorus_status; CHORUS_OK (0) is success, negative values
  *   name a failure. The values are pinned forever. On failure, chorus_last_error() describes it.
  * - Constructors write the new handle through an out-parameter; *out is set to NULL on failure.
- * - Parameter structs start with `struct_size`, are filled with defaults by their `_params_init`
- *   function, and only ever grow at the end. A zero field means "default". Passing NULL for a
- *   params pointer means "all defaults".
+ * - Parameter structs start with `struct_size`, are filled with defaults by their `_init`
+ *   function, and only ever grow at the end, never into the tail padding of the previous layout
+ *   (so each layout has its own sizeof). A zero field means "default". Passing NULL for a params
+ *   pointer means "all defaults".
+ * - struct_size is sizeof() of the struct in the caller's chorus.h (the `_init` functions set
+ *   it), so a program built against an older header keeps working with a newer library. The
+ *   library never reads or writes a byte past the caller's struct_size:
+ *   - input structs (chorus_engine_params, chorus_fit_params, chorus_recommend_params,
+ *     chorus_encoder_params, chorus_kg_train_params): 8 <= struct_size <= sizeof (at least
+ *     struct_size and the field after it); the fields past struct_size take the defaults their
+ *     `_init` sets;
+ *   - output structs (chorus_explanation, chorus_engine_stats, chorus_kg_metrics): from the size
+ *     of the struct's first published layout (stated at each struct) to sizeof; the library
+ *     writes the first struct_size bytes only.
+ *   Any other struct_size is CHORUS_ERR_INVALID_ARGUMENT.
  * - Ownership is stated per function: [borrowed] the library reads it during the call only;
  *   [owns] the caller owns the result and releases it with the named free function.
  *   Every `_free(NULL)` is a no-op.
@@ -304,6 +316,9 @@ typedef struct chorus_explanation {
     char matched_terms[256];
 } chorus_explanation;
 
+/* Fills `explanation` with defaults (because_item CHORUS_NO_ITEM) and sets struct_size. The
+ * smallest struct_size chorus_engine_explain accepts is the 0.1.0 layout: every field up to
+ * matched_terms. */
 chorus_status chorus_explanation_init(chorus_explanation *explanation);
 chorus_status chorus_engine_explain(const chorus_engine *engine, int64_t user_id, int64_t item_id,
                                     const chorus_recommend_params *params, chorus_explanation *out,
@@ -338,7 +353,8 @@ typedef struct chorus_engine_stats {
 } chorus_engine_stats;
 
 /* Fills `*out_stats`; the caller sets out_stats->struct_size = sizeof(chorus_engine_stats) first
- * (or calls chorus_engine_stats_init). Thread-safe. */
+ * (or calls chorus_engine_stats_init). The smallest struct_size accepted is the 0.1.0 layout:
+ * every field above. Thread-safe. */
 chorus_status chorus_engine_stats_init(chorus_engine_stats *stats);
 chorus_status chorus_engine_get_stats(const chorus_engine *engine, chorus_engine_stats *out_stats);
 
@@ -467,6 +483,8 @@ typedef struct chorus_kg_metrics {
     double hits_at_1, hits_at_3, hits_at_10;
 } chorus_kg_metrics;
 
+/* Fills `metrics` with zeros and sets struct_size. The smallest struct_size chorus_kg_evaluate_tsv
+ * accepts is the 0.1.0 layout: every field above. */
 chorus_status chorus_kg_metrics_init(chorus_kg_metrics *metrics);
 
 /* Filtered link prediction on the triples of a file (both directions; the graph's own triples and

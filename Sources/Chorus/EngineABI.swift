@@ -12,11 +12,7 @@ import ChorusCore
 
 @c @implementation public func chorus_engine_params_init(_ params: UnsafeMutablePointer<chorus_engine_params>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        let p = try Check.notNull(params, "params")
-        p.pointee = chorus_engine_params()
-        p.pointee.struct_size = UInt32(MemoryLayout<chorus_engine_params>.size)
-        p.pointee.popularity_half_life_seconds = EngineConfig().popularityHalfLifeSeconds
-        p.pointee.encoder_path = nil
+        try chorus_engine_params.initialise(params, "params")
     }
 }
 
@@ -26,10 +22,10 @@ import ChorusCore
         out.pointee = nil
         var config = EngineConfig()
         if let params {
-            try Check.structSize(params.pointee.struct_size, MemoryLayout<chorus_engine_params>.size, "chorus_engine_params")
-            let h = params.pointee.popularity_half_life_seconds
+            let c = try chorus_engine_params.read(params)
+            let h = c.popularity_half_life_seconds
             config.popularityHalfLifeSeconds = h < 0 ? -1 : h
-            let flags = params.pointee.flags
+            let flags = c.flags
             let known = UInt32(CHORUS_ENGINE_REQUIRE_ENCODER | CHORUS_ENGINE_HASHING_ENCODER)
             guard flags & ~known == 0 else { throw .invalidArgument("unknown bits in flags: \(flags)") }
             config.requireEncoder = flags & UInt32(CHORUS_ENGINE_REQUIRE_ENCODER) != 0
@@ -37,7 +33,7 @@ import ChorusCore
             guard !(config.requireEncoder && config.hashingEncoder) else {
                 throw .invalidArgument("flags ask both to require the transformer encoder and to use the hashing encoder")
             }
-            config.encoderPath = params.pointee.encoder_path.map { String(cString: $0) }
+            config.encoderPath = c.encoder_path.map { String(cString: $0) }
         }
         let engine = Engine(config: config)
         // A required encoder must be there now, not at the first text call.
@@ -88,17 +84,7 @@ private func addInteractions(_ engine: OpaquePointer?, _ scenario: UnsafePointer
 
 @c @implementation public func chorus_fit_params_init(_ params: UnsafeMutablePointer<chorus_fit_params>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        let p = try Check.notNull(params, "params")
-        let d = FitParameters()
-        p.pointee = chorus_fit_params()
-        p.pointee.struct_size = UInt32(MemoryLayout<chorus_fit_params>.size)
-        p.pointee.factors = UInt32(d.factors)
-        p.pointee.regularization = d.regularization
-        p.pointee.alpha = d.alpha
-        p.pointee.iterations = UInt32(d.iterations)
-        p.pointee.threads = 0
-        p.pointee.seed = d.seed
-        p.pointee.validation_fraction = d.validationFraction
+        try chorus_fit_params.initialise(params, "params")
     }
 }
 
@@ -108,8 +94,7 @@ private func addInteractions(_ engine: OpaquePointer?, _ scenario: UnsafePointer
         var p = FitParameters()
         var progress: ((String, Double) -> Bool)? = nil
         if let params {
-            let c = params.pointee
-            try Check.structSize(c.struct_size, MemoryLayout<chorus_fit_params>.size, "chorus_fit_params")
+            let c = try chorus_fit_params.read(params)
             if c.factors != 0 { p.factors = Int(c.factors) }
             if c.regularization != 0 { p.regularization = c.regularization }
             if c.alpha != 0 { p.alpha = c.alpha }
@@ -131,9 +116,7 @@ private func addInteractions(_ engine: OpaquePointer?, _ scenario: UnsafePointer
 
 @c @implementation public func chorus_recommend_params_init(_ params: UnsafeMutablePointer<chorus_recommend_params>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        let p = try Check.notNull(params, "params")
-        p.pointee = chorus_recommend_params()
-        p.pointee.struct_size = UInt32(MemoryLayout<chorus_recommend_params>.size)
+        try chorus_recommend_params.initialise(params, "params")
     }
 }
 
@@ -141,8 +124,7 @@ private func addInteractions(_ engine: OpaquePointer?, _ scenario: UnsafePointer
 private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(ChorusError) -> RecommendOptions {
     var o = RecommendOptions()
     guard let params else { return o }
-    let c = params.pointee
-    try Check.structSize(c.struct_size, MemoryLayout<chorus_recommend_params>.size, "chorus_recommend_params")
+    let c = try chorus_recommend_params.read(params)
     guard c.flags & ~UInt32(CHORUS_RECOMMEND_INCLUDE_SEEN) == 0 else { throw .invalidArgument("unknown bits in flags: \(c.flags)") }
     o.includeSeen = c.flags & UInt32(CHORUS_RECOMMEND_INCLUDE_SEEN) != 0
     let nAllow = try Check.count(c.n_allow, "n_allow"), nDeny = try Check.count(c.n_deny, "n_deny")
@@ -174,10 +156,7 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
 
 @c @implementation public func chorus_explanation_init(_ explanation: UnsafeMutablePointer<chorus_explanation>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        let p = try Check.notNull(explanation, "explanation")
-        p.pointee = chorus_explanation()
-        p.pointee.struct_size = UInt32(MemoryLayout<chorus_explanation>.size)
-        p.pointee.because_item = -1
+        try chorus_explanation.initialise(explanation, "explanation")
     }
 }
 
@@ -189,8 +168,7 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
                                                   _ outTextLength: UnsafeMutablePointer<Int>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
         let e = try Handles.engine(engine)
-        let o = try Check.notNull(out, "out")
-        try Check.structSize(o.pointee.struct_size, MemoryLayout<chorus_explanation>.size, "chorus_explanation")
+        let o = try chorus_explanation.output(out, "out")
         let options = try options(params)
         let x = try e.explain(user: userId, item: itemId, options: options)
         if let outShares {
@@ -210,9 +188,10 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
             }
             text[sentence.count] = 0
         }
-        o.pointee.score = x.score
-        o.pointee.because_item = x.becauseItem ?? -1
-        o.pointee.because_similarity = x.becauseSimilarity
+        var r = chorus_explanation.defaults
+        r.score = x.score
+        r.because_item = x.becauseItem ?? -1
+        r.because_similarity = x.becauseSimilarity
         // Matched terms, space-separated, cut at a word boundary to fit 255 bytes.
         var terms: [UInt8] = []
         for t in x.matchedTerms {
@@ -221,10 +200,11 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
             if !terms.isEmpty { terms.append(32) }
             terms += bytes
         }
-        withUnsafeMutableBytes(of: &o.pointee.matched_terms) { raw in
+        withUnsafeMutableBytes(of: &r.matched_terms) { raw in
             raw.initializeMemory(as: UInt8.self, repeating: 0)
             raw.copyBytes(from: terms)
         }
+        chorus_explanation.write(r, to: o.pointer, size: o.size)
     }
 }
 
@@ -294,31 +274,30 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
 
 @c @implementation public func chorus_engine_stats_init(_ stats: UnsafeMutablePointer<chorus_engine_stats>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        let p = try Check.notNull(stats, "stats")
-        p.pointee = chorus_engine_stats()
-        p.pointee.struct_size = UInt32(MemoryLayout<chorus_engine_stats>.size)
+        try chorus_engine_stats.initialise(stats, "stats")
     }
 }
 
 @c @implementation public func chorus_engine_get_stats(_ engine: OpaquePointer!, _ outStats: UnsafeMutablePointer<chorus_engine_stats>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
         let e = try Handles.engine(engine)
-        let out = try Check.notNull(outStats, "out_stats")
-        try Check.structSize(out.pointee.struct_size, MemoryLayout<chorus_engine_stats>.size, "chorus_engine_stats")
+        let out = try chorus_engine_stats.output(outStats, "out_stats")
         let s = e.stats()
-        out.pointee.fitted = s.fitted ? 1 : 0
-        out.pointee.n_users = UInt64(s.users)
-        out.pointee.n_items = UInt64(s.items)
-        out.pointee.n_interactions = UInt64(s.interactions)
-        out.pointee.n_model_users = UInt64(s.modelUsers)
-        out.pointee.n_model_items = UInt64(s.modelItems)
-        out.pointee.model_bytes = UInt64(s.modelBytes)
-        out.pointee.popularity_half_life_seconds = s.popularityHalfLifeSeconds
-        out.pointee.n_item_texts = UInt64(s.itemTexts)
-        out.pointee.n_user_texts = UInt64(s.userTexts)
-        out.pointee.n_item_facts = UInt64(s.itemFacts)
-        out.pointee.allocator_allocated_bytes = s.allocatedBytes
-        out.pointee.allocator_resident_bytes = s.residentBytes
+        var r = chorus_engine_stats.defaults
+        r.fitted = s.fitted ? 1 : 0
+        r.n_users = UInt64(s.users)
+        r.n_items = UInt64(s.items)
+        r.n_interactions = UInt64(s.interactions)
+        r.n_model_users = UInt64(s.modelUsers)
+        r.n_model_items = UInt64(s.modelItems)
+        r.model_bytes = UInt64(s.modelBytes)
+        r.popularity_half_life_seconds = s.popularityHalfLifeSeconds
+        r.n_item_texts = UInt64(s.itemTexts)
+        r.n_user_texts = UInt64(s.userTexts)
+        r.n_item_facts = UInt64(s.itemFacts)
+        r.allocator_allocated_bytes = s.allocatedBytes
+        r.allocator_resident_bytes = s.residentBytes
+        chorus_engine_stats.write(r, to: out.pointer, size: out.size)
     }
 }
 

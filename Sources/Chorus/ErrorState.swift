@@ -79,12 +79,6 @@ enum Check {
         return p
     }
 
-    static func structSize(_ given: UInt32, _ expected: Int, _ type: String) throws(ChorusError) {
-        guard Int(given) == expected else {
-            throw .invalidArgument("\(type).struct_size is \(given), expected \(expected): initialise it with \(type)_init (or the matching _params_init) from this library's chorus.h")
-        }
-    }
-
     /// A C `size_t` count arrives as `Int`; values above Int.max wrap negative and are rejected here.
     static func count(_ n: Int, _ name: String) throws(ChorusError) -> Int {
         guard n >= 0 else { throw .invalidArgument("\(name) = \(UInt(bitPattern: n)) is too large") }

@@ -1,0 +1,376 @@
+/*
+ * test_abi_hygiene.c — the C host test of chorus.h's ABI rules across versions.
+ *
+ * - struct_size: an input struct from an older (shorter) header is read up to its struct_size only,
+ *   the fields it lacks taking their defaults; an output struct is written up to its struct_size
+ *   only; the `_init` functions write their struct's first published layout and nothing past it.
+ *
+ * Its data is synthetic: two clusters of users who like two disjoint groups of items.
+ *
+ * Build (as `make test-c` does):
+ *   cc -std=c99 -Wall -Werror -pedantic -Iinclude Tests/c/test_abi_hygiene.c -o build/test_abi_hygiene \
+ *      -L.build/release -lchorus -Wl,-rpath,$PWD/.build/release -lm
+ * Prints one line per check group and ends with "N passed, M failed"; exits 1 if M > 0.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chorus.h"
+
+/* ---- Check bookkeeping ------------------------------------------------------------------------ */
+
+static int g_passed, g_failed, g_group_checks, g_group_failed;
+static const char *g_group = "";
+
+static void group_begin(const char *name) {
+    g_group = name;
+    g_group_checks = g_group_failed = 0;
+}
+
+static void group_end(void) {
+    if (g_group_failed == 0)
+        printf("[pass] %-40s %3d checks\n", g_group, g_group_checks);
+    else
+        printf("[FAIL] %-40s %3d checks, %d failed\n", g_group, g_group_checks, g_group_failed);
+    fflush(stdout);
+}
+
+static int check_impl(int ok, const char *what, int line) {
+    g_group_checks++;
+    if (ok) {
+        g_passed++;
+    } else {
+        g_failed++;
+        g_group_failed++;
+        printf("  FAILED %s (test_abi_hygiene.c:%d): %s\n", g_group, line, what);
+        fflush(stdout);
+    }
+    return ok;
+}
+
+#define CHECK(cond) check_impl((cond) != 0, #cond, __LINE__)
+
+/* A status, and after an expected failure a non-empty chorus_last_error(). */
+static int expect_impl(chorus_status got, chorus_status want, const char *expr, int line) {
+    char what[1024];
+    const char *e = chorus_last_error();
+    int ok;
+    snprintf(what, sizeof what, "%s returned %d, expected %d; last error: \"%s\"", expr, (int)got, (int)want,
+             e ? e : "<NULL>");
+    ok = check_impl(got == want, what, line);
+    if (want != CHORUS_OK) {
+        snprintf(what, sizeof what, "%s: chorus_last_error() is non-empty after the failure", expr);
+        ok &= check_impl(e != NULL && e[0] != '\0', what, line);
+    }
+    return ok;
+}
+
+#define EXPECT(call, want) expect_impl((call), (want), #call, __LINE__)
+
+/* Whether `n` bytes at `p` all equal `byte`. */
+static int all_bytes(const void *p, size_t n, unsigned char byte) {
+    const unsigned char *b = p;
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (b[i] != byte) return 0;
+    return 1;
+}
+
+#define FILL 0xAB
+
+/* ---- Synthetic data: two clusters --------------------------------------------------------------
+ * Users 1..10 interact with 6 of items 100..109, users 11..20 with 6 of items 200..209. */
+
+#define N_USERS 20
+#define PER_USER 6
+#define N_INTERACTIONS (N_USERS * PER_USER)
+
+static int64_t d_user[N_INTERACTIONS], d_item[N_INTERACTIONS], d_time[N_INTERACTIONS];
+
+static void make_data(void) {
+    int u, j, n = 0;
+    for (u = 0; u < N_USERS; u++) {
+        int64_t base = u < N_USERS / 2 ? 100 : 200;
+        for (j = 0; j < PER_USER; j++) {
+            d_user[n] = u + 1;
+            d_item[n] = base + (u + j * 3) % 10;
+            d_time[n] = 1700000000 + 3600 * j;
+            n++;
+        }
+    }
+}
+
+static chorus_fit_params small_fit(void) {
+    chorus_fit_params fp;
+    chorus_fit_params_init(&fp);
+    fp.factors = 4;
+    fp.iterations = 3;
+    fp.threads = 1;
+    return fp;
+}
+
+static chorus_engine *new_engine(void) {
+    chorus_engine *e = NULL;
+    if (chorus_engine_create(NULL, &e) != CHORUS_OK) return NULL;
+    if (chorus_engine_add_interactions(e, d_user, d_item, NULL, d_time, N_INTERACTIONS) != CHORUS_OK) {
+        chorus_engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static chorus_engine *fitted_engine(void) {
+    chorus_engine *e = new_engine();
+    chorus_fit_params fp = small_fit();
+    if (e != NULL && chorus_engine_fit(e, &fp) != CHORUS_OK) {
+        chorus_engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* ---- struct_size ------------------------------------------------------------------------------- */
+
+static int g_progress_calls;
+
+static int32_t cancel_at_once(const char *stage, double fraction, void *user_data) {
+    (void)stage;
+    (void)fraction;
+    (void)user_data;
+    g_progress_calls++;
+    return 1;
+}
+
+/* Every one-argument _init writes its struct's first published layout (today: all of it, since
+ * none of these has grown since 0.1.0) and not one byte past it. */
+#define CHECK_INIT_WRITES(type, init, first_layout)                                          \
+    do {                                                                                    \
+        struct {                                                                            \
+            type p;                                                                         \
+            unsigned char after[32];                                                        \
+        } buf;                                                                              \
+        unsigned char *bytes = (unsigned char *)&buf;                                       \
+        memset(&buf, FILL, sizeof buf);                                                     \
+        EXPECT(init(&buf.p), CHORUS_OK);                                                    \
+        CHECK(buf.p.struct_size == (first_layout));                                         \
+        CHECK(all_bytes(bytes + (first_layout), sizeof buf - (first_layout), FILL));        \
+        CHECK(chorus_struct_size(#type) == sizeof(type));                                   \
+    } while (0)
+
+static void test_init_functions(void) {
+    group_begin("_init writes its first layout only");
+    CHECK_INIT_WRITES(chorus_engine_params, chorus_engine_params_init, sizeof(chorus_engine_params));
+    CHECK_INIT_WRITES(chorus_fit_params, chorus_fit_params_init, sizeof(chorus_fit_params));
+    CHECK_INIT_WRITES(chorus_recommend_params, chorus_recommend_params_init, sizeof(chorus_recommend_params));
+    CHECK_INIT_WRITES(chorus_engine_stats, chorus_engine_stats_init, sizeof(chorus_engine_stats));
+    CHECK_INIT_WRITES(chorus_encoder_params, chorus_encoder_params_init, sizeof(chorus_encoder_params));
+    CHECK_INIT_WRITES(chorus_kg_train_params, chorus_kg_train_params_init, sizeof(chorus_kg_train_params));
+    CHECK_INIT_WRITES(chorus_kg_metrics, chorus_kg_metrics_init, sizeof(chorus_kg_metrics));
+    group_end();
+}
+
+static void test_fit_params_sizes(void) {
+    chorus_engine *e = new_engine();
+    chorus_fit_params fp;
+    struct {
+        chorus_fit_params p;
+        uint64_t extra;
+    } grown;
+    unsigned char *exact;
+    size_t cut;
+
+    group_begin("struct_size: chorus_fit_params (input)");
+    CHECK(e != NULL);
+    /* The control: a whole struct with an invalid validation_fraction is refused... */
+    fp = small_fit();
+    fp.validation_fraction = 0.9f;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_ERR_INVALID_ARGUMENT);
+    /* ...but a struct that ends before validation_fraction never shows it: the default (0.1) is used. */
+    fp.struct_size = (uint32_t)offsetof(chorus_fit_params, validation_fraction);
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_OK);
+
+    /* A progress callback that cancels: read from a whole struct, ignored past a shorter one. */
+    fp = small_fit();
+    fp.progress = cancel_at_once;
+    g_progress_calls = 0;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_ERR_CANCELLED);
+    CHECK(g_progress_calls > 0);
+    fp.struct_size = (uint32_t)offsetof(chorus_fit_params, progress);
+    g_progress_calls = 0;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_OK);
+    CHECK(g_progress_calls == 0);
+
+    /* A struct allocated at exactly its declared size (under ASan a read past it is reported). */
+    cut = offsetof(chorus_fit_params, seed);
+    exact = malloc(cut);
+    CHECK(exact != NULL);
+    if (exact != NULL) {
+        fp = small_fit();
+        fp.struct_size = (uint32_t)cut;
+        memcpy(exact, &fp, cut);
+        EXPECT(chorus_engine_fit(e, (const chorus_fit_params *)(const void *)exact), CHORUS_OK);
+        free(exact);
+    }
+
+    /* The bounds: struct_size and the field after it at least, sizeof at most. */
+    fp = small_fit();
+    fp.struct_size = 0;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_ERR_INVALID_ARGUMENT);
+    fp.struct_size = 4;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_ERR_INVALID_ARGUMENT);
+    fp.struct_size = 7;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_ERR_INVALID_ARGUMENT);
+    fp.struct_size = 8; /* factors only: iterations, threads... take their defaults */
+    fp.iterations = 0xFFFFFFFFu;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_OK);
+    memset(&grown, 0, sizeof grown);
+    grown.p = small_fit();
+    grown.p.struct_size = (uint32_t)sizeof grown;
+    EXPECT(chorus_engine_fit(e, &grown.p), CHORUS_ERR_INVALID_ARGUMENT);
+    grown.p.struct_size = (uint32_t)sizeof grown.p;
+    EXPECT(chorus_engine_fit(e, &grown.p), CHORUS_OK);
+    group_end();
+    chorus_engine_free(e);
+}
+
+static void test_recommend_params_sizes(void) {
+    chorus_engine *e = fitted_engine();
+    chorus_recommend_params rp;
+    int64_t user = 1, ids[3], base_ids[3];
+    float scores[3], base_scores[3];
+
+    group_begin("struct_size: chorus_recommend_params (input)");
+    CHECK(e != NULL);
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, NULL, base_ids, base_scores, 3, NULL, 0, NULL), CHORUS_OK);
+    chorus_recommend_params_init(&rp);
+    rp.diversity = 2.0f;    /* invalid */
+    rp.scenario = "nope";   /* undefined */
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    rp.struct_size = (uint32_t)offsetof(chorus_recommend_params, diversity);
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_OK);
+    CHECK(memcmp(ids, base_ids, sizeof ids) == 0);
+    rp.struct_size = (uint32_t)offsetof(chorus_recommend_params, scenario);
+    rp.diversity = 0.0f;
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_OK);
+    rp.struct_size = (uint32_t)sizeof rp;
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_ERR_NOT_FOUND);
+    rp.struct_size = (uint32_t)sizeof rp + 8;
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    rp.struct_size = 4;
+    EXPECT(chorus_engine_similar_items(e, &base_ids[0], 1, 3, &rp, ids, scores, 3), CHORUS_ERR_INVALID_ARGUMENT);
+    group_end();
+    chorus_engine_free(e);
+}
+
+static void test_engine_and_encoder_params_sizes(void) {
+    chorus_engine_params ep;
+    chorus_encoder_params cp;
+    chorus_engine *e = NULL;
+    chorus_encoder *enc = NULL;
+
+    group_begin("struct_size: engine and encoder params (input)");
+    chorus_engine_params_init(&ep);
+    ep.encoder_path = "/nonexistent/chorus/encoder"; /* a path given must load */
+    EXPECT(chorus_engine_create(&ep, &e), CHORUS_ERR_NOT_FOUND);
+    CHECK(e == NULL);
+    ep.struct_size = (uint32_t)offsetof(chorus_engine_params, encoder_path);
+    EXPECT(chorus_engine_create(&ep, &e), CHORUS_OK);
+    chorus_engine_free(e);
+    e = NULL;
+    ep.struct_size = 8; /* flags only */
+    ep.flags = CHORUS_ENGINE_REQUIRE_ENCODER | CHORUS_ENGINE_HASHING_ENCODER; /* contradictory */
+    EXPECT(chorus_engine_create(&ep, &e), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(e == NULL);
+
+    chorus_encoder_params_init(&cp);
+    cp.threads = 1;
+    cp.model_path = "/nonexistent/chorus/encoder";
+    cp.flags = 0x80u; /* not a CHORUS_ENCODER_* bit */
+    EXPECT(chorus_encoder_create(&cp, &enc), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(enc == NULL);
+    cp.flags = 0;
+    cp.struct_size = (uint32_t)offsetof(chorus_encoder_params, model_path); /* threads only */
+    EXPECT(chorus_encoder_create(&cp, &enc), CHORUS_OK); /* the search, or the hashing fallback */
+    CHECK(enc != NULL);
+    chorus_encoder_free(enc);
+    cp.struct_size = (uint32_t)sizeof cp + 1;
+    enc = NULL;
+    EXPECT(chorus_encoder_create(&cp, &enc), CHORUS_ERR_INVALID_ARGUMENT);
+    group_end();
+}
+
+static void test_kg_sizes(void) {
+    const char *heads[4] = {"a", "b", "c", "d"}, *rels[4] = {"r", "r", "s", "s"}, *tails[4] = {"b", "c", "d", "a"};
+    chorus_kg *g = NULL;
+    chorus_kg_train_params tp;
+    chorus_kg_metrics km;
+
+    group_begin("struct_size: kg train params (input), metrics (output)");
+    EXPECT(chorus_kg_create(&g), CHORUS_OK);
+    EXPECT(chorus_kg_add_triples(g, heads, rels, tails, 4, NULL), CHORUS_OK);
+    chorus_kg_train_params_init(&tp);
+    tp.model = "distmult";
+    tp.dim = 4;
+    tp.epochs = 1;
+    tp.batch_size = 4;
+    tp.negatives = 2;
+    tp.threads = 1;
+    tp.lr_decay_factor = 5.0f; /* invalid */
+    tp.filter_negatives = 7;   /* invalid */
+    EXPECT(chorus_kg_train(g, &tp), CHORUS_ERR_INVALID_ARGUMENT);
+    tp.struct_size = (uint32_t)offsetof(chorus_kg_train_params, share_negatives);
+    EXPECT(chorus_kg_train(g, &tp), CHORUS_OK);
+    tp.struct_size = 4;
+    EXPECT(chorus_kg_train(g, &tp), CHORUS_ERR_INVALID_ARGUMENT);
+
+    /* Output: nothing shorter than the 0.1.0 layout (all of it today), nothing longer than sizeof. */
+    chorus_kg_metrics_init(&km);
+    km.struct_size = (uint32_t)sizeof km - 8;
+    EXPECT(chorus_kg_evaluate_tsv(g, "/nonexistent/chorus/test.tsv", &km), CHORUS_ERR_INVALID_ARGUMENT);
+    km.struct_size = (uint32_t)sizeof km + 8;
+    EXPECT(chorus_kg_evaluate_tsv(g, "/nonexistent/chorus/test.tsv", &km), CHORUS_ERR_INVALID_ARGUMENT);
+    km.struct_size = (uint32_t)sizeof km;
+    EXPECT(chorus_kg_evaluate_tsv(g, "/nonexistent/chorus/test.tsv", &km), CHORUS_ERR_NOT_FOUND);
+    chorus_kg_free(g);
+    group_end();
+}
+
+static void test_stats_sizes(void) {
+    chorus_engine *e = fitted_engine();
+    struct {
+        chorus_engine_stats st;
+        unsigned char after[16];
+    } s;
+
+    group_begin("struct_size: chorus_engine_stats (output)");
+    CHECK(e != NULL);
+    memset(&s, FILL, sizeof s);
+    chorus_engine_stats_init(&s.st);
+    s.st.struct_size = (uint32_t)sizeof s.st - 8;
+    EXPECT(chorus_engine_get_stats(e, &s.st), CHORUS_ERR_INVALID_ARGUMENT);
+    s.st.struct_size = (uint32_t)sizeof s.st + 8;
+    EXPECT(chorus_engine_get_stats(e, &s.st), CHORUS_ERR_INVALID_ARGUMENT);
+    s.st.struct_size = (uint32_t)sizeof s.st;
+    EXPECT(chorus_engine_get_stats(e, &s.st), CHORUS_OK);
+    CHECK(s.st.struct_size == sizeof s.st && s.st.fitted == 1 && s.st.n_interactions == N_INTERACTIONS);
+    CHECK(all_bytes(s.after, sizeof s.after, FILL));
+    group_end();
+    chorus_engine_free(e);
+}
+
+int main(void) {
+    make_data();
+    test_init_functions();
+    test_fit_params_sizes();
+    test_recommend_params_sizes();
+    test_engine_and_encoder_params_sizes();
+    test_kg_sizes();
+    test_stats_sizes();
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,68 @@
+"""ABI rules across versions, seen from ctypes: struct sizes of older headers."""
+
+import ctypes
+
+import pytest
+
+import chorus
+from chorus import _capi
+
+from conftest import FIT, make_clusters
+
+
+@pytest.fixture
+def loaded_engine():
+    data = make_clusters()
+    with chorus.Engine() as engine:
+        engine.add_interactions(data.users, data.items, data.weights, data.timestamps)
+        yield engine
+
+
+def _fit_params(**fields):
+    params = _capi.chorus_fit_params()
+    assert _capi.chorus_fit_params_init(ctypes.byref(params)) == _capi.CHORUS_OK
+    for name in ("factors", "iterations", "threads", "seed"):
+        setattr(params, name, FIT[name])
+    for name, value in fields.items():
+        setattr(params, name, value)
+    return params
+
+
+# ---- struct_size ----------------------------------------------------------------------------------
+
+
+def test_a_shorter_input_struct_takes_defaults_for_what_it_lacks(loaded_engine):
+    calls = []
+
+    @_capi.chorus_progress_fn
+    def cancel(_stage, _fraction, _user):
+        calls.append(1)
+        return 1
+
+    params = _fit_params(progress=cancel)
+    assert _capi.chorus_engine_fit(loaded_engine._handle, ctypes.byref(params)) == _capi.CHORUS_ERR_CANCELLED
+    assert calls
+    calls.clear()
+    # A header without the progress fields: the callback is never seen.
+    params.struct_size = _capi.chorus_fit_params.progress.offset
+    assert _capi.chorus_engine_fit(loaded_engine._handle, ctypes.byref(params)) == _capi.CHORUS_OK
+    assert not calls
+    # An invalid validation_fraction past the caller's size is never read either.
+    params = _fit_params(validation_fraction=0.9)
+    assert _capi.chorus_engine_fit(loaded_engine._handle, ctypes.byref(params)) == _capi.CHORUS_ERR_INVALID_ARGUMENT
+    params.struct_size = _capi.chorus_fit_params.validation_fraction.offset
+    assert _capi.chorus_engine_fit(loaded_engine._handle, ctypes.byref(params)) == _capi.CHORUS_OK
+
+
+@pytest.mark.parametrize("size", [0, 4, 7, ctypes.sizeof(_capi.chorus_fit_params) + 8])
+def test_input_struct_size_bounds(loaded_engine, size):
+    params = _fit_params(struct_size=size)
+    assert _capi.chorus_engine_fit(loaded_engine._handle, ctypes.byref(params)) == _capi.CHORUS_ERR_INVALID_ARGUMENT
+    assert b"struct_size" in _capi.chorus_last_error()
+
+
+def test_output_struct_shorter_than_its_first_layout_is_refused(loaded_engine):
+    stats = _capi.chorus_engine_stats()
+    assert _capi.chorus_engine_stats_init(ctypes.byref(stats)) == _capi.CHORUS_OK
+    stats.struct_size = ctypes.sizeof(stats) - 8
+    assert _capi.chorus_engine_get_stats(loaded_engine._handle, ctypes.byref(stats)) == _capi.CHORUS_ERR_INVALID_ARGUMENT
