@@ -23,6 +23,11 @@
  * - Ownership is stated per function: [borrowed] the library reads it during the call only;
  *   [owns] the caller owns the result and releases it with the named free function.
  *   Every `_free(NULL)` is a no-op.
+ * - Handles are counted per pointer: a call that hands out a handle to an object that already has
+ *   one (chorus_engine_knowledge_graph) returns the same pointer, counted once more. Each handle
+ *   obtained is freed once; the pointer stays valid until the last of those frees. A free beyond
+ *   that, or of a pointer the library never gave out, is a no-op, and any other call with such a
+ *   pointer is CHORUS_ERR_INVALID_ARGUMENT (as long as the address is not reused by a new object).
  * - Item and user ids are the host's own int64 ids. CHORUS_NO_ITEM (-1) marks an empty slot in an
  *   output buffer (with score -INFINITY) when fewer than k items can be recommended.
  *
@@ -426,7 +431,10 @@ typedef struct chorus_kg chorus_kg;
 /* *out_kg [owns]: release with chorus_kg_free. */
 chorus_status chorus_kg_create(chorus_kg **out_kg);
 
-/* Releases a graph. NULL is a no-op. No other call may be running on it. */
+/* Releases one handle to a graph. NULL is a no-op, as is a pointer already freed as many times as
+ * it was obtained. Other handles to the same graph (see chorus_engine_knowledge_graph) stay valid,
+ * and an engine's graph lives on in the engine. No other call may be running with the last handle
+ * while it is freed. */
 void chorus_kg_free(chorus_kg *kg);
 
 /* Adds n triples by name (UTF-8, non-empty, [borrowed]); repeats are skipped. Validated whole: on
@@ -507,7 +515,8 @@ chorus_status chorus_kg_load(const char *path, chorus_kg **out_kg);
  * is trained (chorus_kg_train), the next chorus_engine_fit gives the items that are entities of its
  * model the "kge" agent (recommendation by embedding similarity). The graph and its model are saved
  * inside the engine snapshot. *out_kg [owns]: release with chorus_kg_free (the graph lives on in
- * the engine). Thread-safe. */
+ * the engine). Every call on one engine returns the same pointer, counted once more: free it once
+ * per successful call; it stays valid until the last of those frees. Thread-safe. */
 chorus_status chorus_engine_knowledge_graph(chorus_engine *engine, chorus_kg **out_kg);
 
 #ifdef __cplusplus

@@ -4,6 +4,8 @@
  * - struct_size: an input struct from an older (shorter) header is read up to its struct_size only,
  *   the fields it lacks taking their defaults; an output struct is written up to its struct_size
  *   only; the `_init` functions write their struct's first published layout and nothing past it.
+ * - handles are counted per pointer: two handles to one engine's knowledge graph (the same pointer)
+ *   are freed independently; a free beyond the count is a no-op.
  *
  * Its data is synthetic: two clusters of users who like two disjoint groups of items.
  *
@@ -363,6 +365,64 @@ static void test_stats_sizes(void) {
     chorus_engine_free(e);
 }
 
+/* ---- Handles ----------------------------------------------------------------------------------- */
+
+static void test_counted_handles(void) {
+    chorus_engine *e = new_engine();
+    chorus_kg *g1 = NULL, *g2 = NULL, *g3 = NULL, *own = NULL;
+    const char *h[1] = {"x"}, *r[1] = {"likes"}, *t[1] = {"y"}, *h2[1] = {"y"};
+    size_t added = 0, triples = 0;
+
+    group_begin("handles: counted per pointer");
+    CHECK(e != NULL);
+    EXPECT(chorus_engine_knowledge_graph(e, &g1), CHORUS_OK);
+    EXPECT(chorus_engine_knowledge_graph(e, &g2), CHORUS_OK);
+    CHECK(g1 != NULL && g1 == g2); /* the engine's one graph, handed out twice */
+    chorus_kg_free(g1);
+    /* The other handle still works: writes and reads. */
+    EXPECT(chorus_kg_add_triples(g2, h, r, t, 1, &added), CHORUS_OK);
+    CHECK(added == 1);
+    EXPECT(chorus_kg_counts(g2, NULL, NULL, &triples), CHORUS_OK);
+    CHECK(triples == 1);
+    chorus_kg_free(g2);
+    /* Both references are gone: the pointer is no longer a live handle... */
+    EXPECT(chorus_kg_counts(g2, NULL, NULL, &triples), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_kg_add_triples(g2, h2, r, t, 1, &added), CHORUS_ERR_INVALID_ARGUMENT);
+    /* ...a third free of it is a harmless no-op... */
+    chorus_kg_free(g2);
+    chorus_kg_free(g1);
+    /* ...and the graph lives on in the engine, with the triple added through the second handle. */
+    EXPECT(chorus_engine_knowledge_graph(e, &g3), CHORUS_OK);
+    CHECK(g3 == g1);
+    EXPECT(chorus_kg_counts(g3, NULL, NULL, &triples), CHORUS_OK);
+    CHECK(triples == 1);
+    /* Counted, not paired: g3 and g1 are one pointer, so a free through either variable releases
+     * one reference, and the pointer stays live until both were freed. */
+    EXPECT(chorus_engine_knowledge_graph(e, &g1), CHORUS_OK);
+    chorus_kg_free(g3);
+    EXPECT(chorus_kg_counts(g1, NULL, NULL, &triples), CHORUS_OK);
+    chorus_kg_free(g1);
+    EXPECT(chorus_kg_counts(g1, NULL, NULL, &triples), CHORUS_ERR_INVALID_ARGUMENT);
+
+    /* The engine's graph outlives the engine while a handle holds it. */
+    EXPECT(chorus_engine_knowledge_graph(e, &g1), CHORUS_OK);
+    chorus_engine_free(e);
+    EXPECT(chorus_engine_recommend(e, d_user, 1, 1, NULL, NULL, NULL, 0, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_kg_counts(g1, NULL, NULL, &triples), CHORUS_OK);
+    CHECK(triples == 1);
+    chorus_kg_free(g1);
+    chorus_engine_free(e); /* a second free of an engine: a no-op too */
+
+    /* A standalone graph: one handle, one free; a second free is a no-op. */
+    EXPECT(chorus_kg_create(&own), CHORUS_OK);
+    CHECK(own != NULL);
+    chorus_kg_free(own);
+    EXPECT(chorus_kg_counts(own, NULL, NULL, &triples), CHORUS_ERR_INVALID_ARGUMENT);
+    chorus_kg_free(own);
+    chorus_kg_free(NULL);
+    group_end();
+}
+
 int main(void) {
     make_data();
     test_init_functions();
@@ -371,6 +431,7 @@ int main(void) {
     test_engine_and_encoder_params_sizes();
     test_kg_sizes();
     test_stats_sizes();
+    test_counted_handles();
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;
 }

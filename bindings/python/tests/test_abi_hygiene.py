@@ -66,3 +66,21 @@ def test_output_struct_shorter_than_its_first_layout_is_refused(loaded_engine):
     assert _capi.chorus_engine_stats_init(ctypes.byref(stats)) == _capi.CHORUS_OK
     stats.struct_size = ctypes.sizeof(stats) - 8
     assert _capi.chorus_engine_get_stats(loaded_engine._handle, ctypes.byref(stats)) == _capi.CHORUS_ERR_INVALID_ARGUMENT
+
+
+# ---- counted handles ------------------------------------------------------------------------------
+
+
+def test_two_handles_to_the_engines_graph_are_freed_independently():
+    with chorus.Engine() as engine:
+        first, second = engine.knowledge_graph, engine.knowledge_graph
+        assert ctypes.addressof(first._handle.contents) == ctypes.addressof(second._handle.contents)
+        first.close()
+        assert second.add_triples(["x"], ["likes"], ["y"]) == 1  # still live
+        assert second.counts["triples"] == 1
+        raw = second._handle
+        second.close()
+        assert _capi.chorus_kg_counts(raw, None, None, None) == _capi.CHORUS_ERR_INVALID_ARGUMENT
+        _capi.chorus_kg_free(raw)  # a free beyond the count: a no-op
+        with engine.knowledge_graph as again:  # the graph lives on in the engine
+            assert again.counts["triples"] == 1
