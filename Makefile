@@ -37,7 +37,7 @@ test-c: lib
 	$(CC) $(CFLAGS_HOST) Tests/c/test_abi_hygiene.c -o build/test_abi_hygiene -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE)) -lm
 	$(CC) $(CFLAGS_HOST) examples/c/quickstart.c -o build/quickstart -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE))
 	./build/test_capi
-	./build/test_abi_hygiene
+	./build/test_abi_hygiene VERSION
 	./build/quickstart
 	./Tests/c/check_exports.sh $(LIB) include/chorus.h
 	./Tests/c/check_ldd.sh $(LIB)
@@ -50,7 +50,7 @@ test-c-sanitize: lib
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/test_capi_asan
 	$(CC) $(CFLAGS_HOST) -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
 	  Tests/c/test_abi_hygiene.c -o build/test_abi_hygiene_asan -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE)) -lm
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/test_abi_hygiene_asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/test_abi_hygiene_asan VERSION
 
 test-python: lib
 	CHORUS_LIBRARY=$(abspath $(LIB)) PYTHONPATH=bindings/python $(PYTHON) -m pytest -q bindings/python/tests

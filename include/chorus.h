@@ -49,6 +49,8 @@
 extern "C" {
 #endif
 
+/* The numbers of the top-level VERSION file, the project's one version source (`make test-c` and
+ * the Python tests fail when these differ from it); chorus_version() is built from them. */
 #define CHORUS_VERSION_MAJOR 0
 #define CHORUS_VERSION_MINOR 1
 #define CHORUS_VERSION_PATCH 0
@@ -76,7 +78,8 @@ typedef int32_t chorus_status;
 
 /* ---- Library ---------------------------------------------------------------------------------- */
 
-/* The library's version as "MAJOR.MINOR.PATCH". [borrowed] static string. Thread-safe. */
+/* The library's version as "MAJOR.MINOR.PATCH" (its CHORUS_VERSION_* macros). [borrowed] lives as
+ * long as the library. Thread-safe. */
 const char *chorus_version(void);
 
 /* The library's version as one number (see CHORUS_VERSION_NUMBER); compare with the header's. */

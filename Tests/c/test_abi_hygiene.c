@@ -6,12 +6,15 @@
  *   only; the `_init` functions write their struct's first published layout and nothing past it.
  * - handles are counted per pointer: two handles to one engine's knowledge graph (the same pointer)
  *   are freed independently; a free beyond the count is a no-op.
+ * - one version source: chorus_version() and chorus_version_number() are the header's macros, and
+ *   the macros are the VERSION file named by the first argument (`make test-c` passes it).
  *
  * Its data is synthetic: two clusters of users who like two disjoint groups of items.
  *
  * Build (as `make test-c` does):
  *   cc -std=c99 -Wall -Werror -pedantic -Iinclude Tests/c/test_abi_hygiene.c -o build/test_abi_hygiene \
  *      -L.build/release -lchorus -Wl,-rpath,$PWD/.build/release -lm
+ * and run as `build/test_abi_hygiene VERSION` (without the argument the VERSION file is not checked).
  * Prints one line per check group and ends with "N passed, M failed"; exits 1 if M > 0.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -365,6 +368,34 @@ static void test_stats_sizes(void) {
     chorus_engine_free(e);
 }
 
+/* ---- Version ----------------------------------------------------------------------------------- */
+
+static void test_version(const char *version_file) {
+    char from_macros[64], from_file[64] = "";
+    FILE *f;
+
+    group_begin("version: VERSION = chorus.h = library");
+    snprintf(from_macros, sizeof from_macros, "%d.%d.%d", CHORUS_VERSION_MAJOR, CHORUS_VERSION_MINOR,
+             CHORUS_VERSION_PATCH);
+    CHECK(chorus_version() != NULL && strcmp(chorus_version(), from_macros) == 0);
+    CHECK(chorus_version_number() == CHORUS_VERSION_NUMBER);
+    CHECK(chorus_version() == chorus_version()); /* one string for the library's lifetime */
+    if (version_file == NULL) {
+        printf("  (no VERSION file given: not compared)\n");
+    } else if ((f = fopen(version_file, "r")) == NULL) {
+        check_impl(0, "the VERSION file given as the first argument can be opened", __LINE__);
+    } else {
+        size_t n;
+        if (fgets(from_file, sizeof from_file, f) == NULL) from_file[0] = '\0';
+        fclose(f);
+        n = strlen(from_file);
+        while (n > 0 && (from_file[n - 1] == '\n' || from_file[n - 1] == '\r')) from_file[--n] = '\0';
+        if (!CHECK(strcmp(from_file, from_macros) == 0))
+            printf("  VERSION says \"%s\", chorus.h's CHORUS_VERSION_* say \"%s\"\n", from_file, from_macros);
+    }
+    group_end();
+}
+
 /* ---- Handles ----------------------------------------------------------------------------------- */
 
 static void test_counted_handles(void) {
@@ -423,8 +454,9 @@ static void test_counted_handles(void) {
     group_end();
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     make_data();
+    test_version(argc > 1 ? argv[1] : NULL);
     test_init_functions();
     test_fit_params_sizes();
     test_recommend_params_sizes();

@@ -27,16 +27,17 @@ from ctypes import (
     c_void_p,
 )
 
+from . import _version
 from ._lib import lib
 
 # ---- Version ---------------------------------------------------------------------------------
 
-# #define CHORUS_VERSION_MAJOR 0
-# #define CHORUS_VERSION_MINOR 1
-# #define CHORUS_VERSION_PATCH 0
-CHORUS_VERSION_MAJOR = 0
-CHORUS_VERSION_MINOR = 1
-CHORUS_VERSION_PATCH = 0
+# #define CHORUS_VERSION_MAJOR / CHORUS_VERSION_MINOR / CHORUS_VERSION_PATCH: the numbers of the
+# VERSION file (chorus/VERSION, a link to the top-level one; tests/test_version.py checks chorus.h's
+# macros against it).
+CHORUS_VERSION_MAJOR = _version.MAJOR
+CHORUS_VERSION_MINOR = _version.MINOR
+CHORUS_VERSION_PATCH = _version.PATCH
 CHORUS_VERSION_NUMBER = CHORUS_VERSION_MAJOR * 10000 + CHORUS_VERSION_MINOR * 100 + CHORUS_VERSION_PATCH
 
 # ---- Status codes (pinned forever) -----------------------------------------------------------
