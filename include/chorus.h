@@ -20,6 +20,9 @@
  *     of the struct's first published layout (stated at each struct) to sizeof; the library
  *     writes the first struct_size bytes only.
  *   Any other struct_size is CHORUS_ERR_INVALID_ARGUMENT.
+ *   An `_init` function writes the struct's first published layout and nothing past it (a binary
+ *   built against that header passes a struct of that size). Once a struct has grown, its `_init`
+ *   name is a macro passing this header's sizeof to `<name>_init_sized` (chorus_explanation).
  * - Ownership is stated per function: [borrowed] the library reads it during the call only;
  *   [owns] the caller owns the result and releases it with the named free function.
  *   Every `_free(NULL)` is a no-op.
@@ -305,16 +308,21 @@ chorus_status chorus_engine_similar_items(const chorus_engine *engine, const int
                                           size_t capacity);
 
 /* Why `item_id` is recommended to `user_id` under `params` (its query and history count; agent,
- * flags and diversity do not):
+ * flags and diversity do not), all from one model in one call:
  * - `out` [required]: the item's score for the request, the item of the user's history it is
- *   most similar to (cosine of item vectors; CHORUS_NO_ITEM when none) and the words of the query
- *   that the item's text contains (space-separated, NUL-terminated, cut at a word boundary);
- * - `out_shares` (optional, `shares_capacity` >= agent count): each agent's share of the score;
- * - `text` (optional, `text_capacity` bytes): the explanation as one UTF-8 sentence,
- *   NUL-terminated; `*out_text_length` (optional) receives its length without the NUL. A text
- *   buffer too small is CHORUS_ERR_BUFFER_TOO_SMALL, with *out_text_length set to the length needed.
+ *   most similar to (cosine of item vectors; CHORUS_NO_ITEM when none), the words of the query
+ *   that the item's text contains (space-separated, NUL-terminated, cut at a word boundary), the
+ *   explanation as one sentence, and the agents of the model that explained (see the fields);
+ * - `out_shares` (optional, `shares_capacity` >= out->agent_count): each agent's share of the
+ *   score, in the order of out->agent_names;
+ * - `text` (optional, `text_capacity` bytes): the sentence copied into a buffer of the caller's,
+ *   NUL-terminated; `*out_text_length` (optional) receives its length without the NUL.
+ * A `shares_capacity` or `text_capacity` too small is CHORUS_ERR_BUFFER_TOO_SMALL: `*out` is
+ * filled all the same (its agent_count and sentence_length give the sizes needed) and
+ * *out_text_length set, but neither `out_shares` nor `text` is written. On any other failure
+ * nothing is written.
  * The user may be unknown to the model (as in recommend). An item unknown to the model is
- * CHORUS_ERR_NOT_FOUND. Thread-safe. */
+ * CHORUS_ERR_NOT_FOUND; before the first fit CHORUS_ERR_NOT_FITTED. Thread-safe. */
 typedef struct chorus_explanation {
     uint32_t struct_size;
     float score;
@@ -322,12 +330,27 @@ typedef struct chorus_explanation {
     float because_similarity;
     uint32_t reserved;
     char matched_terms[256];
+    /* The 0.1.0 layout ends here: offsetof(chorus_explanation, sentence) is the smallest
+     * struct_size accepted, and a caller with that size receives none of the fields below. */
+    const char *sentence;          /* [borrowed] the explanation as one UTF-8 sentence, NUL-terminated:
+                                      a copy the library owns, valid until the next
+                                      chorus_engine_explain call on the same thread */
+    size_t sentence_length;        /* its length in bytes, without the NUL */
+    size_t agent_count;            /* the agents of the model that explained: the number of shares */
+    const char *const *agent_names; /* [borrowed] agent_count names, in the order of the shares; the
+                                      array and its strings live as long as the library */
 } chorus_explanation;
 
-/* Fills `explanation` with defaults (because_item CHORUS_NO_ITEM) and sets struct_size. The
- * smallest struct_size chorus_engine_explain accepts is the 0.1.0 layout: every field up to
- * matched_terms. */
+/* Fills `explanation` with defaults (because_item CHORUS_NO_ITEM, pointers NULL) and sets its
+ * struct_size. Call it through the macro below, which passes this header's
+ * sizeof(chorus_explanation): chorus_explanation_init_sized writes `struct_size` bytes and no more
+ * (from offsetof(chorus_explanation, sentence) up to the library's sizeof; any other size is
+ * CHORUS_ERR_INVALID_ARGUMENT). The function chorus_explanation_init itself, which binaries built
+ * against 0.1.0 call (and `(chorus_explanation_init)(p)` reaches), writes the 0.1.0 layout only. */
 chorus_status chorus_explanation_init(chorus_explanation *explanation);
+chorus_status chorus_explanation_init_sized(chorus_explanation *explanation, size_t struct_size);
+#define chorus_explanation_init(explanation) chorus_explanation_init_sized((explanation), sizeof(chorus_explanation))
+
 chorus_status chorus_engine_explain(const chorus_engine *engine, int64_t user_id, int64_t item_id,
                                     const chorus_recommend_params *params, chorus_explanation *out,
                                     float *out_shares, size_t shares_capacity,

@@ -160,6 +160,17 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
     }
 }
 
+@c @implementation public func chorus_explanation_init_sized(_ explanation: UnsafeMutablePointer<chorus_explanation>!,
+                                                          _ structSize: Int) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        try chorus_explanation.initialise(explanation, "explanation", size: structSize)
+    }
+}
+
+/// The sentence chorus_engine_explain lends out in chorus_explanation.sentence: one per thread,
+/// valid until the thread's next explain.
+private let explainSentence = ThreadLocalCString()
+
 @c @implementation public func chorus_engine_explain(_ engine: OpaquePointer!, _ userId: Int64, _ itemId: Int64,
                                                   _ params: UnsafePointer<chorus_recommend_params>!,
                                                   _ out: UnsafeMutablePointer<chorus_explanation>!,
@@ -171,23 +182,7 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
         let o = try chorus_explanation.output(out, "out")
         let options = try options(params)
         let x = try e.explain(user: userId, item: itemId, options: options)
-        if let outShares {
-            guard Check.capacity(sharesCapacity) >= x.shares.count else {
-                throw .bufferTooSmall("shares_capacity \(sharesCapacity) < agent count \(x.shares.count)")
-            }
-            outShares.update(from: x.shares, count: x.shares.count)
-        }
         let sentence = Array(x.sentence.utf8)
-        outTextLength?.pointee = sentence.count
-        if let text {
-            guard Check.capacity(textCapacity) > sentence.count else {
-                throw .bufferTooSmall("text_capacity \(textCapacity) < \(sentence.count + 1) bytes needed (see out_text_length)")
-            }
-            sentence.withUnsafeBufferPointer { b in
-                UnsafeMutableRawPointer(text).copyMemory(from: b.baseAddress!, byteCount: b.count)
-            }
-            text[sentence.count] = 0
-        }
         var r = chorus_explanation.defaults
         r.score = x.score
         r.because_item = x.becauseItem ?? -1
@@ -204,7 +199,30 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
             raw.initializeMemory(as: UInt8.self, repeating: 0)
             raw.copyBytes(from: terms)
         }
+        // The fields past the 0.1.0 layout: the thread's copy of the sentence is made only for a
+        // caller whose struct has room for its pointer.
+        if chorus_explanation.has(\.sentence, size: o.size) { r.sentence = explainSentence.set(sentence) }
+        r.sentence_length = sentence.count
+        r.agent_count = x.agents.count
+        r.agent_names = InternedCStrings.array(x.agents)
         chorus_explanation.write(r, to: o.pointer, size: o.size)
+        outTextLength?.pointee = sentence.count
+        // The caller's buffers: both are checked before either is written.
+        var tooSmall: [String] = []
+        if outShares != nil, Check.capacity(sharesCapacity) < x.shares.count {
+            tooSmall.append("shares_capacity \(sharesCapacity) < agent count \(x.shares.count) (see out->agent_count)")
+        }
+        if text != nil, Check.capacity(textCapacity) <= sentence.count {
+            tooSmall.append("text_capacity \(textCapacity) < \(sentence.count + 1) bytes needed (see out_text_length)")
+        }
+        guard tooSmall.isEmpty else { throw .bufferTooSmall(tooSmall.joined(separator: "; ")) }
+        outShares?.update(from: x.shares, count: x.shares.count)
+        if let text {
+            sentence.withUnsafeBufferPointer { b in
+                if let base = b.baseAddress { UnsafeMutableRawPointer(text).copyMemory(from: base, byteCount: b.count) }
+            }
+            text[sentence.count] = 0
+        }
     }
 }
 

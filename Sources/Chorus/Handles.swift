@@ -61,7 +61,7 @@ enum Handles {
 
 /// Names handed to C (agent names, encoder descriptions) as C strings that live as long as the
 /// library: a handful of distinct strings, interned on first use and never freed, so a returned
-/// pointer stays valid whatever the engine does next.
+/// pointer stays valid whatever the engine does next. Lists of agent names likewise, as arrays.
 enum InternedCStrings {
     private static let table = Mutex<[String: UInt]>([:])
 
@@ -71,6 +71,24 @@ enum InternedCStrings {
             let p = UInt(bitPattern: strdupSwift(name))
             t[name] = p
             return p
+        }
+        return UnsafePointer(bitPattern: bits)!
+    }
+
+    private static let arrays = Mutex<[[String]: UInt]>([:])
+
+    /// `names` as an array of interned C strings, itself interned: one list of names (the agents of
+    /// a model) always gives the same array, which lives as long as the library.
+    static func array(_ names: [String]) -> UnsafePointer<UnsafePointer<CChar>?> {
+        let strings = names.map(cString)
+        let bits = arrays.withLock { t in
+            if let p = t[names] { return p }
+            let p = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: max(strings.count, 1))
+            p.initialize(repeating: nil, count: max(strings.count, 1))
+            for (i, s) in strings.enumerated() { p[i] = s }
+            let bits = UInt(bitPattern: p)
+            t[names] = bits
+            return bits
         }
         return UnsafePointer(bitPattern: bits)!
     }

@@ -69,9 +69,18 @@ extension SizedStruct {
         return (p, try size(of: p))
     }
 
-    /// The one-argument `_init`: `defaults`, cut to the first published layout.
-    static func initialise(_ p: UnsafeMutablePointer<Self>?, _ name: String) throws(ChorusError) {
-        write(defaults, to: try Check.notNull(p, name), size: firstLayoutSize)
+    /// An `_init`: `defaults`, cut to `size` bytes (the one-argument `_init`: the first published
+    /// layout; `<name>_init_sized`: the caller's sizeof, checked).
+    static func initialise(_ p: UnsafeMutablePointer<Self>?, _ name: String, size: Int? = nil) throws(ChorusError) {
+        let p = try Check.notNull(p, name)
+        var n = firstLayoutSize
+        if let size { n = try checked(size) }
+        write(defaults, to: p, size: n)
+    }
+
+    /// Whether a struct of `size` bytes holds the field `key` whole.
+    static func has<Field>(_ key: KeyPath<Self, Field>, size: Int) -> Bool {
+        MemoryLayout<Self>.offset(of: key)! + MemoryLayout<Field>.size <= size
     }
 }
 
@@ -174,5 +183,7 @@ extension chorus_explanation: SizedStruct {
         return p
     }
     static var minimumSize: Int { firstLayoutSize }
-    static var firstLayoutSize: Int { currentSize }  // not grown since 0.1.0
+    /// The 0.1.0 layout ends before `sentence` (grown since: sentence, sentence_length, agent_count,
+    /// agent_names).
+    static var firstLayoutSize: Int { MemoryLayout<Self>.offset(of: \Self.sentence)! }
 }

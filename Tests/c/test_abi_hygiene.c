@@ -6,6 +6,10 @@
  *   only; the `_init` functions write their struct's first published layout and nothing past it.
  * - handles are counted per pointer: two handles to one engine's knowledge graph (the same pointer)
  *   are freed independently; a free beyond the count is a no-op.
+ * - the grown chorus_explanation: one explain call gives the sentence and the agents' names with
+ *   the shares; a caller with the 0.1.0 layout gets neither and nothing past its struct_size is
+ *   written; the sentence is a per-thread copy; chorus_explanation_init (the function) still writes
+ *   the 0.1.0 layout, the macro of that name this header's sizeof.
  * - one version source: chorus_version() and chorus_version_number() are the header's macros, and
  *   the macros are the VERSION file named by the first argument (`make test-c` passes it).
  *
@@ -20,6 +24,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,8 +156,8 @@ static int32_t cancel_at_once(const char *stage, double fraction, void *user_dat
     return 1;
 }
 
-/* Every one-argument _init writes its struct's first published layout (today: all of it, since
- * none of these has grown since 0.1.0) and not one byte past it. */
+/* Every one-argument _init function writes its struct's first published layout (all of it for the
+ * structs that have not grown since 0.1.0) and not one byte past it. */
 #define CHECK_INIT_WRITES(type, init, first_layout)                                          \
     do {                                                                                    \
         struct {                                                                            \
@@ -176,6 +181,8 @@ static void test_init_functions(void) {
     CHECK_INIT_WRITES(chorus_encoder_params, chorus_encoder_params_init, sizeof(chorus_encoder_params));
     CHECK_INIT_WRITES(chorus_kg_train_params, chorus_kg_train_params_init, sizeof(chorus_kg_train_params));
     CHECK_INIT_WRITES(chorus_kg_metrics, chorus_kg_metrics_init, sizeof(chorus_kg_metrics));
+    /* Grown since 0.1.0: the function of the old name still writes the 0.1.0 layout. */
+    CHECK_INIT_WRITES(chorus_explanation, (chorus_explanation_init), offsetof(chorus_explanation, sentence));
     group_end();
 }
 
@@ -368,6 +375,192 @@ static void test_stats_sizes(void) {
     chorus_engine_free(e);
 }
 
+/* ---- Explanations ------------------------------------------------------------------------------ */
+
+#define EXPLANATION_V1 offsetof(chorus_explanation, sentence) /* the 0.1.0 layout */
+#define UNKNOWN_ITEM ((int64_t)777777)
+#define MAX_AGENTS 16
+
+typedef struct {
+    chorus_explanation x;
+    unsigned char after[32];
+} padded_explanation;
+
+static void test_explanation_init(void) {
+    padded_explanation b;
+    unsigned char *bytes = (unsigned char *)&b;
+
+    group_begin("chorus_explanation_init (grown struct)");
+    /* The macro: this header's sizeof, every new field empty. */
+    memset(&b, FILL, sizeof b);
+    EXPECT(chorus_explanation_init(&b.x), CHORUS_OK);
+    CHECK(b.x.struct_size == sizeof b.x && b.x.because_item == CHORUS_NO_ITEM);
+    CHECK(b.x.sentence == NULL && b.x.sentence_length == 0 && b.x.agent_count == 0 && b.x.agent_names == NULL);
+    CHECK(all_bytes(b.after, sizeof b.after, FILL));
+    /* Sized explicitly: exactly that many bytes. */
+    memset(&b, FILL, sizeof b);
+    EXPECT(chorus_explanation_init_sized(&b.x, EXPLANATION_V1), CHORUS_OK);
+    CHECK(b.x.struct_size == EXPLANATION_V1 && b.x.because_item == CHORUS_NO_ITEM);
+    CHECK(all_bytes(bytes + EXPLANATION_V1, sizeof b - EXPLANATION_V1, FILL));
+    memset(&b, FILL, sizeof b);
+    EXPECT(chorus_explanation_init_sized(&b.x, EXPLANATION_V1 - 1), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_explanation_init_sized(&b.x, sizeof b.x + 1), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_explanation_init_sized(&b.x, 0), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_explanation_init_sized(&b.x, (size_t)-1), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(all_bytes(&b, sizeof b, FILL)); /* a refused init writes nothing */
+    EXPECT(chorus_explanation_init_sized(NULL, sizeof b.x), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT((chorus_explanation_init)(NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    group_end();
+}
+
+static void test_explain_one_call(void) {
+    chorus_engine *e = fitted_engine(), *unfitted = new_engine();
+    padded_explanation b;
+    unsigned char *bytes = (unsigned char *)&b;
+    float shares[MAX_AGENTS], rec_shares[3 * MAX_AGENTS], sum = 0.0f, scores[3];
+    char text[512], sentence[512];
+    size_t len = 0, n_agents = 0, i;
+    int64_t user = 1, ids[3], item;
+    const char *const *names;
+
+    group_begin("explain: one call gives sentence and agents");
+    CHECK(e != NULL && unfitted != NULL);
+    EXPECT(chorus_engine_agent_count(e, &n_agents), CHORUS_OK);
+    CHECK(n_agents > 1 && n_agents <= MAX_AGENTS);
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, NULL, ids, scores, 3, rec_shares, 3 * MAX_AGENTS, NULL), CHORUS_OK);
+    item = ids[0];
+
+    memset(&b, FILL, sizeof b);
+    chorus_explanation_init(&b.x);
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, shares, MAX_AGENTS, text, sizeof text, &len), CHORUS_OK);
+    CHECK(fabsf(b.x.score - scores[0]) < 1e-5f);
+    CHECK(b.x.sentence != NULL && b.x.sentence_length == strlen(b.x.sentence) && len == b.x.sentence_length);
+    CHECK(b.x.sentence != NULL && strcmp(b.x.sentence, text) == 0 && strstr(text, "is recommended") != NULL);
+    CHECK(b.x.agent_count == n_agents && b.x.agent_names != NULL);
+    for (i = 0; i < n_agents && i < b.x.agent_count; i++) {
+        const char *name = NULL;
+        EXPECT(chorus_engine_agent_info(e, i, &name, NULL), CHORUS_OK);
+        CHECK(name != NULL && b.x.agent_names[i] != NULL && strcmp(name, b.x.agent_names[i]) == 0);
+        CHECK(fabsf(shares[i] - rec_shares[i]) < 1e-5f);
+        sum += shares[i];
+    }
+    CHECK(fabsf(sum - 1.0f) < 1e-4f);
+    CHECK(all_bytes(b.after, sizeof b.after, FILL));
+    snprintf(sentence, sizeof sentence, "%s", text);
+    names = b.x.agent_names;
+
+    /* No buffer at all: the struct alone carries sentence and names. */
+    chorus_explanation_init(&b.x);
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, NULL, 0, NULL, 0, NULL), CHORUS_OK);
+    CHECK(b.x.sentence != NULL && strcmp(b.x.sentence, sentence) == 0);
+    CHECK(b.x.agent_names == names); /* one model's names: one array, for the library's lifetime */
+
+    /* Buffers too small: *out is filled all the same, the buffers are not written. */
+    chorus_explanation_init(&b.x);
+    memset(shares, FILL, sizeof shares);
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, shares, n_agents - 1, NULL, 0, NULL), CHORUS_ERR_BUFFER_TOO_SMALL);
+    CHECK(b.x.agent_count == n_agents && b.x.agent_names == names && fabsf(b.x.score - scores[0]) < 1e-5f);
+    CHECK(b.x.sentence != NULL && b.x.sentence_length == strlen(sentence));
+    CHECK(all_bytes(shares, sizeof shares, FILL));
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, shares, 0, NULL, 0, NULL), CHORUS_ERR_BUFFER_TOO_SMALL);
+    CHECK(b.x.agent_count == n_agents && all_bytes(shares, sizeof shares, FILL));
+    chorus_explanation_init(&b.x);
+    memset(text, FILL, sizeof text);
+    len = 0;
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, shares, MAX_AGENTS, text, 4, &len), CHORUS_ERR_BUFFER_TOO_SMALL);
+    CHECK(len == strlen(sentence) && b.x.sentence_length == len);
+    CHECK(all_bytes(text, sizeof text, FILL) && all_bytes(shares, sizeof shares, FILL));
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, shares, MAX_AGENTS, text, len, &len), CHORUS_ERR_BUFFER_TOO_SMALL);
+    /* The retry the struct asks for succeeds. */
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, shares, b.x.agent_count, text, b.x.sentence_length + 1, &len),
+           CHORUS_OK);
+    CHECK(strcmp(text, sentence) == 0);
+
+    /* A caller built against 0.1.0: its fields are filled, nothing past them is written. */
+    memset(&b, FILL, sizeof b);
+    b.x.struct_size = (uint32_t)EXPLANATION_V1;
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, shares, MAX_AGENTS, NULL, 0, NULL), CHORUS_OK);
+    CHECK(b.x.struct_size == EXPLANATION_V1 && fabsf(b.x.score - scores[0]) < 1e-5f);
+    CHECK(b.x.because_item != (int64_t)0xABABABABABABABABull && b.x.matched_terms[255] == '\0');
+    CHECK(all_bytes(bytes + EXPLANATION_V1, sizeof b - EXPLANATION_V1, FILL));
+    /* A size that holds the sentence but not the agents. */
+    memset(&b, FILL, sizeof b);
+    b.x.struct_size = (uint32_t)offsetof(chorus_explanation, agent_count);
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, NULL, 0, NULL, 0, NULL), CHORUS_OK);
+    CHECK(b.x.sentence != NULL && strcmp(b.x.sentence, sentence) == 0 && b.x.sentence_length == strlen(sentence));
+    CHECK(all_bytes(bytes + offsetof(chorus_explanation, agent_count), sizeof b - offsetof(chorus_explanation, agent_count), FILL));
+
+    /* Failures write nothing past struct_size's own 4 bytes. */
+    memset(&b, FILL, sizeof b);
+    b.x.struct_size = (uint32_t)sizeof b.x;
+    EXPECT(chorus_engine_explain(e, user, UNKNOWN_ITEM, NULL, &b.x, shares, MAX_AGENTS, text, sizeof text, NULL),
+           CHORUS_ERR_NOT_FOUND);
+    CHECK(all_bytes(bytes + 4, sizeof b - 4, FILL));
+    EXPECT(chorus_engine_explain(unfitted, user, item, NULL, &b.x, shares, MAX_AGENTS, NULL, 0, NULL), CHORUS_ERR_NOT_FITTED);
+    CHECK(all_bytes(bytes + 4, sizeof b - 4, FILL));
+    b.x.struct_size = (uint32_t)EXPLANATION_V1 - 1;
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, NULL, 0, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    b.x.struct_size = (uint32_t)sizeof b.x + 8;
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, NULL, 0, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    b.x.struct_size = 0;
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, NULL, 0, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(all_bytes(bytes + 4, sizeof b - 4, FILL));
+    EXPECT(chorus_engine_explain(e, user, item, NULL, NULL, NULL, 0, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    b.x.struct_size = (uint32_t)sizeof b.x;
+    EXPECT(chorus_engine_explain(NULL, user, item, NULL, &b.x, NULL, 0, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    group_end();
+    chorus_engine_free(unfitted);
+    chorus_engine_free(e);
+}
+
+/* The sentence is a per-thread copy: another thread's explain leaves this thread's in place. */
+typedef struct {
+    chorus_engine *engine;
+    int64_t user, item;
+    chorus_status status;
+    const char *sentence;
+    char copy[512];
+} explain_job;
+
+static void *explain_on_thread(void *arg) {
+    explain_job *job = arg;
+    chorus_explanation x;
+    chorus_explanation_init(&x);
+    job->status = chorus_engine_explain(job->engine, job->user, job->item, NULL, &x, NULL, 0, NULL, 0, NULL);
+    job->sentence = x.sentence;
+    snprintf(job->copy, sizeof job->copy, "%s", x.sentence ? x.sentence : "");
+    return NULL;
+}
+
+static void test_explain_sentence_per_thread(void) {
+    chorus_engine *e = fitted_engine();
+    chorus_explanation x;
+    explain_job job;
+    pthread_t thread;
+    char mine[512];
+    int64_t user = 1, other = N_USERS, ids[1];
+    float scores[1];
+
+    group_begin("explain: the sentence is per thread");
+    CHECK(e != NULL);
+    EXPECT(chorus_engine_recommend(e, &user, 1, 1, NULL, ids, scores, 1, NULL, 0, NULL), CHORUS_OK);
+    chorus_explanation_init(&x);
+    EXPECT(chorus_engine_explain(e, user, ids[0], NULL, &x, NULL, 0, NULL, 0, NULL), CHORUS_OK);
+    CHECK(x.sentence != NULL);
+    snprintf(mine, sizeof mine, "%s", x.sentence ? x.sentence : "");
+    memset(&job, 0, sizeof job);
+    job.engine = e;
+    job.user = other;
+    EXPECT(chorus_engine_recommend(e, &other, 1, 1, NULL, &job.item, scores, 1, NULL, 0, NULL), CHORUS_OK);
+    CHECK(pthread_create(&thread, NULL, explain_on_thread, &job) == 0 && pthread_join(thread, NULL) == 0);
+    CHECK(job.status == CHORUS_OK && job.sentence != NULL && job.sentence != x.sentence);
+    CHECK(strstr(job.copy, "is recommended") != NULL && strcmp(job.copy, mine) != 0);
+    /* Under ASan a freed or shared buffer would show here. */
+    CHECK(x.sentence != NULL && strcmp(x.sentence, mine) == 0);
+    group_end();
+    chorus_engine_free(e);
+}
+
 /* ---- Version ----------------------------------------------------------------------------------- */
 
 static void test_version(const char *version_file) {
@@ -464,6 +657,9 @@ int main(int argc, char **argv) {
     test_kg_sizes();
     test_stats_sizes();
     test_counted_handles();
+    test_explanation_init();
+    test_explain_one_call();
+    test_explain_sentence_per_thread();
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;
 }

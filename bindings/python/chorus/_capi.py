@@ -359,6 +359,10 @@ class chorus_engine_stats(Structure):
 #     float because_similarity;
 #     uint32_t reserved;
 #     char matched_terms[256];
+#     const char *sentence;
+#     size_t sentence_length;
+#     size_t agent_count;
+#     const char *const *agent_names;
 # } chorus_explanation;
 class chorus_explanation(Structure):
     _fields_ = [
@@ -368,13 +372,25 @@ class chorus_explanation(Structure):
         ("because_similarity", c_float),
         ("reserved", c_uint32),
         ("matched_terms", ctypes.c_char * 256),
+        # POINTER(c_char), not c_char_p: read with ctypes.string_at(sentence, sentence_length).
+        ("sentence", POINTER(ctypes.c_char)),
+        ("sentence_length", c_size_t),
+        ("agent_count", c_size_t),
+        ("agent_names", POINTER(c_char_p)),
     ]
 
 
 # chorus_status chorus_explanation_init(chorus_explanation *explanation);
+# (The function: the 0.1.0 layout only. In C the macro of that name calls chorus_explanation_init_sized
+# with sizeof(chorus_explanation); from Python call that with ctypes.sizeof.)
 chorus_explanation_init = lib.chorus_explanation_init
 chorus_explanation_init.argtypes = [POINTER(chorus_explanation)]
 chorus_explanation_init.restype = chorus_status
+
+# chorus_status chorus_explanation_init_sized(chorus_explanation *explanation, size_t struct_size);
+chorus_explanation_init_sized = lib.chorus_explanation_init_sized
+chorus_explanation_init_sized.argtypes = [POINTER(chorus_explanation), c_size_t]
+chorus_explanation_init_sized.restype = chorus_status
 
 # chorus_status chorus_engine_explain(const chorus_engine *engine, int64_t user_id, int64_t item_id,
 #                                     const chorus_recommend_params *params, chorus_explanation *out,

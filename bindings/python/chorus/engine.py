@@ -25,6 +25,12 @@ PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 ProgressFn = Callable[[str, float], Optional[bool]]
 
 _INT64_MAX = np.iinfo(np.int64).max
+# Room for more agents than an engine has (9 kinds today): explain's shares buffer, grown only if a
+# model has more.
+_SHARES_GUESS = 32
+# Calls repeated because a concurrent fit published a model with more agents than the buffer had room
+# for, before giving up with BufferTooSmall.
+_RETRIES = 4
 _UINT32_MAX = 2**32 - 1
 _UINT64_MAX = 2**64 - 1
 
@@ -441,24 +447,30 @@ class Engine(NativeObject):
         """
         handle = self._live()
         params, keep = self._query_params(False, None, None, None, query, history, 0.0, scenario)
-        out = _capi.chorus_explanation()
-        check(_capi.chorus_explanation_init(byref(out)))
-        names = [n for n, _ in self.agents]
-        shares = np.zeros(len(names), dtype=np.float32)
-        length = c_size_t()
         user, item = _int64_array(user_id, "user_id"), _int64_array(item_id, "item_id")
         if user.size != 1 or item.size != 1:
             raise InvalidArgument("explain takes one user id and one item id")
-        check(_capi.chorus_engine_explain(handle, int(user[0]), int(item[0]), byref(params), byref(out),
-                                          _ptr(shares, c_float), shares.size, None, 0, byref(length)))
-        text = ctypes.create_string_buffer(length.value + 1)
-        check(_capi.chorus_engine_explain(handle, int(user[0]), int(item[0]), byref(params), byref(out),
-                                          _ptr(shares, c_float), shares.size, text, len(text), byref(length)))
+        out = _capi.chorus_explanation()
+        check(_capi.chorus_explanation_init_sized(byref(out), ctypes.sizeof(out)))
+        # One call: the struct carries the sentence and the names of the agents that explained. The
+        # shares buffer has room for more agents than an engine has; only if the model that
+        # explained has more still (out.agent_count) is the call repeated.
+        shares = np.zeros(_SHARES_GUESS, dtype=np.float32)
+        for _attempt in range(_RETRIES):
+            status = _capi.chorus_engine_explain(handle, int(user[0]), int(item[0]), byref(params), byref(out),
+                                                 _ptr(shares, c_float), shares.size, None, 0, None)
+            if status != _capi.CHORUS_ERR_BUFFER_TOO_SMALL or out.agent_count <= shares.size:
+                break
+            shares = np.zeros(out.agent_count, dtype=np.float32)
+        check(status)
+        # The sentence is the library's per-thread copy, valid until this thread's next explain: copy it now.
+        sentence = ctypes.string_at(out.sentence, out.sentence_length).decode("utf-8", "replace")
         del keep
+        names = [out.agent_names[i].decode("utf-8", "replace") for i in range(out.agent_count)]
         terms = out.matched_terms.decode("utf-8", "replace").split()
         because = None if out.because_item == _capi.CHORUS_NO_ITEM else int(out.because_item)
         return Explanation(int(item[0]), float(out.score), dict(zip(names, (float(x) for x in shares))), because,
-                           float(out.because_similarity), terms, text.value.decode("utf-8", "replace"))
+                           float(out.because_similarity), terms, sentence)
 
     def similar_items(self, item_ids, k: int = 10, *, items=None, deny_items=None):
         """The `k` items most similar to each item (cosine of the ALS item factors), itself

@@ -7,7 +7,7 @@ import pytest
 import chorus
 from chorus import _capi
 
-from conftest import FIT, make_clusters
+from conftest import FIT, USERS_A, make_clusters
 
 
 @pytest.fixture
@@ -84,3 +84,59 @@ def test_two_handles_to_the_engines_graph_are_freed_independently():
         _capi.chorus_kg_free(raw)  # a free beyond the count: a no-op
         with engine.knowledge_graph as again:  # the graph lives on in the engine
             assert again.counts["triples"] == 1
+
+
+# ---- explain in one call --------------------------------------------------------------------------
+
+
+def _count_calls(monkeypatch, name):
+    calls = []
+    real = getattr(_capi, name)
+
+    def counting(*args):
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(_capi, name, counting)
+    return calls
+
+
+def test_explain_calls_the_library_once(monkeypatch, fitted):
+    ids, scores = fitted.recommend(int(USERS_A[0]), k=3)
+    calls = _count_calls(monkeypatch, "chorus_engine_explain")
+    agent_calls = _count_calls(monkeypatch, "chorus_engine_agent_info")
+    x = fitted.explain(int(USERS_A[0]), int(ids[0]))
+    assert len(calls) == 1 and not agent_calls
+    assert list(x.shares) == [name for name, _ in fitted.agents]
+    assert abs(sum(x.shares.values()) - 1) < 1e-4
+    assert abs(x.score - float(scores[0])) < 1e-5
+    assert "is recommended" in x.sentence
+
+
+def test_explain_reports_agent_count_when_the_shares_buffer_is_too_small(fitted):
+    ids, _ = fitted.recommend(int(USERS_A[0]), k=1)
+    out = _capi.chorus_explanation()
+    assert _capi.chorus_explanation_init_sized(ctypes.byref(out), ctypes.sizeof(out)) == _capi.CHORUS_OK
+    shares = (ctypes.c_float * 1)(-7.0)
+    status = _capi.chorus_engine_explain(fitted._handle, int(USERS_A[0]), int(ids[0]), None, ctypes.byref(out),
+                                         shares, 1, None, 0, None)
+    assert status == _capi.CHORUS_ERR_BUFFER_TOO_SMALL
+    assert out.agent_count == len(fitted.agents) > 1
+    assert [out.agent_names[i].decode() for i in range(out.agent_count)] == [n for n, _ in fitted.agents]
+    assert "is recommended" in ctypes.string_at(out.sentence, out.sentence_length).decode()
+    assert shares[0] == -7.0  # not written
+
+
+def test_explain_with_the_0_1_layout_gets_neither_sentence_nor_agents(fitted):
+    ids, scores = fitted.recommend(int(USERS_A[0]), k=1)
+    out = _capi.chorus_explanation()
+    ctypes.memset(ctypes.byref(out), 0xAB, ctypes.sizeof(out))
+    v1 = _capi.chorus_explanation.sentence.offset
+    assert _capi.chorus_explanation_init(ctypes.byref(out)) == _capi.CHORUS_OK  # the function: 0.1.0 layout
+    assert out.struct_size == v1
+    status = _capi.chorus_engine_explain(fitted._handle, int(USERS_A[0]), int(ids[0]), None, ctypes.byref(out),
+                                         None, 0, None, 0, None)
+    assert status == _capi.CHORUS_OK
+    assert abs(out.score - float(scores[0])) < 1e-5
+    tail = ctypes.string_at(ctypes.addressof(out) + v1, ctypes.sizeof(out) - v1)
+    assert tail == b"\xab" * (ctypes.sizeof(out) - v1)
