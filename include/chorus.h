@@ -286,7 +286,8 @@ chorus_status chorus_recommend_params_init(chorus_recommend_params *params);
  *   slots hold CHORUS_NO_ITEM and -INFINITY.
  * - `out_agent_shares`: optional (NULL), capacity `shares_capacity` >= n_users * k * agent_count:
  *   for each recommended item, each agent's share of its blended score (agent order as in
- *   chorus_engine_agent_name; shares of one item sum to 1, or are all 0 for an empty slot).
+ *   chorus_engine_agent_info; shares of one item sum to 1, or are all 0 for an empty slot). A fit
+ *   running meanwhile may change the agents: chorus_engine_recommend_details names them.
  * - `out_user_flags`: optional (NULL), n_users elements, CHORUS_USER_* values.
  * k must be in 1 ... number of items. Unknown users are not an error (see
  * CHORUS_USER_COLD_FALLBACK). All arrays [borrowed]. Thread-safe. */
@@ -296,6 +297,26 @@ chorus_status chorus_engine_recommend(const chorus_engine *engine, const int64_t
                                       int64_t *out_item_ids, float *out_scores, size_t capacity,
                                       float *out_agent_shares, size_t shares_capacity,
                                       uint32_t *out_user_flags);
+
+/* chorus_engine_recommend that also names the agents its shares refer to: `*out_agent_names`
+ * [borrowed] receives the names of the agents of the model that served the call, in share order
+ * (the array and its strings live as long as the library), and `*out_agent_count` their number.
+ * Shares and names come from one model even while a concurrent fit publishes another, which
+ * chorus_engine_agent_count followed by chorus_engine_recommend cannot promise.
+ * Arguments, outputs and statuses as chorus_engine_recommend; `out_agent_names` and
+ * `out_agent_count` are required. `out_agent_shares` (optional) needs `shares_capacity` >=
+ * n_users * k * *out_agent_count: when it is too small for the model that serves, the call is
+ * CHORUS_ERR_BUFFER_TOO_SMALL with *out_agent_names and *out_agent_count set to the agents of the
+ * model now published (size the buffer from them and call again) and no output written. On every
+ * other failure (a `capacity` too small included) *out_agent_names is NULL and *out_agent_count 0.
+ * Thread-safe. */
+chorus_status chorus_engine_recommend_details(const chorus_engine *engine, const int64_t *user_ids,
+                                              size_t n_users, size_t k,
+                                              const chorus_recommend_params *params,
+                                              int64_t *out_item_ids, float *out_scores, size_t capacity,
+                                              float *out_agent_shares, size_t shares_capacity,
+                                              uint32_t *out_user_flags,
+                                              const char *const **out_agent_names, size_t *out_agent_count);
 
 /* The `k` items most similar to each of `n_items` items (cosine of the ALS item factors), the
  * item itself excluded. Outputs as in chorus_engine_recommend (capacity >= n_items * k).

@@ -226,28 +226,70 @@ private let explainSentence = ThreadLocalCString()
     }
 }
 
+/// The shared body of chorus_engine_recommend and chorus_engine_recommend_details: validates, calls
+/// the core, and returns the agents of the model that served. `sharesTooSmall` runs when the core
+/// finds the shares buffer too small for its model (before the error is thrown on).
+@discardableResult
+private func recommend(_ engine: OpaquePointer?, _ userIds: UnsafePointer<Int64>?, _ nUsers: Int, _ k: Int,
+                       _ params: UnsafePointer<chorus_recommend_params>?,
+                       _ outItemIds: UnsafeMutablePointer<Int64>?, _ outScores: UnsafeMutablePointer<Float>?, _ capacity: Int,
+                       _ outAgentShares: UnsafeMutablePointer<Float>?, _ sharesCapacity: Int,
+                       _ outUserFlags: UnsafeMutablePointer<UInt32>?,
+                       sharesTooSmall: (Engine) -> Void = { _ in }) throws(ChorusError) -> [String] {
+    let e = try Handles.engine(engine)
+    let users = try Check.notNull(userIds, "user_ids")
+    let ids = try Check.notNull(outItemIds, "out_item_ids"), scores = try Check.notNull(outScores, "out_scores")
+    let nUsers = try Check.count(nUsers, "n_users"), k = try Check.count(k, "k")
+    let capacity = Check.capacity(capacity), sharesCapacity = Check.capacity(sharesCapacity)
+    guard nUsers > 0 else { throw .invalidArgument("n_users is 0") }
+    guard k > 0 else { throw .invalidArgument("k is 0") }
+    let o = try options(params)
+    let needed = try Check.product(nUsers, k, "n_users * k")
+    guard capacity >= needed else { throw .bufferTooSmall("capacity \(capacity) < n_users * k = \(needed)") }
+    // The shares buffer is checked by the core against the model it serves from (a concurrent
+    // fit may change the number of agents): that is its only buffer-too-small.
+    do {
+        return try e.recommend(users: UnsafeBufferPointer(start: users, count: nUsers), k: k, options: o,
+                               outIds: ids, outScores: scores,
+                               outShares: outAgentShares.map { UnsafeMutableBufferPointer(start: $0, count: sharesCapacity) },
+                               outFlags: outUserFlags)
+    } catch {
+        if case .bufferTooSmall = error { sharesTooSmall(e) }
+        throw error
+    }
+}
+
 @c @implementation public func chorus_engine_recommend(_ engine: OpaquePointer!, _ userIds: UnsafePointer<Int64>!, _ nUsers: Int, _ k: Int,
                                                     _ params: UnsafePointer<chorus_recommend_params>!,
                                                     _ outItemIds: UnsafeMutablePointer<Int64>!, _ outScores: UnsafeMutablePointer<Float>!, _ capacity: Int,
                                                     _ outAgentShares: UnsafeMutablePointer<Float>!, _ sharesCapacity: Int,
                                                     _ outUserFlags: UnsafeMutablePointer<UInt32>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        let e = try Handles.engine(engine)
-        let users = try Check.notNull(userIds, "user_ids")
-        let ids = try Check.notNull(outItemIds, "out_item_ids"), scores = try Check.notNull(outScores, "out_scores")
-        let nUsers = try Check.count(nUsers, "n_users"), k = try Check.count(k, "k")
-        let capacity = Check.capacity(capacity), sharesCapacity = Check.capacity(sharesCapacity)
-        guard nUsers > 0 else { throw .invalidArgument("n_users is 0") }
-        guard k > 0 else { throw .invalidArgument("k is 0") }
-        let o = try options(params)
-        let needed = try Check.product(nUsers, k, "n_users * k")
-        guard capacity >= needed else { throw .bufferTooSmall("capacity \(capacity) < n_users * k = \(needed)") }
-        // The shares buffer is checked by the core against the model it serves from (a concurrent
-        // fit may change the number of agents).
-        try e.recommend(users: UnsafeBufferPointer(start: users, count: nUsers), k: k, options: o,
-                        outIds: ids, outScores: scores,
-                        outShares: outAgentShares.map { UnsafeMutableBufferPointer(start: $0, count: sharesCapacity) },
-                        outFlags: outUserFlags)
+        try recommend(engine, userIds, nUsers, k, params, outItemIds, outScores, capacity, outAgentShares, sharesCapacity, outUserFlags)
+    }
+}
+
+@c @implementation public func chorus_engine_recommend_details(_ engine: OpaquePointer!, _ userIds: UnsafePointer<Int64>!, _ nUsers: Int, _ k: Int,
+                                                            _ params: UnsafePointer<chorus_recommend_params>!,
+                                                            _ outItemIds: UnsafeMutablePointer<Int64>!, _ outScores: UnsafeMutablePointer<Float>!,
+                                                            _ capacity: Int,
+                                                            _ outAgentShares: UnsafeMutablePointer<Float>!, _ sharesCapacity: Int,
+                                                            _ outUserFlags: UnsafeMutablePointer<UInt32>!,
+                                                            _ outAgentNames: UnsafeMutablePointer<UnsafePointer<UnsafePointer<CChar>?>?>!,
+                                                            _ outAgentCount: UnsafeMutablePointer<Int>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let names = try Check.notNull(outAgentNames, "out_agent_names"), count = try Check.notNull(outAgentCount, "out_agent_count")
+        names.pointee = nil
+        count.pointee = 0
+        let agents = try recommend(engine, userIds, nUsers, k, params, outItemIds, outScores, capacity, outAgentShares,
+                                   sharesCapacity, outUserFlags) { e in
+            // Too small for the model that served: report the agents now published to size the retry.
+            let now = e.agentNames
+            names.pointee = InternedCStrings.array(now)
+            count.pointee = now.count
+        }
+        names.pointee = InternedCStrings.array(agents)
+        count.pointee = agents.count
     }
 }
 

@@ -10,6 +10,8 @@
  *   the shares; a caller with the 0.1.0 layout gets neither and nothing past its struct_size is
  *   written; the sentence is a per-thread copy; chorus_explanation_init (the function) still writes
  *   the 0.1.0 layout, the macro of that name this header's sizeof.
+ * - chorus_engine_recommend_details: the same recommendations as chorus_engine_recommend, with the
+ *   names of the agents the shares refer to; every error path (NULLs, counts, buffers, before fit).
  * - one version source: chorus_version() and chorus_version_number() are the header's macros, and
  *   the macros are the VERSION file named by the first argument (`make test-c` passes it).
  *
@@ -561,6 +563,216 @@ static void test_explain_sentence_per_thread(void) {
     chorus_engine_free(e);
 }
 
+/* ---- Recommend with details -------------------------------------------------------------------- */
+
+#define JUNK_NAMES ((const char *const *)(void *)&g_passed)
+#define JUNK_COUNT ((size_t)12345)
+
+/* Resets the two outputs to junk, so each check sees what the call wrote. */
+#define RESET_OUTS() (names = JUNK_NAMES, count = JUNK_COUNT)
+
+static void test_recommend_details(void) {
+    chorus_engine *e = fitted_engine(), *unfitted = new_engine();
+    int64_t users[2] = {1, N_USERS}, ids[6], plain_ids[6], unknown[1] = {999999};
+    float scores[6], plain_scores[6], shares[6 * MAX_AGENTS], plain_shares[6 * MAX_AGENTS];
+    uint32_t flags[2] = {7, 7};
+    const char *const *names;
+    size_t count, n_agents = 0, i;
+    chorus_recommend_params rp;
+    chorus_explanation x;
+
+    group_begin("recommend_details: agents with the shares");
+    CHECK(e != NULL && unfitted != NULL);
+    EXPECT(chorus_engine_agent_count(e, &n_agents), CHORUS_OK);
+    CHECK(n_agents > 1 && n_agents <= MAX_AGENTS);
+    EXPECT(chorus_engine_recommend(e, users, 2, 3, NULL, plain_ids, plain_scores, 6, plain_shares, 6 * n_agents, NULL),
+           CHORUS_OK);
+
+    /* Success: the same items, scores and shares as chorus_engine_recommend, and the names. */
+    RESET_OUTS();
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 6, shares, 6 * MAX_AGENTS, flags, &names, &count),
+           CHORUS_OK);
+    CHECK(count == n_agents && names != NULL && names != JUNK_NAMES);
+    CHECK(memcmp(ids, plain_ids, sizeof ids) == 0 && memcmp(scores, plain_scores, sizeof scores) == 0);
+    CHECK(memcmp(shares, plain_shares, 6 * n_agents * sizeof *shares) == 0);
+    CHECK(flags[0] == CHORUS_USER_KNOWN && flags[1] == CHORUS_USER_KNOWN);
+    for (i = 0; i < count && i < n_agents; i++) {
+        const char *name = NULL;
+        EXPECT(chorus_engine_agent_info(e, i, &name, NULL), CHORUS_OK);
+        CHECK(names[i] != NULL && name != NULL && strcmp(names[i], name) == 0);
+    }
+    /* The names of one model are one array for the library's lifetime, as explain's. */
+    chorus_explanation_init(&x);
+    EXPECT(chorus_engine_explain(e, users[0], ids[0], NULL, &x, NULL, 0, NULL, 0, NULL), CHORUS_OK);
+    CHECK(x.agent_names == names && x.agent_count == count);
+    /* Shares and flags are optional; the names come all the same. */
+    RESET_OUTS();
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 6, NULL, 0, NULL, &names, &count), CHORUS_OK);
+    CHECK(count == n_agents && names != NULL && names != JUNK_NAMES);
+    RESET_OUTS();
+    EXPECT(chorus_engine_recommend_details(e, unknown, 1, 3, NULL, ids, scores, 3, shares, 3 * n_agents, flags, &names, &count),
+           CHORUS_OK);
+    CHECK(count == n_agents && flags[0] == CHORUS_USER_COLD_FALLBACK);
+
+    /* A shares buffer too small: BUFFER_TOO_SMALL with the count to retry with; nothing written. */
+    memset(shares, FILL, sizeof shares);
+    memset(ids, FILL, sizeof ids);
+    RESET_OUTS();
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 6, shares, 6 * n_agents - 1, NULL, &names, &count),
+           CHORUS_ERR_BUFFER_TOO_SMALL);
+    CHECK(count == n_agents && names != NULL && names != JUNK_NAMES && names[0] != NULL);
+    CHECK(all_bytes(shares, sizeof shares, FILL) && all_bytes(ids, sizeof ids, FILL));
+    RESET_OUTS();
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 6, shares, 0, NULL, &names, &count),
+           CHORUS_ERR_BUFFER_TOO_SMALL);
+    CHECK(count == n_agents);
+    /* The retry the count asks for. */
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 6, shares, 6 * count, NULL, &names, &count),
+           CHORUS_OK);
+    /* The items buffer too small: BUFFER_TOO_SMALL, no names. */
+    RESET_OUTS();
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 5, shares, 6 * MAX_AGENTS, NULL, &names, &count),
+           CHORUS_ERR_BUFFER_TOO_SMALL);
+    CHECK(names == NULL && count == 0);
+
+    /* NULLs and counts: INVALID_ARGUMENT, outputs reset. */
+#define EXPECT_DETAILS_FAIL(call, want)                                    \
+    do {                                                                   \
+        RESET_OUTS();                                                      \
+        EXPECT(call, want);                                                \
+        CHECK(names == NULL && count == 0);                                \
+    } while (0)
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(NULL, users, 2, 3, NULL, ids, scores, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, NULL, 2, 3, NULL, ids, scores, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, users, 2, 3, NULL, NULL, scores, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, NULL, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, users, 0, 3, NULL, ids, scores, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, users, 2, 0, NULL, ids, scores, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, users, (size_t)-1, 3, NULL, ids, scores, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, users, 1, 1000, NULL, ids, scores, (size_t)-1, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT); /* k beyond the catalogue */
+    chorus_recommend_params_init(&rp);
+    rp.struct_size = 4;
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, users, 2, 3, &rp, ids, scores, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT);
+    chorus_recommend_params_init(&rp);
+    rp.agent = "no-such-agent";
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, users, 2, 3, &rp, ids, scores, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_NOT_FOUND);
+    /* Before the first fit. */
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(unfitted, users, 2, 3, NULL, ids, scores, 6, shares, 6 * MAX_AGENTS, NULL,
+                                                        &names, &count),
+                        CHORUS_ERR_NOT_FITTED);
+#undef EXPECT_DETAILS_FAIL
+    /* The two outputs are required. */
+    count = JUNK_COUNT;
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 6, NULL, 0, NULL, NULL, &count),
+           CHORUS_ERR_INVALID_ARGUMENT);
+    names = JUNK_NAMES;
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 6, NULL, 0, NULL, &names, NULL),
+           CHORUS_ERR_INVALID_ARGUMENT);
+    group_end();
+    chorus_engine_free(unfitted);
+    chorus_engine_free(e);
+}
+
+/* While another thread refits with and without item texts (so the agents come and go), every
+ * successful recommend_details call's shares must match the names it returned. */
+typedef struct {
+    chorus_engine *engine;
+    pthread_mutex_t lock;
+    int done;
+    chorus_status failed;
+} refit_job;
+
+#define N_TEXT_ITEMS 20
+#define REFITS 6
+
+static void *refit_with_and_without_texts(void *arg) {
+    refit_job *job = arg;
+    int64_t items[N_TEXT_ITEMS];
+    const char *with[N_TEXT_ITEMS], *without[N_TEXT_ITEMS];
+    chorus_fit_params fp = small_fit();
+    int i, round;
+    for (i = 0; i < N_TEXT_ITEMS; i++) {
+        items[i] = (i < 10 ? 100 : 200) + i % 10;
+        with[i] = i < 10 ? "a quiet film about the sea" : "a loud film about rockets";
+        without[i] = "";
+    }
+    for (round = 0; round < REFITS && job->failed == CHORUS_OK; round++) {
+        chorus_status st = chorus_engine_set_item_texts(job->engine, items, round % 2 == 0 ? with : without, N_TEXT_ITEMS);
+        if (st == CHORUS_OK) st = chorus_engine_fit(job->engine, &fp);
+        if (st != CHORUS_OK) job->failed = st;
+    }
+    pthread_mutex_lock(&job->lock);
+    job->done = 1;
+    pthread_mutex_unlock(&job->lock);
+    return NULL;
+}
+
+static void test_recommend_details_during_refits(void) {
+    chorus_engine_params ep;
+    refit_job job;
+    pthread_t thread;
+    int64_t users[2] = {1, N_USERS}, ids[6];
+    float scores[6], shares[6 * MAX_AGENTS];
+    const char *const *names;
+    size_t count, base_count = 0, slot, a;
+    int calls = 0, consistent = 1, done = 0, saw_content = 0, saw_base = 0;
+
+    group_begin("recommend_details during refits");
+    chorus_engine_params_init(&ep);
+    ep.flags = CHORUS_ENGINE_HASHING_ENCODER;
+    memset(&job, 0, sizeof job);
+    pthread_mutex_init(&job.lock, NULL);
+    EXPECT(chorus_engine_create(&ep, &job.engine), CHORUS_OK);
+    EXPECT(chorus_engine_add_interactions(job.engine, d_user, d_item, NULL, d_time, N_INTERACTIONS), CHORUS_OK);
+    {
+        chorus_fit_params fp = small_fit();
+        EXPECT(chorus_engine_fit(job.engine, &fp), CHORUS_OK);
+    }
+    EXPECT(chorus_engine_agent_count(job.engine, &base_count), CHORUS_OK);
+    CHECK(pthread_create(&thread, NULL, refit_with_and_without_texts, &job) == 0);
+    while (!done) {
+        chorus_status st = chorus_engine_recommend_details(job.engine, users, 2, 3, NULL, ids, scores, 6, shares,
+                                                           6 * MAX_AGENTS, NULL, &names, &count);
+        calls++;
+        if (st != CHORUS_OK) {
+            consistent = 0;
+            printf("  recommend_details returned %d during a refit: %s\n", (int)st, chorus_last_error());
+            break;
+        }
+        /* Each filled slot's shares, read with the stride the call reported, sum to 1. */
+        for (slot = 0; slot < 6; slot++) {
+            float sum = 0.0f;
+            if (ids[slot] == CHORUS_NO_ITEM) continue;
+            for (a = 0; a < count; a++) sum += shares[slot * count + a];
+            if (fabsf(sum - 1.0f) > 1e-3f) consistent = 0;
+        }
+        for (a = 0; a < count; a++)
+            if (strcmp(names[a], "content") == 0) saw_content = 1;
+        if (count == base_count) saw_base = 1;
+        pthread_mutex_lock(&job.lock);
+        done = job.done;
+        pthread_mutex_unlock(&job.lock);
+    }
+    pthread_join(thread, NULL);
+    EXPECT(job.failed, CHORUS_OK);
+    CHECK(calls > 0 && consistent);
+    CHECK(saw_base); /* the first model's agents were seen (the later ones depend on timing) */
+    printf("  %d calls during %d refits%s\n", calls, REFITS, saw_content ? "; saw the content agent come" : "");
+    group_end();
+    chorus_engine_free(job.engine);
+    pthread_mutex_destroy(&job.lock);
+}
+
 /* ---- Version ----------------------------------------------------------------------------------- */
 
 static void test_version(const char *version_file) {
@@ -660,6 +872,8 @@ int main(int argc, char **argv) {
     test_explanation_init();
     test_explain_one_call();
     test_explain_sentence_per_thread();
+    test_recommend_details();
+    test_recommend_details_during_refits();
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;
 }

@@ -296,6 +296,21 @@ chorus_engine_recommend.argtypes = [
 ]
 chorus_engine_recommend.restype = chorus_status
 
+# chorus_status chorus_engine_recommend_details(const chorus_engine *engine, const int64_t *user_ids,
+#                                               size_t n_users, size_t k,
+#                                               const chorus_recommend_params *params,
+#                                               int64_t *out_item_ids, float *out_scores, size_t capacity,
+#                                               float *out_agent_shares, size_t shares_capacity,
+#                                               uint32_t *out_user_flags,
+#                                               const char *const **out_agent_names, size_t *out_agent_count);
+chorus_engine_recommend_details = lib.chorus_engine_recommend_details
+chorus_engine_recommend_details.argtypes = [
+    chorus_engine_p, POINTER(c_int64), c_size_t, c_size_t, POINTER(chorus_recommend_params),
+    POINTER(c_int64), POINTER(c_float), c_size_t, POINTER(c_float), c_size_t, POINTER(c_uint32),
+    POINTER(POINTER(c_char_p)), POINTER(c_size_t),
+]
+chorus_engine_recommend_details.restype = chorus_status
+
 # chorus_status chorus_engine_similar_items(const chorus_engine *engine, const int64_t *item_ids,
 #                                           size_t n_items, size_t k,
 #                                           const chorus_recommend_params *params,

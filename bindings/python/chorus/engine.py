@@ -40,9 +40,11 @@ class Recommendations(NamedTuple):
 
     - ``ids`` (n, k) int64, ``scores`` (n, k) float32: as without details.
     - ``shares`` (n, k, n_agents) float32: each agent's share of each item's blended score, agents
-      in the order of ``Engine.agents``; a row sums to 1 (all 0 for an empty slot).
+      in the order of ``agents``; a row sums to 1 (all 0 for an empty slot).
     - ``cold`` (n,) bool: True where the user is unknown to the fitted model and the items come
       from the agents that need no history (popularity, and content for a user with a profile text).
+    - ``agents``: the names of the agents the shares refer to, from the model that served the call
+      (the same call: a fit running meanwhile cannot make them disagree).
 
     For a scalar user id every array loses its leading axis (and ``cold`` is a bool).
     """
@@ -51,6 +53,7 @@ class Recommendations(NamedTuple):
     scores: np.ndarray
     shares: np.ndarray
     cold: Union[np.ndarray, bool]
+    agents: Tuple[str, ...]
 
 
 class Explanation(NamedTuple):
@@ -419,21 +422,42 @@ class Engine(NativeObject):
         n = users.size
         ids = np.empty((n, k), dtype=np.int64)
         scores = np.empty((n, k), dtype=np.float32)
-        shares = flags = None
-        if return_details:
-            shares = np.zeros((n, k, self._agent_count(handle)), dtype=np.float32)
-            flags = np.zeros(n, dtype=np.uint32)
-        check(_capi.chorus_engine_recommend(
-            handle, _ptr(users, c_int64), n, k, byref(params),
-            _ptr(ids, c_int64), _ptr(scores, c_float), ids.size,
-            _ptr(shares, c_float), 0 if shares is None else shares.size, _ptr(flags, c_uint32)))
-        del keep
         if not return_details:
+            check(_capi.chorus_engine_recommend(
+                handle, _ptr(users, c_int64), n, k, byref(params),
+                _ptr(ids, c_int64), _ptr(scores, c_float), ids.size, None, 0, None))
+            del keep
             return (ids[0], scores[0]) if scalar else (ids, scores)
+        shares, flags, agents = self._recommend_details(handle, users, k, params, ids, scores)
+        del keep
         cold = (flags & _capi.CHORUS_USER_COLD_FALLBACK) != 0
         if scalar:
-            return Recommendations(ids[0], scores[0], shares[0], bool(cold[0]))
-        return Recommendations(ids, scores, shares, cold)
+            return Recommendations(ids[0], scores[0], shares[0], bool(cold[0]), agents)
+        return Recommendations(ids, scores, shares, cold, agents)
+
+    @classmethod
+    def _recommend_details(cls, handle, users: np.ndarray, k: int, params, ids: np.ndarray, scores: np.ndarray):
+        """chorus_engine_recommend_details: (shares (n, k, n_agents), flags (n,), agent names), the
+        names and the shares from the one model that served the call. The shares buffer is sized
+        from the agent count now; the call is repeated only if the model that serves has more."""
+        n = users.size
+        flags = np.zeros(n, dtype=np.uint32)
+        names = POINTER(c_char_p)()
+        count = c_size_t()
+        room = max(cls._agent_count(handle), 1)
+        for _attempt in range(_RETRIES):
+            buffer = np.zeros(n * k * room, dtype=np.float32)
+            status = _capi.chorus_engine_recommend_details(
+                handle, _ptr(users, c_int64), n, k, byref(params),
+                _ptr(ids, c_int64), _ptr(scores, c_float), ids.size,
+                _ptr(buffer, c_float), buffer.size, _ptr(flags, c_uint32), byref(names), byref(count))
+            if status != _capi.CHORUS_ERR_BUFFER_TOO_SMALL or count.value <= room:
+                break
+            room = count.value
+        check(status)
+        m = count.value
+        agents = tuple(names[i].decode("utf-8", "replace") for i in range(m))
+        return buffer[: n * k * m].reshape(n, k, m), flags, agents
 
     def explain(self, user_id: int, item_id: int, *, query: Optional[str] = None, history=None,
                 scenario: Optional[str] = None) -> "Explanation":

@@ -1,6 +1,9 @@
-"""ABI rules across versions, seen from ctypes: struct sizes of older headers."""
+"""ABI hygiene seen from ctypes: struct sizes of older headers, counted handles, explain in one
+call, and recommend with the agents' names from the model that served."""
 
 import ctypes
+
+import numpy as np
 
 import pytest
 
@@ -140,3 +143,50 @@ def test_explain_with_the_0_1_layout_gets_neither_sentence_nor_agents(fitted):
     assert abs(out.score - float(scores[0])) < 1e-5
     tail = ctypes.string_at(ctypes.addressof(out) + v1, ctypes.sizeof(out) - v1)
     assert tail == b"\xab" * (ctypes.sizeof(out) - v1)
+
+
+# ---- recommend with details in one call -----------------------------------------------------------
+
+
+def test_details_name_the_agents_of_the_serving_model(monkeypatch, fitted):
+    users = [int(USERS_A[0]), int(USERS_A[1])]
+    details_calls = _count_calls(monkeypatch, "chorus_engine_recommend_details")
+    plain_calls = _count_calls(monkeypatch, "chorus_engine_recommend")
+    rec = fitted.recommend(users, k=4, return_details=True)
+    assert len(details_calls) == 1 and not plain_calls
+    names = [n for n, _ in fitted.agents]
+    assert rec.agents == tuple(names)
+    assert rec.shares.shape == (2, 4, len(names))
+    np.testing.assert_allclose(rec.shares.sum(axis=2), 1.0, atol=1e-4)
+    single = fitted.recommend(users[0], k=4, return_details=True)
+    assert single.agents == rec.agents and single.shares.shape == (4, len(names))
+
+
+def test_details_retry_only_when_the_serving_model_has_more_agents(monkeypatch, fitted):
+    names = tuple(n for n, _ in fitted.agents)
+    # As if a fit had added agents between sizing the buffer and the call: the count is too low.
+    monkeypatch.setattr(chorus.Engine, "_agent_count", staticmethod(lambda handle: 1))
+    calls = _count_calls(monkeypatch, "chorus_engine_recommend_details")
+    rec = fitted.recommend(int(USERS_A[0]), k=3, return_details=True)
+    assert len(calls) == 2  # BUFFER_TOO_SMALL with the real count, then the retry
+    assert rec.agents == names and rec.shares.shape == (3, len(names))
+    np.testing.assert_allclose(rec.shares.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_recommend_details_capi_errors(fitted):
+    users = (ctypes.c_int64 * 1)(int(USERS_A[0]))
+    ids, scores = (ctypes.c_int64 * 3)(), (ctypes.c_float * 3)()
+    names, count = ctypes.POINTER(ctypes.c_char_p)(), ctypes.c_size_t(99)
+    shares = (ctypes.c_float * 3)()
+    status = _capi.chorus_engine_recommend_details(fitted._handle, users, 1, 3, None, ids, scores, 3, shares, 3, None,
+                                                   ctypes.byref(names), ctypes.byref(count))
+    assert status == _capi.CHORUS_ERR_BUFFER_TOO_SMALL
+    assert count.value == len(fitted.agents) and names[0] == b"popularity"
+    status = _capi.chorus_engine_recommend_details(fitted._handle, users, 1, 3, None, ids, scores, 3, None, 0, None,
+                                                   None, ctypes.byref(count))
+    assert status == _capi.CHORUS_ERR_INVALID_ARGUMENT
+    with chorus.Engine() as unfitted:
+        status = _capi.chorus_engine_recommend_details(unfitted._handle, users, 1, 3, None, ids, scores, 3, None, 0, None,
+                                                       ctypes.byref(names), ctypes.byref(count))
+        assert status == _capi.CHORUS_ERR_NOT_FITTED
+        assert count.value == 0 and not names
