@@ -201,7 +201,10 @@ private let explainSentence = ThreadLocalCString()
         }
         // The fields past the 0.1.0 layout: the thread's copy of the sentence is made only for a
         // caller whose struct has room for its pointer.
-        if chorus_explanation.has(\.sentence, size: o.size) { r.sentence = explainSentence.set(sentence) }
+        if chorus_explanation.has(\.sentence, size: o.size) {
+            guard let copy = explainSentence.set(sentence) else { throw .outOfMemory("cannot copy the explanation's sentence") }
+            r.sentence = copy
+        }
         r.sentence_length = sentence.count
         r.agent_count = x.agents.count
         r.agent_names = InternedCStrings.array(x.agents)

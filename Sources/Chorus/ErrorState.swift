@@ -19,10 +19,12 @@ struct ThreadLocalCString: Sendable {
     }
 
     /// Makes a NUL-terminated copy of `bytes` this thread's string, frees the previous one, and
-    /// returns the copy (valid until the next `set` on this thread).
+    /// returns the copy (valid until the next `set` on this thread). Out of memory: nil, and the
+    /// previous string stays.
     @discardableResult
-    func set(_ bytes: [UInt8]) -> UnsafePointer<CChar> {
-        let copy = malloc(bytes.count + 1)!.assumingMemoryBound(to: UInt8.self)
+    func set(_ bytes: [UInt8]) -> UnsafePointer<CChar>? {
+        guard let raw = malloc(bytes.count + 1) else { return nil }
+        let copy = raw.assumingMemoryBound(to: UInt8.self)
         bytes.withUnsafeBufferPointer { b in
             if let base = b.baseAddress { copy.update(from: base, count: b.count) }
         }
