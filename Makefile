@@ -39,18 +39,23 @@ CAPI_TEST_SOURCES := Tests/c/main.c Tests/c/harness.c Tests/c/fixtures.c Tests/c
 test-c: lib
 	@mkdir -p build
 	$(CC) $(CFLAGS_HOST) $(CAPI_TEST_SOURCES) -o build/test_capi -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE)) -lm
+	$(CC) $(CFLAGS_HOST) Tests/c/test_abi_hygiene.c -o build/test_abi_hygiene -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE)) -lm
 	$(CC) $(CFLAGS_HOST) examples/c/quickstart.c -o build/quickstart -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE))
 	./build/test_capi
+	./build/test_abi_hygiene VERSION
 	./build/quickstart
 	./Tests/c/check_exports.sh $(LIB) include/chorus.h
 	./Tests/c/check_ldd.sh $(LIB)
 
-# The C host test again under AddressSanitizer + UndefinedBehaviorSanitizer (the host side of the contract).
+# The C host tests again under AddressSanitizer + UndefinedBehaviorSanitizer (the host side of the contract).
 test-c-sanitize: lib
 	@mkdir -p build
 	$(CC) $(CFLAGS_HOST) -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
 	  $(CAPI_TEST_SOURCES) -o build/test_capi_asan -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE)) -lm
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/test_capi_asan
+	$(CC) $(CFLAGS_HOST) -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+	  Tests/c/test_abi_hygiene.c -o build/test_abi_hygiene_asan -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE)) -lm
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/test_abi_hygiene_asan VERSION
 
 test-python: lib
 	CHORUS_LIBRARY=$(abspath $(LIB)) PYTHONPATH=bindings/python $(PYTHON) -m pytest -q bindings/python/tests

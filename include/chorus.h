@@ -5,20 +5,44 @@
  * - Every fallible function returns a chorus_status; CHORUS_OK (0) is success, negative values
  *   name a failure. The values are pinned forever. On failure, chorus_last_error() describes it.
  * - Constructors write the new handle through an out-parameter; *out is set to NULL on failure.
- * - Parameter structs start with `struct_size`, are filled with defaults by their `_params_init`
- *   function, and only ever grow at the end. A zero field means "default". Passing NULL for a
- *   params pointer means "all defaults".
+ * - Parameter structs start with `struct_size`, are filled with defaults by their `_init`
+ *   function, and only ever grow at the end, never into the tail padding of the previous layout
+ *   (so each layout has its own sizeof). A zero field means "default". Passing NULL for a params
+ *   pointer means "all defaults".
+ * - struct_size is sizeof() of the struct in the caller's chorus.h (the `_init` functions set
+ *   it), so a program built against an older header keeps working with a newer library. The
+ *   library never reads or writes a byte past the caller's struct_size:
+ *   - input structs (chorus_engine_params, chorus_fit_params, chorus_recommend_params,
+ *     chorus_encoder_params, chorus_kg_train_params): 8 <= struct_size <= sizeof (at least
+ *     struct_size and the field after it); the fields past struct_size take the defaults their
+ *     `_init` sets;
+ *   - output structs (chorus_explanation, chorus_engine_stats, chorus_kg_metrics): from the size
+ *     of the struct's first published layout (stated at each struct) to sizeof; the library
+ *     writes the first struct_size bytes only.
+ *   Any other struct_size is CHORUS_ERR_INVALID_ARGUMENT.
+ *   An `_init` function writes the struct's first published layout and nothing past it (a binary
+ *   built against that header passes a struct of that size). Once a struct has grown, its `_init`
+ *   name is a macro passing this header's sizeof to `<name>_init_sized` (chorus_explanation).
  * - Ownership is stated per function: [borrowed] the library reads it during the call only;
  *   [owns] the caller owns the result and releases it with the named free function.
  *   Every `_free(NULL)` is a no-op.
+ * - Handles are counted per pointer: a call that hands out a handle to an object that already has
+ *   one (chorus_engine_knowledge_graph) returns the same pointer, counted once more. Each handle
+ *   obtained is freed once; the pointer stays valid until the last of those frees. A free beyond
+ *   that, or of a pointer the library never gave out, is a no-op, and any other call with such a
+ *   pointer is CHORUS_ERR_INVALID_ARGUMENT (as long as the address is not reused by a new object).
  * - Item and user ids are the host's own int64 ids. CHORUS_NO_ITEM (-1) marks an empty slot in an
  *   output buffer (with score -INFINITY) when fewer than k items can be recommended.
  *
  * Thread safety
- * - A chorus_engine may be used from many threads at once. Read paths (recommend, similar items,
- *   explain, stats, save) run concurrently. Mutators (add interactions, fit) take the engine's
- *   write lock only to publish their result: fit trains a new model outside the lock, so
- *   recommendations keep being served from the previous model while it runs.
+ * - A chorus_engine may be used from many threads at once. The engine has one exclusive lock,
+ *   held only to copy a consistent snapshot or to apply a validated change, never while encoding,
+ *   training or ranking: read paths (recommend, similar items, explain, stats, save) copy the
+ *   published model with the texts and scenarios in one acquisition and run concurrently from it;
+ *   mutators (add interactions, texts, facts, scenarios) apply their batch whole; fit trains a new
+ *   model on a copy of the data outside the lock and publishes it in one step, so recommendations
+ *   keep being served from the previous model while it runs. Fits are serialised; calling fit
+ *   from inside a fit's own progress callback is CHORUS_ERR_INVALID_ARGUMENT.
  * - chorus_last_error() is thread-local.
  * - The library never prints. Log lines go to the callback set with chorus_set_log_callback.
  */
@@ -32,8 +56,10 @@
 extern "C" {
 #endif
 
+/* The numbers of the top-level VERSION file, the project's one version source (`make test-c` and
+ * the Python tests fail when these differ from it); chorus_version() is built from them. */
 #define CHORUS_VERSION_MAJOR 0
-#define CHORUS_VERSION_MINOR 1
+#define CHORUS_VERSION_MINOR 2
 #define CHORUS_VERSION_PATCH 0
 /* The version as one number: major * 10000 + minor * 100 + patch. */
 #define CHORUS_VERSION_NUMBER (CHORUS_VERSION_MAJOR * 10000 + CHORUS_VERSION_MINOR * 100 + CHORUS_VERSION_PATCH)
@@ -59,7 +85,8 @@ typedef int32_t chorus_status;
 
 /* ---- Library ---------------------------------------------------------------------------------- */
 
-/* The library's version as "MAJOR.MINOR.PATCH". [borrowed] static string. Thread-safe. */
+/* The library's version as "MAJOR.MINOR.PATCH" (its CHORUS_VERSION_* macros). [borrowed] lives as
+ * long as the library. Thread-safe. */
 const char *chorus_version(void);
 
 /* The library's version as one number (see CHORUS_VERSION_NUMBER); compare with the header's. */
@@ -130,7 +157,7 @@ void chorus_engine_free(chorus_engine *engine);
  * n = 0 is CHORUS_ERR_INVALID_ARGUMENT (an empty batch is almost always a host bug).
  * Without timestamps, the fit's validation hold-out takes each user's last-added interactions.
  * The batch is validated whole before anything is added: on error nothing is added.
- * New data is used by the next chorus_engine_fit. Thread-safe (takes the write lock). */
+ * New data is used by the next chorus_engine_fit. Thread-safe (applies the batch under the engine's lock). */
 chorus_status chorus_engine_add_interactions(chorus_engine *engine, const int64_t *user_ids,
                                              const int64_t *item_ids, const float *weights,
                                              const int64_t *timestamps, size_t n);
@@ -263,7 +290,8 @@ chorus_status chorus_recommend_params_init(chorus_recommend_params *params);
  *   slots hold CHORUS_NO_ITEM and -INFINITY.
  * - `out_agent_shares`: optional (NULL), capacity `shares_capacity` >= n_users * k * agent_count:
  *   for each recommended item, each agent's share of its blended score (agent order as in
- *   chorus_engine_agent_name; shares of one item sum to 1, or are all 0 for an empty slot).
+ *   chorus_engine_agent_info; shares of one item sum to 1, or are all 0 for an empty slot). A fit
+ *   running meanwhile may change the agents: chorus_engine_recommend_details names them.
  * - `out_user_flags`: optional (NULL), n_users elements, CHORUS_USER_* values.
  * k must be in 1 ... number of items. Unknown users are not an error (see
  * CHORUS_USER_COLD_FALLBACK). All arrays [borrowed]. Thread-safe. */
@@ -273,6 +301,26 @@ chorus_status chorus_engine_recommend(const chorus_engine *engine, const int64_t
                                       int64_t *out_item_ids, float *out_scores, size_t capacity,
                                       float *out_agent_shares, size_t shares_capacity,
                                       uint32_t *out_user_flags);
+
+/* chorus_engine_recommend that also names the agents its shares refer to: `*out_agent_names`
+ * [borrowed] receives the names of the agents of the model that served the call, in share order
+ * (the array and its strings live as long as the library), and `*out_agent_count` their number.
+ * Shares and names come from one model even while a concurrent fit publishes another, which
+ * chorus_engine_agent_count followed by chorus_engine_recommend cannot promise.
+ * Arguments, outputs and statuses as chorus_engine_recommend; `out_agent_names` and
+ * `out_agent_count` are required. `out_agent_shares` (optional) needs `shares_capacity` >=
+ * n_users * k * *out_agent_count: when it is too small for the model that serves, the call is
+ * CHORUS_ERR_BUFFER_TOO_SMALL with *out_agent_names and *out_agent_count set to the agents of the
+ * model now published (size the buffer from them and call again) and no output written. On every
+ * other failure (a `capacity` too small included) *out_agent_names is NULL and *out_agent_count 0.
+ * Thread-safe. */
+chorus_status chorus_engine_recommend_details(const chorus_engine *engine, const int64_t *user_ids,
+                                              size_t n_users, size_t k,
+                                              const chorus_recommend_params *params,
+                                              int64_t *out_item_ids, float *out_scores, size_t capacity,
+                                              float *out_agent_shares, size_t shares_capacity,
+                                              uint32_t *out_user_flags,
+                                              const char *const **out_agent_names, size_t *out_agent_count);
 
 /* The `k` items most similar to each of `n_items` items (cosine of the ALS item factors), the
  * item itself excluded. Outputs as in chorus_engine_recommend (capacity >= n_items * k).
@@ -285,16 +333,21 @@ chorus_status chorus_engine_similar_items(const chorus_engine *engine, const int
                                           size_t capacity);
 
 /* Why `item_id` is recommended to `user_id` under `params` (its query and history count; agent,
- * flags and diversity do not):
+ * flags and diversity do not), all from one model in one call:
  * - `out` [required]: the item's score for the request, the item of the user's history it is
- *   most similar to (cosine of item vectors; CHORUS_NO_ITEM when none) and the words of the query
- *   that the item's text contains (space-separated, NUL-terminated, cut at a word boundary);
- * - `out_shares` (optional, `shares_capacity` >= agent count): each agent's share of the score;
- * - `text` (optional, `text_capacity` bytes): the explanation as one UTF-8 sentence,
- *   NUL-terminated; `*out_text_length` (optional) receives its length without the NUL. A text
- *   buffer too small is CHORUS_ERR_BUFFER_TOO_SMALL, with *out_text_length set to the length needed.
+ *   most similar to (cosine of item vectors; CHORUS_NO_ITEM when none), the words of the query
+ *   that the item's text contains (space-separated, NUL-terminated, cut at a word boundary), the
+ *   explanation as one sentence, and the agents of the model that explained (see the fields);
+ * - `out_shares` (optional, `shares_capacity` >= out->agent_count): each agent's share of the
+ *   score, in the order of out->agent_names;
+ * - `text` (optional, `text_capacity` bytes): the sentence copied into a buffer of the caller's,
+ *   NUL-terminated; `*out_text_length` (optional) receives its length without the NUL.
+ * A `shares_capacity` or `text_capacity` too small is CHORUS_ERR_BUFFER_TOO_SMALL: `*out` is
+ * filled all the same (its agent_count and sentence_length give the sizes needed) and
+ * *out_text_length set, but neither `out_shares` nor `text` is written. On any other failure
+ * nothing is written.
  * The user may be unknown to the model (as in recommend). An item unknown to the model is
- * CHORUS_ERR_NOT_FOUND. Thread-safe. */
+ * CHORUS_ERR_NOT_FOUND; before the first fit CHORUS_ERR_NOT_FITTED. Thread-safe. */
 typedef struct chorus_explanation {
     uint32_t struct_size;
     float score;
@@ -302,9 +355,27 @@ typedef struct chorus_explanation {
     float because_similarity;
     uint32_t reserved;
     char matched_terms[256];
+    /* The 0.1.0 layout ends here: offsetof(chorus_explanation, sentence) is the smallest
+     * struct_size accepted, and a caller with that size receives none of the fields below. */
+    const char *sentence;          /* [borrowed] the explanation as one UTF-8 sentence, NUL-terminated:
+                                      a copy the library owns, valid until the next
+                                      chorus_engine_explain call on the same thread */
+    size_t sentence_length;        /* its length in bytes, without the NUL */
+    size_t agent_count;            /* the agents of the model that explained: the number of shares */
+    const char *const *agent_names; /* [borrowed] agent_count names, in the order of the shares; the
+                                      array and its strings live as long as the library */
 } chorus_explanation;
 
+/* Fills `explanation` with defaults (because_item CHORUS_NO_ITEM, pointers NULL) and sets its
+ * struct_size. Call it through the macro below, which passes this header's
+ * sizeof(chorus_explanation): chorus_explanation_init_sized writes `struct_size` bytes and no more
+ * (from offsetof(chorus_explanation, sentence) up to the library's sizeof; any other size is
+ * CHORUS_ERR_INVALID_ARGUMENT). The function chorus_explanation_init itself, which binaries built
+ * against 0.1.0 call (and `(chorus_explanation_init)(p)` reaches), writes the 0.1.0 layout only. */
 chorus_status chorus_explanation_init(chorus_explanation *explanation);
+chorus_status chorus_explanation_init_sized(chorus_explanation *explanation, size_t struct_size);
+#define chorus_explanation_init(explanation) chorus_explanation_init_sized((explanation), sizeof(chorus_explanation))
+
 chorus_status chorus_engine_explain(const chorus_engine *engine, int64_t user_id, int64_t item_id,
                                     const chorus_recommend_params *params, chorus_explanation *out,
                                     float *out_shares, size_t shares_capacity,
@@ -338,7 +409,8 @@ typedef struct chorus_engine_stats {
 } chorus_engine_stats;
 
 /* Fills `*out_stats`; the caller sets out_stats->struct_size = sizeof(chorus_engine_stats) first
- * (or calls chorus_engine_stats_init). Thread-safe. */
+ * (or calls chorus_engine_stats_init). The smallest struct_size accepted is the 0.1.0 layout:
+ * every field above. Thread-safe. */
 chorus_status chorus_engine_stats_init(chorus_engine_stats *stats);
 chorus_status chorus_engine_get_stats(const chorus_engine *engine, chorus_engine_stats *out_stats);
 
@@ -410,7 +482,10 @@ typedef struct chorus_kg chorus_kg;
 /* *out_kg [owns]: release with chorus_kg_free. */
 chorus_status chorus_kg_create(chorus_kg **out_kg);
 
-/* Releases a graph. NULL is a no-op. No other call may be running on it. */
+/* Releases one handle to a graph. NULL is a no-op, as is a pointer already freed as many times as
+ * it was obtained. Other handles to the same graph (see chorus_engine_knowledge_graph) stay valid,
+ * and an engine's graph lives on in the engine. No other call may be running with the last handle
+ * while it is freed. */
 void chorus_kg_free(chorus_kg *kg);
 
 /* Adds n triples by name (UTF-8, non-empty, [borrowed]); repeats are skipped. Validated whole: on
@@ -467,6 +542,8 @@ typedef struct chorus_kg_metrics {
     double hits_at_1, hits_at_3, hits_at_10;
 } chorus_kg_metrics;
 
+/* Fills `metrics` with zeros and sets struct_size. The smallest struct_size chorus_kg_evaluate_tsv
+ * accepts is the 0.1.0 layout: every field above. */
 chorus_status chorus_kg_metrics_init(chorus_kg_metrics *metrics);
 
 /* Filtered link prediction on the triples of a file (both directions; the graph's own triples and
@@ -489,7 +566,8 @@ chorus_status chorus_kg_load(const char *path, chorus_kg **out_kg);
  * is trained (chorus_kg_train), the next chorus_engine_fit gives the items that are entities of its
  * model the "kge" agent (recommendation by embedding similarity). The graph and its model are saved
  * inside the engine snapshot. *out_kg [owns]: release with chorus_kg_free (the graph lives on in
- * the engine). Thread-safe. */
+ * the engine). Every call on one engine returns the same pointer, counted once more: free it once
+ * per successful call; it stays valid until the last of those frees. Thread-safe. */
 chorus_status chorus_engine_knowledge_graph(chorus_engine *engine, chorus_kg **out_kg);
 
 #ifdef __cplusplus

@@ -24,9 +24,7 @@ final class EncoderBox: @unchecked Sendable {
 
 @c @implementation public func chorus_encoder_params_init(_ params: UnsafeMutablePointer<chorus_encoder_params>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        let p = try Check.notNull(params, "params")
-        p.pointee = chorus_encoder_params()
-        p.pointee.struct_size = UInt32(MemoryLayout<chorus_encoder_params>.size)
+        try chorus_encoder_params.initialise(params, "params")
     }
 }
 
@@ -36,8 +34,7 @@ final class EncoderBox: @unchecked Sendable {
         out.pointee = nil
         var path: String? = nil, require = false, threads = 0
         if let params {
-            let c = params.pointee
-            try Check.structSize(c.struct_size, MemoryLayout<chorus_encoder_params>.size, "chorus_encoder_params")
+            let c = try chorus_encoder_params.read(params)
             guard c.flags & ~UInt32(CHORUS_ENCODER_REQUIRE_MODEL) == 0 else { throw .invalidArgument("unknown bits in flags: \(c.flags)") }
             guard c.threads <= 1024 else { throw .invalidArgument("threads must be in 0...1024, got \(c.threads)") }
             path = c.model_path.map { String(cString: $0) }

@@ -12,11 +12,7 @@ import ChorusCore
 
 @c @implementation public func chorus_engine_params_init(_ params: UnsafeMutablePointer<chorus_engine_params>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        let p = try Check.notNull(params, "params")
-        p.pointee = chorus_engine_params()
-        p.pointee.struct_size = UInt32(MemoryLayout<chorus_engine_params>.size)
-        p.pointee.popularity_half_life_seconds = EngineConfig().popularityHalfLifeSeconds
-        p.pointee.encoder_path = nil
+        try chorus_engine_params.initialise(params, "params")
     }
 }
 
@@ -26,10 +22,10 @@ import ChorusCore
         out.pointee = nil
         var config = EngineConfig()
         if let params {
-            try Check.structSize(params.pointee.struct_size, MemoryLayout<chorus_engine_params>.size, "chorus_engine_params")
-            let h = params.pointee.popularity_half_life_seconds
+            let c = try chorus_engine_params.read(params)
+            let h = c.popularity_half_life_seconds
             config.popularityHalfLifeSeconds = h < 0 ? -1 : h
-            let flags = params.pointee.flags
+            let flags = c.flags
             let known = UInt32(CHORUS_ENGINE_REQUIRE_ENCODER | CHORUS_ENGINE_HASHING_ENCODER)
             guard flags & ~known == 0 else { throw .invalidArgument("unknown bits in flags: \(flags)") }
             config.requireEncoder = flags & UInt32(CHORUS_ENGINE_REQUIRE_ENCODER) != 0
@@ -37,7 +33,7 @@ import ChorusCore
             guard !(config.requireEncoder && config.hashingEncoder) else {
                 throw .invalidArgument("flags ask both to require the transformer encoder and to use the hashing encoder")
             }
-            config.encoderPath = params.pointee.encoder_path.map { String(cString: $0) }
+            config.encoderPath = c.encoder_path.map { String(cString: $0) }
         }
         let engine = Engine(config: config)
         // A required encoder must be there now, not at the first text call.
@@ -88,17 +84,7 @@ private func addInteractions(_ engine: OpaquePointer?, _ scenario: UnsafePointer
 
 @c @implementation public func chorus_fit_params_init(_ params: UnsafeMutablePointer<chorus_fit_params>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        let p = try Check.notNull(params, "params")
-        let d = FitParameters()
-        p.pointee = chorus_fit_params()
-        p.pointee.struct_size = UInt32(MemoryLayout<chorus_fit_params>.size)
-        p.pointee.factors = UInt32(d.factors)
-        p.pointee.regularization = d.regularization
-        p.pointee.alpha = d.alpha
-        p.pointee.iterations = UInt32(d.iterations)
-        p.pointee.threads = 0
-        p.pointee.seed = d.seed
-        p.pointee.validation_fraction = d.validationFraction
+        try chorus_fit_params.initialise(params, "params")
     }
 }
 
@@ -108,8 +94,7 @@ private func addInteractions(_ engine: OpaquePointer?, _ scenario: UnsafePointer
         var p = FitParameters()
         var progress: ((String, Double) -> Bool)? = nil
         if let params {
-            let c = params.pointee
-            try Check.structSize(c.struct_size, MemoryLayout<chorus_fit_params>.size, "chorus_fit_params")
+            let c = try chorus_fit_params.read(params)
             if c.factors != 0 { p.factors = Int(c.factors) }
             if c.regularization != 0 { p.regularization = c.regularization }
             if c.alpha != 0 { p.alpha = c.alpha }
@@ -131,9 +116,7 @@ private func addInteractions(_ engine: OpaquePointer?, _ scenario: UnsafePointer
 
 @c @implementation public func chorus_recommend_params_init(_ params: UnsafeMutablePointer<chorus_recommend_params>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        let p = try Check.notNull(params, "params")
-        p.pointee = chorus_recommend_params()
-        p.pointee.struct_size = UInt32(MemoryLayout<chorus_recommend_params>.size)
+        try chorus_recommend_params.initialise(params, "params")
     }
 }
 
@@ -141,8 +124,7 @@ private func addInteractions(_ engine: OpaquePointer?, _ scenario: UnsafePointer
 private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(ChorusError) -> RecommendOptions {
     var o = RecommendOptions()
     guard let params else { return o }
-    let c = params.pointee
-    try Check.structSize(c.struct_size, MemoryLayout<chorus_recommend_params>.size, "chorus_recommend_params")
+    let c = try chorus_recommend_params.read(params)
     guard c.flags & ~UInt32(CHORUS_RECOMMEND_INCLUDE_SEEN) == 0 else { throw .invalidArgument("unknown bits in flags: \(c.flags)") }
     o.includeSeen = c.flags & UInt32(CHORUS_RECOMMEND_INCLUDE_SEEN) != 0
     let nAllow = try Check.count(c.n_allow, "n_allow"), nDeny = try Check.count(c.n_deny, "n_deny")
@@ -174,12 +156,20 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
 
 @c @implementation public func chorus_explanation_init(_ explanation: UnsafeMutablePointer<chorus_explanation>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        let p = try Check.notNull(explanation, "explanation")
-        p.pointee = chorus_explanation()
-        p.pointee.struct_size = UInt32(MemoryLayout<chorus_explanation>.size)
-        p.pointee.because_item = -1
+        try chorus_explanation.initialise(explanation, "explanation")
     }
 }
+
+@c @implementation public func chorus_explanation_init_sized(_ explanation: UnsafeMutablePointer<chorus_explanation>!,
+                                                          _ structSize: Int) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        try chorus_explanation.initialise(explanation, "explanation", size: structSize)
+    }
+}
+
+/// The sentence chorus_engine_explain lends out in chorus_explanation.sentence: one per thread,
+/// valid until the thread's next explain.
+private let explainSentence = ThreadLocalCString()
 
 @c @implementation public func chorus_engine_explain(_ engine: OpaquePointer!, _ userId: Int64, _ itemId: Int64,
                                                   _ params: UnsafePointer<chorus_recommend_params>!,
@@ -189,30 +179,14 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
                                                   _ outTextLength: UnsafeMutablePointer<Int>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
         let e = try Handles.engine(engine)
-        let o = try Check.notNull(out, "out")
-        try Check.structSize(o.pointee.struct_size, MemoryLayout<chorus_explanation>.size, "chorus_explanation")
+        let o = try chorus_explanation.output(out, "out")
         let options = try options(params)
         let x = try e.explain(user: userId, item: itemId, options: options)
-        if let outShares {
-            guard Check.capacity(sharesCapacity) >= x.shares.count else {
-                throw .bufferTooSmall("shares_capacity \(sharesCapacity) < agent count \(x.shares.count)")
-            }
-            outShares.update(from: x.shares, count: x.shares.count)
-        }
         let sentence = Array(x.sentence.utf8)
-        outTextLength?.pointee = sentence.count
-        if let text {
-            guard Check.capacity(textCapacity) > sentence.count else {
-                throw .bufferTooSmall("text_capacity \(textCapacity) < \(sentence.count + 1) bytes needed (see out_text_length)")
-            }
-            sentence.withUnsafeBufferPointer { b in
-                UnsafeMutableRawPointer(text).copyMemory(from: b.baseAddress!, byteCount: b.count)
-            }
-            text[sentence.count] = 0
-        }
-        o.pointee.score = x.score
-        o.pointee.because_item = x.becauseItem ?? -1
-        o.pointee.because_similarity = x.becauseSimilarity
+        var r = chorus_explanation.defaults
+        r.score = x.score
+        r.because_item = x.becauseItem ?? -1
+        r.because_similarity = x.becauseSimilarity
         // Matched terms, space-separated, cut at a word boundary to fit 255 bytes.
         var terms: [UInt8] = []
         for t in x.matchedTerms {
@@ -221,10 +195,70 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
             if !terms.isEmpty { terms.append(32) }
             terms += bytes
         }
-        withUnsafeMutableBytes(of: &o.pointee.matched_terms) { raw in
+        withUnsafeMutableBytes(of: &r.matched_terms) { raw in
             raw.initializeMemory(as: UInt8.self, repeating: 0)
             raw.copyBytes(from: terms)
         }
+        // The fields past the 0.1.0 layout: the thread's copy of the sentence is made only for a
+        // caller whose struct has room for its pointer.
+        if chorus_explanation.has(\.sentence, size: o.size) {
+            guard let copy = explainSentence.set(sentence) else { throw .outOfMemory("cannot copy the explanation's sentence") }
+            r.sentence = copy
+        }
+        r.sentence_length = sentence.count
+        r.agent_count = x.agents.count
+        r.agent_names = InternedCStrings.array(x.agents)
+        chorus_explanation.write(r, to: o.pointer, size: o.size)
+        outTextLength?.pointee = sentence.count
+        // The caller's buffers: both are checked before either is written.
+        var tooSmall: [String] = []
+        if outShares != nil, Check.capacity(sharesCapacity) < x.shares.count {
+            tooSmall.append("shares_capacity \(sharesCapacity) < agent count \(x.shares.count) (see out->agent_count)")
+        }
+        if text != nil, Check.capacity(textCapacity) <= sentence.count {
+            tooSmall.append("text_capacity \(textCapacity) < \(sentence.count + 1) bytes needed (see out_text_length)")
+        }
+        guard tooSmall.isEmpty else { throw .bufferTooSmall(tooSmall.joined(separator: "; ")) }
+        outShares?.update(from: x.shares, count: x.shares.count)
+        if let text {
+            sentence.withUnsafeBufferPointer { b in
+                if let base = b.baseAddress { UnsafeMutableRawPointer(text).copyMemory(from: base, byteCount: b.count) }
+            }
+            text[sentence.count] = 0
+        }
+    }
+}
+
+/// The shared body of chorus_engine_recommend and chorus_engine_recommend_details: validates, calls
+/// the core, and returns the agents of the model that served. `sharesTooSmall` runs when the core
+/// finds the shares buffer too small for its model (before the error is thrown on).
+@discardableResult
+private func recommend(_ engine: OpaquePointer?, _ userIds: UnsafePointer<Int64>?, _ nUsers: Int, _ k: Int,
+                       _ params: UnsafePointer<chorus_recommend_params>?,
+                       _ outItemIds: UnsafeMutablePointer<Int64>?, _ outScores: UnsafeMutablePointer<Float>?, _ capacity: Int,
+                       _ outAgentShares: UnsafeMutablePointer<Float>?, _ sharesCapacity: Int,
+                       _ outUserFlags: UnsafeMutablePointer<UInt32>?,
+                       sharesTooSmall: (Engine) -> Void = { _ in }) throws(ChorusError) -> [String] {
+    let e = try Handles.engine(engine)
+    let users = try Check.notNull(userIds, "user_ids")
+    let ids = try Check.notNull(outItemIds, "out_item_ids"), scores = try Check.notNull(outScores, "out_scores")
+    let nUsers = try Check.count(nUsers, "n_users"), k = try Check.count(k, "k")
+    let capacity = Check.capacity(capacity), sharesCapacity = Check.capacity(sharesCapacity)
+    guard nUsers > 0 else { throw .invalidArgument("n_users is 0") }
+    guard k > 0 else { throw .invalidArgument("k is 0") }
+    let o = try options(params)
+    let needed = try Check.product(nUsers, k, "n_users * k")
+    guard capacity >= needed else { throw .bufferTooSmall("capacity \(capacity) < n_users * k = \(needed)") }
+    // The shares buffer is checked by the core against the model it serves from (a concurrent
+    // fit may change the number of agents): that is its only buffer-too-small.
+    do {
+        return try e.recommend(users: UnsafeBufferPointer(start: users, count: nUsers), k: k, options: o,
+                               outIds: ids, outScores: scores,
+                               outShares: outAgentShares.map { UnsafeMutableBufferPointer(start: $0, count: sharesCapacity) },
+                               outFlags: outUserFlags)
+    } catch {
+        if case .bufferTooSmall = error { sharesTooSmall(e) }
+        throw error
     }
 }
 
@@ -234,22 +268,31 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
                                                     _ outAgentShares: UnsafeMutablePointer<Float>!, _ sharesCapacity: Int,
                                                     _ outUserFlags: UnsafeMutablePointer<UInt32>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        let e = try Handles.engine(engine)
-        let users = try Check.notNull(userIds, "user_ids")
-        let ids = try Check.notNull(outItemIds, "out_item_ids"), scores = try Check.notNull(outScores, "out_scores")
-        let nUsers = try Check.count(nUsers, "n_users"), k = try Check.count(k, "k")
-        let capacity = Check.capacity(capacity), sharesCapacity = Check.capacity(sharesCapacity)
-        guard nUsers > 0 else { throw .invalidArgument("n_users is 0") }
-        guard k > 0 else { throw .invalidArgument("k is 0") }
-        let o = try options(params)
-        let needed = try Check.product(nUsers, k, "n_users * k")
-        guard capacity >= needed else { throw .bufferTooSmall("capacity \(capacity) < n_users * k = \(needed)") }
-        // The shares buffer is checked by the core against the model it serves from (a concurrent
-        // fit may change the number of agents).
-        try e.recommend(users: UnsafeBufferPointer(start: users, count: nUsers), k: k, options: o,
-                        outIds: ids, outScores: scores,
-                        outShares: outAgentShares.map { UnsafeMutableBufferPointer(start: $0, count: sharesCapacity) },
-                        outFlags: outUserFlags)
+        try recommend(engine, userIds, nUsers, k, params, outItemIds, outScores, capacity, outAgentShares, sharesCapacity, outUserFlags)
+    }
+}
+
+@c @implementation public func chorus_engine_recommend_details(_ engine: OpaquePointer!, _ userIds: UnsafePointer<Int64>!, _ nUsers: Int, _ k: Int,
+                                                            _ params: UnsafePointer<chorus_recommend_params>!,
+                                                            _ outItemIds: UnsafeMutablePointer<Int64>!, _ outScores: UnsafeMutablePointer<Float>!,
+                                                            _ capacity: Int,
+                                                            _ outAgentShares: UnsafeMutablePointer<Float>!, _ sharesCapacity: Int,
+                                                            _ outUserFlags: UnsafeMutablePointer<UInt32>!,
+                                                            _ outAgentNames: UnsafeMutablePointer<UnsafePointer<UnsafePointer<CChar>?>?>!,
+                                                            _ outAgentCount: UnsafeMutablePointer<Int>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let names = try Check.notNull(outAgentNames, "out_agent_names"), count = try Check.notNull(outAgentCount, "out_agent_count")
+        names.pointee = nil
+        count.pointee = 0
+        let agents = try recommend(engine, userIds, nUsers, k, params, outItemIds, outScores, capacity, outAgentShares,
+                                   sharesCapacity, outUserFlags) { e in
+            // Too small for the model that served: report the agents now published to size the retry.
+            let now = e.agentNames
+            names.pointee = InternedCStrings.array(now)
+            count.pointee = now.count
+        }
+        names.pointee = InternedCStrings.array(agents)
+        count.pointee = agents.count
     }
 }
 
@@ -294,31 +337,30 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
 
 @c @implementation public func chorus_engine_stats_init(_ stats: UnsafeMutablePointer<chorus_engine_stats>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        let p = try Check.notNull(stats, "stats")
-        p.pointee = chorus_engine_stats()
-        p.pointee.struct_size = UInt32(MemoryLayout<chorus_engine_stats>.size)
+        try chorus_engine_stats.initialise(stats, "stats")
     }
 }
 
 @c @implementation public func chorus_engine_get_stats(_ engine: OpaquePointer!, _ outStats: UnsafeMutablePointer<chorus_engine_stats>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
         let e = try Handles.engine(engine)
-        let out = try Check.notNull(outStats, "out_stats")
-        try Check.structSize(out.pointee.struct_size, MemoryLayout<chorus_engine_stats>.size, "chorus_engine_stats")
+        let out = try chorus_engine_stats.output(outStats, "out_stats")
         let s = e.stats()
-        out.pointee.fitted = s.fitted ? 1 : 0
-        out.pointee.n_users = UInt64(s.users)
-        out.pointee.n_items = UInt64(s.items)
-        out.pointee.n_interactions = UInt64(s.interactions)
-        out.pointee.n_model_users = UInt64(s.modelUsers)
-        out.pointee.n_model_items = UInt64(s.modelItems)
-        out.pointee.model_bytes = UInt64(s.modelBytes)
-        out.pointee.popularity_half_life_seconds = s.popularityHalfLifeSeconds
-        out.pointee.n_item_texts = UInt64(s.itemTexts)
-        out.pointee.n_user_texts = UInt64(s.userTexts)
-        out.pointee.n_item_facts = UInt64(s.itemFacts)
-        out.pointee.allocator_allocated_bytes = s.allocatedBytes
-        out.pointee.allocator_resident_bytes = s.residentBytes
+        var r = chorus_engine_stats.defaults
+        r.fitted = s.fitted ? 1 : 0
+        r.n_users = UInt64(s.users)
+        r.n_items = UInt64(s.items)
+        r.n_interactions = UInt64(s.interactions)
+        r.n_model_users = UInt64(s.modelUsers)
+        r.n_model_items = UInt64(s.modelItems)
+        r.model_bytes = UInt64(s.modelBytes)
+        r.popularity_half_life_seconds = s.popularityHalfLifeSeconds
+        r.n_item_texts = UInt64(s.itemTexts)
+        r.n_user_texts = UInt64(s.userTexts)
+        r.n_item_facts = UInt64(s.itemFacts)
+        r.allocator_allocated_bytes = s.allocatedBytes
+        r.allocator_resident_bytes = s.residentBytes
+        chorus_engine_stats.write(r, to: out.pointer, size: out.size)
     }
 }
 

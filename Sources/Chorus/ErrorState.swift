@@ -6,26 +6,52 @@ import Musl
 import CChorus
 import ChorusCore
 
-/// The thread-local last-error message behind chorus_last_error(): a malloc'd C string per thread,
-/// replaced on each failure and freed when the thread exits.
-enum ErrorState {
-    static let key: pthread_key_t = {
+/// A C string per thread: a malloc'd copy, replaced by each `set` on that thread (the previous one
+/// is freed then) and freed when the thread exits. Behind chorus_last_error() and the sentence
+/// chorus_engine_explain lends out.
+struct ThreadLocalCString: Sendable {
+    private let key: pthread_key_t
+
+    init() {
         var k = pthread_key_t()
         pthread_key_create(&k) { p in free(p) }
-        return k
-    }()
+        key = k
+    }
+
+    /// Makes a NUL-terminated copy of `bytes` this thread's string, frees the previous one, and
+    /// returns the copy (valid until the next `set` on this thread). Out of memory: nil, and the
+    /// previous string stays.
+    @discardableResult
+    func set(_ bytes: [UInt8]) -> UnsafePointer<CChar>? {
+        guard let raw = malloc(bytes.count + 1) else { return nil }
+        let copy = raw.assumingMemoryBound(to: UInt8.self)
+        bytes.withUnsafeBufferPointer { b in
+            if let base = b.baseAddress { copy.update(from: base, count: b.count) }
+        }
+        copy[bytes.count] = 0
+        let old = pthread_getspecific(key)
+        pthread_setspecific(key, copy)
+        free(old)
+        return UnsafeRawPointer(copy).assumingMemoryBound(to: CChar.self)
+    }
+
+    /// This thread's string, if `set` was called on it.
+    var current: UnsafePointer<CChar>? {
+        pthread_getspecific(key).map { UnsafePointer($0.assumingMemoryBound(to: CChar.self)) }
+    }
+}
+
+/// The thread-local last-error message behind chorus_last_error(), replaced on each failure.
+enum ErrorState {
+    static let message = ThreadLocalCString()
     static let empty: StaticString = ""
 
     static func set(_ message: String) {
-        let old = pthread_getspecific(key)
-        let copy = strdup(message)
-        pthread_setspecific(key, copy)
-        free(old)
+        self.message.set(Array(message.utf8))
     }
 
     static var current: UnsafePointer<CChar> {
-        if let p = pthread_getspecific(key) { return UnsafePointer(p.assumingMemoryBound(to: CChar.self)) }
-        return UnsafeRawPointer(empty.utf8Start).assumingMemoryBound(to: CChar.self)
+        message.current ?? UnsafeRawPointer(empty.utf8Start).assumingMemoryBound(to: CChar.self)
     }
 }
 
@@ -77,12 +103,6 @@ enum Check {
     static func notNull<T>(_ p: T?, _ name: String) throws(ChorusError) -> T {
         guard let p else { throw .invalidArgument("\(name) is NULL") }
         return p
-    }
-
-    static func structSize(_ given: UInt32, _ expected: Int, _ type: String) throws(ChorusError) {
-        guard Int(given) == expected else {
-            throw .invalidArgument("\(type).struct_size is \(given), expected \(expected): initialise it with \(type)_init (or the matching _params_init) from this library's chorus.h")
-        }
     }
 
     /// A C `size_t` count arrives as `Int`; values above Int.max wrap negative and are rejected here.

@@ -49,9 +49,7 @@ private func graph(_ handle: OpaquePointer?) throws(ChorusError) -> KnowledgeGra
 
 @c @implementation public func chorus_kg_train_params_init(_ params: UnsafeMutablePointer<chorus_kg_train_params>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        let p = try Check.notNull(params, "params")
-        p.pointee = chorus_kg_train_params()
-        p.pointee.struct_size = UInt32(MemoryLayout<chorus_kg_train_params>.size)
+        try chorus_kg_train_params.initialise(params, "params")
     }
 }
 
@@ -61,8 +59,7 @@ private func graph(_ handle: OpaquePointer?) throws(ChorusError) -> KnowledgeGra
         var p = KGTrainingParameters.defaults(for: .rotatE)
         var progress: ((Double) -> Bool)? = nil
         if let params {
-            let c = params.pointee
-            try Check.structSize(c.struct_size, MemoryLayout<chorus_kg_train_params>.size, "chorus_kg_train_params")
+            let c = try chorus_kg_train_params.read(params)
             if let m = c.model { p = KGTrainingParameters.defaults(for: try KGModelKind(name: String(cString: m))) }
             if c.dim != 0 { p.dimension = Int(c.dim) }
             if c.epochs != 0 { p.epochs = Int(c.epochs) }
@@ -94,9 +91,7 @@ private func graph(_ handle: OpaquePointer?) throws(ChorusError) -> KnowledgeGra
 
 @c @implementation public func chorus_kg_metrics_init(_ metrics: UnsafeMutablePointer<chorus_kg_metrics>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        let p = try Check.notNull(metrics, "metrics")
-        p.pointee = chorus_kg_metrics()
-        p.pointee.struct_size = UInt32(MemoryLayout<chorus_kg_metrics>.size)
+        try chorus_kg_metrics.initialise(metrics, "metrics")
     }
 }
 
@@ -104,13 +99,14 @@ private func graph(_ handle: OpaquePointer?) throws(ChorusError) -> KnowledgeGra
                                                    _ out: UnsafeMutablePointer<chorus_kg_metrics>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
         let g = try graph(kg)
-        let o = try Check.notNull(out, "out")
-        try Check.structSize(o.pointee.struct_size, MemoryLayout<chorus_kg_metrics>.size, "chorus_kg_metrics")
+        let o = try chorus_kg_metrics.output(out, "out")
         let (r, skipped) = try g.evaluate(tsv: try Check.string(path, "path"))
-        o.pointee.queries = UInt64(r.both.queries)
-        o.pointee.skipped = UInt64(skipped)
-        o.pointee.mrr = r.both.mrr
-        o.pointee.hits_at_1 = r.both.hitsAt1; o.pointee.hits_at_3 = r.both.hitsAt3; o.pointee.hits_at_10 = r.both.hitsAt10
+        var m = chorus_kg_metrics.defaults
+        m.queries = UInt64(r.both.queries)
+        m.skipped = UInt64(skipped)
+        m.mrr = r.both.mrr
+        m.hits_at_1 = r.both.hitsAt1; m.hits_at_3 = r.both.hitsAt3; m.hits_at_10 = r.both.hitsAt10
+        chorus_kg_metrics.write(m, to: o.pointer, size: o.size)
     }
 }
 

@@ -3,10 +3,13 @@ import ChorusCore
 
 // Library-wide entry points: version, errors, struct sizes, logging.
 
-private let versionString: StaticString = "0.1.0"
+/// "MAJOR.MINOR.PATCH", built from the header's macros: the top-level VERSION file is the one
+/// version source, and the tests check chorus.h's macros against it.
+nonisolated(unsafe) private let versionString: UnsafePointer<CChar> =
+    UnsafePointer(strdupSwift("\(CHORUS_VERSION_MAJOR).\(CHORUS_VERSION_MINOR).\(CHORUS_VERSION_PATCH)"))
 
 @c @implementation public func chorus_version() -> UnsafePointer<CChar>! {
-    UnsafeRawPointer(versionString.utf8Start).assumingMemoryBound(to: CChar.self)
+    versionString
 }
 
 @c @implementation public func chorus_version_number() -> UInt32 {

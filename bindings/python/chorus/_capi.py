@@ -27,16 +27,17 @@ from ctypes import (
     c_void_p,
 )
 
+from . import _version
 from ._lib import lib
 
 # ---- Version ---------------------------------------------------------------------------------
 
-# #define CHORUS_VERSION_MAJOR 0
-# #define CHORUS_VERSION_MINOR 1
-# #define CHORUS_VERSION_PATCH 0
-CHORUS_VERSION_MAJOR = 0
-CHORUS_VERSION_MINOR = 1
-CHORUS_VERSION_PATCH = 0
+# #define CHORUS_VERSION_MAJOR / CHORUS_VERSION_MINOR / CHORUS_VERSION_PATCH: the numbers of the
+# VERSION file (chorus/VERSION, a link to the top-level one; tests/test_version.py checks chorus.h's
+# macros against it).
+CHORUS_VERSION_MAJOR = _version.MAJOR
+CHORUS_VERSION_MINOR = _version.MINOR
+CHORUS_VERSION_PATCH = _version.PATCH
 CHORUS_VERSION_NUMBER = CHORUS_VERSION_MAJOR * 10000 + CHORUS_VERSION_MINOR * 100 + CHORUS_VERSION_PATCH
 
 # ---- Status codes (pinned forever) -----------------------------------------------------------
@@ -295,6 +296,21 @@ chorus_engine_recommend.argtypes = [
 ]
 chorus_engine_recommend.restype = chorus_status
 
+# chorus_status chorus_engine_recommend_details(const chorus_engine *engine, const int64_t *user_ids,
+#                                               size_t n_users, size_t k,
+#                                               const chorus_recommend_params *params,
+#                                               int64_t *out_item_ids, float *out_scores, size_t capacity,
+#                                               float *out_agent_shares, size_t shares_capacity,
+#                                               uint32_t *out_user_flags,
+#                                               const char *const **out_agent_names, size_t *out_agent_count);
+chorus_engine_recommend_details = lib.chorus_engine_recommend_details
+chorus_engine_recommend_details.argtypes = [
+    chorus_engine_p, POINTER(c_int64), c_size_t, c_size_t, POINTER(chorus_recommend_params),
+    POINTER(c_int64), POINTER(c_float), c_size_t, POINTER(c_float), c_size_t, POINTER(c_uint32),
+    POINTER(POINTER(c_char_p)), POINTER(c_size_t),
+]
+chorus_engine_recommend_details.restype = chorus_status
+
 # chorus_status chorus_engine_similar_items(const chorus_engine *engine, const int64_t *item_ids,
 #                                           size_t n_items, size_t k,
 #                                           const chorus_recommend_params *params,
@@ -358,6 +374,10 @@ class chorus_engine_stats(Structure):
 #     float because_similarity;
 #     uint32_t reserved;
 #     char matched_terms[256];
+#     const char *sentence;
+#     size_t sentence_length;
+#     size_t agent_count;
+#     const char *const *agent_names;
 # } chorus_explanation;
 class chorus_explanation(Structure):
     _fields_ = [
@@ -367,13 +387,25 @@ class chorus_explanation(Structure):
         ("because_similarity", c_float),
         ("reserved", c_uint32),
         ("matched_terms", ctypes.c_char * 256),
+        # POINTER(c_char), not c_char_p: read with ctypes.string_at(sentence, sentence_length).
+        ("sentence", POINTER(ctypes.c_char)),
+        ("sentence_length", c_size_t),
+        ("agent_count", c_size_t),
+        ("agent_names", POINTER(c_char_p)),
     ]
 
 
 # chorus_status chorus_explanation_init(chorus_explanation *explanation);
+# (The function: the 0.1.0 layout only. In C the macro of that name calls chorus_explanation_init_sized
+# with sizeof(chorus_explanation); from Python call that with ctypes.sizeof.)
 chorus_explanation_init = lib.chorus_explanation_init
 chorus_explanation_init.argtypes = [POINTER(chorus_explanation)]
 chorus_explanation_init.restype = chorus_status
+
+# chorus_status chorus_explanation_init_sized(chorus_explanation *explanation, size_t struct_size);
+chorus_explanation_init_sized = lib.chorus_explanation_init_sized
+chorus_explanation_init_sized.argtypes = [POINTER(chorus_explanation), c_size_t]
+chorus_explanation_init_sized.restype = chorus_status
 
 # chorus_status chorus_engine_explain(const chorus_engine *engine, int64_t user_id, int64_t item_id,
 #                                     const chorus_recommend_params *params, chorus_explanation *out,

@@ -20,8 +20,10 @@ import ctypes
 import os
 from typing import List, Optional, Tuple
 
-#: The major version of chorus.h this binding mirrors (CHORUS_VERSION_MAJOR).
-EXPECTED_MAJOR = 0
+from . import _version
+
+#: The major version of chorus.h this binding mirrors (CHORUS_VERSION_MAJOR; chorus/VERSION).
+EXPECTED_MAJOR = _version.MAJOR
 
 #: Name of the environment variable that points at the library to load.
 ENV_VAR = "CHORUS_LIBRARY"

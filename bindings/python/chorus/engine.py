@@ -25,6 +25,12 @@ PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 ProgressFn = Callable[[str, float], Optional[bool]]
 
 _INT64_MAX = np.iinfo(np.int64).max
+# Room for more agents than an engine has (9 kinds today): explain's shares buffer, grown only if a
+# model has more.
+_SHARES_GUESS = 32
+# Calls repeated because a concurrent fit published a model with more agents than the buffer had room
+# for, before giving up with BufferTooSmall.
+_RETRIES = 4
 _UINT32_MAX = 2**32 - 1
 _UINT64_MAX = 2**64 - 1
 
@@ -34,9 +40,11 @@ class Recommendations(NamedTuple):
 
     - ``ids`` (n, k) int64, ``scores`` (n, k) float32: as without details.
     - ``shares`` (n, k, n_agents) float32: each agent's share of each item's blended score, agents
-      in the order of ``Engine.agents``; a row sums to 1 (all 0 for an empty slot).
+      in the order of ``agents``; a row sums to 1 (all 0 for an empty slot).
     - ``cold`` (n,) bool: True where the user is unknown to the fitted model and the items come
       from the agents that need no history (popularity, and content for a user with a profile text).
+    - ``agents``: the names of the agents the shares refer to, from the model that served the call
+      (the same call: a fit running meanwhile cannot make them disagree).
 
     For a scalar user id every array loses its leading axis (and ``cold`` is a bool).
     """
@@ -45,6 +53,7 @@ class Recommendations(NamedTuple):
     scores: np.ndarray
     shares: np.ndarray
     cold: Union[np.ndarray, bool]
+    agents: Tuple[str, ...]
 
 
 class Explanation(NamedTuple):
@@ -413,21 +422,42 @@ class Engine(NativeObject):
         n = users.size
         ids = np.empty((n, k), dtype=np.int64)
         scores = np.empty((n, k), dtype=np.float32)
-        shares = flags = None
-        if return_details:
-            shares = np.zeros((n, k, self._agent_count(handle)), dtype=np.float32)
-            flags = np.zeros(n, dtype=np.uint32)
-        check(_capi.chorus_engine_recommend(
-            handle, _ptr(users, c_int64), n, k, byref(params),
-            _ptr(ids, c_int64), _ptr(scores, c_float), ids.size,
-            _ptr(shares, c_float), 0 if shares is None else shares.size, _ptr(flags, c_uint32)))
-        del keep
         if not return_details:
+            check(_capi.chorus_engine_recommend(
+                handle, _ptr(users, c_int64), n, k, byref(params),
+                _ptr(ids, c_int64), _ptr(scores, c_float), ids.size, None, 0, None))
+            del keep
             return (ids[0], scores[0]) if scalar else (ids, scores)
+        shares, flags, agents = self._recommend_details(handle, users, k, params, ids, scores)
+        del keep
         cold = (flags & _capi.CHORUS_USER_COLD_FALLBACK) != 0
         if scalar:
-            return Recommendations(ids[0], scores[0], shares[0], bool(cold[0]))
-        return Recommendations(ids, scores, shares, cold)
+            return Recommendations(ids[0], scores[0], shares[0], bool(cold[0]), agents)
+        return Recommendations(ids, scores, shares, cold, agents)
+
+    @classmethod
+    def _recommend_details(cls, handle, users: np.ndarray, k: int, params, ids: np.ndarray, scores: np.ndarray):
+        """chorus_engine_recommend_details: (shares (n, k, n_agents), flags (n,), agent names), the
+        names and the shares from the one model that served the call. The shares buffer is sized
+        from the agent count now; the call is repeated only if the model that serves has more."""
+        n = users.size
+        flags = np.zeros(n, dtype=np.uint32)
+        names = POINTER(c_char_p)()
+        count = c_size_t()
+        room = max(cls._agent_count(handle), 1)
+        for _attempt in range(_RETRIES):
+            buffer = np.zeros(n * k * room, dtype=np.float32)
+            status = _capi.chorus_engine_recommend_details(
+                handle, _ptr(users, c_int64), n, k, byref(params),
+                _ptr(ids, c_int64), _ptr(scores, c_float), ids.size,
+                _ptr(buffer, c_float), buffer.size, _ptr(flags, c_uint32), byref(names), byref(count))
+            if status != _capi.CHORUS_ERR_BUFFER_TOO_SMALL or count.value <= room:
+                break
+            room = count.value
+        check(status)
+        m = count.value
+        agents = tuple(names[i].decode("utf-8", "replace") for i in range(m))
+        return buffer[: n * k * m].reshape(n, k, m), flags, agents
 
     def explain(self, user_id: int, item_id: int, *, query: Optional[str] = None, history=None,
                 scenario: Optional[str] = None) -> "Explanation":
@@ -441,24 +471,30 @@ class Engine(NativeObject):
         """
         handle = self._live()
         params, keep = self._query_params(False, None, None, None, query, history, 0.0, scenario)
-        out = _capi.chorus_explanation()
-        check(_capi.chorus_explanation_init(byref(out)))
-        names = [n for n, _ in self.agents]
-        shares = np.zeros(len(names), dtype=np.float32)
-        length = c_size_t()
         user, item = _int64_array(user_id, "user_id"), _int64_array(item_id, "item_id")
         if user.size != 1 or item.size != 1:
             raise InvalidArgument("explain takes one user id and one item id")
-        check(_capi.chorus_engine_explain(handle, int(user[0]), int(item[0]), byref(params), byref(out),
-                                          _ptr(shares, c_float), shares.size, None, 0, byref(length)))
-        text = ctypes.create_string_buffer(length.value + 1)
-        check(_capi.chorus_engine_explain(handle, int(user[0]), int(item[0]), byref(params), byref(out),
-                                          _ptr(shares, c_float), shares.size, text, len(text), byref(length)))
+        out = _capi.chorus_explanation()
+        check(_capi.chorus_explanation_init_sized(byref(out), ctypes.sizeof(out)))
+        # One call: the struct carries the sentence and the names of the agents that explained. The
+        # shares buffer has room for more agents than an engine has; only if the model that
+        # explained has more still (out.agent_count) is the call repeated.
+        shares = np.zeros(_SHARES_GUESS, dtype=np.float32)
+        for _attempt in range(_RETRIES):
+            status = _capi.chorus_engine_explain(handle, int(user[0]), int(item[0]), byref(params), byref(out),
+                                                 _ptr(shares, c_float), shares.size, None, 0, None)
+            if status != _capi.CHORUS_ERR_BUFFER_TOO_SMALL or out.agent_count <= shares.size:
+                break
+            shares = np.zeros(out.agent_count, dtype=np.float32)
+        check(status)
+        # The sentence is the library's per-thread copy, valid until this thread's next explain: copy it now.
+        sentence = ctypes.string_at(out.sentence, out.sentence_length).decode("utf-8", "replace")
         del keep
+        names = [out.agent_names[i].decode("utf-8", "replace") for i in range(out.agent_count)]
         terms = out.matched_terms.decode("utf-8", "replace").split()
         because = None if out.because_item == _capi.CHORUS_NO_ITEM else int(out.because_item)
         return Explanation(int(item[0]), float(out.score), dict(zip(names, (float(x) for x in shares))), because,
-                           float(out.because_similarity), terms, text.value.decode("utf-8", "replace"))
+                           float(out.because_similarity), terms, sentence)
 
     def similar_items(self, item_ids, k: int = 10, *, items=None, deny_items=None):
         """The `k` items most similar to each item (cosine of the ALS item factors), itself

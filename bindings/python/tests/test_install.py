@@ -14,6 +14,7 @@ import sys
 import pytest
 
 import chorus
+from chorus import _version
 
 from conftest import BINDING_DIR, REPO_ROOT
 
@@ -57,6 +58,9 @@ def test_pip_install_target_packages_the_library(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     packaged = target / "chorus" / "libchorus.so"
     assert packaged.is_file()
+    # The package version is the VERSION file's (pyproject.toml reads it), and the file ships along.
+    assert (target / "chorus" / "VERSION").read_text().strip() == _version.VERSION
+    assert (target / f"chorus-{_version.VERSION}.dist-info").is_dir()
     # The installed package, imported without CHORUS_LIBRARY and from elsewhere, loads its own copy.
     env = {k: v for k, v in os.environ.items() if k not in ("CHORUS_LIBRARY", "PYTHONPATH")}
     env["PYTHONPATH"] = str(target)

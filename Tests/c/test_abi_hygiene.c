@@ -1,0 +1,879 @@
+/*
+ * test_abi_hygiene.c — the C host test of chorus.h's ABI rules across versions.
+ *
+ * - struct_size: an input struct from an older (shorter) header is read up to its struct_size only,
+ *   the fields it lacks taking their defaults; an output struct is written up to its struct_size
+ *   only; the `_init` functions write their struct's first published layout and nothing past it.
+ * - handles are counted per pointer: two handles to one engine's knowledge graph (the same pointer)
+ *   are freed independently; a free beyond the count is a no-op.
+ * - the grown chorus_explanation: one explain call gives the sentence and the agents' names with
+ *   the shares; a caller with the 0.1.0 layout gets neither and nothing past its struct_size is
+ *   written; the sentence is a per-thread copy; chorus_explanation_init (the function) still writes
+ *   the 0.1.0 layout, the macro of that name this header's sizeof.
+ * - chorus_engine_recommend_details: the same recommendations as chorus_engine_recommend, with the
+ *   names of the agents the shares refer to; every error path (NULLs, counts, buffers, before fit).
+ * - one version source: chorus_version() and chorus_version_number() are the header's macros, and
+ *   the macros are the VERSION file named by the first argument (`make test-c` passes it).
+ *
+ * Its data is synthetic: two clusters of users who like two disjoint groups of items.
+ *
+ * Build (as `make test-c` does):
+ *   cc -std=c99 -Wall -Werror -pedantic -Iinclude Tests/c/test_abi_hygiene.c -o build/test_abi_hygiene \
+ *      -L.build/release -lchorus -Wl,-rpath,$PWD/.build/release -lm
+ * and run as `build/test_abi_hygiene VERSION` (without the argument the VERSION file is not checked).
+ * Prints one line per check group and ends with "N passed, M failed"; exits 1 if M > 0.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <math.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chorus.h"
+
+/* ---- Check bookkeeping ------------------------------------------------------------------------ */
+
+static int g_passed, g_failed, g_group_checks, g_group_failed;
+static const char *g_group = "";
+
+static void group_begin(const char *name) {
+    g_group = name;
+    g_group_checks = g_group_failed = 0;
+}
+
+static void group_end(void) {
+    if (g_group_failed == 0)
+        printf("[pass] %-40s %3d checks\n", g_group, g_group_checks);
+    else
+        printf("[FAIL] %-40s %3d checks, %d failed\n", g_group, g_group_checks, g_group_failed);
+    fflush(stdout);
+}
+
+static int check_impl(int ok, const char *what, int line) {
+    g_group_checks++;
+    if (ok) {
+        g_passed++;
+    } else {
+        g_failed++;
+        g_group_failed++;
+        printf("  FAILED %s (test_abi_hygiene.c:%d): %s\n", g_group, line, what);
+        fflush(stdout);
+    }
+    return ok;
+}
+
+#define CHECK(cond) check_impl((cond) != 0, #cond, __LINE__)
+
+/* A status, and after an expected failure a non-empty chorus_last_error(). */
+static int expect_impl(chorus_status got, chorus_status want, const char *expr, int line) {
+    char what[1024];
+    const char *e = chorus_last_error();
+    int ok;
+    snprintf(what, sizeof what, "%s returned %d, expected %d; last error: \"%s\"", expr, (int)got, (int)want,
+             e ? e : "<NULL>");
+    ok = check_impl(got == want, what, line);
+    if (want != CHORUS_OK) {
+        snprintf(what, sizeof what, "%s: chorus_last_error() is non-empty after the failure", expr);
+        ok &= check_impl(e != NULL && e[0] != '\0', what, line);
+    }
+    return ok;
+}
+
+#define EXPECT(call, want) expect_impl((call), (want), #call, __LINE__)
+
+/* Whether `n` bytes at `p` all equal `byte`. */
+static int all_bytes(const void *p, size_t n, unsigned char byte) {
+    const unsigned char *b = p;
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (b[i] != byte) return 0;
+    return 1;
+}
+
+#define FILL 0xAB
+
+/* ---- Synthetic data: two clusters --------------------------------------------------------------
+ * Users 1..10 interact with 6 of items 100..109, users 11..20 with 6 of items 200..209. */
+
+#define N_USERS 20
+#define PER_USER 6
+#define N_INTERACTIONS (N_USERS * PER_USER)
+
+static int64_t d_user[N_INTERACTIONS], d_item[N_INTERACTIONS], d_time[N_INTERACTIONS];
+
+static void make_data(void) {
+    int u, j, n = 0;
+    for (u = 0; u < N_USERS; u++) {
+        int64_t base = u < N_USERS / 2 ? 100 : 200;
+        for (j = 0; j < PER_USER; j++) {
+            d_user[n] = u + 1;
+            d_item[n] = base + (u + j * 3) % 10;
+            d_time[n] = 1700000000 + 3600 * j;
+            n++;
+        }
+    }
+}
+
+static chorus_fit_params small_fit(void) {
+    chorus_fit_params fp;
+    chorus_fit_params_init(&fp);
+    fp.factors = 4;
+    fp.iterations = 3;
+    fp.threads = 1;
+    return fp;
+}
+
+static chorus_engine *new_engine(void) {
+    chorus_engine *e = NULL;
+    if (chorus_engine_create(NULL, &e) != CHORUS_OK) return NULL;
+    if (chorus_engine_add_interactions(e, d_user, d_item, NULL, d_time, N_INTERACTIONS) != CHORUS_OK) {
+        chorus_engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static chorus_engine *fitted_engine(void) {
+    chorus_engine *e = new_engine();
+    chorus_fit_params fp = small_fit();
+    if (e != NULL && chorus_engine_fit(e, &fp) != CHORUS_OK) {
+        chorus_engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* ---- struct_size ------------------------------------------------------------------------------- */
+
+static int g_progress_calls;
+
+static int32_t cancel_at_once(const char *stage, double fraction, void *user_data) {
+    (void)stage;
+    (void)fraction;
+    (void)user_data;
+    g_progress_calls++;
+    return 1;
+}
+
+/* Every one-argument _init function writes its struct's first published layout (all of it for the
+ * structs that have not grown since 0.1.0) and not one byte past it. */
+#define CHECK_INIT_WRITES(type, init, first_layout)                                          \
+    do {                                                                                    \
+        struct {                                                                            \
+            type p;                                                                         \
+            unsigned char after[32];                                                        \
+        } buf;                                                                              \
+        unsigned char *bytes = (unsigned char *)&buf;                                       \
+        memset(&buf, FILL, sizeof buf);                                                     \
+        EXPECT(init(&buf.p), CHORUS_OK);                                                    \
+        CHECK(buf.p.struct_size == (first_layout));                                         \
+        CHECK(all_bytes(bytes + (first_layout), sizeof buf - (first_layout), FILL));        \
+        CHECK(chorus_struct_size(#type) == sizeof(type));                                   \
+    } while (0)
+
+static void test_init_functions(void) {
+    group_begin("_init writes its first layout only");
+    CHECK_INIT_WRITES(chorus_engine_params, chorus_engine_params_init, sizeof(chorus_engine_params));
+    CHECK_INIT_WRITES(chorus_fit_params, chorus_fit_params_init, sizeof(chorus_fit_params));
+    CHECK_INIT_WRITES(chorus_recommend_params, chorus_recommend_params_init, sizeof(chorus_recommend_params));
+    CHECK_INIT_WRITES(chorus_engine_stats, chorus_engine_stats_init, sizeof(chorus_engine_stats));
+    CHECK_INIT_WRITES(chorus_encoder_params, chorus_encoder_params_init, sizeof(chorus_encoder_params));
+    CHECK_INIT_WRITES(chorus_kg_train_params, chorus_kg_train_params_init, sizeof(chorus_kg_train_params));
+    CHECK_INIT_WRITES(chorus_kg_metrics, chorus_kg_metrics_init, sizeof(chorus_kg_metrics));
+    /* Grown since 0.1.0: the function of the old name still writes the 0.1.0 layout. */
+    CHECK_INIT_WRITES(chorus_explanation, (chorus_explanation_init), offsetof(chorus_explanation, sentence));
+    group_end();
+}
+
+static void test_fit_params_sizes(void) {
+    chorus_engine *e = new_engine();
+    chorus_fit_params fp;
+    struct {
+        chorus_fit_params p;
+        uint64_t extra;
+    } grown;
+    unsigned char *exact;
+    size_t cut;
+
+    group_begin("struct_size: chorus_fit_params (input)");
+    CHECK(e != NULL);
+    /* The control: a whole struct with an invalid validation_fraction is refused... */
+    fp = small_fit();
+    fp.validation_fraction = 0.9f;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_ERR_INVALID_ARGUMENT);
+    /* ...but a struct that ends before validation_fraction never shows it: the default (0.1) is used. */
+    fp.struct_size = (uint32_t)offsetof(chorus_fit_params, validation_fraction);
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_OK);
+
+    /* A progress callback that cancels: read from a whole struct, ignored past a shorter one. */
+    fp = small_fit();
+    fp.progress = cancel_at_once;
+    g_progress_calls = 0;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_ERR_CANCELLED);
+    CHECK(g_progress_calls > 0);
+    fp.struct_size = (uint32_t)offsetof(chorus_fit_params, progress);
+    g_progress_calls = 0;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_OK);
+    CHECK(g_progress_calls == 0);
+
+    /* A struct allocated at exactly its declared size (under ASan a read past it is reported). */
+    cut = offsetof(chorus_fit_params, seed);
+    exact = malloc(cut);
+    CHECK(exact != NULL);
+    if (exact != NULL) {
+        fp = small_fit();
+        fp.struct_size = (uint32_t)cut;
+        memcpy(exact, &fp, cut);
+        EXPECT(chorus_engine_fit(e, (const chorus_fit_params *)(const void *)exact), CHORUS_OK);
+        free(exact);
+    }
+
+    /* The bounds: struct_size and the field after it at least, sizeof at most. */
+    fp = small_fit();
+    fp.struct_size = 0;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_ERR_INVALID_ARGUMENT);
+    fp.struct_size = 4;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_ERR_INVALID_ARGUMENT);
+    fp.struct_size = 7;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_ERR_INVALID_ARGUMENT);
+    fp.struct_size = 8; /* factors only: iterations, threads... take their defaults */
+    fp.iterations = 0xFFFFFFFFu;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_OK);
+    memset(&grown, 0, sizeof grown);
+    grown.p = small_fit();
+    grown.p.struct_size = (uint32_t)sizeof grown;
+    EXPECT(chorus_engine_fit(e, &grown.p), CHORUS_ERR_INVALID_ARGUMENT);
+    grown.p.struct_size = (uint32_t)sizeof grown.p;
+    EXPECT(chorus_engine_fit(e, &grown.p), CHORUS_OK);
+    group_end();
+    chorus_engine_free(e);
+}
+
+static void test_recommend_params_sizes(void) {
+    chorus_engine *e = fitted_engine();
+    chorus_recommend_params rp;
+    int64_t user = 1, ids[3], base_ids[3];
+    float scores[3], base_scores[3];
+
+    group_begin("struct_size: chorus_recommend_params (input)");
+    CHECK(e != NULL);
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, NULL, base_ids, base_scores, 3, NULL, 0, NULL), CHORUS_OK);
+    chorus_recommend_params_init(&rp);
+    rp.diversity = 2.0f;    /* invalid */
+    rp.scenario = "nope";   /* undefined */
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    rp.struct_size = (uint32_t)offsetof(chorus_recommend_params, diversity);
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_OK);
+    CHECK(memcmp(ids, base_ids, sizeof ids) == 0);
+    rp.struct_size = (uint32_t)offsetof(chorus_recommend_params, scenario);
+    rp.diversity = 0.0f;
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_OK);
+    rp.struct_size = (uint32_t)sizeof rp;
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_ERR_NOT_FOUND);
+    rp.struct_size = (uint32_t)sizeof rp + 8;
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    rp.struct_size = 4;
+    EXPECT(chorus_engine_similar_items(e, &base_ids[0], 1, 3, &rp, ids, scores, 3), CHORUS_ERR_INVALID_ARGUMENT);
+    group_end();
+    chorus_engine_free(e);
+}
+
+static void test_engine_and_encoder_params_sizes(void) {
+    chorus_engine_params ep;
+    chorus_encoder_params cp;
+    chorus_engine *e = NULL;
+    chorus_encoder *enc = NULL;
+
+    group_begin("struct_size: engine and encoder params (input)");
+    chorus_engine_params_init(&ep);
+    ep.encoder_path = "/nonexistent/chorus/encoder"; /* a path given must load */
+    EXPECT(chorus_engine_create(&ep, &e), CHORUS_ERR_NOT_FOUND);
+    CHECK(e == NULL);
+    ep.struct_size = (uint32_t)offsetof(chorus_engine_params, encoder_path);
+    EXPECT(chorus_engine_create(&ep, &e), CHORUS_OK);
+    chorus_engine_free(e);
+    e = NULL;
+    ep.struct_size = 8; /* flags only */
+    ep.flags = CHORUS_ENGINE_REQUIRE_ENCODER | CHORUS_ENGINE_HASHING_ENCODER; /* contradictory */
+    EXPECT(chorus_engine_create(&ep, &e), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(e == NULL);
+
+    chorus_encoder_params_init(&cp);
+    cp.threads = 1;
+    cp.model_path = "/nonexistent/chorus/encoder";
+    cp.flags = 0x80u; /* not a CHORUS_ENCODER_* bit */
+    EXPECT(chorus_encoder_create(&cp, &enc), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(enc == NULL);
+    cp.flags = 0;
+    cp.struct_size = (uint32_t)offsetof(chorus_encoder_params, model_path); /* threads only */
+    EXPECT(chorus_encoder_create(&cp, &enc), CHORUS_OK); /* the search, or the hashing fallback */
+    CHECK(enc != NULL);
+    chorus_encoder_free(enc);
+    cp.struct_size = (uint32_t)sizeof cp + 1;
+    enc = NULL;
+    EXPECT(chorus_encoder_create(&cp, &enc), CHORUS_ERR_INVALID_ARGUMENT);
+    group_end();
+}
+
+static void test_kg_sizes(void) {
+    const char *heads[4] = {"a", "b", "c", "d"}, *rels[4] = {"r", "r", "s", "s"}, *tails[4] = {"b", "c", "d", "a"};
+    chorus_kg *g = NULL;
+    chorus_kg_train_params tp;
+    chorus_kg_metrics km;
+
+    group_begin("struct_size: kg train params (input), metrics (output)");
+    EXPECT(chorus_kg_create(&g), CHORUS_OK);
+    EXPECT(chorus_kg_add_triples(g, heads, rels, tails, 4, NULL), CHORUS_OK);
+    chorus_kg_train_params_init(&tp);
+    tp.model = "distmult";
+    tp.dim = 4;
+    tp.epochs = 1;
+    tp.batch_size = 4;
+    tp.negatives = 2;
+    tp.threads = 1;
+    tp.lr_decay_factor = 5.0f; /* invalid */
+    tp.filter_negatives = 7;   /* invalid */
+    EXPECT(chorus_kg_train(g, &tp), CHORUS_ERR_INVALID_ARGUMENT);
+    tp.struct_size = (uint32_t)offsetof(chorus_kg_train_params, share_negatives);
+    EXPECT(chorus_kg_train(g, &tp), CHORUS_OK);
+    tp.struct_size = 4;
+    EXPECT(chorus_kg_train(g, &tp), CHORUS_ERR_INVALID_ARGUMENT);
+
+    /* Output: nothing shorter than the 0.1.0 layout (all of it today), nothing longer than sizeof. */
+    chorus_kg_metrics_init(&km);
+    km.struct_size = (uint32_t)sizeof km - 8;
+    EXPECT(chorus_kg_evaluate_tsv(g, "/nonexistent/chorus/test.tsv", &km), CHORUS_ERR_INVALID_ARGUMENT);
+    km.struct_size = (uint32_t)sizeof km + 8;
+    EXPECT(chorus_kg_evaluate_tsv(g, "/nonexistent/chorus/test.tsv", &km), CHORUS_ERR_INVALID_ARGUMENT);
+    km.struct_size = (uint32_t)sizeof km;
+    EXPECT(chorus_kg_evaluate_tsv(g, "/nonexistent/chorus/test.tsv", &km), CHORUS_ERR_NOT_FOUND);
+    chorus_kg_free(g);
+    group_end();
+}
+
+static void test_stats_sizes(void) {
+    chorus_engine *e = fitted_engine();
+    struct {
+        chorus_engine_stats st;
+        unsigned char after[16];
+    } s;
+
+    group_begin("struct_size: chorus_engine_stats (output)");
+    CHECK(e != NULL);
+    memset(&s, FILL, sizeof s);
+    chorus_engine_stats_init(&s.st);
+    s.st.struct_size = (uint32_t)sizeof s.st - 8;
+    EXPECT(chorus_engine_get_stats(e, &s.st), CHORUS_ERR_INVALID_ARGUMENT);
+    s.st.struct_size = (uint32_t)sizeof s.st + 8;
+    EXPECT(chorus_engine_get_stats(e, &s.st), CHORUS_ERR_INVALID_ARGUMENT);
+    s.st.struct_size = (uint32_t)sizeof s.st;
+    EXPECT(chorus_engine_get_stats(e, &s.st), CHORUS_OK);
+    CHECK(s.st.struct_size == sizeof s.st && s.st.fitted == 1 && s.st.n_interactions == N_INTERACTIONS);
+    CHECK(all_bytes(s.after, sizeof s.after, FILL));
+    group_end();
+    chorus_engine_free(e);
+}
+
+/* ---- Explanations ------------------------------------------------------------------------------ */
+
+#define EXPLANATION_V1 offsetof(chorus_explanation, sentence) /* the 0.1.0 layout */
+#define UNKNOWN_ITEM ((int64_t)777777)
+#define MAX_AGENTS 16
+
+typedef struct {
+    chorus_explanation x;
+    unsigned char after[32];
+} padded_explanation;
+
+static void test_explanation_init(void) {
+    padded_explanation b;
+    unsigned char *bytes = (unsigned char *)&b;
+
+    group_begin("chorus_explanation_init (grown struct)");
+    /* The macro: this header's sizeof, every new field empty. */
+    memset(&b, FILL, sizeof b);
+    EXPECT(chorus_explanation_init(&b.x), CHORUS_OK);
+    CHECK(b.x.struct_size == sizeof b.x && b.x.because_item == CHORUS_NO_ITEM);
+    CHECK(b.x.sentence == NULL && b.x.sentence_length == 0 && b.x.agent_count == 0 && b.x.agent_names == NULL);
+    CHECK(all_bytes(b.after, sizeof b.after, FILL));
+    /* Sized explicitly: exactly that many bytes. */
+    memset(&b, FILL, sizeof b);
+    EXPECT(chorus_explanation_init_sized(&b.x, EXPLANATION_V1), CHORUS_OK);
+    CHECK(b.x.struct_size == EXPLANATION_V1 && b.x.because_item == CHORUS_NO_ITEM);
+    CHECK(all_bytes(bytes + EXPLANATION_V1, sizeof b - EXPLANATION_V1, FILL));
+    memset(&b, FILL, sizeof b);
+    EXPECT(chorus_explanation_init_sized(&b.x, EXPLANATION_V1 - 1), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_explanation_init_sized(&b.x, sizeof b.x + 1), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_explanation_init_sized(&b.x, 0), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_explanation_init_sized(&b.x, (size_t)-1), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(all_bytes(&b, sizeof b, FILL)); /* a refused init writes nothing */
+    EXPECT(chorus_explanation_init_sized(NULL, sizeof b.x), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT((chorus_explanation_init)(NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    group_end();
+}
+
+static void test_explain_one_call(void) {
+    chorus_engine *e = fitted_engine(), *unfitted = new_engine();
+    padded_explanation b;
+    unsigned char *bytes = (unsigned char *)&b;
+    float shares[MAX_AGENTS], rec_shares[3 * MAX_AGENTS], sum = 0.0f, scores[3];
+    char text[512], sentence[512];
+    size_t len = 0, n_agents = 0, i;
+    int64_t user = 1, ids[3], item;
+    const char *const *names;
+
+    group_begin("explain: one call gives sentence and agents");
+    CHECK(e != NULL && unfitted != NULL);
+    EXPECT(chorus_engine_agent_count(e, &n_agents), CHORUS_OK);
+    CHECK(n_agents > 1 && n_agents <= MAX_AGENTS);
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, NULL, ids, scores, 3, rec_shares, 3 * MAX_AGENTS, NULL), CHORUS_OK);
+    item = ids[0];
+
+    memset(&b, FILL, sizeof b);
+    chorus_explanation_init(&b.x);
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, shares, MAX_AGENTS, text, sizeof text, &len), CHORUS_OK);
+    CHECK(fabsf(b.x.score - scores[0]) < 1e-5f);
+    CHECK(b.x.sentence != NULL && b.x.sentence_length == strlen(b.x.sentence) && len == b.x.sentence_length);
+    CHECK(b.x.sentence != NULL && strcmp(b.x.sentence, text) == 0 && strstr(text, "is recommended") != NULL);
+    CHECK(b.x.agent_count == n_agents && b.x.agent_names != NULL);
+    for (i = 0; i < n_agents && i < b.x.agent_count; i++) {
+        const char *name = NULL;
+        EXPECT(chorus_engine_agent_info(e, i, &name, NULL), CHORUS_OK);
+        CHECK(name != NULL && b.x.agent_names[i] != NULL && strcmp(name, b.x.agent_names[i]) == 0);
+        CHECK(fabsf(shares[i] - rec_shares[i]) < 1e-5f);
+        sum += shares[i];
+    }
+    CHECK(fabsf(sum - 1.0f) < 1e-4f);
+    CHECK(all_bytes(b.after, sizeof b.after, FILL));
+    snprintf(sentence, sizeof sentence, "%s", text);
+    names = b.x.agent_names;
+
+    /* No buffer at all: the struct alone carries sentence and names. */
+    chorus_explanation_init(&b.x);
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, NULL, 0, NULL, 0, NULL), CHORUS_OK);
+    CHECK(b.x.sentence != NULL && strcmp(b.x.sentence, sentence) == 0);
+    CHECK(b.x.agent_names == names); /* one model's names: one array, for the library's lifetime */
+
+    /* Buffers too small: *out is filled all the same, the buffers are not written. */
+    chorus_explanation_init(&b.x);
+    memset(shares, FILL, sizeof shares);
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, shares, n_agents - 1, NULL, 0, NULL), CHORUS_ERR_BUFFER_TOO_SMALL);
+    CHECK(b.x.agent_count == n_agents && b.x.agent_names == names && fabsf(b.x.score - scores[0]) < 1e-5f);
+    CHECK(b.x.sentence != NULL && b.x.sentence_length == strlen(sentence));
+    CHECK(all_bytes(shares, sizeof shares, FILL));
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, shares, 0, NULL, 0, NULL), CHORUS_ERR_BUFFER_TOO_SMALL);
+    CHECK(b.x.agent_count == n_agents && all_bytes(shares, sizeof shares, FILL));
+    chorus_explanation_init(&b.x);
+    memset(text, FILL, sizeof text);
+    len = 0;
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, shares, MAX_AGENTS, text, 4, &len), CHORUS_ERR_BUFFER_TOO_SMALL);
+    CHECK(len == strlen(sentence) && b.x.sentence_length == len);
+    CHECK(all_bytes(text, sizeof text, FILL) && all_bytes(shares, sizeof shares, FILL));
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, shares, MAX_AGENTS, text, len, &len), CHORUS_ERR_BUFFER_TOO_SMALL);
+    /* The retry the struct asks for succeeds. */
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, shares, b.x.agent_count, text, b.x.sentence_length + 1, &len),
+           CHORUS_OK);
+    CHECK(strcmp(text, sentence) == 0);
+
+    /* A caller built against 0.1.0: its fields are filled, nothing past them is written. */
+    memset(&b, FILL, sizeof b);
+    b.x.struct_size = (uint32_t)EXPLANATION_V1;
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, shares, MAX_AGENTS, NULL, 0, NULL), CHORUS_OK);
+    CHECK(b.x.struct_size == EXPLANATION_V1 && fabsf(b.x.score - scores[0]) < 1e-5f);
+    CHECK(b.x.because_item != (int64_t)0xABABABABABABABABull && b.x.matched_terms[255] == '\0');
+    CHECK(all_bytes(bytes + EXPLANATION_V1, sizeof b - EXPLANATION_V1, FILL));
+    /* A size that holds the sentence but not the agents. */
+    memset(&b, FILL, sizeof b);
+    b.x.struct_size = (uint32_t)offsetof(chorus_explanation, agent_count);
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, NULL, 0, NULL, 0, NULL), CHORUS_OK);
+    CHECK(b.x.sentence != NULL && strcmp(b.x.sentence, sentence) == 0 && b.x.sentence_length == strlen(sentence));
+    CHECK(all_bytes(bytes + offsetof(chorus_explanation, agent_count), sizeof b - offsetof(chorus_explanation, agent_count), FILL));
+
+    /* Failures write nothing past struct_size's own 4 bytes. */
+    memset(&b, FILL, sizeof b);
+    b.x.struct_size = (uint32_t)sizeof b.x;
+    EXPECT(chorus_engine_explain(e, user, UNKNOWN_ITEM, NULL, &b.x, shares, MAX_AGENTS, text, sizeof text, NULL),
+           CHORUS_ERR_NOT_FOUND);
+    CHECK(all_bytes(bytes + 4, sizeof b - 4, FILL));
+    EXPECT(chorus_engine_explain(unfitted, user, item, NULL, &b.x, shares, MAX_AGENTS, NULL, 0, NULL), CHORUS_ERR_NOT_FITTED);
+    CHECK(all_bytes(bytes + 4, sizeof b - 4, FILL));
+    b.x.struct_size = (uint32_t)EXPLANATION_V1 - 1;
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, NULL, 0, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    b.x.struct_size = (uint32_t)sizeof b.x + 8;
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, NULL, 0, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    b.x.struct_size = 0;
+    EXPECT(chorus_engine_explain(e, user, item, NULL, &b.x, NULL, 0, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(all_bytes(bytes + 4, sizeof b - 4, FILL));
+    EXPECT(chorus_engine_explain(e, user, item, NULL, NULL, NULL, 0, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    b.x.struct_size = (uint32_t)sizeof b.x;
+    EXPECT(chorus_engine_explain(NULL, user, item, NULL, &b.x, NULL, 0, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    group_end();
+    chorus_engine_free(unfitted);
+    chorus_engine_free(e);
+}
+
+/* The sentence is a per-thread copy: another thread's explain leaves this thread's in place. */
+typedef struct {
+    chorus_engine *engine;
+    int64_t user, item;
+    chorus_status status;
+    const char *sentence;
+    char copy[512];
+} explain_job;
+
+static void *explain_on_thread(void *arg) {
+    explain_job *job = arg;
+    chorus_explanation x;
+    chorus_explanation_init(&x);
+    job->status = chorus_engine_explain(job->engine, job->user, job->item, NULL, &x, NULL, 0, NULL, 0, NULL);
+    job->sentence = x.sentence;
+    snprintf(job->copy, sizeof job->copy, "%s", x.sentence ? x.sentence : "");
+    return NULL;
+}
+
+static void test_explain_sentence_per_thread(void) {
+    chorus_engine *e = fitted_engine();
+    chorus_explanation x;
+    explain_job job;
+    pthread_t thread;
+    char mine[512];
+    int64_t user = 1, other = N_USERS, ids[1];
+    float scores[1];
+
+    group_begin("explain: the sentence is per thread");
+    CHECK(e != NULL);
+    EXPECT(chorus_engine_recommend(e, &user, 1, 1, NULL, ids, scores, 1, NULL, 0, NULL), CHORUS_OK);
+    chorus_explanation_init(&x);
+    EXPECT(chorus_engine_explain(e, user, ids[0], NULL, &x, NULL, 0, NULL, 0, NULL), CHORUS_OK);
+    CHECK(x.sentence != NULL);
+    snprintf(mine, sizeof mine, "%s", x.sentence ? x.sentence : "");
+    memset(&job, 0, sizeof job);
+    job.engine = e;
+    job.user = other;
+    EXPECT(chorus_engine_recommend(e, &other, 1, 1, NULL, &job.item, scores, 1, NULL, 0, NULL), CHORUS_OK);
+    CHECK(pthread_create(&thread, NULL, explain_on_thread, &job) == 0 && pthread_join(thread, NULL) == 0);
+    CHECK(job.status == CHORUS_OK && job.sentence != NULL && job.sentence != x.sentence);
+    CHECK(strstr(job.copy, "is recommended") != NULL && strcmp(job.copy, mine) != 0);
+    /* Under ASan a freed or shared buffer would show here. */
+    CHECK(x.sentence != NULL && strcmp(x.sentence, mine) == 0);
+    group_end();
+    chorus_engine_free(e);
+}
+
+/* ---- Recommend with details -------------------------------------------------------------------- */
+
+#define JUNK_NAMES ((const char *const *)(void *)&g_passed)
+#define JUNK_COUNT ((size_t)12345)
+
+/* Resets the two outputs to junk, so each check sees what the call wrote. */
+#define RESET_OUTS() (names = JUNK_NAMES, count = JUNK_COUNT)
+
+static void test_recommend_details(void) {
+    chorus_engine *e = fitted_engine(), *unfitted = new_engine();
+    int64_t users[2] = {1, N_USERS}, ids[6], plain_ids[6], unknown[1] = {999999};
+    float scores[6], plain_scores[6], shares[6 * MAX_AGENTS], plain_shares[6 * MAX_AGENTS];
+    uint32_t flags[2] = {7, 7};
+    const char *const *names;
+    size_t count, n_agents = 0, i;
+    chorus_recommend_params rp;
+    chorus_explanation x;
+
+    group_begin("recommend_details: agents with the shares");
+    CHECK(e != NULL && unfitted != NULL);
+    EXPECT(chorus_engine_agent_count(e, &n_agents), CHORUS_OK);
+    CHECK(n_agents > 1 && n_agents <= MAX_AGENTS);
+    EXPECT(chorus_engine_recommend(e, users, 2, 3, NULL, plain_ids, plain_scores, 6, plain_shares, 6 * n_agents, NULL),
+           CHORUS_OK);
+
+    /* Success: the same items, scores and shares as chorus_engine_recommend, and the names. */
+    RESET_OUTS();
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 6, shares, 6 * MAX_AGENTS, flags, &names, &count),
+           CHORUS_OK);
+    CHECK(count == n_agents && names != NULL && names != JUNK_NAMES);
+    CHECK(memcmp(ids, plain_ids, sizeof ids) == 0 && memcmp(scores, plain_scores, sizeof scores) == 0);
+    CHECK(memcmp(shares, plain_shares, 6 * n_agents * sizeof *shares) == 0);
+    CHECK(flags[0] == CHORUS_USER_KNOWN && flags[1] == CHORUS_USER_KNOWN);
+    for (i = 0; i < count && i < n_agents; i++) {
+        const char *name = NULL;
+        EXPECT(chorus_engine_agent_info(e, i, &name, NULL), CHORUS_OK);
+        CHECK(names[i] != NULL && name != NULL && strcmp(names[i], name) == 0);
+    }
+    /* The names of one model are one array for the library's lifetime, as explain's. */
+    chorus_explanation_init(&x);
+    EXPECT(chorus_engine_explain(e, users[0], ids[0], NULL, &x, NULL, 0, NULL, 0, NULL), CHORUS_OK);
+    CHECK(x.agent_names == names && x.agent_count == count);
+    /* Shares and flags are optional; the names come all the same. */
+    RESET_OUTS();
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 6, NULL, 0, NULL, &names, &count), CHORUS_OK);
+    CHECK(count == n_agents && names != NULL && names != JUNK_NAMES);
+    RESET_OUTS();
+    EXPECT(chorus_engine_recommend_details(e, unknown, 1, 3, NULL, ids, scores, 3, shares, 3 * n_agents, flags, &names, &count),
+           CHORUS_OK);
+    CHECK(count == n_agents && flags[0] == CHORUS_USER_COLD_FALLBACK);
+
+    /* A shares buffer too small: BUFFER_TOO_SMALL with the count to retry with; nothing written. */
+    memset(shares, FILL, sizeof shares);
+    memset(ids, FILL, sizeof ids);
+    RESET_OUTS();
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 6, shares, 6 * n_agents - 1, NULL, &names, &count),
+           CHORUS_ERR_BUFFER_TOO_SMALL);
+    CHECK(count == n_agents && names != NULL && names != JUNK_NAMES && names[0] != NULL);
+    CHECK(all_bytes(shares, sizeof shares, FILL) && all_bytes(ids, sizeof ids, FILL));
+    RESET_OUTS();
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 6, shares, 0, NULL, &names, &count),
+           CHORUS_ERR_BUFFER_TOO_SMALL);
+    CHECK(count == n_agents);
+    /* The retry the count asks for. */
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 6, shares, 6 * count, NULL, &names, &count),
+           CHORUS_OK);
+    /* The items buffer too small: BUFFER_TOO_SMALL, no names. */
+    RESET_OUTS();
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 5, shares, 6 * MAX_AGENTS, NULL, &names, &count),
+           CHORUS_ERR_BUFFER_TOO_SMALL);
+    CHECK(names == NULL && count == 0);
+
+    /* NULLs and counts: INVALID_ARGUMENT, outputs reset. */
+#define EXPECT_DETAILS_FAIL(call, want)                                    \
+    do {                                                                   \
+        RESET_OUTS();                                                      \
+        EXPECT(call, want);                                                \
+        CHECK(names == NULL && count == 0);                                \
+    } while (0)
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(NULL, users, 2, 3, NULL, ids, scores, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, NULL, 2, 3, NULL, ids, scores, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, users, 2, 3, NULL, NULL, scores, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, NULL, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, users, 0, 3, NULL, ids, scores, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, users, 2, 0, NULL, ids, scores, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, users, (size_t)-1, 3, NULL, ids, scores, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, users, 1, 1000, NULL, ids, scores, (size_t)-1, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT); /* k beyond the catalogue */
+    chorus_recommend_params_init(&rp);
+    rp.struct_size = 4;
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, users, 2, 3, &rp, ids, scores, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_INVALID_ARGUMENT);
+    chorus_recommend_params_init(&rp);
+    rp.agent = "no-such-agent";
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(e, users, 2, 3, &rp, ids, scores, 6, NULL, 0, NULL, &names, &count),
+                        CHORUS_ERR_NOT_FOUND);
+    /* Before the first fit. */
+    EXPECT_DETAILS_FAIL(chorus_engine_recommend_details(unfitted, users, 2, 3, NULL, ids, scores, 6, shares, 6 * MAX_AGENTS, NULL,
+                                                        &names, &count),
+                        CHORUS_ERR_NOT_FITTED);
+#undef EXPECT_DETAILS_FAIL
+    /* The two outputs are required. */
+    count = JUNK_COUNT;
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 6, NULL, 0, NULL, NULL, &count),
+           CHORUS_ERR_INVALID_ARGUMENT);
+    names = JUNK_NAMES;
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 6, NULL, 0, NULL, &names, NULL),
+           CHORUS_ERR_INVALID_ARGUMENT);
+    group_end();
+    chorus_engine_free(unfitted);
+    chorus_engine_free(e);
+}
+
+/* While another thread refits with and without item texts (so the agents come and go), every
+ * successful recommend_details call's shares must match the names it returned. */
+typedef struct {
+    chorus_engine *engine;
+    pthread_mutex_t lock;
+    int done;
+    chorus_status failed;
+} refit_job;
+
+#define N_TEXT_ITEMS 20
+#define REFITS 6
+
+static void *refit_with_and_without_texts(void *arg) {
+    refit_job *job = arg;
+    int64_t items[N_TEXT_ITEMS];
+    const char *with[N_TEXT_ITEMS], *without[N_TEXT_ITEMS];
+    chorus_fit_params fp = small_fit();
+    int i, round;
+    for (i = 0; i < N_TEXT_ITEMS; i++) {
+        items[i] = (i < 10 ? 100 : 200) + i % 10;
+        with[i] = i < 10 ? "a quiet film about the sea" : "a loud film about rockets";
+        without[i] = "";
+    }
+    for (round = 0; round < REFITS && job->failed == CHORUS_OK; round++) {
+        chorus_status st = chorus_engine_set_item_texts(job->engine, items, round % 2 == 0 ? with : without, N_TEXT_ITEMS);
+        if (st == CHORUS_OK) st = chorus_engine_fit(job->engine, &fp);
+        if (st != CHORUS_OK) job->failed = st;
+    }
+    pthread_mutex_lock(&job->lock);
+    job->done = 1;
+    pthread_mutex_unlock(&job->lock);
+    return NULL;
+}
+
+static void test_recommend_details_during_refits(void) {
+    chorus_engine_params ep;
+    refit_job job;
+    pthread_t thread;
+    int64_t users[2] = {1, N_USERS}, ids[6];
+    float scores[6], shares[6 * MAX_AGENTS];
+    const char *const *names;
+    size_t count, base_count = 0, slot, a;
+    int calls = 0, consistent = 1, done = 0, saw_content = 0, saw_base = 0;
+
+    group_begin("recommend_details during refits");
+    chorus_engine_params_init(&ep);
+    ep.flags = CHORUS_ENGINE_HASHING_ENCODER;
+    memset(&job, 0, sizeof job);
+    pthread_mutex_init(&job.lock, NULL);
+    EXPECT(chorus_engine_create(&ep, &job.engine), CHORUS_OK);
+    EXPECT(chorus_engine_add_interactions(job.engine, d_user, d_item, NULL, d_time, N_INTERACTIONS), CHORUS_OK);
+    {
+        chorus_fit_params fp = small_fit();
+        EXPECT(chorus_engine_fit(job.engine, &fp), CHORUS_OK);
+    }
+    EXPECT(chorus_engine_agent_count(job.engine, &base_count), CHORUS_OK);
+    CHECK(pthread_create(&thread, NULL, refit_with_and_without_texts, &job) == 0);
+    while (!done) {
+        chorus_status st = chorus_engine_recommend_details(job.engine, users, 2, 3, NULL, ids, scores, 6, shares,
+                                                           6 * MAX_AGENTS, NULL, &names, &count);
+        calls++;
+        if (st != CHORUS_OK) {
+            consistent = 0;
+            printf("  recommend_details returned %d during a refit: %s\n", (int)st, chorus_last_error());
+            break;
+        }
+        /* Each filled slot's shares, read with the stride the call reported, sum to 1. */
+        for (slot = 0; slot < 6; slot++) {
+            float sum = 0.0f;
+            if (ids[slot] == CHORUS_NO_ITEM) continue;
+            for (a = 0; a < count; a++) sum += shares[slot * count + a];
+            if (fabsf(sum - 1.0f) > 1e-3f) consistent = 0;
+        }
+        for (a = 0; a < count; a++)
+            if (strcmp(names[a], "content") == 0) saw_content = 1;
+        if (count == base_count) saw_base = 1;
+        pthread_mutex_lock(&job.lock);
+        done = job.done;
+        pthread_mutex_unlock(&job.lock);
+    }
+    pthread_join(thread, NULL);
+    EXPECT(job.failed, CHORUS_OK);
+    CHECK(calls > 0 && consistent);
+    CHECK(saw_base); /* the first model's agents were seen (the later ones depend on timing) */
+    printf("  %d calls during %d refits%s\n", calls, REFITS, saw_content ? "; saw the content agent come" : "");
+    group_end();
+    chorus_engine_free(job.engine);
+    pthread_mutex_destroy(&job.lock);
+}
+
+/* ---- Version ----------------------------------------------------------------------------------- */
+
+static void test_version(const char *version_file) {
+    char from_macros[64], from_file[64] = "";
+    FILE *f;
+
+    group_begin("version: VERSION = chorus.h = library");
+    snprintf(from_macros, sizeof from_macros, "%d.%d.%d", CHORUS_VERSION_MAJOR, CHORUS_VERSION_MINOR,
+             CHORUS_VERSION_PATCH);
+    CHECK(chorus_version() != NULL && strcmp(chorus_version(), from_macros) == 0);
+    CHECK(chorus_version_number() == CHORUS_VERSION_NUMBER);
+    CHECK(chorus_version() == chorus_version()); /* one string for the library's lifetime */
+    if (version_file == NULL) {
+        printf("  (no VERSION file given: not compared)\n");
+    } else if ((f = fopen(version_file, "r")) == NULL) {
+        check_impl(0, "the VERSION file given as the first argument can be opened", __LINE__);
+    } else {
+        size_t n;
+        if (fgets(from_file, sizeof from_file, f) == NULL) from_file[0] = '\0';
+        fclose(f);
+        n = strlen(from_file);
+        while (n > 0 && (from_file[n - 1] == '\n' || from_file[n - 1] == '\r')) from_file[--n] = '\0';
+        if (!CHECK(strcmp(from_file, from_macros) == 0))
+            printf("  VERSION says \"%s\", chorus.h's CHORUS_VERSION_* say \"%s\"\n", from_file, from_macros);
+    }
+    group_end();
+}
+
+/* ---- Handles ----------------------------------------------------------------------------------- */
+
+static void test_counted_handles(void) {
+    chorus_engine *e = new_engine();
+    chorus_kg *g1 = NULL, *g2 = NULL, *g3 = NULL, *own = NULL;
+    const char *h[1] = {"x"}, *r[1] = {"likes"}, *t[1] = {"y"}, *h2[1] = {"y"};
+    size_t added = 0, triples = 0;
+
+    group_begin("handles: counted per pointer");
+    CHECK(e != NULL);
+    EXPECT(chorus_engine_knowledge_graph(e, &g1), CHORUS_OK);
+    EXPECT(chorus_engine_knowledge_graph(e, &g2), CHORUS_OK);
+    CHECK(g1 != NULL && g1 == g2); /* the engine's one graph, handed out twice */
+    chorus_kg_free(g1);
+    /* The other handle still works: writes and reads. */
+    EXPECT(chorus_kg_add_triples(g2, h, r, t, 1, &added), CHORUS_OK);
+    CHECK(added == 1);
+    EXPECT(chorus_kg_counts(g2, NULL, NULL, &triples), CHORUS_OK);
+    CHECK(triples == 1);
+    chorus_kg_free(g2);
+    /* Both references are gone: the pointer is no longer a live handle... */
+    EXPECT(chorus_kg_counts(g2, NULL, NULL, &triples), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_kg_add_triples(g2, h2, r, t, 1, &added), CHORUS_ERR_INVALID_ARGUMENT);
+    /* ...a third free of it is a harmless no-op... */
+    chorus_kg_free(g2);
+    chorus_kg_free(g1);
+    /* ...and the graph lives on in the engine, with the triple added through the second handle. */
+    EXPECT(chorus_engine_knowledge_graph(e, &g3), CHORUS_OK);
+    CHECK(g3 == g1);
+    EXPECT(chorus_kg_counts(g3, NULL, NULL, &triples), CHORUS_OK);
+    CHECK(triples == 1);
+    /* Counted, not paired: g3 and g1 are one pointer, so a free through either variable releases
+     * one reference, and the pointer stays live until both were freed. */
+    EXPECT(chorus_engine_knowledge_graph(e, &g1), CHORUS_OK);
+    chorus_kg_free(g3);
+    EXPECT(chorus_kg_counts(g1, NULL, NULL, &triples), CHORUS_OK);
+    chorus_kg_free(g1);
+    EXPECT(chorus_kg_counts(g1, NULL, NULL, &triples), CHORUS_ERR_INVALID_ARGUMENT);
+
+    /* The engine's graph outlives the engine while a handle holds it. */
+    EXPECT(chorus_engine_knowledge_graph(e, &g1), CHORUS_OK);
+    chorus_engine_free(e);
+    EXPECT(chorus_engine_recommend(e, d_user, 1, 1, NULL, NULL, NULL, 0, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_kg_counts(g1, NULL, NULL, &triples), CHORUS_OK);
+    CHECK(triples == 1);
+    chorus_kg_free(g1);
+    chorus_engine_free(e); /* a second free of an engine: a no-op too */
+
+    /* A standalone graph: one handle, one free; a second free is a no-op. */
+    EXPECT(chorus_kg_create(&own), CHORUS_OK);
+    CHECK(own != NULL);
+    chorus_kg_free(own);
+    EXPECT(chorus_kg_counts(own, NULL, NULL, &triples), CHORUS_ERR_INVALID_ARGUMENT);
+    chorus_kg_free(own);
+    chorus_kg_free(NULL);
+    group_end();
+}
+
+int main(int argc, char **argv) {
+    make_data();
+    test_version(argc > 1 ? argv[1] : NULL);
+    test_init_functions();
+    test_fit_params_sizes();
+    test_recommend_params_sizes();
+    test_engine_and_encoder_params_sizes();
+    test_kg_sizes();
+    test_stats_sizes();
+    test_counted_handles();
+    test_explanation_init();
+    test_explain_one_call();
+    test_explain_sentence_per_thread();
+    test_recommend_details();
+    test_recommend_details_during_refits();
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,192 @@
+"""ABI hygiene seen from ctypes: struct sizes of older headers, counted handles, explain in one
+call, and recommend with the agents' names from the model that served."""
+
+import ctypes
+
+import numpy as np
+
+import pytest
+
+import chorus
+from chorus import _capi
+
+from conftest import FIT, USERS_A, make_clusters
+
+
+@pytest.fixture
+def loaded_engine():
+    data = make_clusters()
+    with chorus.Engine() as engine:
+        engine.add_interactions(data.users, data.items, data.weights, data.timestamps)
+        yield engine
+
+
+def _fit_params(**fields):
+    params = _capi.chorus_fit_params()
+    assert _capi.chorus_fit_params_init(ctypes.byref(params)) == _capi.CHORUS_OK
+    for name in ("factors", "iterations", "threads", "seed"):
+        setattr(params, name, FIT[name])
+    for name, value in fields.items():
+        setattr(params, name, value)
+    return params
+
+
+# ---- struct_size ----------------------------------------------------------------------------------
+
+
+def test_a_shorter_input_struct_takes_defaults_for_what_it_lacks(loaded_engine):
+    calls = []
+
+    @_capi.chorus_progress_fn
+    def cancel(_stage, _fraction, _user):
+        calls.append(1)
+        return 1
+
+    params = _fit_params(progress=cancel)
+    assert _capi.chorus_engine_fit(loaded_engine._handle, ctypes.byref(params)) == _capi.CHORUS_ERR_CANCELLED
+    assert calls
+    calls.clear()
+    # A header without the progress fields: the callback is never seen.
+    params.struct_size = _capi.chorus_fit_params.progress.offset
+    assert _capi.chorus_engine_fit(loaded_engine._handle, ctypes.byref(params)) == _capi.CHORUS_OK
+    assert not calls
+    # An invalid validation_fraction past the caller's size is never read either.
+    params = _fit_params(validation_fraction=0.9)
+    assert _capi.chorus_engine_fit(loaded_engine._handle, ctypes.byref(params)) == _capi.CHORUS_ERR_INVALID_ARGUMENT
+    params.struct_size = _capi.chorus_fit_params.validation_fraction.offset
+    assert _capi.chorus_engine_fit(loaded_engine._handle, ctypes.byref(params)) == _capi.CHORUS_OK
+
+
+@pytest.mark.parametrize("size", [0, 4, 7, ctypes.sizeof(_capi.chorus_fit_params) + 8])
+def test_input_struct_size_bounds(loaded_engine, size):
+    params = _fit_params(struct_size=size)
+    assert _capi.chorus_engine_fit(loaded_engine._handle, ctypes.byref(params)) == _capi.CHORUS_ERR_INVALID_ARGUMENT
+    assert b"struct_size" in _capi.chorus_last_error()
+
+
+def test_output_struct_shorter_than_its_first_layout_is_refused(loaded_engine):
+    stats = _capi.chorus_engine_stats()
+    assert _capi.chorus_engine_stats_init(ctypes.byref(stats)) == _capi.CHORUS_OK
+    stats.struct_size = ctypes.sizeof(stats) - 8
+    assert _capi.chorus_engine_get_stats(loaded_engine._handle, ctypes.byref(stats)) == _capi.CHORUS_ERR_INVALID_ARGUMENT
+
+
+# ---- counted handles ------------------------------------------------------------------------------
+
+
+def test_two_handles_to_the_engines_graph_are_freed_independently():
+    with chorus.Engine() as engine:
+        first, second = engine.knowledge_graph, engine.knowledge_graph
+        assert ctypes.addressof(first._handle.contents) == ctypes.addressof(second._handle.contents)
+        first.close()
+        assert second.add_triples(["x"], ["likes"], ["y"]) == 1  # still live
+        assert second.counts["triples"] == 1
+        raw = second._handle
+        second.close()
+        assert _capi.chorus_kg_counts(raw, None, None, None) == _capi.CHORUS_ERR_INVALID_ARGUMENT
+        _capi.chorus_kg_free(raw)  # a free beyond the count: a no-op
+        with engine.knowledge_graph as again:  # the graph lives on in the engine
+            assert again.counts["triples"] == 1
+
+
+# ---- explain in one call --------------------------------------------------------------------------
+
+
+def _count_calls(monkeypatch, name):
+    calls = []
+    real = getattr(_capi, name)
+
+    def counting(*args):
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(_capi, name, counting)
+    return calls
+
+
+def test_explain_calls_the_library_once(monkeypatch, fitted):
+    ids, scores = fitted.recommend(int(USERS_A[0]), k=3)
+    calls = _count_calls(monkeypatch, "chorus_engine_explain")
+    agent_calls = _count_calls(monkeypatch, "chorus_engine_agent_info")
+    x = fitted.explain(int(USERS_A[0]), int(ids[0]))
+    assert len(calls) == 1 and not agent_calls
+    assert list(x.shares) == [name for name, _ in fitted.agents]
+    assert abs(sum(x.shares.values()) - 1) < 1e-4
+    assert abs(x.score - float(scores[0])) < 1e-5
+    assert "is recommended" in x.sentence
+
+
+def test_explain_reports_agent_count_when_the_shares_buffer_is_too_small(fitted):
+    ids, _ = fitted.recommend(int(USERS_A[0]), k=1)
+    out = _capi.chorus_explanation()
+    assert _capi.chorus_explanation_init_sized(ctypes.byref(out), ctypes.sizeof(out)) == _capi.CHORUS_OK
+    shares = (ctypes.c_float * 1)(-7.0)
+    status = _capi.chorus_engine_explain(fitted._handle, int(USERS_A[0]), int(ids[0]), None, ctypes.byref(out),
+                                         shares, 1, None, 0, None)
+    assert status == _capi.CHORUS_ERR_BUFFER_TOO_SMALL
+    assert out.agent_count == len(fitted.agents) > 1
+    assert [out.agent_names[i].decode() for i in range(out.agent_count)] == [n for n, _ in fitted.agents]
+    assert "is recommended" in ctypes.string_at(out.sentence, out.sentence_length).decode()
+    assert shares[0] == -7.0  # not written
+
+
+def test_explain_with_the_0_1_layout_gets_neither_sentence_nor_agents(fitted):
+    ids, scores = fitted.recommend(int(USERS_A[0]), k=1)
+    out = _capi.chorus_explanation()
+    ctypes.memset(ctypes.byref(out), 0xAB, ctypes.sizeof(out))
+    v1 = _capi.chorus_explanation.sentence.offset
+    assert _capi.chorus_explanation_init(ctypes.byref(out)) == _capi.CHORUS_OK  # the function: 0.1.0 layout
+    assert out.struct_size == v1
+    status = _capi.chorus_engine_explain(fitted._handle, int(USERS_A[0]), int(ids[0]), None, ctypes.byref(out),
+                                         None, 0, None, 0, None)
+    assert status == _capi.CHORUS_OK
+    assert abs(out.score - float(scores[0])) < 1e-5
+    tail = ctypes.string_at(ctypes.addressof(out) + v1, ctypes.sizeof(out) - v1)
+    assert tail == b"\xab" * (ctypes.sizeof(out) - v1)
+
+
+# ---- recommend with details in one call -----------------------------------------------------------
+
+
+def test_details_name_the_agents_of_the_serving_model(monkeypatch, fitted):
+    users = [int(USERS_A[0]), int(USERS_A[1])]
+    details_calls = _count_calls(monkeypatch, "chorus_engine_recommend_details")
+    plain_calls = _count_calls(monkeypatch, "chorus_engine_recommend")
+    rec = fitted.recommend(users, k=4, return_details=True)
+    assert len(details_calls) == 1 and not plain_calls
+    names = [n for n, _ in fitted.agents]
+    assert rec.agents == tuple(names)
+    assert rec.shares.shape == (2, 4, len(names))
+    np.testing.assert_allclose(rec.shares.sum(axis=2), 1.0, atol=1e-4)
+    single = fitted.recommend(users[0], k=4, return_details=True)
+    assert single.agents == rec.agents and single.shares.shape == (4, len(names))
+
+
+def test_details_retry_only_when_the_serving_model_has_more_agents(monkeypatch, fitted):
+    names = tuple(n for n, _ in fitted.agents)
+    # As if a fit had added agents between sizing the buffer and the call: the count is too low.
+    monkeypatch.setattr(chorus.Engine, "_agent_count", staticmethod(lambda handle: 1))
+    calls = _count_calls(monkeypatch, "chorus_engine_recommend_details")
+    rec = fitted.recommend(int(USERS_A[0]), k=3, return_details=True)
+    assert len(calls) == 2  # BUFFER_TOO_SMALL with the real count, then the retry
+    assert rec.agents == names and rec.shares.shape == (3, len(names))
+    np.testing.assert_allclose(rec.shares.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_recommend_details_capi_errors(fitted):
+    users = (ctypes.c_int64 * 1)(int(USERS_A[0]))
+    ids, scores = (ctypes.c_int64 * 3)(), (ctypes.c_float * 3)()
+    names, count = ctypes.POINTER(ctypes.c_char_p)(), ctypes.c_size_t(99)
+    shares = (ctypes.c_float * 3)()
+    status = _capi.chorus_engine_recommend_details(fitted._handle, users, 1, 3, None, ids, scores, 3, shares, 3, None,
+                                                   ctypes.byref(names), ctypes.byref(count))
+    assert status == _capi.CHORUS_ERR_BUFFER_TOO_SMALL
+    assert count.value == len(fitted.agents) and names[0] == b"popularity"
+    status = _capi.chorus_engine_recommend_details(fitted._handle, users, 1, 3, None, ids, scores, 3, None, 0, None,
+                                                   None, ctypes.byref(count))
+    assert status == _capi.CHORUS_ERR_INVALID_ARGUMENT
+    with chorus.Engine() as unfitted:
+        status = _capi.chorus_engine_recommend_details(unfitted._handle, users, 1, 3, None, ids, scores, 3, None, 0, None,
+                                                       ctypes.byref(names), ctypes.byref(count))
+        assert status == _capi.CHORUS_ERR_NOT_FITTED
+        assert count.value == 0 and not names
