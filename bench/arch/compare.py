@@ -587,7 +587,7 @@ def write(args, result, t0, partial):
         same = all(old["sides"][s]["sha256"] == result["sides"][s]["sha256"] for s in SIDES)
         for phase, v in old.get("phases", {}).items():
             if phase not in result["phases"] and same:
-                result["phases"][phase] = dict(v, merged_from=old.get("started"))
+                result["phases"][phase] = dict(v, merged_from=v.get("merged_from") or old.get("started"))
     result["phases"] = {p: result["phases"][p] for p in PHASES if p in result["phases"]}
     with open(path, "w") as f:
         json.dump(result, f, indent=1)
