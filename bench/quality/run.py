@@ -4,6 +4,7 @@ implicit's ALS and BPR, EASE and item-kNN, all on exactly the split Chorus evalu
 
     python3 bench/quality/run.py [--data DIR] [--datasets ml-100k ml-latest-small]
                                  [--chorus build/chorus] [--chorus-args "..."] [--seeds 3] [--no-write]
+                                 [--peer-cache FILE] [--json-out FILE]
 
 Per dataset:
   1. `chorus eval --export-split TMP/<dataset> --json TMP/<dataset>.json` (default settings, plus
@@ -99,6 +100,13 @@ def parse_args():
                     help="the tuned ALS and BPR are refitted with seeds seed..seed+N-1 and their test metrics "
                          "averaged (tuning uses seed only) (default %(default)s)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not rewrite results.md/json")
+    ap.add_argument("--json-out", metavar="FILE",
+                    help="also write the whole result (results.json's layout) to FILE; with --no-write, only there")
+    ap.add_argument("--peer-cache", metavar="FILE",
+                    help="reuse each peer's tuned result from FILE when the split (train.csv and test.csv by sha256), "
+                         "the grid and the settings match, and add the ones computed in this run to it "
+                         "(bench/arch/compare.py: the peers do not change between two Chorus builds). Default: none, "
+                         "every peer tuned afresh")
     ap.add_argument("--render-only", action="store_true",
                     help="rewrite results.md from the recorded results.json (no run; after a change to the report layout)")
     return ap.parse_args()
@@ -345,6 +353,34 @@ def edges(peer, chosen):
     return out
 
 
+def peer_cache_key(args, dataset, split, peer):
+    """What a peer's tuned result depends on (--peer-cache): the split's bytes, its grid, the tuning and
+    refit settings, and the versions of the libraries it runs on. As JSON text with sorted keys."""
+    import implicit
+
+    return json.dumps({"dataset": dataset, "train_sha256": split["train_sha256"], "test_sha256": split["test_sha256"],
+                       "peer": peer, "grid": GRIDS[peer], "k": args.k, "validation": args.validation,
+                       "threads": args.threads, "seed": args.seed, "seeds": args.seeds if peer in STOCHASTIC else 1,
+                       "implicit": implicit.__version__, "numpy": np.__version__, "scipy": scipy.__version__},
+                      sort_keys=True)
+
+
+def load_peer_cache(path):
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)["entries"]
+
+
+def store_peer_cache(path, entries):
+    """Written whole to a temporary file, then renamed: a run cut short leaves the previous cache."""
+    with open(path + ".tmp", "w") as f:
+        json.dump({"about": "bench/quality/run.py --peer-cache: tuned peer results by split and settings",
+                   "entries": entries}, f, indent=1)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
 def is_main_row(row):
     """The rows of the plain run: each agent alone and the blend (not the MMR or cold-item rows)."""
     return " MMR " not in row["name"] and "(cold items" not in row["name"]
@@ -381,6 +417,8 @@ def run_dataset(args, dataset, tmp):
     if missing:
         sys.exit(f"run.py: {len(missing)} test users have no training rows (e.g. {missing[:3]}); not expected")
     relevant = {user_pos[uu]: ({item_pos[x] for x in s if x in item_pos}, len(s)) for uu, s in rel_raw.items()}
+    split_sums = {"train_sha256": common.sha256(os.path.join(split_dir, "train.csv")),
+                  "test_sha256": common.sha256(os.path.join(split_dir, "test.csv"))}
     test = Task(u, i, w, n_users, n_items, relevant)
     cold_pairs = sum(n - len(s) for s, n in relevant.values())
 
@@ -406,7 +444,17 @@ def run_dataset(args, dataset, tmp):
                   f"max |difference| over the five metrics {check['max_abs_difference']:.1e}", flush=True)
 
     peers = {}
+    cache = load_peer_cache(args.peer_cache) if args.peer_cache else None
     for peer in args.peers:
+        if cache is not None:
+            key = peer_cache_key(args, dataset, split_sums, peer)
+            hit = cache.get(key)
+            if hit:
+                peers[peer] = dict(hit["result"], cached_from=hit["recorded"])
+                p = peers[peer]
+                print(f"{peer}: reused from the peer cache {args.peer_cache} (recorded {hit['recorded']}): chose "
+                      f"{p['params']}; test NDCG@{args.k} {p['ndcg']:.4f} Recall {p['recall']:.4f}", flush=True)
+                continue
         fit = FITTERS[peer]
         grid_results = []
         t0 = time.perf_counter()
@@ -433,6 +481,9 @@ def run_dataset(args, dataset, tmp):
         print(f"{peer}: chose {best['params']} (validation NDCG {best['val_ndcg']:.4f}); test NDCG@{args.k} "
               f"{metrics['ndcg']:.4f} Recall {metrics['recall']:.4f} HR {metrics['hit_rate']:.4f} "
               f"(fit {statistics.median(fit_times):.1f} s, tuning {tuning_s:.0f} s)", flush=True)
+        if cache is not None:
+            cache[key] = {"recorded": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "result": peers[peer]}
+            store_peer_cache(args.peer_cache, cache)
 
     blend = next(r for r in report["rows"] if r["name"] == "blend")
     ratios = {}
@@ -452,9 +503,7 @@ def run_dataset(args, dataset, tmp):
         "dataset": dataset,
         "data": {"train_rows": int(len(u)), "users": n_users, "items": n_items, "test_pairs": int(len(te_u)),
                  "test_users": len(relevant), "cold_test_pairs": cold_pairs,
-                 "validation_rows": int((~keep).sum()), "validation_users": len(val_rel),
-                 "train_sha256": common.sha256(os.path.join(split_dir, "train.csv")),
-                 "test_sha256": common.sha256(os.path.join(split_dir, "test.csv"))},
+                 "validation_rows": int((~keep).sum()), "validation_users": len(val_rel), **split_sums},
         "chorus": {"report": report, **chorus_out},
         "chorus_cold_items": cold,
         "peers": peers,
@@ -502,7 +551,7 @@ def main():
         "settings": {"k": args.k, "validation": args.validation, "threads": args.threads, "seed": args.seed,
                      "seeds": args.seeds, "chorus": os.path.relpath(os.path.abspath(args.chorus), common.REPO),
                      "chorus_sha256": chorus_sha, "chorus_mtime": chorus_mtime,
-                     "chorus_args": args.chorus_args, "peers": args.peers,
+                     "chorus_args": args.chorus_args, "peers": args.peers, "peer_cache": args.peer_cache,
                      "python_OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
                      "grids": {p: GRIDS[p] for p in args.peers}},
         "versions": {"implicit": implicit.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
@@ -511,6 +560,11 @@ def main():
         "datasets": results,
     }
     print(f"\ntotal {result['runtime_seconds']:.0f} s")
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+        print(f"wrote {args.json_out}")
     if args.no_write:
         return
     with open(os.path.join(HERE, "results.json"), "w") as f:
@@ -568,6 +622,10 @@ def render_dataset(d, s):
                          f"{r['ratio']:.3f}** (target >= {r['target']:.2f}: **{'met' if r['met'] else 'not met'}**)")
     e = [f"{n}: {', '.join(p['grid_edges'])}" for n, p in d["peers"].items() if p["grid_edges"]]
     lines.append(f"- Chosen settings at an end of their grid: {'; '.join(e) if e else 'none'}.")
+    cached = [f"{n} ({p['cached_from']})" for n, p in d["peers"].items() if p.get("cached_from")]
+    if cached:
+        lines.append("- Reused from the peer cache (`--peer-cache`; same split, grid and settings), recorded: "
+                     + ", ".join(cached) + ".")
     lines.append("- Tuning time (whole grid, on the validation carve-out): "
                  + ", ".join(f"{n} {p['tuning_seconds']:.0f} s ({len(p['grid'])} settings)" for n, p in d["peers"].items()) + ".")
     c = d.get("metric_check")

@@ -6,8 +6,11 @@
  *   - the same with agent "als" alone;
  *   - batch throughput: all users in one chorus_engine_recommend call, best of 5 (users/s);
  *   - peak resident memory (getrusage ru_maxrss) after fit, and chorus_engine_get_stats.
+ * With --json, one JSON object instead (bench/arch/compare.py reads it), which also carries a
+ * digest (FNV-1a 64) of every user's top 10 ids and of their scores' bits, for the blend, the
+ * blend with the query and "als" alone: two builds that should behave alike can be compared.
  *
- *     bench_recommend [--passes N] [--markdown] path/to/ratings.csv
+ *     bench_recommend [--passes N] [--markdown | --json] [--movies movies.csv] path/to/ratings.csv
  *
  * C99 + POSIX (clock_gettime, getrusage). Build (bench/recommend/run.sh does this):
  *     cc -std=c99 -O2 -Wall -Werror -pedantic -Iinclude bench/recommend/bench_recommend.c \
@@ -221,6 +224,32 @@ static size_t load_movie_texts(const char *path, int64_t **ids, char ***texts) {
     return n;
 }
 
+/* FNV-1a 64 over n bytes, continuing from h. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    size_t i;
+    for (i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ULL; }
+    return h;
+}
+
+/* All users in one call; digests of the ids and of the scores' bits (row-major, k per user). */
+static void recommend_digest(const chorus_engine *e, const int64_t *users, size_t n_users,
+                             const chorus_recommend_params *params, uint64_t *ids_digest, uint64_t *scores_digest) {
+    int64_t *ids = xmalloc(n_users * K * sizeof *ids);
+    float *scores = xmalloc(n_users * K * sizeof *scores);
+    chorus_status st = chorus_engine_recommend(e, users, n_users, K, params, ids, scores, n_users * K, NULL, 0, NULL);
+    if (st != CHORUS_OK) die("chorus_engine_recommend (digest)", st);
+    *ids_digest = fnv1a(0xcbf29ce484222325ULL, ids, n_users * K * sizeof *ids);
+    *scores_digest = fnv1a(0xcbf29ce484222325ULL, scores, n_users * K * sizeof *scores);
+    free(ids);
+    free(scores);
+}
+
+static void print_latency_json(const char *name, const latency_t *l, int last) {
+    printf("    \"%s\": {\"calls\": %lu, \"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f, \"mean_us\": %.1f}%s\n",
+           name, (unsigned long)l->n, l->p50, l->p90, l->p99, l->max, l->mean, last ? "" : ",");
+}
+
 static long maxrss_kib(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -229,7 +258,8 @@ static long maxrss_kib(void) {
 
 int main(int argc, char **argv) {
     const char *path = NULL, *movies = NULL;
-    int passes = 1, markdown = 0, a;
+    int passes = 1, markdown = 0, json = 0, a;
+    uint64_t digest_ids[3] = {0, 0, 0}, digest_scores[3] = {0, 0, 0};
     int64_t *movie_ids = NULL;
     char **movie_texts = NULL;
     size_t n_movies = 0;
@@ -251,11 +281,12 @@ int main(int argc, char **argv) {
     for (a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--passes") == 0 && a + 1 < argc) passes = atoi(argv[++a]);
         else if (strcmp(argv[a], "--markdown") == 0) markdown = 1;
+        else if (strcmp(argv[a], "--json") == 0) json = 1;
         else if (strcmp(argv[a], "--movies") == 0 && a + 1 < argc) movies = argv[++a];
-        else if (argv[a][0] == '-') { fprintf(stderr, "usage: bench_recommend [--passes N] [--markdown] [--movies movies.csv] ratings.csv\n"); return 2; }
+        else if (argv[a][0] == '-') { fprintf(stderr, "usage: bench_recommend [--passes N] [--markdown | --json] [--movies movies.csv] ratings.csv\n"); return 2; }
         else path = argv[a];
     }
-    if (!path || passes < 1) { fprintf(stderr, "usage: bench_recommend [--passes N] [--markdown] ratings.csv\n"); return 2; }
+    if (!path || passes < 1) { fprintf(stderr, "usage: bench_recommend [--passes N] [--markdown | --json] [--movies movies.csv] ratings.csv\n"); return 2; }
 
     r = load_ratings(path);
     users = distinct_users(&r, &n_users);
@@ -299,6 +330,41 @@ int main(int argc, char **argv) {
     tput_blend = batch_throughput(e, users, n_users, &blend, 5, &batch_blend_s);
     tput_als = batch_throughput(e, users, n_users, &als, 5, &batch_als_s);
 
+    if (json) {
+        recommend_digest(e, users, n_users, &blend, &digest_ids[0], &digest_scores[0]);
+        if (movies) recommend_digest(e, users, n_users, &query, &digest_ids[1], &digest_scores[1]);
+        recommend_digest(e, users, n_users, &als, &digest_ids[2], &digest_scores[2]);
+        printf("{\n  \"library\": \"%s\", \"interactions\": %lu, \"users\": %llu, \"items\": %llu, \"passes\": %d,\n",
+               chorus_version(), (unsigned long)r.n, (unsigned long long)stats.n_model_users,
+               (unsigned long long)stats.n_model_items, passes);
+        printf("  \"add_interactions_s\": %.4f, \"set_item_texts_s\": %.3f, \"movie_texts\": %lu, \"fit_s\": %.4f,\n",
+               add_s, texts_s, (unsigned long)n_movies, fit_s);
+        printf("  \"blend_weights\": {");
+        for (i = 0; i < agents; i++) {
+            const char *name = NULL;
+            float w = 0;
+            chorus_engine_agent_info(e, i, &name, &w);
+            printf("%s\"%s\": %.9g", i ? ", " : "", name, (double)w);
+        }
+        printf("},\n  \"latency\": {\n");
+        print_latency_json("blend", &lb, 0);
+        if (movies) print_latency_json("blend_query", &lq, 0);
+        print_latency_json("als", &la, 1);
+        printf("  },\n  \"batch_s\": {\"blend\": %.5f, \"als\": %.5f},\n", batch_blend_s, batch_als_s);
+        printf("  \"rss_kib\": {\"before_fit\": %ld, \"after_fit\": %ld, \"end\": %ld},\n",
+               rss_before_fit, rss_after_fit, maxrss_kib());
+        printf("  \"model_bytes\": %llu, \"allocator_allocated_bytes\": %llu, \"allocator_resident_bytes\": %llu,\n",
+               (unsigned long long)stats.model_bytes, (unsigned long long)stats.allocator_allocated_bytes,
+               (unsigned long long)stats.allocator_resident_bytes);
+        printf("  \"digest\": {\"blend_ids\": \"%016llx\", \"blend_scores\": \"%016llx\", ",
+               (unsigned long long)digest_ids[0], (unsigned long long)digest_scores[0]);
+        if (movies) printf("\"blend_query_ids\": \"%016llx\", \"blend_query_scores\": \"%016llx\", ",
+               (unsigned long long)digest_ids[1], (unsigned long long)digest_scores[1]);
+        printf("\"als_ids\": \"%016llx\", \"als_scores\": \"%016llx\"}\n}\n",
+               (unsigned long long)digest_ids[2], (unsigned long long)digest_scores[2]);
+        goto done;
+    }
+
     printf("%s", markdown ? "" : "bench_recommend (C ABI)\n");
     printf("- library %s; data %s: %lu interactions, %llu users, %llu items\n", chorus_version(), path,
            (unsigned long)r.n, (unsigned long long)stats.n_model_users, (unsigned long long)stats.n_model_items);
@@ -328,6 +394,7 @@ int main(int argc, char **argv) {
     printf("| allocator_allocated_bytes (jemalloc) | %.2f |\n", (double)stats.allocator_allocated_bytes / 1048576.0);
     printf("| allocator_resident_bytes (jemalloc) | %.2f |\n", (double)stats.allocator_resident_bytes / 1048576.0);
 
+done:
     chorus_engine_free(e);
     for (i = 0; i < n_movies; i++) free(movie_texts[i]);
     free(movie_texts); free(movie_ids);
