@@ -26,8 +26,14 @@ final class RequestRanker {
     /// The ranking network's scenario modulation for this ranker's requests.
     let modulation: [Float]
 
+    /// The coordinator's network and query weight, read once per ranker (not per candidate).
+    let network: RankingMLP?
+    let queryWeight: Float
+
     init(model: FittedModel, modulation: [Float] = []) throws(ChorusError) {
         m = model
+        network = model.coordinator.ranker
+        queryWeight = model.coordinator.queryWeight
         self.modulation = modulation.isEmpty ? (model.coordinator.ranker?.modulation(scenario: 0, description: []) ?? []) : modulation
         scratch = try FloatMatrix(rows: model.agents.count, cols: model.itemCount, zeroed: false)
         ranks = .allocate(capacity: model.itemCount)
@@ -77,9 +83,10 @@ final class RequestRanker {
         for a in personal { weights[a] = total > 0 ? blend[a] / total : 1 / Float(personal.count) }
         // The network ranks users the model knows; the linear blend everyone else. A query's
         // features are taken out first (the coordinator never saw any) and mixed back by weight.
-        usesNetwork = request.user != nil && m.coordinator.ranker != nil
+        usesNetwork = request.user != nil && network != nil
         let f = m.layout.count, c = candidates.items.count
         var scores = [Float](repeating: 0, count: c)
+        let net = usesNetwork ? network : nil
         candidates.features.withUnsafeMutableBufferPointer { feats in
             for j in 0..<c {
                 let x = feats.baseAddress! + j * f
@@ -87,7 +94,7 @@ final class RequestRanker {
                     queryShare.append(x[m.layout.score(query)])
                     x[m.layout.score(query)] = 0; x[m.layout.rank(query)] = 0
                 }
-                scores[j] = usesNetwork ? m.coordinator.ranker!.score(x, modulation: modulation) : Coordinator.linear(weights, x)
+                scores[j] = net?.score(x, modulation: modulation) ?? Coordinator.linear(weights, x)
             }
         }
         queryIndex = query
@@ -97,7 +104,7 @@ final class RequestRanker {
             personalLo = lo; personalSpan = hi > lo ? hi - lo : 0
             for j in 0..<c { scores[j] = personalSpan > 0 ? (scores[j] - lo) / personalSpan : 0 }
             personalScore = scores
-            for j in 0..<c { scores[j] = (1 - m.coordinator.queryWeight) * scores[j] + m.coordinator.queryWeight * queryShare[j] }
+            for j in 0..<c { scores[j] = (1 - queryWeight) * scores[j] + queryWeight * queryShare[j] }
         }
         finalScores = scores
         if diversity > 0, let vectors = m.similarityVectors {
@@ -122,12 +129,12 @@ final class RequestRanker {
         }
         let raw = candidates.features.withUnsafeBufferPointer { feats in
             let x = feats.baseAddress! + c * f
-            return usesNetwork ? m.coordinator.ranker!.score(x, modulation: modulation) : Coordinator.linear(weights, x)
+            return usesNetwork ? network!.score(x, modulation: modulation) : Coordinator.linear(weights, x)
         }
         guard queryIndex != nil else { finalScores.append(raw); return raw }
         let p = personalSpan > 0 ? (raw - personalLo) / personalSpan : 0
         personalScore.append(p)
-        let final = (1 - m.coordinator.queryWeight) * p + m.coordinator.queryWeight * qs
+        let final = (1 - queryWeight) * p + queryWeight * qs
         finalScores.append(final)
         return final
     }
@@ -145,20 +152,20 @@ final class RequestRanker {
         defer {
             // With a query: personal shares scaled by the personal part of the final score.
             if let q = m.queryIndex, participating[q], c < queryShare.count {
-                let personalPart = (1 - m.coordinator.queryWeight) * personalScore[c], queryPart = m.coordinator.queryWeight * queryShare[c]
+                let personalPart = (1 - queryWeight) * personalScore[c], queryPart = queryWeight * queryShare[c]
                 let final = personalPart + queryPart
                 if final > 0 {
                     for a in 0..<nA where a != q { out[a] *= personalPart / final }
                     out[q] = queryPart / final
                 } else {
-                    for a in 0..<nA where a != q { out[a] *= 1 - m.coordinator.queryWeight }
-                    out[q] = m.coordinator.queryWeight
+                    for a in 0..<nA where a != q { out[a] *= 1 - queryWeight }
+                    out[q] = queryWeight
                 }
             }
         }
         candidates.features.withUnsafeBufferPointer { feats in
             let x = feats.baseAddress! + c * f
-            if usesNetwork, let net = m.coordinator.ranker {
+            if usesNetwork, let net = network {
                 var copy = Array(UnsafeBufferPointer(start: x, count: f))
                 let full = net.score(x, modulation: modulation)
                 var sum: Float = 0
