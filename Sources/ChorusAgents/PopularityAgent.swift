@@ -44,7 +44,8 @@ public final class PopularityAgent: RecommenderAgent {
             for j in 0..<data.items.count {
                 var w = Double(data.weights[j])
                 if halfLifeSeconds > 0 {
-                    let age = Double(max(0, newest - data.timestamps[j]))
+                    // In Double: two Int64 timestamps can be more than Int64.max apart (NaT is -2^63).
+                    let age = max(0, Double(newest) - Double(data.timestamps[j]))
                     w *= exp2(-age / Double(halfLifeSeconds))
                 }
                 counts[Int(data.items[j])] += w

@@ -6,26 +6,36 @@ import Musl
 
 /// File access without Foundation: whole-file reads and crash-safe atomic writes.
 public enum FileIO {
-    /// Reads a whole file.
-    /// - Throws: `.notFound` for a missing path, `.io` for a directory or an unreadable file.
+    /// Reads a whole regular file. Anything else (a directory, a pipe, a device such as /dev/zero)
+    /// is refused before a byte is read, without blocking, and so is a file larger than this
+    /// machine's memory; at most the size `fstat` reported is read.
+    /// - Throws: `.notFound` for a missing path, `.io` for what is not a readable regular file,
+    ///   `.outOfMemory` for a file larger than the machine's memory.
     public static func readAll(path: String) throws(ChorusError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if fd < 0 { throw errnoError("cannot open '\(path)'", path: path) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw errnoError("cannot stat '\(path)'", path: path) }
-        if (st.st_mode & S_IFMT) == S_IFDIR { throw .io("'\(path)' is a directory, not a file") }
-        var out = [UInt8]()
-        out.reserveCapacity(Int(st.st_size))
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        let kind = st.st_mode & S_IFMT
+        if kind == S_IFDIR { throw .io("'\(path)' is a directory, not a file") }
+        guard kind == S_IFREG else { throw .io("'\(path)' is not a regular file (a pipe, socket or device); only regular files are read") }
+        let size = Int(st.st_size)
+        let memory = Int(sysconf(Int32(_SC_PHYS_PAGES))).multipliedReportingOverflow(by: Int(sysconf(Int32(_SC_PAGESIZE))))
+        guard size >= 0, memory.overflow || memory.partialValue <= 0 || size <= memory.partialValue else {
+            throw .outOfMemory("'\(path)' holds \(size) bytes, more than this machine's memory")
+        }
+        var out = [UInt8](repeating: 0, count: size)
+        var done = 0
+        while done < size {
+            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, size - done) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw errnoError("cannot read '\(path)'", path: path)
             }
-            if n == 0 { break }
-            out.append(contentsOf: chunk[0..<n])
+            if n == 0 { throw .io("'\(path)' shrank while it was read (\(done) of \(size) bytes)") }
+            done += n
         }
         return out
     }
@@ -42,13 +52,19 @@ public enum FileIO {
     }
 
     /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of the
-    /// directory. A crash at any point leaves either the old file or the new one under `path`.
-    /// - Throws: `.io` when the directory is missing, `path` is a directory, or the disk refuses.
+    /// directory. A crash at any point leaves either the old file or the new one under `path`; on
+    /// every failure the temporary file is removed.
+    /// - Throws: `.io` when the directory is missing, `path` exists as anything but a regular file,
+    ///   or the disk refuses.
     public static func writeAtomically(path: String, bytes: [UInt8]) throws(ChorusError) {
         if path.isEmpty { throw .invalidArgument("the path is empty") }
         var st = stat()
-        if stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
-            throw .io("'\(path)' is a directory; give a file path")
+        if stat(path, &st) == 0 {
+            // Replacing a device node or a FIFO with a regular file would break whatever used it.
+            if (st.st_mode & S_IFMT) == S_IFDIR { throw .io("'\(path)' is a directory; give a file path") }
+            guard (st.st_mode & S_IFMT) == S_IFREG else {
+                throw .io("'\(path)' exists and is not a regular file (a device, pipe or socket); it is not replaced")
+            }
         }
         let dir = directoryOf(path)
         if stat(dir, &st) != 0 || (st.st_mode & S_IFMT) != S_IFDIR {

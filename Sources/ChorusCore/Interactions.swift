@@ -26,7 +26,8 @@ public struct InteractionLog: Sendable {
     public var count: Int { userIndex.count }
 
     /// Validates a whole batch, then appends it: on error nothing is added.
-    /// - Throws: `.invalidArgument` for a weight that is NaN, infinite, zero or negative.
+    /// - Throws: `.invalidArgument` for a weight that is NaN, infinite, zero or negative, or item
+    ///   id -1 (`noItem`).
     public mutating func append(users u: UnsafeBufferPointer<Int64>, items it: UnsafeBufferPointer<Int64>,
                                 weights w: UnsafeBufferPointer<Float>?, timestamps ts: UnsafeBufferPointer<Int64>?,
                                 scenario: UInt16 = 0) throws(ChorusError) {
@@ -34,6 +35,7 @@ public struct InteractionLog: Sendable {
         guard it.count == n, w == nil || w!.count == n, ts == nil || ts!.count == n else {
             throw .invalidArgument("interaction arrays differ in length")
         }
+        for i in 0..<n where it[i] == Self.noItem { throw Self.noItemError(position: i) }
         if let w {
             for i in 0..<n where !(w[i].isFinite && w[i] > 0) {
                 throw .invalidArgument("weight \(w[i]) at position \(i) (user \(u[i]), item \(it[i])) must be finite and > 0")
@@ -48,6 +50,18 @@ public struct InteractionLog: Sendable {
             timestamps.append(ts?[i] ?? 0)
             scenarios.append(scenario)
         }
+    }
+
+    /// The empty-slot marker of recommendation lists (CHORUS_NO_ITEM): never an item id.
+    public static let noItem: Int64 = -1
+
+    /// Refuses the empty-slot marker among item ids brought by texts or facts.
+    public static func validate(itemIds ids: [Int64]) throws(ChorusError) {
+        if let i = ids.firstIndex(of: noItem) { throw noItemError(position: i) }
+    }
+
+    static func noItemError(position i: Int) -> ChorusError {
+        .invalidArgument("item id -1 at position \(i) is CHORUS_NO_ITEM, the empty-slot marker of recommendation lists; it cannot name an item")
     }
 
     /// Adds items that have no interaction yet (an item known only by its text or facts), so the

@@ -97,3 +97,39 @@ import Testing
         }
     }
 }
+
+/// Inputs at the extremes of their types either work or are refused at the call that brings them.
+@Suite struct InputExtremesTests {
+    /// A NaT timestamp (Int64.min) next to Int64.max: the range is wider than Int64, and the
+    /// popularity decay's age used to overflow and trap in the next fit.
+    @Test func timestampsAtTheLimitsOfInt64Fit() throws {
+        for halfLife: Int64 in [0, 86_400] {
+            let e = Engine(config: EngineConfig(popularityHalfLifeSeconds: halfLife))
+            var batch: [Interaction] = []
+            for u in 1...6 {
+                for i in 1...5 { batch.append(Interaction(user: Int64(u), item: Int64(i + (u % 2) * 5), weight: 1,
+                                                          timestamp: i == 1 ? .min : (i == 5 ? .max : Int64(i)))) }
+            }
+            try e.add(batch)
+            try e.fit(fastParameters())
+            for list in try e.recommend(users: [1, 2], k: 3) { #expect(list.scores.allSatisfy { $0.isFinite }) }
+        }
+    }
+
+    @Test func itemIdMinusOneIsRefusedEverywhereItCouldComeIn() throws {
+        let e = Engine(config: EngineConfig(hashingEncoder: true))
+        func refused(_ body: () throws -> Void) -> Bool {
+            do { try body(); return false } catch {
+                if case .invalidArgument(let m)? = error as? ChorusError { return m.contains("CHORUS_NO_ITEM") }
+                return false
+            }
+        }
+        #expect(refused { try e.add([Interaction(user: 1, item: 2), Interaction(user: 1, item: -1)]) })
+        #expect(refused { try e.setTexts(.item, ids: [3, -1], texts: ["a", "b"]) })
+        #expect(refused { try e.addItemFacts(items: [-1], relations: ["genre"], entities: ["x"]) })
+        #expect(e.itemCount == 0 && e.stats().interactions == 0 && e.stats().itemTexts == 0 && e.stats().itemFacts == 0)
+        // A user id of -1 is fine (the README's newcomer).
+        try e.add([Interaction(user: -1, item: 2)])
+        #expect(e.stats().users == 1)
+    }
+}
