@@ -32,7 +32,10 @@
  *   that, or of a pointer the library never gave out, is a no-op, and any other call with such a
  *   pointer is CHORUS_ERR_INVALID_ARGUMENT (as long as the address is not reused by a new object).
  * - Item and user ids are the host's own int64 ids. CHORUS_NO_ITEM (-1) marks an empty slot in an
- *   output buffer (with score -INFINITY) when fewer than k items can be recommended.
+ *   output buffer (with score -INFINITY) when fewer than k items can be recommended, so it is
+ *   never an item id: interactions, item texts and item facts naming item -1 are
+ *   CHORUS_ERR_INVALID_ARGUMENT (nothing of the call is added). Any other int64 is a valid id.
+ * - Timestamps may take any int64 value (Unix seconds; numpy's NaT, -2^63, included).
  *
  * Thread safety
  * - A chorus_engine may be used from many threads at once. The engine has one exclusive lock,
@@ -417,13 +420,17 @@ chorus_status chorus_engine_get_stats(const chorus_engine *engine, chorus_engine
 /* Writes the engine (interactions, id maps, fitted model, blend) to `path` as one snapshot file:
  * magic, format version, and a CRC-32 per section. The file is written to a temporary file beside
  * `path`, fsynced, then renamed over `path`, so a crash never leaves a partial file under that
- * name. `path` [borrowed], UTF-8. Thread-safe (a read path). */
+ * name; the temporary file is removed on every failure. A `path` that exists as anything but a
+ * regular file (a device node, a FIFO, a directory) is CHORUS_ERR_IO and is left as it is.
+ * `path` [borrowed], UTF-8. Thread-safe (a read path). */
 chorus_status chorus_engine_save(const chorus_engine *engine, const char *path);
 
 /* Reads a snapshot written by chorus_engine_save into a new engine. Everything read is verified:
  * a file that is not a snapshot, is truncated or corrupted is CHORUS_ERR_FORMAT; one written by a
- * newer format is CHORUS_ERR_UNSUPPORTED_VERSION; a missing file CHORUS_ERR_NOT_FOUND; a
- * directory or unreadable file CHORUS_ERR_IO. *out_engine [owns]: release with chorus_engine_free. */
+ * newer format is CHORUS_ERR_UNSUPPORTED_VERSION (its message names the version); a missing file
+ * CHORUS_ERR_NOT_FOUND; anything but a regular file (a directory, FIFO or device: refused without
+ * blocking, before a byte is read) or an unreadable file CHORUS_ERR_IO; a file larger than the
+ * machine's memory CHORUS_ERR_OUT_OF_MEMORY. *out_engine [owns]: release with chorus_engine_free. */
 chorus_status chorus_engine_load(const char *path, chorus_engine **out_engine);
 
 /* ---- Text encoder ----------------------------------------------------------------------------- */
