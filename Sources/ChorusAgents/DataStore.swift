@@ -33,7 +33,6 @@ struct DataStore: Sendable {
     /// with a text join the catalogue.
     mutating func setTexts(_ kind: TextCatalogue.Kind, ids: [Int64], texts newTexts: [String], vectors: [Float],
                            encoderName: String, dimension: Int) throws(ChorusError) {
-        if kind == .item { try InteractionLog.validate(itemIds: ids) }
         try texts.set(kind, ids: ids, texts: newTexts, vectors: vectors, encoderName: encoderName, dimension: dimension)
         if kind == .item { log.register(items: zip(ids, newTexts).filter { !$0.1.isEmpty }.map(\.0)) }
     }

@@ -115,6 +115,7 @@ public final class Engine: Sendable {
         for id in ids where !distinct.insert(id).inserted {
             throw .invalidArgument("\(kind == .item ? "item" : "user") id \(id) appears twice in one call")
         }
+        if kind == .item { try InteractionLog.validate(itemIds: ids) }  // before the encoder's work
         let enc = try encoder().encoder
         let filled = texts.filter { !$0.isEmpty }
         let vectors = filled.isEmpty ? [] : try enc.encode(filled, threads: threads > 0 ? threads : Parallel.cpuCount)

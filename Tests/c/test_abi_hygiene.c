@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "chorus.h"
 
@@ -859,6 +861,76 @@ static void test_counted_handles(void) {
     group_end();
 }
 
+/* The extremes of the entry points this version added or changed: int64 limits as user and item
+ * ids, a freed engine handle, item id -1 (CHORUS_NO_ITEM), timestamps at the limits of int64 (NaT),
+ * and save/load over what is not a regular file (a FIFO, /dev/zero). */
+static void test_extremes(void) {
+    chorus_engine *e = fitted_engine(), *gone = new_engine(), *loaded = NULL;
+    int64_t users[2] = {INT64_MIN, INT64_MAX}, ids[6], bad_item[2] = {100, CHORUS_NO_ITEM}, two_users[2] = {1, 2};
+    int64_t nat_user[4] = {1, 1, 2, 2}, nat_item[4] = {100, 101, 100, 102}, nat_time[4] = {INT64_MIN, INT64_MAX, INT64_MIN, 0};
+    float scores[6], shares[6 * MAX_AGENTS];
+    uint32_t flags[2] = {7, 7};
+    const char *const *names = NULL;
+    size_t count = 0;
+    chorus_explanation x;
+    chorus_engine_stats st;
+    chorus_fit_params fp = small_fit();
+    char dir[] = "/tmp/chorus-extremes-XXXXXX", fifo[64];
+
+    group_begin("extremes: limits, freed handles, NO_ITEM, NaT, non-regular files");
+    CHECK(e != NULL && gone != NULL);
+    /* Users at the int64 limits are unknown users, served by the fallback. */
+    EXPECT(chorus_engine_recommend_details(e, users, 2, 3, NULL, ids, scores, 6, shares, 6 * MAX_AGENTS, flags, &names, &count),
+           CHORUS_OK);
+    CHECK(count > 0 && flags[0] == CHORUS_USER_COLD_FALLBACK && flags[1] == CHORUS_USER_COLD_FALLBACK);
+    chorus_explanation_init(&x);
+    EXPECT(chorus_engine_explain(e, INT64_MIN, ids[0], NULL, &x, NULL, 0, NULL, 0, NULL), CHORUS_OK);
+    CHECK(x.sentence != NULL && x.sentence_length == strlen(x.sentence));
+    EXPECT(chorus_engine_explain(e, 1, INT64_MAX, NULL, &x, NULL, 0, NULL, 0, NULL), CHORUS_ERR_NOT_FOUND);
+    EXPECT(chorus_engine_explain(e, 1, INT64_MIN, NULL, &x, NULL, 0, NULL, 0, NULL), CHORUS_ERR_NOT_FOUND);
+    /* A freed engine is no engine (freed just before, so no new object can have its address yet). */
+    chorus_engine_free(gone);
+    names = NULL; count = 7;
+    EXPECT(chorus_engine_recommend_details(gone, users, 2, 3, NULL, ids, scores, 6, NULL, 0, NULL, &names, &count),
+           CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(names == NULL && count == 0);
+    EXPECT(chorus_engine_explain(gone, 1, 100, NULL, &x, NULL, 0, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    /* Item -1 is the empty-slot marker: refused whole. */
+    chorus_engine_stats_init(&st);
+    EXPECT(chorus_engine_get_stats(e, &st), CHORUS_OK);
+    {
+        uint64_t before = st.n_interactions;
+        const char *texts[2] = {"a", "b"}, *rel[2] = {"r", "r"}, *ent[2] = {"x", "y"};
+        EXPECT(chorus_engine_add_interactions(e, two_users, bad_item, NULL, NULL, 2), CHORUS_ERR_INVALID_ARGUMENT);
+        CHECK(strstr(chorus_last_error(), "CHORUS_NO_ITEM") != NULL);
+        EXPECT(chorus_engine_set_item_texts(e, bad_item, texts, 2), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_add_item_facts(e, bad_item, rel, ent, 2, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_get_stats(e, &st), CHORUS_OK);
+        CHECK(st.n_interactions == before && st.n_item_texts == 0 && st.n_item_facts == 0);
+    }
+    /* NaT next to INT64_MAX: accepted, and the next fit works. */
+    EXPECT(chorus_engine_add_interactions(e, nat_user, nat_item, NULL, nat_time, 4), CHORUS_OK);
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_OK);
+    EXPECT(chorus_engine_recommend(e, two_users, 2, 3, NULL, ids, scores, 6, NULL, 0, NULL), CHORUS_OK);
+    CHECK(isfinite(scores[0]));
+    /* Save and load only over regular files. */
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(fifo, sizeof fifo, "%s/pipe", dir);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    EXPECT(chorus_engine_load(fifo, &loaded), CHORUS_ERR_IO);   /* returns at once: no writer needed */
+    CHECK(loaded == NULL);
+    EXPECT(chorus_engine_load("/dev/zero", &loaded), CHORUS_ERR_IO);
+    EXPECT(chorus_engine_save(e, fifo), CHORUS_ERR_IO);
+    {
+        struct stat sb;
+        CHECK(stat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    }
+    unlink(fifo);
+    rmdir(dir);
+    chorus_engine_free(e);
+    group_end();
+}
+
 int main(int argc, char **argv) {
     make_data();
     test_version(argc > 1 ? argv[1] : NULL);
@@ -874,6 +946,7 @@ int main(int argc, char **argv) {
     test_explain_sentence_per_thread();
     test_recommend_details();
     test_recommend_details_during_refits();
+    test_extremes();
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;
 }

@@ -190,3 +190,55 @@ def test_recommend_details_capi_errors(fitted):
                                                        ctypes.byref(names), ctypes.byref(count))
         assert status == _capi.CHORUS_ERR_NOT_FITTED
         assert count.value == 0 and not names
+
+
+# ---- extremes of the entry points this version added or changed --------------------------------
+
+
+def test_int64_limits_as_ids_and_a_closed_engine(fitted):
+    limits = np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max], dtype=np.int64)
+    rec = fitted.recommend(limits, k=3, return_details=True)
+    assert rec.ids.shape == (2, 3) and bool(rec.cold.all())
+    assert rec.shares.shape == (2, 3, len(rec.agents))
+    assert fitted.explain(int(limits[0]), int(rec.ids[0, 0])).sentence
+    with pytest.raises(chorus.NotFound):
+        fitted.explain(int(USERS_A[0]), int(limits[1]))
+    closed = chorus.Engine()
+    closed.close()
+    with pytest.raises(ValueError, match="closed"):
+        closed.recommend([1], k=1, return_details=True)
+    with pytest.raises(ValueError, match="closed"):
+        closed.explain(1, 1)
+
+
+def test_item_minus_one_is_refused_and_nat_timestamps_fit(data):
+    with chorus.Engine(hashing_encoder=True) as engine:
+        with pytest.raises(chorus.InvalidArgument, match="CHORUS_NO_ITEM"):
+            engine.add_interactions([1, 2], [5, -1])
+        with pytest.raises(chorus.InvalidArgument, match="CHORUS_NO_ITEM"):
+            engine.set_item_texts([-1], ["a film"])
+        with pytest.raises(chorus.InvalidArgument, match="CHORUS_NO_ITEM"):
+            engine.add_item_facts([-1], ["genre"], ["drama"])
+        assert engine.stats()["n_interactions"] == 0
+        # numpy's NaT is int64 -2**63: next to int64 max the range is wider than int64.
+        stamps = data.timestamps.copy()
+        stamps[0] = np.datetime64("NaT").astype(np.int64)
+        stamps[1] = np.iinfo(np.int64).max
+        engine.add_interactions(data.users, data.items, data.weights, stamps)
+        engine.fit(**FIT)
+        ids, scores = engine.recommend(int(USERS_A[0]), k=3)
+        assert np.isfinite(scores).all()
+
+
+def test_save_and_load_only_over_regular_files(fitted, tmp_path):
+    import os
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(chorus.ChorusIOError, match="not a regular file"):
+        chorus.Engine.load(fifo)                      # returns at once: no writer needed
+    with pytest.raises(chorus.ChorusIOError, match="not a regular file"):
+        chorus.Engine.load("/dev/zero")
+    with pytest.raises(chorus.ChorusIOError, match="not a regular file"):
+        fitted.save(fifo)
+    assert fifo.is_fifo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
