@@ -39,7 +39,7 @@ CAPI_TEST_SOURCES := Tests/c/main.c Tests/c/harness.c Tests/c/fixtures.c Tests/c
 test-c: lib
 	@mkdir -p build
 	$(CC) $(CFLAGS_HOST) $(CAPI_TEST_SOURCES) -o build/test_capi -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE)) -lm
-	$(CC) $(CFLAGS_HOST) Tests/c/test_abi_hygiene.c -o build/test_abi_hygiene -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE)) -lm
+	$(CC) $(CFLAGS_HOST) Tests/c/test_abi_hygiene.c Tests/c/harness.c -o build/test_abi_hygiene -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE)) -lm
 	$(CC) $(CFLAGS_HOST) examples/c/quickstart.c -o build/quickstart -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE))
 	./build/test_capi
 	./build/test_abi_hygiene VERSION
@@ -54,7 +54,7 @@ test-c-sanitize: lib
 	  $(CAPI_TEST_SOURCES) -o build/test_capi_asan -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE)) -lm
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/test_capi_asan
 	$(CC) $(CFLAGS_HOST) -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
-	  Tests/c/test_abi_hygiene.c -o build/test_abi_hygiene_asan -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE)) -lm
+	  Tests/c/test_abi_hygiene.c Tests/c/harness.c -o build/test_abi_hygiene_asan -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE)) -lm
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/test_abi_hygiene_asan VERSION
 
 test-python: lib

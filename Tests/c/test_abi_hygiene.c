@@ -35,56 +35,9 @@
 #include <unistd.h>
 
 #include "chorus.h"
+#include "harness.h"
 
-/* ---- Check bookkeeping ------------------------------------------------------------------------ */
-
-static int g_passed, g_failed, g_group_checks, g_group_failed;
-static const char *g_group = "";
-
-static void group_begin(const char *name) {
-    g_group = name;
-    g_group_checks = g_group_failed = 0;
-}
-
-static void group_end(void) {
-    if (g_group_failed == 0)
-        printf("[pass] %-40s %3d checks\n", g_group, g_group_checks);
-    else
-        printf("[FAIL] %-40s %3d checks, %d failed\n", g_group, g_group_checks, g_group_failed);
-    fflush(stdout);
-}
-
-static int check_impl(int ok, const char *what, int line) {
-    g_group_checks++;
-    if (ok) {
-        g_passed++;
-    } else {
-        g_failed++;
-        g_group_failed++;
-        printf("  FAILED %s (test_abi_hygiene.c:%d): %s\n", g_group, line, what);
-        fflush(stdout);
-    }
-    return ok;
-}
-
-#define CHECK(cond) check_impl((cond) != 0, #cond, __LINE__)
-
-/* A status, and after an expected failure a non-empty chorus_last_error(). */
-static int expect_impl(chorus_status got, chorus_status want, const char *expr, int line) {
-    char what[1024];
-    const char *e = chorus_last_error();
-    int ok;
-    snprintf(what, sizeof what, "%s returned %d, expected %d; last error: \"%s\"", expr, (int)got, (int)want,
-             e ? e : "<NULL>");
-    ok = check_impl(got == want, what, line);
-    if (want != CHORUS_OK) {
-        snprintf(what, sizeof what, "%s: chorus_last_error() is non-empty after the failure", expr);
-        ok &= check_impl(e != NULL && e[0] != '\0', what, line);
-    }
-    return ok;
-}
-
-#define EXPECT(call, want) expect_impl((call), (want), #call, __LINE__)
+/* Checks and groups: the host test's harness (harness.h). */
 
 /* Whether `n` bytes at `p` all equal `byte`. */
 static int all_bytes(const void *p, size_t n, unsigned char byte) {
@@ -790,7 +743,7 @@ static void test_version(const char *version_file) {
     if (version_file == NULL) {
         printf("  (no VERSION file given: not compared)\n");
     } else if ((f = fopen(version_file, "r")) == NULL) {
-        check_impl(0, "the VERSION file given as the first argument can be opened", __LINE__);
+        CHECK_MSG(0, "the VERSION file given as the first argument can be opened");
     } else {
         size_t n;
         if (fgets(from_file, sizeof from_file, f) == NULL) from_file[0] = '\0';
