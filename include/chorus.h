@@ -374,7 +374,8 @@ typedef struct chorus_explanation {
  * sizeof(chorus_explanation): chorus_explanation_init_sized writes `struct_size` bytes and no more
  * (from offsetof(chorus_explanation, sentence) up to the library's sizeof; any other size is
  * CHORUS_ERR_INVALID_ARGUMENT). The function chorus_explanation_init itself, which binaries built
- * against 0.1.0 call (and `(chorus_explanation_init)(p)` reaches), writes the 0.1.0 layout only. */
+ * against 0.1.0 call (and `(chorus_explanation_init)(p)` reaches), writes the 0.1.0 layout only.
+ * A NULL `explanation` is CHORUS_ERR_INVALID_ARGUMENT. Thread-safe. */
 chorus_status chorus_explanation_init(chorus_explanation *explanation);
 chorus_status chorus_explanation_init_sized(chorus_explanation *explanation, size_t struct_size);
 #define chorus_explanation_init(explanation) chorus_explanation_init_sized((explanation), sizeof(chorus_explanation))

@@ -242,3 +242,12 @@ def test_save_and_load_only_over_regular_files(fitted, tmp_path):
         fitted.save(fifo)
     assert fifo.is_fifo()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_explanation_init_sized_refuses_sizes_it_cannot_fill():
+    out = _capi.chorus_explanation()
+    for size in (0, 8, ctypes.sizeof(out) + 1, 2**64 - 1):
+        assert _capi.chorus_explanation_init_sized(ctypes.byref(out), size) == _capi.CHORUS_ERR_INVALID_ARGUMENT
+    assert _capi.chorus_explanation_init_sized(None, ctypes.sizeof(out)) == _capi.CHORUS_ERR_INVALID_ARGUMENT
+    assert _capi.chorus_explanation_init_sized(ctypes.byref(out), ctypes.sizeof(out)) == _capi.CHORUS_OK
+    assert out.struct_size == ctypes.sizeof(out) and out.because_item == _capi.CHORUS_NO_ITEM
