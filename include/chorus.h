@@ -26,11 +26,18 @@
  * - Ownership is stated per function: [borrowed] the library reads it during the call only;
  *   [owns] the caller owns the result and releases it with the named free function.
  *   Every `_free(NULL)` is a no-op.
- * - Handles are counted per pointer: a call that hands out a handle to an object that already has
- *   one (chorus_engine_knowledge_graph) returns the same pointer, counted once more. Each handle
- *   obtained is freed once; the pointer stays valid until the last of those frees. A free beyond
- *   that, or of a pointer the library never gave out, is a no-op, and any other call with such a
- *   pointer is CHORUS_ERR_INVALID_ARGUMENT (as long as the address is not reused by a new object).
+ * - Handles are opaque tokens, not addresses, and the library never issues a token twice: a freed
+ *   handle stays invalid for good, even after its memory went to a new object. A call that hands
+ *   out a handle to an object that already has one (chorus_engine_knowledge_graph) returns the
+ *   same token, counted once more. Each handle obtained is freed once; the token stays valid until
+ *   the last of those frees. A free beyond that, a free of a value the library never gave out, or
+ *   a free through the wrong function (chorus_kg_free given an engine) is a no-op (the last is
+ *   logged as a warning); any other call with such a value is CHORUS_ERR_INVALID_ARGUMENT. A call
+ *   already running when another thread frees its handle completes normally.
+ * - Strings are NUL-terminated UTF-8. Invalid UTF-8 is CHORUS_ERR_INVALID_ARGUMENT, never repaired
+ *   (a repaired name could merge with another). Lengths are limited by the CHORUS_MAX_* macros
+ *   below, checked where data comes in; a snapshot load checks the same limits, so whatever was
+ *   accepted can be saved and loaded back.
  * - Item and user ids are the host's own int64 ids. CHORUS_NO_ITEM (-1) marks an empty slot in an
  *   output buffer (with score -INFINITY) when fewer than k items can be recommended, so it is
  *   never an item id: interactions, item texts and item facts naming item -1 are
@@ -85,6 +92,13 @@ typedef int32_t chorus_status;
 
 /* The empty-slot marker in item id outputs. */
 #define CHORUS_NO_ITEM ((int64_t)-1)
+
+/* Limits, in bytes of UTF-8 (without the NUL), checked where data comes in and again at load. */
+#define CHORUS_MAX_TEXT_BYTES (1u << 20)     /* item/user texts, scenario descriptions, queries, texts to encode */
+#define CHORUS_MAX_NAME_BYTES 4096u          /* fact relations and entities, graph names, agent and model names */
+#define CHORUS_MAX_SCENARIO_NAME_BYTES 128u  /* scenario names (at least 1 byte) */
+#define CHORUS_MAX_PATH_BYTES 4096u          /* file paths (not empty) */
+#define CHORUS_MAX_SCENARIOS 65534u          /* scenarios an engine can define */
 
 /* ---- Library ---------------------------------------------------------------------------------- */
 
@@ -150,8 +164,9 @@ chorus_status chorus_engine_params_init(chorus_engine_params *params);
  * chorus_engine_free. */
 chorus_status chorus_engine_create(const chorus_engine_params *params, chorus_engine **out_engine);
 
-/* Releases an engine and everything it holds. NULL is a no-op. No other call may be running on
- * the engine. */
+/* Releases an engine and everything it holds (once its last handle is freed). NULL, a handle
+ * already freed, or one of another kind is a no-op. A call already running on the engine in
+ * another thread completes first; later calls with the handle are CHORUS_ERR_INVALID_ARGUMENT. */
 void chorus_engine_free(chorus_engine *engine);
 
 /* Appends `n` interactions (user_ids[i], item_ids[i]). All arrays are [borrowed].
@@ -170,7 +185,8 @@ chorus_status chorus_engine_add_interactions(chorus_engine *engine, const int64_
  * (and in snapshots); the content agent ranks items by the similarity of their text to the user's
  * profile. An item with a text joins the catalogue at the next fit even with no interactions, so
  * new items can be recommended before anyone interacts with them. `item_ids`, `texts` [borrowed]:
- * n entries; a NULL text is CHORUS_ERR_INVALID_ARGUMENT, as is an id given twice in one call. The
+ * n entries, each text at most CHORUS_MAX_TEXT_BYTES; a NULL text is CHORUS_ERR_INVALID_ARGUMENT,
+ * as is an id given twice in one call. The
  * batch is validated whole: on error nothing changes. Thread-safe; takes as long as encoding. */
 chorus_status chorus_engine_set_item_texts(chorus_engine *engine, const int64_t *item_ids,
                                            const char *const *texts, size_t n);
@@ -186,9 +202,9 @@ chorus_status chorus_engine_set_user_texts(chorus_engine *engine, const int64_t 
  * "John Lasseter") or (1, "genre", "Animation"): the item knowledge graph. The knowledge-graph
  * agent ("kg") recommends through entities the user's items share with others and names that
  * path in explanations. Items with facts join the catalogue at the next fit, interactions or not.
- * Repeated facts are skipped. Strings [borrowed] UTF-8, non-empty; NULL or empty is
- * CHORUS_ERR_INVALID_ARGUMENT and nothing is added. `out_added` (optional): facts that were new.
- * Thread-safe. */
+ * Repeated facts are skipped. Strings [borrowed] UTF-8, 1..CHORUS_MAX_NAME_BYTES bytes; NULL,
+ * empty or longer is CHORUS_ERR_INVALID_ARGUMENT and nothing is added. `out_added` (optional):
+ * facts that were new. Thread-safe. */
 chorus_status chorus_engine_add_item_facts(chorus_engine *engine, const int64_t *item_ids,
                                            const char *const *relations, const char *const *entities,
                                            size_t n, size_t *out_added);
@@ -198,7 +214,8 @@ chorus_status chorus_engine_add_item_facts(chorus_engine *engine, const int64_t 
  * as long as the engine. Thread-safe. */
 chorus_status chorus_engine_encoder_name(const chorus_engine *engine, const char **out_name);
 
-/* Defines (or redefines) a scenario: a name ("home", "search", "push"; 1-128 bytes) and a text
+/* Defines (or redefines) a scenario: a name ("home", "search", "push"; 1..CHORUS_MAX_SCENARIO_NAME_BYTES
+ * bytes; at most CHORUS_MAX_SCENARIOS of them) and a text (at most CHORUS_MAX_TEXT_BYTES)
  * description ("the home feed: a relaxed browse of what is new and what suits the user"), encoded
  * now by the engine's sentence encoder. Interactions can then be added in the scenario and requests
  * can name it; the coordinator learns, per scenario, how much to trust each agent (shared
@@ -461,11 +478,13 @@ typedef struct chorus_encoder_params {
 /* Fills `params` with defaults (and sets struct_size). */
 chorus_status chorus_encoder_params_init(chorus_encoder_params *params);
 
-/* Loads an encoder. The weights are memory-mapped once and shared by all threads. `params`
- * [borrowed] may be NULL. *out_encoder [owns]: release with chorus_encoder_free. */
+/* Loads an encoder. The weights are read once (not mapped: a file changed underneath cannot hurt
+ * the process), checked finite (NaN or infinite weights are CHORUS_ERR_FORMAT) and shared by all
+ * threads: about 70 MB for all-MiniLM-L6-v2. `params` [borrowed] may be NULL. *out_encoder [owns]: release with chorus_encoder_free. */
 chorus_status chorus_encoder_create(const chorus_encoder_params *params, chorus_encoder **out_encoder);
 
-/* Releases an encoder. NULL is a no-op. No other call may be running on it. */
+/* Releases an encoder. NULL, a handle already freed, or one of another kind is a no-op; a call
+ * already running with it completes first. */
 void chorus_encoder_free(chorus_encoder *encoder);
 
 /* The dimension of the vectors (384). Thread-safe. */
@@ -475,8 +494,7 @@ chorus_status chorus_encoder_dim(const chorus_encoder *encoder, size_t *out_dim)
  * "fallback hashing encoder: <why>". *out_name [borrowed] lives as long as the encoder. */
 chorus_status chorus_encoder_name(const chorus_encoder *encoder, const char **out_name);
 
-/* Encodes `n` UTF-8 texts (NUL-terminated, [borrowed]; invalid UTF-8 is decoded with replacement
- * characters) into `out`, row i = texts[i], `capacity` >= n * dim floats. Texts longer than the
+/* Encodes `n` UTF-8 texts (NUL-terminated, [borrowed], each at most CHORUS_MAX_TEXT_BYTES) into `out`, row i = texts[i], `capacity` >= n * dim floats. Texts longer than the
  * model's 256 tokens are truncated, as the original model does. Thread-safe. */
 chorus_status chorus_encoder_encode(const chorus_encoder *encoder, const char *const *texts, size_t n,
                                     float *out, size_t capacity);
@@ -490,13 +508,12 @@ typedef struct chorus_kg chorus_kg;
 /* *out_kg [owns]: release with chorus_kg_free. */
 chorus_status chorus_kg_create(chorus_kg **out_kg);
 
-/* Releases one handle to a graph. NULL is a no-op, as is a pointer already freed as many times as
- * it was obtained. Other handles to the same graph (see chorus_engine_knowledge_graph) stay valid,
- * and an engine's graph lives on in the engine. No other call may be running with the last handle
- * while it is freed. */
+/* Releases one handle to a graph. NULL is a no-op, as is a handle already freed as many times as
+ * it was obtained, or one of another kind. Other handles to the same graph (see
+ * chorus_engine_knowledge_graph) stay valid, and an engine's graph lives on in the engine. */
 void chorus_kg_free(chorus_kg *kg);
 
-/* Adds n triples by name (UTF-8, non-empty, [borrowed]); repeats are skipped. Validated whole: on
+/* Adds n triples by name (UTF-8, 1..CHORUS_MAX_NAME_BYTES bytes, [borrowed]); repeats are skipped. Validated whole: on
  * error nothing is added. `out_added` (optional): triples that were new. */
 chorus_status chorus_kg_add_triples(chorus_kg *kg, const char *const *heads, const char *const *relations,
                                     const char *const *tails, size_t n, size_t *out_added);

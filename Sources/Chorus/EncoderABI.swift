@@ -37,7 +37,7 @@ final class EncoderBox: @unchecked Sendable {
             let c = try chorus_encoder_params.read(params)
             guard c.flags & ~UInt32(CHORUS_ENCODER_REQUIRE_MODEL) == 0 else { throw .invalidArgument("unknown bits in flags: \(c.flags)") }
             guard c.threads <= 1024 else { throw .invalidArgument("threads must be in 0...1024, got \(c.threads)") }
-            path = c.model_path.map { String(cString: $0) }
+            path = try c.model_path.map { (p) throws(ChorusError) in try Check.path(p, "model_path") }
             require = c.flags & UInt32(CHORUS_ENCODER_REQUIRE_MODEL) != 0
             threads = Int(c.threads)
         }
@@ -48,7 +48,7 @@ final class EncoderBox: @unchecked Sendable {
 }
 
 @c @implementation public func chorus_encoder_free(_ encoder: OpaquePointer!) {
-    Handles.release(encoder)
+    Handles.release(encoder, as: EncoderBox.self, "encoder")
 }
 
 @c @implementation public func chorus_encoder_dim(_ encoder: OpaquePointer!, _ outDim: UnsafeMutablePointer<Int>!) -> chorus_status {
@@ -74,7 +74,7 @@ final class EncoderBox: @unchecked Sendable {
         guard n > 0 else { throw .invalidArgument("n is 0: nothing to encode") }
         let needed = try Check.product(n, e.encoder.dimension, "n * dim")
         guard Check.capacity(capacity) >= needed else { throw .bufferTooSmall("capacity \(capacity) < n * dim = \(needed)") }
-        let strings = try cStrings(t, n)
+        let strings = try Check.strings(t, n, "texts", maxBytes: Limits.maxTextBytes)
         let vectors = try e.encoder.encode(strings, threads: e.threads)
         o.update(from: vectors, count: needed)
     }

@@ -33,7 +33,7 @@ import ChorusCore
             guard !(config.requireEncoder && config.hashingEncoder) else {
                 throw .invalidArgument("flags ask both to require the transformer encoder and to use the hashing encoder")
             }
-            config.encoderPath = c.encoder_path.map { String(cString: $0) }
+            config.encoderPath = try c.encoder_path.map { (p) throws(ChorusError) in try Check.path(p, "encoder_path") }
         }
         let engine = Engine(config: config)
         // A required encoder must be there now, not at the first text call.
@@ -43,7 +43,7 @@ import ChorusCore
 }
 
 @c @implementation public func chorus_engine_free(_ engine: OpaquePointer!) {
-    Handles.release(engine)
+    Handles.release(engine, as: Engine.self, "engine")
 }
 
 /// The shared body of the two add-interactions entry points.
@@ -57,7 +57,7 @@ private func addInteractions(_ engine: OpaquePointer?, _ scenario: UnsafePointer
     try e.add(users: UnsafeBufferPointer(start: u, count: n), items: UnsafeBufferPointer(start: i, count: n),
               weights: weights.map { UnsafeBufferPointer(start: $0, count: n) },
               timestamps: timestamps.map { UnsafeBufferPointer(start: $0, count: n) },
-              scenario: scenario.map { String(cString: $0) })
+              scenario: try scenario.map { (s) throws(ChorusError) in try Check.text(s, "scenario", maxBytes: Limits.maxScenarioNameBytes) })
 }
 
 @c @implementation public func chorus_engine_add_interactions(_ engine: OpaquePointer!, _ userIds: UnsafePointer<Int64>!, _ itemIds: UnsafePointer<Int64>!,
@@ -76,9 +76,8 @@ private func addInteractions(_ engine: OpaquePointer?, _ scenario: UnsafePointer
                                                           _ description: UnsafePointer<CChar>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
         let e = try Handles.engine(engine)
-        let n = try Check.notNull(name, "name"), d = try Check.notNull(description, "description")
-        try e.defineScenario(String(decoding: UnsafeRawBufferPointer(start: n, count: strlen(n)), as: UTF8.self),
-                             description: String(decoding: UnsafeRawBufferPointer(start: d, count: strlen(d)), as: UTF8.self))
+        try e.defineScenario(try Check.string(name, "name", maxBytes: Limits.maxScenarioNameBytes),
+                             description: try Check.string(description, "description", maxBytes: Limits.maxTextBytes))
     }
 }
 
@@ -138,8 +137,8 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
     } else if c.n_deny != 0 {
         throw .invalidArgument("deny_items is NULL but n_deny is \(c.n_deny)")
     }
-    if let a = c.agent { o.agent = String(cString: a) }
-    if let q = c.query { o.query = String(decoding: UnsafeRawBufferPointer(start: q, count: strlen(q)), as: UTF8.self) }
+    if let a = c.agent { o.agent = try Check.text(a, "agent", maxBytes: Limits.maxNameBytes) }
+    if let q = c.query { o.query = try Check.text(q, "query", maxBytes: Limits.maxTextBytes) }
     let nHistory = try Check.count(c.n_history, "n_history")
     if let h = c.history_items {
         o.history = Array(UnsafeBufferPointer(start: h, count: nHistory))
@@ -150,7 +149,7 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
         throw .invalidArgument("diversity must be in [0, 1], got \(c.diversity)")
     }
     o.diversity = c.diversity
-    if let sc = c.scenario { o.scenario = String(cString: sc) }
+    if let sc = c.scenario { o.scenario = try Check.text(sc, "scenario", maxBytes: Limits.maxScenarioNameBytes) }
     return o
 }
 
@@ -367,7 +366,7 @@ private func recommend(_ engine: OpaquePointer?, _ userIds: UnsafePointer<Int64>
 @c @implementation public func chorus_engine_save(_ engine: OpaquePointer!, _ path: UnsafePointer<CChar>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
         let e = try Handles.engine(engine)
-        try e.save(path: try Check.string(path, "path"))
+        try e.save(path: try Check.path(path))
     }
 }
 
@@ -375,7 +374,7 @@ private func recommend(_ engine: OpaquePointer?, _ userIds: UnsafePointer<Int64>
     abiCall(#function) { () throws(ChorusError) in
         let out = try Check.notNull(outEngine, "out_engine")
         out.pointee = nil
-        let e = try Engine.load(path: try Check.string(path, "path"))
+        let e = try Engine.load(path: try Check.path(path))
         out.pointee = Handles.make(e)
     }
 }

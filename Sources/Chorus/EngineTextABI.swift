@@ -9,24 +9,13 @@ import ChorusCore
 
 // Item and user texts of an engine: validate -> convert -> Engine.setTexts -> map errors.
 
-/// `n` borrowed C strings as Swift strings (invalid UTF-8 decoded with replacement characters).
-func cStrings(_ texts: UnsafePointer<UnsafePointer<CChar>?>, _ n: Int) throws(ChorusError) -> [String] {
-    var strings = [String]()
-    strings.reserveCapacity(n)
-    for i in 0..<n {
-        guard let p = texts[i] else { throw .invalidArgument("texts[\(i)] is NULL (use \"\" to remove a text)") }
-        strings.append(String(decoding: UnsafeRawBufferPointer(start: p, count: strlen(p)), as: UTF8.self))
-    }
-    return strings
-}
-
 private func setTexts(_ kind: TextCatalogue.Kind, _ engine: OpaquePointer?, _ ids: UnsafePointer<Int64>?, _ idsName: String,
                       _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ n: Int) throws(ChorusError) {
     let e = try Handles.engine(engine)
     let idp = try Check.notNull(ids, idsName), tp = try Check.notNull(texts, "texts")
     let n = try Check.count(n, "n")
     guard n > 0 else { throw .invalidArgument("n is 0: nothing to set") }
-    try e.setTexts(kind, ids: Array(UnsafeBufferPointer(start: idp, count: n)), texts: try cStrings(tp, n))
+    try e.setTexts(kind, ids: Array(UnsafeBufferPointer(start: idp, count: n)), texts: try Check.strings(tp, n, "texts", maxBytes: Limits.maxTextBytes))
 }
 
 @c @implementation public func chorus_engine_set_item_texts(_ engine: OpaquePointer!, _ itemIds: UnsafePointer<Int64>!,
@@ -58,7 +47,8 @@ private func setTexts(_ kind: TextCatalogue.Kind, _ engine: OpaquePointer?, _ id
         let n = try Check.count(n, "n")
         guard n > 0 else { throw .invalidArgument("n is 0: nothing to add") }
         let added = try e.addItemFacts(items: Array(UnsafeBufferPointer(start: ids, count: n)),
-                                       relations: try cStrings(r, n), entities: try cStrings(en, n))
+                                       relations: try Check.strings(r, n, "relations", maxBytes: Limits.maxNameBytes),
+                                       entities: try Check.strings(en, n, "entities", maxBytes: Limits.maxNameBytes))
         outAdded?.pointee = added
     }
 }

@@ -121,8 +121,53 @@ enum Check {
         return r
     }
 
-    static func string(_ p: UnsafePointer<CChar>?, _ name: String) throws(ChorusError) -> String {
-        let p = try notNull(p, name)
-        return String(cString: p)
+    /// A borrowed C string as Swift text: at most `maxBytes` (a `Limits` entry; the scan stops
+    /// there, so an unterminated or huge argument costs no more) and valid UTF-8, never repaired:
+    /// a repaired name could merge with another (two invalid scenario names would both become
+    /// "\u{FFFD}").
+    static func text(_ p: UnsafePointer<CChar>, _ name: @autoclosure () -> String, maxBytes: Int) throws(ChorusError) -> String {
+        let n = strnlen(p, maxBytes + 1)
+        guard n <= maxBytes else { throw .invalidArgument("\(name()) is longer than \(maxBytes) bytes") }
+        let bytes = UnsafeRawBufferPointer(start: p, count: n)
+        guard let s = String(validating: bytes, as: UTF8.self) else {
+            throw .invalidArgument("\(name()) is not valid UTF-8 (from byte \(firstInvalidUTF8(bytes)))")
+        }
+        return s
+    }
+
+    /// A required C string argument (not NULL), as `text`.
+    static func string(_ p: UnsafePointer<CChar>?, _ name: String, maxBytes: Int) throws(ChorusError) -> String {
+        try text(try notNull(p, name), name, maxBytes: maxBytes)
+    }
+
+    /// A file path: not NULL, not empty, valid UTF-8, at most `Limits.maxPathBytes`.
+    static func path(_ p: UnsafePointer<CChar>?, _ name: String = "path") throws(ChorusError) -> String {
+        let s = try string(p, name, maxBytes: Limits.maxPathBytes)
+        guard !s.isEmpty else { throw .invalidArgument("\(name) is empty") }
+        return s
+    }
+
+    /// `n` C strings (`texts[i]` never NULL), each as `text`.
+    static func strings(_ texts: UnsafePointer<UnsafePointer<CChar>?>, _ n: Int, _ name: String, maxBytes: Int) throws(ChorusError) -> [String] {
+        var strings = [String]()
+        strings.reserveCapacity(n)
+        for i in 0..<n {
+            guard let p = texts[i] else { throw .invalidArgument("\(name)[\(i)] is NULL") }
+            strings.append(try text(p, "\(name)[\(i)]", maxBytes: maxBytes))
+        }
+        return strings
+    }
+
+    /// Where a byte sequence that is not valid UTF-8 goes wrong (for the error message).
+    private static func firstInvalidUTF8(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var offset = 0
+        var it = bytes.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&it) {
+            case .scalarValue(let s): offset += UTF8.width(s)
+            case .emptyInput, .error: return offset
+            }
+        }
     }
 }

@@ -2,36 +2,62 @@ import ChorusAgents
 import ChorusCore
 import Synchronization
 
-/// Handles handed to C (engines, encoders, graphs): retained objects, tracked in a registry so that
-/// a stale, foreign or wrong-kind pointer is reported as CHORUS_ERR_INVALID_ARGUMENT instead of
-/// being dereferenced.
+/// Handles handed to C (engines, encoders, graphs): opaque tokens, never addresses. The registry
+/// maps each token to its retained object; a token is never issued twice, so a freed handle stays
+/// dead even when its object's memory is reused by a new engine, and a stale, foreign or
+/// wrong-kind value is reported as CHORUS_ERR_INVALID_ARGUMENT instead of being dereferenced.
 ///
-/// The registry counts references per pointer: one object can be handed out more than once (every
-/// `chorus_engine_knowledge_graph` call of an engine returns its one graph), and each `make` retains
-/// it once more. `release` drops one reference, so a handle stays live until each of its makes is
-/// matched by a free; a free beyond that finds no entry and is a no-op.
+/// One object has one token while it has handles: handing it out again (every
+/// `chorus_engine_knowledge_graph` call of an engine returns its one graph) returns that token,
+/// counted once more, and `release` drops one count. When the count reaches zero the token is
+/// retired for good; the object, if handed out later, gets a new one.
 enum Handles {
-    /// Pointer -> number of handles given out for it (always >= 1; an entry at 0 is removed).
-    private static let live = Mutex<[UInt: Int]>([:])
+    private struct Entry {
+        /// The object's address, retained once by the registry (`Unmanaged.passRetained`).
+        let object: UInt
+        var count: Int
+    }
+    private struct Registry {
+        var entries: [UInt: Entry] = [:]
+        /// Object address -> its live token.
+        var tokens: [UInt: UInt] = [:]
+        /// The next token's serial number; tokens are `base + serial * 16`, so they look like
+        /// aligned addresses to a host that prints them, and never repeat (2^59 of them).
+        var nextSerial: UInt = 1
+    }
+    private static let registry = Mutex(Registry())
+    private enum Release { case none, wrongKind, counted, last(UInt) }
+    private static let base: UInt = 0x7C40_0000_0000
 
     static func make(_ object: AnyObject) -> OpaquePointer {
-        let p = Unmanaged.passRetained(object).toOpaque()
-        live.withLock { $0[UInt(bitPattern: p), default: 0] += 1 }
-        return OpaquePointer(p)
+        let address = UInt(bitPattern: Unmanaged.passUnretained(object).toOpaque())
+        let token = registry.withLock { r -> UInt in
+            if let t = r.tokens[address], var entry = r.entries[t] {
+                entry.count += 1
+                r.entries[t] = entry
+                return t
+            }
+            let t = base &+ r.nextSerial &* 16
+            r.nextSerial += 1
+            r.entries[t] = Entry(object: address, count: 1)
+            r.tokens[address] = t
+            _ = Unmanaged.passRetained(object)  // the registry's own reference, one per token
+            return t
+        }
+        return OpaquePointer(bitPattern: token)!
     }
 
     /// The live object behind `handle`, checked to be a `T`. The strong reference is taken while
-    /// the registry holds the object, so a concurrent free of another handle to it cannot release
-    /// it under the caller.
+    /// the registry holds the object, so a concurrent free cannot release it under the caller.
     static func object<T: AnyObject>(_ handle: OpaquePointer?, _ name: String) throws(ChorusError) -> T {
         guard let handle else { throw .invalidArgument("\(name) is NULL") }
-        let raw = UnsafeMutableRawPointer(handle)
-        let retained = live.withLock { table -> Bool in
-            guard table[UInt(bitPattern: raw)] != nil else { return false }
+        let token = UInt(bitPattern: handle)
+        let address = registry.withLock { r -> UInt? in
+            guard let entry = r.entries[token], let raw = UnsafeMutableRawPointer(bitPattern: entry.object) else { return nil }
             _ = Unmanaged<AnyObject>.fromOpaque(raw).retain()
-            return true
+            return entry.object
         }
-        guard retained else {
+        guard let address, let raw = UnsafeMutableRawPointer(bitPattern: address) else {
             throw .invalidArgument("\(name) is not a live chorus_\(name) handle (already freed?)")
         }
         guard let typed = Unmanaged<AnyObject>.fromOpaque(raw).takeRetainedValue() as? T else {
@@ -44,18 +70,31 @@ enum Handles {
         try object(handle, "engine")
     }
 
-    /// Releases one reference made by `make`; NULL, an unknown pointer, or a pointer already freed
-    /// as many times as it was made is a no-op. The object's last release runs outside the lock.
-    static func release(_ handle: OpaquePointer?) {
+    /// Releases one count of a `T` handle. NULL, an unknown or retired token, and a handle of
+    /// another kind (`chorus_kg_free` given an engine) are no-ops; the wrong kind is logged. The
+    /// object's last release runs outside the lock.
+    static func release<T: AnyObject>(_ handle: OpaquePointer?, as _: T.Type, _ name: String) {
         guard let handle else { return }
-        let raw = UnsafeMutableRawPointer(handle)
-        let key = UInt(bitPattern: raw)
-        let held = live.withLock { table -> Bool in
-            guard let n = table[key] else { return false }
-            table[key] = n > 1 ? n - 1 : nil
-            return true
+        let token = UInt(bitPattern: handle)
+        let outcome = registry.withLock { r -> Release in
+            guard var entry = r.entries[token], let raw = UnsafeMutableRawPointer(bitPattern: entry.object) else { return .none }
+            // The registry holds a reference, so the object is alive while the lock is held.
+            guard Unmanaged<AnyObject>.fromOpaque(raw).takeUnretainedValue() is T else { return .wrongKind }
+            if entry.count > 1 {
+                entry.count -= 1
+                r.entries[token] = entry
+                return .counted
+            }
+            r.entries[token] = nil
+            r.tokens[entry.object] = nil
+            return .last(entry.object)
         }
-        if held { Unmanaged<AnyObject>.fromOpaque(raw).release() }
+        switch outcome {
+        case .none, .counted: break
+        case .wrongKind: Log.emit(.warning, "chorus_\(name)_free was given a handle of another kind; nothing was freed")
+        case .last(let address):
+            if let raw = UnsafeMutableRawPointer(bitPattern: address) { Unmanaged<AnyObject>.fromOpaque(raw).release() }
+        }
     }
 }
 

@@ -14,7 +14,7 @@ private func graph(_ handle: OpaquePointer?) throws(ChorusError) -> KnowledgeGra
 }
 
 @c @implementation public func chorus_kg_free(_ kg: OpaquePointer!) {
-    Handles.release(kg)
+    Handles.release(kg, as: KnowledgeGraph.self, "kg")
 }
 
 @c @implementation public func chorus_kg_add_triples(_ kg: OpaquePointer!, _ heads: UnsafePointer<UnsafePointer<CChar>?>!,
@@ -26,7 +26,9 @@ private func graph(_ handle: OpaquePointer?) throws(ChorusError) -> KnowledgeGra
         let h = try Check.notNull(heads, "heads"), r = try Check.notNull(relations, "relations"), t = try Check.notNull(tails, "tails")
         let n = try Check.count(n, "n")
         guard n > 0 else { throw .invalidArgument("n is 0: nothing to add") }
-        let added = try g.add(heads: try cStrings(h, n), relations: try cStrings(r, n), tails: try cStrings(t, n))
+        let added = try g.add(heads: try Check.strings(h, n, "heads", maxBytes: Limits.maxNameBytes),
+                              relations: try Check.strings(r, n, "relations", maxBytes: Limits.maxNameBytes),
+                              tails: try Check.strings(t, n, "tails", maxBytes: Limits.maxNameBytes))
         outAdded?.pointee = added
     }
 }
@@ -34,7 +36,7 @@ private func graph(_ handle: OpaquePointer?) throws(ChorusError) -> KnowledgeGra
 @c @implementation public func chorus_kg_load_tsv(_ kg: OpaquePointer!, _ path: UnsafePointer<CChar>!, _ outAdded: UnsafeMutablePointer<Int>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
         let g = try graph(kg)
-        let added = try g.load(tsv: try Check.string(path, "path"))
+        let added = try g.load(tsv: try Check.path(path))
         outAdded?.pointee = added
     }
 }
@@ -60,7 +62,7 @@ private func graph(_ handle: OpaquePointer?) throws(ChorusError) -> KnowledgeGra
         var progress: ((Double) -> Bool)? = nil
         if let params {
             let c = try chorus_kg_train_params.read(params)
-            if let m = c.model { p = KGTrainingParameters.defaults(for: try KGModelKind(name: String(cString: m))) }
+            if let m = c.model { p = KGTrainingParameters.defaults(for: try KGModelKind(name: try Check.text(m, "model", maxBytes: Limits.maxNameBytes))) }
             if c.dim != 0 { p.dimension = Int(c.dim) }
             if c.epochs != 0 { p.epochs = Int(c.epochs) }
             if c.batch_size != 0 { p.batchSize = Int(c.batch_size) }
@@ -100,7 +102,7 @@ private func graph(_ handle: OpaquePointer?) throws(ChorusError) -> KnowledgeGra
     abiCall(#function) { () throws(ChorusError) in
         let g = try graph(kg)
         let o = try chorus_kg_metrics.output(out, "out")
-        let (r, skipped) = try g.evaluate(tsv: try Check.string(path, "path"))
+        let (r, skipped) = try g.evaluate(tsv: try Check.path(path))
         var m = chorus_kg_metrics.defaults
         m.queries = UInt64(r.both.queries)
         m.skipped = UInt64(skipped)
@@ -120,26 +122,26 @@ private func copyVector(_ v: [Float], _ out: UnsafeMutablePointer<Float>?, _ cap
 @c @implementation public func chorus_kg_entity_vector(_ kg: OpaquePointer!, _ name: UnsafePointer<CChar>!, _ out: UnsafeMutablePointer<Float>!,
                                                     _ capacity: Int, _ outDim: UnsafeMutablePointer<Int>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        try copyVector(try graph(kg).vector(entity: try Check.string(name, "name")), out, capacity, outDim)
+        try copyVector(try graph(kg).vector(entity: try Check.string(name, "name", maxBytes: Limits.maxNameBytes)), out, capacity, outDim)
     }
 }
 
 @c @implementation public func chorus_kg_relation_vector(_ kg: OpaquePointer!, _ name: UnsafePointer<CChar>!, _ out: UnsafeMutablePointer<Float>!,
                                                       _ capacity: Int, _ outDim: UnsafeMutablePointer<Int>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
-        try copyVector(try graph(kg).vector(relation: try Check.string(name, "name")), out, capacity, outDim)
+        try copyVector(try graph(kg).vector(relation: try Check.string(name, "name", maxBytes: Limits.maxNameBytes)), out, capacity, outDim)
     }
 }
 
 @c @implementation public func chorus_kg_save(_ kg: OpaquePointer!, _ path: UnsafePointer<CChar>!) -> chorus_status {
-    abiCall(#function) { () throws(ChorusError) in try graph(kg).save(path: try Check.string(path, "path")) }
+    abiCall(#function) { () throws(ChorusError) in try graph(kg).save(path: try Check.path(path)) }
 }
 
 @c @implementation public func chorus_kg_load(_ path: UnsafePointer<CChar>!, _ outKg: UnsafeMutablePointer<OpaquePointer?>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
         let out = try Check.notNull(outKg, "out_kg")
         out.pointee = nil
-        out.pointee = Handles.make(try KnowledgeGraph.load(path: try Check.string(path, "path")))
+        out.pointee = Handles.make(try KnowledgeGraph.load(path: try Check.path(path)))
     }
 }
 

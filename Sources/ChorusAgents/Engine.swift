@@ -107,15 +107,18 @@ public final class Engine: Sendable {
     /// Sets the texts of items (title, description, tags: one string) or users (a profile), encoding
     /// them now, so fits and recommendations reuse the vectors. An empty text removes the entry.
     /// An item with a text joins the catalogue at the next fit, interactions or not.
-    /// - Throws: `.invalidArgument` for mismatched lengths, an id twice in one call, or texts
-    ///   already encoded by a different encoder; encoder errors. On error nothing changes.
+    /// - Throws: `.invalidArgument` for mismatched lengths, an id twice in one call, a text over
+    ///   `Limits.maxTextBytes`, or texts already encoded by a different encoder; encoder errors.
+    ///   On error nothing changes.
     public func setTexts(_ kind: TextCatalogue.Kind, ids: [Int64], texts: [String], threads: Int = 0) throws(ChorusError) {
         guard ids.count == texts.count else { throw .invalidArgument("\(ids.count) ids but \(texts.count) texts") }
         var distinct = Set<Int64>()
         for id in ids where !distinct.insert(id).inserted {
             throw .invalidArgument("\(kind == .item ? "item" : "user") id \(id) appears twice in one call")
         }
-        if kind == .item { try InteractionLog.validate(itemIds: ids) }  // before the encoder's work
+        // Before the encoder's work: ids and lengths.
+        if kind == .item { try InteractionLog.validate(itemIds: ids) }
+        for (i, text) in texts.enumerated() { try Limits.checkText(text, "texts[\(i)]") }
         let enc = try encoder().encoder
         let filled = texts.filter { !$0.isEmpty }
         let vectors = filled.isEmpty ? [] : try enc.encode(filled, threads: threads > 0 ? threads : Parallel.cpuCount)
@@ -150,8 +153,11 @@ public final class Engine: Sendable {
     /// Defines (or redefines) a scenario by name with a text description ("the home feed: a
     /// relaxed browse of what is new and what suits the user"), encoded now. Interactions and
     /// requests then name it; the next fit learns how it modulates the coordinator.
-    /// - Throws: `.invalidArgument` for a bad name; encoder errors.
+    /// - Throws: `.invalidArgument` for a bad name or a description over `Limits.maxTextBytes`;
+    ///   encoder errors.
     public func defineScenario(_ name: String, description: String) throws(ChorusError) {
+        try ScenarioTable.checkName(name)  // before the encoder's work
+        try Limits.checkText(description, "the description of scenario '\(name)'")
         let enc = try encoder().encoder
         let vector = description.isEmpty ? [Float](repeating: 0, count: enc.dimension) : try enc.encode([description], threads: 1)
         try state.withLock { (s) throws(ChorusError) in try s.data.defineScenario(name, description: description, vector: vector) }

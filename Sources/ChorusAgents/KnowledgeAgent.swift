@@ -23,14 +23,16 @@ public struct ItemFacts: Sendable, Equatable {
     public var count: Int { facts.count }
 
     /// Adds facts; repeats of a known fact are skipped. Returns how many were new.
-    /// - Throws: `.invalidArgument` for an empty relation or entity (nothing is added).
+    /// - Throws: `.invalidArgument` for an empty or over-long relation or entity (`Limits`);
+    ///   nothing is added.
     @discardableResult
     public mutating func add(items: [Int64], relations: [String], entities: [String]) throws(ChorusError) -> Int {
         guard items.count == relations.count, items.count == entities.count else {
             throw .invalidArgument("\(items.count) items, \(relations.count) relations and \(entities.count) entities differ in length")
         }
-        for (i, (r, e)) in zip(relations, entities).enumerated() where r.isEmpty || e.isEmpty {
-            throw .invalidArgument("fact \(i) (item \(items[i])) has an empty \(r.isEmpty ? "relation" : "entity")")
+        for (i, (r, e)) in zip(relations, entities).enumerated() {
+            try Limits.checkName(r, "the relation of fact \(i) (item \(items[i]))")
+            try Limits.checkName(e, "the entity of fact \(i) (item \(items[i]))")
         }
         var added = 0
         for i in items.indices {
@@ -50,7 +52,7 @@ public struct ItemFacts: Sendable, Equatable {
         let n = try r.read(UInt64.self)
         guard n <= UInt64(Int32.max) else { throw .format("fact count \(n) is implausible") }
         var items: [Int64] = [], relations: [String] = [], entities: [String] = []
-        for _ in 0..<Int(n) { items.append(try r.read(Int64.self)); relations.append(try r.readString()); entities.append(try r.readString()) }
+        for _ in 0..<Int(n) { items.append(try r.read(Int64.self)); relations.append(try r.readString(maxBytes: Limits.maxNameBytes)); entities.append(try r.readString(maxBytes: Limits.maxNameBytes)) }
         do { try out.add(items: items, relations: relations, entities: entities) } catch { throw .format("snapshot facts: \(error.message)") }
         guard out.count == Int(n) else { throw .format("snapshot facts repeat") }
         return out

@@ -21,9 +21,11 @@ public struct ScenarioTable: Sendable, Equatable {
     public func index(of name: String) -> Int? { names.firstIndex(of: name) }
 
     /// Defines (or redefines) a scenario. Its vector must come from the same encoder as the others.
-    /// - Throws: `.invalidArgument` for an empty or over-long name, or too many scenarios.
+    /// - Throws: `.invalidArgument` for an empty or over-long name or description, or too many
+    ///   scenarios (`Limits`).
     public mutating func define(_ name: String, description: String, vector: [Float]) throws(ChorusError) {
-        guard !name.isEmpty, name.utf8.count <= 128 else { throw .invalidArgument("a scenario name must be 1...128 bytes, got '\(name)'") }
+        try ScenarioTable.checkName(name)
+        try Limits.checkText(description, "the description of scenario '\(name)'")
         guard dimension == 0 || vector.count == dimension else {
             throw .invalidArgument("scenario '\(name)' was encoded with \(vector.count) dimensions, the others with \(dimension)")
         }
@@ -33,8 +35,15 @@ public struct ScenarioTable: Sendable, Equatable {
             descriptions[s] = description; vectors[s] = vector
             return
         }
-        guard names.count < Int(UInt16.max) else { throw .invalidArgument("too many scenarios (at most \(UInt16.max - 1))") }
+        guard names.count <= Limits.maxScenarios else { throw .invalidArgument("too many scenarios (at most \(Limits.maxScenarios))") }
         names.append(name); descriptions.append(description); vectors.append(vector)
+    }
+
+    /// A scenario name is 1...`Limits.maxScenarioNameBytes` bytes.
+    static func checkName(_ name: String) throws(ChorusError) {
+        guard !name.isEmpty, name.utf8.count <= Limits.maxScenarioNameBytes else {
+            throw .invalidArgument("a scenario name must be 1...\(Limits.maxScenarioNameBytes) bytes (CHORUS_MAX_SCENARIO_NAME_BYTES), got \(name.utf8.count)")
+        }
     }
 
     /// The index of a request's scenario (nil or "" = the default).
@@ -55,9 +64,9 @@ public struct ScenarioTable: Sendable, Equatable {
     static func decode(_ r: inout ByteReader) throws(ChorusError) -> ScenarioTable {
         var t = ScenarioTable()
         let d = Int(try r.read(UInt32.self)), n = Int(try r.read(UInt32.self))
-        guard d >= 1, d <= 65_536, n >= 1, n < Int(UInt16.max) else { throw .format("scenario table shape is implausible") }
+        guard d >= 1, d <= 65_536, n >= 1, n <= Limits.maxScenarios else { throw .format("scenario table shape is implausible") }
         for _ in 0..<n {
-            let name = try r.readString(), description = try r.readString()
+            let name = try r.readString(maxBytes: Limits.maxScenarioNameBytes), description = try r.readString()
             let v = try r.readArray(Float.self, maxCount: d)
             guard v.count == d, v.allSatisfy(\.isFinite), t.index(of: name) == nil else { throw .format("scenario '\(name)' is malformed or repeated") }
             do { try t.define(name, description: description, vector: v) } catch { throw .format(error.message) }

@@ -157,7 +157,7 @@ enum EngineSnapshotCodec {
             guard count >= 1, count <= 64 else { throw .format("snapshot agent count \(count) is implausible") }
             var agents: [RecommenderAgent] = [], weights: [Float] = []
             for a in 0..<count {
-                let name = try m.readString()
+                let name = try m.readString(maxBytes: Limits.maxNameBytes)
                 let weight = try m.readFloat()
                 guard let factory = AgentRegistry.decoder(named: name, AgentRegistry.Inputs(parameters: p, halfLife: halfLife)) else {
                     throw .format("snapshot agent \(a) is '\(name)', which this library does not know")

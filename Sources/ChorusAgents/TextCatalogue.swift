@@ -80,12 +80,14 @@ public struct TextCatalogue: Sendable {
 
     public static func decode(_ r: inout ByteReader) throws(ChorusError) -> TextCatalogue {
         var c = TextCatalogue()
-        c.encoderName = try r.readString()
+        c.encoderName = try r.readString(maxBytes: Limits.maxNameBytes)
         c.dimension = Int(try r.read(UInt32.self))
         guard c.dimension >= 1, c.dimension <= 65_536 else { throw .format("text vector dimension \(c.dimension) is implausible") }
         for kind in [Kind.item, .user] {
             let n = try r.read(UInt64.self)
-            guard n <= UInt64(Int32.max) else { throw .format("text table size \(n) is implausible") }
+            // Each entry takes at least 20 bytes (id, text length, vector count): a count the
+            // remaining bytes cannot hold is refused before the table reserves room for it.
+            guard n <= UInt64(r.remaining / 20) else { throw .format("text table size \(n) is implausible for the \(r.remaining) bytes left") }
             var table: [Int64: Entry] = [:]
             table.reserveCapacity(Int(n))
             for _ in 0..<Int(n) {

@@ -63,11 +63,17 @@ public struct ByteReader {
     }
     public mutating func readFloat() throws(ChorusError) -> Float { Float(bitPattern: try read(UInt32.self)) }
     public mutating func readDouble() throws(ChorusError) -> Double { Double(bitPattern: try read(UInt64.self)) }
-    public mutating func readString(maxBytes: Int = 1 << 20) throws(ChorusError) -> String {
+    /// Reads a string written by `ByteWriter.write(_: String)`: at most `maxBytes` (the `Limits`
+    /// entry for what it is), and valid UTF-8 — never repaired, since a repaired name could merge
+    /// with another.
+    public mutating func readString(maxBytes: Int = Limits.maxTextBytes) throws(ChorusError) -> String {
         let n = Int(try read(UInt32.self))
-        guard n <= maxBytes else { throw .format("\(context): string of \(n) bytes is implausible") }
+        guard n <= maxBytes else { throw .format("\(context): a string of \(n) bytes is over the \(maxBytes)-byte limit") }
         let o = try take(n)
-        return String(decoding: bytes[o..<(o + n)], as: UTF8.self)
+        guard let s = String(validating: bytes[o..<(o + n)], as: UTF8.self) else {
+            throw .format("\(context): a string at byte \(o) is not valid UTF-8")
+        }
+        return s
     }
     /// Reads an array written by `writeArray`; `maxCount` guards against absurd lengths.
     public mutating func readArray<T: BitwiseCopyable>(_: T.Type, maxCount: Int = Int(Int32.max)) throws(ChorusError) -> [T] {

@@ -31,15 +31,18 @@ public final class KnowledgeGraph: @unchecked Sendable {
         state.withLock { s in s.model.map { (s.store, $0) } }
     }
 
-    /// Adds triples by name; repeats are skipped. Validated whole: an empty name adds nothing.
+    /// Adds triples by name; repeats are skipped. Validated whole: an empty or over-long name
+    /// (`Limits.maxNameBytes`) adds nothing.
     /// - Returns: how many were new.
     @discardableResult
     public func add(heads: [String], relations: [String], tails: [String]) throws(ChorusError) -> Int {
         guard heads.count == relations.count, heads.count == tails.count else {
             throw .invalidArgument("\(heads.count) heads, \(relations.count) relations and \(tails.count) tails differ in length")
         }
-        for i in heads.indices where heads[i].isEmpty || relations[i].isEmpty || tails[i].isEmpty {
-            throw .invalidArgument("triple \(i) has an empty name")
+        for i in heads.indices {
+            try Limits.checkName(heads[i], "the head of triple \(i)")
+            try Limits.checkName(relations[i], "the relation of triple \(i)")
+            try Limits.checkName(tails[i], "the tail of triple \(i)")
         }
         return try state.withLock { (s) throws(ChorusError) -> Int in
             var store = s.store

@@ -19,7 +19,7 @@ public enum TripleFile {
 
     /// Calls `body(lineNumber, head, relation, tail)` for each non-blank line.
     /// - Throws: `.format("path:line: ...")` for a line that is not three non-empty tab-separated
-    ///   fields, `.format` for a file without any triple.
+    ///   fields of valid UTF-8, `.format` for a file without any triple.
     static func forEachTriple(_ bytes: [UInt8], path: String,
                               _ body: (Int, String, String, String) throws(ChorusError) -> Void) throws(ChorusError) {
         let lf = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r"), tab = UInt8(ascii: "\t")
@@ -45,9 +45,15 @@ public enum TripleFile {
                     guard !f0.isEmpty, !f1.isEmpty, !f2.isEmpty else {
                         throw .format("\(path):\(line): empty field in \(excerpt(b, start, stop))")
                     }
-                    func text(_ r: Range<Int>) -> String { String(decoding: UnsafeBufferPointer(rebasing: b[r]), as: UTF8.self) }
+                    // Never repaired: two invalid names would merge into one.
+                    func text(_ r: Range<Int>) throws(ChorusError) -> String {
+                        guard let s = String(validating: UnsafeBufferPointer(rebasing: b[r]), as: UTF8.self) else {
+                            throw .format("\(path):\(line): a field is not valid UTF-8: \(excerpt(b, start, stop))")
+                        }
+                        return s
+                    }
                     found += 1
-                    try body(line, text(f0), text(f1), text(f2))
+                    try body(line, try text(f0), try text(f1), try text(f2))
                 }
                 start = end + 1
             }
@@ -76,8 +82,8 @@ public enum TripleFile {
     }
 
     public static func append(bytes: [UInt8], path: String, to store: inout TripleStore) throws(ChorusError) {
-        try forEachTriple(bytes, path: path) { (_, h, r, t) throws(ChorusError) in
-            try store.add(head: h, relation: r, tail: t)
+        try forEachTriple(bytes, path: path) { (line, h, r, t) throws(ChorusError) in
+            do throws(ChorusError) { try store.add(head: h, relation: r, tail: t) } catch { throw .format("\(path):\(line): \(error.message)") }
         }
     }
 

@@ -35,12 +35,12 @@ public struct TripleStore: Sendable {
 
     /// Adds one fact by names (the C ABI's entry point).
     /// - Returns: false when the triple was already present (counted in `duplicatesDropped`).
-    /// - Throws: `.invalidArgument` for an empty name.
+    /// - Throws: `.invalidArgument` for an empty or over-long name (`Limits.maxNameBytes`).
     @discardableResult
     public mutating func add(head: String, relation: String, tail: String) throws(ChorusError) -> Bool {
-        guard !head.isEmpty, !relation.isEmpty, !tail.isEmpty else {
-            throw .invalidArgument("a triple needs a non-empty head, relation and tail (got '\(head)', '\(relation)', '\(tail)')")
-        }
+        try Limits.checkName(head, "the head of a triple")
+        try Limits.checkName(relation, "the relation of a triple")
+        try Limits.checkName(tail, "the tail of a triple")
         guard entities.count < Int(Int32.max) - 2, relations.count < Int(Int32.max) - 1 else {
             throw .invalidArgument("too many entities or relations for 32-bit ids")
         }
@@ -103,7 +103,7 @@ extension TripleStore {
             let n = try r.read(UInt64.self)
             guard n <= UInt64(r.remaining) else { throw .format("triple store: \(n) \(what) names is implausible for the payload size") }
             var list: [String] = []; list.reserveCapacity(Int(n))
-            for _ in 0..<Int(n) { list.append(try r.readString()) }
+            for _ in 0..<Int(n) { list.append(try r.readString(maxBytes: Limits.maxNameBytes)) }
             return try NameIndex(names: list, context: "triple store \(what) names")
         }
         var s = TripleStore()

@@ -2,6 +2,29 @@ import Testing
 @testable import ChorusCore
 
 @Suite struct SnapshotTests {
+    /// Strings come back only as they went in: at most their limit, and valid UTF-8, never repaired.
+    @Test func stringsAreReadStrictly() throws {
+        var w = ByteWriter()
+        w.write("héllo")
+        w.write(String(repeating: "n", count: Limits.maxNameBytes + 1))
+        var r = ByteReader(w.bytes, context: "test")
+        #expect(try r.readString(maxBytes: Limits.maxNameBytes) == "héllo")
+        #expect(throws: ChorusError.self) { try r.readString(maxBytes: Limits.maxNameBytes) }
+        var raw = ByteWriter()
+        raw.write(UInt32(2))
+        var bad = raw.bytes + [0x61, 0xFF]
+        var r2 = ByteReader(bad, context: "test")
+        do throws(ChorusError) {
+            _ = try r2.readString()
+            Issue.record("invalid UTF-8 was read")
+        } catch {
+            #expect(error.message == "test: a string at byte 4 is not valid UTF-8")
+        }
+        bad[5] = 0x62
+        var r3 = ByteReader(bad, context: "test")
+        #expect(try r3.readString() == "ab")
+    }
+
     @Test func crc32KnownValue() {
         #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
         #expect(CRC32.checksum([]) == 0)

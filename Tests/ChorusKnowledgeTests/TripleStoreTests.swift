@@ -43,6 +43,26 @@ func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
         }
     }
 
+    /// Invalid UTF-8 is refused with its line, never repaired: "a\xff" and "a\xfe" would both
+    /// become "a\u{FFFD}" and merge into one entity (here, a self-loop).
+    @Test func invalidUTF8AndOverlongNamesNameTheirLine() {
+        var s = TripleStore()
+        let invalid: [UInt8] = bytes("x\tr\ty\n") + [0x61, 0xFF] + bytes("\tr\t") + [0x61, 0xFE] + bytes("\n")
+        do throws(ChorusError) {
+            try TripleFile.append(bytes: invalid, path: "u.txt", to: &s)
+            Issue.record("invalid UTF-8 was accepted")
+        } catch {
+            #expect(error.message.hasPrefix("u.txt:2: a field is not valid UTF-8"))
+        }
+        let long = "a\tr\t" + String(repeating: "n", count: Limits.maxNameBytes + 1) + "\n"
+        do throws(ChorusError) {
+            try TripleFile.append(bytes: bytes(long), path: "l.txt", to: &s)
+            Issue.record("an over-long name was accepted")
+        } catch {
+            #expect(error.message.hasPrefix("l.txt:1: the tail of a triple is 4097 bytes"))
+        }
+    }
+
     @Test func emptyFileIsAClearError() {
         for content in ["", "\n\r\n\n"] {
             var s = TripleStore()

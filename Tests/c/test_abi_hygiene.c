@@ -4,8 +4,11 @@
  * - struct_size: an input struct from an older (shorter) header is read up to its struct_size only,
  *   the fields it lacks taking their defaults; an output struct is written up to its struct_size
  *   only; the `_init` functions write their struct's first published layout and nothing past it.
- * - handles are counted per pointer: two handles to one engine's knowledge graph (the same pointer)
- *   are freed independently; a free beyond the count is a no-op.
+ * - handles are tokens, counted: two handles to one engine's knowledge graph (the same token) are
+ *   freed independently; a free beyond the count is a no-op; a retired token is never issued again
+ *   nor accepted, however many objects follow; a free through the wrong function frees nothing.
+ * - strings: each CHORUS_MAX_* limit at its edge; invalid UTF-8 refused in every kind of string
+ *   argument; an engine holding strings at the limits saves and loads back whole.
  * - the grown chorus_explanation: one explain call gives the sentence and the agents' names with
  *   the shares; a caller with the 0.1.0 layout gets neither and nothing past its struct_size is
  *   written; the sentence is a per-thread copy; chorus_explanation_init (the function) still writes
@@ -764,7 +767,7 @@ static void test_counted_handles(void) {
     const char *h[1] = {"x"}, *r[1] = {"likes"}, *t[1] = {"y"}, *h2[1] = {"y"};
     size_t added = 0, triples = 0;
 
-    group_begin("handles: counted per pointer");
+    group_begin("handles: counted per token");
     CHECK(e != NULL);
     EXPECT(chorus_engine_knowledge_graph(e, &g1), CHORUS_OK);
     EXPECT(chorus_engine_knowledge_graph(e, &g2), CHORUS_OK);
@@ -784,12 +787,14 @@ static void test_counted_handles(void) {
     chorus_kg_free(g1);
     /* ...and the graph lives on in the engine, with the triple added through the second handle. */
     EXPECT(chorus_engine_knowledge_graph(e, &g3), CHORUS_OK);
-    CHECK(g3 == g1);
+    CHECK(g3 != g1); /* a retired token is never handed out again */
+    EXPECT(chorus_kg_counts(g1, NULL, NULL, &triples), CHORUS_ERR_INVALID_ARGUMENT);
     EXPECT(chorus_kg_counts(g3, NULL, NULL, &triples), CHORUS_OK);
     CHECK(triples == 1);
-    /* Counted, not paired: g3 and g1 are one pointer, so a free through either variable releases
-     * one reference, and the pointer stays live until both were freed. */
+    /* Counted, not paired: while g3 is live the graph keeps its token, so g1 is g3 again, a free
+     * through either variable releases one count, and the token stays live until both were freed. */
     EXPECT(chorus_engine_knowledge_graph(e, &g1), CHORUS_OK);
+    CHECK(g1 == g3);
     chorus_kg_free(g3);
     EXPECT(chorus_kg_counts(g1, NULL, NULL, &triples), CHORUS_OK);
     chorus_kg_free(g1);
@@ -884,6 +889,192 @@ static void test_extremes(void) {
     group_end();
 }
 
+/* ---- Strings and limits ------------------------------------------------------------------------ */
+
+/* A string of `n` copies of `c`, NUL-terminated (malloc'd; the caller frees it). */
+static char *repeated(char c, size_t n) {
+    char *s = malloc(n + 1);
+    if (s != NULL) {
+        memset(s, c, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+/* Each CHORUS_MAX_* limit at its edge (the limit accepted, one byte more refused with nothing
+ * changed); invalid UTF-8 refused, never repaired, in every kind of string argument; and an engine
+ * holding strings at the limits saves and loads back whole. */
+static void test_strings_and_limits(void) {
+    chorus_engine_params ep;
+    chorus_engine *e = NULL, *loaded = NULL;
+    chorus_kg *kg = NULL;
+    chorus_engine_stats st, st2;
+    chorus_recommend_params rp;
+    chorus_fit_params fp = small_fit();
+    char *text = repeated('t', CHORUS_MAX_TEXT_BYTES + 1), *name = repeated('n', CHORUS_MAX_NAME_BYTES + 1);
+    char *scenario = repeated('s', CHORUS_MAX_SCENARIO_NAME_BYTES + 1), *path = repeated('p', CHORUS_MAX_PATH_BYTES + 1);
+    char dir[] = "/tmp/chorus-limits-XXXXXX", file[96];
+    int64_t item[1] = {100}, user[1] = {1}, ids[3];
+    float scores[3];
+    const char *texts[1], *rel[1], *ent[1], *h[1], *r[1] = {"likes"}, *t[1] = {"y"};
+    const char *bad[] = {"\xff", "a\xc3", "\xed\xa0\x80" /* a UTF-16 surrogate */, "\xc0\xaf" /* overlong '/' */};
+    size_t i, added = 0;
+
+    group_begin("strings: CHORUS_MAX_* limits at their edges, invalid UTF-8 refused, saved and loaded back");
+    CHECK(text && name && scenario && path);
+    chorus_engine_params_init(&ep);
+    ep.flags = CHORUS_ENGINE_HASHING_ENCODER; /* fast and always there: the limits are the engine's */
+    EXPECT(chorus_engine_create(&ep, &e), CHORUS_OK);
+    EXPECT(chorus_engine_add_interactions(e, d_user, d_item, NULL, d_time, N_INTERACTIONS), CHORUS_OK);
+
+    /* Texts: CHORUS_MAX_TEXT_BYTES accepted, one more refused. */
+    texts[0] = text;
+    EXPECT(chorus_engine_set_item_texts(e, item, texts, 1), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(chorus_last_error(), "longer than") != NULL);
+    text[CHORUS_MAX_TEXT_BYTES] = '\0';
+    EXPECT(chorus_engine_set_item_texts(e, item, texts, 1), CHORUS_OK);
+    /* Scenario names and descriptions. */
+    EXPECT(chorus_engine_define_scenario(e, scenario, "d"), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_define_scenario(e, "", "d"), CHORUS_ERR_INVALID_ARGUMENT);
+    scenario[CHORUS_MAX_SCENARIO_NAME_BYTES] = '\0';
+    EXPECT(chorus_engine_define_scenario(e, scenario, text), CHORUS_OK);
+    text[CHORUS_MAX_TEXT_BYTES] = 't';
+    EXPECT(chorus_engine_define_scenario(e, "home", text), CHORUS_ERR_INVALID_ARGUMENT);
+    text[CHORUS_MAX_TEXT_BYTES] = '\0';
+    /* Fact relations and entities. */
+    rel[0] = "genre";
+    ent[0] = name;
+    EXPECT(chorus_engine_add_item_facts(e, item, rel, ent, 1, &added), CHORUS_ERR_INVALID_ARGUMENT);
+    name[CHORUS_MAX_NAME_BYTES] = '\0';
+    EXPECT(chorus_engine_add_item_facts(e, item, rel, ent, 1, &added), CHORUS_OK);
+    CHECK(added == 1);
+    rel[0] = name;
+    ent[0] = "x";
+    EXPECT(chorus_engine_add_item_facts(e, item, rel, ent, 1, &added), CHORUS_OK);
+    /* Graph names. */
+    EXPECT(chorus_engine_knowledge_graph(e, &kg), CHORUS_OK);
+    h[0] = name;
+    EXPECT(chorus_kg_add_triples(kg, h, r, t, 1, &added), CHORUS_OK);
+    name[CHORUS_MAX_NAME_BYTES] = 'n';
+    EXPECT(chorus_kg_add_triples(kg, h, r, t, 1, &added), CHORUS_ERR_INVALID_ARGUMENT);
+    name[CHORUS_MAX_NAME_BYTES] = '\0';
+    /* Paths: longer than CHORUS_MAX_PATH_BYTES, or empty. */
+    EXPECT(chorus_engine_save(e, path), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_save(e, ""), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_load(path, &loaded), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(loaded == NULL);
+
+    /* Invalid UTF-8 anywhere: refused with a message, nothing added. */
+    chorus_engine_stats_init(&st);
+    EXPECT(chorus_engine_get_stats(e, &st), CHORUS_OK);
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        texts[0] = bad[i];
+        EXPECT(chorus_engine_set_item_texts(e, item, texts, 1), CHORUS_ERR_INVALID_ARGUMENT);
+        CHECK(strstr(chorus_last_error(), "UTF-8") != NULL);
+        EXPECT(chorus_engine_set_user_texts(e, user, texts, 1), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_define_scenario(e, bad[i], "d"), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_define_scenario(e, "ok", bad[i]), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_add_scenario_interactions(e, bad[i], d_user, d_item, NULL, NULL, 1), CHORUS_ERR_INVALID_ARGUMENT);
+        rel[0] = bad[i];
+        ent[0] = "x";
+        EXPECT(chorus_engine_add_item_facts(e, item, rel, ent, 1, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+        h[0] = bad[i];
+        EXPECT(chorus_kg_add_triples(kg, h, r, t, 1, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_save(e, bad[i]), CHORUS_ERR_INVALID_ARGUMENT);
+    }
+    chorus_engine_stats_init(&st2);
+    EXPECT(chorus_engine_get_stats(e, &st2), CHORUS_OK);
+    CHECK(st2.n_interactions == st.n_interactions && st2.n_item_texts == st.n_item_texts &&
+          st2.n_user_texts == st.n_user_texts && st2.n_item_facts == st.n_item_facts);
+
+    /* Requests: an invalid query or scenario name is refused, a valid one works. */
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_OK);
+    chorus_recommend_params_init(&rp);
+    rp.query = "\xff\xfe";
+    EXPECT(chorus_engine_recommend(e, user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    rp.query = NULL;
+    rp.scenario = "\xff";
+    EXPECT(chorus_engine_recommend(e, user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    rp.scenario = scenario;
+    EXPECT(chorus_engine_recommend(e, user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_OK);
+
+    /* What was accepted at the limits saves and loads back whole. */
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(file, sizeof file, "%s/limits.chorus", dir);
+    EXPECT(chorus_engine_save(e, file), CHORUS_OK);
+    EXPECT(chorus_engine_load(file, &loaded), CHORUS_OK);
+    chorus_engine_stats_init(&st2);
+    EXPECT(chorus_engine_get_stats(loaded, &st2), CHORUS_OK);
+    EXPECT(chorus_engine_get_stats(e, &st), CHORUS_OK);
+    CHECK(st2.n_item_texts == 1 && st2.n_item_facts == 2 &&
+          st2.n_interactions == st.n_interactions);
+    EXPECT(chorus_engine_recommend(loaded, user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_OK);
+    unlink(file);
+    rmdir(dir);
+
+    chorus_engine_free(loaded);
+    chorus_kg_free(kg);
+    chorus_engine_free(e);
+    free(text);
+    free(name);
+    free(scenario);
+    free(path);
+    group_end();
+}
+
+/* Handles are tokens never issued twice: a freed handle is never taken for a live one, however
+ * many objects are created after it (with an allocator that reuses addresses at once); a free
+ * through the wrong function frees nothing. */
+static void test_handle_tokens(void) {
+    enum { ROUNDS = 200 };
+    chorus_engine *freed[ROUNDS], *e = NULL;
+    chorus_encoder *enc = NULL;
+    chorus_kg *kg = NULL;
+    chorus_engine_stats st;
+    float v[4096];
+    const char *texts[1] = {"a text"};
+    int i, j, reissued = 0, accepted = 0;
+
+    group_begin("handles: tokens never reissued, frees check the kind");
+    for (i = 0; i < ROUNDS; i++) {
+        freed[i] = NULL;
+        if (chorus_engine_create(NULL, &freed[i]) != CHORUS_OK) break;
+        chorus_engine_free(freed[i]);
+    }
+    CHECK(i == ROUNDS);
+    EXPECT(chorus_engine_create(NULL, &e), CHORUS_OK);
+    for (i = 0; i < ROUNDS; i++) {
+        for (j = 0; j < i; j++) reissued += freed[i] == freed[j];
+        reissued += freed[i] == e;
+        chorus_engine_stats_init(&st);
+        accepted += chorus_engine_get_stats((chorus_engine *)freed[i], &st) != CHORUS_ERR_INVALID_ARGUMENT;
+    }
+    CHECK(reissued == 0);
+    CHECK(accepted == 0);
+    chorus_engine_stats_init(&st);
+    EXPECT(chorus_engine_get_stats(e, &st), CHORUS_OK);
+
+    /* Wrong-kind frees are no-ops: the engine and the encoder keep working. */
+    chorus_kg_free((chorus_kg *)e);
+    chorus_encoder_free((chorus_encoder *)e);
+    EXPECT(chorus_engine_get_stats(e, &st), CHORUS_OK);
+    EXPECT(chorus_encoder_create(NULL, &enc), CHORUS_OK);
+    chorus_engine_free((chorus_engine *)enc);
+    chorus_kg_free((chorus_kg *)enc);
+    EXPECT(chorus_encoder_encode(enc, texts, 1, v, sizeof v / sizeof v[0]), CHORUS_OK);
+    EXPECT(chorus_kg_create(&kg), CHORUS_OK);
+    chorus_engine_free((chorus_engine *)kg);
+    EXPECT(chorus_kg_counts(kg, NULL, NULL, NULL), CHORUS_OK);
+    /* Wrong-kind calls are refused by name. */
+    EXPECT(chorus_engine_get_stats((chorus_engine *)kg, &st), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(chorus_last_error(), "another kind") != NULL);
+    chorus_kg_free(kg);
+    chorus_encoder_free(enc);
+    chorus_engine_free(e);
+    EXPECT(chorus_engine_get_stats(e, &st), CHORUS_ERR_INVALID_ARGUMENT);
+    group_end();
+}
+
 int main(int argc, char **argv) {
     make_data();
     test_version(argc > 1 ? argv[1] : NULL);
@@ -900,6 +1091,8 @@ int main(int argc, char **argv) {
     test_recommend_details();
     test_recommend_details_during_refits();
     test_extremes();
+    test_strings_and_limits();
+    test_handle_tokens();
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;
 }

@@ -60,6 +60,13 @@ CHORUS_ERR_INTERNAL = -10
 # #define CHORUS_NO_ITEM ((int64_t)-1)
 CHORUS_NO_ITEM = -1
 
+# Limits in bytes of UTF-8 (chorus.h's CHORUS_MAX_* macros).
+CHORUS_MAX_TEXT_BYTES = 1 << 20
+CHORUS_MAX_NAME_BYTES = 4096
+CHORUS_MAX_SCENARIO_NAME_BYTES = 128
+CHORUS_MAX_PATH_BYTES = 4096
+CHORUS_MAX_SCENARIOS = 65534
+
 # ---- Library ---------------------------------------------------------------------------------
 
 # const char *chorus_version(void);

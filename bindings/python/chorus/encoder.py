@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _capi
 from ._handle import NativeObject
+from ._strings import _path, _text
 from .errors import check
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -37,7 +38,7 @@ class Encoder(NativeObject):
         params = _capi.chorus_encoder_params()
         check(_capi.chorus_encoder_params_init(byref(params)))
         params.threads = threads
-        self._path_bytes = None if path is None else os.fsencode(path)
+        self._path_bytes = None if path is None else _path(path)
         params.model_path = self._path_bytes
         if require_model:
             params.flags |= _capi.CHORUS_ENCODER_REQUIRE_MODEL
@@ -74,9 +75,7 @@ class Encoder(NativeObject):
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise TypeError(f"texts[{i}] is {type(t).__name__}, not str")
-            if "\0" in t:
-                raise ValueError(f"texts[{i}] contains a NUL character")
-            encoded.append(t.encode("utf-8", "surrogatepass"))
+            encoded.append(_text(t, f"texts[{i}]"))
         n = len(encoded)
         out = np.empty((n, self._dim), dtype=np.float32)
         if n == 0:

@@ -19,9 +19,9 @@ import numpy as np
 
 from . import _capi
 from ._handle import NativeObject
+from ._strings import PathLike, _path, _text
 from .errors import InvalidArgument, check
 
-PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 ProgressFn = Callable[[str, float], Optional[bool]]
 
 _INT64_MAX = np.iinfo(np.int64).max
@@ -85,15 +85,6 @@ def _int64_array(values, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr.reshape(-1), dtype=np.int64)
 
 
-def _text(value, name: str) -> bytes:
-    """A str as UTF-8 bytes for a C string argument."""
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    if "\0" in value:
-        raise ValueError(f"{name} contains a NUL character")
-    return value.encode("utf-8", "surrogatepass")
-
-
 def _timestamps_array(values) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype.kind == "M":  # numpy datetime64: to Unix seconds
@@ -146,13 +137,6 @@ def _k(k) -> int:
     return k
 
 
-def _path(path: PathLike) -> bytes:
-    try:
-        return os.fsencode(os.fspath(path))
-    except TypeError:
-        raise TypeError(f"path must be str, bytes or os.PathLike, got {type(path).__name__}") from None
-
-
 def _half_life(value) -> int:
     if value is None:
         return 0
@@ -161,9 +145,10 @@ def _half_life(value) -> int:
     v = float(value)
     if math.isnan(v):
         raise InvalidArgument("popularity_half_life_seconds is NaN")
-    if math.isinf(v):
-        return -1  # an infinite half-life is no decay
-    return int(round(v))
+    if math.isinf(v) or v < 0:
+        return -1  # an infinite (or negative) half-life is no decay
+    # Past int64 (1e30) the C field would wrap: a half-life that long is no decay either way.
+    return min(int(round(v)), 2**63 - 1)
 
 
 # ---- the engine ----------------------------------------------------------------------------------
@@ -356,17 +341,11 @@ class Engine(NativeObject):
             params.deny_items = _ptr(deny, c_int64)
             params.n_deny = deny.size
         if agent is not None:
-            if not isinstance(agent, str):
-                raise TypeError(f"agent must be a str, got {type(agent).__name__}")
-            name = agent.encode("utf-8")
+            name = _text(agent, "agent")
             keep.append(name)
             params.agent = name
         if query is not None:
-            if not isinstance(query, str):
-                raise TypeError(f"query must be a str, got {type(query).__name__}")
-            if "\0" in query:
-                raise ValueError("query contains a NUL character")
-            text = query.encode("utf-8", "surrogatepass")
+            text = _text(query, "query")
             keep.append(text)
             params.query = text
         if history is not None:

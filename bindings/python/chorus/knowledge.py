@@ -9,7 +9,7 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 
 from . import _capi
-from .engine import PathLike, _path, _text
+from ._strings import PathLike, _path, _text
 from ._handle import NativeObject
 from .errors import InvalidArgument, check
 

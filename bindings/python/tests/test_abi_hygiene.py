@@ -1,5 +1,6 @@
-"""ABI hygiene seen from ctypes: struct sizes of older headers, counted handles, explain in one
-call, and recommend with the agents' names from the model that served."""
+"""ABI hygiene seen from ctypes: struct sizes of older headers, counted handles (tokens never
+reissued, frees that check the kind), explain in one call, recommend with the agents' names from
+the model that served, and the strings rule (limits at their edges, invalid UTF-8 and NUL refused)."""
 
 import ctypes
 
@@ -251,3 +252,92 @@ def test_explanation_init_sized_refuses_sizes_it_cannot_fill():
     assert _capi.chorus_explanation_init_sized(None, ctypes.sizeof(out)) == _capi.CHORUS_ERR_INVALID_ARGUMENT
     assert _capi.chorus_explanation_init_sized(ctypes.byref(out), ctypes.sizeof(out)) == _capi.CHORUS_OK
     assert out.struct_size == ctypes.sizeof(out) and out.because_item == _capi.CHORUS_NO_ITEM
+
+
+# ---- strings, limits and handle tokens ------------------------------------------------------------
+
+
+def test_text_and_name_limits_at_their_edges(tmp_path):
+    with chorus.Engine(hashing_encoder=True) as engine:
+        data = make_clusters()
+        engine.add_interactions(data.users, data.items, data.weights, data.timestamps)
+        item = int(data.items[0])
+        with pytest.raises(chorus.InvalidArgument, match="longer than"):
+            engine.set_item_texts([item], ["t" * (_capi.CHORUS_MAX_TEXT_BYTES + 1)])
+        engine.set_item_texts([item], ["t" * _capi.CHORUS_MAX_TEXT_BYTES])
+        with pytest.raises(chorus.InvalidArgument):
+            engine.define_scenario("s" * (_capi.CHORUS_MAX_SCENARIO_NAME_BYTES + 1), "d")
+        engine.define_scenario("s" * _capi.CHORUS_MAX_SCENARIO_NAME_BYTES, "d")
+        with pytest.raises(chorus.InvalidArgument):
+            engine.add_item_facts([item], ["genre"], ["e" * (_capi.CHORUS_MAX_NAME_BYTES + 1)])
+        # A multi-byte character counts in bytes: 2048 'é' are 4096 bytes, one more is over.
+        assert engine.add_item_facts([item], ["genre"], ["é" * (_capi.CHORUS_MAX_NAME_BYTES // 2)]) == 1
+        with pytest.raises(chorus.InvalidArgument):
+            engine.add_item_facts([item], ["genre"], ["é" * (_capi.CHORUS_MAX_NAME_BYTES // 2) + "x"])
+        with pytest.raises(chorus.InvalidArgument):
+            engine.save("p" * (_capi.CHORUS_MAX_PATH_BYTES + 1))
+        engine.fit(**FIT)
+        path = tmp_path / "limits.chorus"
+        engine.save(path)
+        with chorus.Engine.load(path) as loaded:
+            assert loaded.stats()["n_item_texts"] == 1 and loaded.stats()["n_item_facts"] == 1
+            ids, _ = loaded.recommend(int(data.users[0]), k=3, scenario="s" * _capi.CHORUS_MAX_SCENARIO_NAME_BYTES)
+            assert len(ids) == 3
+
+
+def test_invalid_utf8_is_refused_never_repaired():
+    lone = "\ud800"  # a lone surrogate: encodable only as invalid UTF-8
+    with chorus.Engine(hashing_encoder=True) as engine:
+        engine.add_interactions([1, 2], [10, 11])
+        for call in (lambda: engine.define_scenario("a" + lone, "d"),
+                     lambda: engine.define_scenario("ok", lone),
+                     lambda: engine.set_item_texts([10], [lone]),
+                     lambda: engine.add_item_facts([10], [lone], ["x"]),
+                     lambda: engine.add_interactions([1], [10], scenario=lone),
+                     lambda: engine.knowledge_graph.add_triples([lone], ["r"], ["t"])):
+            with pytest.raises(chorus.InvalidArgument, match="UTF-8"):
+                call()
+        with pytest.raises(chorus.NotFound):  # "ok" was refused with its invalid description
+            engine.add_interactions([1], [10], scenario="ok")
+        assert engine.stats()["n_item_facts"] == 0
+        assert engine.stats()["n_interactions"] == 2
+
+
+def test_nul_in_a_string_or_path_is_refused(tmp_path):
+    with chorus.Engine(hashing_encoder=True) as engine:
+        engine.add_interactions([1, 2], [10, 11])
+        with pytest.raises(ValueError, match="NUL"):
+            engine.save(str(tmp_path / "a\0b"))
+        with pytest.raises(ValueError, match="NUL"):
+            chorus.Engine.load(str(tmp_path / "a\0b"))
+        with pytest.raises(ValueError, match="NUL"):
+            engine.define_scenario("a\0b", "d")
+        with pytest.raises(ValueError, match="NUL"):
+            engine.knowledge_graph.add_triples(["a\0"], ["r"], ["t"])
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_a_huge_half_life_is_no_decay_not_a_wrapped_number(data):
+    with chorus.Engine(popularity_half_life_seconds=1e30, hashing_encoder=True) as engine:
+        engine.add_interactions(data.users, data.items, data.weights, data.timestamps)
+        engine.fit(**FIT)
+        assert engine.stats()["popularity_half_life_seconds"] == 2**63 - 1
+
+
+def test_freed_handles_stay_dead_and_frees_check_the_kind():
+    freed = []
+    for _ in range(50):
+        e = chorus.Engine()
+        freed.append(ctypes.cast(e._handle, ctypes.c_void_p).value)
+        e.close()
+    with chorus.Engine() as live:
+        live_token = ctypes.cast(live._handle, ctypes.c_void_p).value
+        assert live_token not in freed and len(set(freed)) == len(freed)
+        stats = _capi.chorus_engine_stats()
+        _capi.chorus_engine_stats_init(ctypes.byref(stats))
+        for token in freed:
+            handle = ctypes.cast(ctypes.c_void_p(token), _capi.chorus_engine_p)
+            assert _capi.chorus_engine_get_stats(handle, ctypes.byref(stats)) == _capi.CHORUS_ERR_INVALID_ARGUMENT
+        # chorus_kg_free given an engine frees nothing.
+        _capi.chorus_kg_free(ctypes.cast(live._handle, _capi.chorus_kg_p))
+        assert live.stats()["n_interactions"] == 0
