@@ -84,6 +84,33 @@ import ChorusCore
         #expect(message { _ = try st.tensor(named: "w", shape: [3, 2]) }.hasSuffix("the tensor 'w' has shape [2, 3]; [3, 2] is expected"))
     }
 
+    @Test func refusesNonFiniteWeights() throws {
+        for bad in [Float.nan, .infinity, -.infinity] {
+            let data = bytes([1, 2, 3, bad, 5, 6] as [Float]) + bytes([-0.5, 0.25] as [Float]) + bytes([7, 8] as [Int64])
+            let st = try open(file(header: validHeader, data: data))
+            #expect(message { _ = try st.tensor(named: "w", shape: [2, 3]) }.contains("the tensor 'w' holds \(bad) at element 3; weights must be finite"))
+            #expect(Array(try st.tensor(named: "b", shape: [2])) == [-0.5, 0.25])  // the other tensors still read
+        }
+    }
+
+    /// The file is read, not mapped: truncating or rewriting it after the open cannot touch what
+    /// was read (with a mapping, the next read of a truncated page is SIGBUS).
+    @Test func aFileTruncatedAfterTheOpenCannotHurt() throws {
+        let dir = tempDir()
+        defer { removeDir(dir, files: ["m.safetensors"]) }
+        try FileIO.writeAtomically(path: dir + "/m.safetensors", bytes: file(header: validHeader, data: validData))
+        let st = try SafeTensors(path: dir + "/m.safetensors")
+        #expect(truncate(dir + "/m.safetensors", 0) == 0)
+        #expect(Array(try st.tensor(named: "w", shape: [2, 3])) == [1, 2, 3, 4, 5, 6])
+    }
+
+    @Test func aFifoIsRefusedWithoutBlocking() throws {
+        let dir = tempDir()
+        defer { removeDir(dir, files: ["pipe"]) }
+        #expect(mkfifo(dir + "/pipe", 0o600) == 0)
+        #expect(message { _ = try SafeTensors(path: dir + "/pipe") }.contains("is not a regular file"))
+    }
+
     @Test func rejectsTruncatedFiles() {
         let whole = file(header: validHeader, data: validData)
         // Cut inside the data: the last tensor runs past the end.

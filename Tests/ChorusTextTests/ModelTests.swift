@@ -144,6 +144,21 @@ struct ModelTests {
         #expect(longest.allSatisfy { $0.isFinite })
     }
 
+    /// A model keeps nothing pointing into its files: a weights file truncated after the load (an
+    /// update in place, a full disk) changes nothing, where a mapped file would kill the process.
+    @Test(.enabled(if: MiniLMFixture.directory != nil, Comment(rawValue: MiniLMFixture.skipMessage)))
+    func aWeightsFileTruncatedAfterLoadingCannotHurt() throws {
+        var template = Array("/tmp/chorus-minilm-XXXXXX".utf8CString)
+        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        let files = ["config.json", "model.safetensors"]
+        defer { for f in files { unlink(dir + "/" + f) }; rmdir(dir) }
+        for f in files { try FileIO.writeAtomically(path: dir + "/" + f, bytes: try FileIO.readAll(path: MiniLMFixture.directory! + "/" + f)) }
+        let model = try MiniLMModel(directory: dir)
+        let before = try model.embed(tokenIds: [[101, 7592, 2088, 102]], threads: 1)
+        #expect(truncate(dir + "/model.safetensors", 0) == 0)
+        #expect(try model.embed(tokenIds: [[101, 7592, 2088, 102]], threads: 1) == before)
+    }
+
     @Test func loadErrorsNameTheProblem() throws {
         #expect(throws: ChorusError.self) { try MiniLMModel(directory: "/nonexistent-chorus-model") }
         do throws(ChorusError) {

@@ -6,10 +6,11 @@ import ChorusCore
 /// layers' weight matrices are held in half precision (`Dense`: cosine to the f32 model ≥ 0.9999997
 /// on the reference and movie-title sentences).
 ///
-/// The embeddings and LayerNorm parameters stay in the memory-mapped `model.safetensors` (about
-/// 87 MB, never copied); the dense weights are packed once at load (21 MB for all-MiniLM-L6-v2, shared
-/// by every call and thread) and their f32 pages released. Scratch buffers are allocated once per
-/// `embed` call and reused across batches and layers.
+/// `model.safetensors` (about 87 MB) is read, not mapped (a file truncated under a mapping would
+/// kill the host with SIGBUS), and let go once loaded: the dense weights are packed in half
+/// precision (21 MB for all-MiniLM-L6-v2, shared by every call and thread) and the embeddings and
+/// LayerNorm parameters copied (48 MB). Every weight is checked finite at load. Scratch buffers are
+/// allocated once per `embed` call and reused across batches and layers.
 ///
 /// Thread safety: immutable after `init`; `embed` may be called from several threads at once.
 public final class MiniLMModel: @unchecked Sendable {
@@ -30,8 +31,6 @@ public final class MiniLMModel: @unchecked Sendable {
     public var dimension: Int { config.hiddenSize }
 
     let weights: BertWeights
-    /// Owns the mapping the weight pointers point into.
-    private let file: SafeTensors
 
     /// Loads `config.json` and `model.safetensors` from `directory` (and, when present,
     /// `sentence_bert_config.json` and `1_Pooling/config.json`, which must ask for mean pooling).
@@ -42,9 +41,7 @@ public final class MiniLMModel: @unchecked Sendable {
         self.directory = directory
         let config = try BertConfig(path: dir + "/config.json")
         self.config = config
-        let file = try SafeTensors(path: dir + "/model.safetensors")
-        self.file = file
-        self.weights = try BertWeights(file: file, config: config)
+        self.weights = try BertWeights(file: try SafeTensors(path: dir + "/model.safetensors"), config: config)
 
         var maxLength = config.maxPositionEmbeddings
         let stPath = dir + "/sentence_bert_config.json"
@@ -219,16 +216,20 @@ public final class MiniLMModel: @unchecked Sendable {
     }
 }
 
-/// Views of the weights inside the mapped file, checked for name, dtype and shape.
+/// The weights a model runs on, taken from the file by name, checked for dtype, shape and
+/// finiteness: the dense layers packed (`Dense`), the embeddings and LayerNorm parameters copied
+/// into one allocation of their own, so nothing points into the file once this is built.
 struct BertWeights: @unchecked Sendable {
     struct Layer: @unchecked Sendable {
-        /// Q, K and V as one product (three views, not a copy).
+        /// Q, K and V as one product.
         let qkv, attentionOutput, intermediate, output: Dense
         let attentionNormWeight, attentionNormBias, outputNormWeight, outputNormBias: UnsafePointer<Float>
     }
 
     let word, position, tokenType, normWeight, normBias: UnsafePointer<Float>
     let layers: [Layer]
+    /// Owns the copies the pointers above point into.
+    private let kept: KeptFloats
 
     init(file: SafeTensors, config c: BertConfig) throws(ChorusError) {
         // Every dimension is at least 1 (BertConfig validates), so no view is empty.
@@ -236,33 +237,56 @@ struct BertWeights: @unchecked Sendable {
             try file.tensor(named: name, shape: shape).baseAddress!
         }
         let h = c.hiddenSize, i = c.intermediateSize
-        word = try t("embeddings.word_embeddings.weight", [c.vocabSize, h])
-        position = try t("embeddings.position_embeddings.weight", [c.maxPositionEmbeddings, h])
-        tokenType = try t("embeddings.token_type_embeddings.weight", [c.typeVocabSize, h])
-        normWeight = try t("embeddings.LayerNorm.weight", [h])
-        normBias = try t("embeddings.LayerNorm.bias", [h])
+        let kept = try KeptFloats(count: (c.vocabSize + c.maxPositionEmbeddings + c.typeVocabSize + 2 + 4 * c.numHiddenLayers) * h)
+        func keep(_ name: String, _ shape: [Int]) throws(ChorusError) -> UnsafePointer<Float> {
+            kept.append(try file.tensor(named: name, shape: shape))
+        }
+        word = try keep("embeddings.word_embeddings.weight", [c.vocabSize, h])
+        position = try keep("embeddings.position_embeddings.weight", [c.maxPositionEmbeddings, h])
+        tokenType = try keep("embeddings.token_type_embeddings.weight", [c.typeVocabSize, h])
+        normWeight = try keep("embeddings.LayerNorm.weight", [h])
+        normBias = try keep("embeddings.LayerNorm.bias", [h])
         var layers: [Layer] = []
         for n in 0..<c.numHiddenLayers {
             let p = "encoder.layer.\(n)."
-            let q = p + "attention.self.query.weight", k = p + "attention.self.key.weight", v = p + "attention.self.value.weight"
-            let ao = p + "attention.output.dense.weight", im = p + "intermediate.dense.weight", out = p + "output.dense.weight"
             layers.append(Layer(
                 qkv: try Dense(inDim: h, [
-                    (try t(q, [h, h]), try t(p + "attention.self.query.bias", [h]), h),
-                    (try t(k, [h, h]), try t(p + "attention.self.key.bias", [h]), h),
-                    (try t(v, [h, h]), try t(p + "attention.self.value.bias", [h]), h)]),
-                attentionOutput: try Dense(inDim: h, [(try t(ao, [h, h]), try t(p + "attention.output.dense.bias", [h]), h)]),
-                intermediate: try Dense(inDim: h, [(try t(im, [i, h]), try t(p + "intermediate.dense.bias", [i]), i)]),
-                output: try Dense(inDim: i, [(try t(out, [h, i]), try t(p + "output.dense.bias", [h]), h)]),
-                attentionNormWeight: try t(p + "attention.output.LayerNorm.weight", [h]),
-                attentionNormBias: try t(p + "attention.output.LayerNorm.bias", [h]),
-                outputNormWeight: try t(p + "output.LayerNorm.weight", [h]),
-                outputNormBias: try t(p + "output.LayerNorm.bias", [h])))
-            // Packed in half precision: the f32 originals are not read again, so their pages leave
-            // the process's resident set (they stay in the page cache, and a read would fault them back).
-            for name in [q, k, v, ao, im, out] { file.releasePages(ofTensorNamed: name) }
+                    (try t(p + "attention.self.query.weight", [h, h]), try t(p + "attention.self.query.bias", [h]), h),
+                    (try t(p + "attention.self.key.weight", [h, h]), try t(p + "attention.self.key.bias", [h]), h),
+                    (try t(p + "attention.self.value.weight", [h, h]), try t(p + "attention.self.value.bias", [h]), h)]),
+                attentionOutput: try Dense(inDim: h, [(try t(p + "attention.output.dense.weight", [h, h]), try t(p + "attention.output.dense.bias", [h]), h)]),
+                intermediate: try Dense(inDim: h, [(try t(p + "intermediate.dense.weight", [i, h]), try t(p + "intermediate.dense.bias", [i]), i)]),
+                output: try Dense(inDim: i, [(try t(p + "output.dense.weight", [h, i]), try t(p + "output.dense.bias", [h]), h)]),
+                attentionNormWeight: try keep(p + "attention.output.LayerNorm.weight", [h]),
+                attentionNormBias: try keep(p + "attention.output.LayerNorm.bias", [h]),
+                outputNormWeight: try keep(p + "output.LayerNorm.weight", [h]),
+                outputNormBias: try keep(p + "output.LayerNorm.bias", [h])))
         }
         self.layers = layers
+        self.kept = kept
+    }
+}
+
+/// One allocation of floats filled front to back, freed with its owner.
+private final class KeptFloats {
+    private let base: UnsafeMutablePointer<Float>
+    private let capacity: Int
+    private var used = 0
+
+    init(count: Int) throws(ChorusError) {
+        capacity = count
+        base = try Allocator.allocate(bytes: count * MemoryLayout<Float>.stride, zeroed: false).assumingMemoryBound(to: Float.self)
+    }
+
+    deinit { Allocator.deallocate(UnsafeMutableRawPointer(base)) }
+
+    /// Copies `values` in and returns where they now live.
+    func append(_ values: UnsafeBufferPointer<Float>) -> UnsafePointer<Float> {
+        precondition(used + values.count <= capacity, "KeptFloats sized too small")
+        let at = base + used
+        at.update(from: values.baseAddress!, count: values.count)
+        used += values.count
+        return UnsafePointer(at)
     }
 }
 

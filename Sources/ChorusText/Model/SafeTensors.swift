@@ -5,8 +5,10 @@ import Musl
 #endif
 import ChorusCore
 
-/// A `.safetensors` file mapped read-only into memory: the weights are mapped once, paged in by
-/// the kernel on first touch, shared by every thread, and unmapped when the object goes away.
+/// A `.safetensors` file read into memory the library owns. It is read, not mapped: a mapped file
+/// that another process truncates or rewrites kills the reader with SIGBUS at its next touch, and
+/// Chorus runs inside other people's processes. (The model copies the tensors it keeps and lets
+/// this object go, so the whole file is held only while a model loads.)
 ///
 /// Layout: an 8-byte little-endian header length N, N bytes of JSON
 /// `{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {string: string}}`,
@@ -55,14 +57,17 @@ public final class SafeTensors: @unchecked Sendable {
     /// Where the data region starts in the file (8 + header length).
     public let dataStart: Int
 
-    private let mapping: UnsafeMutableRawPointer
+    /// The file's bytes (64-byte aligned, from `Allocator`).
+    private let storage: UnsafeMutableRawPointer
 
-    /// Maps `path` and validates its header.
-    /// - Throws: `.notFound` when the file does not exist, `.io` when it cannot be read or mapped,
-    ///   `.format` (naming the file and the problem) when it is not a valid safetensors file.
+    /// Reads `path` and validates its header.
+    /// - Throws: `.notFound` when the file does not exist, `.io` when it cannot be read (or changes
+    ///   size while it is read), `.outOfMemory`, `.format` (naming the file and the problem) when it
+    ///   is not a valid safetensors file.
     public init(path: String) throws(ChorusError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO under this name must not block the open; only regular files are read.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         if fd < 0 {
             let code = errno
             let reason = String(cString: strerror(code))
@@ -77,35 +82,41 @@ public final class SafeTensors: @unchecked Sendable {
         guard size >= 8 else {
             throw .format("\(path): \(size) bytes is too short for a safetensors file (it starts with an 8-byte header length)")
         }
-        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
-            let code = errno
-            let reason = String(cString: strerror(code))
-            if code == ENOMEM { throw .outOfMemory("cannot map '\(path)' (\(size) bytes): \(reason)") }
-            throw .io("cannot map '\(path)' (\(size) bytes): \(reason)")
-        }
-        // From here on, a failure must unmap: parse into locals, and assign the stored properties last.
+        let p = try Allocator.allocate(bytes: size, zeroed: false)
+        // From here on, a failure must free: parse into locals, and assign the stored properties last.
         let parsed: (tensors: [String: TensorInfo], metadata: [String: String], dataStart: Int)
-        do {
+        do throws(ChorusError) {
+            var done = 0
+            while done < size {
+                let n = read(fd, p + done, size - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw .io("cannot read '\(path)': \(String(cString: strerror(errno)))")
+                }
+                if n == 0 { throw .io("'\(path)' shrank while it was read (\(done) of \(size) bytes)") }
+                done += n
+            }
             parsed = try SafeTensors.parseHeader(UnsafeRawPointer(p), size: size, path: path)
         } catch {
-            munmap(p, size)
+            Allocator.deallocate(p)
             throw error
         }
-        self.mapping = p
+        self.storage = p
         self.fileSize = size
         self.tensors = parsed.tensors
         self.metadata = parsed.metadata
         self.dataStart = parsed.dataStart
     }
 
-    deinit { munmap(mapping, fileSize) }
+    deinit { Allocator.deallocate(storage) }
 
-    /// A float32 tensor, without copying: a view into the mapping, valid while this object lives.
+    /// A float32 tensor, without copying: a view into this object's bytes, valid while it lives.
     /// - Parameters:
     ///   - name: the tensor's name in the header ("encoder.layer.0.attention.self.query.weight").
     ///   - shape: the shape the caller expects ([384, 384]).
-    /// - Throws: `.format` naming the tensor when it is missing, not F32, of another shape, or not
-    ///   4-byte aligned in the file.
+    /// - Throws: `.format` naming the tensor when it is missing, not F32, of another shape, not
+    ///   4-byte aligned in the file, or holding a NaN or infinite value (a model that would encode
+    ///   every text to NaN).
     public func tensor(named name: String, shape: [Int]) throws(ChorusError) -> UnsafeBufferPointer<Float> {
         guard let info = tensors[name] else {
             throw .format("\(path): the tensor '\(name)' is missing")
@@ -121,24 +132,15 @@ public final class SafeTensors: @unchecked Sendable {
             throw .format("\(path): the tensor '\(name)' starts at byte \(offset) of the file, which is not 4-byte aligned")
         }
         let count = info.dataOffsets.count / MemoryLayout<Float>.stride
-        let start = UnsafeRawPointer(mapping + offset).assumingMemoryBound(to: Float.self)
-        return UnsafeBufferPointer(start: start, count: count)
+        let start = UnsafeRawPointer(storage + offset).assumingMemoryBound(to: Float.self)
+        let view = UnsafeBufferPointer(start: start, count: count)
+        if let bad = view.firstIndex(where: { !$0.isFinite }) {
+            throw .format("\(path): the tensor '\(name)' holds \(view[bad]) at element \(bad); weights must be finite")
+        }
+        return view
     }
 
-    /// Drops from the resident set the pages that lie wholly inside the tensor `name`'s bytes
-    /// (`madvise(MADV_DONTNEED)`), for a tensor the caller has copied and will not read again. The
-    /// mapping is private and never written, so a later read still sees the file's bytes (faulted back
-    /// in). Does nothing for an unknown name.
-    public func releasePages(ofTensorNamed name: String) {
-        guard let info = tensors[name] else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        guard page > 0 else { return }
-        let lo = (dataStart + info.dataOffsets.lowerBound + page - 1) / page * page
-        let hi = (dataStart + info.dataOffsets.upperBound) / page * page
-        if hi > lo { _ = madvise(mapping + lo, hi - lo, MADV_DONTNEED) }
-    }
-
-    /// Reads and validates the header of a mapped file of `size` bytes.
+    /// Reads and validates the header of a file of `size` bytes held at `base`.
     static func parseHeader(_ base: UnsafeRawPointer, size: Int, path: String) throws(ChorusError)
         -> (tensors: [String: TensorInfo], metadata: [String: String], dataStart: Int) {
         var n: UInt64 = 0
