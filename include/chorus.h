@@ -52,7 +52,9 @@
  *   mutators (add interactions, texts, facts, scenarios) apply their batch whole; fit trains a new
  *   model on a copy of the data outside the lock and publishes it in one step, so recommendations
  *   keep being served from the previous model while it runs. Fits are serialised; calling fit
- *   from inside a fit's own progress callback is CHORUS_ERR_INVALID_ARGUMENT.
+ *   from inside a fit's own progress callback is CHORUS_ERR_INVALID_ARGUMENT, as is chorus_kg_train
+ *   from inside its own. No callback is called with a lock held that another call needs: from a
+ *   progress or log callback every other call works (a recommend is served by the previous model).
  * - chorus_last_error() is thread-local.
  * - The library never prints. Log lines go to the callback set with chorus_set_log_callback.
  */
@@ -555,7 +557,9 @@ typedef struct chorus_kg_train_params {
 chorus_status chorus_kg_train_params_init(chorus_kg_train_params *params);
 
 /* Trains embeddings on every triple (the model's loss and negative sampling as its paper: RotatE
- * self-adversarial, Sun et al. 2019). `params` may be NULL. Cancelling keeps the previous model. */
+ * self-adversarial, Sun et al. 2019). `params` may be NULL. Cancelling keeps the previous model.
+ * Trainings of one graph are serialised; one called from inside its own progress callback is
+ * CHORUS_ERR_INVALID_ARGUMENT. Thread-safe; other calls on the graph run during a training. */
 chorus_status chorus_kg_train(chorus_kg *kg, const chorus_kg_train_params *params);
 
 typedef struct chorus_kg_metrics {

@@ -17,7 +17,7 @@ import Synchronization
 /// to copy a snapshot or to apply a change (never while encoding, training or ranking): a request
 /// copies model, texts, scenarios and encoder in one acquisition and ranks without a lock; data
 /// changes apply whole; a fit trains on a copy and publishes its model in one step at the end
-/// (fits are serialised among themselves by `FitGate`).
+/// (fits are serialised among themselves by a `SerialGate`).
 public final class Engine: Sendable {
     public let config: EngineConfig
     private struct State {
@@ -32,7 +32,7 @@ public final class Engine: Sendable {
     private let state = Mutex(State())
     /// Serialises encoder loading (slow, done once), outside the state lock.
     private let encoderLoading = Mutex(())
-    private let fits = FitGate()
+    private let fits = SerialGate(call: "fit")
     /// What the engine learns between fits (empty until online learning lands).
     public let online = OnlineState()
 

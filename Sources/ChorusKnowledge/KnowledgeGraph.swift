@@ -13,7 +13,8 @@ public final class KnowledgeGraph: @unchecked Sendable {
         var trainedTriples = 0
     }
     let state = Mutex(State())
-    let trainLock = Mutex(())
+    /// Trainings run one at a time; one called from its own progress callback is an error.
+    let trainings = SerialGate(call: "train")
 
     public init() {}
 
@@ -69,7 +70,7 @@ public final class KnowledgeGraph: @unchecked Sendable {
 
     /// Trains a model on every triple (see `KGTrainer.fit`); `progress(fraction)` returns true to cancel.
     public func train(_ p: KGTrainingParameters, progress: ((Double) -> Bool)? = nil) throws(ChorusError) {
-        try trainLock.withLock { (_) throws(ChorusError) in
+        try trainings.run { () throws(ChorusError) in
             let store = state.withLock { $0.store }
             let model = try KGTrainer.fit(store, parameters: p, progress: { r in
                 progress?(Double(r.epoch + 1) / Double(max(1, r.epochs))) ?? false

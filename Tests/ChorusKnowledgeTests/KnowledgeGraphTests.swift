@@ -17,6 +17,24 @@ import ChorusCore
         return kg
     }
 
+    /// A training started from inside a training's own progress callback would lock the graph's
+    /// non-recursive training lock twice on one thread (a trap: the host process gone). It is an error.
+    @Test func aTrainingInsideItsOwnProgressCallbackIsRefusedNotATrap() throws {
+        let kg = try trainedGraph()
+        var p = KGTrainingParameters.defaults(for: .distMult)
+        p.dimension = 8; p.epochs = 2; p.batchSize = 4; p.negatives = 2; p.threads = 1
+        var inner: ChorusError? = nil
+        try kg.train(p) { _ in
+            if inner == nil {
+                do throws(ChorusError) { try kg.train(p) } catch { inner = error }
+            }
+            return false
+        }
+        guard case .invalidArgument(let message)? = inner else { Issue.record("nested training gave \(String(describing: inner))"); return }
+        #expect(message == "train cannot be called from inside a train's own progress callback")
+        try kg.train(p)  // the gate is open again
+    }
+
     @Test func aGraphGrownAfterTrainingSavesLoadsAndEvaluates() throws {
         let kg = try trainedGraph()
         // New entities and a new relation after training; the model covers the first ones only.

@@ -1075,6 +1075,69 @@ static void test_handle_tokens(void) {
     group_end();
 }
 
+/* ---- Re-entrant calls from callbacks ----------------------------------------------------------- */
+
+static chorus_status g_nested_fit, g_nested_recommend, g_nested_train;
+
+static int32_t fit_again(const char *stage, double fraction, void *user_data) {
+    chorus_engine *e = user_data;
+    chorus_fit_params fp = small_fit();
+    int64_t user[1] = {1}, ids[3];
+    float scores[3];
+    (void)fraction;
+    if (strcmp(stage, "start") == 0 && g_nested_fit == CHORUS_OK) {
+        g_nested_fit = chorus_engine_fit(e, &fp);
+        g_nested_recommend = chorus_engine_recommend(e, user, 1, 3, NULL, ids, scores, 3, NULL, 0, NULL);
+    }
+    return 0;
+}
+
+static int32_t train_again(const char *stage, double fraction, void *user_data) {
+    (void)stage;
+    (void)fraction;
+    if (g_nested_train == CHORUS_OK) g_nested_train = chorus_kg_train(user_data, NULL);
+    return 0;
+}
+
+/* A fit (a training) called from its own progress callback is an error, not a deadlock or a trap
+ * on the lock the call holds; other calls work from the callback; the gate opens again after. */
+static void test_reentrant_callbacks(void) {
+    chorus_engine *e = fitted_engine();
+    chorus_kg *kg = NULL;
+    chorus_fit_params fp = small_fit();
+    chorus_kg_train_params tp;
+    const char *h[2] = {"a", "b"}, *r[2] = {"likes", "likes"}, *t[2] = {"b", "c"};
+
+    group_begin("callbacks: a fit or training from its own progress callback is refused");
+    CHECK(e != NULL);
+    fp.progress = fit_again;
+    fp.progress_user_data = e;
+    g_nested_fit = CHORUS_OK;
+    g_nested_recommend = CHORUS_ERR_INTERNAL;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_OK);
+    CHECK(g_nested_fit == CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(g_nested_recommend == CHORUS_OK); /* served by the previous model */
+    fp.progress = NULL;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_OK);
+
+    EXPECT(chorus_kg_create(&kg), CHORUS_OK);
+    EXPECT(chorus_kg_add_triples(kg, h, r, t, 2, NULL), CHORUS_OK);
+    chorus_kg_train_params_init(&tp);
+    tp.dim = 8;
+    tp.epochs = 2;
+    tp.threads = 1;
+    tp.progress = train_again;
+    tp.progress_user_data = kg;
+    g_nested_train = CHORUS_OK;
+    EXPECT(chorus_kg_train(kg, &tp), CHORUS_OK);
+    CHECK(g_nested_train == CHORUS_ERR_INVALID_ARGUMENT);
+    tp.progress = NULL;
+    EXPECT(chorus_kg_train(kg, &tp), CHORUS_OK);
+    chorus_kg_free(kg);
+    chorus_engine_free(e);
+    group_end();
+}
+
 int main(int argc, char **argv) {
     make_data();
     test_version(argc > 1 ? argv[1] : NULL);
@@ -1093,6 +1156,7 @@ int main(int argc, char **argv) {
     test_extremes();
     test_strings_and_limits();
     test_handle_tokens();
+    test_reentrant_callbacks();
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;
 }
