@@ -45,6 +45,11 @@
  * - Timestamps may take any int64 value (Unix seconds; numpy's NaT, -2^63, included).
  *
  * Thread safety
+ * - Every function may be called from any thread, at the same time as any other call, on the same
+ *   object or another (the `_init` functions touch only the caller's struct); a function's own
+ *   comment says what a concurrent caller sees where it matters. Pointer arguments are [borrowed]
+ *   unless the comment says otherwise, and the library keeps none of them after the call
+ *   (chorus_set_log_callback's callback and user_data excepted: kept until replaced).
  * - A chorus_engine may be used from many threads at once. The engine has one exclusive lock,
  *   held only to copy a consistent snapshot or to apply a validated change, never while encoding,
  *   training or ranking: read paths (recommend, similar items, explain, stats, save) copy the
