@@ -41,8 +41,8 @@ public struct InteractionLog: Sendable {
                 throw .invalidArgument("weight \(w[i]) at position \(i) (user \(u[i]), item \(it[i])) must be finite and > 0")
             }
         }
-        userIndex.reserveCapacity(count + n); itemIndex.reserveCapacity(count + n)
-        weights.reserveCapacity(count + n); timestamps.reserveCapacity(count + n); scenarios.reserveCapacity(count + n)
+        userIndex.reserveGrowing(n); itemIndex.reserveGrowing(n)
+        weights.reserveGrowing(n); timestamps.reserveGrowing(n); scenarios.reserveGrowing(n)
         for i in 0..<n {
             userIndex.append(users.intern(u[i]))
             itemIndex.append(items.intern(it[i]))
@@ -100,5 +100,16 @@ public struct InteractionLog: Sendable {
         self.users = users; self.items = items; self.userIndex = userIndex; self.itemIndex = itemIndex
         guard scenarios.allSatisfy({ Int($0) < scenarioCount }) else { throw .format("an interaction refers to a scenario outside the scenario table") }
         self.weights = weights; self.timestamps = timestamps; self.scenarios = scenarios
+    }
+}
+
+extension Array {
+    /// Makes room for `extra` more elements, growing geometrically. `reserveCapacity(count + extra)`
+    /// alone allocates exactly that much, so a log fed one interaction per call was copied whole on
+    /// every call (quadratic); doubling keeps appends amortised O(1).
+    @inlinable
+    public mutating func reserveGrowing(_ extra: Int) {
+        let needed = count + extra
+        if needed > capacity { reserveCapacity(Swift.max(needed, 2 * capacity)) }
     }
 }

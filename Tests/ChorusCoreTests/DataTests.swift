@@ -9,6 +9,19 @@ import Testing
         #expect(throws: ChorusError.self) { try IdIndex(ids: [1, 2, 1]) }
     }
 
+    /// One interaction per call must not reallocate the log's columns each time (exact
+    /// `reserveCapacity` did: 1M single adds were quadratic). Doubling: about log2(n) growths.
+    @Test func singleAppendsGrowTheLogGeometrically() throws {
+        var log = InteractionLog()
+        var growths = 0, capacity = 0
+        for i in 0..<20_000 {
+            try log.append([Interaction(user: Int64(i % 97), item: Int64(i % 89), timestamp: Int64(i))])
+            if log.userIndex.capacity != capacity { growths += 1; capacity = log.userIndex.capacity }
+        }
+        #expect(log.count == 20_000)
+        #expect(growths <= 20, "the columns grew \(growths) times for 20,000 appends")
+    }
+
     @Test func logRejectsBadWeightsAndAddsNothing() throws {
         var log = InteractionLog()
         try log.append([Interaction(user: 1, item: 10), Interaction(user: 2, item: 11, weight: 3, timestamp: 5)])
