@@ -13,12 +13,16 @@ public struct BPRParameters: Sendable, Equatable {
     /// Epochs; each draws as many (user, positive, negative) triples as there are interactions.
     public var iterations = 100
     public var seed: UInt64 = 42
+    /// Worker threads for the blocks of stratified SGD (see `BPR`). The result depends on the
+    /// seed only, not on the thread count.
+    public var threads = 1
     public init() {}
 
     /// Checks ranges: sizes the loops run over, a positive finite rate, a finite regularisation >= 0.
     public func validate() throws(ChorusError) {
         guard factors >= 1 && factors <= 4096 else { throw .invalidArgument("BPR factors must be in 1...4096, got \(factors)") }
         guard iterations >= 0 && iterations <= 100_000 else { throw .invalidArgument("BPR iterations must be in 0...100000, got \(iterations)") }
+        guard threads >= 1 && threads <= 1024 else { throw .invalidArgument("BPR threads must be in 1...1024, got \(threads)") }
         guard learningRate.isFinite && learningRate > 0 else { throw .invalidArgument("BPR learning rate must be finite and > 0, got \(learningRate)") }
         guard regularization.isFinite && regularization >= 0 else {
             throw .invalidArgument("BPR regularisation must be finite and >= 0, got \(regularization)")
@@ -32,25 +36,39 @@ public struct BPRParameters: Sendable, Equatable {
 /// side is fixed to 1, as `implicit` does).
 ///
 /// Sampling as `implicit`: the positive pair uniformly over interactions, the negative uniformly over
-/// items, redrawn (up to 8 times) when the user has it. Single-threaded, so a seed fixes the result
-/// exactly (Hogwild threads would not be deterministic).
+/// items, redrawn (up to 8 times) when the user has it.
+///
+/// Parallel by stratified SGD (Gemulla et al., KDD 2011) instead of implicit's Hogwild, so that a
+/// seed fixes the result exactly, whatever the thread count: users and items are dealt into B
+/// blocks each (`blockCount`: 8, fewer for small catalogues; round-robin by decreasing interaction
+/// count, so the blocks carry similar work); an epoch is B rounds, and in round s block b trains
+/// users b against items (b + s) mod B, drawing its positives from that block's interactions and
+/// its negatives from that item block, with a generator seeded by (seed, epoch, round, block). The
+/// blocks of one round share no user and no item, so any number of threads can train them at once
+/// without writing the same row. With B = 1 this is the plain sequential algorithm.
 public enum BPR {
     public struct Factors: Sendable {
         /// users x (factors + 1): the last column is 1 (pairs with the item bias).
         public let users: FloatMatrix
         /// items x (factors + 1): the last column is the item bias.
         public let items: FloatMatrix
+        public init(users: FloatMatrix, items: FloatMatrix) { self.users = users; self.items = items }
     }
 
-    /// - Parameter progress: called after each epoch with the fraction done; true cancels.
+    /// - Parameters:
+    ///   - progress: called after each epoch with the fraction done; true cancels.
+    ///   - afterEpoch: called after each epoch with the epochs done and the factors as they are;
+    ///     true stops training there (early stopping: not an error).
     /// - Throws: `.cancelled`, `.outOfMemory`, `.invalidArgument` for an empty matrix.
     public static func fit(userItems ui: SparseMatrix, parameters p: BPRParameters,
-                           progress: ((Double) -> Bool)? = nil) throws(ChorusError) -> Factors {
+                           progress: ((Double) -> Bool)? = nil,
+                           afterEpoch: ((Int, Factors) -> Bool)? = nil) throws(ChorusError) -> Factors {
         try p.validate()
         guard ui.nonZeros > 0, ui.cols >= 2 else { throw .invalidArgument("BPR needs interactions on at least 2 items") }
+        guard ui.nonZeros < Int(Int32.max) else { throw .invalidArgument("BPR takes fewer than 2^31 interactions, got \(ui.nonZeros)") }
         let f = p.factors + 1
-        let users = try FloatMatrix(rows: ui.rows, cols: f)
-        let items = try FloatMatrix(rows: ui.cols, cols: f)
+        let factors = Factors(users: try FloatMatrix(rows: ui.rows, cols: f), items: try FloatMatrix(rows: ui.cols, cols: f))
+        let users = factors.users, items = factors.items
         var rng = SeededRandom(seed: p.seed)
         let scale = 1 / Float(p.factors)
         for u in 0..<ui.rows {
@@ -66,33 +84,97 @@ public enum BPR {
         // The user of every interaction, to draw positives uniformly over interactions.
         var owner = [Int32](repeating: 0, count: ui.nonZeros)
         for u in 0..<ui.rows { for e in ui.rowStart[u]..<ui.rowStart[u + 1] { owner[e] = Int32(u) } }
-        let lr = p.learningRate, reg = p.regularization
+        let step = Step(ui: ui, owner: owner, users: users, items: items, lr: p.learningRate, reg: p.regularization)
+        let b = blockCount(users: ui.rows, items: ui.cols)
+        let strata = b > 1 ? Strata(ui, owner: owner, blocks: b) : nil
         for epoch in 0..<p.iterations {
-            for _ in 0..<ui.nonZeros {
-                let e = rng.nextInt(below: ui.nonZeros)
-                let u = Int(owner[e]), i = Int(ui.colIndex[e])
-                let row = ui.colIndex[ui.rowStart[u]..<ui.rowStart[u + 1]]
-                var j = rng.nextInt(below: ui.cols)
-                var tries = 0
-                while tries < 8 && contains(row, Int32(j)) { j = rng.nextInt(below: ui.cols); tries += 1 }
-                if j == i { continue }
-                let pu = users.row(u), qi = items.row(i), qj = items.row(j)
-                var x: Float = 0
-                for c in 0..<f { x += pu[c] * (qi[c] - qj[c]) }
-                let z = 1 / (1 + expf(x))  // σ(−x): the gradient of ln σ(x)
-                for c in 0..<(f - 1) {
-                    let uc = pu[c], ic = qi[c], jc = qj[c]
-                    pu[c] += lr * (z * (ic - jc) - reg * uc)
-                    qi[c] += lr * (z * uc - reg * ic)
-                    qj[c] += lr * (-z * uc - reg * jc)
+            if let strata {
+                for round in 0..<b {
+                    Parallel.forEach(count: b, threads: min(p.threads, b), grain: 1) { _, w in
+                        let ib = (w + round) % b
+                        let edges = strata.edges[w * b + ib], negatives = strata.items[ib]
+                        if edges.isEmpty { return }
+                        var rng = SeededRandom(seed: p.seed ^ (UInt64(epoch * b + round) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(w + 1) &* 0xD1B5_4A32_D192_ED03))
+                        for _ in 0..<edges.count {
+                            let e = Int(edges[rng.nextInt(below: edges.count)])
+                            step.train(edge: e) { negatives[rng.nextInt(below: negatives.count)] }
+                        }
+                    }
                 }
-                // Bias: the user side stays 1.
-                qi[f - 1] += lr * (z - reg * qi[f - 1])
-                qj[f - 1] += lr * (-z - reg * qj[f - 1])
+            } else {
+                for _ in 0..<ui.nonZeros {
+                    let e = rng.nextInt(below: ui.nonZeros)
+                    step.train(edge: e) { Int32(rng.nextInt(below: ui.cols)) }
+                }
             }
             if let progress, progress(Double(epoch + 1) / Double(p.iterations)) { throw .cancelled("BPR fit cancelled") }
+            if let afterEpoch, afterEpoch(epoch + 1, factors) { break }
         }
-        return Factors(users: users, items: items)
+        return factors
+    }
+
+    /// Blocks of stratified SGD for a users x items matrix: 8, or fewer so that every item block
+    /// holds at least 64 items (a negative is drawn from the positive's block, so a tiny block
+    /// would hardly have one), and no more blocks than users. Depends on the data only.
+    static func blockCount(users: Int, items: Int) -> Int { max(1, min(8, items / 64, users)) }
+
+    /// One stochastic gradient step on (user, positive, negative) triples.
+    struct Step: @unchecked Sendable {
+        let ui: SparseMatrix
+        let owner: [Int32]
+        let users: FloatMatrix, items: FloatMatrix
+        let lr: Float, reg: Float
+
+        /// One step on interaction `edge` against a negative drawn by `draw` (redrawn up to 8 times
+        /// while the user has it; skipped if it is the positive).
+        @inline(__always)
+        func train(edge e: Int, draw: () -> Int32) {
+            let u = Int(owner[e]), i = Int(ui.colIndex[e])
+            let row = ui.colIndex[ui.rowStart[u]..<ui.rowStart[u + 1]]
+            var j = draw()
+            var tries = 0
+            while tries < 8 && BPR.contains(row, j) { j = draw(); tries += 1 }
+            if Int(j) == i { return }
+            let f = users.cols
+            let pu = users.row(u), qi = items.row(i), qj = items.row(Int(j))
+            var x: Float = 0
+            for c in 0..<f { x += pu[c] * (qi[c] - qj[c]) }
+            let z = 1 / (1 + expf(x))  // σ(−x): the gradient of ln σ(x)
+            for c in 0..<(f - 1) {
+                let uc = pu[c], ic = qi[c], jc = qj[c]
+                pu[c] += lr * (z * (ic - jc) - reg * uc)
+                qi[c] += lr * (z * uc - reg * ic)
+                qj[c] += lr * (-z * uc - reg * jc)
+            }
+            // Bias: the user side stays 1.
+            qi[f - 1] += lr * (z - reg * qi[f - 1])
+            qj[f - 1] += lr * (-z - reg * qj[f - 1])
+        }
+    }
+
+    /// The blocks of stratified SGD: `items[b]` the items of block b, `edges[ub * t + ib]` the
+    /// interactions of user block ub on item block ib.
+    struct Strata: Sendable {
+        let items: [[Int32]]
+        let edges: [[Int32]]
+
+        init(_ ui: SparseMatrix, owner: [Int32], blocks t: Int) {
+            func deal(_ counts: [Int]) -> [Int] {
+                let order = counts.indices.sorted { (counts[$0], -$0) > (counts[$1], -$1) }
+                var block = [Int](repeating: 0, count: counts.count)
+                for (rank, k) in order.enumerated() { block[k] = rank % t }
+                return block
+            }
+            var itemCounts = [Int](repeating: 0, count: ui.cols)
+            for c in ui.colIndex { itemCounts[Int(c)] += 1 }
+            let userBlock = deal((0..<ui.rows).map { ui.rowStart[$0 + 1] - ui.rowStart[$0] }), itemBlock = deal(itemCounts)
+            var items = [[Int32]](repeating: [], count: t)
+            for i in 0..<ui.cols { items[itemBlock[i]].append(Int32(i)) }
+            var edges = [[Int32]](repeating: [], count: t * t)
+            for e in 0..<ui.nonZeros { edges[userBlock[Int(owner[e])] * t + itemBlock[Int(ui.colIndex[e])]].append(Int32(e)) }
+            self.items = items
+            self.edges = edges
+        }
     }
 
     /// Binary search in a row's sorted column indices.

@@ -54,6 +54,49 @@ import Testing
         #expect(a.items.toArray() != c.items.toArray())
     }
 
+    /// Stratified SGD: blocks of one round share no row, so the result depends on the seed only,
+    /// not on the thread count, and it learns the clusters (a catalogue big enough for 4 blocks).
+    @Test func blocksLearnAndAnyThreadCountGivesTheSameResult() throws {
+        let m = twoClusters(users: 80, items: 256)
+        #expect(BPR.blockCount(users: m.rows, items: m.cols) == 4)
+        var p = Self.small
+        let one = try BPR.fit(userItems: m, parameters: p)
+        for threads in [2, 3, 8] {
+            p.threads = threads
+            let f = try BPR.fit(userItems: m, parameters: p)
+            #expect(f.users.toArray() == one.users.toArray() && f.items.toArray() == one.items.toArray(), "\(threads) threads")
+        }
+        var touched = [Set<Int32>(), Set<Int32>()]
+        for u in 0..<m.rows { touched[u % 2].formUnion(m.row(u).cols) }
+        for u in 0..<m.rows {
+            let positives = m.row(u).cols.map { score(one, user: u, item: Int($0)) }
+            let untouched = (0..<m.cols).filter { !touched[u % 2].contains(Int32($0)) }.map { score(one, user: u, item: $0) }
+            let below = positives.filter { $0 <= untouched.max()! }.count
+            #expect(below * 10 <= positives.count, "user \(u): \(below) of \(positives.count) positives below an untouched item")
+        }
+        #expect(BPR.blockCount(users: 1000, items: 100_000) == 8 && BPR.blockCount(users: 40, items: 20) == 1)
+    }
+
+    @Test func strataDealEveryInteractionAndItemOnce() {
+        let m = twoClusters()
+        var owner = [Int32](repeating: 0, count: m.nonZeros)
+        for u in 0..<m.rows { for e in m.rowStart[u]..<m.rowStart[u + 1] { owner[e] = Int32(u) } }
+        let s = BPR.Strata(m, owner: owner, blocks: 3)
+        #expect(s.items.flatMap { $0 }.sorted() == (0..<Int32(m.cols)).map { $0 })
+        #expect(s.edges.flatMap { $0 }.sorted() == (0..<Int32(m.nonZeros)).map { $0 })
+        #expect(s.items.allSatisfy { abs($0.count - m.cols / 3) <= 1 })
+    }
+
+    @Test func afterEpochStopsTrainingEarly() throws {
+        var seen: [Int] = []
+        _ = try BPR.fit(userItems: twoClusters(), parameters: Self.small, afterEpoch: { epoch, factors in
+            seen.append(epoch)
+            #expect(factors.items.rows == 20)
+            return epoch == 4
+        })
+        #expect(seen == [1, 2, 3, 4])
+    }
+
     @Test func progressCanCancel() {
         var calls = 0
         #expect(throws: ChorusError.self) {
