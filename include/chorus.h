@@ -22,7 +22,8 @@
  *   Any other struct_size is CHORUS_ERR_INVALID_ARGUMENT.
  *   An `_init` function writes the struct's first published layout and nothing past it (a binary
  *   built against that header passes a struct of that size). Once a struct has grown, its `_init`
- *   name is a macro passing this header's sizeof to `<name>_init_sized` (chorus_explanation).
+ *   name is a macro passing this header's sizeof to `<name>_init_sized` (chorus_explanation,
+ *   chorus_fit_params).
  * - Ownership is stated per function: [borrowed] the library reads it during the call only;
  *   [owns] the caller owns the result and releases it with the named free function.
  *   Every `_free(NULL)` is a no-op.
@@ -76,7 +77,7 @@ extern "C" {
 /* The numbers of the top-level VERSION file, the project's one version source (`make test-c` and
  * the Python tests fail when these differ from it); chorus_version() is built from them. */
 #define CHORUS_VERSION_MAJOR 0
-#define CHORUS_VERSION_MINOR 2
+#define CHORUS_VERSION_MINOR 3
 #define CHORUS_VERSION_PATCH 0
 /* The version as one number: major * 10000 + minor * 100 + patch. */
 #define CHORUS_VERSION_NUMBER (CHORUS_VERSION_MAJOR * 10000 + CHORUS_VERSION_MINOR * 100 + CHORUS_VERSION_PATCH)
@@ -256,13 +257,33 @@ typedef struct chorus_fit_params {
     uint32_t reserved;
     chorus_progress_fn progress;   /* optional */
     void *progress_user_data;      /* passed to progress */
+    /* The 0.2.0 layout ends here: a caller with that struct_size gets the defaults below. */
+    const char *agents;            /* optional [borrowed]: the agents to train, comma-separated names
+                                      ("als,bpr,session"; see chorus_engine_agent_count for the
+                                      names). NULL = every agent the data allows. popularity is
+                                      always trained (it serves unknown users). An unknown or
+                                      repeated name, "query" (it comes with "content"), or an agent
+                                      the data cannot feed (content without item texts) is
+                                      CHORUS_ERR_INVALID_ARGUMENT */
+    uint32_t bpr_epochs;           /* BPR's epochs. 0 = chosen on the validation hold-out: training
+                                      stops once validation NDCG@10 has not improved for 20 epochs
+                                      (checked every 5; at least 25, at most 100 epochs) and the
+                                      final fit runs the best check's epochs; without a hold-out
+                                      (validation_fraction 0), 60 */
+    uint32_t reserved2;
 } chorus_fit_params;
 
-/* Fills `params` with defaults (and sets struct_size). */
+/* Fills `params` with defaults and sets struct_size. Call it through the macro below, which passes
+ * this header's sizeof(chorus_fit_params) to chorus_fit_params_init_sized (sizes from 8 up to the
+ * library's sizeof; any other is CHORUS_ERR_INVALID_ARGUMENT). The function chorus_fit_params_init
+ * itself, which binaries built against 0.2.0 call, writes the 0.2.0 layout only. Thread-safe. */
 chorus_status chorus_fit_params_init(chorus_fit_params *params);
+chorus_status chorus_fit_params_init_sized(chorus_fit_params *params, size_t struct_size);
+#define chorus_fit_params_init(params) chorus_fit_params_init_sized((params), sizeof(chorus_fit_params))
 
-/* Trains every agent on the interactions added so far, then fits the coordinator's blend weights
- * on a per-user temporal validation hold-out, then retrains the agents on all data.
+/* Trains the agents (every one the data allows, or those `agents` names) on the interactions added
+ * so far, then fits the coordinator's blend weights on a per-user temporal validation hold-out
+ * (where BPR also chooses its epochs), then retrains the agents on all data.
  * `params` [borrowed] may be NULL. Needs at least 2 users and 2 items. Thread-safe: recommendations
  * are served from the previous model until the new one is published. */
 chorus_status chorus_engine_fit(chorus_engine *engine, const chorus_fit_params *params);

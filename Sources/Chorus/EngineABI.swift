@@ -87,6 +87,12 @@ private func addInteractions(_ engine: OpaquePointer?, _ scenario: UnsafePointer
     }
 }
 
+@c @implementation public func chorus_fit_params_init_sized(_ params: UnsafeMutablePointer<chorus_fit_params>!, _ structSize: Int) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        try chorus_fit_params.initialise(params, "params", size: structSize)
+    }
+}
+
 @c @implementation public func chorus_engine_fit(_ engine: OpaquePointer!, _ params: UnsafePointer<chorus_fit_params>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
         let e = try Handles.engine(engine)
@@ -104,6 +110,12 @@ private func addInteractions(_ engine: OpaquePointer?, _ scenario: UnsafePointer
             if c.validation_fraction.isNaN || c.regularization.isNaN || c.alpha.isNaN {
                 throw .invalidArgument("chorus_fit_params has a NaN field")
             }
+            if let a = c.agents {
+                let list = try Check.text(a, "agents", maxBytes: Limits.maxTextBytes)
+                // "als, bpr" as well as "als,bpr": spaces around a name are not part of it.
+                if !list.isEmpty { p.agents = list.split(separator: ",", omittingEmptySubsequences: false).map { String($0.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) } }
+            }
+            p.bprEpochs = Int(c.bpr_epochs)
             if let fn = c.progress {
                 let user = c.progress_user_data
                 progress = { stage, fraction in stage.withCString { fn($0, fraction, user) != 0 } }

@@ -113,10 +113,13 @@ extension chorus_fit_params: SizedStruct {
         p.threads = 0
         p.seed = d.seed
         p.validation_fraction = d.validationFraction
+        p.agents = nil
+        p.bpr_epochs = UInt32(d.bprEpochs)
         return p
     }
     static var minimumSize: Int { inputMinimumSize }
-    static var firstLayoutSize: Int { currentSize }  // not grown since 0.1.0
+    /// Grown in 0.3.0 (agents, bpr_epochs): the 0.1.0/0.2.0 layout ends at `agents`.
+    static var firstLayoutSize: Int { MemoryLayout<Self>.offset(of: \.agents)! }
 }
 
 extension chorus_recommend_params: SizedStruct {

@@ -26,8 +26,11 @@ public struct FitContext: Sendable {
     public var seed: UInt64
     /// Called with the fraction of this agent's work done; returns true to cancel.
     public var progress: (@Sendable (Double) -> Bool)?
-    public init(threads: Int, seed: UInt64, progress: (@Sendable (Double) -> Bool)? = nil) {
-        self.threads = threads; self.seed = seed; self.progress = progress
+    /// The validation hold-out, during the fit's validation phase (nil in the final fit): an
+    /// iterative agent with an automatic budget stops by it and records what it chose.
+    public var validation: ValidationProbe?
+    public init(threads: Int, seed: UInt64, progress: (@Sendable (Double) -> Bool)? = nil, validation: ValidationProbe? = nil) {
+        self.threads = threads; self.seed = seed; self.progress = progress; self.validation = validation
     }
 }
 

@@ -37,6 +37,22 @@ public struct FitParameters: Sendable, Equatable {
     public var validationFraction: Float = 0.1
     /// Items each agent proposes to the coordinator's candidate set.
     public var candidatesPerAgent = 100
+    /// The agents to train, by name (`Engine.agentKinds`); nil = every agent the data allows.
+    /// Popularity is always trained: it serves users the model does not know.
+    public var agents: [String]? = nil
+    /// BPR epochs; 0 = chosen on the validation hold-out: validation NDCG@10 is checked every
+    /// `bprCheckEvery` epochs, training stops once it has not improved for `bprPatience` epochs
+    /// (never before `bprMinEpochs`, at most `maxAutoBPREpochs`: BPR's validation curve dips
+    /// before it climbs), and the final fit runs as many epochs as the best check. Without a
+    /// hold-out, 0 means `defaultBPREpochs`.
+    public var bprEpochs = 0
+    public static let maxAutoBPREpochs = 100
+    public static let defaultBPREpochs = 60
+    public static let bprCheckEvery = 5
+    public static let bprPatience = 20
+    public static let bprMinEpochs = 25
+    /// BPR's learning rate in the engine (see `AgentRegistry`).
+    public static let bprLearningRate: Float = 0.05
     public init() {}
 
     /// Checks ranges; the C ABI maps the error to CHORUS_ERR_INVALID_ARGUMENT.
@@ -51,6 +67,15 @@ public struct FitParameters: Sendable, Equatable {
         }
         guard validationFraction.isFinite && validationFraction >= 0 && validationFraction < 0.5 else {
             throw .invalidArgument("validation_fraction must be in [0, 0.5), got \(validationFraction)")
+        }
+        guard bprEpochs >= 0 && bprEpochs <= 100_000 else { throw .invalidArgument("bpr_epochs must be in 0...100000, got \(bprEpochs)") }
+        if let agents {
+            guard !agents.isEmpty else { throw .invalidArgument("agents is empty: name at least one agent (popularity is always trained)") }
+            let known = AgentRegistry.trainable
+            for name in agents where !known.contains(name) {
+                throw .invalidArgument("unknown agent '\(name)' in agents; known: \(known.joined(separator: ", "))\(name == "query" ? " (query is derived from content: name content)" : "")")
+            }
+            guard Set(agents).count == agents.count else { throw .invalidArgument("agents names an agent twice: \(agents)") }
         }
     }
 }

@@ -101,12 +101,46 @@ public enum BPRAgent {
     public struct Factory: AgentFactory {
         public let name = "bpr"
         public let parameters: BPRParameters
-        public init(parameters: BPRParameters) { self.parameters = parameters }
+        /// With a validation probe: train up to `FitParameters.maxAutoBPREpochs`, check validation
+        /// NDCG@10 every `bprCheckEvery` epochs, stop `bprPatience` epochs after the best check
+        /// (not before `bprMinEpochs`), keep the best check's factors and record its epochs for the
+        /// final fit.
+        public let earlyStopping: Bool
+        public init(parameters: BPRParameters, earlyStopping: Bool = false) {
+            self.parameters = parameters
+            self.earlyStopping = earlyStopping
+        }
 
         public func fit(_ data: TrainingData, _ context: FitContext) throws(ChorusError) -> RecommenderAgent {
             var p = parameters
             p.seed = context.seed
-            let factors = try BPR.fit(userItems: data.userItems, parameters: p, progress: context.progress)
+            p.threads = max(1, context.threads)
+            var factors: BPR.Factors
+            if earlyStopping, let probe = context.validation {
+                p.iterations = FitParameters.maxAutoBPREpochs
+                var best = (ndcg: -1.0, epoch: 0)
+                var kept: BPR.Factors? = nil
+                var failure: ChorusError? = nil
+                factors = try BPR.fit(userItems: data.userItems, parameters: p, progress: context.progress) { epoch, f in
+                    guard epoch % FitParameters.bprCheckEvery == 0 else { return false }
+                    let ndcg = probe.ndcg(userFactors: f.users, itemFactors: f.items)
+                    Log.emit(.debug, "bpr: epoch \(epoch), validation NDCG@10 \(ndcg)")
+                    if ndcg > best.ndcg + 1e-4 {
+                        best = (ndcg, epoch)
+                        do throws(ChorusError) { kept = BPR.Factors(users: try f.users.copy(), items: try f.items.copy()) } catch {
+                            failure = error
+                            return true
+                        }
+                    }
+                    return epoch >= FitParameters.bprMinEpochs && epoch - best.epoch >= FitParameters.bprPatience
+                }
+                if let failure { throw failure }
+                if let kept { factors = kept }
+                probe.record(name, budget: max(best.epoch, FitParameters.bprCheckEvery))
+                Log.emit(.info, "bpr: \(best.epoch) epochs chosen on validation (NDCG@10 \(best.ndcg))")
+            } else {
+                factors = try BPR.fit(userItems: data.userItems, parameters: p, progress: context.progress)
+            }
             FactorAgent.zeroUnseenItems(factors.items, data)
             return try FactorAgent(name: name, userFactors: factors.users, itemFactors: factors.items)
         }

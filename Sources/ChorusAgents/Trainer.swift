@@ -42,6 +42,7 @@ struct Trainer {
         // blend weight while their training cost more than the rest of the fit.
         let graphVectors = try KnowledgeEmbeddingAgent.itemVectors(knowledgeGraph, items: log.items)
         var inputs = AgentRegistry.Inputs(parameters: p, halfLife: halfLife, itemVectors: itemVectors, graph: graph, graphVectors: graphVectors)
+        if let missing = AgentRegistry.missingInput(inputs) { throw .invalidArgument("fit cannot train the agents asked for: \(missing)") }
         // Users' profile texts, by user index, for the validation requests.
         var profiles: [Int32: [Float]] = [:]
         for (id, entry) in texts.users { if let u = log.users.index(of: id) { profiles[u] = entry.vector } }
@@ -53,6 +54,7 @@ struct Trainer {
             chosen = validated.coordinator
             halfLife = validated.halfLife
             inputs.halfLife = halfLife
+            inputs.bprEpochs = validated.bprEpochs
         }
 
         // 3. Final agents on all data.
@@ -73,11 +75,12 @@ struct Trainer {
     }
 
     /// Each factory's agent on `data`, in order, completed by the derived agents (query).
-    private func trainAgents(_ factories: [AgentFactory], on data: TrainingData, threads: Int,
+    private func trainAgents(_ factories: [AgentFactory], on data: TrainingData, threads: Int, validation: ValidationProbe? = nil,
                              stage: (Int, Int) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> [RecommenderAgent] {
         var agents: [RecommenderAgent] = []
         for (a, f) in factories.enumerated() {
-            agents.append(try f.fit(data, FitContext(threads: threads, seed: parameters.seed, progress: stage(a, factories.count))))
+            agents.append(try f.fit(data, FitContext(threads: threads, seed: parameters.seed, progress: stage(a, factories.count),
+                                                     validation: validation)))
         }
         return AgentRegistry.completed(agents)
     }
@@ -89,7 +92,8 @@ struct Trainer {
     /// nothing can be held out.
     private func fitBlend(log: InteractionLog, inputs: AgentRegistry.Inputs, threads: Int, profiles: [Int32: [Float]], scenarios: ScenarioTable,
                           progress: ((String, Double) -> Bool)?,
-                          stage: (String, Double, Double) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> (coordinator: CoordinatorModel, halfLife: Int64)? {
+                          stage: (String, Double, Double) -> (@Sendable (Double) -> Bool)) throws(ChorusError)
+        -> (coordinator: CoordinatorModel, halfLife: Int64, bprEpochs: Int?)? {
         let p = parameters
         guard p.validationFraction > 0 else { return nil }
         let held = TemporalHoldOut.split(users: log.userIndex, timestamps: log.timestamps, fraction: Double(p.validationFraction))
@@ -127,7 +131,9 @@ struct Trainer {
             Log.emit(.info, "popularity half-life \(halfLife < 0 ? "none" : "\(halfLife / 86_400) days") (validation NDCG@10 of popularity alone \(best))")
         }
 
-        let agents = try trainAgents(factories, on: train, threads: threads) { a, count in
+        // Iterative agents with an automatic budget stop by the hold-out (the probe) and record it.
+        let probe = ValidationProbe(users: vu, seen: { u in trainSeen.row(Int(u)).cols }, relevant: { relevant[$0] ?? [] }, threads: threads)
+        let agents = try trainAgents(factories, on: train, threads: threads, validation: probe) { a, count in
             stage("validation", 0.4 * Double(a) / Double(count), 0.4 * Double(a + 1) / Double(count))
         }
         if let progress, progress("blend", 0.4) { throw .cancelled("fit cancelled by the progress callback") }
@@ -171,7 +177,7 @@ struct Trainer {
         }
         Log.emit(.info, "coordinator: \(report); blend weights \(chosen.weights)")
         return (CoordinatorModel(weights: chosen.weights, ranker: chosen.ranker, queryWeight: queryWeight,
-                                 candidatesPerAgent: p.candidatesPerAgent, report: report), inputs.halfLife)
+                                 candidatesPerAgent: p.candidatesPerAgent, report: report), inputs.halfLife, probe.budget("bpr"))
     }
 
     /// Fits the query weight (`Coordinator.fitQueryWeight`) on validation users with at least two

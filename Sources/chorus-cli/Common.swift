@@ -12,7 +12,7 @@ enum FitOptions {
     static let spec: [String: Arguments.Kind] = [
         "factors": .value, "iterations": .value, "regularization": .value, "alpha": .value,
         "threads": .value, "seed": .value, "half-life-days": .value, "validation": .value,
-        "texts": .value, "encoder": .value, "facts": .value,
+        "texts": .value, "encoder": .value, "facts": .value, "agents": .value, "bpr-epochs": .value,
     ]
 
     static let help = """
@@ -32,6 +32,10 @@ enum FitOptions {
                                   knowledge graph, which adds the knowledge-graph agent (default on)
           --encoder <e>           auto (all-MiniLM-L6-v2 when installed, else hashing), hashing, or a
                                   directory with the all-MiniLM-L6-v2 weights (default auto)
+          --agents <list>         the agents to train, comma-separated (als,bpr,itemknn,session,kg,
+                                  kge,content; popularity always); default every agent the data allows
+          --bpr-epochs <n>        BPR epochs; 0 = chosen on the validation hold-out by early
+                                  stopping (default 0)
         """
 
     static func parameters(_ a: Arguments) throws(CLIError) -> (EngineConfig, FitParameters) {
@@ -43,6 +47,8 @@ enum FitOptions {
         p.threads = try a.int("threads", default: 0, range: 0...1024)
         p.seed = try a.uint64("seed", default: p.seed)
         p.validationFraction = Float(try a.double("validation", default: Double(p.validationFraction), range: 0...0.49))
+        p.bprEpochs = try a.int("bpr-epochs", default: 0, range: 0...100_000)
+        if let list = a.string("agents") { p.agents = list.split(separator: ",", omittingEmptySubsequences: false).map { String($0) } }
         var config = EngineConfig()
         if a.string("half-life-days") != nil {
             let days = try a.double("half-life-days", default: 0, range: 0...1e6)

@@ -135,7 +135,7 @@ static int32_t cancel_at_once(const char *stage, double fraction, void *user_dat
 static void test_init_functions(void) {
     group_begin("_init writes its first layout only");
     CHECK_INIT_WRITES(chorus_engine_params, chorus_engine_params_init, sizeof(chorus_engine_params));
-    CHECK_INIT_WRITES(chorus_fit_params, chorus_fit_params_init, sizeof(chorus_fit_params));
+    CHECK_INIT_WRITES(chorus_fit_params, (chorus_fit_params_init), offsetof(chorus_fit_params, agents));
     CHECK_INIT_WRITES(chorus_recommend_params, chorus_recommend_params_init, sizeof(chorus_recommend_params));
     CHECK_INIT_WRITES(chorus_engine_stats, chorus_engine_stats_init, sizeof(chorus_engine_stats));
     CHECK_INIT_WRITES(chorus_encoder_params, chorus_encoder_params_init, sizeof(chorus_encoder_params));
@@ -208,6 +208,52 @@ static void test_fit_params_sizes(void) {
     EXPECT(chorus_engine_fit(e, &grown.p), CHORUS_OK);
     group_end();
     chorus_engine_free(e);
+}
+
+/* The 0.3.0 fields of chorus_fit_params: the agents to train and BPR's epochs; a caller with the
+ * 0.2.0 layout trains every agent. */
+static void test_fit_params_agents(void) {
+    chorus_engine *e = new_engine();
+    chorus_fit_params fp, old;
+    size_t count = 0, i;
+    const char *name = NULL;
+    const char *refused[] = {"nope", "query", "als,als", "als,,bpr", "content", "kg", "\xff"};
+    char seen[64];
+
+    group_begin("chorus_fit_params 0.3.0: agents and bpr_epochs");
+    CHECK(e != NULL);
+    fp = small_fit();
+    CHECK(fp.struct_size == sizeof(chorus_fit_params) && fp.agents == NULL && fp.bpr_epochs == 0);
+    fp.agents = "als, session";
+    fp.bpr_epochs = 2;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_OK);
+    EXPECT(chorus_engine_agent_count(e, &count), CHORUS_OK);
+    seen[0] = '\0';
+    for (i = 0; i < count; i++) {
+        EXPECT(chorus_engine_agent_info(e, i, &name, NULL), CHORUS_OK);
+        strncat(seen, name, sizeof seen - strlen(seen) - 2);
+        strcat(seen, " ");
+    }
+    CHECK(strcmp(seen, "popularity als session ") == 0); /* popularity always, blend order */
+    for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        fp.agents = refused[i];
+        EXPECT(chorus_engine_fit(e, &fp), CHORUS_ERR_INVALID_ARGUMENT);
+    }
+    fp.agents = "bpr";
+    fp.bpr_epochs = 100001;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_ERR_INVALID_ARGUMENT);
+    /* The same struct cut at the 0.2.0 layout: the fields past it are never read. */
+    old = fp;
+    old.struct_size = (uint32_t)offsetof(chorus_fit_params, agents);
+    old.agents = "nope";
+    EXPECT(chorus_engine_fit(e, &old), CHORUS_OK);
+    EXPECT(chorus_engine_agent_count(e, &count), CHORUS_OK);
+    CHECK(count == 5); /* popularity als bpr itemknn session */
+    EXPECT(chorus_fit_params_init_sized(&fp, 7), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_fit_params_init_sized(&fp, sizeof fp + 1), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_fit_params_init_sized(NULL, sizeof fp), CHORUS_ERR_INVALID_ARGUMENT);
+    chorus_engine_free(e);
+    group_end();
 }
 
 static void test_recommend_params_sizes(void) {
@@ -1143,6 +1189,7 @@ int main(int argc, char **argv) {
     test_version(argc > 1 ? argv[1] : NULL);
     test_init_functions();
     test_fit_params_sizes();
+    test_fit_params_agents();
     test_recommend_params_sizes();
     test_engine_and_encoder_params_sizes();
     test_kg_sizes();

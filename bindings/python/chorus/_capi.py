@@ -230,13 +230,24 @@ class chorus_fit_params(Structure):
         ("reserved", c_uint32),
         ("progress", chorus_progress_fn),
         ("progress_user_data", c_void_p),
+        # since 0.3.0
+        ("agents", c_char_p),
+        ("bpr_epochs", c_uint32),
+        ("reserved2", c_uint32),
     ]
 
 
 # chorus_status chorus_fit_params_init(chorus_fit_params *params);
+# (The function: the 0.2.0 layout only. In C the macro of that name calls chorus_fit_params_init_sized
+# with sizeof(chorus_fit_params); from Python call that with ctypes.sizeof.)
 chorus_fit_params_init = lib.chorus_fit_params_init
 chorus_fit_params_init.argtypes = [POINTER(chorus_fit_params)]
 chorus_fit_params_init.restype = chorus_status
+
+# chorus_status chorus_fit_params_init_sized(chorus_fit_params *params, size_t struct_size);
+chorus_fit_params_init_sized = lib.chorus_fit_params_init_sized
+chorus_fit_params_init_sized.argtypes = [POINTER(chorus_fit_params), c_size_t]
+chorus_fit_params_init_sized.restype = chorus_status
 
 # chorus_status chorus_engine_fit(chorus_engine *engine, const chorus_fit_params *params);
 chorus_engine_fit = lib.chorus_engine_fit

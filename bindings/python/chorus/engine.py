@@ -13,7 +13,7 @@ import math
 import operator
 import os
 from ctypes import POINTER, byref, c_char_p, c_float, c_int64, c_size_t, c_uint32
-from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -267,11 +267,17 @@ class Engine(NativeObject):
 
     def fit(self, factors: int = 64, regularization: float = 0.01, alpha: float = 1.0,
             iterations: int = 15, threads: int = 0, seed: int = 42,
-            validation_fraction: float = 0.1, progress: Optional[ProgressFn] = None) -> None:
-        """Trains every agent on the interactions added so far and fits the blend weights.
+            validation_fraction: float = 0.1, progress: Optional[ProgressFn] = None, *,
+            agents: Optional[Sequence[str]] = None, bpr_epochs: int = 0) -> None:
+        """Trains the agents on the interactions added so far and fits the blend weights.
 
         A 0 (or None) for any parameter means the library's default (so ``regularization=0``
         is 0.01 and ``seed=0`` is 42); ``threads=0`` uses every CPU.
+
+        `agents` names the agents to train (``["als", "session"]``; :attr:`agents` after a fit
+        lists them with their weights); None trains every agent the data allows. "popularity" is
+        always trained: it serves users the model does not know. `bpr_epochs=0` lets the
+        validation hold-out choose BPR's epochs (early stopping).
 
         `progress(stage, fraction)` is called on this thread with a stage name ("als", ...) and a
         fraction in [0, 1]; returning True cancels the fit, which then raises :class:`Cancelled`
@@ -284,7 +290,7 @@ class Engine(NativeObject):
         """
         handle = self._live()
         params = _capi.chorus_fit_params()
-        check(_capi.chorus_fit_params_init(byref(params)))
+        check(_capi.chorus_fit_params_init_sized(byref(params), ctypes.sizeof(params)))
         params.factors = _uint(factors, "factors", _UINT32_MAX)
         params.regularization = _float(regularization, "regularization")
         params.alpha = _float(alpha, "alpha")
@@ -292,6 +298,18 @@ class Engine(NativeObject):
         params.threads = _uint(threads, "threads", _UINT32_MAX)
         params.seed = _uint(seed, "seed", _UINT64_MAX)
         params.validation_fraction = _float(validation_fraction, "validation_fraction")
+        params.bpr_epochs = _uint(bpr_epochs, "bpr_epochs", _UINT32_MAX)
+        agent_list = None
+        if agents is not None:
+            if isinstance(agents, (str, bytes)):
+                raise TypeError("agents must be a sequence of names, e.g. ['als', 'session']")
+            names = [_text(a, "agents[i]") for a in agents]
+            if any(b"," in n for n in names):
+                raise InvalidArgument("an agent name cannot contain ','")
+            if not names:
+                raise InvalidArgument("agents is empty: name at least one agent (popularity is always trained)")
+            agent_list = b",".join(names)
+            params.agents = agent_list
 
         raised: List[BaseException] = []
         callback = None

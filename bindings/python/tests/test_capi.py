@@ -145,12 +145,17 @@ def test_status_names():
 
 def test_params_init_fill_struct_size():
     for struct, init in ((_capi.chorus_engine_params, _capi.chorus_engine_params_init),
-                         (_capi.chorus_fit_params, _capi.chorus_fit_params_init),
                          (_capi.chorus_recommend_params, _capi.chorus_recommend_params_init),
                          (_capi.chorus_engine_stats, _capi.chorus_engine_stats_init)):
         p = struct()
         assert init(ctypes.byref(p)) == _capi.CHORUS_OK
         assert p.struct_size == ctypes.sizeof(struct)
+    # Grown in 0.3.0: the one-argument function writes the 0.2.0 layout, the sized one all of it.
+    p = _capi.chorus_fit_params()
+    assert _capi.chorus_fit_params_init(ctypes.byref(p)) == _capi.CHORUS_OK
+    assert p.struct_size == _capi.chorus_fit_params.agents.offset
+    assert _capi.chorus_fit_params_init_sized(ctypes.byref(p), ctypes.sizeof(p)) == _capi.CHORUS_OK
+    assert p.struct_size == ctypes.sizeof(p) and p.agents is None and p.bpr_epochs == 0
 
 
 def test_null_arguments_are_invalid_argument():

@@ -165,6 +165,15 @@ def test_fit_needs_data(engine):
     (dict(validation_fraction=float("nan")), chorus.InvalidArgument),
     (dict(regularization=-1.0), chorus.InvalidArgument),
     (dict(alpha=float("inf")), chorus.InvalidArgument),
+    (dict(agents=["nope"]), chorus.InvalidArgument),
+    (dict(agents=["query"]), chorus.InvalidArgument),
+    (dict(agents=["als", "als"]), chorus.InvalidArgument),
+    (dict(agents=["als,bpr"]), chorus.InvalidArgument),
+    (dict(agents=["content"]), chorus.InvalidArgument),   # no item texts
+    (dict(agents=[]), chorus.InvalidArgument),
+    (dict(agents="als"), TypeError),
+    (dict(bpr_epochs=-1), chorus.InvalidArgument),
+    (dict(bpr_epochs=100_001), chorus.InvalidArgument),
 ])
 def test_fit_bad_params(data, kwargs, exc):
     with chorus.Engine() as engine:
@@ -172,6 +181,17 @@ def test_fit_bad_params(data, kwargs, exc):
         with pytest.raises(exc):
             engine.fit(**{**FIT, **kwargs})
         assert engine.stats()["fitted"] is False
+
+
+def test_fit_trains_the_agents_asked_for(data):
+    with chorus.Engine() as engine:
+        engine.add_interactions(data.users, data.items, data.weights, data.timestamps)
+        engine.fit(**FIT, agents=["session", "als"], bpr_epochs=3)
+        assert [name for name, _ in engine.agents] == ["popularity", "als", "session"]
+        engine.fit(**FIT, agents=["bpr"], bpr_epochs=3)
+        assert [name for name, _ in engine.agents] == ["popularity", "bpr"]
+        ids, scores = engine.recommend(int(data.users[0]), k=3)
+        assert len(ids) == 3 and np.isfinite(scores).all()
 
 
 def test_fit_defaults(data):

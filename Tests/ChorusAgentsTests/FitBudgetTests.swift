@@ -1,0 +1,75 @@
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import ChorusAgents
+@testable import ChorusCollaborative
+@testable import ChorusCore
+
+/// What the host chooses for a fit (which agents, BPR's epochs) and what the validation hold-out
+/// chooses when the host leaves it (BPR's epochs by early stopping).
+@Suite struct FitBudgetTests {
+    @Test func aFitTrainsTheAgentsAskedForAndPopularityAlways() throws {
+        let e = try clusteredEngine()
+        var p = fastParameters()
+        p.agents = ["session", "als"]
+        p.bprEpochs = 3
+        try e.fit(p)
+        #expect(try e.serving().model.agents.map(\.name) == ["popularity", "als", "session"])  // blend order
+        p.agents = ["popularity"]
+        try e.fit(p)
+        #expect(try e.serving().model.agents.map(\.name) == ["popularity"])
+    }
+
+    @Test func badAgentChoicesAreClearErrors() throws {
+        let e = try clusteredEngine()
+        func message(_ agents: [String]?, bprEpochs: Int = 0) -> String {
+            var p = fastParameters()
+            p.agents = agents
+            p.bprEpochs = bprEpochs
+            do throws(ChorusError) { try e.fit(p); return "" } catch { return error.message }
+        }
+        #expect(message(["nope"]).hasPrefix("unknown agent 'nope' in agents; known: popularity, als, bpr"))
+        #expect(message(["query"]).contains("query is derived from content: name content"))
+        #expect(message(["als", "als"]).hasPrefix("agents names an agent twice"))
+        #expect(message([]).hasPrefix("agents is empty"))
+        #expect(message(["content"]) == "fit cannot train the agents asked for: the content agent needs item texts (set_item_texts)")
+        #expect(message(["kg"]).contains("needs item facts"))
+        #expect(message(["bpr"], bprEpochs: -1).hasPrefix("bpr_epochs must be in 0...100000"))
+        #expect(!e.stats().fitted)
+    }
+
+    /// Mean NDCG@10 by hand: user 0 ranks item 1 first (relevant: 1 / log2(2) = 1, ideal 1), user 1
+    /// has item 0 masked (seen) and ranks item 2 first, its relevant item 1 second
+    /// (1 / log2(3) = 0.6309), so the mean is (1 + 0.6309) / 2.
+    @Test func theProbeScoresFactorsByValidationNDCG() throws {
+        let users = try FloatMatrix(rows: 2, cols: 2), items = try FloatMatrix(rows: 3, cols: 2)
+        users.row(0).update(from: [1, 0], count: 2); users.row(1).update(from: [0, 1], count: 2)
+        items.row(0).update(from: [0.5, 3], count: 2); items.row(1).update(from: [2, 1], count: 2); items.row(2).update(from: [0, 2], count: 2)
+        let probe = ValidationProbe(users: [0, 1], seen: { $0 == 1 ? [0] : [] }, relevant: { _ in [1] }, threads: 2)
+        let expected = (1 + 1 / log2(3.0)) / 2
+        #expect(abs(probe.ndcg(userFactors: users, itemFactors: items) - expected) < 1e-12)
+        #expect(probe.budget("bpr") == nil)
+        probe.record("bpr", budget: 35)
+        #expect(probe.budget("bpr") == 35)
+    }
+
+    /// With a probe, BPR stops by validation NDCG and records a budget on the check grid; the
+    /// final fit then runs that many epochs (no probe, no early stopping).
+    @Test func bprChoosesItsEpochsOnValidation() throws {
+        let e = try clusteredEngine()
+        var p = fastParameters()
+        p.agents = ["bpr"]
+        try e.fit(p)
+        let data = TrainingData(userCount: 4, itemCount: 130, users: (0..<260).map { Int32($0 % 4) },
+                                items: (0..<260).map { Int32($0 % 130) }, weights: [Float](repeating: 1, count: 260),
+                                timestamps: [Int64](repeating: 0, count: 260))
+        let probe = ValidationProbe(users: [0, 1, 2, 3], seen: { u in data.userItems.row(Int(u)).cols }, relevant: { _ in [0] }, threads: 1)
+        var b = BPRParameters()
+        b.factors = 4
+        _ = try BPRAgent.Factory(parameters: b, earlyStopping: true).fit(data, FitContext(threads: 2, seed: 1, validation: probe))
+        let chosen = try #require(probe.budget("bpr"))
+        #expect(chosen % FitParameters.bprCheckEvery == 0 && chosen >= FitParameters.bprCheckEvery && chosen <= FitParameters.maxAutoBPREpochs)
+    }
+}
+
