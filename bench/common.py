@@ -69,6 +69,97 @@ def command_line():
     return " ".join(env + ["python3", script] + [shlex.quote(a) for a in sys.argv[1:]])
 
 
+class Provenance:
+    """Where a recorded figure comes from, so a reader can tie it to a commit and rerun it.
+
+    A driver makes one when it starts, naming the binaries (and library) it will run; that takes
+    the commit, whether the tree is clean, the exact command, the machine, the load average and each
+    binary's path, size, modification time and sha256. `finish()` adds the load after the run.
+    `check_record(allowed)` is called before writing results: a run from a tree with uncommitted
+    changes, or with a binary older than the commit it claims, is refused (exit 2) unless the caller
+    passed --not-for-the-record, and then every written file says so (`banner()`).
+    """
+
+    def __init__(self, binaries=()):
+        self.commit = run_text(["git", "rev-parse", "HEAD"]) or "unknown"
+        self.dirty = run_text(["git", "status", "--porcelain", "--untracked-files=no"]).splitlines()
+        try:
+            self.commit_time = int(run_text(["git", "log", "-1", "--format=%ct"]) or 0)
+        except ValueError:
+            self.commit_time = 0
+        self.command = command_line()
+        self.machine = machine_facts()
+        self.load_before = list(os.getloadavg())
+        self.load_after = None
+        self.binaries = []
+        for b in binaries:
+            path = os.path.abspath(b)
+            st = os.stat(path)
+            self.binaries.append({
+                "path": os.path.relpath(path, REPO) if path.startswith(REPO + os.sep) else path,
+                "bytes": st.st_size,
+                "modified": datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+                "sha256": sha256(path),
+                "older_than_commit": bool(self.commit_time) and st.st_mtime < self.commit_time,
+            })
+        self.not_for_the_record = False
+
+    def finish(self):
+        self.load_after = list(os.getloadavg())
+        return self
+
+    def problems(self):
+        """Why this run cannot be recorded (empty when it can)."""
+        out = []
+        if self.dirty:
+            out.append(f"the tree has uncommitted changes ({len(self.dirty)} files, e.g. {self.dirty[0].strip()})")
+        for b in self.binaries:
+            if b["older_than_commit"]:
+                out.append(f"{b['path']} is older than commit {self.commit[:10]}: rebuild it from this commit")
+        return out
+
+    def check_record(self, not_for_the_record):
+        """Exits with status 2 when the run may not be recorded and the caller did not allow it."""
+        problems = self.problems()
+        if problems and not not_for_the_record:
+            for p in problems:
+                print(f"refusing to record: {p}", file=sys.stderr)
+            print("commit first (and rebuild), or pass --not-for-the-record to write results marked as such",
+                  file=sys.stderr)
+            sys.exit(2)
+        self.not_for_the_record = bool(problems)
+
+    def as_dict(self):
+        return {"commit": self.commit, "clean": not self.dirty, "not_for_the_record": self.not_for_the_record,
+                "problems": self.problems(), "command": self.command, "machine": self.machine,
+                "loadavg_before": self.load_before, "loadavg_after": self.load_after, "binaries": self.binaries}
+
+    def banner(self):
+        return provenance_banner(self.as_dict())
+
+
+def provenance_banner(p):
+    """Markdown lines for the top of a results file, from `Provenance.as_dict()` (kept in the
+    results JSON, so a re-render from the JSON says the same)."""
+    if not p:
+        return ["> Recorded before runs kept their provenance (commit, binaries, load): not tied to a commit."]
+    lines = []
+    if p.get("not_for_the_record"):
+        lines += ["> **NOT FOR THE RECORD**: " + "; ".join(p.get("problems", [])) + ".", ""]
+    load = lambda l: "n/a" if l is None else f"{l[0]:.2f}"
+    lines.append(f"Recorded from commit `{p['commit'][:12]}`{'' if p['clean'] else ' (with uncommitted changes)'} "
+                 f"with `{p['command']}`; load average {load(p['loadavg_before'])} before, {load(p['loadavg_after'])} after.")
+    for b in p.get("binaries", []):
+        lines.append(f"Ran `{b['path']}` ({b['bytes']} bytes, modified {b['modified']}, sha256 `{b['sha256'][:16]}…`).")
+    return lines
+
+
+def add_record_flag(parser):
+    parser.add_argument("--not-for-the-record", action="store_true",
+                        help="write results even from a tree with uncommitted changes (or a stale binary); "
+                             "they are marked NOT FOR THE RECORD")
+
+
 def sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -60,6 +60,7 @@ def parse_args():
                          "as a host would, with OpenBLAS's own default. Chorus calls BLAS only for the f x f "
                          "Gram matrix once per half-sweep (default %(default)s)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not rewrite results.md/json")
+    common.add_record_flag(ap)
     return ap.parse_args()
 
 
@@ -140,6 +141,9 @@ def main():
         sys.exit(f"run.py: {args.chorus_bench} not found; build it with "
                  "swift build -c release -Xswiftc -static-stdlib --product chorus-bench")
     facts = common.machine_facts()
+    prov = common.Provenance([args.chorus_bench])
+    if not args.no_write:
+        prov.check_record(args.not_for_the_record)
     import implicit
 
     path, users, items, ratings, held = split_data(args)
@@ -240,6 +244,7 @@ def main():
         "ndcg_relative_difference": ndcg_rel,
         "swift_python_ndcg_max_difference": cross,
         "checks": checks,
+        "provenance": prov.finish().as_dict(),
     }
 
     fmt = (lambda ts: f"{min(ts):.3f} / {imp_med if ts is imp_times else cho_med:.3f} / {max(ts):.3f}")
@@ -275,6 +280,8 @@ def render_md(r, table):
     return f"""# ALS fit: Chorus vs implicit
 
 Recorded by `bench/als/run.py`; do not edit by hand (rerun it).
+
+{chr(10).join(common.provenance_banner(r.get('provenance')))}
 
 ## Result
 

@@ -256,6 +256,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--no-write", action="store_true")
+    common.add_record_flag(ap)
     ap.add_argument("--worker", choices=LIBS, help=argparse.SUPPRESS)
     ap.add_argument("--memory", choices=LIBS, help=argparse.SUPPRESS)
     ap.add_argument("--export", help=argparse.SUPPRESS)
@@ -271,6 +272,9 @@ def main():
 
     import numpy as np
     facts = common.machine_facts()
+    prov = common.Provenance([os.environ.get("CHORUS_LIBRARY") or os.path.join(common.REPO, ".build", "release", "libchorus.so")])
+    if not args.no_write:
+        prov.check_record(args.not_for_the_record)
     threads = [int(t) for t in args.threads.split(",")]
     sets, set_how = sentence_sets(args.data)
     missing = {}
@@ -340,23 +344,25 @@ def main():
                             key = (lib, name)
                             agree[key] = min(agree.get(key, 2.0), float(cos.min()))
     load_after = os.getloadavg()
+    prov.finish()
 
     report = render(args, facts, threads, sets, set_how, results, memory_res, versions, missing, agree,
-                    load_before, load_after)
+                    load_before, load_after, prov.as_dict())
     print(report)
     if not args.no_write:
         with open(os.path.join(HERE, "results.md"), "w") as f:
             f.write(report)
         with open(os.path.join(HERE, "results.json"), "w") as f:
-            json.dump({"facts": facts, "versions": versions, "missing": missing,
+            json.dump({"facts": facts, "provenance": prov.as_dict(), "versions": versions, "missing": missing,
                        "results": {f"{k[0]}/t{k[1]}": v for k, v in results.items()},
                        "memory": memory_res, "min_cosine_vs_sentence_transformers": {f"{k[0]}/{k[1]}": v for k, v in agree.items()}},
                       f, indent=1)
 
 
-def render(args, facts, threads, sets, set_how, results, memory_res, versions, missing, agree, lb, la):
+def render(args, facts, threads, sets, set_how, results, memory_res, versions, missing, agree, lb, la, provenance):
     L = ["# Sentence encoder: Chorus vs ONNX Runtime vs sentence-transformers", "",
-         "Recorded by `bench/encoder/run.py`; do not edit by hand (rerun it).", "", "## Result", ""]
+         "Recorded by `bench/encoder/run.py`; do not edit by hand (rerun it).", ""]
+    L += common.provenance_banner(provenance) + ["", "## Result", ""]
     L.append("Sentences per second (median of %d passes over the set, after one warm-up pass); "
              "single-sentence latency = p50 of the batch-1 calls." % args.repeat)
     L.append("")
@@ -407,14 +413,20 @@ def render(args, facts, threads, sets, set_how, results, memory_res, versions, m
     L.append("")
     L.append("### Targets (from the issue), at 2 threads")
     L.append("")
+    # The targets count batch 1 only: at batch 32 the peers pad every sentence to the longest of
+    # its batch and Chorus packs without padding, so those ratios mostly measure the padding.
     for peer, need, text in (("ort", 1.0, "throughput >= ONNX Runtime's"), ("torch", 2.0, "throughput >= 2x PyTorch's")):
-        vals = {k: ratio.get((peer, 2, k)) for k in ("fixture48/b32", "fixture48/b1", "mixed128/b32", "mixed128/b1")}
+        vals = {k: ratio.get((peer, 2, k)) for k in ("fixture48/b1", "mixed128/b1")}
+        padded = {k: ratio.get((peer, 2, k)) for k in ("fixture48/b32", "mixed128/b32")}
         if any(v is None for v in vals.values()):
             L.append(f"- {text}: **not measured** ({missing.get(peer, 'peer missing')})")
             continue
         met = [k for k, v in vals.items() if v >= need]
-        verdict = "met in every case" if len(met) == 4 else ("not met in any case" if not met else f"met only for {', '.join(met)}")
-        L.append(f"- {text} (ratio >= {need:g}): **{verdict}** — " + ", ".join(f"{k} {v:.2f}" for k, v in vals.items()))
+        verdict = "met in every case" if len(met) == len(vals) else ("not met in any case" if not met else f"met only for {', '.join(met)}")
+        L.append(f"- {text} (ratio >= {need:g}, batch 1): **{verdict}** — " + ", ".join(f"{k} {v:.2f}" for k, v in vals.items()))
+        if all(v is not None for v in padded.values()):
+            L.append(f"  - batch 32, not counted (the peers pad each batch to its longest sentence; Chorus does not pad): "
+                     + ", ".join(f"{k} {v:.2f}" for k, v in padded.items()))
     L.append("")
     L.append("### Agreement")
     L.append("")

@@ -99,6 +99,7 @@ def parse_args():
     ap.add_argument("--cli", default=CLI, help="the chorus-cli binary (default %(default)s); a copy lets a long run "
                     "go on while the tree is rebuilt")
     ap.add_argument("--no-write", action="store_true")
+    common.add_record_flag(ap)
     return ap.parse_args()
 
 
@@ -208,7 +209,7 @@ def speed(args):
             p_ep = statistics.median(pk["epoch_seconds"][1:] or pk["epoch_seconds"])
             row = {"model": model, "chorus": ch, "pykeen": pk, "chorus_epoch_seconds": c_ep, "pykeen_epoch_seconds": p_ep,
                    "speedup": p_ep / c_ep, "loadavg": [load0[0], load1[0]], "driver": common.command_line(),
-                   "date": common.machine_facts()["date"]}
+                   "date": common.machine_facts()["date"], "provenance": PROV.finish().as_dict()}
             rows.append(row)
             print(f"{model}: Chorus {c_ep:.2f} s/epoch, PyKEEN {p_ep:.2f} s/epoch -> {p_ep / c_ep:.2f}x; "
                   f"MRR Chorus {ch['metrics']['both']['mrr']:.4f}, PyKEEN {pk['metrics']['mrr']:.4f}", flush=True)
@@ -264,7 +265,8 @@ def quality(args):
             rep = run_chorus(os.path.join(args.data, dataset), model, extra, epochs, args.threads, args.seed,
                              os.path.join(tmp, f"{dataset}-{model}.json"), minutes=minutes)
             unseen, total = unseen_test_triples(os.path.join(args.data, dataset))
-            rep.update(dataset=dataset, minutes=minutes, loadavg=os.getloadavg()[0], test_unseen=unseen, test_triples=total)
+            rep.update(dataset=dataset, minutes=minutes, loadavg=os.getloadavg()[0], test_unseen=unseen, test_triples=total,
+                       provenance=PROV.finish().as_dict())
             rows.append(rep)
             if not args.no_write:   # record each run as it finishes: a long session may be cut short
                 save(args.mode, {"command": common.command_line(), "machine": common.machine_facts(), "rows": rows})
@@ -308,6 +310,7 @@ def render(results):
                 "Commands (the driver, then the Chorus side of each row):", "", "```"]
         out += drivers + [r["chorus"]["command"] for r in s["rows"]] + ["```", ""]
         out += ["Rows measured at: " + ", ".join(f"{r['model']} {r.get('date', m['date'])}" for r in s["rows"]) + ".", "",
+                row_provenance(s["rows"]), "",
                 f"PyKEEN {s['rows'][0]['pykeen']['version']} on torch {s['rows'][0]['pykeen']['torch']} (CPU). "
                 f"Machine: {m['date']}, nproc {m['nproc']}, {m['cpu_model']}, {m['swift']}, revision {m['git_revision']}.", ""]
     q = results.get("quality")
@@ -336,19 +339,40 @@ def render(results):
             out.append(f"| {r['dataset']} | {r['model']} | {budget(r)} | {r['epochs_run']} | {r['train_seconds'] / 60:.1f} min | "
                        f"{mm['mrr']:.4f} | **{mm['mrr'] * share:.4f}** | {pub['mrr']} | {mm['mr']:.0f} | {mm['hits1']:.4f} | {mm['hits3']:.4f} | "
                        f"{mm['hits10']:.4f} | {mm['hits10'] * share:.4f} | {pub['h10']} | {r.get('loadavg', float('nan')):.1f} |")
+        out += ["", row_provenance(q["rows"])]
         out += ["", "Commands (the driver, then each run's exact settings):", "", "```"] + q.get("commands", [q["command"]]) + [r["command"] for r in q["rows"]] + ["```", "",
                 f"Machine: {m['date']}, nproc {m['nproc']}, {m['cpu_model']}, {m['swift']}, revision {m['git_revision']}.", ""]
     return "\n".join(out)
 
 
 ARGS = None
+PROV = None
+
+
+def row_provenance(rows):
+    """One line naming the commit (and binary) each kept row was recorded from; rows from before
+    provenance was kept, or not for the record, say so."""
+    parts = []
+    for r in rows:
+        p = r.get("provenance")
+        name = f"{r.get('dataset', '')}/{r['model']}".lstrip("/")
+        if not p:
+            parts.append(f"{name}: no provenance (recorded before runs kept it; not tied to a commit)")
+        else:
+            b = p["binaries"][0] if p.get("binaries") else None
+            parts.append(f"{name}: commit `{p['commit'][:10]}`" + (f", `{b['path']}` sha256 `{b['sha256'][:12]}`" if b else "")
+                         + (" — **NOT FOR THE RECORD** (" + "; ".join(p.get("problems", [])) + ")" if p.get("not_for_the_record") else ""))
+    return "Rows recorded from: " + "; ".join(parts) + "."
 
 
 def main():
-    global ARGS
+    global ARGS, PROV
     args = ARGS = parse_args()
     if not os.path.exists(args.cli):
         sys.exit(f"{args.cli} not found: build it with `swift build -c release --product chorus-cli`")
+    PROV = common.Provenance([args.cli])
+    if not args.no_write:
+        PROV.check_record(args.not_for_the_record)
     section = speed(args) if args.mode == "speed" else quality(args)
     if not args.no_write:
         save(args.mode, section)

@@ -100,6 +100,7 @@ def parse_args():
                     help="the tuned ALS and BPR are refitted with seeds seed..seed+N-1 and their test metrics "
                          "averaged (tuning uses seed only) (default %(default)s)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not rewrite results.md/json")
+    common.add_record_flag(ap)
     ap.add_argument("--json-out", metavar="FILE",
                     help="also write the whole result (results.json's layout) to FILE; with --no-write, only there")
     ap.add_argument("--peer-cache", metavar="FILE",
@@ -528,6 +529,9 @@ def main():
             sys.exit(f"run.py: {os.path.join(args.data, d)} not found (pass --data DIR, the folder holding {d}/)")
     if not (os.path.isfile(args.chorus) and os.access(args.chorus, os.X_OK)):
         sys.exit(f"run.py: {args.chorus} not found or not executable; build it with `make cli` (or pass --chorus)")
+    prov = common.Provenance([args.chorus])
+    if not args.no_write:
+        prov.check_record(args.not_for_the_record)
     import implicit
 
     facts = common.machine_facts()
@@ -558,6 +562,7 @@ def main():
                      "threadpoolctl": threadpoolctl.__version__},
         "threadpoolctl": pools,
         "datasets": results,
+        "provenance": prov.finish().as_dict(),
     }
     print(f"\ntotal {result['runtime_seconds']:.0f} s")
     if args.json_out:
@@ -693,6 +698,8 @@ def render_md(r):
     return f"""# Ranking quality: Chorus vs implicit ALS / BPR, EASE, item-kNN
 
 Recorded by `bench/quality/run.py`; do not edit by hand (rerun it: `make bench-quality`).
+
+{chr(10).join(common.provenance_banner(r.get('provenance')))}
 
 Every recommender is scored on the split `chorus eval` itself uses (exported with `--export-split`),
 with the same metric definitions. Peers are tuned on a validation carve-out of the training split only,

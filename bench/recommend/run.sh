@@ -3,9 +3,10 @@
 # runs it and the Python-binding driver on MovieLens ml-latest-small, and writes
 # bench/recommend/results.md. Run from anywhere:
 #
-#     bench/recommend/run.sh [--data DIR] [--passes N] [--no-build] [--no-write]
+#     bench/recommend/run.sh [--data DIR] [--passes N] [--no-build] [--no-write] [--not-for-the-record]
 #
 # DIR is the folder that holds ml-latest-small/ (default ../shared/data from the repository root).
+# A tree with uncommitted changes is refused unless --not-for-the-record (the results then say so).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -13,13 +14,15 @@ data=../shared/data
 passes=1
 build=1
 write=1
+record=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --data) data=$2; shift 2 ;;
     --passes) passes=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     --no-write) write=0; shift ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --not-for-the-record) record=0; shift ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -27,6 +30,12 @@ ratings="$data/ml-latest-small/ratings.csv"
 [ -f "$ratings" ] || { echo "run.sh: $ratings not found (pass --data DIR)" >&2; exit 1; }
 cc=${CC:-cc}
 python=${PYTHON:-python3}
+dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | head -3)
+if [ "$write" = 1 ] && [ "$record" = 1 ] && [ -n "$dirty" ]; then
+  echo "refusing to record: the tree has uncommitted changes ($(echo "$dirty" | head -1));" \
+       "commit first, or pass --not-for-the-record to write results marked as such" >&2
+  exit 2
+fi
 
 if [ "$build" = 1 ]; then
   make lib >&2
@@ -50,12 +59,20 @@ load_after=$(cut -d' ' -f1 /proc/loadavg)
 args="bench/recommend/run.sh"
 [ "$data" != ../shared/data ] && args="$args --data $data"
 [ "$passes" != 1 ] && args="$args --passes $passes"
+[ "$record" = 0 ] && args="$args --not-for-the-record"
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && rev="$rev (with uncommitted changes)"
+[ -n "$dirty" ] && rev="$rev (with uncommitted changes)"
+banner="Recorded from commit \`$(git rev-parse HEAD 2>/dev/null | cut -c1-12)\`; load average $load_before before, $load_after after.
+Ran \`.build/release/libchorus.so\` (sha256 \`$(sha256sum .build/release/libchorus.so | cut -c1-16)…\`, modified $(date -u -r .build/release/libchorus.so '+%Y-%m-%d %H:%M:%S UTC')) and \`build/bench_recommend\` (sha256 \`$(sha256sum build/bench_recommend | cut -c1-16)…\`)."
+[ -n "$dirty" ] && banner="> **NOT FOR THE RECORD**: the tree had uncommitted changes.
+
+$banner"
 cat > bench/recommend/results.md <<MD
 # Recommend latency and throughput (ml-latest-small)
 
 Recorded by \`bench/recommend/run.sh\`; do not edit by hand (rerun it).
+
+$banner
 
 ## Reproduce
 
