@@ -335,6 +335,30 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
         #expect(result.both.queries == 2 * test.count)
     }
 
+    /// Filtered ranks by hand on a 1-dimensional DistMult (score = h · r · t), entities 1, 2, 3, 2,
+    /// relation 1; test (e0, r, e3), train (e0, r, e2). Tail query (e0, r, ?): scores 1, 2, 3, 2;
+    /// e2 is another known tail (filtered), e1 ties with the truth (2): rank 1 + 0 + 1/2 = 1.5.
+    /// Head query (?, r, e3): scores 2, 4, 6, 4 against the truth 2: e1, e2 and e3 beat it, nothing
+    /// is filtered (e0 is the truth itself): rank 4. So MRR (1/1.5 + 1/4) / 2 = 0.458333...,
+    /// mean rank 2.75, Hits@1 0, Hits@3 0.5, Hits@10 1.
+    @Test func filteredRanksMatchAHandComputation() throws {
+        let entities = try FloatMatrix(rows: 4, cols: 1), relations = try FloatMatrix(rows: 1, cols: 1)
+        for (e, v) in [Float(1), 2, 3, 2].enumerated() { entities.row(e)[0] = v }
+        relations.row(0)[0] = 1
+        let model = try KnowledgeGraphModel(kind: .distMult, dimension: 1, gamma: 0, norm: 1, embeddingRange: 1,
+                                            entities: entities, relations: relations)
+        let test = [Triple(head: 0, relation: 0, tail: 3)]
+        let known = KnownTriples([[Triple(head: 0, relation: 0, tail: 2)], test])
+        let r = try LinkPrediction.evaluate(model, triples: test, known: known, threads: 1)
+        #expect(r.tail.meanRank == 1.5 && r.head.meanRank == 4)
+        #expect(abs(r.both.mrr - (1 / 1.5 + 1.0 / 4) / 2) < 1e-12)
+        #expect(r.both.meanRank == 2.75 && r.both.hitsAt1 == 0 && r.both.hitsAt3 == 0.5 && r.both.hitsAt10 == 1)
+        #expect(r.both.queries == 2)
+        // Unfiltered (only the test triple known), e2 would beat the truth: rank 2.5.
+        let unfiltered = try LinkPrediction.evaluate(model, triples: test, known: KnownTriples([test]), threads: 1)
+        #expect(unfiltered.tail.meanRank == 2.5)
+    }
+
     @Test func tiesUseTheRealisticRank() throws {
         // All-zero DistMult: every entity scores 0, so the truth ties with every candidate.
         let ne = 9
