@@ -86,6 +86,13 @@ bench-kg: cli
 	$(PYTHON) bench/kg/run.py speed --data $(DATA) --cli $(CLI)
 	$(PYTHON) bench/kg/run.py quality --data $(DATA) --cli $(CLI)
 
+# Scale: synthetic 1M / 5M / 20M interactions against implicit ALS (bench/scale/run.py; 20M needs
+# several GiB and most of an hour on 2 cores: SIZES=1M for a first look).
+.PHONY: bench-scale
+SIZES ?= 1M,5M,20M
+bench-scale: lib bench-setup
+	$(PYTHON) bench/scale/run.py --sizes $(SIZES)
+
 # Peers: sentence-transformers (PyTorch) and ONNX Runtime, installed by bench/encoder/setup.sh.
 bench-encoder: lib
 	./bench/encoder/setup.sh
