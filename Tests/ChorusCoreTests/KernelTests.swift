@@ -37,6 +37,21 @@ import Testing
         #expect(top.map { Int($0.index) } == Array(expected))
         let few: [Float] = [1, -.infinity, 2]
         #expect(few.withUnsafeBufferPointer { TopK.select($0, k: 10) }.map(\.index) == [2, 0])
+        // Every size and k around the edges, ties, NaN, both infinities, sorted and reversed input.
+        for n in [0, 1, 2, 7, 64, 301] {
+            for k in [0, 1, 3, 10, 64, 400] {
+                for order in 0..<3 {
+                    var v = (0..<n).map { _ in Float(rng.nextInt(below: 13)) - 4 }
+                    for j in v.indices where rng.nextInt(below: 9) == 0 { v[j] = [Float.nan, -.infinity, .infinity][rng.nextInt(below: 3)] }
+                    if order == 1 { v.sort { $0 < $1 } } else if order == 2 { v.sort { $0 > $1 } }
+                    let got = v.withUnsafeBufferPointer { TopK.select($0, k: k) }
+                    let want = v.indices.filter { v[$0] > -.infinity }
+                        .sorted { v[$0] > v[$1] || (v[$0] == v[$1] && $0 < $1) }.prefix(k)
+                    #expect(got.map { Int($0.index) } == Array(want), "n \(n), k \(k), order \(order)")
+                    #expect(got.map(\.score).elementsEqual(want.map { v[$0] }))
+                }
+            }
+        }
     }
 
     @Test func parallelForEachVisitsEveryIndexOnce() {
