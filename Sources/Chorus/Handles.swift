@@ -12,7 +12,7 @@ import Synchronization
 /// matched by a free; a free beyond that finds no entry and is a no-op.
 enum Handles {
     /// Pointer -> number of handles given out for it (always >= 1; an entry at 0 is removed).
-    private static let live = Mutex<[UInt: Int]>([:])
+    private static let live = Lock<[UInt: Int]>([:])
 
     static func make(_ object: AnyObject) -> OpaquePointer {
         let p = Unmanaged.passRetained(object).toOpaque()
@@ -63,7 +63,7 @@ enum Handles {
 /// library: a handful of distinct strings, interned on first use and never freed, so a returned
 /// pointer stays valid whatever the engine does next. Lists of agent names likewise, as arrays.
 enum InternedCStrings {
-    private static let table = Mutex<[String: UInt]>([:])
+    private static let table = Lock<[String: UInt]>([:])
 
     static func cString(_ name: String) -> UnsafePointer<CChar> {
         let bits = table.withLock { t in
@@ -75,7 +75,7 @@ enum InternedCStrings {
         return UnsafePointer(bitPattern: bits)!
     }
 
-    private static let arrays = Mutex<[[String]: UInt]>([:])
+    private static let arrays = Lock<[[String]: UInt]>([:])
 
     /// `names` as an array of interned C strings, itself interned: one list of names (the agents of
     /// a model) always gives the same array, which lives as long as the library.

@@ -10,7 +10,7 @@ import Synchronization
 /// progress callback (the same thread, the lock already held) would deadlock or trap on the
 /// non-recursive lock; it is refused with an error instead.
 final class FitGate: Sendable {
-    private let lock = Mutex(())
+    private let lock = Lock(())
     /// The thread running a fit (0: none).
     private let owner = Atomic<UInt>(0)
 

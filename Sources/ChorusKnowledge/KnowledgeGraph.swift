@@ -12,8 +12,8 @@ public final class KnowledgeGraph: @unchecked Sendable {
         /// Triples in the store when the model was trained (the store only grows).
         var trainedTriples = 0
     }
-    let state = Mutex(State())
-    let trainLock = Mutex(())
+    let state = Lock(State())
+    let trainLock = Lock(())
 
     public init() {}
 
