@@ -8,7 +8,8 @@
  * recommend (plain and with details: shares and agent names), explain, similar items,
  * add_interactions (new users, new items), fit (a small budget), save (to the thread's own path and to
  * one path all threads share), load of either into another engine (which must then serve), item and
- * user texts, item facts, stats and agent info. Every call must return CHORUS_OK or one of the
+ * user texts, item facts, the engine's knowledge graph (a handle, triples, counts), stats and agent
+ * info. Every call must return CHORUS_OK or one of the
  * statuses the header documents for that situation, and every result must be well formed: ids the
  * test gave the engine, finite scores in non-increasing order without duplicates, empty slots as
  * CHORUS_NO_ITEM / -INFINITY, shares summing to 1. A load of the shared path must always succeed
@@ -307,11 +308,27 @@ static void op_stats(worker *w) {
     }
 }
 
+static void op_graph(worker *w, int it) {
+    chorus_kg *kg = NULL;
+    char head[64], tail[64];
+    const char *h[1], *r[1] = {"related_to"}, *t[1];
+    size_t added = 0, ne = 0, nr = 0, nt = 0;
+    snprintf(head, sizeof head, "entity-%d-%d", w->index, it);
+    snprintf(tail, sizeof tail, "entity-%d", it % 5);
+    h[0] = head;
+    t[0] = tail;
+    if (!STATUS_OK(w, "engine_knowledge_graph", chorus_engine_knowledge_graph(g_engine, &kg))) return;
+    if (STATUS_OK(w, "kg_add_triples", chorus_kg_add_triples(kg, h, r, t, 1, &added)))
+        WCHECK(w, added == 1, "kg_add_triples: %lu added", (unsigned long)added);
+    if (STATUS_OK(w, "kg_counts", chorus_kg_counts(kg, &ne, &nr, &nt))) WCHECK(w, nt >= 1 && nr >= 1, "kg_counts");
+    chorus_kg_free(kg);
+}
+
 /* Which call iteration `it` of thread `t` makes: every thread cycles through all of them, shifted,
  * so at any moment different threads make different calls. Fits are the slowest call: about one
- * in ten. */
+ * in eleven. */
 enum { OP_RECOMMEND, OP_DETAILS, OP_EXPLAIN, OP_SIMILAR, OP_ADD, OP_SAVE_LOAD, OP_TEXTS, OP_RECOMMEND2, OP_STATS,
-       OP_FIT, N_OPS };
+       OP_GRAPH, OP_FIT, N_OPS };
 
 static void *worker_main(void *p) {
     worker *w = (worker *)p;
@@ -333,6 +350,7 @@ static void *worker_main(void *p) {
         case OP_SAVE_LOAD: op_save_load(w, it); break;
         case OP_TEXTS: op_texts(w, it); break;
         case OP_STATS: op_stats(w); break;
+        case OP_GRAPH: op_graph(w, it); break;
         case OP_FIT: op_fit(w, it); break;
         default: break;
         }
