@@ -466,8 +466,10 @@ chorus_status chorus_engine_get_stats(const chorus_engine *engine, chorus_engine
 /* Writes the engine (interactions, id maps, fitted model, blend) to `path` as one snapshot file:
  * magic, format version, and a CRC-32 per section. The file is written to a temporary file beside
  * `path`, fsynced, then renamed over `path`, so a crash never leaves a partial file under that
- * name; the temporary file is removed on every failure. A `path` that exists as anything but a
- * regular file (a device node, a FIFO, a directory) is CHORUS_ERR_IO and is left as it is.
+ * name; the temporary file is removed on every failure, and one left beside `path` by an earlier
+ * save whose process died (killed mid-save) is removed by the next save of `path`. A `path` that
+ * exists as anything but a regular file (a device node, a FIFO, a directory) is CHORUS_ERR_IO and
+ * is left as it is.
  * `path` [borrowed], UTF-8. Thread-safe (a read path). */
 chorus_status chorus_engine_save(const chorus_engine *engine, const char *path);
 

@@ -25,7 +25,7 @@ enum Handles {
         /// aligned addresses to a host that prints them, and never repeat (2^59 of them).
         var nextSerial: UInt = 1
     }
-    private static let registry = Mutex(Registry())
+    private static let registry = Lock(Registry())
     private enum Release { case none, wrongKind, counted, last(UInt) }
     private static let base: UInt = 0x7C40_0000_0000
 
@@ -102,7 +102,7 @@ enum Handles {
 /// library: a handful of distinct strings, interned on first use and never freed, so a returned
 /// pointer stays valid whatever the engine does next. Lists of agent names likewise, as arrays.
 enum InternedCStrings {
-    private static let table = Mutex<[String: UInt]>([:])
+    private static let table = Lock<[String: UInt]>([:])
 
     static func cString(_ name: String) -> UnsafePointer<CChar> {
         let bits = table.withLock { t in
@@ -114,7 +114,7 @@ enum InternedCStrings {
         return UnsafePointer(bitPattern: bits)!
     }
 
-    private static let arrays = Mutex<[[String]: UInt]>([:])
+    private static let arrays = Lock<[[String]: UInt]>([:])
 
     /// `names` as an array of interned C strings, itself interned: one list of names (the agents of
     /// a model) always gives the same array, which lives as long as the library.

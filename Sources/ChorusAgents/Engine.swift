@@ -29,9 +29,9 @@ public final class Engine: Sendable {
         /// The sentence encoder once loaded (see `encoder()`).
         var encoder: TextEncoders.Choice?
     }
-    private let state = Mutex(State())
+    private let state = Lock(State())
     /// Serialises encoder loading (slow, done once), outside the state lock.
-    private let encoderLoading = Mutex(())
+    private let encoderLoading = Lock(())
     private let fits = SerialGate(call: "fit")
     /// What the engine learns between fits (empty until online learning lands).
     public let online = OnlineState()

@@ -15,7 +15,7 @@ public final class OnlineState: Sendable {
         /// The publication this state belongs to (0: no model yet).
         var generation: UInt64 = 0
     }
-    private let storage = Mutex(Storage())
+    private let storage = Lock(Storage())
 
     init() {}
 

@@ -101,7 +101,7 @@ extension ServingSnapshot {
                                    history, queryVector))
         let out = SendableBox((users, outIds, outScores, sharesBuffer?.baseAddress, outFlags))
         let threads = users.count >= 64 ? Parallel.cpuCount : 1
-        let scratchError = Mutex<ChorusError?>(nil)
+        let scratchError = Lock<ChorusError?>(nil)
         Parallel.forEachChunk(count: users.count, threads: threads) { _, range in
             let (m, only, blocked, includeSeen, userTexts, history, queryVector) = context.value
             let (users, outIds, outScores, outShares, outFlags) = out.value

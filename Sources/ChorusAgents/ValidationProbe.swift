@@ -1,5 +1,4 @@
 import ChorusCore
-import Synchronization
 
 /// The fit's validation hold-out as an agent sees it while it trains, so an iterative agent can
 /// stop when more training stops helping (early stopping) instead of running a fixed budget:
@@ -15,7 +14,7 @@ public final class ValidationProbe: Sendable {
     private let seen: @Sendable (Int32) -> ArraySlice<Int32>
     private let relevant: [Set<Int32>]
     private let threads: Int
-    private let chosen = Mutex<[String: Int]>([:])
+    private let chosen = Lock<[String: Int]>([:])
 
     /// - Parameters:
     ///   - users: the validation users (model indices), sorted; thinned to `maxUsers`.

@@ -5,7 +5,7 @@ public enum Log {
     public enum Level: Int32, Sendable { case debug = 0, info = 1, warning = 2 }
     public typealias Sink = @Sendable (Level, String) -> Void
 
-    private static let sink = Mutex<Sink?>(nil)
+    private static let sink = Lock<Sink?>(nil)
 
     public static func setSink(_ s: Sink?) { sink.withLock { $0 = s } }
 

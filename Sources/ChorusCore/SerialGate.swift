@@ -10,7 +10,7 @@ import Synchronization
 /// progress callback (the same thread, the lock already held) would deadlock or trap on the
 /// non-recursive lock, taking the host down; it is refused with an error instead.
 public final class SerialGate: Sendable {
-    private let lock = Mutex(())
+    private let lock = Lock(())
     /// The thread running a call (0: none).
     private let owner = Atomic<UInt>(0)
     /// The call's name in the error ("fit", "train").

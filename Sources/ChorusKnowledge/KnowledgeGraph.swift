@@ -12,7 +12,7 @@ public final class KnowledgeGraph: @unchecked Sendable {
         /// Triples in the store when the model was trained (the store only grows).
         var trainedTriples = 0
     }
-    let state = Mutex(State())
+    let state = Lock(State())
     /// Trainings run one at a time; one called from its own progress callback is an error.
     let trainings = SerialGate(call: "train")
 

@@ -245,9 +245,19 @@ func sortedTop(_ s: [Float], k: Int) -> [(index: Int32, score: Float)] {
     return order.prefix(k).map { (Int32($0), s[$0]) }
 }
 
+/// One slot per thread, written through the buffer's pointer. (A `var` array here would not do:
+/// `slots.values[w] = x` is a modify access of the whole array, so threads writing different slots
+/// at once break Swift's exclusivity rule; ThreadSanitizer reports it as a Swift access race.)
 final class Slots<T>: @unchecked Sendable {
-    var values: [T?]
-    init(_ n: Int) { values = [T?](repeating: nil, count: n) }
+    let values: UnsafeMutableBufferPointer<T?>
+    init(_ n: Int) {
+        values = .allocate(capacity: n)
+        values.initialize(repeating: nil)
+    }
+    deinit {
+        _ = values.deinitialize()
+        values.deallocate()
+    }
 }
 
 // MARK: - The suite

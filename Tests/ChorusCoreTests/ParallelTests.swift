@@ -7,9 +7,16 @@ import Testing
 /// The persistent pool behind `Parallel`: same chunks as fresh threads, and it never blocks when
 /// used from several host threads at once or from inside one of its own regions.
 @Suite struct ParallelTests {
+    /// Cells that several threads write, each its own indices, through the buffer's pointer. (A
+    /// `var` array would not do: `cells.v[i] = x` is a modify access of the whole array, so threads
+    /// writing different cells at once break Swift's exclusivity rule; ThreadSanitizer reports it.)
     final class Cells: @unchecked Sendable {
-        var v: [Int]
-        init(_ n: Int) { v = [Int](repeating: -1, count: n) }
+        let v: UnsafeMutableBufferPointer<Int>
+        init(_ n: Int) {
+            v = .allocate(capacity: n)
+            v.initialize(repeating: -1)
+        }
+        deinit { v.deallocate() }
     }
 
     @Test func chunkGoesToItsWorkerEveryTime() {

@@ -77,6 +77,78 @@ static int agents_agree(const chorus_engine *a, const chorus_engine *b) {
     return 1;
 }
 
+static chorus_status load_engine_and_free(const char *path) {
+    chorus_engine *l = NULL;
+    chorus_status st = chorus_engine_load(path, &l);
+    chorus_status out = (st != CHORUS_OK && l != NULL) ? CHORUS_ERR_INTERNAL : st; /* *out must stay NULL */
+    chorus_engine_free(l);
+    return out;
+}
+
+/* The status a load of `buf` (a snapshot of `len` bytes) must give once byte `at` reads `value`:
+ * the container's format-version field (bytes 8..11) read as a newer version is
+ * CHORUS_ERR_UNSUPPORTED_VERSION; everything else, a lower version (0) included, is a corruption
+ * (the header's CRC covers the version, each section's CRC its tag, length and payload). */
+static chorus_status status_after_flip(const unsigned char *buf, size_t at, unsigned char value) {
+    if (at >= SNAPSHOT_VERSION_OFFSET && at < SNAPSHOT_VERSION_OFFSET + 4) {
+        unsigned char v[4];
+        memcpy(v, buf + SNAPSHOT_VERSION_OFFSET, 4);
+        v[at - SNAPSHOT_VERSION_OFFSET] = value;
+        if (get_le32(v) > get_le32(buf + SNAPSHOT_VERSION_OFFSET)) return CHORUS_ERR_UNSUPPORTED_VERSION;
+    }
+    return CHORUS_ERR_FORMAT;
+}
+
+int all_offsets_rejected(const char *scratch, const unsigned char *buf, size_t len, snapshot_loader load,
+                         const char *what) {
+    static const unsigned char patterns[3] = {0xFF, 0x01, 0x80};
+    size_t at, cut, n_bad = 0, first_bad = (size_t)-1, n_loads = 0;
+    chorus_status bad_status = CHORUS_OK;
+    int p, fd, ok;
+    char msg[256];
+
+    /* Flips: the file rewritten in place one byte at a time (and put back). */
+    if (!write_all(scratch, buf, len)) return 0;
+    fd = open(scratch, O_WRONLY);
+    if (fd < 0) return 0;
+    for (at = 0; at < len; at++) {
+        for (p = 0; p < 3; p++) {
+            unsigned char flipped = (unsigned char)(buf[at] ^ patterns[p]);
+            chorus_status want = status_after_flip(buf, at, flipped), got;
+            if (pwrite(fd, &flipped, 1, (off_t)at) != 1) { n_bad++; continue; }
+            got = load(scratch);
+            n_loads++;
+            if (got != want && n_bad++ == 0) {
+                first_bad = at;
+                bad_status = got;
+            }
+        }
+        if (pwrite(fd, &buf[at], 1, (off_t)at) != 1) n_bad++;
+    }
+    /* Truncations: every length from 0 to len - 1. */
+    for (cut = len; cut-- > 0;) {
+        chorus_status got;
+        if (ftruncate(fd, (off_t)cut) != 0) { n_bad++; continue; }
+        got = load(scratch);
+        n_loads++;
+        if (got != CHORUS_ERR_FORMAT && n_bad++ == 0) {
+            first_bad = len + cut;
+            bad_status = got;
+        }
+    }
+    close(fd);
+    ok = n_bad == 0;
+    snprintf(msg, sizeof msg, "%s: all %lu flips (3 per byte) and %lu truncations rejected (%lu not; first at %s %ld: %s)",
+             what, (unsigned long)(3 * len), (unsigned long)len, (unsigned long)n_bad,
+             first_bad >= len ? "truncation to" : "byte", (long)(first_bad >= len ? first_bad - len : first_bad),
+             status_str(bad_status));
+    CHECK_MSG(ok, msg);
+    /* The intact file loads again. */
+    ok = write_all(scratch, buf, len) && load(scratch) == CHORUS_OK && ok;
+    (void)n_loads;
+    return ok;
+}
+
 void test_snapshots(chorus_engine *e) {
     char snap[1024], other[1024], bad[1024], missing_dir[1024];
     chorus_engine *l = NULL;
@@ -254,36 +326,8 @@ void test_snapshots(chorus_engine *e) {
                 if (l && l != sentinel) chorus_engine_free(l);
             }
         }
-        /* Every single-byte flip anywhere in the file is caught: the version bytes as a newer
-         * version, everything else as a corruption. */
-        if (copy) {
-            size_t at, first_bad = (size_t)-1, n_bad = 0;
-            chorus_status bad_status = CHORUS_OK;
-            char what[160];
-            int fd;
-            CHECK(write_all(bad, buf, len));
-            fd = open(bad, O_WRONLY);
-            CHECK(fd >= 0);
-            for (at = 0; fd >= 0 && at < len; at++) {
-                chorus_status want = (at >= SNAPSHOT_VERSION_OFFSET && at < SNAPSHOT_VERSION_OFFSET + 4)
-                                         ? CHORUS_ERR_UNSUPPORTED_VERSION : CHORUS_ERR_FORMAT;
-                chorus_status got;
-                unsigned char flipped = (unsigned char)(buf[at] ^ 0xFF);
-                if (pwrite(fd, &flipped, 1, (off_t)at) != 1) { n_bad++; continue; }
-                l = NULL;
-                got = chorus_engine_load(bad, &l);
-                if ((got != want || l != NULL) && n_bad++ == 0) {
-                    first_bad = at;
-                    bad_status = got;
-                }
-                chorus_engine_free(l);
-                if (pwrite(fd, &buf[at], 1, (off_t)at) != 1) n_bad++;
-            }
-            if (fd >= 0) close(fd);
-            snprintf(what, sizeof what, "all %lu single-byte flips rejected (%lu not; first at byte %ld: %s)",
-                     (unsigned long)len, (unsigned long)n_bad, (long)first_bad, status_str(bad_status));
-            CHECK_MSG(n_bad == 0, what);
-        }
+        /* Every flip of every byte (three bit patterns) and every truncation is caught. */
+        CHECK(all_offsets_rejected(bad, buf, len, load_engine_and_free, "engine snapshot"));
         /* A newer format version. */
         CHECK_MSG(version >= 1 && version < 1000, "the format version field holds a small positive number");
         if (copy) {

@@ -36,6 +36,15 @@ void test_similar(const chorus_engine *e);
 
 /* test_snapshots.c */
 void test_snapshots(chorus_engine *e);
+/* Loads the file at `path` and frees what it loaded; returns the load's status. */
+typedef chorus_status (*snapshot_loader)(const char *path);
+/* Writes `buf` (an intact snapshot of `len` bytes, which `load` accepts) to `scratch` with every byte
+ * flipped by three bit patterns (0xFF, 0x01, 0x80), one at a time, and truncated to every length
+ * 0 ... len - 1: each load must fail cleanly (CHORUS_ERR_UNSUPPORTED_VERSION for a format version
+ * made newer, else CHORUS_ERR_FORMAT). One CHECK with the count and the first offender; returns
+ * whether all were rejected and the intact file still loads. */
+int all_offsets_rejected(const char *scratch, const unsigned char *buf, size_t len, snapshot_loader load,
+                         const char *what);
 
 /* test_texts.c */
 void test_encoder(const chorus_engine *engine);

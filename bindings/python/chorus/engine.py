@@ -653,7 +653,8 @@ class Engine(NativeObject):
     # -- persistence -----------------------------------------------------------------------------
 
     def save(self, path: PathLike) -> None:
-        """Writes the whole engine to `path` as one snapshot file, atomically.
+        """Writes the whole engine to `path` as one snapshot file, atomically (a process killed
+        mid-save leaves the previous file; a temporary file it left is removed by the next save).
 
         Raises:
             ChorusIOError: `path` is a directory, its directory is missing, or the disk refused.
