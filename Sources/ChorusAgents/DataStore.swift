@@ -33,18 +33,20 @@ struct DataStore: Sendable {
     /// with a text join the catalogue.
     mutating func setTexts(_ kind: TextCatalogue.Kind, ids: [Int64], texts newTexts: [String], vectors: [Float],
                            encoderName: String, dimension: Int) throws(ChorusError) {
+        if kind == .item { try InteractionLog.checkRoom(0, log.items.count, adding: ids.count) }  // before any change
         try texts.set(kind, ids: ids, texts: newTexts, vectors: vectors, encoderName: encoderName, dimension: dimension)
-        if kind == .item { log.register(items: zip(ids, newTexts).filter { !$0.1.isEmpty }.map(\.0)) }
+        if kind == .item { try log.register(items: zip(ids, newTexts).filter { !$0.1.isEmpty }.map(\.0)) }
     }
 
     /// Adds facts about items (and the same triples to the knowledge graph); returns how many were new.
     mutating func addItemFacts(items: [Int64], relations: [String], entities: [String]) throws(ChorusError) -> Int {
         try InteractionLog.validate(itemIds: items)
+        try InteractionLog.checkRoom(0, log.items.count, adding: items.count)  // before any change
         var updated = facts
         let added = try updated.add(items: items, relations: relations, entities: entities)
         try knowledgeGraph.add(heads: items.map(KnowledgeEmbeddingAgent.entityName), relations: relations, tails: entities)
         facts = updated
-        log.register(items: items)
+        try log.register(items: items)
         return added
     }
 

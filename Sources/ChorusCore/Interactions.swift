@@ -26,8 +26,8 @@ public struct InteractionLog: Sendable {
     public var count: Int { userIndex.count }
 
     /// Validates a whole batch, then appends it: on error nothing is added.
-    /// - Throws: `.invalidArgument` for a weight that is NaN, infinite, zero or negative, or item
-    ///   id -1 (`noItem`).
+    /// - Throws: `.invalidArgument` for a weight that is NaN, infinite, zero or negative, item id -1
+    ///   (`noItem`), or a batch that could pass `maxDistinct` users or items.
     public mutating func append(users u: UnsafeBufferPointer<Int64>, items it: UnsafeBufferPointer<Int64>,
                                 weights w: UnsafeBufferPointer<Float>?, timestamps ts: UnsafeBufferPointer<Int64>?,
                                 scenario: UInt16 = 0) throws(ChorusError) {
@@ -41,6 +41,7 @@ public struct InteractionLog: Sendable {
                 throw .invalidArgument("weight \(w[i]) at position \(i) (user \(u[i]), item \(it[i])) must be finite and > 0")
             }
         }
+        try Self.checkRoom(users.count, items.count, adding: n)
         userIndex.reserveGrowing(n); itemIndex.reserveGrowing(n)
         weights.reserveGrowing(n); timestamps.reserveGrowing(n); scenarios.reserveGrowing(n)
         for i in 0..<n {
@@ -66,8 +67,21 @@ public struct InteractionLog: Sendable {
 
     /// Adds items that have no interaction yet (an item known only by its text or facts), so the
     /// next fit puts them in the catalogue. Known ids are left as they are.
-    public mutating func register(items ids: [Int64]) {
+    /// - Throws: `.invalidArgument` when the ids could pass `maxDistinct` items.
+    public mutating func register(items ids: [Int64]) throws(ChorusError) {
+        try Self.checkRoom(0, items.count, adding: ids.count)
         for id in ids { _ = items.intern(id) }
+    }
+
+    /// Distinct users, and distinct items, a log can hold: their dense indices are Int32.
+    public static let maxDistinct = Int(Int32.max)
+
+    /// Refuses a batch of `n` that could take the distinct users or items past `maxDistinct`
+    /// (counted as if every id were new: a refusal only near 2^31 ids, never a trap).
+    public static func checkRoom(_ users: Int, _ items: Int, adding n: Int) throws(ChorusError) {
+        guard users <= maxDistinct - n, items <= maxDistinct - n else {
+            throw .invalidArgument("a batch of \(n) could take the engine past \(maxDistinct) distinct users or items (it holds \(users) users, \(items) items)")
+        }
     }
 
     public mutating func append(_ batch: [Interaction], scenario: UInt16 = 0) throws(ChorusError) {

@@ -22,6 +22,16 @@ import Testing
         #expect(growths <= 20, "the columns grew \(growths) times for 20,000 appends")
     }
 
+    /// Dense indices are Int32: a batch that could pass 2^31 - 1 distinct users or items is
+    /// refused before anything is interned (interning the 2^31st id would trap).
+    @Test func theLogRefusesToPassInt32DistinctIds() throws {
+        let limit = InteractionLog.maxDistinct
+        #expect(throws: ChorusError.self) { try InteractionLog.checkRoom(limit - 1, 0, adding: 2) }
+        #expect(throws: ChorusError.self) { try InteractionLog.checkRoom(0, limit, adding: 1) }
+        try InteractionLog.checkRoom(limit - 2, limit - 2, adding: 2)
+        try InteractionLog.checkRoom(0, 0, adding: limit)
+    }
+
     @Test func logRejectsBadWeightsAndAddsNothing() throws {
         var log = InteractionLog()
         try log.append([Interaction(user: 1, item: 10), Interaction(user: 2, item: 11, weight: 3, timestamp: 5)])
