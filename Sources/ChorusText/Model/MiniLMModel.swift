@@ -6,10 +6,10 @@ import ChorusCore
 /// layers' weight matrices are held in half precision (`Dense`: cosine to the f32 model ≥ 0.9999997
 /// on the reference and movie-title sentences).
 ///
-/// `model.safetensors` (about 87 MB) is read, not mapped (a file truncated under a mapping would
-/// kill the host with SIGBUS), and let go once loaded: the dense weights are packed in half
-/// precision (21 MB for all-MiniLM-L6-v2, shared by every call and thread) and the embeddings and
-/// LayerNorm parameters copied (48 MB). Every weight is checked finite at load. Scratch buffers are
+/// `model.safetensors` (about 87 MB) is read tensor by tensor, not mapped (a file truncated under a
+/// mapping would kill the host with SIGBUS): the dense weights are packed in half precision (21 MB
+/// for all-MiniLM-L6-v2, shared by every call and thread) and the embeddings and LayerNorm
+/// parameters kept in f32 (48 MB). Every weight is checked finite at load. Scratch buffers are
 /// allocated once per `embed` call and reused across batches and layers.
 ///
 /// Thread safety: immutable after `init`; `embed` may be called from several threads at once.
@@ -216,9 +216,10 @@ public final class MiniLMModel: @unchecked Sendable {
     }
 }
 
-/// The weights a model runs on, taken from the file by name, checked for dtype, shape and
-/// finiteness: the dense layers packed (`Dense`), the embeddings and LayerNorm parameters copied
-/// into one allocation of their own, so nothing points into the file once this is built.
+/// The weights a model runs on, read from the file by name, checked for dtype, shape and
+/// finiteness: the embeddings and LayerNorm parameters straight into one allocation of their own,
+/// each layer's dense weights into a scratch they are packed from (`Dense`), so loading holds
+/// little more than what the model keeps.
 struct BertWeights: @unchecked Sendable {
     struct Layer: @unchecked Sendable {
         /// Q, K and V as one product.
@@ -228,18 +229,17 @@ struct BertWeights: @unchecked Sendable {
 
     let word, position, tokenType, normWeight, normBias: UnsafePointer<Float>
     let layers: [Layer]
-    /// Owns the copies the pointers above point into.
+    /// Owns what the pointers above point into.
     private let kept: KeptFloats
 
     init(file: SafeTensors, config c: BertConfig) throws(ChorusError) {
-        // Every dimension is at least 1 (BertConfig validates), so no view is empty.
-        func t(_ name: String, _ shape: [Int]) throws(ChorusError) -> UnsafePointer<Float> {
-            try file.tensor(named: name, shape: shape).baseAddress!
-        }
+        // Every dimension is at least 1 (BertConfig validates), so no tensor is empty.
         let h = c.hiddenSize, i = c.intermediateSize
         let kept = try KeptFloats(count: (c.vocabSize + c.maxPositionEmbeddings + c.typeVocabSize + 2 + 4 * c.numHiddenLayers) * h)
         func keep(_ name: String, _ shape: [Int]) throws(ChorusError) -> UnsafePointer<Float> {
-            kept.append(try file.tensor(named: name, shape: shape))
+            let at = kept.reserve(shape.reduce(1, *))
+            try file.read(named: name, shape: shape, into: at)
+            return UnsafePointer(at)
         }
         word = try keep("embeddings.word_embeddings.weight", [c.vocabSize, h])
         position = try keep("embeddings.position_embeddings.weight", [c.maxPositionEmbeddings, h])
@@ -249,6 +249,13 @@ struct BertWeights: @unchecked Sendable {
         var layers: [Layer] = []
         for n in 0..<c.numHiddenLayers {
             let p = "encoder.layer.\(n)."
+            // One layer's dense weights and biases, packed and then let go.
+            let scratch = try KeptFloats(count: 4 * h * h + 2 * h * i + 6 * h + i)
+            func t(_ name: String, _ shape: [Int]) throws(ChorusError) -> UnsafePointer<Float> {
+                let at = scratch.reserve(shape.reduce(1, *))
+                try file.read(named: name, shape: shape, into: at)
+                return UnsafePointer(at)
+            }
             layers.append(Layer(
                 qkv: try Dense(inDim: h, [
                     (try t(p + "attention.self.query.weight", [h, h]), try t(p + "attention.self.query.bias", [h]), h),
@@ -267,7 +274,7 @@ struct BertWeights: @unchecked Sendable {
     }
 }
 
-/// One allocation of floats filled front to back, freed with its owner.
+/// One allocation of floats handed out front to back, freed with its owner.
 private final class KeptFloats {
     private let base: UnsafeMutablePointer<Float>
     private let capacity: Int
@@ -280,13 +287,12 @@ private final class KeptFloats {
 
     deinit { Allocator.deallocate(UnsafeMutableRawPointer(base)) }
 
-    /// Copies `values` in and returns where they now live.
-    func append(_ values: UnsafeBufferPointer<Float>) -> UnsafePointer<Float> {
-        precondition(used + values.count <= capacity, "KeptFloats sized too small")
+    /// The next `count` floats.
+    func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
+        precondition(used + count <= capacity, "KeptFloats sized too small")
         let at = base + used
-        at.update(from: values.baseAddress!, count: values.count)
-        used += values.count
-        return UnsafePointer(at)
+        used += count
+        return at
     }
 }
 

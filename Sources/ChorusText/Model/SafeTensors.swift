@@ -5,19 +5,13 @@ import Musl
 #endif
 import ChorusCore
 
-/// A `.safetensors` file read into memory the library owns. It is read, not mapped: a mapped file
-/// that another process truncates or rewrites kills the reader with SIGBUS at its next touch, and
-/// Chorus runs inside other people's processes. (The model copies the tensors it keeps and lets
-/// this object go, so the whole file is held only while a model loads.)
+/// A `.safetensors` file, read with `pread`: the header once at `init`, each tensor when asked
+/// for, into memory the caller owns. Never mapped: a mapped file that another process truncates or
+/// rewrites kills the reader with SIGBUS at its next touch, and Chorus runs inside other people's
+/// processes; here a file that changed underneath is an error. Nor is the whole file held: a model
+/// reads each tensor into its final place (or a small scratch it packs from), so loading costs
+/// little more memory than the model keeps.
 ///
-/// Layout: an 8-byte little-endian header length N, N bytes of JSON
-/// `{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {string: string}}`,
-/// then the data region; offsets are relative to the start of the data region. The whole file is
-/// validated when opened, as the reference implementation does: every tensor's byte range lies in
-/// the data region and equals its dtype's size times the product of its shape, and the ranges tile
-/// the data region exactly (no overlaps, gaps or trailing bytes).
-///
-/// Thread safety: immutable after `init`; `tensor(named:shape:)` may be called from any thread.
 public final class SafeTensors: @unchecked Sendable {
     /// The element types of the format, with their sizes in bytes.
     public enum DType: String, Sendable, CaseIterable {
@@ -57,13 +51,12 @@ public final class SafeTensors: @unchecked Sendable {
     /// Where the data region starts in the file (8 + header length).
     public let dataStart: Int
 
-    /// The file's bytes (64-byte aligned, from `Allocator`).
-    private let storage: UnsafeMutableRawPointer
+    /// The open file, read with `pread` (closed when the object goes away).
+    private let fd: Int32
 
-    /// Reads `path` and validates its header.
-    /// - Throws: `.notFound` when the file does not exist, `.io` when it cannot be read (or changes
-    ///   size while it is read), `.outOfMemory`, `.format` (naming the file and the problem) when it
-    ///   is not a valid safetensors file.
+    /// Opens `path` and reads and validates its header.
+    /// - Throws: `.notFound` when the file does not exist, `.io` when it cannot be read, `.format`
+    ///   (naming the file and the problem) when it is not a valid safetensors file.
     public init(path: String) throws(ChorusError) {
         self.path = path
         // O_NONBLOCK: a FIFO under this name must not block the open; only regular files are read.
@@ -74,50 +67,67 @@ public final class SafeTensors: @unchecked Sendable {
             if code == ENOENT { throw .notFound("cannot open '\(path)': \(reason)") }
             throw .io("cannot open '\(path)': \(reason)")
         }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw .io("cannot stat '\(path)': \(String(cString: strerror(errno)))") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .io("'\(path)' is not a regular file") }
-        let size = Int(st.st_size)
-        guard size >= 8 else {
-            throw .format("\(path): \(size) bytes is too short for a safetensors file (it starts with an 8-byte header length)")
-        }
-        let p = try Allocator.allocate(bytes: size, zeroed: false)
-        // From here on, a failure must free: parse into locals, and assign the stored properties last.
+        // From here on, a failure must close: parse into locals, and assign the stored properties last.
         let parsed: (tensors: [String: TensorInfo], metadata: [String: String], dataStart: Int)
+        let size: Int
         do throws(ChorusError) {
-            var done = 0
-            while done < size {
-                let n = read(fd, p + done, size - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw .io("cannot read '\(path)': \(String(cString: strerror(errno)))")
-                }
-                if n == 0 { throw .io("'\(path)' shrank while it was read (\(done) of \(size) bytes)") }
-                done += n
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw .io("cannot stat '\(path)': \(String(cString: strerror(errno)))") }
+            guard (st.st_mode & S_IFMT) == S_IFREG else { throw .io("'\(path)' is not a regular file") }
+            size = Int(st.st_size)
+            guard size >= 8 else {
+                throw .format("\(path): \(size) bytes is too short for a safetensors file (it starts with an 8-byte header length)")
             }
-            parsed = try SafeTensors.parseHeader(UnsafeRawPointer(p), size: size, path: path)
+            var length: UInt64 = 0
+            try SafeTensors.readExactly(fd, into: &length, count: 8, at: 0, path: path)
+            length = UInt64(littleEndian: length)
+            guard length <= UInt64(SafeTensors.maxHeaderBytes) else {
+                throw .format("\(path): the header length \(length) exceeds the \(SafeTensors.maxHeaderBytes)-byte limit (not a safetensors file?)")
+            }
+            guard Int(length) <= size - 8 else {
+                throw .format("\(path): the header length \(length) runs past the end of the \(size)-byte file (truncated?)")
+            }
+            let header = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, Int(length)))
+            defer { header.deallocate() }
+            try SafeTensors.readExactly(fd, into: header, count: Int(length), at: 8, path: path)
+            parsed = try SafeTensors.parseHeader(UnsafeBufferPointer(start: header, count: Int(length)), fileSize: size, path: path)
         } catch {
-            Allocator.deallocate(p)
+            close(fd)
             throw error
         }
-        self.storage = p
+        self.fd = fd
         self.fileSize = size
         self.tensors = parsed.tensors
         self.metadata = parsed.metadata
         self.dataStart = parsed.dataStart
     }
 
-    deinit { Allocator.deallocate(storage) }
+    deinit { close(fd) }
 
-    /// A float32 tensor, without copying: a view into this object's bytes, valid while it lives.
+    /// A float32 tensor, read from the file into a new array.
     /// - Parameters:
     ///   - name: the tensor's name in the header ("encoder.layer.0.attention.self.query.weight").
     ///   - shape: the shape the caller expects ([384, 384]).
     /// - Throws: `.format` naming the tensor when it is missing, not F32, of another shape, not
     ///   4-byte aligned in the file, or holding a NaN or infinite value (a model that would encode
-    ///   every text to NaN).
-    public func tensor(named name: String, shape: [Int]) throws(ChorusError) -> UnsafeBufferPointer<Float> {
+    ///   every text to NaN); `.io` when the file cannot be read or has shrunk since `init`.
+    public func tensor(named name: String, shape: [Int]) throws(ChorusError) -> [Float] {
+        let count = try check(name, shape)
+        var out = [Float](repeating: 0, count: count)
+        try out.withUnsafeMutableBufferPointer { (b) throws(ChorusError) in
+            if let base = b.baseAddress { try read(name, count: count, into: base) }
+        }
+        return out
+    }
+
+    /// Reads a float32 tensor (checked as `tensor(named:shape:)`) into `destination`, which holds
+    /// the product of `shape` floats.
+    public func read(named name: String, shape: [Int], into destination: UnsafeMutablePointer<Float>) throws(ChorusError) {
+        try read(name, count: try check(name, shape), into: destination)
+    }
+
+    /// The checks of a read; returns the tensor's float count.
+    private func check(_ name: String, _ shape: [Int]) throws(ChorusError) -> Int {
         guard let info = tensors[name] else {
             throw .format("\(path): the tensor '\(name)' is missing")
         }
@@ -131,28 +141,39 @@ public final class SafeTensors: @unchecked Sendable {
         guard offset % MemoryLayout<Float>.alignment == 0 else {
             throw .format("\(path): the tensor '\(name)' starts at byte \(offset) of the file, which is not 4-byte aligned")
         }
-        let count = info.dataOffsets.count / MemoryLayout<Float>.stride
-        let start = UnsafeRawPointer(storage + offset).assumingMemoryBound(to: Float.self)
-        let view = UnsafeBufferPointer(start: start, count: count)
+        return info.dataOffsets.count / MemoryLayout<Float>.stride
+    }
+
+    private func read(_ name: String, count: Int, into destination: UnsafeMutablePointer<Float>) throws(ChorusError) {
+        guard count > 0, let info = tensors[name] else { return }
+        try SafeTensors.readExactly(fd, into: destination, count: count * MemoryLayout<Float>.stride,
+                                    at: dataStart + info.dataOffsets.lowerBound, path: path)
+        let view = UnsafeBufferPointer(start: destination, count: count)
         if let bad = view.firstIndex(where: { !$0.isFinite }) {
             throw .format("\(path): the tensor '\(name)' holds \(view[bad]) at element \(bad); weights must be finite")
         }
-        return view
     }
 
-    /// Reads and validates the header of a file of `size` bytes held at `base`.
-    static func parseHeader(_ base: UnsafeRawPointer, size: Int, path: String) throws(ChorusError)
+    /// `count` bytes at `offset` of the file, or an error: a short read means the file shrank
+    /// since it was opened.
+    static func readExactly(_ fd: Int32, into destination: UnsafeMutableRawPointer, count: Int, at offset: Int, path: String) throws(ChorusError) {
+        var done = 0
+        while done < count {
+            let n = pread(fd, destination + done, count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io("cannot read '\(path)': \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { throw .io("'\(path)' ended at byte \(offset + done), before the \(count) bytes at \(offset) (changed since it was opened?)") }
+            done += n
+        }
+    }
+
+    /// Validates the JSON header (the `header` bytes after the 8-byte length) of a file of
+    /// `fileSize` bytes.
+    static func parseHeader(_ header: UnsafeBufferPointer<UInt8>, fileSize size: Int, path: String) throws(ChorusError)
         -> (tensors: [String: TensorInfo], metadata: [String: String], dataStart: Int) {
-        var n: UInt64 = 0
-        for i in 0..<8 { n |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << (8 * UInt64(i)) }
-        guard n <= UInt64(maxHeaderBytes) else {
-            throw .format("\(path): the header length \(n) exceeds the \(maxHeaderBytes)-byte limit (not a safetensors file?)")
-        }
-        let headerLength = Int(n)
-        guard headerLength <= size - 8 else {
-            throw .format("\(path): the header length \(headerLength) runs past the end of the \(size)-byte file (truncated?)")
-        }
-        let header = UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self) + 8, count: headerLength)
+        let headerLength = header.count
         let json = try JSONValue.parse(header, source: "\(path) (header)", maxDepth: 8)
         guard case .object(let entries) = json else {
             throw .format("\(path): the header is a JSON \(json.typeName), not an object")
