@@ -480,9 +480,11 @@ def tune(peer, val, args):
             if len(values) < 2 or any(isinstance(v, str) for v in values):
                 continue
             v, lo, hi = best["point"][key], min(values), max(values)
+            # The next value out: from the full starting grid (when searching the small one) and the widening lists.
             below, above = spec["widen"].get(key, ([], []))
-            for side, end, nxt in (("lowest", lo, next((x for x in below if x < lo), None)),
-                                   ("highest", hi, next((x for x in above if x > hi), None))):
+            candidates = set(spec["axes"][key]) | set(below) | set(above)
+            for side, end, nxt in (("lowest", lo, max((x for x in candidates if x < lo), default=None)),
+                                   ("highest", hi, min((x for x in candidates if x > hi), default=None))):
                 if v != end:
                     continue
                 if nxt is None or args.no_widen:
@@ -1002,8 +1004,10 @@ def render_md(r):
             for metric, label in (("ndcg", "NDCG@10"), ("recall", "Recall@10")):
                 x = rs.get(metric)
                 if x:
-                    summary.append(f"| {d['dataset']} | {cfg} | {label} | {x['blend']:.4f} ± {x['blend_sd']:.4f} | "
-                                   f"{x['best_peer']} {x['peer']:.4f} ± {x['peer_sd']:.4f} | "
+                    bsd = f" ± {x['blend_sd']:.4f}" if s["seeds"] > 1 else ""
+                    psd = f" ± {x['peer_sd']:.4f}" if s["seeds"] > 1 and x["best_peer"] in STOCHASTIC else ""
+                    summary.append(f"| {d['dataset']} | {cfg} | {label} | {x['blend']:.4f}{bsd} | "
+                                   f"{x['best_peer']} {x['peer']:.4f}{psd} | "
                                    f"{x['ratio']:.3f} | {'met' if x['met'] else 'not met'} |")
     sas = s.get("sasrec")
     sas_line = ""
