@@ -600,7 +600,8 @@ def run_chorus_seeds(args, dataset, tmp, extra, tag, seeds):
             "wall_seconds": [m["wall_seconds"] for m in metas],
             "half_life_days": [m["half_life_days"] for m in metas],
             "text_encoding_seconds": statistics.median(enc) if enc else None,
-            "split_sha256": sorted(sums)[0]}
+            "split_sha256": sorted(sums)[0],
+            "stdout": metas[0]["stdout"]}  # the first seed's output (bench/arch/compare.py reads the coordinator line)
     return aggregate_reports(reports), split_dir, meta, reports
 
 
@@ -766,6 +767,8 @@ def main():
     if args.render_only:
         with open(os.path.join(HERE, "results.json")) as f:
             result = json.load(f)
+        if "explicit_command" not in result:
+            sys.exit("run.py: results.json predates the seeds / widening / SASRec layout; rerun the benchmark to record it")
         with open(os.path.join(HERE, "results.md"), "w") as f:
             f.write(render_md(result))
         print(f"rewrote {os.path.relpath(os.path.join(HERE, 'results.md'), common.REPO)} from results.json")
