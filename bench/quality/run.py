@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
 """Ranking quality against peers: Chorus (each agent alone and the coordinator's blend) next to
-implicit's ALS and BPR, EASE and item-kNN, all on exactly the split Chorus evaluates on.
+implicit's ALS, BPR and item-kNN, EASE and SASRec, all on exactly the split Chorus evaluates on.
 
     python3 bench/quality/run.py [--data DIR] [--datasets ml-100k ml-latest-small]
                                  [--chorus build/chorus] [--chorus-args "..."] [--seeds 3] [--no-write]
-                                 [--peer-cache FILE] [--json-out FILE]
+                                 [--grid full|small] [--peer-cache FILE] [--json-out FILE]
 
 Per dataset:
-  1. `chorus eval --export-split TMP/<dataset> --json TMP/<dataset>.json` (default settings, plus
-     --chorus-args) gives Chorus's rows and writes the split it used (train.csv: user,item,weight,
-     timestamp in the original order; test.csv: user,item, the relevant held-out pairs).
+  1. `chorus eval --export-split TMP/<dataset>-seedS --json ... --seed S` for each seed S (default
+     settings, plus --chorus-args) gives Chorus's rows (mean +- sd over the seeds) and writes the split
+     it used (train.csv: user,item,weight,timestamp in the original order; test.csv: user,item, the
+     relevant held-out pairs); the same with `--texts off --facts off` (interactions only, its own
+     table), and one `--cold-items` run.
   2. Each peer is tuned on a validation split carved from train.csv only (each training user's
-     latest 10%, TemporalSplit's rule), by validation NDCG@10 over a fixed grid; the chosen setting
-     is refitted on all of train.csv and scored on test.csv with the metric definitions of
-     Sources/ChorusEval/Metrics.swift (re-implemented below, cross-checked against Chorus's own
-     popularity row).
+     latest 10%, TemporalSplit's rule), by validation NDCG@10 over a grid widened at its edges
+     (SPACES); the chosen setting is refitted on all of train.csv (the stochastic peers once per seed)
+     and scored on test.csv with the metric definitions of Sources/ChorusEval/Metrics.swift
+     (re-implemented below, cross-checked against Chorus's own popularity row).
 Writes bench/quality/results.md and results.json (unless --no-write). See bench/quality/README.md.
 """
 
@@ -1093,7 +1095,8 @@ Total runtime of this run: {r['runtime_seconds']:.0f} s.
   "weight" is its share in the blend as `chorus eval` reports it (mean). Chorus's fit time is the median whole engine
   fit (every agent and the coordinator); the sentence encoding of the movie texts is reported apart.
 - Threads: implicit `num_threads={s['threads']}`; this Python process ran with OPENBLAS_NUM_THREADS={s['python_OPENBLAS_NUM_THREADS']}
-  (implicit's documented setting), raised to {s['threads']} with threadpoolctl inside EASE's fit and scoring (dense BLAS).
+  (implicit's documented setting), raised to {s['threads']} with threadpoolctl inside EASE's fit and scoring (dense BLAS);
+  torch `set_num_threads({s['threads']})` for SASRec.
 
 ## Machine
 
