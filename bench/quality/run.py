@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
 """Ranking quality against peers: Chorus (each agent alone and the coordinator's blend) next to
-implicit's ALS and BPR, EASE and item-kNN, all on exactly the split Chorus evaluates on.
+implicit's ALS, BPR and item-kNN, EASE and SASRec, all on exactly the split Chorus evaluates on.
 
     python3 bench/quality/run.py [--data DIR] [--datasets ml-100k ml-latest-small]
                                  [--chorus build/chorus] [--chorus-args "..."] [--seeds 3] [--no-write]
-                                 [--peer-cache FILE] [--json-out FILE]
+                                 [--grid full|small] [--peer-cache FILE] [--json-out FILE]
 
 Per dataset:
-  1. `chorus eval --export-split TMP/<dataset> --json TMP/<dataset>.json` (default settings, plus
-     --chorus-args) gives Chorus's rows and writes the split it used (train.csv: user,item,weight,
-     timestamp in the original order; test.csv: user,item, the relevant held-out pairs).
+  1. `chorus eval --export-split TMP/<dataset>-seedS --json ... --seed S` for each seed S (default
+     settings, plus --chorus-args) gives Chorus's rows (mean +- sd over the seeds) and writes the split
+     it used (train.csv: user,item,weight,timestamp in the original order; test.csv: user,item, the
+     relevant held-out pairs); the same with `--texts off --facts off` (interactions only, its own
+     table), and one `--cold-items` run.
   2. Each peer is tuned on a validation split carved from train.csv only (each training user's
-     latest 10%, TemporalSplit's rule), by validation NDCG@10 over a fixed grid; the chosen setting
-     is refitted on all of train.csv and scored on test.csv with the metric definitions of
-     Sources/ChorusEval/Metrics.swift (re-implemented below, cross-checked against Chorus's own
-     popularity row).
+     latest 10%, TemporalSplit's rule), by validation NDCG@10 over a grid widened at its edges
+     (SPACES); the chosen setting is refitted on all of train.csv (the stochastic peers once per seed)
+     and scored on test.csv with the metric definitions of Sources/ChorusEval/Metrics.swift
+     (re-implemented below, cross-checked against Chorus's own popularity row).
 Writes bench/quality/results.md and results.json (unless --no-write). See bench/quality/README.md.
 """
 
@@ -27,6 +29,7 @@ if "OPENBLAS_NUM_THREADS" not in os.environ:
     os.environ["_BENCH_SET_OPENBLAS_NUM_THREADS"] = "1"
 
 import argparse  # noqa: E402
+import itertools  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import shlex  # noqa: E402
@@ -48,34 +51,78 @@ import threadpoolctl  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)  # sasrec.py
 # implicit's CosineRecommender normalises into a COO matrix and then warns about its own conversion.
 warnings.filterwarnings("ignore", message="Method expects CSR input")
 DATASETS = ("ml-100k", "ml-latest-small")
 
-# The grids (documented in README.md and recorded in results.json). Tuning metric: validation NDCG@10.
-GRIDS = {
+# The search spaces (documented in README.md; every grid actually searched is recorded in results.json).
+# Tuning metric: validation NDCG@10. "axes": the starting grid (the cartesian product of the values, in
+# this order). "widen": per parameter, (values below, values above), each list going further out: when
+# the validation-chosen value of a parameter sits at the lowest (highest) value of its axis, the next
+# value below (above) is added to that axis alone, the new slice of the grid is tuned, and so on until no
+# chosen value sits at an edge, or the next step would pass the parameter's limit ("limits": why the
+# search stops there; recorded with the result).
+SPACES = {
     # c_ui = 1 + alpha * w_ui (Hu et al., as Chorus), fed to implicit as its input with its alpha = 1.0;
-    # w = 1 (binary) or w = the rating: both are searched. Widened from regularization {0.01, 0.1, 1} x
-    # alpha {1, 5, 20}: on that grid the choice sat at its edges (ml-100k: regularization 1, alpha 1,
-    # factors 32), and a wider trial run chose regularization 10-30 and alpha 0.25-0.5, for +7% (ml-100k)
-    # and +15% (ml-latest-small) test NDCG@10. Regularization 0.01 and alpha 20 were never chosen.
-    "implicit-als": [dict(weights=w, factors=f, regularization=r, alpha=a, iterations=15)
-                     for w in ("binary", "rating") for f in (32, 64, 128) for r in (0.1, 1.0, 10.0, 100.0)
-                     for a in (0.25, 1, 5)],
-    # binary input (BPR only uses which items were interacted with). The iteration counts are read
-    # off one fit per setting (factors after epoch 25, 50, 100: identical to separate fits with the
-    # same seed, as implicit's SGD has a constant learning rate). Trimmed from {100, 300} for time:
-    # in trial runs on ml-100k, 300 iterations scored below 100 in all 12 settings, and 200 never
-    # beat the best of 25 / 50 / 100 either.
-    "implicit-bpr": [dict(factors=f, learning_rate=lr, regularization=r, iterations=it)
-                     for f in (32, 64, 128) for lr in (0.01, 0.05) for r in (0.001, 0.01) for it in (25, 50, 100)],
+    # w = 1 (binary) or w = the rating: both are searched. The starting grid was itself widened once by
+    # hand from regularization {0.01, 0.1, 1} x alpha {1, 5, 20} (its choice sat at those edges).
+    # Iterations fixed at 15 (Chorus's ALS default; implicit's CG converges in that many sweeps).
+    "implicit-als": {
+        "axes": {"weights": ["binary", "rating"], "factors": [32, 64, 128], "regularization": [0.1, 1.0, 10.0, 100.0],
+                 "alpha": [0.25, 1, 5], "iterations": [15]},
+        "widen": {"factors": ([16, 8], [256]), "regularization": ([0.01, 0.001], [300.0, 1000.0]),
+                  "alpha": ([0.1, 0.05, 0.02, 0.01], [10, 20])},
+        "limits": {"factors": "factors above 256 not searched: too slow for a 2-core machine, and Chorus's own "
+                              "ALS runs 64 factors", "alpha": "alpha below 0.01 not searched",
+                   "regularization": "regularization outside 0.001 ... 1000 not searched"},
+    },
+    # binary input (BPR only uses which items were interacted with). The iteration counts are read off one
+    # fit per setting of the other parameters (factors after epoch 25, 50, 100, ...: identical to separate
+    # fits with the same seed, as implicit's SGD has a constant learning rate).
+    "implicit-bpr": {
+        "axes": {"factors": [32, 64, 128], "learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01],
+                 "iterations": [25, 50, 100]},
+        "widen": {"factors": ([16, 8], [256]), "learning_rate": ([0.005, 0.0025, 0.001], [0.1, 0.2]),
+                  "regularization": ([0.0001, 0.00001], [0.1, 1.0]), "iterations": ([10], [200, 400])},
+        "limits": {"factors": "factors outside 8 ... 256 not searched", "learning_rate": "learning rate outside 0.001 ... 0.2 not searched",
+                   "regularization": "regularization outside 1e-5 ... 1 not searched",
+                   "iterations": "iterations outside 10 ... 400 not searched"},
+    },
     # binary X; B = I - P diag(1/diag(P)), P = (X^T X + lambda I)^-1, diag(B) = 0.
-    "ease": [dict(lam=lam) for lam in (50, 100, 200, 500, 1000, 2000)],
+    "ease": {
+        "axes": {"lam": [50, 100, 200, 500, 1000, 2000]},
+        "widen": {"lam": ([20, 10, 5, 2], [5000, 10000, 20000, 50000])},
+        "limits": {"lam": "lambda outside 2 ... 50000 not searched"},
+    },
     # implicit's CosineRecommender on the binarised matrix; score = x_u^T S (S: K neighbours per item).
-    # K 10 added to the brief's {20, 50, 100, 200}: a first run chose K 20 on ml-latest-small.
-    "item-knn": [dict(K=k) for k in (10, 20, 50, 100, 200)],
+    # K 500 and 1000 are in the starting grid: on ml-100k, validation NDCG@10 is 0.1220 at K 50, lower at
+    # 100 and 200, and 0.1237 at 500 (a development run): not unimodal, so the edge rule alone misses it.
+    "item-knn": {
+        "axes": {"K": [10, 20, 50, 100, 200, 500, 1000]},
+        "widen": {"K": ([5, 2, 1], [2000, 5000])},
+        "limits": {"K": "K = 1 is the smallest neighbourhood; K above 5000 not searched (more than either catalogue)"},
+    },
+    # SASRec (bench/quality/sasrec.py): 2 blocks, 1 head, max length --sasrec-maxlen (50), Adam lr
+    # 0.001, batch 128, full-softmax cross-entropy; the number of epochs is chosen by early stopping on the
+    # validation carve-out (evaluated every --sasrec-eval-every epochs), hidden size and dropout on the grid.
+    "sasrec": {
+        "axes": {"hidden": [32, 64], "dropout": [0.2, 0.5]},
+        "widen": {"hidden": ([16], [128]), "dropout": ([0.1], [0.7])},
+        "limits": {"hidden": "hidden size outside 16 ... 128 not searched (cost: full softmax on 2 cores)",
+                   "dropout": "dropout outside 0.1 ... 0.7 not searched"},
+    },
 }
-STOCHASTIC = ("implicit-als", "implicit-bpr")
+# A small starting grid for trying the pipeline (--grid small): the same widening rules.
+SMALL_AXES = {
+    "implicit-als": {"weights": ["binary"], "factors": [64], "regularization": [10.0], "alpha": [0.25, 1], "iterations": [15]},
+    "implicit-bpr": {"factors": [32], "learning_rate": [0.01], "regularization": [0.001], "iterations": [25, 50]},
+    "ease": {"lam": [100, 500]},
+    "item-knn": {"K": [20, 50]},
+    "sasrec": {"hidden": [32], "dropout": [0.2]},
+}
+SASREC_FIXED = {"blocks": 2, "heads": 1, "lr": 0.001, "batch": 128}
+STOCHASTIC = ("implicit-als", "implicit-bpr", "sasrec")
 
 
 def parse_args():
@@ -90,15 +137,29 @@ def parse_args():
                     help="MMR knob values for the accuracy/diversity curve (`chorus eval --diversity`; default %(default)s; '' = none)")
     ap.add_argument("--no-cold-items", action="store_true",
                     help="skip the second `chorus eval --cold-items` run that measures cold-item recall")
-    ap.add_argument("--peers", nargs="+", default=list(GRIDS), choices=list(GRIDS))
+    ap.add_argument("--peers", nargs="+", default=list(SPACES), choices=list(SPACES))
+    ap.add_argument("--grid", choices=("full", "small"), default="full",
+                    help="starting grids: full (the record) or small (a few settings, to try the pipeline); "
+                         "both are widened at their edges (default %(default)s)")
+    ap.add_argument("--no-widen", action="store_true", help="search the starting grids only (do not widen at edges)")
+    ap.add_argument("--sasrec-maxlen", type=int, default=50, help="SASRec: the latest N items of each sequence (default %(default)s)")
+    ap.add_argument("--sasrec-max-epochs", type=int, default=200,
+                    help="SASRec: most epochs of a tuning fit (early stopping usually ends it sooner) (default %(default)s)")
+    ap.add_argument("--sasrec-eval-every", type=int, default=5,
+                    help="SASRec: validation NDCG every N epochs while tuning (default %(default)s)")
+    ap.add_argument("--sasrec-patience", type=int, default=3,
+                    help="SASRec: stop after N validations without improvement (default %(default)s)")
+    ap.add_argument("--no-interactions-only", action="store_true",
+                    help="skip the second Chorus configuration (`chorus eval --texts off --facts off`)")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--validation", type=float, default=0.1,
                     help="share of each training user's latest interactions held out for tuning (default %(default)s)")
     ap.add_argument("--threads", type=int, default=2, help="implicit num_threads; BLAS threads inside EASE (default %(default)s)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--seeds", type=int, default=3,
-                    help="the tuned ALS and BPR are refitted with seeds seed..seed+N-1 and their test metrics "
-                         "averaged (tuning uses seed only) (default %(default)s)")
+                    help="Chorus runs with --seed seed..seed+N-1, and the tuned stochastic peers (ALS, BPR, SASRec) "
+                         "are refitted with the same seeds; test metrics are mean +- sd over them (tuning uses "
+                         "seed only) (default %(default)s)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not rewrite results.md/json")
     common.add_record_flag(ap)
     ap.add_argument("--json-out", metavar="FILE",
@@ -286,7 +347,23 @@ def fit_knn(task, p, seed, threads):
     return lambda us: (X[us] @ S).toarray()
 
 
-FITTERS = {"implicit-als": fit_als, "implicit-bpr": fit_bpr, "ease": fit_ease, "item-knn": fit_knn}
+def fit_sasrec(task, p, seed, threads):
+    """SASRec trained on every training sequence for p["epochs"] epochs (chosen on validation)."""
+    import sasrec
+
+    scorer, _, _ = sasrec.train(task.seqs, task.n_items, p, seed, threads, p["epochs"])
+    return scorer
+
+
+FITTERS = {"implicit-als": fit_als, "implicit-bpr": fit_bpr, "ease": fit_ease, "item-knn": fit_knn, "sasrec": fit_sasrec}
+
+
+def sequences(u, i, t, n_users):
+    """Per dense user, the dense items of its rows ordered by timestamp, ties by position in train.csv."""
+    seqs = [[] for _ in range(n_users)]
+    for r in np.lexsort((np.arange(len(u)), t, u)).tolist():
+        seqs[u[r]].append(int(i[r]))
+    return seqs
 
 
 def popularity_scores(task, i_dense, w, t, half_life_seconds):
@@ -325,45 +402,129 @@ def run_chorus(args, dataset, tmp, extra=(), tag=""):
                                "text_encoding_seconds": float(enc.group(1)) if enc else None}
 
 
-def tuning_fits(peer, task, args):
-    """(params, scorer, fit seconds) for every grid setting, in grid order. BPR: one fit per setting
-    of the other parameters, read off at each iteration count (fit seconds = time to that epoch)."""
-    grid = GRIDS[peer]
-    if peer != "implicit-bpr":
-        for p in grid:
-            ts = time.perf_counter()
-            scorer = FITTERS[peer](task, p, args.seed, args.threads)
-            yield p, scorer, time.perf_counter() - ts
+def sasrec_params(point, args):
+    """A SASRec grid point with the fixed settings (sasrec.py's hyper-parameters)."""
+    return dict(point, maxlen=args.sasrec_maxlen, **SASREC_FIXED)
+
+
+def tuning_fits(peer, task, points, args):
+    """(grid point, params to refit with, scorer or None, fit seconds, validation metrics or None) for
+    each grid point, in order. BPR: one fit per setting of the other parameters, read off at each
+    iteration count (fit seconds = time to that epoch). SASRec: one early-stopped fit per point; the
+    chosen epoch count joins the params and its validation metrics are returned."""
+    if peer == "implicit-bpr":
+        groups = {}
+        for p in points:
+            groups.setdefault(tuple((k, v) for k, v in p.items() if k != "iterations"), []).append(p["iterations"])
+        for key, its in groups.items():
+            base = dict(key, iterations=max(its))
+            for n, scorer, secs in fit_bpr(task, base, args.seed, args.threads, snapshots=sorted(its)):
+                yield dict(key, iterations=n), dict(key, iterations=n), scorer, secs, None
         return
-    groups = {}
-    for p in grid:
-        groups.setdefault(tuple((k, v) for k, v in p.items() if k != "iterations"), []).append(p["iterations"])
-    for key, its in groups.items():
-        base = dict(key, iterations=max(its))
-        for n, scorer, secs in fit_bpr(task, base, args.seed, args.threads, snapshots=sorted(its)):
-            yield dict(key, iterations=n), scorer, secs
+    if peer == "sasrec":
+        import sasrec
+        for point in points:
+            params = sasrec_params(point, args)
+            best = {}
+
+            def score(scorer):
+                res = evaluate(task, scorer, args.k)
+                if res["ndcg"] > best.get("ndcg", -1.0):
+                    best.clear(); best.update(res)
+                return res["ndcg"]
+            ts = time.perf_counter()
+            _, history, epoch = sasrec.train(task.seqs, task.n_items, params, args.seed, args.threads,
+                                             args.sasrec_max_epochs, evaluate=score, eval_every=args.sasrec_eval_every,
+                                             patience=args.sasrec_patience,
+                                             log=lambda m: print(m, flush=True))
+            secs = time.perf_counter() - ts
+            yield point, dict(params, epochs=epoch), None, secs, dict(best, history=history)
+        return
+    for p in points:
+        ts = time.perf_counter()
+        scorer = FITTERS[peer](task, p, args.seed, args.threads)
+        yield p, p, scorer, time.perf_counter() - ts, None
 
 
-def edges(peer, chosen):
-    """The hyper-parameters whose chosen value sits at an end of its (numeric) grid range."""
-    out = []
-    for key, value in chosen.items():
-        values = sorted({g[key] for g in GRIDS[peer]}, key=lambda v: (isinstance(v, str), v))
-        if len(values) > 1 and not isinstance(value, str) and value in (values[0], values[-1]):
-            out.append(f"{key}={value} ({'lowest' if value == values[0] else 'highest'})")
-    return out
+def start_axes(peer, args):
+    axes = SMALL_AXES[peer] if args.grid == "small" else SPACES[peer]["axes"]
+    return {k: list(v) for k, v in axes.items()}
+
+
+def grid_points(axes):
+    keys = list(axes)
+    return [dict(zip(keys, vals)) for vals in itertools.product(*(axes[k] for k in keys))]
+
+
+def tune(peer, val, args):
+    """Grid search on the validation carve-out, widened at its edges: after each round, every numeric
+    parameter whose chosen value is the lowest (highest) of its axis gets the next value below (above)
+    from SPACES[peer]["widen"], and the new points of the grid (the cartesian product of the widened
+    axes, minus those already fitted) are tuned; until no chosen value sits at an edge or the next step
+    is past the parameter's limit. Returns (every point's result in the order fitted, the best, the
+    rounds, the edges left, seconds)."""
+    spec = SPACES[peer]
+    axes = start_axes(peer, args)
+    results, done, rounds, t0 = [], set(), [], time.perf_counter()
+    while True:
+        todo = [p for p in grid_points(axes) if json.dumps(p, sort_keys=True) not in done]
+        for point, params, scorer, fit_s, pre in tuning_fits(peer, val, todo, args):
+            res = pre if pre is not None else evaluate(val, scorer, args.k)
+            done.add(json.dumps(point, sort_keys=True))
+            entry = {"point": point, "params": params, "val_ndcg": res["ndcg"], "val_recall": res["recall"],
+                     "fit_seconds": fit_s, "round": len(rounds)}
+            if pre is not None and "history" in pre:
+                entry["history"] = pre["history"]
+            results.append(entry)
+            print(f"  {peer} {params}: validation NDCG@{args.k} {res['ndcg']:.4f} Recall {res['recall']:.4f} ({fit_s:.1f} s)", flush=True)
+        best = max(results, key=lambda g: g["val_ndcg"])  # first best in the order fitted on ties
+        widened, left = [], []
+        new_axes = {k: list(v) for k, v in axes.items()}
+        for key, values in axes.items():
+            if len(values) < 2 or any(isinstance(v, str) for v in values):
+                continue
+            v, lo, hi = best["point"][key], min(values), max(values)
+            # The next value out: from the full starting grid (when searching the small one) and the widening lists.
+            below, above = spec["widen"].get(key, ([], []))
+            candidates = set(spec["axes"][key]) | set(below) | set(above)
+            for side, end, nxt in (("lowest", lo, max((x for x in candidates if x < lo), default=None)),
+                                   ("highest", hi, min((x for x in candidates if x > hi), default=None))):
+                if v != end:
+                    continue
+                if nxt is None or args.no_widen:
+                    why = "not widened (--no-widen)" if args.no_widen and nxt is not None else \
+                        "limit: " + spec["limits"].get(key, "no further value")
+                    left.append(f"{key}={v} ({side}; {why})")
+                else:
+                    new_axes[key] = sorted(values + [nxt])
+                    widened.append(f"{key} {nxt}")
+        rounds.append({"axes": {k: list(v) for k, v in axes.items()}, "new_points": len(todo), "chosen": best["point"],
+                       "val_ndcg": best["val_ndcg"], "widened": widened})
+        if widened:
+            print(f"  {peer}: chose {best['point']} at an edge; widening {', '.join(widened)}", flush=True)
+        if not widened:
+            return results, best, rounds, left, time.perf_counter() - t0
+        axes = new_axes
 
 
 def peer_cache_key(args, dataset, split, peer):
-    """What a peer's tuned result depends on (--peer-cache): the split's bytes, its grid, the tuning and
-    refit settings, and the versions of the libraries it runs on. As JSON text with sorted keys."""
+    """What a peer's tuned result depends on (--peer-cache): the split's bytes, its search space (starting
+    grid, widening rules), the tuning and refit settings, and the versions of the libraries it runs on
+    (SASRec: its fixed settings, early stopping and torch's version too). As JSON text with sorted keys."""
     import implicit
 
-    return json.dumps({"dataset": dataset, "train_sha256": split["train_sha256"], "test_sha256": split["test_sha256"],
-                       "peer": peer, "grid": GRIDS[peer], "k": args.k, "validation": args.validation,
-                       "threads": args.threads, "seed": args.seed, "seeds": args.seeds if peer in STOCHASTIC else 1,
-                       "implicit": implicit.__version__, "numpy": np.__version__, "scipy": scipy.__version__},
-                      sort_keys=True)
+    key = {"dataset": dataset, "train_sha256": split["train_sha256"], "test_sha256": split["test_sha256"],
+           "peer": peer, "axes": start_axes(peer, args), "widen": None if args.no_widen else SPACES[peer]["widen"],
+           "k": args.k, "validation": args.validation, "threads": args.threads, "seed": args.seed,
+           "seeds": args.seeds if peer in STOCHASTIC else 1,
+           "implicit": implicit.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
+    if peer == "sasrec":
+        import torch
+
+        key.update(sasrec=sasrec_params({}, args), max_epochs=args.sasrec_max_epochs, eval_every=args.sasrec_eval_every,
+                   patience=args.sasrec_patience, torch=torch.__version__,
+                   code=common.sha256(os.path.join(HERE, "sasrec.py")))
+    return json.dumps(key, sort_keys=True)
 
 
 def load_peer_cache(path):
@@ -391,7 +552,7 @@ def run_cold_items(args, dataset, tmp):
     """A second `chorus eval`, with --cold-items: every movie gets its text and facts, including movies
     that appear only in the test split, and each test user's relevant cold movies are ranked among all
     cold movies. Kept apart from the main run, whose catalogue is the training items only (as the peers')."""
-    report, _, meta = run_chorus(args, dataset, tmp, ["--cold-items"], "-cold")
+    report, _, meta = run_chorus(args, dataset, tmp, ["--cold-items", "--seed", str(args.seed)], "-cold")
     rows = [r for r in report["rows"] if "(cold items" in r["name"]]
     if not rows:
         print(f"{dataset}: chorus eval --cold-items reported no cold-item rows (fewer cold items than k?)", flush=True)
@@ -399,16 +560,85 @@ def run_cold_items(args, dataset, tmp):
     return {"rows": rows, "command": command, "wall_seconds": meta["wall_seconds"]}
 
 
+METRICS = ("recall", "ndcg", "hit_rate", "mrr", "coverage")
+
+
+def aggregate_reports(reports):
+    """One report from the seeds' `chorus eval` reports: every row's metrics (and blend weight, ILD) as
+    the mean over seeds, with `<metric>_sd` (sample standard deviation; 0 for one seed) and the per-seed
+    values of NDCG and Recall."""
+    first = reports[0]
+    rows = []
+    for r0 in first["rows"]:
+        per = [next((x for x in rep["rows"] if x["name"] == r0["name"]), None) for rep in reports]
+        if any(x is None for x in per):
+            sys.exit(f"run.py: row {r0['name']!r} missing from some seed's chorus eval report")
+        row = dict(r0)
+        for m in METRICS + ("weight", "diversity"):
+            vals = [x.get(m) for x in per]
+            if any(v is None for v in vals):
+                continue
+            row[m] = statistics.mean(vals)
+            row[m + "_sd"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+        row["per_seed"] = {m: [x[m] for x in per] for m in ("ndcg", "recall")}
+        rows.append(row)
+    return dict(first, rows=rows, fit_seconds=statistics.median(r["fit_seconds"] for r in reports),
+                fit_seconds_per_seed=[r["fit_seconds"] for r in reports])
+
+
+def run_chorus_seeds(args, dataset, tmp, extra, tag, seeds):
+    """`chorus eval ... --seed S` for every seed; the split must be the same each time (it does not
+    depend on the seed). Returns (aggregated report, split directory, meta, per-seed reports)."""
+    reports, metas, sums, split_dir = [], [], set(), None
+    for seed in seeds:
+        report, sd, meta = run_chorus(args, dataset, tmp, list(extra) + ["--seed", str(seed)], f"{tag}-seed{seed}")
+        reports.append(report)
+        metas.append(meta)
+        sums.add((common.sha256(os.path.join(sd, "train.csv")), common.sha256(os.path.join(sd, "test.csv"))))
+        split_dir = split_dir or sd
+    if len(sums) != 1:
+        sys.exit(f"run.py: chorus eval exported different splits for different seeds on {dataset}")
+    enc = [m["text_encoding_seconds"] for m in metas if m["text_encoding_seconds"] is not None]
+    meta = {"seeds": list(seeds),
+            "commands": [" ".join(shlex.quote(c.replace(tmp, "$TMP")) for c in m["command"]) for m in metas],
+            "wall_seconds": [m["wall_seconds"] for m in metas],
+            "half_life_days": [m["half_life_days"] for m in metas],
+            "text_encoding_seconds": statistics.median(enc) if enc else None,
+            "split_sha256": sorted(sums)[0],
+            "stdout": metas[0]["stdout"]}  # the first seed's output (bench/arch/compare.py reads the coordinator line)
+    return aggregate_reports(reports), split_dir, meta, reports
+
+
+def ratios_of(blend, peers):
+    out = {}
+    for metric in ("ndcg", "recall"):
+        name = max(peers, key=lambda n: peers[n][metric]) if peers else None
+        if name:
+            ratio = blend[metric] / peers[name][metric]
+            out[metric] = {"best_peer": name, "peer": peers[name][metric], "peer_sd": peers[name].get(metric + "_sd", 0.0),
+                           "blend": blend[metric], "blend_sd": blend.get(metric + "_sd", 0.0),
+                           "ratio": ratio, "target": 1.05, "met": ratio >= 1.05}
+    return out
+
+
 def run_dataset(args, dataset, tmp):
+    seeds = [args.seed + s for s in range(args.seeds)]
     extra = ["--diversity", args.diversity] if args.diversity else []
-    report, split_dir, chorus = run_chorus(args, dataset, tmp, extra)
+    report, split_dir, chorus, per_seed = run_chorus_seeds(args, dataset, tmp, extra, "", seeds)
+    io = None
+    if not args.no_interactions_only:
+        io_report, _, io_meta, _ = run_chorus_seeds(args, dataset, tmp, ["--texts", "off", "--facts", "off"], "-io", seeds)
+        if io_meta["split_sha256"] != chorus["split_sha256"]:
+            sys.exit(f"run.py: the interactions-only run exported a different split on {dataset}")
+        io = {"report": io_report, **io_meta}
     cold = None if args.no_cold_items else run_cold_items(args, dataset, tmp)
     u_raw, i_raw, w, t, te_u, te_i = load_export(split_dir)
     u, user_ids, user_pos = dense_ids(u_raw)
     i, item_ids, item_pos = dense_ids(i_raw)
     n_users, n_items = len(user_ids), len(item_ids)
-    if report.get("catalogue") not in (None, n_items):
-        sys.exit(f"run.py: Chorus's catalogue ({report['catalogue']}) != the training items of the split ({n_items})")
+    for rep in [report] + ([io["report"]] if io else []):
+        if rep.get("catalogue") not in (None, n_items):
+            sys.exit(f"run.py: Chorus's catalogue ({rep['catalogue']}) != the training items of the split ({n_items})")
 
     # Test: relevant pairs by user; items absent from train count in |relevant| only.
     rel_raw = {}
@@ -421,26 +651,30 @@ def run_dataset(args, dataset, tmp):
     split_sums = {"train_sha256": common.sha256(os.path.join(split_dir, "train.csv")),
                   "test_sha256": common.sha256(os.path.join(split_dir, "test.csv"))}
     test = Task(u, i, w, n_users, n_items, relevant)
+    test.seqs = sequences(u, i, t, n_users)
     cold_pairs = sum(n - len(s) for s, n in relevant.values())
 
     keep, val_rel = carve_validation(u, i, w, t, args.validation)
     val = Task(u[keep], i[keep], w[keep], n_users, n_items, val_rel)
+    val.seqs = sequences(u[keep], i[keep], t[keep], n_users)
     print(f"split: train {len(u)} rows ({n_users} users x {n_items} items), test {len(te_u)} pairs over "
           f"{len(relevant)} users ({cold_pairs} on items absent from train); validation carve-out: "
           f"{int((~keep).sum())} rows held out, {len(val_rel)} validation users", flush=True)
 
-    # Cross-check of the metric code: Chorus's popularity agent re-implemented on the same split.
+    # Cross-check of the metric code: Chorus's popularity agent re-implemented on the same split
+    # (against the first seed's run; the popularity agent does not depend on the seed).
     check = None
-    if chorus["half_life_days"] is None:
+    hl = chorus["half_life_days"][0]
+    if hl is None:
         print("metric cross-check skipped: no popularity half-life found in chorus eval's output", flush=True)
     else:
-        pop = evaluate(test, popularity_scores(test, i, w, t, chorus["half_life_days"] * 86400), args.k)
-        row = next((r for r in report["rows"] if r["name"] == "popularity"), None)
+        pop = evaluate(test, popularity_scores(test, i, w, t, hl * 86400), args.k)
+        row = next((r for r in per_seed[0]["rows"] if r["name"] == "popularity"), None)
         if row:
-            check = {"half_life_days": chorus["half_life_days"], "python": pop,
-                     "chorus": {m: row[m] for m in ("recall", "ndcg", "hit_rate", "mrr", "coverage")},
-                     "max_abs_difference": max(abs(pop[m] - row[m]) for m in ("recall", "ndcg", "hit_rate", "mrr", "coverage"))}
-            print(f"metric cross-check (popularity, half-life {chorus['half_life_days']:g} d): Python NDCG "
+            check = {"half_life_days": hl, "python": pop,
+                     "chorus": {m: row[m] for m in METRICS},
+                     "max_abs_difference": max(abs(pop[m] - row[m]) for m in METRICS)}
+            print(f"metric cross-check (popularity, half-life {hl:g} d): Python NDCG "
                   f"{pop['ndcg']:.4f} Recall {pop['recall']:.4f} vs Chorus {row['ndcg']:.4f} {row['recall']:.4f}; "
                   f"max |difference| over the five metrics {check['max_abs_difference']:.1e}", flush=True)
 
@@ -457,60 +691,79 @@ def run_dataset(args, dataset, tmp):
                       f"{p['params']}; test NDCG@{args.k} {p['ndcg']:.4f} Recall {p['recall']:.4f}", flush=True)
                 continue
         fit = FITTERS[peer]
-        grid_results = []
-        t0 = time.perf_counter()
-        for p, scorer, fit_s in tuning_fits(peer, val, args):
-            res = evaluate(val, scorer, args.k)
-            grid_results.append({"params": p, "val_ndcg": res["ndcg"], "val_recall": res["recall"], "fit_seconds": fit_s})
-            print(f"  {peer} {p}: validation NDCG@{args.k} {res['ndcg']:.4f} Recall {res['recall']:.4f} ({fit_s:.1f} s)", flush=True)
-        tuning_s = time.perf_counter() - t0
-        best = max(grid_results, key=lambda g: g["val_ndcg"])  # first best in grid order on ties
-        seeds = [args.seed + s for s in range(args.seeds if peer in STOCHASTIC else 1)]
+        grid_results, best, rounds, left, tuning_s = tune(peer, val, args)
+        peer_seeds = seeds if peer in STOCHASTIC else seeds[:1]
         runs, fit_times = [], []
-        for seed in seeds:
+        for seed in peer_seeds:
             ts = time.perf_counter()
             scorer = fit(test, best["params"], seed, args.threads)
             fit_times.append(time.perf_counter() - ts)
             runs.append(evaluate(test, scorer, args.k))
-        metrics = {m: statistics.mean(r[m] for r in runs) for m in ("recall", "ndcg", "hit_rate", "mrr", "coverage")}
+        metrics = {m: statistics.mean(r[m] for r in runs) for m in METRICS}
+        metrics.update({m + "_sd": statistics.stdev(r[m] for r in runs) if len(runs) > 1 else 0.0 for m in METRICS})
         metrics["users"] = runs[0]["users"]
-        peers[peer] = {"params": best["params"], "val_ndcg": best["val_ndcg"], "seeds": seeds,
-                       "per_seed": runs, "ndcg_sd": statistics.stdev(r["ndcg"] for r in runs) if len(runs) > 1 else 0.0,
-                       "recall_sd": statistics.stdev(r["recall"] for r in runs) if len(runs) > 1 else 0.0,
-                       "fit_seconds": statistics.median(fit_times), "tuning_seconds": tuning_s,
-                       "grid_edges": edges(peer, best["params"]), "grid": grid_results, **metrics}
+        peers[peer] = {"params": best["params"], "point": best["point"], "val_ndcg": best["val_ndcg"], "seeds": peer_seeds,
+                       "per_seed": runs, "fit_seconds": statistics.median(fit_times), "tuning_seconds": tuning_s,
+                       "grid_edges": left, "rounds": rounds, "searched_axes": rounds[-1]["axes"],
+                       "grid": grid_results, **metrics}
         print(f"{peer}: chose {best['params']} (validation NDCG {best['val_ndcg']:.4f}); test NDCG@{args.k} "
               f"{metrics['ndcg']:.4f} Recall {metrics['recall']:.4f} HR {metrics['hit_rate']:.4f} "
-              f"(fit {statistics.median(fit_times):.1f} s, tuning {tuning_s:.0f} s)", flush=True)
+              f"(fit {statistics.median(fit_times):.1f} s, tuning {tuning_s:.0f} s, {len(grid_results)} settings in "
+              f"{len(rounds)} rounds; edges left: {', '.join(left) or 'none'})", flush=True)
         if cache is not None:
             cache[key] = {"recorded": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "result": peers[peer]}
             store_peer_cache(args.peer_cache, cache)
 
     blend = next(r for r in report["rows"] if r["name"] == "blend")
-    ratios = {}
-    for metric in ("ndcg", "recall"):
-        name = max(peers, key=lambda n: peers[n][metric]) if peers else None
-        if name:
-            ratio = blend[metric] / peers[name][metric]
-            ratios[metric] = {"best_peer": name, "peer": peers[name][metric], "blend": blend[metric],
-                              "ratio": ratio, "target": 1.05, "met": ratio >= 1.05}
-    for metric, r in ratios.items():
-        print(f"{dataset}: {metric} blend {r['blend']:.4f} / {r['best_peer']} {r['peer']:.4f} = {r['ratio']:.3f} "
-              f"(target >= 1.05: {'met' if r['met'] else 'NOT met'})", flush=True)
+    ratios = ratios_of(blend, peers)
+    io_ratios = ratios_of(next(r for r in io["report"]["rows"] if r["name"] == "blend"), peers) if io else {}
+    for label, rs in (("Chorus", ratios), ("Chorus interactions only", io_ratios)):
+        for metric, r in rs.items():
+            print(f"{dataset}: {metric} {label} blend {r['blend']:.4f} / {r['best_peer']} {r['peer']:.4f} = {r['ratio']:.3f} "
+                  f"(target >= 1.05: {'met' if r['met'] else 'NOT met'})", flush=True)
 
-    chorus_out = dict(chorus)
-    chorus_out["command"] = " ".join(shlex.quote(c.replace(tmp, "$TMP")) for c in chorus["command"])
     return {
         "dataset": dataset,
         "data": {"train_rows": int(len(u)), "users": n_users, "items": n_items, "test_pairs": int(len(te_u)),
                  "test_users": len(relevant), "cold_test_pairs": cold_pairs,
                  "validation_rows": int((~keep).sum()), "validation_users": len(val_rel), **split_sums},
-        "chorus": {"report": report, **chorus_out},
+        "chorus": {"report": report, **chorus},
+        "chorus_per_seed": per_seed,
+        "chorus_interactions_only": io,
         "chorus_cold_items": cold,
         "peers": peers,
         "ratios": ratios,
+        "ratios_interactions_only": io_ratios,
         "metric_check": check,
     }
+
+
+def torch_version():
+    try:
+        import torch
+        return torch.__version__
+    except ImportError:
+        return None
+
+
+def explicit_command(args):
+    """This run's command with every option spelled out (defaults included), so that a later change of
+    a default cannot change what the recorded command runs."""
+    q = shlex.quote
+    c = ["python3", "bench/quality/run.py", "--data", q(args.data), "--datasets", *args.datasets,
+         "--chorus", q(args.chorus), "--seed", str(args.seed), "--seeds", str(args.seeds), "--peers", *args.peers,
+         "--grid", args.grid, "--k", str(args.k), "--validation", str(args.validation), "--threads", str(args.threads),
+         "--diversity", q(args.diversity), "--sasrec-maxlen", str(args.sasrec_maxlen),
+         "--sasrec-max-epochs", str(args.sasrec_max_epochs), "--sasrec-eval-every", str(args.sasrec_eval_every),
+         "--sasrec-patience", str(args.sasrec_patience)]
+    if args.chorus_args:
+        c += ["--chorus-args", q(args.chorus_args)]
+    for flag in ("no_widen", "no_interactions_only", "no_cold_items", "not_for_the_record"):
+        if getattr(args, flag):
+            c.append("--" + flag.replace("_", "-"))
+    if args.peer_cache:
+        c += ["--peer-cache", q(args.peer_cache)]
+    return " ".join(c)
 
 
 def main():
@@ -518,6 +771,8 @@ def main():
     if args.render_only:
         with open(os.path.join(HERE, "results.json")) as f:
             result = json.load(f)
+        if "explicit_command" not in result:
+            sys.exit("run.py: results.json predates the seeds / widening / SASRec layout; rerun the benchmark to record it")
         with open(os.path.join(HERE, "results.md"), "w") as f:
             f.write(render_md(result))
         print(f"rewrote {os.path.relpath(os.path.join(HERE, 'results.md'), common.REPO)} from results.json")
@@ -529,6 +784,16 @@ def main():
             sys.exit(f"run.py: {os.path.join(args.data, d)} not found (pass --data DIR, the folder holding {d}/)")
     if not (os.path.isfile(args.chorus) and os.access(args.chorus, os.X_OK)):
         sys.exit(f"run.py: {args.chorus} not found or not executable; build it with `make cli` (or pass --chorus)")
+    clash = {"--seed", "--texts", "--facts", "--json", "--export-split"} & {a.split("=")[0] for a in shlex.split(args.chorus_args)}
+    if clash:
+        sys.exit(f"run.py: --chorus-args may not set {', '.join(sorted(clash))} (the script sets them per run)")
+    if args.seeds < 1:
+        sys.exit("run.py: --seeds must be >= 1")
+    if "sasrec" in args.peers:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            sys.exit("run.py: the sasrec peer needs torch (bench/setup.sh installs it), or leave it out with --peers")
     prov = common.Provenance([args.chorus])
     if not args.no_write:
         prov.check_record(args.not_for_the_record)
@@ -557,9 +822,16 @@ def main():
                      "chorus_sha256": chorus_sha, "chorus_mtime": chorus_mtime,
                      "chorus_args": args.chorus_args, "peers": args.peers, "peer_cache": args.peer_cache,
                      "python_OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
-                     "grids": {p: GRIDS[p] for p in args.peers}},
+                     "grid": args.grid, "widen": not args.no_widen,
+                     "spaces": {p: dict(SPACES[p], axes=start_axes(p, args)) for p in args.peers},
+                     "sasrec": sasrec_params({}, args) if "sasrec" in args.peers else None,
+                     "sasrec_early_stopping": {"max_epochs": args.sasrec_max_epochs, "eval_every": args.sasrec_eval_every,
+                                               "patience": args.sasrec_patience} if "sasrec" in args.peers else None,
+                     "interactions_only": not args.no_interactions_only, "cold_items": not args.no_cold_items,
+                     "diversity": args.diversity},
+        "explicit_command": explicit_command(args),
         "versions": {"implicit": implicit.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
-                     "threadpoolctl": threadpoolctl.__version__},
+                     "threadpoolctl": threadpoolctl.__version__, "torch": torch_version()},
         "threadpoolctl": pools,
         "datasets": results,
         "provenance": prov.finish().as_dict(),
@@ -587,52 +859,95 @@ def fmt_params(p):
     return ", ".join(f"{k} {v}" for k, v in p.items())
 
 
+def pm(row, m, bold=False):
+    """mean +- sd (sd over seeds when there is more than one)."""
+    b = "**" if bold else ""
+    sd = row.get(m + "_sd")
+    return f"{b}{row[m]:.4f}{b}" + (f" ± {sd:.4f}" if sd is not None and len(row.get("seeds", [0, 0])) > 1 else "")
+
+
+def chorus_rows(rep, seeds, s, ch, label):
+    lines = []
+    for r in filter(is_main_row, rep["rows"]):
+        r = dict(r, seeds=seeds)
+        name = f"**Chorus blend{label}**" if r["name"] == "blend" else f"Chorus {r['name']} (alone)"
+        if r["name"] == "blend":
+            setting = (f"`chorus eval{label and ' --texts off --facts off'}`{(' ' + s['chorus_args']) if s['chorus_args'] else ''}, "
+                       f"seeds {', '.join(str(x) for x in seeds)}; blend weights on its own validation hold-out")
+            fit = f"{rep['fit_seconds']:.2f}"
+            if ch.get("text_encoding_seconds") is not None:
+                fit += f" (+ {ch['text_encoding_seconds']:.1f} text encoding)"
+        else:
+            setting = f"blend weight {r['weight']:.3f}" if r.get("weight") is not None else ""
+            hls = [h for h in ch.get("half_life_days", []) if h is not None]
+            if r["name"] == "popularity" and hls:
+                hl = sorted(set(hls))
+                setting += "; " + ", ".join(f"half-life {h:g} d" if h > 0 else "no decay" for h in hl)
+            fit = "(in blend)"
+        blend = r["name"] == "blend"
+        lines.append(f"| {name} | {pm(r, 'recall', blend)} | {pm(r, 'ndcg', blend)} | {pm(r, 'hit_rate')} | {pm(r, 'mrr')} | "
+                     f"{pm(r, 'coverage')} | {setting} | | {fit} |")
+    return lines
+
+
+def peer_rows(d):
+    lines = []
+    for name, p in d["peers"].items():
+        lines.append(f"| {name} | {pm(p, 'recall')} | {pm(p, 'ndcg')} | {pm(p, 'hit_rate')} | {pm(p, 'mrr')} | "
+                     f"{pm(p, 'coverage')} | {fmt_params(p['params'])} | {p['val_ndcg']:.4f} | {p['fit_seconds']:.2f} |")
+    return lines
+
+
+def ratio_lines(ratios, k, who):
+    lines = []
+    for metric, label in (("ndcg", f"NDCG@{k}"), ("recall", f"Recall@{k}")):
+        r = ratios.get(metric)
+        if r:
+            lines.append(f"- **{label}: {who} / best peer ({r['best_peer']}) = {r['blend']:.4f} / {r['peer']:.4f} = "
+                         f"{r['ratio']:.3f}** (means over seeds; target >= {r['target']:.2f}: **{'met' if r['met'] else 'not met'}**)")
+    return lines
+
+
 def render_dataset(d, s):
     rep, ch = d["chorus"]["report"], d["chorus"]
     k = rep.get("k", s["k"])
+    seeds = ch["seeds"]
+    header = [f"| recommender | Recall@{k} | NDCG@{k} | HR@{k} | MRR@{k} | Cov@{k} | setting (chosen on validation) | val NDCG@{k} | fit (s) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     lines = [f"## {d['dataset']}", "",
              f"Train {d['data']['train_rows']:,} interactions ({d['data']['users']:,} users x {d['data']['items']:,} items); "
              f"test {d['data']['test_pairs']:,} relevant pairs over {d['data']['test_users']:,} users, "
              f"{d['data']['cold_test_pairs']:,} of them on items absent from train (misses for everyone). "
              f"Validation carve-out for the peers' tuning: {d['data']['validation_rows']:,} training rows held out, "
              f"{d['data']['validation_users']:,} validation users.", "",
-             f"| recommender | Recall@{k} | NDCG@{k} | HR@{k} | MRR@{k} | Cov@{k} | setting (chosen on validation) | val NDCG@{k} | fit (s) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for r in filter(is_main_row, rep["rows"]):
-        name = "**Chorus blend**" if r["name"] == "blend" else f"Chorus {r['name']} (alone)"
-        if r["name"] == "blend":
-            setting = f"default `chorus eval`{(' ' + s['chorus_args']) if s['chorus_args'] else ''}; blend weights on its own validation hold-out"
-            fit = f"{rep['fit_seconds']:.2f}"
-            if ch.get("text_encoding_seconds") is not None:
-                fit += f" (+ {ch['text_encoding_seconds']:.1f} text encoding)"
-        else:
-            setting = f"blend weight {r['weight']:.3f}" if r.get("weight") is not None else ""
-            if r["name"] == "popularity" and ch.get("half_life_days") is not None:
-                hl = ch["half_life_days"]
-                setting += f"; half-life {hl:g} d" if hl > 0 else "; no decay"
-            fit = "(in blend)"
-        b = "**" if r["name"] == "blend" else ""
-        lines.append(f"| {name} | {b}{r['recall']:.4f}{b} | {b}{r['ndcg']:.4f}{b} | {r['hit_rate']:.4f} | {r['mrr']:.4f} | "
-                     f"{r['coverage']:.4f} | {setting} | | {fit} |")
-    for name, p in d["peers"].items():
-        sd = f" +- {p['ndcg_sd']:.4f}" if len(p["seeds"]) > 1 else ""
-        rsd = f" +- {p['recall_sd']:.4f}" if len(p["seeds"]) > 1 else ""
-        lines.append(f"| {name} | {p['recall']:.4f}{rsd} | {p['ndcg']:.4f}{sd} | {p['hit_rate']:.4f} | {p['mrr']:.4f} | "
-                     f"{p['coverage']:.4f} | {fmt_params(p['params'])} | {p['val_ndcg']:.4f} | {p['fit_seconds']:.2f} |")
+             f"### Chorus (texts and facts, its default) against the peers", "",
+             f"Mean ± sd over seeds {', '.join(str(x) for x in seeds)} for Chorus and the stochastic peers "
+             f"({', '.join(n for n in d['peers'] if n in STOCHASTIC) or 'none run'}); EASE and item-kNN are deterministic.", ""]
+    lines += header + chorus_rows(rep, seeds, s, ch, "") + peer_rows(d) + [""]
+    lines += ratio_lines(d["ratios"], k, "Chorus blend")
+    lines.append("- Chorus ran as: " + "; ".join(f"`{c}` ({w:.0f} s wall)" for c, w in zip(ch["commands"], ch["wall_seconds"])) + ".")
     lines.append("")
-    for metric, label in (("ndcg", f"NDCG@{k}"), ("recall", f"Recall@{k}")):
-        r = d["ratios"].get(metric)
-        if r:
-            lines.append(f"- **{label}: Chorus blend / best peer ({r['best_peer']}) = {r['blend']:.4f} / {r['peer']:.4f} = "
-                         f"{r['ratio']:.3f}** (target >= {r['target']:.2f}: **{'met' if r['met'] else 'not met'}**)")
-    e = [f"{n}: {', '.join(p['grid_edges'])}" for n, p in d["peers"].items() if p["grid_edges"]]
-    lines.append(f"- Chosen settings at an end of their grid: {'; '.join(e) if e else 'none'}.")
-    cached = [f"{n} ({p['cached_from']})" for n, p in d["peers"].items() if p.get("cached_from")]
-    if cached:
-        lines.append("- Reused from the peer cache (`--peer-cache`; same split, grid and settings), recorded: "
-                     + ", ".join(cached) + ".")
-    lines.append("- Tuning time (whole grid, on the validation carve-out): "
-                 + ", ".join(f"{n} {p['tuning_seconds']:.0f} s ({len(p['grid'])} settings)" for n, p in d["peers"].items()) + ".")
+    io = d.get("chorus_interactions_only")
+    if io:
+        lines += [f"### Chorus on interactions only (`--texts off --facts off`) against the same peers", "",
+                  "No movie texts and no facts: Chorus's agents see the same interactions (with timestamps) as the peers; "
+                  "the content and knowledge-graph agents are absent. The peers' rows are the same fits as above.", ""]
+        lines += header + chorus_rows(io["report"], io["seeds"], s, io, " (interactions only)") + peer_rows(d) + [""]
+        lines += ratio_lines(d.get("ratios_interactions_only", {}), k, "Chorus blend (interactions only)")
+        lines.append("- Chorus ran as: " + "; ".join(f"`{c}` ({w:.0f} s wall)" for c, w in zip(io["commands"], io["wall_seconds"])) + ".")
+        lines.append("")
+    lines += ["### Peer tuning: the grids searched", ""]
+    for n, p in d["peers"].items():
+        axes = "; ".join(f"{key} {{{', '.join(format(v, 'g') if not isinstance(v, str) else v for v in vals)}}}"
+                         for key, vals in p["searched_axes"].items())
+        widened = [f"round {j + 1}: +{', +'.join(r['widened'])}" for j, r in enumerate(p["rounds"]) if r["widened"]]
+        lines.append(f"- {n}: {len(p['grid'])} settings in {len(p['rounds'])} round(s), {p['tuning_seconds']:.0f} s; searched "
+                     f"{axes}" + (f" (widened at the edges, {'; '.join(widened)})" if widened else " (no widening needed)")
+                     + f". Chosen value at an edge: {'; '.join(p['grid_edges']) if p['grid_edges'] else 'none'}."
+                     + (f" Reused from the peer cache (recorded {p['cached_from']})." if p.get("cached_from") else ""))
+        if n == "sasrec":
+            lines[-1] += f" Epochs chosen by early stopping: {p['params'].get('epochs')}."
+    lines.append("")
     c = d.get("metric_check")
     if c:
         lines.append(f"- Metric cross-check: Chorus's popularity agent re-implemented in Python (sum of weights x "
@@ -641,19 +956,18 @@ def render_dataset(d, s):
                      f"NDCG@{k} {c['python']['ndcg']:.4f} vs Chorus's {c['chorus']['ndcg']:.4f}, Recall@{k} "
                      f"{c['python']['recall']:.4f} vs {c['chorus']['recall']:.4f}; largest difference over Recall, NDCG, "
                      f"HR, MRR, coverage {c['max_abs_difference']:.1e}.")
-    lines.append(f"- Chorus ran as `{ch['command']}` ({ch['wall_seconds']:.0f} s wall, text encoding included).")
-    lines.append("")
-    lines += render_diversity(rep, k) + render_cold(d.get("chorus_cold_items"), k)
+        lines.append("")
+    lines += render_diversity(rep, k, seeds) + render_cold(d.get("chorus_cold_items"), k)
     return "\n".join(lines)
 
 
-def render_diversity(rep, k):
-    """The accuracy/diversity curve: the blend at each MMR knob value of the main run."""
+def render_diversity(rep, k, seeds):
+    """The accuracy/diversity curve: the blend at each MMR knob value of the main run (means over seeds)."""
     curve = [(0.0, r) for r in rep["rows"] if r["name"] == "blend"]
     curve += [(float(r["name"].split(" MMR ")[1]), r) for r in rep["rows"] if r["name"].startswith("blend MMR ")]
     if len(curve) < 2:
         return []
-    lines = [f"### Accuracy / diversity trade-off (Chorus blend, MMR re-ranking)", "",
+    lines = [f"### Accuracy / diversity trade-off (Chorus blend, MMR re-ranking; means over seeds {', '.join(str(x) for x in seeds)})", "",
              "MMR picks each next item by (1 - λ) · relevance - λ · max cosine to the items already picked, over the "
              "items' sentence vectors; ILD@k = mean 1 - cosine over the pairs of each list (same vectors); "
              "Cov@k = distinct recommended items / catalogue.", "",
@@ -687,15 +1001,32 @@ def render_md(r):
     pools = "\n".join(
         f"| {p.get('user_api')} | {p.get('internal_api')} | {p.get('num_threads')} | {p.get('version')} | "
         f"{p.get('threading_layer', '')} | `{os.path.basename(p.get('filepath', ''))}` |" for p in r["threadpoolctl"])
-    grids = "\n".join(f"  - {p}: {len(g)} settings: " + grid_text(p) for p, g in s["grids"].items())
+    grids = "\n".join(f"  - {p}: starting grid " + axes_text(sp_["axes"]) + "; widened at an edge with, below / above: "
+                       + ("; ".join(f"{key} {{{', '.join(format(x, 'g') for x in lo)}}} / {{{', '.join(format(x, 'g') for x in hi)}}}"
+                                    for key, (lo, hi) in sp_["widen"].items()) if s["widen"] else "(not widened: --no-widen)")
+                       for p, sp_ in s["spaces"].items())
     summary = []
     for d in r["datasets"]:
-        for metric, label in (("ndcg", "NDCG@10"), ("recall", "Recall@10")):
-            x = d["ratios"].get(metric)
-            if x:
-                summary.append(f"| {d['dataset']} | {label} | {x['blend']:.4f} | {x['best_peer']} {x['peer']:.4f} | "
-                               f"{x['ratio']:.3f} | {'met' if x['met'] else 'not met'} |")
-    return f"""# Ranking quality: Chorus vs implicit ALS / BPR, EASE, item-kNN
+        for cfg, rs in (("Chorus", d["ratios"]), ("Chorus, interactions only", d.get("ratios_interactions_only") or {})):
+            for metric, label in (("ndcg", "NDCG@10"), ("recall", "Recall@10")):
+                x = rs.get(metric)
+                if x:
+                    bsd = f" ± {x['blend_sd']:.4f}" if s["seeds"] > 1 else ""
+                    psd = f" ± {x['peer_sd']:.4f}" if s["seeds"] > 1 and x["best_peer"] in STOCHASTIC else ""
+                    summary.append(f"| {d['dataset']} | {cfg} | {label} | {x['blend']:.4f}{bsd} | "
+                                   f"{x['best_peer']} {x['peer']:.4f}{psd} | "
+                                   f"{x['ratio']:.3f} | {'met' if x['met'] else 'not met'} |")
+    sas = s.get("sasrec")
+    sas_line = ""
+    if sas:
+        es = s["sasrec_early_stopping"]
+        sas_line = (f"\n- SASRec (bench/quality/sasrec.py, PyTorch {v.get('torch')} CPU, `torch.set_num_threads({s['threads']})`): "
+                    f"{sas['blocks']} blocks, {sas['heads']} head, the latest {sas['maxlen']} items of each user's training "
+                    f"sequence (timestamp order, ties by position in train.csv), full-softmax cross-entropy over the catalogue at every "
+                    f"position, Adam lr {sas['lr']} (betas 0.9, 0.98), batch {sas['batch']}; epochs chosen by early stopping on "
+                    f"validation NDCG@{s['k']} (every {es['eval_every']} epochs, patience {es['patience']}, at most {es['max_epochs']}), "
+                    f"then refitted on the whole training split for that many epochs.")
+    return f"""# Ranking quality: Chorus vs implicit ALS / BPR, EASE, item-kNN, SASRec
 
 Recorded by `bench/quality/run.py`; do not edit by hand (rerun it: `make bench-quality`).
 
@@ -707,8 +1038,10 @@ then refitted on the whole training split; the test split is touched once per pe
 
 ## Summary: Chorus blend / best peer (target >= 1.05)
 
-| dataset | metric | Chorus blend | best peer | ratio | target |
-| --- | --- | --- | --- | --- | --- |
+Means ± sd over seeds {', '.join(str(s['seed'] + j) for j in range(s['seeds']))} (Chorus and the stochastic peers); ratio of the means.
+
+| dataset | Chorus configuration | metric | Chorus blend | best peer | ratio | target |
+| --- | --- | --- | --- | --- | --- | --- |
 {chr(10).join(summary)}
 
 {chr(10).join(render_dataset(d, s) for d in r["datasets"])}
@@ -723,6 +1056,14 @@ which builds the CLI (`make cli`), installs the peers (`bench/setup.sh`) and run
 ```
 {r['command']}
 ```
+
+The same run with every option spelled out (defaults included, so a later change of a default does not change it):
+
+```
+{r.get('explicit_command', r['command'])}
+```
+
+The Chorus binary it ran is named (path, size, sha256) at the top of this file.
 
 Total runtime of this run: {r['runtime_seconds']:.0f} s.
 
@@ -741,25 +1082,30 @@ Total runtime of this run: {r['runtime_seconds']:.0f} s.
   h = round({s['validation']} n) clamped to 1 ... n-1, users with n < 2 kept whole), relevant = those not repeating a
   remaining pair; every grid setting is fitted on the rest and scored by validation NDCG@{s['k']}; the best (first in grid
   order on ties) is refitted on the whole training split and scored once on test. Tuning uses seed {s['seed']};
-  the refits of the stochastic peers (implicit-als, implicit-bpr) use seeds {s['seed']} ... {s['seed'] + s['seeds'] - 1}
-  and report the mean (+- sd over seeds). Fit time: the median refit on the whole training split.
-- Grids:
-{grids}
-- Chorus: one `chorus eval` run with its defaults (every agent at its default setting; the popularity half-life
-  and the coordinator chosen by the fit on its own validation hold-out of the training data, which never sees the
-  test split; every CPU as worker threads; seed 42){'; extra arguments: `' + s['chorus_args'] + '`' if s['chorus_args'] else ''}.
-  The agents' rows are each agent alone; "weight" is its share in the blend as `chorus eval` reports it. Chorus's
-  fit time is the whole engine fit (every agent and the coordinator); the sentence encoding of the movie texts
-  is reported apart. Single seed (its ALS moves by a few percent between seeds, see bench/als/results.md).
+  the refits of the stochastic peers (implicit-als, implicit-bpr, sasrec) use seeds {s['seed']} ... {s['seed'] + s['seeds'] - 1}
+  and report the mean ± sd over seeds. Fit time: the median refit on the whole training split.
+- Grids ({s['grid']} starting grids): when the validation-chosen value of a parameter is the lowest (highest) of its
+  axis, the next value below (above) is added to that axis and the new points of the grid are tuned, until no chosen
+  value sits at an edge or the parameter's limit is reached (the grids searched, per dataset, are listed above;
+  every point's validation score is in results.json):
+{grids}{sas_line}
+- Chorus: `chorus eval` with its defaults and `--seed S` for each seed {s['seed']} ... {s['seed'] + s['seeds'] - 1} (every agent at its
+  default setting; the popularity half-life and the coordinator chosen by the fit on its own validation hold-out of the
+  training data, which never sees the test split; every CPU as worker threads){'; extra arguments: `' + s['chorus_args'] + '`' if s['chorus_args'] else ''};
+  {'and again with `--texts off --facts off` (interactions only, its own table); ' if s.get('interactions_only') else ''}the
+  cold-item run uses seed {s['seed']} only. Rows are means ± sd over the seeds; the agents' rows are each agent alone;
+  "weight" is its share in the blend as `chorus eval` reports it (mean). Chorus's fit time is the median whole engine
+  fit (every agent and the coordinator); the sentence encoding of the movie texts is reported apart.
 - Threads: implicit `num_threads={s['threads']}`; this Python process ran with OPENBLAS_NUM_THREADS={s['python_OPENBLAS_NUM_THREADS']}
-  (implicit's documented setting), raised to {s['threads']} with threadpoolctl inside EASE's fit and scoring (dense BLAS).
+  (implicit's documented setting), raised to {s['threads']} with threadpoolctl inside EASE's fit and scoring (dense BLAS);
+  torch `set_num_threads({s['threads']})` for SASRec.
 
 ## Machine
 
 - date: {m['date']}
 - nproc: {m['nproc']}; CPU: {m['cpu_model']}; memory: {m['memory_gib']} GiB; kernel {m['kernel']}
 - uptime before: `{m['uptime_before']}`; after: `{m['uptime_after']}`{load_note(m)}
-- {m['swift']}; Python {m['python']}; implicit {v['implicit']}, numpy {v['numpy']}, scipy {v['scipy']}, threadpoolctl {v['threadpoolctl']}
+- {m['swift']}; Python {m['python']}; implicit {v['implicit']}, numpy {v['numpy']}, scipy {v['scipy']}, threadpoolctl {v['threadpoolctl']}, torch {v.get('torch')}
 - repository revision: {m['git_revision']}; Chorus CLI `{s['chorus']}` built {s['chorus_mtime']}, sha256 `{s['chorus_sha256'][:16]}…`
 
 threadpoolctl in the Python process (end of run):
@@ -779,11 +1125,9 @@ def load_note(m):
             f" implicit's multi-threaded SGD/CG)")
 
 
-def grid_text(peer):
-    g = GRIDS[peer]
-    keys = list(g[0].keys())
-    return "; ".join(f"{key} {{{', '.join(str(x) for x in sorted({p[key] for p in g}, key=lambda v: (isinstance(v, str), v)))}}}"
-                     for key in keys)
+def axes_text(axes):
+    return "; ".join(f"{key} {{{', '.join(format(x, 'g') if not isinstance(x, str) else x for x in vals)}}}"
+                     for key, vals in axes.items())
 
 
 if __name__ == "__main__":
