@@ -1,0 +1,44 @@
+import Testing
+@testable import ChorusAgents
+@testable import ChorusCore
+
+/// Snapshots whose checksums are valid but whose contents are hostile (what the engine-snapshot
+/// fuzzer writes, Tests/fuzz/README.md): each must be refused with an error, never trap, and never
+/// load into an engine that traps on its next request.
+@Suite struct HostileSnapshotTests {
+    /// `bytes` with the payload of section `tag` replaced by `edit(payload)`, checksums recomputed.
+    static func rewrite(_ bytes: [UInt8], _ tag: String, _ edit: (inout [UInt8]) -> Void) throws -> [UInt8] {
+        let ranges = try Snapshot.decode(bytes)
+        var sections: [Snapshot.Section] = []
+        for (t, range) in ranges.sorted(by: { $0.value.lowerBound < $1.value.lowerBound }) {
+            var payload = Array(bytes[range])
+            if t == tag { edit(&payload) }
+            sections.append(Snapshot.Section(tag: t, payload: payload))
+        }
+        return Snapshot.encode(sections)
+    }
+
+    static func put(_ value: UInt64, at offset: Int, in payload: inout [UInt8]) {
+        for i in 0..<8 { payload[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) }
+    }
+
+    static func fittedSnapshot() throws -> [UInt8] {
+        let e = try clusteredEngine()
+        try e.fit(fastParameters())
+        return e.snapshotBytes()
+    }
+
+    /// Found by the engine-snapshot fuzzer (Tests/fuzz/corpus/engine-snapshot/crash-model-shape):
+    /// the model's row, user and item counts (the first three u64 of 'MODL') of 2^63 or more
+    /// trapped converting them to Int before they were compared with the log's.
+    @Test func modelShapeCountsOfAnyValueAreRefused() throws {
+        let bytes = try Self.fittedSnapshot()
+        for field in 0..<3 {
+            for value: UInt64 in [0xffff_ffff_ffff_ffff, 0x8000_0000_0000_0000, 1 << 40] {
+                let hostile = try Self.rewrite(bytes, "MODL") { Self.put(value, at: 8 * field, in: &$0) }
+                #expect(throws: ChorusError.self, "MODL field \(field) = \(value)") { try Engine.load(bytes: hostile) }
+            }
+        }
+        #expect(try Engine.load(bytes: Self.rewrite(bytes, "MODL") { _ in }).stats().fitted)
+    }
+}
