@@ -42,3 +42,24 @@ import Testing
         #expect(try Engine.load(bytes: Self.rewrite(bytes, "MODL") { _ in }).stats().fitted)
     }
 }
+
+/// Found by the engine-snapshot fuzzer (Tests/fuzz/corpus/engine-snapshot/crash-als-nonfinite): a
+/// log with weights of 1e21 and 2e25 (finite and positive: `add` accepts them too) made the ALS fit
+/// diverge to non-finite factors; the fit published them, recommendations scored NaN, and the
+/// engine saved a snapshot that its own loader refuses. The fit now fails and publishes nothing.
+@Suite struct DivergentFitTests {
+    @Test func aFitThatDivergesPublishesNothing() throws {
+        let file = "\(#filePath)"
+        let root = String(file[..<file.range(of: "/Tests/ChorusAgentsTests/")!.lowerBound])
+        let engine = try Engine.load(path: root + "/Tests/fuzz/corpus/engine-snapshot/crash-als-nonfinite")
+        #expect(!engine.stats().fitted)
+        var p = FitParameters()
+        p.factors = 2; p.iterations = 1; p.threads = 1; p.seed = 1
+        #expect(throws: ChorusError.self) { try engine.fit(p) }
+        #expect(!engine.stats().fitted)
+        // The same log with ordinary weights fits.
+        let ordinary = try clusteredEngine()
+        try ordinary.fit(p)
+        #expect(ordinary.stats().fitted)
+    }
+}
