@@ -71,7 +71,7 @@ FUZZ_HARNESSES ?=
 .PHONY: fuzz-build fuzz fuzz-smoke fuzz-replay fuzz-seeds
 
 fuzz-build: setup
-	CHORUS_FUZZ=1 $(SWIFT) build -c release --build-path $(FUZZ_BUILD) --sanitize=fuzzer --sanitize=address --product chorus-fuzz
+	CHORUS_FUZZ=1 $(SWIFT) build -c release --build-path $(FUZZ_BUILD) --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address --product chorus-fuzz
 
 # FUZZ_RUNS executions per harness (FUZZ_MAX_TIME seconds caps each; 0 = no cap), one harness at a time.
 fuzz: fuzz-build
