@@ -41,6 +41,29 @@ import Testing
         }
         #expect(try Engine.load(bytes: Self.rewrite(bytes, "MODL") { _ in }).stats().fitted)
     }
+
+    /// Found by the engine-snapshot fuzzer (Tests/fuzz/corpus/engine-snapshot/oom-text-count): the
+    /// 'TEXT' section's entry count was checked only against Int32.max, so a count near it reserved
+    /// a dictionary of about a gigabyte before the first entry was read. The count is now checked
+    /// against the bytes left first (the message says which check refused it; the counts here stay
+    /// small enough that a regression fails this test instead of exhausting memory).
+    @Test func aTextTableCountIsCheckedAgainstTheBytesLeft() throws {
+        let e = Engine(config: EngineConfig(hashingEncoder: true))
+        try e.add([Interaction(user: 1, item: 101), Interaction(user: 2, item: 102)])
+        try e.setTexts(.item, ids: [101, 102], texts: ["space rockets", "a quiet garden"])
+        let bytes = e.snapshotBytes()
+        let nameLength = try #require(try Snapshot.decode(bytes)["TEXT"].map { Int(bytes[$0.lowerBound]) })
+        for count: UInt64 in [3, 1000, 100_000] {
+            let hostile = try Self.rewrite(bytes, "TEXT") { Self.put(count, at: 4 + nameLength + 4, in: &$0) }
+            do {
+                _ = try Engine.load(bytes: hostile)
+                Issue.record("a text table claiming \(count) entries loaded")
+            } catch {
+                #expect(error.message.contains("cannot fit"), "\(count): \(error.message)")
+            }
+        }
+        #expect(try Engine.load(bytes: Self.rewrite(bytes, "TEXT") { _ in }).text(.item, id: 101) == "space rockets")
+    }
 }
 
 /// Found by the engine-snapshot fuzzer (Tests/fuzz/corpus/engine-snapshot/crash-als-nonfinite): a
