@@ -25,7 +25,7 @@ cli: setup
 demo: lib cli
 	$(CLI) demo --data $(DATA)
 
-test: test-swift test-swift-tsan test-c test-c-sanitize test-c-tsan test-python
+test: test-swift test-swift-tsan test-c test-c-sanitize test-c-tsan test-python fuzz-replay fuzz-smoke
 
 test-swift: setup
 	$(SWIFT) build --build-tests
@@ -89,6 +89,42 @@ test-c-tsan: setup
 
 test-python: lib
 	CHORUS_LIBRARY=$(abspath $(LIB)) PYTHONPATH=bindings/python $(PYTHON) -m pytest -q bindings/python/tests
+
+# Fuzzing (Tests/fuzz/README.md): libFuzzer harnesses over every entry point that parses bytes or
+# takes sizes from the caller, built with coverage + AddressSanitizer into its own build path.
+FUZZ_BUILD := .build/fuzz
+FUZZ_BIN := $(FUZZ_BUILD)/release/chorus-fuzz
+FUZZ_RUNS ?= 1000000
+FUZZ_MAX_TIME ?= 0
+FUZZ_SMOKE_RUNS ?= 2000
+FUZZ_HARNESSES ?=
+.PHONY: fuzz-build fuzz fuzz-smoke fuzz-replay fuzz-seeds
+
+fuzz-build: setup
+	CHORUS_FUZZ=1 $(SWIFT) build -c release --build-path $(FUZZ_BUILD) --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address --product chorus-fuzz
+
+# FUZZ_RUNS executions per harness (FUZZ_MAX_TIME seconds caps each; 0 = no cap), one harness at a time.
+fuzz: fuzz-build
+	./Tests/fuzz/run.sh --bin $(FUZZ_BIN) --runs $(FUZZ_RUNS) --max-time $(FUZZ_MAX_TIME) $(FUZZ_HARNESSES)
+
+# A short pass of each harness (make test, CI).
+fuzz-smoke: fuzz-build
+	./Tests/fuzz/run.sh --bin $(FUZZ_BIN) --runs $(FUZZ_SMOKE_RUNS) --out build/fuzz-smoke $(FUZZ_HARNESSES)
+
+# The committed corpora (seeds and past findings) through the plain build's replay driver, and the
+# snapshot mutator's own check.
+fuzz-replay: setup
+	$(SWIFT) build --product chorus-fuzz
+	.build/debug/chorus-fuzz replay-all Tests/fuzz/corpus
+	.build/debug/chorus-fuzz check-mutator Tests/fuzz/corpus/engine-snapshot/seed-full.chorus 2000
+	.build/debug/chorus-fuzz check-mutator Tests/fuzz/corpus/graph-snapshot/seed-rotate.chorus 2000
+
+# Regenerates the seed corpora from the library's own writers (commit the result).
+fuzz-seeds: setup
+	$(SWIFT) build --product chorus-fuzz
+	rm -rf build/fuzz-seeds && mkdir -p build && .build/debug/chorus-fuzz seeds build/fuzz-seeds
+	for d in build/fuzz-seeds/*; do rm -rf Tests/fuzz/corpus/$$(basename $$d)/seed-*; \
+	  for f in $$d/*; do mkdir -p Tests/fuzz/corpus/$$(basename $$d); cp $$f Tests/fuzz/corpus/$$(basename $$d)/seed-$$(basename $$f); done; done
 
 # Benchmarks (bench/README.md): peers are installed here, never in the test path.
 bench-setup:

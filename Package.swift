@@ -7,6 +7,10 @@ let root = Context.packageDirectory
 // Hot loops over class-held buffers: the dynamic exclusivity checks (swift_beginAccess) cost ~10%
 // of fit and recommend time; the engine's own locking already serialises writers.
 let fastSwift: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+// `CHORUS_FUZZ=1 swift build --sanitize=fuzzer --sanitize=address ...` (make fuzz-build) builds chorus-fuzz
+// as libFuzzer harnesses (Tests/fuzz/README.md). That build links the C ABI into an executable with the
+// sanitizer runtimes, whose symbols must stay exported: the library's version script is left out there.
+let fuzzBuild = Context.environment["CHORUS_FUZZ"] == "1"
 let jemallocLink: [LinkerSetting] = [.unsafeFlags(["-L\(root)/.deps/jemalloc/lib", "-lchjemalloc", "-lpthread", "-ldl"])]
 
 let package = Package(
@@ -15,6 +19,7 @@ let package = Package(
         .library(name: "chorus", type: .dynamic, targets: ["Chorus"]),
         .executable(name: "chorus-cli", targets: ["chorus-cli"]),
         .executable(name: "chorus-bench", targets: ["chorus-bench"]),
+        .executable(name: "chorus-fuzz", targets: ["chorus-fuzz"]),
     ],
     targets: [
         // C headers: the public API (include/chorus.h) and the two system libraries.
@@ -39,11 +44,18 @@ let package = Package(
             name: "Chorus",
             dependencies: ["CChorus", "ChorusCore", "ChorusAgents", "ChorusText", "ChorusKnowledge"],
             exclude: ["README.md"],
-            linkerSettings: [.unsafeFlags(["-Xlinker", "--version-script=\(root)/exports.map"])]
+            linkerSettings: fuzzBuild ? [] : [.unsafeFlags(["-Xlinker", "--version-script=\(root)/exports.map"])]
         ),
         .executableTarget(name: "chorus-cli", dependencies: ["ChorusCore", "ChorusAgents", "ChorusEval", "ChorusKnowledge"], exclude: ["README.md"]),
         // Benchmark drivers (bench/): the Swift side of peer comparisons.
         .executableTarget(name: "chorus-bench", dependencies: ["ChorusCore", "ChorusCollaborative", "ChorusAgents", "ChorusEval"]),
+
+        // Fuzzing harnesses (Tests/fuzz/README.md): libFuzzer entry points when built with
+        // `-D CHORUS_FUZZ -sanitize=fuzzer,address` (make fuzz), a corpus replay driver otherwise.
+        .target(name: "CChorusFuzz", path: "Sources/CChorusFuzz"),
+        .executableTarget(name: "chorus-fuzz", dependencies: ["Chorus", "CChorus", "CChorusFuzz", "ChorusCore", "ChorusText",
+                                                             "ChorusKnowledge", "ChorusEval"],
+                          exclude: ["README.md"], swiftSettings: fuzzBuild ? [.define("CHORUS_FUZZ")] : []),
 
         .testTarget(name: "ChorusCoreTests", dependencies: ["ChorusCore"]),
         .testTarget(name: "ChorusCollaborativeTests", dependencies: ["ChorusCollaborative"]),

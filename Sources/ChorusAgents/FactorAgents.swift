@@ -62,6 +62,17 @@ public final class FactorAgent: RecommenderAgent {
         for i in 0..<items.rows where !seen[i] { items.row(i).update(repeating: 0, count: items.cols) }
     }
 
+    /// Refuses factors with a NaN or an infinity, what a fit on extreme weights (finite, but near
+    /// Float.greatestFiniteMagnitude) diverges to: such a model would score NaN and save a snapshot
+    /// that `decode` refuses.
+    static func requireFinite(_ name: String, _ factors: (users: FloatMatrix, items: FloatMatrix)) throws(ChorusError) {
+        for m in [factors.users, factors.items] {
+            for j in 0..<m.count where !m.base[j].isFinite {
+                throw .invalidArgument("\(name) diverged to non-finite factors: the interaction weights are too large for it (keep weights well below 1e30)")
+            }
+        }
+    }
+
     /// Reads factors written by `encode`.
     static func decode(name: String, _ r: inout ByteReader, _ context: AgentDecodeContext) throws(ChorusError) -> RecommenderAgent {
         let userCount = context.userCount, itemCount = context.itemCount
@@ -86,6 +97,7 @@ public enum ALSAgent {
             p.threads = context.threads
             p.seed = context.seed
             let factors = try ImplicitALS.fit(userItems: data.userItems, parameters: p, progress: context.progress)
+            try FactorAgent.requireFinite(name, (factors.users, factors.items))
             FactorAgent.zeroUnseenItems(factors.items, data)
             return try FactorAgent(name: name, userFactors: factors.users, itemFactors: factors.items)
         }
@@ -141,6 +153,7 @@ public enum BPRAgent {
             } else {
                 factors = try BPR.fit(userItems: data.userItems, parameters: p, progress: context.progress)
             }
+            try FactorAgent.requireFinite(name, (factors.users, factors.items))
             FactorAgent.zeroUnseenItems(factors.items, data)
             return try FactorAgent(name: name, userFactors: factors.users, itemFactors: factors.items)
         }

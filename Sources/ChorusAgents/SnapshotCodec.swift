@@ -148,10 +148,12 @@ enum EngineSnapshotCodec {
         var model: FittedModel? = nil
         if hasModel == 1 {
             var m = try section("MODL")
-            let rows = Int(try m.read(UInt64.self)), nUsers = Int(try m.read(UInt64.self)), nItems = Int(try m.read(UInt64.self))
-            guard rows <= log.count, nUsers <= log.users.count, nItems <= log.items.count, nUsers >= 1, nItems >= 1 else {
-                throw .format("snapshot model shape (\(rows) rows, \(nUsers) users, \(nItems) items) does not fit its log")
+            // Compared as stored (any UInt64) before they become Ints.
+            let rows64 = try m.read(UInt64.self), users64 = try m.read(UInt64.self), items64 = try m.read(UInt64.self)
+            guard rows64 <= UInt64(log.count), users64 <= UInt64(log.users.count), items64 <= UInt64(log.items.count), users64 >= 1, items64 >= 1 else {
+                throw .format("snapshot model shape (\(rows64) rows, \(users64) users, \(items64) items) does not fit its log")
             }
+            let rows = Int(rows64), nUsers = Int(users64), nItems = Int(items64)
             let halfLife = try m.read(Int64.self)
             let count = Int(try m.read(UInt32.self))
             guard count >= 1, count <= 64 else { throw .format("snapshot agent count \(count) is implausible") }

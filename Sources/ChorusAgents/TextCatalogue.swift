@@ -85,9 +85,13 @@ public struct TextCatalogue: Sendable {
         guard c.dimension >= 1, c.dimension <= 65_536 else { throw .format("text vector dimension \(c.dimension) is implausible") }
         for kind in [Kind.item, .user] {
             let n = try r.read(UInt64.self)
-            // Each entry takes at least 20 bytes (id, text length, vector count): a count the
-            // remaining bytes cannot hold is refused before the table reserves room for it.
-            guard n <= UInt64(r.remaining / 20) else { throw .format("text table size \(n) is implausible for the \(r.remaining) bytes left") }
+            guard n <= UInt64(Int32.max) else { throw .format("text table size \(n) is implausible") }
+            // Before the table reserves room for n entries: each takes at least its id, a non-empty
+            // string and a vector of `dimension` floats.
+            let smallestEntry = 8 + 4 + 1 + 8 + 4 * c.dimension
+            guard n <= UInt64(r.remaining / smallestEntry) else {
+                throw .format("text table of \(n) entries cannot fit the \(r.remaining) bytes left")
+            }
             var table: [Int64: Entry] = [:]
             table.reserveCapacity(Int(n))
             for _ in 0..<Int(n) {

@@ -90,8 +90,14 @@ public struct ByteReader {
     }
     /// Reads a float array straight into a jemalloc-backed matrix of the expected shape.
     public mutating func readMatrix(rows: Int, cols: Int) throws(ChorusError) -> FloatMatrix {
-        let n = Int(try read(UInt64.self))
-        guard n == rows * cols else { throw .format("\(context): matrix has \(n) values, expected \(rows) x \(cols)") }
+        // The stored count is untrusted: compared as a UInt64 (any value), and the shape's product
+        // and byte size checked for overflow and against the bytes left before anything is allocated.
+        let stored = try read(UInt64.self)
+        let (n, overflow) = rows.multipliedReportingOverflow(by: cols)
+        guard rows >= 0, cols >= 0, !overflow, stored == UInt64(n) else {
+            throw .format("\(context): matrix has \(stored) values, expected \(rows) x \(cols)")
+        }
+        guard n <= (end - offset) / 4 else { throw .format("\(context): truncated (a \(rows) x \(cols) matrix needs \(n) floats, \(end - offset) bytes left)") }
         let o = try take(n * 4)
         let m = try FloatMatrix(rows: rows, cols: cols)
         bytes.withUnsafeBytes { src in

@@ -111,7 +111,10 @@ extension TripleStore {
         s.relations = try names("relation", &r)
         let h = try r.readArray(Int32.self), rel = try r.readArray(Int32.self), t = try r.readArray(Int32.self)
         guard h.count == rel.count, h.count == t.count else { throw .format("triple store: column lengths differ (\(h.count), \(rel.count), \(t.count))") }
-        s.duplicatesDropped = Int(try r.read(UInt64.self))
+        // Compared as stored (any UInt64) before it becomes an Int, with room left to count on.
+        let dropped = try r.read(UInt64.self)
+        guard dropped < 1 << 62 else { throw .format("triple store: \(dropped) dropped duplicates is implausible") }
+        s.duplicatesDropped = Int(dropped)
         for i in 0..<h.count {
             let tr = Triple(head: h[i], relation: rel[i], tail: t[i])
             guard tr.head >= 0, Int(tr.head) < s.entityCount, tr.tail >= 0, Int(tr.tail) < s.entityCount,

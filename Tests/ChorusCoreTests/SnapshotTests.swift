@@ -93,4 +93,24 @@ import Testing
         var r2 = ByteReader(w.bytes, context: "t")
         #expect(throws: ChorusError.self) { try r2.readArray(Float.self) }
     }
+
+    /// Found by the graph-snapshot fuzzer (Tests/fuzz/corpus/graph-snapshot/crash-matrix-count):
+    /// a stored value count of 2^63 or more trapped converting it to Int; a shape whose product or
+    /// byte size overflows trapped multiplying.
+    @Test func matrixCountsAreCheckedBeforeAnyArithmetic() throws {
+        for stored: UInt64 in [0xffff_ffff_ffff_ffff, 0x8000_0000_0000_0000, 0x4000_0000_0000_0000, 7] {
+            var w = ByteWriter(); w.write(stored); w.write(Float(1))
+            var r = ByteReader(w.bytes, context: "t")
+            #expect(throws: ChorusError.self) { _ = try r.readMatrix(rows: 2, cols: 3) }
+        }
+        for (rows, cols) in [(Int.max, 2), (1 << 62, 1), (-1, -6)] {
+            var w = ByteWriter(); w.write(UInt64(truncatingIfNeeded: rows &* cols)); w.write(Float(1))
+            var r = ByteReader(w.bytes, context: "t")
+            #expect(throws: ChorusError.self) { _ = try r.readMatrix(rows: rows, cols: cols) }
+        }
+        var w = ByteWriter(); w.write(UInt64(2)); w.write(Float(1)); w.write(Float(2))
+        var r = ByteReader(w.bytes, context: "t")
+        let m = try r.readMatrix(rows: 1, cols: 2)
+        #expect(m.rows == 1 && m.cols == 2 && r.isAtEnd)
+    }
 }

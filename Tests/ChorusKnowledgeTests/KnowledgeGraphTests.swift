@@ -60,4 +60,23 @@ import ChorusCore
         #expect(skipped == 1)
         #expect(result.both.queries == 4)
     }
+
+    /// Found by the graph-snapshot fuzzer (Tests/fuzz/corpus/graph-snapshot/crash-duplicates-count):
+    /// a dropped-duplicates count of 2^63 or more (the last u64 of 'KGST', checksums valid) trapped
+    /// converting it to Int.
+    @Test func aHostileDuplicateCountIsRefused() throws {
+        let kg = try trainedGraph()
+        let bytes = kg.snapshotBytes()
+        let ranges = try Snapshot.decode(bytes)
+        for value: UInt64 in [0xffff_ffff_ffff_ffff, 0x8000_0000_0000_0000, 1 << 62] {
+            var sections: [Snapshot.Section] = []
+            for (tag, range) in ranges.sorted(by: { $0.value.lowerBound < $1.value.lowerBound }) {
+                var payload = Array(bytes[range])
+                if tag == "KGST" { for i in 0..<8 { payload[payload.count - 8 + i] = UInt8(truncatingIfNeeded: value >> (8 * i)) } }
+                sections.append(Snapshot.Section(tag: tag, payload: payload))
+            }
+            #expect(throws: ChorusError.self, "\(value)") { try KnowledgeGraph.load(bytes: Snapshot.encode(sections)) }
+        }
+        #expect(try KnowledgeGraph.load(bytes: bytes).counts == kg.counts)
+    }
 }
