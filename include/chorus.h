@@ -179,7 +179,10 @@ void chorus_engine_free(chorus_engine *engine);
 
 /* Appends `n` interactions (user_ids[i], item_ids[i]). All arrays are [borrowed].
  * `weights` may be NULL (every weight 1); each weight must be finite and > 0 (a confidence, as in
- * implicit feedback: plays, clicks, ratings). `timestamps` (Unix seconds) may be NULL (all 0).
+ * implicit feedback: plays, clicks, ratings). Any such weight fits, up to FLT_MAX and repeated; but
+ * ALS's confidence is 1 + alpha * weight against 1 for unseen pairs, so when alpha * weight runs far
+ * past ~1e4 the unseen pairs stop counting: scale weights (or alpha) to what they mean.
+ * `timestamps` (Unix seconds) may be NULL (all 0).
  * n = 0 is CHORUS_ERR_INVALID_ARGUMENT (an empty batch is almost always a host bug).
  * Without timestamps, the fit's validation hold-out takes each user's last-added interactions.
  * The batch is validated whole before anything is added: on error nothing is added.

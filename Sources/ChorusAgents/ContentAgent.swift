@@ -150,7 +150,11 @@ public final class ContentAgent: RecommenderAgent {
                 let (profiles, vectors) = box.value
                 for u in range {
                     let p = profiles.row(u)
-                    for j in m.rowStart[u]..<m.rowStart[u + 1] { Kernels.axpy(m.values[j], vectors.row(Int(m.colIndex[j])), p, d) }
+                    // Only the direction counts: weights relative to the row's largest keep the sum
+                    // finite whatever the weights' size.
+                    var largest: Float = 0
+                    for j in m.rowStart[u]..<m.rowStart[u + 1] { largest = max(largest, m.values[j]) }
+                    for j in m.rowStart[u]..<m.rowStart[u + 1] { Kernels.axpy(m.values[j] / largest, vectors.row(Int(m.colIndex[j])), p, d) }
                     if !ContentAgent.normalize(p, d) { p.update(repeating: 0, count: d) }
                 }
             }

@@ -62,13 +62,12 @@ public final class FactorAgent: RecommenderAgent {
         for i in 0..<items.rows where !seen[i] { items.row(i).update(repeating: 0, count: items.cols) }
     }
 
-    /// Refuses factors with a NaN or an infinity, what a fit on extreme weights (finite, but near
-    /// Float.greatestFiniteMagnitude) diverges to: such a model would score NaN and save a snapshot
-    /// that `decode` refuses.
+    /// Refuses factors with a NaN or an infinity: such a model would score NaN and save a snapshot
+    /// that `decode` refuses. A last guard: extreme weights no longer diverge (`ExactRowSolve`).
     static func requireFinite(_ name: String, _ factors: (users: FloatMatrix, items: FloatMatrix)) throws(ChorusError) {
         for m in [factors.users, factors.items] {
             for j in 0..<m.count where !m.base[j].isFinite {
-                throw .invalidArgument("\(name) diverged to non-finite factors: the interaction weights are too large for it (keep weights well below 1e30)")
+                throw .invalidArgument("\(name) diverged to non-finite factors; nothing was published")
             }
         }
     }

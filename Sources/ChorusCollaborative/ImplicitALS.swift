@@ -22,6 +22,7 @@ public struct ALSParameters: Sendable, Equatable {
 /// pairs, 0 otherwise, and c_ui = 1 + α w_ui for observed pairs, 1 otherwise. The normal equations
 /// (YᵀY + λI + Σ_{i∈u} (c_ui − 1) y_i y_iᵀ) x_u = Σ_{i∈u} c_ui y_i are solved without forming
 /// the per-user matrix: YᵀY comes once per sweep from BLAS, the sparse part is applied per product.
+/// Rows with confidences past `ExactRowSolve.confidenceThreshold` are solved exactly in Double.
 public enum ImplicitALS {
     public struct Factors: Sendable {
         public let users: FloatMatrix
@@ -57,12 +58,16 @@ public enum ImplicitALS {
         return Factors(users: users, items: items)
     }
 
-    /// c_ui = 1 + α w_ui for the stored entries.
+    /// Confidences past this are clamped to it: any finite weight and α give a finite confidence,
+    /// which `ExactRowSolve` handles (it divides by the row's largest).
+    static let maxConfidence: Float = 1e30
+
+    /// c_ui = 1 + α w_ui for the stored entries, at most `maxConfidence`.
     static func confidences(_ m: SparseMatrix, alpha: Float) -> SparseMatrix {
         var rowIndex = [Int32](); rowIndex.reserveCapacity(m.nonZeros)
         for r in 0..<m.rows { for _ in m.rowStart[r]..<m.rowStart[r + 1] { rowIndex.append(Int32(r)) } }
         return SparseMatrix(rows: m.rows, cols: m.cols, rowIndex: rowIndex, colIndex: m.colIndex,
-                            values: m.values.map { 1 + alpha * $0 })
+                            values: m.values.map { min(1 + alpha * $0, maxConfidence) })
     }
 
     /// One half-sweep: every row of `x` from the fixed `y`, in parallel. Rows are independent, so
@@ -79,6 +84,12 @@ public enum ImplicitALS {
                 let start = c.rowStart[u], end = c.rowStart[u + 1]
                 c.colIndex.withUnsafeBufferPointer { cols in
                 c.values.withUnsafeBufferPointer { vals in
+                    var largest: Float = 1
+                    for j in start..<end { largest = max(largest, vals[j]) }
+                    if largest > ExactRowSolve.confidenceThreshold {
+                        ExactRowSolve.solve(cols: cols, vals: vals, start: start, end: end, y: y, gram: gram, x: xu)
+                        return
+                    }
                     // r = b − A x = Σ c_ui y_i − (G x + Σ (c_ui − 1)(y_i·x) y_i)
                     Kernels.symv(gram.base, xu, r, f)
                     for j in 0..<f { r[j] = -r[j] }

@@ -9,7 +9,8 @@ public struct SparseMatrix: Sendable {
 
     public var nonZeros: Int { colIndex.count }
 
-    /// Builds from coordinates; duplicate (row, col) pairs are summed. Columns in a row are sorted.
+    /// Builds from coordinates; duplicate (row, col) pairs are summed (saturating at Float's largest
+    /// finite value). Columns in a row are sorted.
     /// - Complexity: O(nnz + rows), counting sort by row, then a sort within each row.
     public init(rows: Int, cols: Int, rowIndex: [Int32], colIndex cols_: [Int32], values vals: [Float]) {
         self.rows = rows
@@ -39,7 +40,8 @@ public struct SparseMatrix: Sendable {
                 var sum = pairs[j].1
                 var k = j + 1
                 while k < pairs.count && pairs[k].0 == pairs[j].0 { sum += pairs[k].1; k += 1 }
-                outC.append(pairs[j].0); outV.append(sum)
+                // Saturate: repeated huge weights (each finite) must not sum to infinity.
+                outC.append(pairs[j].0); outV.append(sum.isFinite ? sum : .greatestFiniteMagnitude)
                 j = k
             }
             outStart[r + 1] = outC.count

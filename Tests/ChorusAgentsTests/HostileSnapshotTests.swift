@@ -69,20 +69,48 @@ import Testing
 /// Found by the engine-snapshot fuzzer (Tests/fuzz/corpus/engine-snapshot/crash-als-nonfinite): a
 /// log with weights of 1e21 and 2e25 (finite and positive: `add` accepts them too) made the ALS fit
 /// diverge to non-finite factors; the fit published them, recommendations scored NaN, and the
-/// engine saved a snapshot that its own loader refuses. The fit now fails and publishes nothing.
-@Suite struct DivergentFitTests {
-    @Test func aFitThatDivergesPublishesNothing() throws {
+/// engine saved a snapshot that its own loader refuses. Rows with such confidences are now solved
+/// exactly in Double (`ExactRowSolve`), sums of weights saturate, and the content profile sums
+/// relative weights: any weight `add` accepts fits, serves, saves and loads.
+@Suite struct ExtremeWeightTests {
+    @Test func theFuzzersDivergentLogNowFits() throws {
         let file = "\(#filePath)"
         let root = String(file[..<file.range(of: "/Tests/ChorusAgentsTests/")!.lowerBound])
         let engine = try Engine.load(path: root + "/Tests/fuzz/corpus/engine-snapshot/crash-als-nonfinite")
-        #expect(!engine.stats().fitted)
         var p = FitParameters()
         p.factors = 2; p.iterations = 1; p.threads = 1; p.seed = 1
-        #expect(throws: ChorusError.self) { try engine.fit(p) }
-        #expect(!engine.stats().fitted)
-        // The same log with ordinary weights fits.
-        let ordinary = try clusteredEngine()
-        try ordinary.fit(p)
-        #expect(ordinary.stats().fitted)
+        try engine.fit(p)
+        #expect(engine.stats().fitted)
+        _ = try Engine.load(bytes: engine.snapshotBytes())
+    }
+
+    /// Every agent (content included) over weights up to Float's largest, repeated so their sum
+    /// passes it, with a large alpha: a fit, finite scores, a snapshot that loads back to the same lists.
+    @Test(arguments: [Float(1e21), 2e25, .greatestFiniteMagnitude])
+    func extremeWeightsFitServeSaveAndLoad(weight: Float) throws {
+        let e = try textEngine()
+        var batch: [Interaction] = []
+        for u in 1...40 where u % 3 == 0 {
+            let base: Int64 = u % 2 == 1 ? 100 : 200
+            for i in 1...3 { for _ in 0..<2 { batch.append(Interaction(user: Int64(u), item: base + Int64(i), weight: weight, timestamp: 2_000_000)) } }
+        }
+        try e.add(batch)
+        var p = fastParameters()
+        p.alpha = 1000
+        try e.fit(p)
+        let lists = try e.recommend(users: Array(1...40), k: 5)
+        for list in lists {
+            #expect(list.items.count == 5 && list.scores.allSatisfy { $0.isFinite }, "user \(list.user)")
+            #expect(list.shares.allSatisfy { $0.allSatisfy { $0.isFinite } })
+        }
+        // The heavy users' content profiles point at their own cluster's texts (a sum that overflowed
+        // would leave them empty).
+        var o = RecommendOptions(); o.agent = "content"
+        for list in try e.recommend(users: Array(1...40).filter { $0 % 3 == 0 }, k: 5, options: o) {
+            let base: Int64 = list.user % 2 == 1 ? 100 : 200
+            #expect(list.items.allSatisfy { $0 > base && $0 <= base + 20 }, "user \(list.user): \(list.items)")
+        }
+        let back = try Engine.load(bytes: e.snapshotBytes())
+        #expect(try back.recommend(users: Array(1...40), k: 5).map(\.items) == lists.map(\.items))
     }
 }

@@ -80,6 +80,7 @@ int main(void) {
     test_threads(e);
     test_serve_during_fit(e);
     test_cancel(e);
+    test_extreme_weights();
     test_snapshots(e);
     test_encoder(e);
     chorus_engine_free(e);

@@ -1,11 +1,13 @@
 /*
  * test_fit.c — fitting: progress and stats, a reproducible fit, concurrent readers and
- * thread-local errors, serving while a fit runs, cancellation (the previous model keeps serving).
+ * thread-local errors, serving while a fit runs, cancellation (the previous model keeps serving),
+ * extreme weights.
  */
 #define _POSIX_C_SOURCE 200809L
 #define _XOPEN_SOURCE 700
 
 #include <errno.h>
+#include <float.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,5 +284,43 @@ void test_cancel(chorus_engine *e) {
     }
     free(before);
     free(after);
+    group_end();
+}
+
+/* Any finite positive weight that add_interactions accepts fits, serves, saves and loads: every
+ * seventh weight 1e21, 2e25 or FLT_MAX (one pair twice, so its sum passes FLT_MAX), alpha 1000.
+ * (ALS solves rows with such confidences exactly in Double; before, the fit diverged to NaN.) */
+void test_extreme_weights(void) {
+    static const float huge[] = {1e21f, 2e25f, FLT_MAX};
+    char path[1024];
+    group_begin("extreme weights: fit, serve, save, load");
+    path_in_dir(path, sizeof path, "heavy.chorus");
+    for (size_t h = 0; h < sizeof huge / sizeof huge[0]; h++) {
+        chorus_engine *e = NULL, *back = NULL;
+        float *w = malloc(d_n * sizeof *w);
+        recs *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+        chorus_fit_params fp = small_fit_params();
+        char what[128];
+        fp.alpha = 1000;
+        if (!w || !a || !b) { CHECK_MSG(0, "allocation"); free(w); free(a); free(b); break; }
+        for (size_t i = 0; i < d_n; i++) w[i] = i % 7 == 0 ? huge[h] : d_weight[i];
+        EXPECT(chorus_engine_create(NULL, &e), CHORUS_OK);
+        EXPECT(chorus_engine_add_interactions(e, d_user, d_item, w, d_time, d_n), CHORUS_OK);
+        EXPECT(chorus_engine_add_interactions(e, d_user, d_item, w, d_time, 1), CHORUS_OK);
+        snprintf(what, sizeof what, "fit with weights of %g", (double)huge[h]);
+        CHECK_MSG(chorus_engine_fit(e, &fp) == CHORUS_OK, what);
+        EXPECT(recommend(e, g_users, N_USERS, 5, NULL, a), CHORUS_OK);
+        CHECK(all_rows_well_formed(a) && shares_ok(a));
+        EXPECT(chorus_engine_save(e, path), CHORUS_OK);
+        EXPECT(chorus_engine_load(path, &back), CHORUS_OK);
+        if (back) {
+            EXPECT(recommend(back, g_users, N_USERS, 5, NULL, b), CHORUS_OK);
+            CHECK_MSG(same_recs(a, b, 0), "the loaded engine serves the same lists");
+        }
+        chorus_engine_free(back);
+        chorus_engine_free(e);
+        free(w); free(a); free(b);
+    }
+    remove(path);
     group_end();
 }

@@ -25,6 +25,7 @@ void test_reproducible(const chorus_engine *e);
 void test_threads(const chorus_engine *e);
 void test_serve_during_fit(chorus_engine *e);
 void test_cancel(chorus_engine *e);
+void test_extreme_weights(void);
 
 /* test_recommend.c */
 void test_agents(const chorus_engine *e);

@@ -231,6 +231,23 @@ def test_item_minus_one_is_refused_and_nat_timestamps_fit(data):
         assert np.isfinite(scores).all()
 
 
+@pytest.mark.parametrize("weight", [1e21, 2e25, float(np.finfo(np.float32).max)])
+def test_any_finite_weight_fits_serves_saves_and_loads(data, weight, tmp_path):
+    # Float32's largest, twice for one pair (their sum passes it), with a large alpha: ALS solves such
+    # rows in Double; before, the fit diverged to NaN and could not be saved.
+    weights = data.weights.astype(np.float32).copy()
+    weights[::7] = weight
+    with chorus.Engine(hashing_encoder=True) as engine:
+        engine.add_interactions(data.users, data.items, weights, data.timestamps)
+        engine.add_interactions(data.users[:1], data.items[:1], np.float32([weight]))
+        engine.fit(**{**FIT, "alpha": 1000.0})
+        ids, scores = engine.recommend(int(USERS_A[0]), k=3)
+        assert len(ids) == 3 and np.isfinite(scores).all()
+        engine.save(tmp_path / "heavy.chorus")
+        with chorus.Engine.load(tmp_path / "heavy.chorus") as loaded:
+            assert list(loaded.recommend(int(USERS_A[0]), k=3)[0]) == list(ids)
+
+
 def test_save_and_load_only_over_regular_files(fitted, tmp_path):
     import os
     fifo = tmp_path / "pipe"
