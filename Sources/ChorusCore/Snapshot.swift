@@ -27,15 +27,21 @@ public enum Snapshot {
     }
 
     public static func encode(_ sections: [Section]) -> [UInt8] {
+        encode(version: formatVersion, sections.map { (Array($0.tag.utf8), $0.payload) })
+    }
+
+    /// The container around raw (tag, payload) pairs at any version, checksums computed: `encode`'s
+    /// core, also used by the fuzzer's mutator to put mutated (even malformed) sections back together.
+    public static func encode(version: UInt32, _ sections: [(tag: [UInt8], payload: [UInt8])]) -> [UInt8] {
         var w = ByteWriter()
         for b in magic { w.write(b) }
-        w.write(formatVersion)
+        w.write(version)
         w.write(UInt32(sections.count))
         w.write(CRC32.checksum(w.bytes))
         var out = w.bytes
         for s in sections {
             var h = ByteWriter()
-            for b in s.tag.utf8 { h.write(b) }
+            for b in s.tag { h.write(b) }
             h.write(UInt64(s.payload.count))
             let crc = s.payload.withUnsafeBytes { CRC32.update(CRC32.checksum(h.bytes), $0) }
             h.write(crc)

@@ -34,13 +34,8 @@ enum EngineHarnesses {
         let (users, items) = knownIds(bytes)
         exercise(e, users: users, items: items)
         if tinyFit(e) == ok { exercise(e, users: users, items: items) }
-        let again = Scratch.path("engine-again.chorus")
-        guard chorus_engine_save(e, again) == ok else { fail("a loaded engine cannot be saved: \(String(cString: chorus_last_error()))") }
-        var reloaded: OpaquePointer? = nil
-        guard chorus_engine_load(again, &reloaded) == ok else {
-            fail("a loaded engine saved a snapshot that does not load: \(String(cString: chorus_last_error()))")
-        }
-        chorus_engine_free(reloaded)
+        requireSaveLoadRoundTrip("engine", save: { chorus_engine_save(e, $0) }, load: { chorus_engine_load($0, &$1) },
+                                 free: { chorus_engine_free($0) })
     }
 
     /// The first user and item ids of the snapshot's log (the ids it knows), plus ids it does not.

@@ -33,13 +33,8 @@ enum GraphHarness {
             }
         }
         _ = chorus_kg_evaluate_tsv(g, split, &metrics)
-        let again = Scratch.path("graph-again.chorus")
-        guard chorus_kg_save(g, again) == ok else { fail("a loaded graph cannot be saved: \(String(cString: chorus_last_error()))") }
-        var reloaded: OpaquePointer? = nil
-        guard chorus_kg_load(again, &reloaded) == ok else {
-            fail("a loaded graph saved a snapshot that does not load: \(String(cString: chorus_last_error()))")
-        }
-        chorus_kg_free(reloaded)
+        requireSaveLoadRoundTrip("graph", save: { chorus_kg_save(g, $0) }, load: { chorus_kg_load($0, &$1) },
+                                 free: { chorus_kg_free($0) })
         if counts.2 <= 64 {
             var p = chorus_kg_train_params()
             _ = chorus_kg_train_params_init(&p)

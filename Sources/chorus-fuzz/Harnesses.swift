@@ -51,6 +51,19 @@ func fail(_ message: String) -> Never {
     fatalError("chorus-fuzz: \(message)")
 }
 
+/// What save writes, load reads: saves a loaded `kind` (engine, graph) to a scratch file with `save`,
+/// loads it back with `load` and frees the result with `free`; anything else is a finding.
+func requireSaveLoadRoundTrip(_ kind: String, save: (String) -> chorus_status,
+                              load: (String, inout OpaquePointer?) -> chorus_status, free: (OpaquePointer?) -> Void) {
+    let again = Scratch.path("\(kind)-again.chorus")
+    guard save(again) == 0 else { fail("a loaded \(kind) cannot be saved: \(String(cString: chorus_last_error()))") }
+    var reloaded: OpaquePointer? = nil
+    guard load(again, &reloaded) == 0 else {
+        fail("a loaded \(kind) saved a snapshot that does not load: \(String(cString: chorus_last_error()))")
+    }
+    free(reloaded)
+}
+
 // MARK: - Text model files
 
 enum TextHarnesses {

@@ -37,22 +37,7 @@ enum SnapshotMutator {
 
     /// A container with valid checksums around `sections`.
     static func join(version: UInt32, _ sections: [Section]) -> [UInt8] {
-        var w = ByteWriter()
-        for b in Snapshot.magic { w.write(b) }
-        w.write(version)
-        w.write(UInt32(sections.count))
-        w.write(CRC32.checksum(w.bytes))
-        var out = w.bytes
-        for s in sections {
-            var h = ByteWriter()
-            for b in s.tag { h.write(b) }
-            h.write(UInt64(s.payload.count))
-            let crc = s.payload.withUnsafeBytes { CRC32.update(CRC32.checksum(h.bytes), $0) }
-            h.write(crc)
-            out += h.bytes
-            out += s.payload
-        }
-        return out
+        Snapshot.encode(version: version, sections.map { ($0.tag, $0.payload) })
     }
 
     /// Values a count or an index field is most likely to be wrong with.
