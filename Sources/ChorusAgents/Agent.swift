@@ -92,6 +92,12 @@ public protocol RecommenderAgent: AnyObject, Sendable {
     /// itemCount); all zeros when `canScore` is false. Scales differ between agents: the
     /// coordinator normalises them.
     func score(_ request: AgentRequest, into scores: UnsafeMutableBufferPointer<Float>)
+    /// True when `scoreBatch` does better than one `score` per request (agents whose scores are dot
+    /// products of a request vector with every item vector walk the catalogue once per batch).
+    var scoresInBatches: Bool { get }
+    /// Scores several requests at once: row r (itemCount floats at `rows[r]`) gets exactly what
+    /// `score(requests[r], ...)` would write. The default scores one request at a time.
+    func scoreBatch(_ requests: [AgentRequest], into rows: [UnsafeMutablePointer<Float>], itemCount: Int)
     /// Unit-length item vectors for item-to-item cosine similarity, if the agent has them (rows =
     /// items; an all-zero row for an item without a direction).
     var itemVectors: FloatMatrix? { get }
@@ -113,6 +119,12 @@ extension RecommenderAgent {
     public var role: AgentRole { [] }
 
     public func reason(_ request: AgentRequest, item: Int32) -> AgentReason? { nil }
+
+    public var scoresInBatches: Bool { false }
+
+    public func scoreBatch(_ requests: [AgentRequest], into rows: [UnsafeMutablePointer<Float>], itemCount: Int) {
+        for (r, request) in requests.enumerated() { score(request, into: UnsafeMutableBufferPointer(start: rows[r], count: itemCount)) }
+    }
 
     /// An agent's best `k` items for a request (its proposals to the candidate stage).
     public func propose(_ request: AgentRequest, k: Int, itemCount: Int) -> [(index: Int32, score: Float)] {

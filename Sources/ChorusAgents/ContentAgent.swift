@@ -82,6 +82,24 @@ public final class ContentAgent: RecommenderAgent {
         fillItemsWithoutText(scores)
     }
 
+    public var scoresInBatches: Bool { true }
+
+    /// Each request's profile, then one pass over the half-precision item vectors for the batch
+    /// (`Kernels.rowDotsF16Batch`): bit for bit `score` per request.
+    public func scoreBatch(_ requests: [AgentRequest], into rows: [UnsafeMutablePointer<Float>], itemCount: Int) {
+        let d = dimension
+        let profiles = UnsafeMutablePointer<Float>.allocate(capacity: max(1, requests.count * d))
+        defer { profiles.deallocate() }
+        var xs: [UnsafePointer<Float>] = [], ys: [UnsafeMutablePointer<Float>] = []
+        for (r, request) in requests.enumerated() {
+            let q = profiles + r * d
+            if !textItems.isEmpty, profile(request, into: q) { xs.append(q); ys.append(rows[r]) }
+            else { rows[r].update(repeating: 0, count: itemCount) }
+        }
+        half.withUnsafeBufferPointer { Kernels.rowDotsF16Batch($0.baseAddress!, m: vectors.rows, k: d, xs, into: ys) }
+        for y in ys { fillItemsWithoutText(UnsafeMutableBufferPointer(start: y, count: itemCount)) }
+    }
+
     /// The history item whose text is closest: "its description is close to X's" (the engine asks
     /// with the user's whole history in `request.history`).
     public func reason(_ request: AgentRequest, item: Int32) -> AgentReason? {

@@ -43,6 +43,20 @@ public final class FactorAgent: RecommenderAgent {
         Kernels.rowDots(itemFactors.base, m: itemFactors.rows, k: itemFactors.cols, userFactors.row(Int(user)), into: scores.baseAddress!)
     }
 
+    public var scoresInBatches: Bool { true }
+
+    /// One pass over the item factors for the whole batch (`Kernels.rowDotsBatch`), bit for bit
+    /// `score` per request.
+    public func scoreBatch(_ requests: [AgentRequest], into rows: [UnsafeMutablePointer<Float>], itemCount: Int) {
+        precondition(itemCount >= itemFactors.rows)
+        var xs: [UnsafePointer<Float>] = [], ys: [UnsafeMutablePointer<Float>] = []
+        for (r, request) in requests.enumerated() {
+            if let user = request.user, Int(user) < userFactors.rows { xs.append(userFactors.row(Int(user))); ys.append(rows[r]) }
+            else { rows[r].update(repeating: 0, count: itemCount) }
+        }
+        Kernels.rowDotsBatch(itemFactors.base, m: itemFactors.rows, k: itemFactors.cols, xs, into: ys)
+    }
+
     public func reason(_ request: AgentRequest, item: Int32) -> AgentReason? {
         canScore(request) ? AgentReason(phrase: "people with tastes like yours liked it") : nil
     }

@@ -22,6 +22,9 @@ final class RequestRanker {
     var personalLo: Float = 0, personalSpan: Float = 0
     /// The last request's final score per candidate.
     var finalScores: [Float] = []
+    /// Per agent, the next request's raw scores when a batch computed them (`Serving`'s batch
+    /// path); nil entries are scored by `rank` itself. Read by the next `rank`, then cleared.
+    var prescored: [UnsafeMutablePointer<Float>?]
 
     /// The ranking network's scenario modulation for this ranker's requests.
     let modulation: [Float]
@@ -40,6 +43,7 @@ final class RequestRanker {
         ranks.initialize(repeating: -1, count: model.itemCount)
         weights = [Float](repeating: 0, count: model.agents.count)
         participating = [Bool](repeating: false, count: model.agents.count)
+        prescored = [UnsafeMutablePointer<Float>?](repeating: nil, count: model.agents.count)
     }
 
     deinit { ranks.deallocate() }
@@ -49,6 +53,8 @@ final class RequestRanker {
     func rank(_ request: AgentRequest, k: Int, only: Int?, seen: ArraySlice<Int32>?, maskHistory: Bool, blocked: [Bool]?,
               diversity: Float) -> [(item: Int32, score: Float)] {
         let n = m.itemCount, nA = m.agents.count
+        let prescored = self.prescored
+        defer { for a in 0..<nA { self.prescored[a] = nil } }
         func mask(_ row: UnsafeMutableBufferPointer<Float>) {
             if let seen { for i in seen { row[Int(i)] = -.infinity } }
             if maskHistory { for i in request.history where i >= 0 && Int(i) < n { row[Int(i)] = -.infinity } }
@@ -62,7 +68,7 @@ final class RequestRanker {
             let a = m.agents[only].canScore(request) ? only : m.fallbackIndex
             single = a
             let row = UnsafeMutableBufferPointer(start: scratch.row(a), count: n)
-            m.agents[a].score(request, into: row)
+            if let p = prescored[a] { row.baseAddress!.update(from: p, count: n) } else { m.agents[a].score(request, into: row) }
             mask(row)
             return TopK.select(UnsafeBufferPointer(row), k: k).map { (item: $0.index, score: $0.score) }
         }
@@ -73,7 +79,8 @@ final class RequestRanker {
         let used = m.itemWarmth.withUnsafeBufferPointer { warmth in
             Candidates.collect(agents: m.agents, request: request, fallback: m.fallbackIndex, itemCount: n,
                                quota: max(m.coordinator.candidatesPerAgent, k), activity: Candidates.activity(historyLength: history),
-                               warmth: warmth.baseAddress!, scratch: scratch, rankScratch: ranks, mask: mask, into: &candidates)
+                               warmth: warmth.baseAddress!, scratch: scratch, rankScratch: ranks, prescored: prescored,
+                               mask: mask, into: &candidates)
         }
         let query = used.first { $0 == m.queryIndex }
         let personal = used.filter { $0 != query }

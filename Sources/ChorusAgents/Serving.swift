@@ -109,33 +109,68 @@ extension ServingSnapshot {
                 scratchError.withLock { $0 = .outOfMemory("cannot allocate recommend scratch buffers") }
                 return
             }
-            for u in range {
-                let uidx = m.users.index(of: users[u])
-                let profile = userTexts[users[u]]?.vector ?? []
-                profile.withUnsafeBufferPointer { profile in queryVector.withUnsafeBufferPointer { query in
-                    let request = AgentRequest(user: uidx, history: history, profile: profile.isEmpty ? nil : profile,
-                                               query: query.isEmpty ? nil : query)
-                    let seen = (uidx.map { m.seen.row(Int($0)).cols }).flatMap { includeSeen ? nil : $0 }
-                    let result = ranker.rank(request, k: k, only: only, seen: seen, maskHistory: !includeSeen, blocked: blocked,
-                                             diversity: diversity)
-                    let nA = m.agents.count
-                    for slot in 0..<k {
-                        let o = u * k + slot
-                        if slot < result.count {
-                            outIds[o] = m.items.ids[Int(result[slot].item)]
-                            outScores[o] = result[slot].score
-                            if let outShares { ranker.shares(of: slot, into: outShares + o * nA) }
-                        } else {
-                            outIds[o] = -1
-                            outScores[o] = -.infinity
-                            if let outShares { for a in 0..<nA { outShares[o * nA + a] = 0 } }
+            // Agents that score in batches (dot products with every item vector) score `batch` users
+            // per pass over their item vectors; the ranker then reads their rows (`prescored`).
+            let batchable = m.agents.indices.filter { m.agents[$0].scoresInBatches && (only == nil || only == $0) }
+            let batch = range.count > 1 && !batchable.isEmpty ? Self.batchSize(items: nItems, agents: batchable.count) : 1
+            let buffer = batch > 1 ? try? FloatMatrix(rows: batch * batchable.count, cols: nItems, zeroed: false) : nil
+            queryVector.withUnsafeBufferPointer { query in
+                var start = range.lowerBound
+                while start < range.upperBound {
+                    let part = start..<min(range.upperBound, start + (buffer == nil ? 1 : batch))
+                    start = part.upperBound
+                    // The users' profile vectors, copied into one buffer the batch's requests point into.
+                    let profiles = part.map { userTexts[users[$0]]?.vector ?? [] }
+                    let uidx = part.map { m.users.index(of: users[$0]) }
+                    let flat = Array(profiles.joined())
+                    flat.withUnsafeBufferPointer { flat in
+                        var requests: [AgentRequest] = []
+                        var offset = 0
+                        for j in 0..<part.count {
+                            let p = profiles[j].count
+                            let profile = p == 0 ? nil : UnsafeBufferPointer(rebasing: flat[offset..<(offset + p)])
+                            offset += p
+                            requests.append(AgentRequest(user: uidx[j], history: history, profile: profile, query: query.isEmpty ? nil : query))
+                        }
+                        if let buffer, requests.count > 1 {
+                            for (b, a) in batchable.enumerated() {
+                                m.agents[a].scoreBatch(requests, into: requests.indices.map { buffer.row(b * batch + $0) }, itemCount: nItems)
+                            }
+                        }
+                        for (j, u) in part.enumerated() {
+                            if let buffer, requests.count > 1 {
+                                for (b, a) in batchable.enumerated() { ranker.prescored[a] = buffer.row(b * batch + j) }
+                            }
+                            let seen = (uidx[j].map { m.seen.row(Int($0)).cols }).flatMap { includeSeen ? nil : $0 }
+                            let result = ranker.rank(requests[j], k: k, only: only, seen: seen, maskHistory: !includeSeen, blocked: blocked,
+                                                     diversity: diversity)
+                            let nA = m.agents.count
+                            for slot in 0..<k {
+                                let o = u * k + slot
+                                if slot < result.count {
+                                    outIds[o] = m.items.ids[Int(result[slot].item)]
+                                    outScores[o] = result[slot].score
+                                    if let outShares { ranker.shares(of: slot, into: outShares + o * nA) }
+                                } else {
+                                    outIds[o] = -1
+                                    outScores[o] = -.infinity
+                                    if let outShares { for a in 0..<nA { outShares[o * nA + a] = 0 } }
+                                }
+                            }
+                            outFlags?[u] = uidx[j] == nil ? 1 : 0
                         }
                     }
-                } }
-                outFlags?[u] = uidx == nil ? 1 : 0
+                }
             }
         }
         if let e = scratchError.withLock({ $0 }) { throw e }
+    }
+
+    /// Users per batch of `scoreBatch`: up to 32, as many as keep the batch's score rows (one per
+    /// user and batch-scoring agent) within 4M floats (16 MiB) per worker; 1 (no batching) for
+    /// catalogues too large for two rows.
+    static func batchSize(items: Int, agents: Int) -> Int {
+        max(1, min(32, (4 << 20) / max(1, items * agents)))
     }
 
     /// The k items most similar to each given item (cosine of the model's similarity vectors).

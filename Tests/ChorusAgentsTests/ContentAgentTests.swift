@@ -217,3 +217,42 @@ func textEngine() throws -> Engine {
         #expect(abs(top.score - list.scores[0]) < 1e-5)
     }
 }
+
+/// Batch recommend scores the factor and content agents for many users per pass over their item
+/// vectors (`scoreBatch`); each user's list must be bit for bit what a call of their own gives.
+@Suite struct BatchScoringTests {
+    @Test func aBatchGivesEachUserExactlyTheirOwnCall() throws {
+        let e = try textEngine()
+        try e.fit(fastParameters())
+        let users = Array(Int64(1)...40) + [999]
+        #expect(ServingSnapshot.batchSize(items: 40, agents: 3) > 1)
+        for agent in [nil, "content", "als"] as [String?] {
+            var o = RecommendOptions(); o.agent = agent
+            let batch = try e.recommend(users: users, k: 8, options: o)
+            for (u, list) in zip(users, batch) {
+                let own = try e.recommend(users: [u], k: 8, options: o)[0]
+                #expect(own.items == list.items, "user \(u) agent \(agent ?? "blend")")
+                #expect(own.scores.map(\.bitPattern) == list.scores.map(\.bitPattern), "user \(u) agent \(agent ?? "blend")")
+            }
+        }
+    }
+
+    /// Every agent's `scoreBatch` writes what `score` writes, for users it can and cannot score.
+    @Test func scoreBatchEqualsScore() throws {
+        let e = try textEngine()
+        try e.fit(fastParameters())
+        let m = try e.serving().model
+        let requests = [Int32(0), 3, 7, 39].map { AgentRequest(user: $0) } + [AgentRequest(user: nil, history: [2, 5])]
+        for agent in m.agents {
+            let rows = requests.map { _ in UnsafeMutablePointer<Float>.allocate(capacity: m.itemCount) }
+            defer { rows.forEach { $0.deallocate() } }
+            agent.scoreBatch(requests, into: rows, itemCount: m.itemCount)
+            for (r, request) in requests.enumerated() {
+                var own = [Float](repeating: .nan, count: m.itemCount)
+                own.withUnsafeMutableBufferPointer { agent.score(request, into: $0) }
+                #expect(Array(UnsafeBufferPointer(start: rows[r], count: m.itemCount)).map(\.bitPattern) == own.map(\.bitPattern),
+                        "\(agent.name) request \(r)")
+            }
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import Testing
 @testable import ChorusCore
+import CKernels
 
 @Suite struct KernelTests {
     @Test func dotAndAxpyMatchNaiveLoops() {
@@ -119,6 +120,40 @@ import Testing
                 var s: Float = 0
                 for j in 0..<k { s += a[i * k + j] * x[j] }
                 #expect(abs(y[i] - s) < 1e-5, "m \(m) k \(k) row \(i)")
+            }
+        }
+    }
+
+    /// The batch scans give every query exactly (bit for bit) what a scan of its own gives, whatever
+    /// the block size (a block of 4 rows, a block not dividing m, one block for all rows), in single
+    /// and in half precision.
+    @Test func batchScansEqualOneScanPerQuery() {
+        var rng = SeededRandom(seed: 11)
+        for (m, k) in [(1, 8), (7, 8), (37, 64), (101, 24), (13, 5)] {
+            let a = (0..<(m * k)).map { _ in rng.nextFloat() - 0.5 }
+            let half = a.map { Float16($0).bitPattern }
+            let queries = (0..<5).map { _ in (0..<k).map { _ in rng.nextFloat() - 0.5 } }
+            for blockBytes in [1, 4 * k * 4 + 3, 1 << 30] {
+                for f16 in [false, true] {
+                    var single = [[Float]](repeating: [Float](repeating: .nan, count: m), count: queries.count)
+                    var batch = single
+                    for q in queries.indices {
+                        single[q].withUnsafeMutableBufferPointer { y in queries[q].withUnsafeBufferPointer { x in
+                            if f16 { half.withUnsafeBufferPointer { ck_row_dots_f16($0.baseAddress!, m, k, x.baseAddress!, y.baseAddress!) } }
+                            else { a.withUnsafeBufferPointer { ck_row_dots($0.baseAddress!, m, k, x.baseAddress!, y.baseAddress!) } }
+                        } }
+                    }
+                    let xs = queries.map { q in let p = UnsafeMutablePointer<Float>.allocate(capacity: k); p.initialize(from: q, count: k); return p }
+                    let ys = queries.map { _ in UnsafeMutablePointer<Float>.allocate(capacity: m) }
+                    if f16 {
+                        half.withUnsafeBufferPointer { Kernels.rowDotsF16Batch($0.baseAddress!, m: m, k: k, xs.map { UnsafePointer($0) }, into: ys, blockBytes: blockBytes) }
+                    } else {
+                        a.withUnsafeBufferPointer { Kernels.rowDotsBatch($0.baseAddress!, m: m, k: k, xs.map { UnsafePointer($0) }, into: ys, blockBytes: blockBytes) }
+                    }
+                    for q in queries.indices { batch[q] = Array(UnsafeBufferPointer(start: ys[q], count: m)) }
+                    xs.forEach { $0.deallocate() }; ys.forEach { $0.deallocate() }
+                    #expect(batch.map { $0.map(\.bitPattern) } == single.map { $0.map(\.bitPattern) }, "m \(m) k \(k) block \(blockBytes) f16 \(f16)")
+                }
             }
         }
     }
