@@ -226,3 +226,69 @@ void ck_cpu_relax(void) {
     _mm_pause();
 #endif
 }
+
+/* The smallest and largest of x[0..<n], NaNs skipped (lo = +inf, hi = -inf when none is a number).
+ * A scalar Swift loop with min/max does not vectorise (their NaN rules); MINPS/MAXPS with the
+ * accumulator as the second operand return it when the new value is NaN, the same rule. */
+static void min_max_portable(const float *x, size_t n, float *lo, float *hi) {
+    float l = __builtin_inff(), h = -__builtin_inff();
+    for (size_t i = 0; i < n; i++) {
+        if (x[i] < l) l = x[i];
+        if (x[i] > h) h = x[i];
+    }
+    *lo = l; *hi = h;
+}
+
+#ifdef CK_X86
+__attribute__((target("avx2")))
+static void min_max_avx2(const float *x, size_t n, float *lo, float *hi) {
+    __m256 l0 = _mm256_set1_ps(__builtin_inff()), l1 = l0, h0 = _mm256_set1_ps(-__builtin_inff()), h1 = h0;
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+        l0 = _mm256_min_ps(a, l0); h0 = _mm256_max_ps(a, h0);
+        l1 = _mm256_min_ps(b, l1); h1 = _mm256_max_ps(b, h1);
+    }
+    float ls[8], hs[8];
+    _mm256_storeu_ps(ls, _mm256_min_ps(l0, l1));
+    _mm256_storeu_ps(hs, _mm256_max_ps(h0, h1));
+    float l, h;
+    min_max_portable(x + i, n - i, &l, &h);
+    for (int j = 0; j < 8; j++) { if (ls[j] < l) l = ls[j]; if (hs[j] > h) h = hs[j]; }
+    *lo = l; *hi = h;
+}
+#endif
+
+void ck_min_max(const float *x, size_t n, float *lo, float *hi) {
+#ifdef CK_X86
+    if (ck_uses_avx2()) { min_max_avx2(x, n, lo, hi); return; }
+#endif
+    min_max_portable(x, n, lo, hi);
+}
+
+/* The first index i in [start, n) with x[i] > t (ordered compare: NaN never is), or n. Top-k's scan:
+ * most scores fail its threshold, and 8 fail per compare here. */
+static size_t first_above_portable(const float *x, size_t start, size_t n, float t) {
+    for (size_t i = start; i < n; i++) if (x[i] > t) return i;
+    return n;
+}
+
+#ifdef CK_X86
+__attribute__((target("avx2")))
+static size_t first_above_avx2(const float *x, size_t start, size_t n, float t) {
+    const __m256 tv = _mm256_set1_ps(t);
+    size_t i = start;
+    for (; i + 8 <= n; i += 8) {
+        const int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), tv, _CMP_GT_OQ));
+        if (mask) return i + (size_t)__builtin_ctz((unsigned)mask);
+    }
+    return first_above_portable(x, i, n, t);
+}
+#endif
+
+size_t ck_first_above(const float *x, size_t start, size_t n, float t) {
+#ifdef CK_X86
+    if (ck_uses_avx2()) return first_above_avx2(x, start, n, t);
+#endif
+    return first_above_portable(x, start, n, t);
+}

@@ -12,8 +12,7 @@ public enum Coordinator {
     /// Min-max normalises `scores` in place to [0, 1]; a constant vector becomes all zeros.
     @inline(__always)
     public static func normalize(_ scores: UnsafeMutableBufferPointer<Float>) {
-        var lo = Float.infinity, hi = -Float.infinity
-        for s in scores { lo = min(lo, s); hi = max(hi, s) }
+        let (lo, hi) = Kernels.minMax(UnsafeBufferPointer(scores))
         let span = hi - lo
         if !(span > 0) || !span.isFinite { scores.update(repeating: 0); return }
         let inv = 1 / span

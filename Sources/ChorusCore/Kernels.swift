@@ -124,6 +124,14 @@ public enum Kernels {
         max(4, blockBytes / max(1, k * elementBytes) / 4 * 4)
     }
 
+    /// The smallest and largest of `x`, NaNs skipped ((+inf, -inf) when there are no numbers):
+    /// vectorised, unlike a Swift loop of `min`/`max` (their NaN rules keep it scalar).
+    public static func minMax(_ x: UnsafeBufferPointer<Float>) -> (lo: Float, hi: Float) {
+        var lo = Float.infinity, hi = -Float.infinity
+        if let base = x.baseAddress { ck_min_max(base, x.count, &lo, &hi) }
+        return (lo, hi)
+    }
+
     /// True when the kernels run their AVX2+FMA path on this CPU.
     public static var usesAVX2: Bool { ck_uses_avx2() != 0 }
 

@@ -1,12 +1,14 @@
+import CKernels
+
 /// Top-k selection over a dense score vector with a min-heap: O(n log k), no full sort.
 public enum TopK {
     /// The indices of the `k` largest finite scores, best first; ties broken by the lower index so
     /// results are deterministic. Entries with `-infinity` or NaN scores are never selected, so a
     /// caller masks an index out by setting its score to `-.infinity`.
     ///
-    /// The scan compares each score with one threshold held in a register (the heap's worst kept
-    /// score, or -infinity until the heap is full): the heap is touched only by the few scores that
-    /// beat it, about k · ln(n / k) of n in random order. (An equal score is never taken: it comes
+    /// The scan compares each score with one threshold (the heap's worst kept score, or -infinity
+    /// until the heap is full), eight at a time (`ck_first_above`): the heap is touched only by the
+    /// few scores that beat it, about k · ln(n / k) of n in random order. (An equal score is never taken: it comes
     /// later, so it has the higher index and loses the tie.)
     /// - Complexity: O(n + k log k · log(n / k)).
     public static func select(_ scores: UnsafeBufferPointer<Float>, k: Int) -> [(index: Int32, score: Float)] {
@@ -26,9 +28,14 @@ public enum TopK {
         var n = 0
         var threshold = -Float.infinity
         let base = scores.baseAddress!
-        for i in 0..<scores.count {
+        let count = scores.count
+        var i = 0
+        while true {
+            // The next score that beats the threshold (8 compared per instruction; NaN and
+            // -infinity never beat it).
+            i = ck_first_above(base, i, count, threshold)
+            guard i < count else { break }
             let s = base[i]
-            guard s > threshold else { continue }  // also drops NaN and -infinity
             if n < cap {
                 heapVal[n] = s; heapIdx[n] = Int32(truncatingIfNeeded: i)
                 var c = n
@@ -52,6 +59,7 @@ public enum TopK {
                 }
                 threshold = heapVal[0]
             }
+            i += 1
         }
         var out = (0..<n).map { (index: heapIdx[$0], score: heapVal[$0]) }
         out.sort { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }

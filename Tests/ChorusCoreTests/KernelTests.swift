@@ -157,4 +157,23 @@ import CKernels
             }
         }
     }
+
+    /// The vectorised min/max equals a scalar loop at every length around the vector width, NaNs
+    /// skipped, infinities kept, and (+inf, -inf) for nothing to compare.
+    @Test func minMaxMatchesAScalarLoop() {
+        var rng = SeededRandom(seed: 12)
+        for n in [0, 1, 7, 8, 15, 16, 17, 33, 100] {
+            for special in [Float.nan, .infinity, -.infinity, 0] {
+                var x = (0..<n).map { _ in rng.nextFloat() * 200 - 100 }
+                if n > 0 { x[rng.nextInt(below: n)] = special }
+                var lo = Float.infinity, hi = -Float.infinity
+                for v in x where !v.isNaN { lo = Swift.min(lo, v); hi = Swift.max(hi, v) }
+                let got = x.withUnsafeBufferPointer { Kernels.minMax($0) }
+                #expect(got.lo == lo && got.hi == hi, "n \(n) special \(special)")
+            }
+        }
+        let nans = [Float](repeating: .nan, count: 20)
+        let got = nans.withUnsafeBufferPointer { Kernels.minMax($0) }
+        #expect(got.lo == .infinity && got.hi == -.infinity)
+    }
 }

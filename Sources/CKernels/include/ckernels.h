@@ -13,6 +13,13 @@ void ck_row_dots(const float *a, size_t m, size_t k, const float *x, float *y);
 /* As ck_row_dots with `a` in IEEE half precision (binary16 bits): half the memory traffic. */
 void ck_row_dots_f16(const uint16_t *a, size_t m, size_t k, const float *x, float *y);
 
+/* *lo, *hi = the smallest and largest of x[0..<n], NaNs skipped (+inf and -inf when there are no
+ * numbers). AVX2 when the CPU has it. */
+void ck_min_max(const float *x, size_t n, float *lo, float *hi);
+
+/* The first index i in [start, n) with x[i] > t (NaN never is), or n. AVX2 when the CPU has it. */
+size_t ck_first_above(const float *x, size_t start, size_t n, float t);
+
 /* One binary16 value as a float. */
 float ck_half_to_float(uint16_t h);
 
