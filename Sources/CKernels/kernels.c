@@ -292,3 +292,52 @@ size_t ck_first_above(const float *x, size_t start, size_t n, float t) {
 #endif
     return first_above_portable(x, start, n, t);
 }
+
+#ifdef CK_X86
+/* Four queries against rows r_lo ..< r_hi of `a` (binary16, k columns, k a multiple of 8), y[q][i]
+ * for each: 2 rows at a time, each 8-lane chunk of a row converted once and used for all four
+ * queries. Each (row, query) accumulates over j exactly as row_dots_f16_avx2 does, and its 8 lanes
+ * are reduced by the same hadd tree (hadd(hadd(a, b), hadd(c, d)), then the two 128-bit halves
+ * added), so the results are bit for bit row_dots_f16_avx2's. */
+__attribute__((target("avx2,fma,f16c")))
+static void row_dots_f16_4q_avx2(const uint16_t *a, size_t r_lo, size_t r_hi, size_t k, const float *const *x,
+                                 float *const *y) {
+    for (size_t i = r_lo; i + 2 <= r_hi; i += 2) {
+        const uint16_t *r0 = a + i * k, *r1 = r0 + k;
+        __m256 s00 = _mm256_setzero_ps(), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+        for (size_t j = 0; j < k; j += 8) {
+            const __m256 x0 = _mm256_loadu_ps(x[0] + j), x1 = _mm256_loadu_ps(x[1] + j);
+            const __m256 x2 = _mm256_loadu_ps(x[2] + j), x3 = _mm256_loadu_ps(x[3] + j);
+            const __m256 t0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r0 + j)));
+            s00 = _mm256_fmadd_ps(t0, x0, s00); s01 = _mm256_fmadd_ps(t0, x1, s01);
+            s02 = _mm256_fmadd_ps(t0, x2, s02); s03 = _mm256_fmadd_ps(t0, x3, s03);
+            const __m256 t1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r1 + j)));
+            s10 = _mm256_fmadd_ps(t1, x0, s10); s11 = _mm256_fmadd_ps(t1, x1, s11);
+            s12 = _mm256_fmadd_ps(t1, x2, s12); s13 = _mm256_fmadd_ps(t1, x3, s13);
+        }
+        const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(s00, s01), _mm256_hadd_ps(s02, s03));
+        const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(s10, s11), _mm256_hadd_ps(s12, s13));
+        float o0[4], o1[4];
+        _mm_storeu_ps(o0, _mm_add_ps(_mm256_castps256_ps128(h0), _mm256_extractf128_ps(h0, 1)));
+        _mm_storeu_ps(o1, _mm_add_ps(_mm256_castps256_ps128(h1), _mm256_extractf128_ps(h1, 1)));
+        for (int q = 0; q < 4; q++) { y[q][i] = o0[q]; y[q][i + 1] = o1[q]; }
+    }
+}
+#endif
+
+void ck_row_dots_f16_batch(const uint16_t *a, size_t m, size_t k, const float *const *x, float *const *y, size_t nq) {
+    size_t q = 0;
+#ifdef CK_X86
+    /* Whole groups of 4 rows take the 4-query kernel; the last m % 4 rows, and columns that are not
+     * a multiple of 8, go through ck_row_dots_f16 itself, so they are computed by the very code a
+     * single query runs (the compiler may contract its scalar tails differently elsewhere). */
+    if (has_f16c() && k % 8 == 0) {
+        const size_t full = m & ~(size_t)3;
+        for (; q + 4 <= nq; q += 4) {
+            row_dots_f16_4q_avx2(a, 0, full, k, x + q, y + q);
+            if (full < m) for (size_t j = 0; j < 4; j++) ck_row_dots_f16(a + full * k, m - full, k, x[q + j], y[q + j] + full);
+        }
+    }
+#endif
+    for (; q < nq; q++) ck_row_dots_f16(a, m, k, x[q], y[q]);
+}

@@ -114,7 +114,10 @@ public enum Kernels {
         var start = 0
         while start < m {
             let rows = min(block, m - start)
-            for q in xs.indices { ck_row_dots_f16(a + start * k, rows, k, xs[q], ys[q] + start) }
+            let xsC: [UnsafePointer<Float>?] = xs, ysAt: [UnsafeMutablePointer<Float>?] = ys.map { $0 + start }
+            xsC.withUnsafeBufferPointer { x in ysAt.withUnsafeBufferPointer { y in
+                ck_row_dots_f16_batch(a + start * k, rows, k, x.baseAddress!, y.baseAddress!, x.count)
+            } }
             start += rows
         }
     }
