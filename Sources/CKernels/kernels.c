@@ -42,9 +42,12 @@ static void row_dots_avx2(const float *a, size_t m, size_t k, const float *x, fl
         const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
         __m128 out = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
         if (kv < k) {
+            /* Explicit fused multiply-adds: the same operations in ck_row_dots_batch's kernel,
+             * whatever the compiler would contract. */
             float tail[4] = {0, 0, 0, 0};
             for (size_t j = kv; j < k; j++) {
-                tail[0] += r0[j] * x[j]; tail[1] += r1[j] * x[j]; tail[2] += r2[j] * x[j]; tail[3] += r3[j] * x[j];
+                tail[0] = __builtin_fmaf(r0[j], x[j], tail[0]); tail[1] = __builtin_fmaf(r1[j], x[j], tail[1]);
+                tail[2] = __builtin_fmaf(r2[j], x[j], tail[2]); tail[3] = __builtin_fmaf(r3[j], x[j], tail[3]);
             }
             out = _mm_add_ps(out, _mm_loadu_ps(tail));
         }
@@ -340,4 +343,55 @@ void ck_row_dots_f16_batch(const uint16_t *a, size_t m, size_t k, const float *c
     }
 #endif
     for (; q < nq; q++) ck_row_dots_f16(a, m, k, x[q], y[q]);
+}
+
+#ifdef CK_X86
+/* ck_row_dots_f16_batch's kernel for float rows: each row chunk loaded once for four queries; the
+ * same accumulation and reduction as row_dots_avx2, so bit for bit its results. */
+__attribute__((target("avx2,fma")))
+static void row_dots_4q_avx2(const float *a, size_t r_lo, size_t r_hi, size_t k, const float *const *x, float *const *y) {
+    const size_t kv = k & ~(size_t)7;
+    for (size_t i = r_lo; i + 2 <= r_hi; i += 2) {
+        const float *r0 = a + i * k, *r1 = r0 + k;
+        __m256 s00 = _mm256_setzero_ps(), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+        for (size_t j = 0; j < kv; j += 8) {
+            const __m256 x0 = _mm256_loadu_ps(x[0] + j), x1 = _mm256_loadu_ps(x[1] + j);
+            const __m256 x2 = _mm256_loadu_ps(x[2] + j), x3 = _mm256_loadu_ps(x[3] + j);
+            const __m256 t0 = _mm256_loadu_ps(r0 + j);
+            s00 = _mm256_fmadd_ps(t0, x0, s00); s01 = _mm256_fmadd_ps(t0, x1, s01);
+            s02 = _mm256_fmadd_ps(t0, x2, s02); s03 = _mm256_fmadd_ps(t0, x3, s03);
+            const __m256 t1 = _mm256_loadu_ps(r1 + j);
+            s10 = _mm256_fmadd_ps(t1, x0, s10); s11 = _mm256_fmadd_ps(t1, x1, s11);
+            s12 = _mm256_fmadd_ps(t1, x2, s12); s13 = _mm256_fmadd_ps(t1, x3, s13);
+        }
+        const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(s00, s01), _mm256_hadd_ps(s02, s03));
+        const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(s10, s11), _mm256_hadd_ps(s12, s13));
+        __m128 v0 = _mm_add_ps(_mm256_castps256_ps128(h0), _mm256_extractf128_ps(h0, 1));
+        __m128 v1 = _mm_add_ps(_mm256_castps256_ps128(h1), _mm256_extractf128_ps(h1, 1));
+        if (kv < k) { /* row_dots_avx2's tail: per (row, query), explicit fused multiply-adds in order */
+            float t0[4] = {0, 0, 0, 0}, t1[4] = {0, 0, 0, 0};
+            for (int q = 0; q < 4; q++) {
+                for (size_t j = kv; j < k; j++) { t0[q] = __builtin_fmaf(r0[j], x[q][j], t0[q]); t1[q] = __builtin_fmaf(r1[j], x[q][j], t1[q]); }
+            }
+            v0 = _mm_add_ps(v0, _mm_loadu_ps(t0)); v1 = _mm_add_ps(v1, _mm_loadu_ps(t1));
+        }
+        float o0[4], o1[4];
+        _mm_storeu_ps(o0, v0); _mm_storeu_ps(o1, v1);
+        for (int q = 0; q < 4; q++) { y[q][i] = o0[q]; y[q][i + 1] = o1[q]; }
+    }
+}
+#endif
+
+void ck_row_dots_batch(const float *a, size_t m, size_t k, const float *const *x, float *const *y, size_t nq) {
+    size_t q = 0;
+#ifdef CK_X86
+    if (ck_uses_avx2()) {
+        const size_t full = m & ~(size_t)3;
+        for (; q + 4 <= nq; q += 4) {
+            row_dots_4q_avx2(a, 0, full, k, x + q, y + q);
+            if (full < m) for (size_t j = 0; j < 4; j++) ck_row_dots(a + full * k, m - full, k, x[q + j], y[q + j] + full);
+        }
+    }
+#endif
+    for (; q < nq; q++) ck_row_dots(a, m, k, x[q], y[q]);
 }

@@ -92,8 +92,9 @@ public enum Kernels {
     /// `rowDots` gives each query alone. The rows are walked in blocks of about `blockBytes` (sized
     /// to stay in a core's L2 cache), each block scored for every query before the next, so a batch
     /// reads A from memory once instead of once per query (the catalogue scans of batch recommend
-    /// are bound by that traffic). Blocks hold a multiple of 4 rows: the kernel's row grouping, and
-    /// so its summation order, is the same as in one `rowDots` over all rows.
+    /// are bound by that traffic); within a block, four queries share each load of a row chunk
+    /// (`ck_row_dots_batch`). Blocks hold a multiple of 4 rows: the kernel's row grouping, and so
+    /// its summation order, is the same as in one `rowDots` over all rows.
     public static func rowDotsBatch(_ a: UnsafePointer<Float>, m: Int, k: Int, _ xs: [UnsafePointer<Float>],
                                     into ys: [UnsafeMutablePointer<Float>], blockBytes: Int = 256 << 10) {
         precondition(xs.count == ys.count)
@@ -101,7 +102,10 @@ public enum Kernels {
         var start = 0
         while start < m {
             let rows = min(block, m - start)
-            for q in xs.indices { ck_row_dots(a + start * k, rows, k, xs[q], ys[q] + start) }
+            let xsC: [UnsafePointer<Float>?] = xs, ysAt: [UnsafeMutablePointer<Float>?] = ys.map { $0 + start }
+            xsC.withUnsafeBufferPointer { x in ysAt.withUnsafeBufferPointer { y in
+                ck_row_dots_batch(a + start * k, rows, k, x.baseAddress!, y.baseAddress!, x.count)
+            } }
             start += rows
         }
     }

@@ -129,7 +129,7 @@ import CKernels
     /// and in half precision.
     @Test func batchScansEqualOneScanPerQuery() {
         var rng = SeededRandom(seed: 11)
-        for (m, k) in [(1, 8), (7, 8), (37, 64), (101, 24), (13, 5), (50, 384), (9, 12)] {
+        for (m, k) in [(1, 8), (7, 8), (37, 64), (101, 24), (13, 5), (50, 384), (9, 12), (41, 65)] {
             let a = (0..<(m * k)).map { _ in rng.nextFloat() - 0.5 }
             let half = a.map { Float16($0).bitPattern }
             let queries = (0..<5).map { _ in (0..<k).map { _ in rng.nextFloat() - 0.5 } }

@@ -20,6 +20,9 @@ void ck_min_max(const float *x, size_t n, float *lo, float *hi);
 /* The first index i in [start, n) with x[i] > t (NaN never is), or n. AVX2 when the CPU has it. */
 size_t ck_first_above(const float *x, size_t start, size_t n, float t);
 
+/* ck_row_dots for nq queries, bit for bit, each row chunk loaded once for four queries at a time. */
+void ck_row_dots_batch(const float *a, size_t m, size_t k, const float *const *x, float *const *y, size_t nq);
+
 /* ck_row_dots_f16 for nq queries: y[q][i] = dot(a row i, x[q]), bit for bit what ck_row_dots_f16
  * gives each query alone, with each row chunk converted once for four queries at a time. */
 void ck_row_dots_f16_batch(const uint16_t *a, size_t m, size_t k, const float *const *x, float *const *y, size_t nq);
