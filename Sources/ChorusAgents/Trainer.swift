@@ -79,8 +79,11 @@ struct Trainer {
                              stage: (Int, Int) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> [RecommenderAgent] {
         var agents: [RecommenderAgent] = []
         for (a, f) in factories.enumerated() {
+            let watch = Stopwatch()
             agents.append(try f.fit(data, FitContext(threads: threads, seed: parameters.seed, progress: stage(a, factories.count),
                                                      validation: validation)))
+            // Where a fit's time goes, agent by agent (the host sees it through the log callback).
+            Log.emit(.info, "\(validation == nil ? "training" : "validation"): \(f.name) took \(watch.milliseconds) ms")
         }
         return AgentRegistry.completed(agents)
     }
@@ -152,6 +155,7 @@ struct Trainer {
         let queryRelevant = keys.map { byQuery[$0]! }
         let counts = queryUser.map { trainSeen.row(Int($0)).cols.count }
         let warmth = Candidates.itemWarmth(trainSeen)
+        var watch = Stopwatch()
         let cache = try ValidationCandidates(
             agents: agents, itemCount: log.items.count, quota: p.candidatesPerAgent, threads: threads, users: keys.count,
             request: { q, body in
@@ -161,6 +165,8 @@ struct Trainer {
             seen: { q in trainSeen.row(Int(queryUser[q])).cols }, relevant: { q in queryRelevant[q] },
             activity: { q in Candidates.activity(historyLength: counts[q]) }, warmth: warmth,
             scenario: { q in queryScenario[q] })
+        Log.emit(.info, "blend: candidates of \(keys.count) validation queries took \(watch.milliseconds) ms")
+        watch = Stopwatch()
         if let progress, progress("blend", 0.45) { throw .cancelled("fit cancelled by the progress callback") }
         let frozen = Set(agents.indices.filter { agents[$0].role.contains(.query) })
         let coarse = Coordinator.fitLinear(cache, users: Array(0..<cache.users), k: 10, threads: threads, frozen: frozen, lastStep: 1.0 / 16)
@@ -178,7 +184,7 @@ struct Trainer {
                 report += "; query weight 0.5 (too few validation users with two held-out items with text to fit it)"
             }
         }
-        Log.emit(.info, "coordinator: \(report); blend weights \(chosen.weights)")
+        Log.emit(.info, "coordinator: \(report); blend weights \(chosen.weights) (took \(watch.milliseconds) ms)")
         return (CoordinatorModel(weights: chosen.weights, ranker: chosen.ranker, queryWeight: queryWeight,
                                  candidatesPerAgent: p.candidatesPerAgent, report: report), inputs.halfLife, probe.budget("bpr"))
     }

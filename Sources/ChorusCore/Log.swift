@@ -14,3 +14,20 @@ public enum Log {
         s(level, message())
     }
 }
+
+/// Elapsed wall time from the monotonic clock: the log lines that say where a long call's time
+/// went (the fit's stages), the CLI's and benchmarks' timings.
+public struct Stopwatch: Sendable {
+    private let start = ContinuousClock.now
+    public init() {}
+    /// Seconds since the stopwatch was created.
+    public var seconds: Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+    /// Whole milliseconds since the stopwatch was created.
+    public var milliseconds: Int64 {
+        let d = (ContinuousClock.now - start).components
+        return d.seconds * 1000 + d.attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -55,13 +55,3 @@ public enum TextFormat {
     }
 }
 
-/// Elapsed wall time from the monotonic clock.
-public struct Stopwatch: Sendable {
-    private let start = ContinuousClock.now
-    public init() {}
-    /// Seconds since the stopwatch was created.
-    public var seconds: Double {
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
-}

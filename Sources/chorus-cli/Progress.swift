@@ -1,3 +1,4 @@
+import ChorusCore
 import ChorusEval
 
 /// Prints a fit's progress callback as one line per stage, appending the overall percentage as it
