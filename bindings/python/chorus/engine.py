@@ -17,13 +17,14 @@ from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from . import _capi, _frames
+from . import _capi, _frames, _progress
 from ._handle import NativeObject
 from ._ids import HostIds
 from ._strings import PathLike, _path, _text
 from .errors import InvalidArgument, check
 
 ProgressFn = Callable[[str, float], Optional[bool]]
+Progress = Union[None, bool, ProgressFn]
 
 _INT64_MAX = np.iinfo(np.int64).max
 # Room for more agents than an engine has (9 kinds today): explain's shares buffer, grown only if a
@@ -323,7 +324,7 @@ class Engine(HostIds, NativeObject):
 
     def fit(self, factors: int = 64, regularization: float = 0.01, alpha: float = 1.0,
             iterations: int = 15, threads: int = 0, seed: int = 42,
-            validation_fraction: float = 0.1, progress: Optional[ProgressFn] = None, *,
+            validation_fraction: float = 0.1, progress: Progress = None, *,
             agents: Optional[Sequence[str]] = None, bpr_epochs: int = 0) -> None:
         """Trains the agents on the interactions added so far and fits the blend weights.
 
@@ -335,10 +336,12 @@ class Engine(HostIds, NativeObject):
         always trained: it serves users the model does not know. `bpr_epochs=0` lets the
         validation hold-out choose BPR's epochs (early stopping).
 
-        `progress(stage, fraction)` is called on this thread with a stage name ("als", ...) and a
-        fraction in [0, 1]; returning True cancels the fit, which then raises :class:`Cancelled`
-        and leaves the previous model in place. An exception raised by `progress` cancels the
-        fit too and is re-raised here once the library has returned.
+        `progress`: None shows a tqdm bar when tqdm is installed and this runs in a terminal or a
+        notebook (``chorus.set_progress(False)`` turns that off everywhere), False never, True
+        always. A callable ``progress(stage, fraction)`` is called instead, on this thread, with a
+        stage name ("als", ...) and a fraction in [0, 1]; returning True cancels the fit, which
+        then raises :class:`Cancelled` and leaves the previous model in place. An exception raised
+        by `progress` cancels the fit too and is re-raised here once the library has returned.
 
         Raises:
             InvalidArgument: a bad parameter, or too little data (at least 2 users and 2 items).
@@ -369,10 +372,8 @@ class Engine(HostIds, NativeObject):
 
         raised: List[BaseException] = []
         callback = None
+        progress, bar = _progress.callback(progress, "chorus fit")
         if progress is not None:
-            if not callable(progress):
-                raise TypeError("progress must be callable: progress(stage: str, fraction: float) -> bool | None")
-
             def trampoline(stage, fraction, _user_data):
                 # Nothing may propagate into C: record the exception and cancel.
                 if raised:
@@ -386,7 +387,11 @@ class Engine(HostIds, NativeObject):
 
             callback = _capi.chorus_progress_fn(trampoline)
             params.progress = callback
-        status = _capi.chorus_engine_fit(handle, byref(params))
+        try:
+            status = _capi.chorus_engine_fit(handle, byref(params))
+        finally:
+            if bar is not None:
+                bar.__exit__()
         del callback  # kept alive until here: the library calls it during chorus_engine_fit only
         if raised:
             try:
