@@ -90,6 +90,11 @@ test-c-tsan: setup
 test-python: lib
 	CHORUS_LIBRARY=$(abspath $(LIB)) PYTHONPATH=bindings/python $(PYTHON) -m pytest -q bindings/python/tests
 
+# mypy --strict on the Python examples against the binding's annotations (also a test in test-python).
+.PHONY: typecheck-python
+typecheck-python: setup
+	MYPYPATH=bindings/python $(PYTHON) -m mypy --strict --config-file bindings/python/pyproject.toml examples/python/*.py
+
 # Fuzzing (Tests/fuzz/README.md): libFuzzer harnesses over every entry point that parses bytes or
 # takes sizes from the caller, built with coverage + AddressSanitizer into its own build path.
 FUZZ_BUILD := .build/fuzz

@@ -12,8 +12,9 @@ import datetime
 import math
 import operator
 import os
+import re
 from ctypes import POINTER, byref, c_char_p, c_float, c_int64, c_size_t, c_uint32
-from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Literal, Mapping, NamedTuple, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 
@@ -25,6 +26,13 @@ from .errors import InvalidArgument, check
 
 ProgressFn = Callable[[str, float], Optional[bool]]
 Progress = Union[None, bool, ProgressFn]
+#: Ids as the caller holds them: one int or str, a sequence, a numpy array or a pandas Series; where
+#: a method says so, a pandas DataFrame or a SciPy sparse matrix (neither has type stubs here).
+IdsLike = Any
+#: numbers as a sequence, a numpy array or a pandas Series.
+ArrayLike = Any
+#: (ids, scores): ids int64 (or object arrays of str for string ids), scores float32.
+IdsAndScores = Tuple[np.ndarray, np.ndarray]
 
 _INT64_MAX = np.iinfo(np.int64).max
 # Room for more agents than an engine has (9 kinds today): explain's shares buffer, grown only if a
@@ -35,6 +43,8 @@ _SHARES_GUESS = 32
 _RETRIES = 4
 _UINT32_MAX = 2**32 - 1
 _UINT64_MAX = 2**64 - 1
+# "item <id>" in explanation sentences (ExplanationSentence.swift), rewritten for string ids.
+_ITEM_IN_SENTENCE = re.compile(r"\bitem (-?\d+)\b")
 
 
 class Recommendations(NamedTuple):
@@ -61,10 +71,10 @@ class Recommendations(NamedTuple):
 class Explanation(NamedTuple):
     """What ``Engine.explain`` returns."""
 
-    item: int
+    item: Any                       # the caller's id type: int, or str for string ids
     score: float
     shares: Dict[str, float]        # agent name -> share of the score (they sum to 1)
-    because_item: Optional[int]     # the user's item this one is most similar to
+    because_item: Optional[Any]     # the user's item this one is most similar to
     because_similarity: float
     matched_terms: List[str]        # query words the item's text contains
     sentence: str
@@ -185,7 +195,7 @@ class Engine(HostIds, NativeObject):
     once; close() must not run while another call is in progress.
     """
 
-    _handle: Optional[ctypes.POINTER(_capi.chorus_engine)] = None
+    _handle: Any = None
     _free = staticmethod(_capi.chorus_engine_free)
     _pickle_hint = "; use engine.save(path) and Engine.load(path)"
 
@@ -236,7 +246,8 @@ class Engine(HostIds, NativeObject):
 
     # -- data and training -------------------------------------------------------------------------
 
-    def add_interactions(self, user_ids, item_ids=None, weights=None, timestamps=None, *,
+    def add_interactions(self, user_ids: IdsLike, item_ids: IdsLike = None, weights: ArrayLike = None,
+                         timestamps: ArrayLike = None, *,
                          scenario: Optional[str] = None, user_col: str = "user_id", item_col: str = "item_id",
                          weight_col: Optional[str] = None, timestamp_col: Optional[str] = None) -> None:
         """Appends interactions ``(user_ids[i], item_ids[i])``; used by the next :meth:`fit`.
@@ -439,10 +450,22 @@ class Engine(HostIds, NativeObject):
             params.scenario = name
         return params, keep
 
-    def recommend(self, user_ids, k: int = 10, *, include_seen: bool = False, items=None,
-                  deny_items=None, agent: Optional[str] = None, query: Optional[str] = None,
-                  history=None, diversity: float = 0.0, scenario: Optional[str] = None,
-                  return_details: bool = False):
+    @overload
+    def recommend(self, user_ids: IdsLike, k: int = 10, *, include_seen: bool = False, items: IdsLike = None,
+                  deny_items: IdsLike = None, agent: Optional[str] = None, query: Optional[str] = None,
+                  history: IdsLike = None, diversity: float = 0.0, scenario: Optional[str] = None,
+                  return_details: Literal[False] = False) -> IdsAndScores: ...
+
+    @overload
+    def recommend(self, user_ids: IdsLike, k: int = 10, *, include_seen: bool = False, items: IdsLike = None,
+                  deny_items: IdsLike = None, agent: Optional[str] = None, query: Optional[str] = None,
+                  history: IdsLike = None, diversity: float = 0.0, scenario: Optional[str] = None,
+                  return_details: Literal[True]) -> Recommendations: ...
+
+    def recommend(self, user_ids: IdsLike, k: int = 10, *, include_seen: bool = False, items: IdsLike = None,
+                  deny_items: IdsLike = None, agent: Optional[str] = None, query: Optional[str] = None,
+                  history: IdsLike = None, diversity: float = 0.0, scenario: Optional[str] = None,
+                  return_details: bool = False) -> Union[IdsAndScores, Recommendations]:
         """The top `k` items for each user, best first.
 
         Args:
@@ -519,8 +542,8 @@ class Engine(HostIds, NativeObject):
         agents = tuple(names[i].decode("utf-8", "replace") for i in range(m))
         return buffer[: n * k * m].reshape(n, k, m), flags, agents
 
-    def explain(self, user_id: int, item_id: int, *, query: Optional[str] = None, history=None,
-                scenario: Optional[str] = None) -> "Explanation":
+    def explain(self, user_id: Union[int, str], item_id: Union[int, str], *, query: Optional[str] = None,
+                history: IdsLike = None, scenario: Optional[str] = None) -> "Explanation":
         """Why `item_id` is recommended to `user_id` (for this query and history, if given).
 
         Returns an :class:`Explanation`: the item's score, each agent's share of it, the item of
@@ -555,10 +578,14 @@ class Engine(HostIds, NativeObject):
         terms = out.matched_terms.decode("utf-8", "replace").split()
         items = self._ids("item")
         because = None if out.because_item == _capi.CHORUS_NO_ITEM else items.decode_one(int(out.because_item))
+        if items.kind == "str":  # the library's sentence names items by the int64 codes it was given
+            sentence = _ITEM_IN_SENTENCE.sub(lambda m: f"item {items.decode_one(int(m.group(1)))!r}"
+                                             if items.decode_one(int(m.group(1))) is not None else m.group(0), sentence)
         return Explanation(items.decode_one(int(item[0])), float(out.score), dict(zip(names, (float(x) for x in shares))), because,
                            float(out.because_similarity), terms, sentence)
 
-    def similar_items(self, item_ids, k: int = 10, *, items=None, deny_items=None):
+    def similar_items(self, item_ids: IdsLike, k: int = 10, *, items: IdsLike = None,
+                      deny_items: IdsLike = None) -> IdsAndScores:
         """The `k` items most similar to each item (cosine of the ALS item factors), itself
         excluded. Shapes as in :meth:`recommend`: (n_items, k), or 1-D for a scalar id.
 
@@ -619,7 +646,8 @@ class Engine(HostIds, NativeObject):
                 check(fn(handle, _ptr(ids, c_int64), array, ids.size))
                 commit()
 
-    def set_item_texts(self, item_ids_or_mapping, texts=None, *, id_col: Optional[str] = None,
+    def set_item_texts(self, item_ids_or_mapping: Union[Mapping[Any, str], IdsLike],
+                       texts: Optional[Sequence[str]] = None, *, id_col: Optional[str] = None,
                        text_col: str = "text") -> None:
         """Gives items a text (title, description, tags as one string); ``""`` removes it.
 
@@ -638,7 +666,8 @@ class Engine(HostIds, NativeObject):
         """
         self._set_texts("item", item_ids_or_mapping, texts, id_col, text_col)
 
-    def set_user_texts(self, user_ids_or_mapping, texts=None, *, id_col: Optional[str] = None,
+    def set_user_texts(self, user_ids_or_mapping: Union[Mapping[Any, str], IdsLike],
+                       texts: Optional[Sequence[str]] = None, *, id_col: Optional[str] = None,
                        text_col: str = "text") -> None:
         """Gives users a profile text (``""`` removes it); used at once, no refit needed, and
         enough to recommend to a user with no interactions. Arguments as :meth:`set_item_texts`
@@ -660,7 +689,8 @@ class Engine(HostIds, NativeObject):
         check(_capi.chorus_engine_knowledge_graph(self._live(), byref(handle)))
         return KnowledgeGraph._adopt(handle)
 
-    def add_item_facts(self, item_ids, relations=None, entities=None, *, item_col: str = "item_id",
+    def add_item_facts(self, item_ids: IdsLike, relations: Optional[Sequence[str]] = None,
+                       entities: Optional[Sequence[str]] = None, *, item_col: str = "item_id",
                        relation_col: str = "relation", entity_col: str = "entity") -> int:
         """Adds facts about items (the item knowledge graph): ``(item_ids[i], relations[i],
         entities[i])`` such as ``(1, "director", "John Lasseter")``, or the rows of a pandas

@@ -132,10 +132,21 @@ class KnowledgeGraph(NativeObject):
         return out
 
     def entity_vector(self, name: str) -> np.ndarray:
+        """An entity's trained vector (float32).
+
+        Raises:
+            NotFound: an entity the graph does not know.  NotFitted: before training.
+        """
         return self._vector(_capi.chorus_kg_entity_vector, name)
 
     def relation_vector(self, name: str) -> np.ndarray:
+        """A relation's trained vector (float32). Raises as :meth:`entity_vector`."""
         return self._vector(_capi.chorus_kg_relation_vector, name)
 
     def save(self, path: PathLike) -> None:
+        """Writes the graph (triples, names, model) to `path` as one snapshot file, atomically.
+
+        Raises:
+            ChorusIOError: the file system refused.
+        """
         check(_capi.chorus_kg_save(self._live(), _path(path)))

@@ -2,6 +2,7 @@
 host metadata, and a clear exception (naming the column or argument) for every kind of bad input."""
 
 import os
+import re
 import struct
 
 import numpy as np
@@ -144,6 +145,8 @@ def test_string_ids_come_back_as_strings(string_engine):
     assert all(s in group for s in similar)
     why = e.explain(f"user-{user}", ids[0])
     assert why.item == ids[0] and (why.because_item is None or why.because_item in seen)
+    # The sentence names the caller's ids, not the int64 codes the library was given.
+    assert f"item {ids[0]!r}" in why.sentence and not re.search(r"\bitem \d", why.sentence), why.sentence
     details = e.recommend(f"user-{user}", k=4, return_details=True)
     assert list(details.ids) == list(ids)
     # Filters take string ids too; an unknown deny/history id filters nothing.
