@@ -37,6 +37,12 @@ def column(df: Any, name: Optional[str], argument: str, *, required: bool = True
 
 def numbers(series: Any, column_name: str) -> np.ndarray:
     """A numeric column as an array; NaN (or a missing value) is an error naming its row."""
+    if hasattr(series, "isna"):
+        missing = np.flatnonzero(np.asarray(series.isna()))
+        if missing.size:
+            raise InvalidArgument(f"column {column_name!r} has NaN at row {series.index[int(missing[0])]!r}")
+        if getattr(series.dtype, "kind", "O") in "biuf" and not isinstance(series.dtype, np.dtype):
+            series = series.astype(series.dtype.numpy_dtype)  # a nullable pandas dtype with nothing missing
     values = series.to_numpy() if hasattr(series, "to_numpy") else np.asarray(series)
     if values.dtype.kind == "O":
         try:

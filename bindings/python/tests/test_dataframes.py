@@ -94,6 +94,20 @@ def test_nan_ids_and_weights_are_named_with_their_row(engine, data):
     assert engine.stats()["n_interactions"] == 0
 
 
+def test_nullable_pandas_columns(engine, data):
+    df = frame(data).astype({"user_id": "Int64", "weight": "Float32"})
+    df.loc[4, "weight"] = pd.NA
+    with pytest.raises(chorus.InvalidArgument, match="column 'weight' has NaN at row 4"):
+        engine.add_interactions(df)
+    df = frame(data).astype({"user_id": "Int64", "weight": "Float32"})
+    df.loc[6, "user_id"] = pd.NA
+    with pytest.raises(chorus.InvalidArgument, match=r"column 'user_id' has a missing id \((<NA>|NaN)\) at row 6"):
+        engine.add_interactions(df)
+    assert engine.stats()["n_interactions"] == 0
+    engine.add_interactions(frame(data).astype({"user_id": "Int64", "weight": "Float32"}))
+    assert engine.stats()["n_interactions"] == len(data.users)
+
+
 def test_mixed_id_types_in_one_column(engine, data):
     df = frame(data)
     df["item_id"] = df["item_id"].astype(object)
