@@ -88,6 +88,8 @@ def classify(values: Any, name: str) -> Classified:
         raise InvalidArgument(f"{name} must be one-dimensional, got shape {arr.shape}")
     arr = arr.reshape(-1)
     kind = arr.dtype.kind
+    if kind in "iu" and isinstance(values, (list, tuple)) and any(issubclass(t, (bool, np.bool_)) for t in set(map(type, values))):
+        kind = "O"  # np.asarray([1, True]) is [1, 1]: a bool is no id, name it below
     if kind in "iu":
         if kind == "u" and arr.size and int(arr.max()) > _INT64_MAX:
             raise InvalidArgument(f"{name} holds a value above the int64 range")
@@ -110,6 +112,8 @@ def classify(values: Any, name: str) -> Classified:
         types = set(map(type, obj))
         if types <= {str}:
             return "str", obj
+        if all(issubclass(t, str) for t in types):  # numpy's str_ and other str subclasses: as str
+            return "str", np.array([str(v) for v in obj], dtype=object)
         ints = {t for t in types if issubclass(t, (int, np.integer)) and not issubclass(t, (bool, np.bool_))}
         if types == ints:
             try:

@@ -116,6 +116,8 @@ def test_mixed_id_types_in_one_column(engine, data):
         engine.add_interactions(df)
     with pytest.raises(TypeError, match="user_ids mixes id types"):
         engine.add_interactions(["a", 1], [1, 2])
+    with pytest.raises(TypeError, match=r"user_ids must be integers or strings, got bool at position 1"):
+        engine.add_interactions([1, True], [1, 2])
     with pytest.raises(TypeError, match="integers or strings, got dtype float64"):
         engine.add_interactions(frame(data).astype({"user_id": "float64"}))
     assert engine.stats()["n_interactions"] == 0
@@ -131,6 +133,12 @@ def test_ids_of_another_type_than_the_engines(engine):
         e.add_interactions(["a", "b"], ["x", "y"])
         with pytest.raises(TypeError, match="item_ids are integers, but this engine's item ids are strings"):
             e.add_interactions(["a"], [3])
+
+
+def test_numpy_strings_are_strings(engine):
+    engine.add_interactions(list(np.array(["a", "b"])), np.array(["x", "y"]))
+    assert engine._ids("user").encode_known([np.str_("b")], "u")[0] == 1
+    assert type(engine._ids("user").decode(np.array([0]))[0]) is str
 
 
 def test_a_failed_batch_records_no_string_id(engine):
@@ -321,3 +329,29 @@ def test_a_repeated_string_in_an_id_map_is_a_format_error():
     bad = struct.pack("<4sBBHQ", b"CHID", 1, 2, 0, 2) + struct.pack("<II", 1, 1) + b"aa"
     with pytest.raises(chorus.FormatError, match="twice"):
         IdMap.from_bytes("user", bad, "k")
+
+
+def test_string_ids_from_many_threads(string_engine):
+    import threading
+    e, _data = string_engine
+    with chorus.Engine() as engine:
+        engine.add_interactions(["seed-a", "seed-b"], ["x-0", "x-1"])
+        errors = []
+
+        def work(t):
+            try:
+                for k in range(50):
+                    engine.add_interactions([f"t{t}-u{k}", f"t{t}-u{k}"], [f"x-{k % 7}", f"t{t}-i{k}"])
+                    assert engine._ids("item").decode(np.array([0, 1]))[0] == "x-0"
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert not errors, errors
+        stats = engine.stats()
+        assert stats["n_users"] == len(engine._ids("user")) == 2 + 4 * 50
+        assert stats["n_items"] == len(engine._ids("item")) == 2 + 5 + 4 * 50
