@@ -41,7 +41,7 @@ test-swift-tsan: setup
 # The C host test (Tests/c/README.md): every file listed by name, so a new program in Tests/c is not swept in.
 CAPI_TEST_SOURCES := Tests/c/main.c Tests/c/harness.c Tests/c/fixtures.c Tests/c/test_library.c \
   Tests/c/test_engine_data.c Tests/c/test_fit.c Tests/c/test_recommend.c Tests/c/test_snapshots.c \
-  Tests/c/test_texts.c Tests/c/test_kg.c
+  Tests/c/test_texts.c Tests/c/test_kg.c Tests/c/test_metadata.c
 
 # The stress test (Tests/c/test_stress.c): 8 threads making every kind of call on one engine.
 STRESS_TEST_SOURCES := Tests/c/test_stress.c Tests/c/harness.c Tests/c/fixtures.c
@@ -89,6 +89,11 @@ test-c-tsan: setup
 
 test-python: lib
 	CHORUS_LIBRARY=$(abspath $(LIB)) PYTHONPATH=bindings/python $(PYTHON) -m pytest -q bindings/python/tests
+
+# mypy --strict on the Python examples against the binding's annotations (also a test in test-python).
+.PHONY: typecheck-python
+typecheck-python: setup
+	MYPYPATH=bindings/python $(PYTHON) -m mypy --strict --config-file bindings/python/pyproject.toml examples/python/*.py
 
 # Fuzzing (Tests/fuzz/README.md): libFuzzer harnesses over every entry point that parses bytes or
 # takes sizes from the caller, built with coverage + AddressSanitizer into its own build path.

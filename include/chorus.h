@@ -107,6 +107,8 @@ typedef int32_t chorus_status;
 #define CHORUS_MAX_SCENARIO_NAME_BYTES 128u  /* scenario names (at least 1 byte) */
 #define CHORUS_MAX_PATH_BYTES 4096u          /* file paths (not empty) */
 #define CHORUS_MAX_SCENARIOS 65534u          /* scenarios an engine can define */
+#define CHORUS_MAX_METADATA_BYTES (1u << 30) /* all host metadata values of one engine together */
+#define CHORUS_MAX_METADATA_KEYS 1024u       /* host metadata keys of one engine */
 
 /* ---- Library ---------------------------------------------------------------------------------- */
 
@@ -483,6 +485,27 @@ chorus_status chorus_engine_save(const chorus_engine *engine, const char *path);
  * blocking, before a byte is read) or an unreadable file CHORUS_ERR_IO; a file larger than the
  * machine's memory CHORUS_ERR_OUT_OF_MEMORY. *out_engine [owns]: release with chorus_engine_free. */
 chorus_status chorus_engine_load(const char *path, chorus_engine **out_engine);
+
+/* Host metadata: named byte strings the host keeps with the engine and in its snapshots (a
+ * binding's map from its own string ids to the int64 ids it passes, a pipeline's version...). The
+ * engine never interprets them. Keys are UTF-8, 1..CHORUS_MAX_NAME_BYTES bytes; at most
+ * CHORUS_MAX_METADATA_KEYS keys, and all values of an engine together at most
+ * CHORUS_MAX_METADATA_BYTES. A snapshot without metadata (written before 0.3.0 had it) loads with
+ * none; a load checks the same limits.
+ *
+ * Sets `key` [borrowed] to the `length` bytes at `value` [borrowed, copied], replacing any value it
+ * had; `length` 0 removes the key (`value` may then be NULL; removing an absent key is not an
+ * error). A NULL `value` with a non-zero length, a bad key, or a value that would pass a limit is
+ * CHORUS_ERR_INVALID_ARGUMENT and nothing changes. Thread-safe. */
+chorus_status chorus_engine_set_metadata(chorus_engine *engine, const char *key, const void *value, size_t length);
+
+/* Copies the value stored under `key` [borrowed] into `buffer` (`capacity` bytes; NULL only with
+ * capacity 0) and its length into `*out_length` [required]. An absent key is CHORUS_ERR_NOT_FOUND
+ * (*out_length 0); a capacity below the length is CHORUS_ERR_BUFFER_TOO_SMALL with *out_length set
+ * and nothing written to `buffer` (call with capacity 0 to learn the size). Thread-safe: the value
+ * is read in one step, whole. */
+chorus_status chorus_engine_metadata(const chorus_engine *engine, const char *key, void *buffer, size_t capacity,
+                                     size_t *out_length);
 
 /* ---- Text encoder ----------------------------------------------------------------------------- */
 

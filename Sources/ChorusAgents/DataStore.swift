@@ -15,6 +15,8 @@ struct DataStore: Sendable {
     /// plus whatever the host adds, and its trained embeddings (the "kge" agent's vectors). A
     /// shared object with its own lock: the host trains it through its own handle.
     var knowledgeGraph = KnowledgeGraph()
+    /// The host's named byte strings (`HostMetadata`), saved in the snapshot.
+    var metadata = HostMetadata()
 
     /// Appends a batch of interactions in `scenario` (nil = the default).
     /// - Throws: `.notFound` for an undefined scenario, and what `InteractionLog.append` throws.

@@ -171,6 +171,18 @@ public final class Engine: Sendable {
         state.withLock { kind == .item ? $0.data.texts.items[id]?.text : $0.data.texts.users[id]?.text }
     }
 
+    // MARK: - Host metadata
+
+    /// Sets (or, with an empty value, removes) a named byte string kept with the engine and in its
+    /// snapshot, opaque to the engine (`HostMetadata`).
+    /// - Throws: `.invalidArgument` for a bad key or past the limits; nothing changes then.
+    public func setMetadata(_ key: String, _ value: [UInt8]) throws(ChorusError) {
+        try state.withLock { (s) throws(ChorusError) in try s.data.metadata.set(key, value) }
+    }
+
+    /// The value stored under `key`, nil if none.
+    public func metadata(_ key: String) -> [UInt8]? { state.withLock { $0.data.metadata[key] } }
+
     // MARK: - Data
 
     /// Appends a batch; validated whole first, so on error nothing is added.

@@ -5,7 +5,8 @@ import ChorusKnowledge
 /// `Snapshot` container, encoded from and decoded into plain values (`Contents`), so it neither
 /// knows the engine's locks nor reaches into its state. Sections: "META" (config, fit parameters, model presence), "LOG_" (the
 /// log), "FACT" (item facts), "KGST"/"KGEM"/"KGTR" (the knowledge graph and its embeddings), "SCEN"
-/// (scenarios), "TEXT" (item and user texts with their vectors, when there are any), "MODL" (model shape,
+/// (scenarios), "TEXT" (item and user texts with their vectors, when there are any), "HOST" (the host's
+/// metadata, when there is any; a snapshot without it loads with none), "MODL" (model shape,
 /// agent names and blend weights), "A000"... (one per agent).
 enum EngineSnapshotCodec {
     /// What a snapshot holds.
@@ -60,6 +61,11 @@ enum EngineSnapshotCodec {
             var t = ByteWriter()
             texts.encode(into: &t)
             sections.append(Snapshot.Section(tag: "TEXT", payload: t.bytes))
+        }
+        if !contents.data.metadata.isEmpty {
+            var h = ByteWriter()
+            contents.data.metadata.encode(into: &h)
+            sections.append(Snapshot.Section(tag: "HOST", payload: h.bytes))
         }
         if let model {
             var w = ByteWriter()
@@ -145,6 +151,12 @@ enum EngineSnapshotCodec {
             texts = try TextCatalogue.decode(&t)
             guard t.isAtEnd else { throw .format("snapshot section 'TEXT' has trailing bytes") }
         }
+        var metadata = HostMetadata()
+        if sections["HOST"] != nil {
+            var h = try section("HOST")
+            metadata = try HostMetadata.decode(&h)
+            guard h.isAtEnd else { throw .format("snapshot section 'HOST' has trailing bytes") }
+        }
         var model: FittedModel? = nil
         if hasModel == 1 {
             var m = try section("MODL")
@@ -205,7 +217,7 @@ enum EngineSnapshotCodec {
                                 trainedRows: rows, seen: seen, agents: agents, coordinator: coordinator, parameters: p,
                                 popularityHalfLifeSeconds: halfLife)
         }
-        let data = DataStore(log: log, texts: texts, scenarios: scenarios, facts: facts, knowledgeGraph: knowledgeGraph)
+        let data = DataStore(log: log, texts: texts, scenarios: scenarios, facts: facts, knowledgeGraph: knowledgeGraph, metadata: metadata)
         return Contents(config: config, data: data, model: model, parameters: p)
     }
 }

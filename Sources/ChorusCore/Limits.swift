@@ -14,6 +14,11 @@ public enum Limits {
     public static let maxPathBytes = 4096
     /// Defined scenarios (a scenario's index is stored in 16 bits; one is the default).
     public static let maxScenarios = Int(UInt16.max) - 1
+    /// Host metadata (`chorus_engine_set_metadata`): all values of one engine together, in bytes
+    /// (a binding's id maps: 10 million string ids of 20 bytes fit).
+    public static let maxMetadataBytes = 1 << 30
+    /// Host metadata keys one engine can hold (each a name: 1...`maxNameBytes`).
+    public static let maxMetadataKeys = 1024
 
     /// Checks a text's length against `maxTextBytes`.
     /// - Throws: `.invalidArgument` naming `what` and the length.

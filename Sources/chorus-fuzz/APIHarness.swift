@@ -7,7 +7,8 @@ extension EngineHarnesses {
     /// weights, NULL weights or timestamps, a scenario), item and user texts, scenarios, item facts,
     /// triples through the engine's graph, tiny fits with any parameters, and recommend /
     /// recommend_details / explain / similar items with arbitrary k, users, items, capacities,
-    /// flags, filters, agents, queries, histories, diversity and scenarios.
+    /// flags, filters, agents, queries, histories, diversity and scenarios; host metadata set and
+    /// read with any key, length and capacity.
     static func api(_ bytes: [UInt8]) {
         var input = FuzzInput(bytes)
         var params = chorus_engine_params()
@@ -63,6 +64,7 @@ extension EngineHarnesses {
                 var name: UnsafePointer<CChar>? = nil
                 var weight: Float = 0
                 _ = chorus_engine_agent_info(e, input.size(), &name, &weight)
+                metadata(e, &input)
             default: graph(e, &input)
             }
         }
@@ -137,6 +139,22 @@ extension EngineHarnesses {
         withCStrings(strings) { p in
             _ = users ? chorus_engine_set_user_texts(e, ids, p, n) : chorus_engine_set_item_texts(e, ids, p, n)
         }
+    }
+
+    /// Host metadata: a set (any key, a value of 0...31 bytes, or NULL with any length) then a
+    /// get (any key, a capacity of 0...31 with a buffer, or NULL with any capacity).
+    static func metadata(_ e: OpaquePointer, _ input: inout FuzzInput) {
+        let key = input.cString(max: 12)
+        let value = (0..<input.below(32)).map { _ in input.byte() }
+        let length = input.below(8) == 0 ? input.size() : value.count
+        if input.below(8) == 0 { _ = chorus_engine_set_metadata(e, key, nil, length) }
+        else { value.withUnsafeBytes { b in _ = chorus_engine_set_metadata(e, key, b.baseAddress ?? UnsafeRawPointer(bitPattern: 1), min(length, b.count)) } }
+        var out = [UInt8](repeating: 0, count: 32)
+        var got = 0
+        let capacity = input.below(8) == 0 ? input.size() : input.below(33)
+        let probe = input.cString(max: 12)
+        if input.below(8) == 0 { _ = chorus_engine_metadata(e, probe, nil, capacity, &got) }
+        else { out.withUnsafeMutableBytes { b in _ = chorus_engine_metadata(e, probe, b.baseAddress, min(capacity, b.count), &got) } }
     }
 
     static func facts(_ e: OpaquePointer, _ input: inout FuzzInput) {

@@ -108,6 +108,8 @@ enum Seeds {
         tp.dim = 4; tp.epochs = 2; tp.threads = 1; tp.negatives = 2; tp.batch_size = 4
         check(chorus_kg_train(kg, &tp), "kg_train")
         chorus_kg_free(kg)
+        let hostBytes: [UInt8] = Array("CHID".utf8) + [1, 2, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x61]
+        check(chorus_engine_set_metadata(e, "chorus-python/user-ids", hostBytes, hostBytes.count), "set_metadata")
         check(EngineHarnesses.tinyFit(e, factors: 4, iterations: 2), "fit")
         check(chorus_engine_save(e, dir + "/full.chorus"), "save")
         chorus_engine_free(e)

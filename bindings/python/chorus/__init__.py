@@ -11,7 +11,8 @@ chorus.engine is the Pythonic layer exported here.
 """
 
 from ._lib import LIBRARY_PATH as _LIBRARY_PATH
-from . import _capi
+from . import _capi, _progress
+from ._logging import forward_logs
 from .encoder import Encoder
 from .engine import Engine, Explanation, Recommendations
 from .knowledge import KnowledgeGraph
@@ -36,6 +37,12 @@ NO_ITEM = _capi.CHORUS_NO_ITEM
 def library_version() -> str:
     """The loaded libchorus.so's version, "MAJOR.MINOR.PATCH"."""
     return _capi.chorus_version().decode("ascii")
+
+
+def set_progress(enabled: bool) -> None:
+    """Turns the automatic progress bars (tqdm, in a terminal or notebook) on or off for every
+    call that is not given ``progress=`` explicitly."""
+    _progress.ENABLED = bool(enabled)
 
 
 def library_path() -> str:
@@ -65,5 +72,7 @@ __all__ = [
     "NO_ITEM",
     "library_version",
     "library_path",
+    "set_progress",
+    "forward_logs",
     "__version__",
 ]

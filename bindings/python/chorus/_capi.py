@@ -66,6 +66,8 @@ CHORUS_MAX_NAME_BYTES = 4096
 CHORUS_MAX_SCENARIO_NAME_BYTES = 128
 CHORUS_MAX_PATH_BYTES = 4096
 CHORUS_MAX_SCENARIOS = 65534
+CHORUS_MAX_METADATA_BYTES = 1 << 30
+CHORUS_MAX_METADATA_KEYS = 1024
 
 # ---- Library ---------------------------------------------------------------------------------
 
@@ -455,6 +457,17 @@ chorus_engine_save.restype = chorus_status
 chorus_engine_load = lib.chorus_engine_load
 chorus_engine_load.argtypes = [c_char_p, POINTER(chorus_engine_p)]
 chorus_engine_load.restype = chorus_status
+
+# chorus_status chorus_engine_set_metadata(chorus_engine *engine, const char *key, const void *value, size_t length);
+chorus_engine_set_metadata = lib.chorus_engine_set_metadata
+chorus_engine_set_metadata.argtypes = [chorus_engine_p, c_char_p, c_void_p, c_size_t]
+chorus_engine_set_metadata.restype = chorus_status
+
+# chorus_status chorus_engine_metadata(const chorus_engine *engine, const char *key, void *buffer, size_t capacity,
+#                                      size_t *out_length);
+chorus_engine_metadata = lib.chorus_engine_metadata
+chorus_engine_metadata.argtypes = [chorus_engine_p, c_char_p, c_void_p, c_size_t, POINTER(c_size_t)]
+chorus_engine_metadata.restype = chorus_status
 
 # ---- Text encoder ----------------------------------------------------------------------------
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable, Optional, Type, TypeVar
+
+T = TypeVar("T", bound="NativeObject")
+
 
 class NativeObject:
     """Owns one handle from libchorus. :meth:`close` frees it (idempotent); a with-block closes it;
@@ -14,18 +18,18 @@ class NativeObject:
     ``self._handle``, so that a failed create leaves nothing to free.
     """
 
-    _handle = None
-    _free = None
+    _handle: Any = None
+    _free: Optional[Callable[[Any], None]] = None
     _pickle_hint = ""
 
     @classmethod
-    def _adopt(cls, handle):
+    def _adopt(cls: Type[T], handle: Any) -> T:
         """Wraps a handle the library gave out; it is freed when the new object closes."""
         self = cls.__new__(cls)
         self._handle = handle
         return self
 
-    def _live(self):
+    def _live(self) -> Any:
         handle = self._handle
         if not handle:
             raise ValueError(f"operation on a closed chorus.{type(self).__name__}")
@@ -35,17 +39,19 @@ class NativeObject:
         """Releases the object. Idempotent; every other method raises ValueError afterwards."""
         handle, self._handle = self._handle, None
         if handle:
-            type(self)._free(handle)
+            free = type(self)._free
+            if free is not None:
+                free(handle)
 
     @property
     def closed(self) -> bool:
         return not self._handle
 
-    def __enter__(self):
+    def __enter__(self: T) -> T:
         self._live()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
     def __del__(self) -> None:
@@ -54,5 +60,5 @@ class NativeObject:
         except Exception:
             pass
 
-    def __reduce__(self):
+    def __reduce__(self) -> Any:
         raise TypeError(f"a chorus.{type(self).__name__} cannot be pickled{self._pickle_hint}")

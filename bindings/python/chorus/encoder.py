@@ -8,10 +8,13 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from . import _capi
+from . import _capi, _progress
 from ._handle import NativeObject
 from ._strings import _path, _text
 from .errors import check
+
+# Texts per library call when a progress bar is shown.
+_CHUNK = 1024
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -66,8 +69,17 @@ class Encoder(NativeObject):
     def is_fallback(self) -> bool:
         return self._name.startswith("fallback")
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Encodes texts into an ``(n, dim)`` float32 array of L2-normalised rows."""
+    def encode(self, texts: Sequence[str], *, progress: Optional[bool] = None) -> np.ndarray:
+        """Encodes texts into an ``(n, dim)`` float32 array of L2-normalised rows.
+
+        `progress`: None shows a tqdm bar for more than 1024 texts when tqdm is installed and this
+        runs in a terminal or notebook, False never, True always. With a bar the texts are encoded
+        in chunks of 1024 (the results are the same: each text is encoded on its own).
+
+        Raises:
+            TypeError: a text that is not a str.  InvalidArgument: a text over
+                CHORUS_MAX_TEXT_BYTES or not valid UTF-8.
+        """
         handle = self._live()
         if isinstance(texts, (str, bytes)):
             raise TypeError("encode takes a sequence of str; wrap a single text in a list")
@@ -80,8 +92,19 @@ class Encoder(NativeObject):
         out = np.empty((n, self._dim), dtype=np.float32)
         if n == 0:
             return out
-        array = (c_char_p * n)(*encoded)
-        check(_capi.chorus_encoder_encode(handle, array, n, out.ctypes.data_as(POINTER(c_float)), out.size))
+        if progress is not None and not isinstance(progress, bool):
+            raise TypeError("progress must be None or a bool")
+        if not (_progress.wanted(progress) and (progress or n > _CHUNK)):
+            array = (c_char_p * n)(*encoded)
+            check(_capi.chorus_encoder_encode(handle, array, n, out.ctypes.data_as(POINTER(c_float)), out.size))
+            return out
+        with _progress.Bar("chorus encode", total=n, unit="text") as bar:
+            for start in range(0, n, _CHUNK):
+                part = encoded[start:start + _CHUNK]
+                rows = out[start:start + len(part)]
+                check(_capi.chorus_encoder_encode(handle, (c_char_p * len(part))(*part), len(part),
+                                                  rows.ctypes.data_as(POINTER(c_float)), rows.size))
+                bar.advance(len(part))
         return out
 
     def __repr__(self) -> str:

@@ -12,17 +12,27 @@ import datetime
 import math
 import operator
 import os
+import re
 from ctypes import POINTER, byref, c_char_p, c_float, c_int64, c_size_t, c_uint32
-from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Literal, Mapping, NamedTuple, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 
-from . import _capi
+from . import _capi, _frames, _progress
 from ._handle import NativeObject
+from ._ids import HostIds
 from ._strings import PathLike, _path, _text
 from .errors import InvalidArgument, check
 
 ProgressFn = Callable[[str, float], Optional[bool]]
+Progress = Union[None, bool, ProgressFn]
+#: Ids as the caller holds them: one int or str, a sequence, a numpy array or a pandas Series; where
+#: a method says so, a pandas DataFrame or a SciPy sparse matrix (neither has type stubs here).
+IdsLike = Any
+#: numbers as a sequence, a numpy array or a pandas Series.
+ArrayLike = Any
+#: (ids, scores): ids int64 (or object arrays of str for string ids), scores float32.
+IdsAndScores = Tuple[np.ndarray, np.ndarray]
 
 _INT64_MAX = np.iinfo(np.int64).max
 # Room for more agents than an engine has (9 kinds today): explain's shares buffer, grown only if a
@@ -33,6 +43,8 @@ _SHARES_GUESS = 32
 _RETRIES = 4
 _UINT32_MAX = 2**32 - 1
 _UINT64_MAX = 2**64 - 1
+# "item <id>" in explanation sentences (ExplanationSentence.swift), rewritten for string ids.
+_ITEM_IN_SENTENCE = re.compile(r"\bitem (-?\d+)\b")
 
 
 class Recommendations(NamedTuple):
@@ -59,10 +71,10 @@ class Recommendations(NamedTuple):
 class Explanation(NamedTuple):
     """What ``Engine.explain`` returns."""
 
-    item: int
+    item: Any                       # the caller's id type: int, or str for string ids
     score: float
     shares: Dict[str, float]        # agent name -> share of the score (they sum to 1)
-    because_item: Optional[int]     # the user's item this one is most similar to
+    because_item: Optional[Any]     # the user's item this one is most similar to
     because_similarity: float
     matched_terms: List[str]        # query words the item's text contains
     sentence: str
@@ -100,6 +112,12 @@ def _float32_array(values, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be numbers, got dtype {arr.dtype}")
     with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, which the library refuses
         return np.ascontiguousarray(arr.reshape(-1), dtype=np.float32)
+
+
+def _name(values, default: str) -> str:
+    """The name errors give a batch of ids: a DataFrame column's, else the argument's."""
+    name = getattr(values, "name", None)
+    return name if isinstance(name, str) and name.startswith("column ") else default
 
 
 def _ptr(arr: Optional[np.ndarray], ctype):
@@ -154,7 +172,7 @@ def _half_life(value) -> int:
 # ---- the engine ----------------------------------------------------------------------------------
 
 
-class Engine(NativeObject):
+class Engine(HostIds, NativeObject):
     """A Chorus recommendation engine: interactions in, a fitted blend of agents, top-k out.
 
     ``Engine(popularity_half_life_seconds=None)`` creates an empty engine; ``None`` (or 0) lets
@@ -168,12 +186,16 @@ class Engine(NativeObject):
     falls back to the hashing encoder; :attr:`encoder` says which is in use); ``require_encoder``
     fails instead of falling back; ``hashing_encoder`` uses the fast hashing encoder always.
 
+    Ids may be integers (the host's own int64 ids, passed through) or strings (mapped to int64 ids
+    by the binding, kept in snapshots, and given back in results as str); one kind per id space
+    (users, items) and engine, settled by the first ids added.
+
     Use it as a context manager, or call :meth:`close`; ``__del__`` frees it only as a fallback.
     The read methods (recommend, similar_items, agents, stats, save) may run from many threads at
     once; close() must not run while another call is in progress.
     """
 
-    _handle: Optional[ctypes.POINTER(_capi.chorus_engine)] = None
+    _handle: Any = None
     _free = staticmethod(_capi.chorus_engine_free)
     _pickle_hint = "; use engine.save(path) and Engine.load(path)"
 
@@ -207,7 +229,13 @@ class Engine(NativeObject):
         raw = _path(path)
         handle = _capi.chorus_engine_p()
         check(_capi.chorus_engine_load(raw, byref(handle)))
-        return cls._adopt(handle)
+        engine = cls._adopt(handle)
+        try:
+            engine._restore_id_maps()
+        except BaseException:
+            engine.close()
+            raise
+        return engine
 
     def __repr__(self) -> str:
         if self.closed:
@@ -218,44 +246,84 @@ class Engine(NativeObject):
 
     # -- data and training -------------------------------------------------------------------------
 
-    def add_interactions(self, user_ids, item_ids, weights=None, timestamps=None, *,
-                         scenario: Optional[str] = None) -> None:
+    def add_interactions(self, user_ids: IdsLike, item_ids: IdsLike = None, weights: ArrayLike = None,
+                         timestamps: ArrayLike = None, *,
+                         scenario: Optional[str] = None, user_col: str = "user_id", item_col: str = "item_id",
+                         weight_col: Optional[str] = None, timestamp_col: Optional[str] = None) -> None:
         """Appends interactions ``(user_ids[i], item_ids[i])``; used by the next :meth:`fit`.
 
-        Args:
-            user_ids, item_ids: integer ids (the host's own int64 ids), same length.
-            weights: optional confidences (finite, > 0), e.g. plays or clicks; default 1 each.
-            timestamps: optional Unix seconds (or numpy datetime64); default 0 each.
-            scenario: the scenario they happened in (see :meth:`define_scenario`); None = default.
+        Three forms:
 
-        The batch is validated whole: on error nothing is added.
+        - ``add_interactions(user_ids, item_ids, weights=None, timestamps=None)``: sequences or numpy
+          arrays of the same length;
+        - ``add_interactions(df)``: a pandas DataFrame with columns `user_col` and `item_col`
+          (``user_id``, ``item_id``), and optionally `weight_col` and `timestamp_col` (by default
+          ``weight`` and ``timestamp`` when the frame has them);
+        - ``add_interactions(user_items)``: a SciPy sparse users x items matrix (CSR, COO...), as
+          implicit's ``fit(user_items)``: row = user id, column = item id, value = weight.
+
+        Args:
+            user_ids, item_ids: ids, integers (the host's own int64 ids) or strings (mapped by the
+                binding; results give them back). One type per column, and the same type as the
+                engine's earlier ids.
+            weights: optional confidences (finite, > 0), e.g. plays or clicks; default 1 each.
+            timestamps: optional Unix seconds (or numpy/pandas datetimes); default 0 each.
+            scenario: the scenario they happened in (see :meth:`define_scenario`); None = default.
+            user_col, item_col, weight_col, timestamp_col: the DataFrame's column names.
+
+        The batch is validated whole: on error nothing is added, and no row is ever dropped.
 
         Raises:
-            InvalidArgument: lengths differ, a weight is NaN, infinite or <= 0, ...
+            InvalidArgument: lengths differ, a weight is NaN, infinite or <= 0, a missing id (NaN,
+                None), a DataFrame without a named column, a sparse matrix with a stored zero...
+            TypeError: ids neither integers nor strings, ints and strings mixed in one column,
+                or ids of another type than the engine's; a non-numeric sparse matrix.
         """
         handle = self._live()
-        users = _int64_array(user_ids, "user_ids")
-        items = _int64_array(item_ids, "item_ids")
-        n = users.size
-        if items.size != n:
-            raise InvalidArgument(f"user_ids and item_ids differ in length ({n} vs {items.size})")
-        w = None
-        if weights is not None:
-            w = _float32_array(weights, "weights")
-            if w.size != n:
-                raise InvalidArgument(f"weights has {w.size} elements for {n} interactions")
-        t = None
-        if timestamps is not None:
-            t = _timestamps_array(timestamps)
-            if t.size != n:
-                raise InvalidArgument(f"timestamps has {t.size} elements for {n} interactions")
-        if scenario is None:
-            check(_capi.chorus_engine_add_interactions(
-                handle, _ptr(users, c_int64), _ptr(items, c_int64), _ptr(w, c_float), _ptr(t, c_int64), n))
-        else:
-            check(_capi.chorus_engine_add_scenario_interactions(
-                handle, _text(scenario, "scenario"), _ptr(users, c_int64), _ptr(items, c_int64), _ptr(w, c_float),
-                _ptr(t, c_int64), n))
+        if _frames.is_dataframe(user_ids) or _frames.is_sparse(user_ids):
+            if item_ids is not None or weights is not None or timestamps is not None:
+                raise TypeError("pass a DataFrame or a sparse matrix alone: its columns are the ids, weights and timestamps")
+            if _frames.is_sparse(user_ids):
+                triples = _frames.sparse_interactions(user_ids, "user_items")
+                user_ids, item_ids, weights = triples.users, triples.items, triples.weights
+            else:
+                df = user_ids
+                user_ids = _frames.column(df, user_col, "user_col")
+                item_ids = _frames.column(df, item_col, "item_col")
+                w = _frames.column(df, weight_col or "weight", "weight_col", required=weight_col is not None)
+                t = _frames.column(df, timestamp_col or "timestamp", "timestamp_col", required=timestamp_col is not None)
+                weights = None if w is None else _frames.numbers(w, str(w.name))
+                timestamps = None if t is None else _frames.timestamps(t, str(t.name))
+                user_ids = user_ids.rename(f"column {user_col!r}")
+                item_ids = item_ids.rename(f"column {item_col!r}")
+        elif item_ids is None:
+            raise TypeError("add_interactions takes (user_ids, item_ids, ...), a DataFrame or a sparse user x item matrix")
+        user_map, item_map = self._ids("user"), self._ids("item")
+        with user_map.lock, item_map.lock:
+            users, commit_users = user_map.encode_new(user_ids, _name(user_ids, "user_ids"), self._space_in_use("user"))
+            items, commit_items = item_map.encode_new(item_ids, _name(item_ids, "item_ids"), self._space_in_use("item"))
+            n = users.size
+            if items.size != n:
+                raise InvalidArgument(f"user_ids and item_ids differ in length ({n} vs {items.size})")
+            w = None
+            if weights is not None:
+                w = _float32_array(weights, "weights")
+                if w.size != n:
+                    raise InvalidArgument(f"weights has {w.size} elements for {n} interactions")
+            t = None
+            if timestamps is not None:
+                t = _timestamps_array(timestamps)
+                if t.size != n:
+                    raise InvalidArgument(f"timestamps has {t.size} elements for {n} interactions")
+            if scenario is None:
+                check(_capi.chorus_engine_add_interactions(
+                    handle, _ptr(users, c_int64), _ptr(items, c_int64), _ptr(w, c_float), _ptr(t, c_int64), n))
+            else:
+                check(_capi.chorus_engine_add_scenario_interactions(
+                    handle, _text(scenario, "scenario"), _ptr(users, c_int64), _ptr(items, c_int64), _ptr(w, c_float),
+                    _ptr(t, c_int64), n))
+            commit_users()
+            commit_items()
 
     def define_scenario(self, name: str, description: str = "") -> None:
         """Defines (or redefines) a scenario: ``engine.define_scenario("home", "the home feed: a
@@ -267,7 +335,7 @@ class Engine(NativeObject):
 
     def fit(self, factors: int = 64, regularization: float = 0.01, alpha: float = 1.0,
             iterations: int = 15, threads: int = 0, seed: int = 42,
-            validation_fraction: float = 0.1, progress: Optional[ProgressFn] = None, *,
+            validation_fraction: float = 0.1, progress: Progress = None, *,
             agents: Optional[Sequence[str]] = None, bpr_epochs: int = 0) -> None:
         """Trains the agents on the interactions added so far and fits the blend weights.
 
@@ -279,10 +347,12 @@ class Engine(NativeObject):
         always trained: it serves users the model does not know. `bpr_epochs=0` lets the
         validation hold-out choose BPR's epochs (early stopping).
 
-        `progress(stage, fraction)` is called on this thread with a stage name ("als", ...) and a
-        fraction in [0, 1]; returning True cancels the fit, which then raises :class:`Cancelled`
-        and leaves the previous model in place. An exception raised by `progress` cancels the
-        fit too and is re-raised here once the library has returned.
+        `progress`: None shows a tqdm bar when tqdm is installed and this runs in a terminal or a
+        notebook (``chorus.set_progress(False)`` turns that off everywhere), False never, True
+        always. A callable ``progress(stage, fraction)`` is called instead, on this thread, with a
+        stage name ("als", ...) and a fraction in [0, 1]; returning True cancels the fit, which
+        then raises :class:`Cancelled` and leaves the previous model in place. An exception raised
+        by `progress` cancels the fit too and is re-raised here once the library has returned.
 
         Raises:
             InvalidArgument: a bad parameter, or too little data (at least 2 users and 2 items).
@@ -313,10 +383,8 @@ class Engine(NativeObject):
 
         raised: List[BaseException] = []
         callback = None
+        progress, bar = _progress.callback(progress, "chorus fit")
         if progress is not None:
-            if not callable(progress):
-                raise TypeError("progress must be callable: progress(stage: str, fraction: float) -> bool | None")
-
             def trampoline(stage, fraction, _user_data):
                 # Nothing may propagate into C: record the exception and cancel.
                 if raised:
@@ -330,7 +398,11 @@ class Engine(NativeObject):
 
             callback = _capi.chorus_progress_fn(trampoline)
             params.progress = callback
-        status = _capi.chorus_engine_fit(handle, byref(params))
+        try:
+            status = _capi.chorus_engine_fit(handle, byref(params))
+        finally:
+            if bar is not None:
+                bar.__exit__()
         del callback  # kept alive until here: the library calls it during chorus_engine_fit only
         if raised:
             try:
@@ -349,12 +421,12 @@ class Engine(NativeObject):
         if include_seen:
             params.flags |= _capi.CHORUS_RECOMMEND_INCLUDE_SEEN
         if items is not None:
-            allow = _int64_array(items, "items")
+            allow = self._ids("item").encode_known(items, "items")
             keep.append(allow)
             params.allow_items = _ptr(allow, c_int64)
             params.n_allow = allow.size
         if deny_items is not None:
-            deny = _int64_array(deny_items, "deny_items")
+            deny = self._ids("item").encode_known(deny_items, "deny_items", skip_unknown=True)
             keep.append(deny)
             params.deny_items = _ptr(deny, c_int64)
             params.n_deny = deny.size
@@ -367,7 +439,7 @@ class Engine(NativeObject):
             keep.append(text)
             params.query = text
         if history is not None:
-            hist = _int64_array(history, "history")
+            hist = self._ids("item").encode_known(history, "history", skip_unknown=True)
             keep.append(hist)
             params.history_items = _ptr(hist, c_int64)
             params.n_history = hist.size
@@ -378,10 +450,22 @@ class Engine(NativeObject):
             params.scenario = name
         return params, keep
 
-    def recommend(self, user_ids, k: int = 10, *, include_seen: bool = False, items=None,
-                  deny_items=None, agent: Optional[str] = None, query: Optional[str] = None,
-                  history=None, diversity: float = 0.0, scenario: Optional[str] = None,
-                  return_details: bool = False):
+    @overload
+    def recommend(self, user_ids: IdsLike, k: int = 10, *, include_seen: bool = False, items: IdsLike = None,
+                  deny_items: IdsLike = None, agent: Optional[str] = None, query: Optional[str] = None,
+                  history: IdsLike = None, diversity: float = 0.0, scenario: Optional[str] = None,
+                  return_details: Literal[False] = False) -> IdsAndScores: ...
+
+    @overload
+    def recommend(self, user_ids: IdsLike, k: int = 10, *, include_seen: bool = False, items: IdsLike = None,
+                  deny_items: IdsLike = None, agent: Optional[str] = None, query: Optional[str] = None,
+                  history: IdsLike = None, diversity: float = 0.0, scenario: Optional[str] = None,
+                  return_details: Literal[True]) -> Recommendations: ...
+
+    def recommend(self, user_ids: IdsLike, k: int = 10, *, include_seen: bool = False, items: IdsLike = None,
+                  deny_items: IdsLike = None, agent: Optional[str] = None, query: Optional[str] = None,
+                  history: IdsLike = None, diversity: float = 0.0, scenario: Optional[str] = None,
+                  return_details: bool = False) -> Union[IdsAndScores, Recommendations]:
         """The top `k` items for each user, best first.
 
         Args:
@@ -413,7 +497,7 @@ class Engine(NativeObject):
         """
         handle = self._live()
         scalar = np.ndim(user_ids) == 0
-        users = _int64_array(user_ids, "user_ids")
+        users = self._ids("user").encode_known(user_ids, "user_ids")
         k = _k(k)
         params, keep = self._query_params(include_seen, items, deny_items, agent, query, history, diversity, scenario)
         n = users.size
@@ -424,9 +508,11 @@ class Engine(NativeObject):
                 handle, _ptr(users, c_int64), n, k, byref(params),
                 _ptr(ids, c_int64), _ptr(scores, c_float), ids.size, None, 0, None))
             del keep
+            ids = self._ids("item").decode(ids)
             return (ids[0], scores[0]) if scalar else (ids, scores)
         shares, flags, agents = self._recommend_details(handle, users, k, params, ids, scores)
         del keep
+        ids = self._ids("item").decode(ids)
         cold = (flags & _capi.CHORUS_USER_COLD_FALLBACK) != 0
         if scalar:
             return Recommendations(ids[0], scores[0], shares[0], bool(cold[0]), agents)
@@ -456,8 +542,8 @@ class Engine(NativeObject):
         agents = tuple(names[i].decode("utf-8", "replace") for i in range(m))
         return buffer[: n * k * m].reshape(n, k, m), flags, agents
 
-    def explain(self, user_id: int, item_id: int, *, query: Optional[str] = None, history=None,
-                scenario: Optional[str] = None) -> "Explanation":
+    def explain(self, user_id: Union[int, str], item_id: Union[int, str], *, query: Optional[str] = None,
+                history: IdsLike = None, scenario: Optional[str] = None) -> "Explanation":
         """Why `item_id` is recommended to `user_id` (for this query and history, if given).
 
         Returns an :class:`Explanation`: the item's score, each agent's share of it, the item of
@@ -468,7 +554,8 @@ class Engine(NativeObject):
         """
         handle = self._live()
         params, keep = self._query_params(False, None, None, None, query, history, 0.0, scenario)
-        user, item = _int64_array(user_id, "user_id"), _int64_array(item_id, "item_id")
+        user = self._ids("user").encode_known(user_id, "user_id")
+        item = self._ids("item").encode_known(item_id, "item_id")
         if user.size != 1 or item.size != 1:
             raise InvalidArgument("explain takes one user id and one item id")
         out = _capi.chorus_explanation()
@@ -489,11 +576,16 @@ class Engine(NativeObject):
         del keep
         names = [out.agent_names[i].decode("utf-8", "replace") for i in range(out.agent_count)]
         terms = out.matched_terms.decode("utf-8", "replace").split()
-        because = None if out.because_item == _capi.CHORUS_NO_ITEM else int(out.because_item)
-        return Explanation(int(item[0]), float(out.score), dict(zip(names, (float(x) for x in shares))), because,
+        items = self._ids("item")
+        because = None if out.because_item == _capi.CHORUS_NO_ITEM else items.decode_one(int(out.because_item))
+        if items.kind == "str":  # the library's sentence names items by the int64 codes it was given
+            sentence = _ITEM_IN_SENTENCE.sub(lambda m: f"item {items.decode_one(int(m.group(1)))!r}"
+                                             if items.decode_one(int(m.group(1))) is not None else m.group(0), sentence)
+        return Explanation(items.decode_one(int(item[0])), float(out.score), dict(zip(names, (float(x) for x in shares))), because,
                            float(out.because_similarity), terms, sentence)
 
-    def similar_items(self, item_ids, k: int = 10, *, items=None, deny_items=None):
+    def similar_items(self, item_ids: IdsLike, k: int = 10, *, items: IdsLike = None,
+                      deny_items: IdsLike = None) -> IdsAndScores:
         """The `k` items most similar to each item (cosine of the ALS item factors), itself
         excluded. Shapes as in :meth:`recommend`: (n_items, k), or 1-D for a scalar id.
 
@@ -502,7 +594,7 @@ class Engine(NativeObject):
         """
         handle = self._live()
         scalar = np.ndim(item_ids) == 0
-        query = _int64_array(item_ids, "item_ids")
+        query = self._ids("item").encode_known(item_ids, "item_ids")
         k = _k(k)
         params, keep = self._query_params(False, items, deny_items, None)
         n = query.size
@@ -512,23 +604,30 @@ class Engine(NativeObject):
             handle, _ptr(query, c_int64), n, k, byref(params),
             _ptr(ids, c_int64), _ptr(scores, c_float), ids.size))
         del keep
+        ids = self._ids("item").decode(ids)
         return (ids[0], scores[0]) if scalar else (ids, scores)
 
     # -- texts -------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _texts(ids_or_mapping, texts, what: str):
-        """(int64 ids, ctypes array of UTF-8 strings) from a mapping or two sequences."""
-        if texts is None:
+    def _set_texts(self, what: str, ids_or_mapping, texts, id_col: Optional[str], text_col: str) -> None:
+        """The body of set_item_texts / set_user_texts: ids and texts from a mapping, two
+        sequences or a DataFrame; the ids through the engine's id map."""
+        handle = self._live()
+        id_name = f"{what}_ids"
+        if _frames.is_dataframe(ids_or_mapping):
+            if texts is not None:
+                raise TypeError(f"pass a DataFrame alone: set_{what}_texts(df, id_col=..., text_col=...)")
+            df = ids_or_mapping
+            column = id_col or f"{what}_id"
+            ids_or_mapping = _frames.column(df, column, "id_col").rename(f"column {column!r}")
+            texts = _frames.texts(_frames.column(df, text_col, "text_col"), text_col)
+        elif texts is None:
             if not isinstance(ids_or_mapping, Mapping):
-                raise TypeError(f"set_{what}_texts takes a mapping {{id: text}} or (ids, texts)")
+                raise TypeError(f"set_{what}_texts takes a mapping {{id: text}}, (ids, texts) or a DataFrame")
             ids_or_mapping, texts = list(ids_or_mapping.keys()), list(ids_or_mapping.values())
         if isinstance(texts, (str, bytes)):
             raise TypeError("texts must be a sequence of str; wrap a single text in a list")
-        ids = _int64_array(ids_or_mapping, f"{what}_ids")
         texts = list(texts)
-        if ids.size != len(texts):
-            raise InvalidArgument(f"{ids.size} ids but {len(texts)} texts")
         encoded = []
         for i, t in enumerate(texts):
             if not isinstance(t, str):
@@ -536,32 +635,44 @@ class Engine(NativeObject):
             if "\0" in t:
                 raise ValueError(f"texts[{i}] contains a NUL character")
             encoded.append(t.encode("utf-8", "surrogatepass"))
-        return ids, (c_char_p * len(encoded))(*encoded)
+        array = (c_char_p * len(encoded))(*encoded)
+        id_map = self._ids(what)
+        with id_map.lock:
+            ids, commit = id_map.encode_new(ids_or_mapping, _name(ids_or_mapping, id_name), self._space_in_use(what))
+            if ids.size != len(texts):
+                raise InvalidArgument(f"{ids.size} ids but {len(texts)} texts")
+            if ids.size:
+                fn = _capi.chorus_engine_set_item_texts if what == "item" else _capi.chorus_engine_set_user_texts
+                check(fn(handle, _ptr(ids, c_int64), array, ids.size))
+                commit()
 
-    def set_item_texts(self, item_ids_or_mapping, texts=None) -> None:
+    def set_item_texts(self, item_ids_or_mapping: Union[Mapping[Any, str], IdsLike],
+                       texts: Optional[Sequence[str]] = None, *, id_col: Optional[str] = None,
+                       text_col: str = "text") -> None:
         """Gives items a text (title, description, tags as one string); ``""`` removes it.
 
-        ``engine.set_item_texts({10: "Toy Story (1995) | Animation Children Comedy"})`` or
-        ``engine.set_item_texts(ids, texts)``. Texts are encoded now (this takes as long as the
-        encoder needs) and kept with their vectors, in snapshots too. The content agent then ranks
-        items by text similarity to each user's profile; an item with a text joins the catalogue at
-        the next :meth:`fit` even before anyone interacts with it.
+        ``engine.set_item_texts({10: "Toy Story (1995) | Animation Children Comedy"})``,
+        ``engine.set_item_texts(ids, texts)`` or ``engine.set_item_texts(df, id_col="item_id",
+        text_col="text")`` (a pandas DataFrame; `id_col` defaults to ``item_id``). Texts are
+        encoded now (this takes as long as the encoder needs) and kept with their vectors, in
+        snapshots too. The content agent then ranks items by text similarity to each user's
+        profile; an item with a text joins the catalogue at the next :meth:`fit` even before anyone
+        interacts with it. Ids as in :meth:`add_interactions` (integers or strings).
 
         Raises:
-            InvalidArgument: lengths differ, an id twice, or texts encoded by another encoder.
+            InvalidArgument: lengths differ, an id twice, a missing id, a DataFrame without the
+                named column, or texts encoded by another encoder.
+            TypeError: a text that is not a str (a missing text in a DataFrame names its row).
         """
-        handle = self._live()
-        ids, array = self._texts(item_ids_or_mapping, texts, "item")
-        if ids.size:
-            check(_capi.chorus_engine_set_item_texts(handle, _ptr(ids, c_int64), array, ids.size))
+        self._set_texts("item", item_ids_or_mapping, texts, id_col, text_col)
 
-    def set_user_texts(self, user_ids_or_mapping, texts=None) -> None:
+    def set_user_texts(self, user_ids_or_mapping: Union[Mapping[Any, str], IdsLike],
+                       texts: Optional[Sequence[str]] = None, *, id_col: Optional[str] = None,
+                       text_col: str = "text") -> None:
         """Gives users a profile text (``""`` removes it); used at once, no refit needed, and
-        enough to recommend to a user with no interactions. Arguments as :meth:`set_item_texts`."""
-        handle = self._live()
-        ids, array = self._texts(user_ids_or_mapping, texts, "user")
-        if ids.size:
-            check(_capi.chorus_engine_set_user_texts(handle, _ptr(ids, c_int64), array, ids.size))
+        enough to recommend to a user with no interactions. Arguments as :meth:`set_item_texts`
+        (`id_col` defaults to ``user_id``)."""
+        self._set_texts("user", user_ids_or_mapping, texts, id_col, text_col)
 
     @property
     def knowledge_graph(self) -> "KnowledgeGraph":
@@ -578,29 +689,45 @@ class Engine(NativeObject):
         check(_capi.chorus_engine_knowledge_graph(self._live(), byref(handle)))
         return KnowledgeGraph._adopt(handle)
 
-    def add_item_facts(self, item_ids, relations, entities) -> int:
+    def add_item_facts(self, item_ids: IdsLike, relations: Optional[Sequence[str]] = None,
+                       entities: Optional[Sequence[str]] = None, *, item_col: str = "item_id",
+                       relation_col: str = "relation", entity_col: str = "entity") -> int:
         """Adds facts about items (the item knowledge graph): ``(item_ids[i], relations[i],
-        entities[i])`` such as ``(1, "director", "John Lasseter")``. The "kg" agent recommends
-        through shared entities and names the path in explanations. Repeats are skipped.
+        entities[i])`` such as ``(1, "director", "John Lasseter")``, or the rows of a pandas
+        DataFrame with columns `item_col`, `relation_col` and `entity_col`. The "kg" agent
+        recommends through shared entities and names the path in explanations. Repeats are skipped.
 
         Returns:
             How many facts were new.
         Raises:
-            InvalidArgument: lengths differ, or an empty relation or entity (nothing is added).
+            InvalidArgument: lengths differ, an empty relation or entity, a missing id, a DataFrame
+                without a named column (nothing is added).
         """
         handle = self._live()
-        ids = _int64_array(item_ids, "item_ids")
+        if _frames.is_dataframe(item_ids):
+            if relations is not None or entities is not None:
+                raise TypeError("pass a DataFrame alone: add_item_facts(df, item_col=..., relation_col=..., entity_col=...)")
+            df = item_ids
+            item_ids = _frames.column(df, item_col, "item_col").rename(f"column {item_col!r}")
+            relations = _frames.texts(_frames.column(df, relation_col, "relation_col"), relation_col)
+            entities = _frames.texts(_frames.column(df, entity_col, "entity_col"), entity_col)
+        elif relations is None or entities is None:
+            raise TypeError("add_item_facts takes (item_ids, relations, entities) or a DataFrame")
         if isinstance(relations, (str, bytes)) or isinstance(entities, (str, bytes)):
             raise TypeError("relations and entities must be sequences of str")
         rel = [_text(r, "relations[i]") for r in relations]
         ent = [_text(e, "entities[i]") for e in entities]
-        if not (ids.size == len(rel) == len(ent)):
-            raise InvalidArgument(f"{ids.size} item ids, {len(rel)} relations and {len(ent)} entities differ in length")
-        if ids.size == 0:
-            return 0
-        added = c_size_t()
-        check(_capi.chorus_engine_add_item_facts(handle, _ptr(ids, c_int64), (c_char_p * len(rel))(*rel),
-                                                 (c_char_p * len(ent))(*ent), ids.size, byref(added)))
+        id_map = self._ids("item")
+        with id_map.lock:
+            ids, commit = id_map.encode_new(item_ids, _name(item_ids, "item_ids"), self._space_in_use("item"))
+            if not (ids.size == len(rel) == len(ent)):
+                raise InvalidArgument(f"{ids.size} item ids, {len(rel)} relations and {len(ent)} entities differ in length")
+            if ids.size == 0:
+                return 0
+            added = c_size_t()
+            check(_capi.chorus_engine_add_item_facts(handle, _ptr(ids, c_int64), (c_char_p * len(rel))(*rel),
+                                                     (c_char_p * len(ent))(*ent), ids.size, byref(added)))
+            commit()
         return int(added.value)
 
     @property
@@ -660,4 +787,6 @@ class Engine(NativeObject):
             ChorusIOError: `path` is a directory, its directory is missing, or the disk refused.
         """
         handle = self._live()
-        check(_capi.chorus_engine_save(handle, _path(path)))
+        raw = _path(path)
+        self._store_id_maps()
+        check(_capi.chorus_engine_save(handle, raw))

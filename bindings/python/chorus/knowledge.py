@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import ctypes
 from ctypes import POINTER, byref, c_char_p, c_float, c_size_t
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _capi
+from . import _capi, _progress
 from ._strings import PathLike, _path, _text
 from ._handle import NativeObject
 from .errors import InvalidArgument, check
@@ -63,7 +63,7 @@ class KnowledgeGraph(NativeObject):
 
     def train(self, model: str = "rotate", dim: int = 100, epochs: int = 10, batch_size: int = 512,
               negatives: int = 64, threads: int = 0, learning_rate: float = 0.0, gamma: float = 0.0,
-              seed: int = 42, progress: Optional[Callable[[str, float], Optional[bool]]] = None,
+              seed: int = 42, progress: Union[None, bool, Callable[[str, float], Optional[bool]]] = None,
               share_negatives: int = 1, lr_decay_epoch: int = 0, lr_decay_factor: float = 0.1,
               filter_negatives: bool = False) -> None:
         """Trains embeddings (TransE, DistMult, ComplEx or RotatE). 0 means the model's default for
@@ -71,7 +71,9 @@ class KnowledgeGraph(NativeObject):
         ``share_negatives=n``: runs of n positives share one draw of negatives (faster; 1 = each
         its own). ``lr_decay_epoch=e``: after e epochs the learning rate is multiplied by
         ``lr_decay_factor`` (0 = no decay). ``filter_negatives=True`` leaves out drawn negatives
-        that are training triples (known facts), as the RotatE code's sampler."""
+        that are training triples (known facts), as the RotatE code's sampler. `progress`: None
+        shows a tqdm bar in a terminal or notebook (when tqdm is installed), False never, True
+        always, or a callable ``progress(stage, fraction)``."""
         params = _capi.chorus_kg_train_params()
         check(_capi.chorus_kg_train_params_init(byref(params)))
         name = _text(model, "model")
@@ -92,6 +94,7 @@ class KnowledgeGraph(NativeObject):
             raise InvalidArgument(f"filter_negatives must be a bool, got {filter_negatives!r}")
         params.filter_negatives = int(filter_negatives)
         raised = []
+        progress, bar = _progress.callback(progress, "chorus knowledge graph")
         if progress is not None:
             def trampoline(stage, fraction, _user):
                 try:
@@ -100,7 +103,11 @@ class KnowledgeGraph(NativeObject):
                     raised.append(exc)
                     return 1
             params.progress = _capi.chorus_progress_fn(trampoline)
-        status = _capi.chorus_kg_train(self._live(), byref(params))
+        try:
+            status = _capi.chorus_kg_train(self._live(), byref(params))
+        finally:
+            if bar is not None:
+                bar.__exit__()
         if raised:
             raise raised[0]
         check(status)
@@ -125,10 +132,21 @@ class KnowledgeGraph(NativeObject):
         return out
 
     def entity_vector(self, name: str) -> np.ndarray:
+        """An entity's trained vector (float32).
+
+        Raises:
+            NotFound: an entity the graph does not know.  NotFitted: before training.
+        """
         return self._vector(_capi.chorus_kg_entity_vector, name)
 
     def relation_vector(self, name: str) -> np.ndarray:
+        """A relation's trained vector (float32). Raises as :meth:`entity_vector`."""
         return self._vector(_capi.chorus_kg_relation_vector, name)
 
     def save(self, path: PathLike) -> None:
+        """Writes the graph (triples, names, model) to `path` as one snapshot file, atomically.
+
+        Raises:
+            ChorusIOError: the file system refused.
+        """
         check(_capi.chorus_kg_save(self._live(), _path(path)))
