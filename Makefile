@@ -161,6 +161,11 @@ bench-kg: cli
 # several GiB and most of an hour on 2 cores: SIZES=1M for a first look).
 .PHONY: bench-scale
 SIZES ?= 1M,5M,20M
+.PHONY: bench-topk
+bench-topk: bench-setup
+	$(SWIFT) build -c release --product chorus-bench
+	$(PYTHON) bench/topk/run.py
+
 bench-scale: lib bench-setup
 	$(PYTHON) bench/scale/run.py --sizes $(SIZES)
 

@@ -5,64 +5,93 @@ public enum TopK {
     /// The indices of the `k` largest finite scores, best first; ties broken by the lower index so
     /// results are deterministic. Entries with `-infinity` or NaN scores are never selected, so a
     /// caller masks an index out by setting its score to `-.infinity`.
+    /// - Complexity: O(n + k log k · log(n / k)) (`Heap.offer`).
+    public static func select(_ scores: UnsafeBufferPointer<Float>, k: Int) -> [(index: Int32, score: Float)] {
+        guard let base = scores.baseAddress, min(k, scores.count) > 0 else { return [] }
+        let heap = Heap(k: min(k, scores.count))
+        heap.offer(base, count: scores.count, firstIndex: 0)
+        return heap.sorted()
+    }
+
+    /// A running top k fed in chunks of scores whose indices increase from chunk to chunk (a scan
+    /// of a catalogue in blocks, or ranges scanned by several threads merged in range order).
     ///
     /// The scan compares each score with one threshold (the heap's worst kept score, or -infinity
     /// until the heap is full), eight at a time (`ck_first_above`): the heap is touched only by the
-    /// few scores that beat it, about k · ln(n / k) of n in random order. (An equal score is never taken: it comes
-    /// later, so it has the higher index and loses the tie.)
-    /// - Complexity: O(n + k log k · log(n / k)).
-    public static func select(_ scores: UnsafeBufferPointer<Float>, k: Int) -> [(index: Int32, score: Float)] {
-        let cap = min(k, scores.count)
-        guard cap > 0 else { return [] }
-        let heapVal = UnsafeMutablePointer<Float>.allocate(capacity: cap)
-        let heapIdx = UnsafeMutablePointer<Int32>.allocate(capacity: cap)
-        defer { heapVal.deallocate(); heapIdx.deallocate() }
+    /// few scores that beat it, about k · ln(n / k) of n in random order. An equal score is never
+    /// taken: it comes later, so it has the higher index and loses the tie.
+    public final class Heap {
+        public let capacity: Int
+        private let values: UnsafeMutablePointer<Float>
+        private let indices: UnsafeMutablePointer<Int32>
+        public private(set) var count = 0
+        /// The worst kept score once full (-infinity before): what a new score must beat.
+        public private(set) var threshold = -Float.infinity
+
+        /// A heap keeping the best `k` (k ≥ 1).
+        public init(k: Int) {
+            precondition(k >= 1)
+            capacity = k
+            values = .allocate(capacity: k)
+            indices = .allocate(capacity: k)
+        }
+
+        deinit { values.deallocate(); indices.deallocate() }
+
         // min-heap on (score, -index): the root is the worst kept entry.
-        @inline(__always) func worse(_ a: Int, _ b: Int) -> Bool {
-            heapVal[a] < heapVal[b] || (heapVal[a] == heapVal[b] && heapIdx[a] > heapIdx[b])
+        @inline(__always) private func worse(_ a: Int, _ b: Int) -> Bool {
+            values[a] < values[b] || (values[a] == values[b] && indices[a] > indices[b])
         }
-        @inline(__always) func swapAt(_ a: Int, _ b: Int) {
-            let v = heapVal[a]; heapVal[a] = heapVal[b]; heapVal[b] = v
-            let i = heapIdx[a]; heapIdx[a] = heapIdx[b]; heapIdx[b] = i
+        @inline(__always) private func swapAt(_ a: Int, _ b: Int) {
+            let v = values[a]; values[a] = values[b]; values[b] = v
+            let i = indices[a]; indices[a] = indices[b]; indices[b] = i
         }
-        var n = 0
-        var threshold = -Float.infinity
-        let base = scores.baseAddress!
-        let count = scores.count
-        var i = 0
-        while true {
-            // The next score that beats the threshold (8 compared per instruction; NaN and
-            // -infinity never beat it).
-            i = ck_first_above(base, i, count, threshold)
-            guard i < count else { break }
-            let s = base[i]
-            if n < cap {
-                heapVal[n] = s; heapIdx[n] = Int32(truncatingIfNeeded: i)
-                var c = n
-                n += 1
+
+        /// Offers `count` scores whose indices are `firstIndex`, `firstIndex + 1`, ...
+        public func offer(_ scores: UnsafePointer<Float>, count n: Int, firstIndex: Int) {
+            var i = 0
+            while true {
+                // The next score that beats the threshold (NaN and -infinity never do).
+                i = ck_first_above(scores, i, n, threshold)
+                guard i < n else { return }
+                insert(scores[i], index: Int32(truncatingIfNeeded: firstIndex + i))
+                i += 1
+            }
+        }
+
+        /// Offers one (score, index) already known to beat `threshold`, or any pair: kept if it does.
+        public func insert(_ s: Float, index: Int32) {
+            guard s > threshold else { return }
+            if count < capacity {
+                values[count] = s; indices[count] = index
+                var c = count
+                count += 1
                 while c > 0 {
                     let p = (c - 1) / 2
                     if worse(c, p) { swapAt(c, p); c = p } else { break }
                 }
-                if n == cap { threshold = heapVal[0] }
+                if count == capacity { threshold = values[0] }
             } else {
-                heapVal[0] = s; heapIdx[0] = Int32(truncatingIfNeeded: i)
+                values[0] = s; indices[0] = index
                 var j = 0
                 while true {
                     let l = 2 * j + 1, r = l + 1
                     var m = j
-                    if l < n && worse(l, m) { m = l }
-                    if r < n && worse(r, m) { m = r }
+                    if l < count && worse(l, m) { m = l }
+                    if r < count && worse(r, m) { m = r }
                     if m == j { break }
                     swapAt(j, m)
                     j = m
                 }
-                threshold = heapVal[0]
+                threshold = values[0]
             }
-            i += 1
         }
-        var out = (0..<n).map { (index: heapIdx[$0], score: heapVal[$0]) }
-        out.sort { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }
-        return out
+
+        /// The kept entries, best first (ties: lower index first).
+        public func sorted() -> [(index: Int32, score: Float)] {
+            var out = (0..<count).map { (index: indices[$0], score: values[$0]) }
+            out.sort { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }
+            return out
+        }
     }
 }

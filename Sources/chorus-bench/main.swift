@@ -15,6 +15,7 @@ let help = """
       kernels   time the ALS / scoring dense kernels against alternatives (profiling aid)
       holdout   the library's temporal split of a ratings file (run.py checks its own against it)
       latency   single-user recommend latency per agent and for the coordinator (profiling aid)
+      topk      exact top-k over an item matrix, single queries and a batch (bench/topk/run.py)
 
     Run 'chorus-bench <command> --help' for a command's options.
     """
@@ -70,6 +71,17 @@ case "latency":
         exit(2)
     } catch .failure(let message) {
         BenchIO.error("chorus-bench latency: error: \(message)")
+        exit(1)
+    }
+case "topk":
+    if rest.contains("--help") || rest.contains("-h") { print(TopKBench.help); exit(0) }
+    do {
+        try TopKBench.run(Options(rest, allowed: TopKBench.options))
+    } catch .usage(let message) {
+        BenchIO.error("chorus-bench topk: \(message)\n\n\(TopKBench.help)")
+        exit(2)
+    } catch .failure(let message) {
+        BenchIO.error("chorus-bench topk: error: \(message)")
         exit(1)
     }
 default:
