@@ -9,7 +9,7 @@ CLI := build/chorus
 CC ?= cc
 CFLAGS_HOST := -std=c99 -Wall -Werror -pedantic -Iinclude
 
-.PHONY: setup lib cli demo test test-swift test-c test-cpp test-c-sanitize test-c-tsan test-swift-tsan test-python bench-setup bench-als bench-recommend bench-encoder clean
+.PHONY: setup lib cli demo test test-swift test-c test-cpp test-cli test-c-sanitize test-c-tsan test-swift-tsan test-python bench-setup bench-als bench-recommend bench-encoder clean
 
 setup:
 	@./scripts/setup.sh
@@ -25,7 +25,11 @@ cli: setup
 demo: lib cli
 	$(CLI) demo --data $(DATA)
 
-test: test-swift test-swift-tsan test-c test-cpp test-c-sanitize test-c-tsan test-python fuzz-replay fuzz-smoke
+# The command line (Tests/cli/test_cli.sh): help, flags, errors, completion, real runs on small data (~10 s).
+test-cli: cli
+	./Tests/cli/test_cli.sh $(CLI)
+
+test: test-swift test-swift-tsan test-c test-cpp test-c-sanitize test-c-tsan test-python test-cli fuzz-replay fuzz-smoke
 
 test-swift: setup
 	$(SWIFT) build --build-tests
