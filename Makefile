@@ -9,7 +9,7 @@ CLI := build/chorus
 CC ?= cc
 CFLAGS_HOST := -std=c99 -Wall -Werror -pedantic -Iinclude
 
-.PHONY: setup lib cli demo test test-swift test-c test-cpp test-cli test-c-sanitize test-c-tsan test-swift-tsan test-python bench-setup bench-als bench-recommend bench-encoder clean
+.PHONY: setup lib cli demo wheel test test-swift test-c test-cpp test-cli test-wheel test-c-sanitize test-c-tsan test-swift-tsan test-python bench-setup bench-als bench-recommend bench-encoder clean
 
 setup:
 	@./scripts/setup.sh
@@ -29,7 +29,7 @@ demo: lib cli
 test-cli: cli
 	./Tests/cli/test_cli.sh $(CLI)
 
-test: test-swift test-swift-tsan test-c test-cpp test-c-sanitize test-c-tsan test-python test-cli fuzz-replay fuzz-smoke
+test: test-swift test-swift-tsan test-c test-cpp test-c-sanitize test-c-tsan test-python test-cli test-wheel fuzz-replay fuzz-smoke
 
 test-swift: setup
 	$(SWIFT) build --build-tests
@@ -109,6 +109,18 @@ test-c-tsan: setup
 
 test-python: lib
 	CHORUS_LIBRARY=$(abspath $(LIB)) PYTHONPATH=bindings/python $(PYTHON) -m pytest -q bindings/python/tests
+
+# A portable wheel of the Python binding (scripts/build-wheel.sh): libchorus.so with OpenBLAS, the Fortran
+# runtime and quadmath bundled by auditwheel repair, tagged manylinux; ~10 s once the library is built.
+WHEEL_DIR := build/wheel
+
+wheel: lib
+	PYTHON=$(PYTHON) ./scripts/build-wheel.sh $(LIB) $(WHEEL_DIR)
+
+# The wheel installed into a fresh virtual environment, the quickstart run from outside the repository with
+# the toolchain and the system's BLAS hidden (bindings/python/tests/check_wheel.sh); ~15 s.
+test-wheel: wheel
+	PYTHON=$(PYTHON) ./bindings/python/tests/check_wheel.sh $(WHEEL_DIR)
 
 # Fuzzing (Tests/fuzz/README.md): libFuzzer harnesses over every entry point that parses bytes or
 # takes sizes from the caller, built with coverage + AddressSanitizer into its own build path.
