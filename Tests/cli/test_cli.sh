@@ -34,6 +34,13 @@ has() {
   done
 }
 
+# flags FLAG...: each FLAG starts a line of the last run's help (the option itself, not a longer one).
+flags() {
+  for f in "$@"; do
+    if grep -qE -- "^  $f( |$)" "$tmp/out"; then ok; else bad "--help of the last run does not list $f"; fi
+  done
+}
+
 echo "help"
 run 0 --help
 has out "eval" "demo" "kg"
@@ -42,18 +49,18 @@ has out "--data <dir>"
 fit_flags=(--factors --iterations --regularization --alpha --threads --seed --half-life-days --validation --texts
            --encoder --facts --agents --bpr-epochs)
 run 0 eval --help
-has out "${fit_flags[@]}" --data --dataset --k --holdout --min-rating --export-split --json --diversity --cold-items
+flags "${fit_flags[@]}" --data --dataset --k --holdout --min-rating --export-split --json --diversity --cold-items
 run 0 demo --help
-has out "${fit_flags[@]}" --data --demo-data --users --k
+flags "${fit_flags[@]}" --data --demo-data --users --k
 run 0 demo -h
 run 0 kg --help
 has out "train" "eval"
 run 0 kg train --help
-has out --data --model --dim --epochs --batch --negatives --share-negatives --lr --lr-decay-epochs --lr-decay-factor \
+flags --data --model --dim --epochs --batch --negatives --share-negatives --lr --lr-decay-epochs --lr-decay-factor \
   --gamma --init-range --loss --margin --temperature --sampling --optimizer --regularizer --reg-weight --norm \
   --no-subsampling --filter-negatives --threads --seed --split --max-minutes --save --json
 run 0 kg eval --help
-has out --data --load --split --threads --json
+flags --data --load --split --threads --json
 
 echo "usage errors: exit 2, the flag named"
 run 2 demo --k 0
