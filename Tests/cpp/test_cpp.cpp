@@ -483,6 +483,30 @@ void test_move_semantics() {
         CHECK(encoder_freed(raw_c) && c.get() == raw_enc);
     }
     CHECK(encoder_freed(raw_enc));
+    // release() hands the C handle over; the adopting constructor takes it back.
+    {
+        chorus::encoder a;
+        raw_enc = a.release();
+        CHECK(!a && !encoder_freed(raw_enc));
+    }
+    CHECK(!encoder_freed(raw_enc));
+    {
+        chorus::encoder adopted_enc(raw_enc);
+        CHECK(adopted_enc.dim() == 384);
+    }
+    CHECK(encoder_freed(raw_enc));
+    {
+        chorus::knowledge_graph g;
+        g.add_triples({"a"}, {"r"}, {"b"});
+        raw_kg = g.release();
+        CHECK(!g && !kg_freed(raw_kg));
+    }
+    CHECK(!kg_freed(raw_kg));
+    {
+        chorus::knowledge_graph adopted_kg(raw_kg);
+        CHECK(adopted_kg.counts().triples == 1);
+    }
+    CHECK(kg_freed(raw_kg));
 }
 
 void test_encoder() {
