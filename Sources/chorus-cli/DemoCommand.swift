@@ -125,6 +125,9 @@ struct DemoCommand: ParsableCommand {
                 print("A new user with no ratings, who says: \"\(wish)\"")
                 let list = try engine.recommend(users: [newcomer], k: k)[0]
                 DemoCommand.show(list, history: [], movies: data.movies, agents: engine.agentNames, headline: false)
+            }
+            // The search needs the query agent, which comes with content (absent when --agents leaves it out).
+            if withTexts && engine.agentNames.contains("query") {
                 var asked = RecommendOptions(); asked.query = "a tense heist thriller"
                 print("")
                 print("The same newcomer searches: \"a tense heist thriller\"")

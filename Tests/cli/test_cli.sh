@@ -126,6 +126,10 @@ demo=$here/examples/data/demo
 run 0 demo --data "$demo" --k=5 --k 3 --encoder hashing
 has out "Data      demo" "Why #1" "blend" "Blend weights"
 if grep -qE '^ +4\. ' "$tmp/out"; then bad "demo showed more than --k 3 items"; else ok; fi
+# --agents without content: no search part (it needs the query agent), and no failure.
+run 0 demo --data "$demo" --k 3 --encoder hashing --agents als,bpr
+has out "A new user with no ratings" "Blend weights"
+if grep -q "searches" "$tmp/out"; then bad "demo searched without the query agent"; else ok; fi
 run 0 eval --data "$demo" --k 5 --holdout 0.25 --min-rating 3.5 --diversity 0.3 --cold-items --encoder hashing \
   --facts off --agents als,bpr,content --half-life-days 30 --validation 0.2 --factors 8 --iterations 3 --regularization 0.1 --alpha 2 \
   --threads 1 --seed 7 --bpr-epochs 5 --export-split "$tmp/split" --json "$tmp/eval.json"
