@@ -9,7 +9,7 @@ CLI := build/chorus
 CC ?= cc
 CFLAGS_HOST := -std=c99 -Wall -Werror -pedantic -Iinclude
 
-.PHONY: setup lib cli demo test test-swift test-c test-c-sanitize test-c-tsan test-swift-tsan test-python bench-setup bench-als bench-recommend bench-encoder clean
+.PHONY: setup lib cli demo wheel test test-swift test-c test-cpp test-cli test-wheel test-c-sanitize test-c-tsan test-swift-tsan test-python bench-setup bench-als bench-recommend bench-encoder clean
 
 setup:
 	@./scripts/setup.sh
@@ -25,7 +25,11 @@ cli: setup
 demo: lib cli
 	$(CLI) demo --data $(DATA)
 
-test: test-swift test-swift-tsan test-c test-c-sanitize test-c-tsan test-python fuzz-replay fuzz-smoke
+# The command line (Tests/cli/test_cli.sh): help, flags, errors, completion, real runs on small data (~10 s).
+test-cli: cli
+	./Tests/cli/test_cli.sh $(CLI)
+
+test: test-swift test-swift-tsan test-c test-cpp test-c-sanitize test-c-tsan test-python test-cli test-wheel fuzz-replay fuzz-smoke
 
 test-swift: setup
 	$(SWIFT) build --build-tests
@@ -70,6 +74,22 @@ test-c-sanitize: lib
 	  Tests/c/test_abi_hygiene.c Tests/c/harness.c -o build/test_abi_hygiene_asan -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE)) -lm
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/test_abi_hygiene_asan VERSION
 
+# The C++ wrapper (Tests/cpp/README.md): include/chorus.hpp's test and the C++ quickstart, built strict, the test
+# again under AddressSanitizer + UndefinedBehaviorSanitizer; the README's C++ block must be the quickstart file.
+CXX ?= g++
+CXXFLAGS_HOST := -std=c++17 -Wall -Wextra -Werror -pedantic -Iinclude
+
+test-cpp: lib
+	@mkdir -p build
+	$(CXX) $(CXXFLAGS_HOST) Tests/cpp/test_cpp.cpp -o build/test_cpp -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE))
+	$(CXX) $(CXXFLAGS_HOST) examples/cpp/quickstart.cpp -o build/quickstart_cpp -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE))
+	$(CXX) $(CXXFLAGS_HOST) -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+	  Tests/cpp/test_cpp.cpp -o build/test_cpp_asan -L$(RELEASE) -lchorus -Wl,-rpath,$(abspath $(RELEASE))
+	./build/test_cpp
+	./build/quickstart_cpp | grep -q '^  item 11 '
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ./build/test_cpp_asan
+	./Tests/cpp/check_readme_example.sh README.md examples/cpp/quickstart.cpp
+
 # ThreadSanitizer, C side (Tests/c/README.md): the library built with --sanitize=thread in its own build path
 # (the Swift runtime linked dynamically: with -static-stdlib, TSan cannot see the runtime's swift_once and reports
 # every lazily initialised global as raced), the stress test built with the
@@ -94,6 +114,18 @@ test-python: lib
 .PHONY: typecheck-python
 typecheck-python: setup
 	MYPYPATH=bindings/python $(PYTHON) -m mypy --strict --config-file bindings/python/pyproject.toml examples/python/*.py
+
+# A portable wheel of the Python binding (scripts/build-wheel.sh): libchorus.so with OpenBLAS, the Fortran
+# runtime and quadmath bundled by auditwheel repair, tagged manylinux; ~10 s once the library is built.
+WHEEL_DIR := build/wheel
+
+wheel: lib
+	PYTHON=$(PYTHON) ./scripts/build-wheel.sh $(LIB) $(WHEEL_DIR)
+
+# The wheel installed into a fresh virtual environment, the quickstart run from outside the repository with
+# the toolchain and the system's BLAS hidden (bindings/python/tests/check_wheel.sh); ~15 s.
+test-wheel: wheel
+	PYTHON=$(PYTHON) ./bindings/python/tests/check_wheel.sh $(WHEEL_DIR)
 
 # Fuzzing (Tests/fuzz/README.md): libFuzzer harnesses over every entry point that parses bytes or
 # takes sizes from the caller, built with coverage + AddressSanitizer into its own build path.

@@ -21,6 +21,10 @@ let package = Package(
         .executable(name: "chorus-bench", targets: ["chorus-bench"]),
         .executable(name: "chorus-fuzz", targets: ["chorus-fuzz"]),
     ],
+    // The command-line parser of chorus-cli alone: the library and its modules stay free of it.
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
     targets: [
         // C headers: the public API (include/chorus.h) and the two system libraries.
         .target(name: "CChorus", path: "Sources/CChorus"),
@@ -46,7 +50,9 @@ let package = Package(
             exclude: ["README.md"],
             linkerSettings: fuzzBuild ? [] : [.unsafeFlags(["-Xlinker", "--version-script=\(root)/exports.map"])]
         ),
-        .executableTarget(name: "chorus-cli", dependencies: ["ChorusCore", "ChorusAgents", "ChorusEval", "ChorusKnowledge"], exclude: ["README.md"]),
+        .executableTarget(name: "chorus-cli", dependencies: ["ChorusCore", "ChorusAgents", "ChorusEval", "ChorusKnowledge",
+                                                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          exclude: ["README.md"]),
         // Benchmark drivers (bench/): the Swift side of peer comparisons.
         .executableTarget(name: "chorus-bench", dependencies: ["ChorusCore", "ChorusCollaborative", "ChorusAgents", "ChorusEval"]),
 

@@ -6,78 +6,84 @@ import Musl
 import ChorusCore
 import ChorusAgents
 import ChorusEval
+import ArgumentParser
 
-/// Options shared by the commands that fit an engine.
-enum FitOptions {
-    static let spec: [String: Arguments.Kind] = [
-        "factors": .value, "iterations": .value, "regularization": .value, "alpha": .value,
-        "threads": .value, "seed": .value, "half-life-days": .value, "validation": .value,
-        "texts": .value, "encoder": .value, "facts": .value, "agents": .value, "bpr-epochs": .value,
-    ]
+/// Options shared by the commands that fit an engine (eval and demo).
+struct FitOptions: ParsableArguments {
+    @Option(parsing: .unconditional, help: ArgumentHelp("ALS latent factors (default \(FitParameters().factors)).", valueName: "n"), transform: Parse.int(1...1024))
+    var factors: Int = FitParameters().factors
 
-    static let help = """
-          --factors <n>           ALS latent factors (default 64)
-          --iterations <n>        ALS sweeps (default 15)
-          --regularization <x>    ALS L2 penalty lambda (default 0.01)
-          --alpha <x>             ALS confidence scale, c = 1 + alpha * rating (default 1)
-          --threads <n>           worker threads, 0 = every CPU (default 0)
-          --seed <n>              random seed (default 42)
-          --validation <f>        share of each user's latest training interactions the fit holds out
-                                  to choose the blend, in [0, 0.5) (default 0.1)
-          --half-life-days <d>    popularity decay half-life in days; 0 = no decay; default: chosen by
-                                  the fit on its validation hold-out (no decay, 7, 30, 91, 365 days)
-          --texts <on|off>        give the training movies their text (title and genres), which adds
-                                  the content agent (default on)
-          --facts <on|off>        give the training movies their facts (genres, decade) as an item
-                                  knowledge graph, which adds the knowledge-graph agent (default on)
-          --encoder <e>           auto (all-MiniLM-L6-v2 when installed, else hashing), hashing, or a
-                                  directory with the all-MiniLM-L6-v2 weights (default auto)
-          --agents <list>         the agents to train, comma-separated (als,bpr,itemknn,session,kg,
-                                  kge,content; popularity always); default every agent the data allows
-          --bpr-epochs <n>        BPR epochs; 0 = chosen on the validation hold-out by early
-                                  stopping (default 0)
-        """
+    @Option(parsing: .unconditional, help: ArgumentHelp("ALS sweeps (default \(FitParameters().iterations)).", valueName: "n"), transform: Parse.int(1...10_000))
+    var iterations: Int = FitParameters().iterations
 
-    static func parameters(_ a: Arguments) throws(CLIError) -> (EngineConfig, FitParameters) {
+    @Option(parsing: .unconditional, help: ArgumentHelp("ALS L2 penalty lambda (default \(FitParameters().regularization)).", valueName: "x"), transform: Parse.float(0...1e6))
+    var regularization: Float = FitParameters().regularization
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("ALS confidence scale, c = 1 + alpha * rating (default \(FitParameters().alpha)).", valueName: "x"),
+            transform: Parse.float(0...1e6, lowerOpen: true))
+    var alpha: Float = FitParameters().alpha
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Worker threads, 0 = every CPU (default 0).", valueName: "n"), transform: Parse.int(0...1024))
+    var threads: Int = 0
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Random seed (default \(FitParameters().seed)).", valueName: "n"), transform: Parse.uint64)
+    var seed: UInt64 = FitParameters().seed
+
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Share of each user's latest training interactions the fit holds out to choose the blend, in [0, 0.5) (default \(FitParameters().validationFraction)).",
+                               valueName: "f"),
+            transform: Parse.float(0...0.49))
+    var validation: Float = FitParameters().validationFraction
+
+    @Option(name: .customLong("half-life-days"), parsing: .unconditional,
+            help: ArgumentHelp("Popularity decay half-life in days; 0 = no decay (default: chosen by the fit on its validation "
+                               + "hold-out among no decay, 7, 30, 91 and 365 days).", valueName: "d"),
+            transform: Parse.double(0...1e6))
+    var halfLifeDays: Double?
+
+    @Option(parsing: .unconditional,
+            help: "Give the training movies their text (title and genres), which adds the content agent.")
+    var texts: OnOff = .on
+
+    @Option(parsing: .unconditional,
+            help: "Give the training movies their facts (genres, decade) as an item knowledge graph, which adds the knowledge-graph agent.")
+    var facts: OnOff = .on
+
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("auto (all-MiniLM-L6-v2 when installed, else hashing), hashing, or a directory with the "
+                               + "all-MiniLM-L6-v2 weights.", valueName: "e"),
+            completion: .directory)
+    var encoder: String = "auto"
+
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("The agents to train, comma-separated (als,bpr,itemknn,session,kg,kge,content; popularity always) "
+                               + "(default: every agent the data allows).", valueName: "list"))
+    var agents: String?
+
+    @Option(name: .customLong("bpr-epochs"), parsing: .unconditional,
+            help: ArgumentHelp("BPR epochs; 0 = chosen on the validation hold-out by early stopping (default 0).", valueName: "n"),
+            transform: Parse.int(0...100_000))
+    var bprEpochs: Int = 0
+
+    var parameters: (EngineConfig, FitParameters) {
         var p = FitParameters()
-        p.factors = try a.int("factors", default: p.factors, range: 1...1024)
-        p.iterations = try a.int("iterations", default: p.iterations, range: 1...10_000)
-        p.regularization = Float(try a.double("regularization", default: Double(p.regularization), range: 0...1e6))
-        p.alpha = Float(try a.double("alpha", default: Double(p.alpha), range: 0...1e6, lowerOpen: true))
-        p.threads = try a.int("threads", default: 0, range: 0...1024)
-        p.seed = try a.uint64("seed", default: p.seed)
-        p.validationFraction = Float(try a.double("validation", default: Double(p.validationFraction), range: 0...0.49))
-        p.bprEpochs = try a.int("bpr-epochs", default: 0, range: 0...100_000)
-        if let list = a.string("agents") { p.agents = list.split(separator: ",", omittingEmptySubsequences: false).map { String($0) } }
+        p.factors = factors
+        p.iterations = iterations
+        p.regularization = regularization
+        p.alpha = alpha
+        p.threads = threads
+        p.seed = seed
+        p.validationFraction = validation
+        p.bprEpochs = bprEpochs
+        if let agents { p.agents = agents.split(separator: ",", omittingEmptySubsequences: false).map { String($0) } }
         var config = EngineConfig()
-        if a.string("half-life-days") != nil {
-            let days = try a.double("half-life-days", default: 0, range: 0...1e6)
-            config.popularityHalfLifeSeconds = days > 0 ? max(1, Int64(days * 86_400)) : -1
-        }
-        switch a.string("encoder") ?? "auto" {
+        if let days = halfLifeDays { config.popularityHalfLifeSeconds = days > 0 ? max(1, Int64(days * 86_400)) : -1 }
+        switch encoder {
         case "auto": break
         case "hashing": config.hashingEncoder = true
         case let dir: config.encoderPath = dir
         }
         return (config, p)
-    }
-
-    /// Whether --texts asks for item texts.
-    static func texts(_ a: Arguments) throws(CLIError) -> Bool {
-        switch a.string("texts") ?? "on" {
-        case "on": return true
-        case "off": return false
-        case let other: throw .usage("--texts must be on or off, got '\(other)'")
-        }
-    }
-
-    /// Whether --facts asks for the item knowledge graph.
-    static func facts(_ a: Arguments) throws(CLIError) -> Bool {
-        switch a.string("facts") ?? "on" {
-        case "on": return true
-        case "off": return false
-        case let other: throw .usage("--facts must be on or off, got '\(other)'")
-        }
     }
 
     /// Gives the engine's items that are in `movies` their facts (genres, decade).

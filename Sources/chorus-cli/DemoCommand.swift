@@ -6,59 +6,78 @@ import Musl
 import ChorusCore
 import ChorusAgents
 import ChorusEval
+import ArgumentParser
 
 /// `chorus demo`: fit on MovieLens (or the shipped demo catalogue), show a few users'
 /// recommendations with each agent's share, then the evaluation table.
-enum DemoCommand {
-    static let help = """
-        Usage: chorus demo [--data <dir>] [--demo-data <dir>] [--users <id,id,...>] [options]
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Fit on MovieLens (or the shipped demo catalogue), show recommendations and an evaluation.",
+        discussion: """
+            Fits the engine on MovieLens ml-latest-small when --data holds it, otherwise on the demo \
+            catalogue shipped with Chorus (examples/data/demo: 300 movies, 200 users). Prints the top-k \
+            titles for a few users with each agent's share of every score and some titles each user \
+            liked, then evaluates every agent and the blend on a per-user temporal hold-out.
+            """)
 
-        Fits the engine on MovieLens ml-latest-small when --data holds it, otherwise on the demo
-        catalogue shipped with Chorus (examples/data/demo: 300 movies, 200 users). Prints the top-k
-        titles for a few users with each agent's share of every score and some titles each user
-        liked, then evaluates every agent and the blend on a per-user temporal hold-out.
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("A MovieLens directory or a parent holding ml-latest-small/ (the demo catalogue is used when absent).",
+                               valueName: "dir"),
+            completion: .directory)
+    var data: String = "../shared/data"
 
-        Options:
-          --data <dir>            a MovieLens directory or a parent holding ml-latest-small/
-                                  (default: ../shared/data; the demo catalogue is used when absent)
-          --demo-data <dir>       the demo catalogue (default: examples/data/demo, searched next to the
-                                  executable and in the current directory)
-          --users <ids>           comma-separated user ids to show (default: 3 users of low, median
-                                  and high activity)
-          --k <n>                 list length (default 10)
-        \(FitOptions.help)
-          -h, --help              show this help
-        """
+    @Option(name: .customLong("demo-data"), parsing: .unconditional,
+            help: ArgumentHelp("The demo catalogue (default: examples/data/demo, searched next to the executable and in the "
+                               + "current directory).", valueName: "dir"),
+            completion: .directory)
+    var demoData: String?
 
-    static let spec: [String: Arguments.Kind] = FitOptions.spec.merging([
-        "data": .value, "demo-data": .value, "users": .value, "k": .value,
-    ]) { a, _ in a }
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Comma-separated user ids to show (default: 3 users of low, median and high activity).",
+                               valueName: "ids"),
+            transform: DemoCommand.userIds)
+    var users: [Int64]?
 
-    static func run(_ args: ArraySlice<String>) throws(CLIError) {
-        let a = try Arguments(args, spec: spec)
-        let k = try a.int("k", default: 10, range: 1...1000)
-        let (config, parameters) = try FitOptions.parameters(a)
-        let withTexts = try FitOptions.texts(a)
-        let withFacts = try FitOptions.facts(a)
-        var chosenUsers: [Int64]? = nil
-        if let text = a.string("users") {
-            var ids: [Int64] = []
-            for part in text.split(separator: ",") {
-                guard let id = Int64(part.trimmingSpaces) else { throw .usage("--users must be comma-separated integer ids, got '\(text)'") }
-                ids.append(id)
-            }
-            guard !ids.isEmpty else { throw .usage("--users needs at least one id") }
-            chosenUsers = ids
+    @Option(parsing: .unconditional, help: ArgumentHelp("List length (default 10).", valueName: "n"), transform: Parse.int(1...1000))
+    var k: Int = 10
+
+    @OptionGroup(title: "Fit options")
+    var fit: FitOptions
+
+    static let userIds: @Sendable (String) throws -> [Int64] = { text in
+        var ids: [Int64] = []
+        for part in text.split(separator: ",") {
+            guard let id = Int64(part.trimmingSpaces) else { throw ValidationError("must be comma-separated integer ids") }
+            ids.append(id)
         }
+        guard !ids.isEmpty else { throw ValidationError("needs at least one id") }
+        return ids
+    }
+
+    func run() throws {
+        do throws(CLIError) { try demo() } catch {
+            switch error {
+            case .failure(let message): throw CLIFailure(command: "demo", message: message)
+            }
+        }
+    }
+
+    private func demo() throws(CLIError) {
+        let k = self.k
+        let (config, parameters) = fit.parameters
+        let withTexts = fit.texts.isOn
+        let withFacts = fit.facts.isOn
+        let chosenUsers = users
 
         // 1. Data: MovieLens from --data when present, else the shipped demo catalogue.
-        let dataPath = a.string("data") ?? "../shared/data"
+        let dataPath = data
         let directory: String
-        if let demo = a.string("demo-data") {
+        if let demo = demoData {
             directory = demo
         } else if let found = try? MovieLens.locate(dataPath) {
             directory = found.directory
-        } else if let demo = locateDemoCatalogue() {
+        } else if let demo = DemoCommand.locateDemoCatalogue() {
             print("No MovieLens dataset under '\(dataPath)': using the demo catalogue shipped with Chorus.")
             directory = demo
         } else {
@@ -95,22 +114,25 @@ enum DemoCommand {
             // 3. A few users' recommendations.
             var history: [Int64: [Interaction]] = [:]
             for x in data.interactions { history[x.user, default: []].append(x) }
-            let users = chosenUsers ?? sampleUsers(history)
+            let users = chosenUsers ?? DemoCommand.sampleUsers(history)
             let lists = try engine.recommend(users: users, k: k)
             for list in lists {
-                show(list, history: history[list.user] ?? [], movies: data.movies, agents: engine.agentNames)
+                DemoCommand.show(list, history: history[list.user] ?? [], movies: data.movies, agents: engine.agentNames)
                 if let top = list.items.first { print("  Why #1: " + (try engine.explain(user: list.user, item: top)).sentence) }
             }
             if withTexts {
                 print("")
                 print("A new user with no ratings, who says: \"\(wish)\"")
                 let list = try engine.recommend(users: [newcomer], k: k)[0]
-                show(list, history: [], movies: data.movies, agents: engine.agentNames, headline: false)
+                DemoCommand.show(list, history: [], movies: data.movies, agents: engine.agentNames, headline: false)
+            }
+            // The search needs the query agent, which comes with content (absent when --agents leaves it out).
+            if withTexts && engine.agentNames.contains("query") {
                 var asked = RecommendOptions(); asked.query = "a tense heist thriller"
                 print("")
                 print("The same newcomer searches: \"a tense heist thriller\"")
                 let searched = try engine.recommend(users: [newcomer], k: k, options: asked)[0]
-                show(searched, history: [], movies: data.movies, agents: engine.agentNames, headline: false)
+                DemoCommand.show(searched, history: [], movies: data.movies, agents: engine.agentNames, headline: false)
                 if let top = searched.items.first {
                     print("  Why #1: " + (try engine.explain(user: newcomer, item: top, options: asked)).sentence)
                 }

@@ -1,72 +1,106 @@
 import ChorusCore
 import ChorusAgents
 import ChorusEval
+import ArgumentParser
 
 /// `chorus eval`: temporal hold-out evaluation of every agent and the blend on a MovieLens dataset.
-enum EvalCommand {
-    static let help = """
-        Usage: chorus eval [--data <dir>] [--dataset ml-latest-small|ml-100k] [options]
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate every agent and the blend on MovieLens with a per-user temporal hold-out.",
+        discussion: """
+            Fits the engine on each user's earlier ratings and scores its top-k recommendations \
+            (seen items excluded) against the ratings it held out: the latest --holdout share of every \
+            user's history. Reports Recall, NDCG, hit rate, MRR and catalogue coverage at k for each \
+            agent alone and for the blend, and the blend weights the coordinator chose.
 
-        Fits the engine on each user's earlier ratings and scores its top-k recommendations
-        (seen items excluded) against the ratings it held out: the latest --holdout share of every
-        user's history. Reports Recall, NDCG, hit rate, MRR and catalogue coverage at k for each
-        agent alone and for the blend, and the blend weights the coordinator chose.
+            Recall@k = hits / min(k, |relevant|); NDCG@k uses binary relevance and a log2 discount; \
+            HR@k is the share of users with a hit; MRR@k the mean reciprocal rank of the first hit; \
+            Cov@k the share of the training catalogue that appears in any user's top k.
+            """)
 
-        Options:
-          --data <dir>            a MovieLens directory (ratings.csv + movies.csv, or u.data + u.item),
-                                  or a parent holding ml-latest-small/ or ml-100k/ (default: ../shared/data)
-          --dataset <name>        ml-latest-small or ml-100k: which sub-directory of a parent to use
-                                  (default: ml-latest-small, else ml-100k)
-          --k <n>                 list length (default 10)
-          --holdout <f>           share of each user's ratings held out, in (0, 1) (default 0.2)
-          --min-rating <r>        count only held-out ratings >= r as relevant (default: all)
-          --diversity <list>      also evaluate the blend re-ranked for diversity at these MMR weights,
-                                  comma-separated in (0, 1] (for example 0.1,0.3,0.5)
-          --cold-items            give every movie its text, including movies that only appear in the
-                                  test split (cold items: no training interaction), and report how
-                                  well they are recommended (Recall@k among cold items only)
-          --export-split <dir>    also write the split as <dir>/train.csv (user,item,weight,timestamp)
-                                  and <dir>/test.csv (user,item), for peers evaluated on the same split
-          --json <file>           also write the result rows as JSON
-        \(FitOptions.help)
-          -h, --help              show this help
+    /// The --dataset names (MovieLensFormat's raw values).
+    enum Dataset: String, ExpressibleByArgument, CaseIterable {
+        case latestSmall = "ml-latest-small"
+        case ml100k = "ml-100k"
+    }
 
-        Recall@k = hits / min(k, |relevant|); NDCG@k uses binary relevance and a log2 discount;
-        HR@k is the share of users with a hit; MRR@k the mean reciprocal rank of the first hit;
-        Cov@k the share of the training catalogue that appears in any user's top k.
-        """
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("A MovieLens directory (ratings.csv + movies.csv, or u.data + u.item), or a parent holding "
+                               + "ml-latest-small/ or ml-100k/.", valueName: "dir"),
+            completion: .directory)
+    var data: String = "../shared/data"
 
-    static let spec: [String: Arguments.Kind] = FitOptions.spec.merging([
-        "data": .value, "dataset": .value, "k": .value, "holdout": .value, "min-rating": .value,
-        "export-split": .value, "json": .value, "diversity": .value, "cold-items": .flag,
-    ]) { a, _ in a }
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Which sub-directory of a parent to use (default: ml-latest-small, else ml-100k).", valueName: "name"))
+    var dataset: Dataset?
 
-    static func run(_ args: ArraySlice<String>) throws(CLIError) {
-        let a = try Arguments(args, spec: spec)
-        let dataPath = a.string("data") ?? "../shared/data"
-        var format: MovieLensFormat? = nil
-        if let name = a.string("dataset") {
-            guard let f = MovieLensFormat(rawValue: name) else {
-                throw .usage("--dataset must be ml-latest-small or ml-100k, got '\(name)'")
-            }
-            format = f
+    @Option(parsing: .unconditional, help: ArgumentHelp("List length (default 10).", valueName: "n"), transform: Parse.int(1...10_000))
+    var k: Int = 10
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Share of each user's ratings held out, in (0, 1) (default 0.2).", valueName: "f"),
+            transform: Parse.double(0...1, lowerOpen: true, upperOpen: true))
+    var holdout: Double = 0.2
+
+    @Option(name: .customLong("min-rating"), parsing: .unconditional,
+            help: ArgumentHelp("Count only held-out ratings >= r as relevant (default: all).", valueName: "r"),
+            transform: Parse.float(0...1e6))
+    var minRating: Float?
+
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Also evaluate the blend re-ranked for diversity at these MMR weights, comma-separated in "
+                               + "(0, 1] (for example 0.1,0.3,0.5).", valueName: "list"),
+            transform: EvalCommand.diversities)
+    var diversity: [Float] = []
+
+    @Flag(name: .customLong("cold-items"),
+          help: ArgumentHelp("Give every movie its text, including movies that only appear in the test split (cold items: no "
+                             + "training interaction), and report how well they are recommended (Recall@k among cold items only)."))
+    var coldItems = false
+
+    @Option(name: .customLong("export-split"), parsing: .unconditional,
+            help: ArgumentHelp("Also write the split as <dir>/train.csv (user,item,weight,timestamp) and <dir>/test.csv "
+                               + "(user,item), for peers evaluated on the same split.", valueName: "dir"),
+            completion: .directory)
+    var exportSplit: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Also write the result rows as JSON.", valueName: "file"),
+            completion: .file())
+    var json: String?
+
+    @OptionGroup(title: "Fit options")
+    var fit: FitOptions
+
+    static let diversities: @Sendable (String) throws -> [Float] = { list in
+        var out: [Float] = []
+        for part in list.split(separator: ",") {
+            guard let v = Float(part.trimmingSpaces), v > 0, v <= 1 else { throw ValidationError("takes values in (0, 1]") }
+            out.append(v)
         }
-        let k = try a.int("k", default: 10, range: 1...10_000)
-        let holdout = try a.double("holdout", default: 0.2, range: 0...1, lowerOpen: true, upperOpen: true)
-        var minRating: Float? = nil
-        if a.string("min-rating") != nil { minRating = Float(try a.double("min-rating", default: 0, range: 0...1e6)) }
-        let (config, parameters) = try FitOptions.parameters(a)
-        let withTexts = try FitOptions.texts(a)
-        let withFacts = try FitOptions.facts(a)
-        var diversities: [Float] = []
-        if let list = a.string("diversity") {
-            for part in list.split(separator: ",") {
-                guard let v = Float(part.trimmingSpaces), v > 0, v <= 1 else { throw .usage("--diversity takes values in (0, 1], got '\(list)'") }
-                diversities.append(v)
+        return out
+    }
+
+    func validate() throws {
+        if coldItems && !fit.texts.isOn { throw ValidationError("--cold-items needs --texts on") }
+    }
+
+    func run() throws {
+        do throws(CLIError) { try evaluate() } catch {
+            switch error {
+            case .failure(let message): throw CLIFailure(command: "eval", message: message)
             }
         }
-        let coldItems = a.has("cold-items")
-        if coldItems && !withTexts { throw .usage("--cold-items needs --texts on") }
+    }
+
+    private func evaluate() throws(CLIError) {
+        let dataPath = data
+        let format = dataset.flatMap { MovieLensFormat(rawValue: $0.rawValue) }
+        let k = self.k, holdout = self.holdout, minRating = self.minRating
+        let (config, parameters) = fit.parameters
+        let withTexts = fit.texts.isOn
+        let withFacts = fit.facts.isOn
+        let diversities = diversity
+        let coldItems = self.coldItems
 
         do throws(ChorusError) {
             let (data, loadSeconds) = try timed { () throws(ChorusError) in try MovieLens.load(dataPath, preferred: format) }
@@ -79,7 +113,7 @@ enum EvalCommand {
             let lines = Report.splitSummary(split, fraction: holdout, minRating: minRating)
             print("Split     " + lines[0] + " (\(TextFormat.seconds(splitSeconds)))")
             for l in lines.dropFirst() { print("          " + l) }
-            if let dir = a.string("export-split") {
+            if let dir = exportSplit {
                 try SplitExport.write(split, directory: dir)
                 print("          split written to \(dir)/train.csv and \(dir)/test.csv")
             }
@@ -139,7 +173,7 @@ enum EvalCommand {
             print("")
             print("Blend weights: " + Report.weights(names: result.agentNames, weights: result.blendWeights)
                   + " (fitted on a validation hold-out of the training data)")
-            if let path = a.string("json") {
+            if let path = json {
                 try SplitExport.writeJSON(result, dataset: data.name, path: path)
                 print("Result rows written to \(path)")
             }

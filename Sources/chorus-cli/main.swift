@@ -3,57 +3,32 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import ArgumentParser
 
-// chorus: the command-line front of the Chorus engine. Exit codes: 0 success, 1 failure,
-// 2 usage error; messages go to stderr.
+// chorus: the command-line front of the Chorus engine, on swift-argument-parser. Exit codes:
+// 0 success, 1 failure, 2 usage error (the parser's own EX_USAGE, 64, is mapped to 2 as before);
+// messages go to stderr.
 
-let program: String = {
-    let path = CommandLine.arguments.first ?? "chorus"
-    return path.split(separator: "/").last.map(String.init) ?? "chorus"
-}()
-
-let topHelp = """
-    Usage: \(program) <command> [options]
-
-    Commands:
-      eval    evaluate every agent and the blend on MovieLens with a per-user temporal hold-out
-      demo    fit on MovieLens (or the shipped demo catalogue), show recommendations and an evaluation
-      kg      train or evaluate knowledge-graph embeddings (TransE, DistMult, ComplEx, RotatE)
-
-    Run '\(program) <command> --help' for a command's options.
-    """
-
-let arguments = CommandLine.arguments.dropFirst()
-let commands: [String: (help: String, run: (ArraySlice<String>) throws(CLIError) -> Void)] = [
-    "eval": (EvalCommand.help, EvalCommand.run),
-    "demo": (DemoCommand.help, DemoCommand.run),
-    "kg": (KGCommand.help, KGCommand.run),
-]
-
-guard let name = arguments.first else {
-    Console.error(topHelp)
-    exit(2)
+struct ChorusCLI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chorus",
+        abstract: "The command-line front of Chorus, an embeddable recommendation engine.",
+        discussion: "Exit codes: 0 success, 1 failure, 2 usage error.",
+        subcommands: [EvalCommand.self, DemoCommand.self, KGCommand.self])
 }
-if name == "--help" || name == "-h" || name == "help" {
-    if let sub = arguments.dropFirst().first, let c = commands[sub] { print(c.help) } else { print(topHelp) }
-    exit(0)
-}
-guard let command = commands[name] else {
-    Console.error("\(program): unknown command '\(name)'\n\n\(topHelp)")
-    exit(2)
-}
-let rest = arguments.dropFirst()
-if rest.contains("--help") || rest.contains("-h") {
-    print(command.help)
-    exit(0)
-}
+
 do {
-    try command.run(rest)
+    var command = try ChorusCLI.parseAsRoot()
+    try command.run()
     exit(0)
-} catch .usage(let message) {
-    Console.error("\(program) \(name): \(message)\nRun '\(program) \(name) --help' for usage.")
-    exit(2)
-} catch .failure(let message) {
-    Console.error("\(program) \(name): error: \(message)")
+} catch let failure as CLIFailure {
+    Console.error("chorus \(failure.command): error: \(failure.message)")
     exit(1)
+} catch {
+    let code = ChorusCLI.exitCode(for: error)
+    if code.rawValue == ExitCode.validationFailure.rawValue {
+        Console.error(ChorusCLI.fullMessage(for: error))
+        exit(2)
+    }
+    ChorusCLI.exit(withError: error)
 }

@@ -1,0 +1,303 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import ArgumentParser
+import ChorusCore
+import ChorusEval
+import ChorusKnowledge
+
+/// `chorus kg train`.
+struct KGTrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train embeddings on <dir>/train.txt, then report filtered link prediction on --split.")
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("The directory of train.txt, valid.txt and test.txt.", valueName: "dir"),
+            completion: .directory)
+    var data: String
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("transe, distmult, complex or rotate (default rotate).", valueName: "name"),
+            completion: .list(KGModelKind.allCases.map(\.rawValue)),
+            transform: { text in
+                do throws(ChorusError) { return try KGModelKind(name: text) } catch { throw ValidationError(error.message) }
+            })
+    var model: KGModelKind = .rotatE
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Embedding dimension (complex models hold 2 x dim floats) (default 100).", valueName: "n"),
+            transform: Parse.int(1...65_536))
+    var dim: Int = 100
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Passes over train.txt (default 10).", valueName: "n"), transform: Parse.int(0...1_000_000))
+    var epochs: Int = 10
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Positive triples per step (default 512).", valueName: "n"), transform: Parse.int(1...1_000_000))
+    var batch: Int = 512
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Negatives per positive (default 64).", valueName: "n"), transform: Parse.int(1...100_000))
+    var negatives: Int = 64
+
+    @Option(name: .customLong("share-negatives"), parsing: .unconditional,
+            help: ArgumentHelp("Runs of n consecutive positives share one draw of negatives (default 1: each positive draws "
+                               + "its own, as the RotatE code).", valueName: "n"),
+            transform: Parse.int(1...1_000_000))
+    var shareNegatives: Int = 1
+
+    @Flag(name: .customLong("filter-negatives"),
+          help: ArgumentHelp("Leave out negatives that are training triples (known facts), as the RotatE code's sampler "
+                             + "(default: every drawn entity counts)."))
+    var filterNegatives = false
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Learning rate (default 0.001).", valueName: "x"), transform: Parse.float(0...10, lowerOpen: true))
+    var lr: Float = 0.001
+
+    @Option(name: .customLong("lr-decay-epochs"), parsing: .unconditional,
+            help: ArgumentHelp("After each of these epochs multiply the learning rate by --lr-decay-factor (default: no decay).",
+                               valueName: "e,.."),
+            transform: KGTrainCommand.decayEpochs)
+    var lrDecayEpochs: [Int] = []
+
+    @Option(name: .customLong("lr-decay-factor"), parsing: .unconditional, help: ArgumentHelp("The decay factor (default 0.1).", valueName: "x"),
+            transform: Parse.float(0...1e6, lowerOpen: true))
+    var lrDecayFactor: Float = 0.1
+
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Margin of TransE/RotatE's gamma - distance; init range (gamma+2)/dim (default: 6; 200 for "
+                               + "distmult/complex, as the RotatE code).", valueName: "x"),
+            transform: Parse.float(-1.99...1e6))
+    var gamma: Float?
+
+    @Option(name: .customLong("init-range"), parsing: .unconditional,
+            help: ArgumentHelp("Half-width of the uniform initialisation (default: (gamma+2)/dim; 0.202 for distmult and "
+                               + "complex: the RotatE code's value at d = 1000).", valueName: "x"),
+            transform: Parse.float(0...1e6))
+    var initRange: Float?
+
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("margin, logistic or adversarial (default per model: transe margin, distmult/complex logistic, "
+                               + "rotate adversarial).", valueName: "name"),
+            completion: .list(["margin", "logistic", "adversarial"]),
+            transform: Parse.choice(["margin", "logistic", "adversarial"]))
+    var loss: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Margin of the margin ranking loss (default 1).", valueName: "x"),
+            transform: Parse.float(0...1e6))
+    var margin: Float = 1
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Self-adversarial temperature alpha (default 0.5).", valueName: "x"),
+            transform: Parse.float(0...1e6))
+    var temperature: Float = 0.5
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("uniform or bernoulli (default uniform).", valueName: "name"),
+            completion: .list(["uniform", "bernoulli"]), transform: Parse.choice(["uniform", "bernoulli"]))
+    var sampling: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("adam or adagrad (default adam).", valueName: "name"),
+            completion: .list(["adam", "adagrad"]), transform: Parse.choice(["adam", "adagrad"]))
+    var optimizer: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("none, n3 or l2 (default: n3 for distmult/complex, else none).", valueName: "name"),
+            completion: .list(["none", "n3", "l2"]), transform: Parse.choice(["none", "n3", "l2"]))
+    var regularizer: String?
+
+    @Option(name: .customLong("reg-weight"), parsing: .unconditional,
+            help: ArgumentHelp("Regularisation weight (default 5e-6 with n3).", valueName: "x"), transform: Parse.float(0...1e6))
+    var regWeight: Float?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("TransE distance: 1 or 2 (default 1).", valueName: "1|2"), transform: Parse.int(1...2))
+    var norm: Int = 1
+
+    @Flag(name: .customLong("no-subsampling"), help: "Weigh every positive 1 (the RotatE code's -u).")
+    var noSubsampling = false
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Worker threads, 0 = all CPUs (default 0).", valueName: "n"), transform: Parse.int(0...1024))
+    var threads: Int = 0
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Random seed (default 42).", valueName: "n"), transform: Parse.uint64)
+    var seed: UInt64 = 42
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("test, valid or none (default test).", valueName: "name"),
+            completion: .list(["test", "valid", "none"]), transform: Parse.choice(["test", "valid", "none"]))
+    var split: String = "test"
+
+    @Option(name: .customLong("max-minutes"), parsing: .unconditional,
+            help: ArgumentHelp("End training after the first epoch that passes this wall time (the model trained so far is "
+                               + "kept and evaluated); 0 = no limit (default 0).", valueName: "x"),
+            transform: Parse.double(0...1e7))
+    var maxMinutes: Double = 0
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Write the trained model and its names (a Chorus snapshot).", valueName: "file"),
+            completion: .file())
+    var save: String?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Write per-epoch seconds, losses and the metrics as JSON.", valueName: "file"),
+            completion: .file())
+    var json: String?
+
+    static let decayEpochs: @Sendable (String) throws -> [Int] = { list in
+        var epochs: [Int] = []
+        for part in list.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let e = Int(part), e > 0 else { throw ValidationError("takes positive epoch numbers separated by commas") }
+            epochs.append(e)
+        }
+        guard zip(epochs, epochs.dropFirst()).allSatisfy({ $0 < $1 }) else { throw ValidationError("must be ascending") }
+        return epochs
+    }
+
+    /// The training parameters: the model's defaults, then every option given.
+    var parameters: KGTrainingParameters {
+        var p = KGTrainingParameters.defaults(for: model)
+        p.dimension = dim
+        p.epochs = epochs
+        p.batchSize = batch
+        p.negatives = negatives
+        p.negativeSharing = shareNegatives
+        p.learningRate = lr
+        if !lrDecayEpochs.isEmpty { p.learningRateDecayEpochs = lrDecayEpochs }
+        p.learningRateDecayFactor = lrDecayFactor
+        if let gamma { p.gamma = gamma }
+        if let initRange { p.initRange = initRange }
+        p.norm = norm
+        switch loss {
+        case nil:
+            if case .marginRanking = p.loss { p.loss = .marginRanking(margin: margin) }
+            if case .selfAdversarial = p.loss { p.loss = .selfAdversarial(temperature: temperature) }
+        case "margin": p.loss = .marginRanking(margin: margin)
+        case "logistic": p.loss = .logistic
+        default: p.loss = .selfAdversarial(temperature: temperature)
+        }
+        if let s = sampling, let v = KGNegativeSampling(rawValue: s) { p.sampling = v }
+        if let s = optimizer, let v = KGOptimizer(rawValue: s) { p.optimizer = v }
+        if let s = regularizer, let v = KGRegularizer(rawValue: s) { p.regularizer = v }
+        if let regWeight { p.regularizationWeight = regWeight }
+        if noSubsampling { p.subsamplingWeights = false }
+        if filterNegatives { p.filterKnownNegatives = true }
+        p.threads = threads
+        p.seed = seed
+        return p
+    }
+
+    func run() throws {
+        do throws(CLIError) { try train() } catch {
+            switch error {
+            case .failure(let message): throw CLIFailure(command: "kg train", message: message)
+            }
+        }
+    }
+
+    private func train() throws(CLIError) {
+        let dir = data, p = parameters, maxMinutes = self.maxMinutes, split = self.split
+        do throws(ChorusError) {
+            let data = try KGCommand.load(dir, store: nil)
+            let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
+            print("Model     \(p.model.rawValue), dim \(p.dimension), \(p.epochs) epochs, batch \(p.batchSize), \(p.negatives) negatives\(p.negativeSharing > 1 ? " shared by \(p.negativeSharing) positives" : ""), "
+                  + "lr \(p.learningRate)\(p.learningRateDecayEpochs.isEmpty ? "" : " x\(p.learningRateDecayFactor) after epochs \(p.learningRateDecayEpochs)"), gamma \(p.gamma), init range \(p.initRange > 0 ? p.initRange : (p.gamma + 2) / Float(p.dimension)), loss \(p.loss), \(p.sampling.rawValue) sampling\(p.filterKnownNegatives ? " (known facts left out)" : ""), \(p.optimizer.rawValue), "
+                  + "regularizer \(p.regularizer.rawValue) \(p.regularizationWeight), \(threads) threads, seed \(p.seed)")
+            var epochSeconds: [Double] = [], losses: [Double] = []
+            var clock = Stopwatch()
+            let total = Stopwatch()
+            let model = try KGTrainer.fit(data.store, parameters: p) { report in
+                epochSeconds.append(clock.seconds); losses.append(report.loss)
+                print("  epoch \(report.epoch)/\(report.epochs)  loss \(TextFormat.fixed(report.loss, 5))  (\(TextFormat.seconds(epochSeconds.last!)))")
+                fflush(nil)
+                clock = Stopwatch()
+                return false
+            } finishEarly: { report in
+                guard maxMinutes > 0, total.seconds >= maxMinutes * 60, report.epoch < report.epochs else { return false }
+                print("  time budget of \(maxMinutes) minutes reached after epoch \(report.epoch) of \(report.epochs)")
+                return true
+            }
+            let trainSeconds = total.seconds
+            print("Trained   in \(TextFormat.seconds(trainSeconds))")
+            var metrics: LinkPrediction.Result? = nil
+            var evalSeconds = 0.0
+            if split != "none" {
+                let triples = split == "test" ? data.test : data.valid
+                let ec = Stopwatch()
+                metrics = try LinkPrediction.evaluate(model, triples: triples, known: data.known, threads: p.threads)
+                evalSeconds = ec.seconds
+                KGCommand.printMetrics(metrics!, split: split, seconds: evalSeconds)
+            }
+            if let path = save {
+                let bytes = Snapshot.encode([
+                    Snapshot.Section(tag: "KGST", payload: { var w = ByteWriter(); data.store.encode(into: &w); return w.bytes }()),
+                    Snapshot.Section(tag: "KGEM", payload: model.encoded()),
+                ])
+                try FileIO.writeAtomically(path: path, bytes: bytes)
+                print("Saved     \(path) (\(TextFormat.grouped(bytes.count)) bytes)")
+            }
+            if let path = json {
+                var j = "{\"model\": \"\(p.model.rawValue)\", \"dim\": \(p.dimension), \"epochs\": \(p.epochs), \"epochs_run\": \(epochSeconds.count), \"lr\": \(p.learningRate), \"lr_decay_epochs\": \(p.learningRateDecayEpochs), \"lr_decay_factor\": \(p.learningRateDecayFactor), \"gamma\": \(p.gamma), \"batch\": \(p.batchSize), "
+                j += "\"negatives\": \(p.negatives), \"negative_sharing\": \(p.negativeSharing), \"filter_negatives\": \(p.filterKnownNegatives), \"threads\": \(threads), \"train_seconds\": \(trainSeconds), "
+                j += "\"epoch_seconds\": \(epochSeconds), \"losses\": \(losses), \"eval_seconds\": \(evalSeconds)"
+                if let m = metrics { j += ", \"split\": \"\(split)\", \"metrics\": " + KGCommand.json(m) }
+                j += "}\n"
+                try FileIO.writeAtomically(path: path, bytes: Array(j.utf8))
+            }
+        } catch {
+            throw .failure(error.message)
+        }
+    }
+
+}
+
+/// `chorus kg eval`.
+struct KGEvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a model written by 'kg train --save' on <dir>'s test or valid triples.")
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("The directory of train.txt, valid.txt and test.txt.", valueName: "dir"),
+            completion: .directory)
+    var data: String
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("A file written by 'kg train --save'.", valueName: "file"), completion: .file())
+    var load: String
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("test or valid (default test).", valueName: "name"),
+            completion: .list(["test", "valid"]), transform: Parse.choice(["test", "valid"]))
+    var split: String = "test"
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Worker threads, 0 = all CPUs (default 0).", valueName: "n"), transform: Parse.int(0...1024))
+    var threads: Int = 0
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Write the metrics as JSON.", valueName: "file"), completion: .file())
+    var json: String?
+
+    func run() throws {
+        do throws(CLIError) { try evaluate() } catch {
+            switch error {
+            case .failure(let message): throw CLIFailure(command: "kg eval", message: message)
+            }
+        }
+    }
+
+    private func evaluate() throws(CLIError) {
+        let dir = data, path = load, split = self.split, threads = self.threads
+        do throws(ChorusError) {
+            let bytes = try FileIO.readAll(path: path)
+            let sections = try Snapshot.decode(bytes)
+            guard let st = sections["KGST"], let em = sections["KGEM"] else {
+                throw .format("'\(path)' is a Chorus snapshot without a knowledge-graph model (write one with 'kg train --save')")
+            }
+            var sr = ByteReader(bytes, range: st, context: "knowledge-graph store")
+            let store = try TripleStore.decode(from: &sr)
+            let model = try KnowledgeGraphModel.decode(Array(bytes[em]))
+            guard model.entityCount == store.entityCount, model.relationCount == store.relationCount else {
+                throw .format("'\(path)': the model has \(model.entityCount) entities and \(model.relationCount) relations, its names \(store.entityCount) and \(store.relationCount)")
+            }
+            print("Model     \(model.kind.rawValue), dim \(model.dimension), from \(path)")
+            let data = try KGCommand.load(dir, store: store)
+            let ec = Stopwatch()
+            let m = try LinkPrediction.evaluate(model, triples: split == "test" ? data.test : data.valid, known: data.known, threads: threads)
+            KGCommand.printMetrics(m, split: split, seconds: ec.seconds)
+            if let out = json {
+                try FileIO.writeAtomically(path: out, bytes: Array(("{\"split\": \"\(split)\", \"metrics\": " + KGCommand.json(m) + "}\n").utf8))
+            }
+        } catch {
+            throw .failure(error.message)
+        }
+    }
+
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# test_cli.sh CLI — the command line (Sources/chorus-cli) as users and scripts call it: every
+# subcommand's --help lists every flag the Makefile, README, bench scripts and earlier releases use;
+# usage errors exit 2 and name the flag; failures exit 1 naming the command; `--name=value`, values
+# starting with a dash and repeated options parse as before; shell completion scripts; and real
+# runs of demo, eval and kg train / eval on small data. Prints "N passed, M failed".
+set -uo pipefail
+if [ $# -ne 1 ] || [ ! -x "$1" ]; then
+  echo "usage: $0 CLI" >&2
+  exit 2
+fi
+cli=$1
+here=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/chorus-cli-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "  FAILED: $*"; }
+
+# run WANT_RC ARGS...: runs the CLI, keeps stdout/stderr in $tmp/out, $tmp/err; checks the exit code.
+run() {
+  local want=$1; shift
+  "$cli" "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  if [ "$rc" -eq "$want" ]; then ok; else bad "chorus $* exited $rc, want $want: $(head -c 400 "$tmp/err")"; fi
+}
+
+# has FILE TEXT...: each TEXT occurs in FILE (fixed string).
+has() {
+  local file=$1; shift
+  for t in "$@"; do
+    if grep -qF -- "$t" "$tmp/$file"; then ok; else bad "$file of the last run lacks '$t'"; fi
+  done
+}
+
+# flags FLAG...: each FLAG starts a line of the last run's help (the option itself, not a longer one).
+flags() {
+  for f in "$@"; do
+    if grep -qE -- "^  $f( |$)" "$tmp/out"; then ok; else bad "--help of the last run does not list $f"; fi
+  done
+}
+
+echo "help"
+run 0 --help
+has out "eval" "demo" "kg"
+run 0 help kg train
+has out "--data <dir>"
+fit_flags=(--factors --iterations --regularization --alpha --threads --seed --half-life-days --validation --texts
+           --encoder --facts --agents --bpr-epochs)
+run 0 eval --help
+flags "${fit_flags[@]}" --data --dataset --k --holdout --min-rating --export-split --json --diversity --cold-items
+run 0 demo --help
+flags "${fit_flags[@]}" --data --demo-data --users --k
+run 0 demo -h
+run 0 kg --help
+has out "train" "eval"
+run 0 kg train --help
+flags --data --model --dim --epochs --batch --negatives --share-negatives --lr --lr-decay-epochs --lr-decay-factor \
+  --gamma --init-range --loss --margin --temperature --sampling --optimizer --regularizer --reg-weight --norm \
+  --no-subsampling --filter-negatives --threads --seed --split --max-minutes --save --json
+run 0 kg eval --help
+flags --data --load --split --threads --json
+
+echo "usage errors: exit 2, the flag named"
+run 2 demo --k 0
+has err "--k" "1...1000"
+run 2 demo --k=abc
+has err "--k"
+run 2 eval --holdout 1
+has err "--holdout"
+run 2 eval --texts maybe
+has err "--texts" "on" "off"
+run 2 eval --dataset ml-1m
+has err "--dataset"
+run 2 eval --cold-items --texts off
+has err "--cold-items"
+run 2 eval --diversity 0.1,2
+has err "--diversity"
+run 2 eval --no-such-flag
+has err "--no-such-flag"
+run 2 eval stray-word
+has err "stray-word"
+run 2 demo --users 1,x
+has err "--users"
+run 2 demo --factors
+has err "--factors"
+run 2 kg train
+has err "--data"
+run 2 kg train --data x --model nonsense
+has err "--model" "nonsense"
+run 2 kg train --data x --lr-decay-epochs 3,2
+has err "--lr-decay-epochs" "ascending"
+run 2 kg train --data x --loss hinge
+has err "--loss"
+run 2 kg eval --data x
+has err "--load"
+run 2 kg eval --data x --load y --split none
+has err "--split"
+run 2 frobnicate
+
+echo "failures: exit 1, the command named"
+run 1 kg train --data "$tmp/none" --gamma -1.5      # a value starting with a dash is a value
+has err "chorus kg train: error:" "train.txt"
+run 1 kg eval --data "$tmp/none" --load "$tmp/none.chorus"
+has err "chorus kg eval: error:"
+run 1 eval --data "$tmp/none"
+has err "chorus eval: error:"
+run 1 demo --data "$tmp/none" --demo-data "$tmp/none"
+has err "chorus demo: error:"
+
+echo "shell completion"
+for shell in bash zsh fish; do
+  run 0 --generate-completion-script "$shell"
+  has out "chorus" "cold-items" "filter-negatives"
+done
+"$cli" --generate-completion-script bash >"$tmp/chorus.bash" 2>/dev/null
+if bash -n "$tmp/chorus.bash"; then ok; else bad "the bash completion script does not parse"; fi
+# The script completes the subcommands and a subcommand's flags.
+if bash -c "source '$tmp/chorus.bash'; COMP_WORDS=(chorus ev); COMP_CWORD=1; COMP_LINE='chorus ev'; COMP_POINT=9; \
+            _chorus; printf '%s\n' \"\${COMPREPLY[@]}\"" 2>/dev/null | grep -qx eval; then ok; else bad "bash completion of 'chorus ev'"; fi
+
+echo "runs"
+demo=$here/examples/data/demo
+# The Makefile's demo flag set on the shipped catalogue; --name=value and a repeated option (last wins).
+run 0 demo --data "$demo" --k=5 --k 3 --encoder hashing
+has out "Data      demo" "Why #1" "blend" "Blend weights"
+if grep -qE '^ +4\. ' "$tmp/out"; then bad "demo showed more than --k 3 items"; else ok; fi
+# --agents without content: no search part (it needs the query agent), and no failure.
+run 0 demo --data "$demo" --k 3 --encoder hashing --agents als,bpr
+has out "A new user with no ratings" "Blend weights"
+if grep -q "searches" "$tmp/out"; then bad "demo searched without the query agent"; else ok; fi
+run 0 eval --data "$demo" --k 5 --holdout 0.25 --min-rating 3.5 --diversity 0.3 --cold-items --encoder hashing \
+  --facts off --agents als,bpr,content --half-life-days 30 --validation 0.2 --factors 8 --iterations 3 --regularization 0.1 --alpha 2 \
+  --threads 1 --seed 7 --bpr-epochs 5 --export-split "$tmp/split" --json "$tmp/eval.json"
+has out "MMR 0.30" "content" "popularity half-life 30 days" "ALS factors 8, iterations 3, regularization 0.1000, alpha 2.00"
+if [ -s "$tmp/split/train.csv" ] && [ -s "$tmp/split/test.csv" ]; then ok; else bad "--export-split wrote no split"; fi
+if python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['k'] == 5 and len(d['rows']) > 3" "$tmp/eval.json"; then ok
+else bad "--json wrote no result rows"; fi
+mkdir -p "$tmp/kg"
+for i in $(seq 0 39); do printf 'e%d\tnext\te%d\ne%d\tpair\te%d\n' $i $(((i + 1) % 40)) $i $(((i + 20) % 40)); done >"$tmp/kg/train.txt"
+printf 'e0\tnext\te1\ne5\tpair\te25\n' >"$tmp/kg/valid.txt"
+printf 'e3\tnext\te4\ne7\tpair\te27\nnew\tnext\te1\n' >"$tmp/kg/test.txt"
+run 0 kg train --data "$tmp/kg" --model TransE --dim 8 --epochs 3 --batch 16 --negatives 4 --share-negatives 2 \
+  --lr 0.01 --lr-decay-epochs 2 --lr-decay-factor 0.5 --gamma 4 --init-range 0.5 --loss margin --margin 2 \
+  --sampling bernoulli --optimizer adagrad --regularizer l2 --reg-weight 1e-4 --norm 2 --no-subsampling \
+  --filter-negatives --threads 1 --seed 3 --split valid --max-minutes 5 --save "$tmp/kg.chorus" --json "$tmp/kg.json"
+has out "Model     transe, dim 8, 3 epochs" "epoch 3/3" "valid.txt" "Saved"
+run 0 kg eval --data "$tmp/kg" --load "$tmp/kg.chorus" --split test --threads 1 --json "$tmp/kg-eval.json"
+has out "Model     transe, dim 8" "test.txt"
+if grep -q '"mrr"' "$tmp/kg-eval.json" && grep -q '"epochs_run": 3' "$tmp/kg.json"; then ok; else bad "kg --json files"; fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
