@@ -29,8 +29,12 @@ public struct FitContext: Sendable {
     /// The validation hold-out, during the fit's validation phase (nil in the final fit): an
     /// iterative agent with an automatic budget stops by it and records what it chose.
     public var validation: ValidationProbe?
-    public init(threads: Int, seed: UInt64, progress: (@Sendable (Double) -> Bool)? = nil, validation: ValidationProbe? = nil) {
-        self.threads = threads; self.seed = seed; self.progress = progress; self.validation = validation
+    /// In the final fit: the same agent as fitted on the validation split (same id space), which an
+    /// iterative agent may start from instead of from scratch (nil in the validation phase).
+    public var warmStart: RecommenderAgent?
+    public init(threads: Int, seed: UInt64, progress: (@Sendable (Double) -> Bool)? = nil, validation: ValidationProbe? = nil,
+                warmStart: RecommenderAgent? = nil) {
+        self.threads = threads; self.seed = seed; self.progress = progress; self.validation = validation; self.warmStart = warmStart
     }
 }
 

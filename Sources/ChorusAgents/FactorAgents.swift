@@ -105,11 +105,21 @@ public enum ALSAgent {
         public let parameters: ALSParameters
         public init(parameters: ALSParameters) { self.parameters = parameters }
 
+        /// Sweeps of a final fit that starts from the validation fit's factors (`FitContext.warmStart`).
+        public static let warmIterations = 5
+
         public func fit(_ data: TrainingData, _ context: FitContext) throws(ChorusError) -> RecommenderAgent {
             var p = parameters
             p.threads = context.threads
             p.seed = context.seed
-            let factors = try ImplicitALS.fit(userItems: data.userItems, parameters: p, progress: context.progress)
+            // The final fit continues from the validation fit (the same users and items; the held-out
+            // interactions are new to it) for a few sweeps instead of starting over.
+            var initial: ImplicitALS.Factors? = nil
+            if let warm = context.warmStart as? FactorAgent, warm.name == name {
+                initial = ImplicitALS.Factors(users: warm.userFactors, items: warm.itemFactors)
+                p.iterations = min(p.iterations, Self.warmIterations)
+            }
+            let factors = try ImplicitALS.fit(userItems: data.userItems, parameters: p, initial: initial, progress: context.progress)
             try FactorAgent.requireFinite(name, (factors.users, factors.items))
             FactorAgent.zeroUnseenItems(factors.items, data)
             return try FactorAgent(name: name, userFactors: factors.users, itemFactors: factors.items)

@@ -49,18 +49,20 @@ struct Trainer {
 
         // 1-2. Validation: fit on each user's earlier interactions, choose the coordinator on the later ones.
         var chosen: CoordinatorModel? = nil
+        var validationAgents: [RecommenderAgent] = []
         if let validated = try fitBlend(log: log, inputs: inputs, threads: threads, profiles: profiles, scenarios: scenarios,
                                         progress: progress, stage: stage) {
             chosen = validated.coordinator
             halfLife = validated.halfLife
             inputs.halfLife = halfLife
             inputs.bprEpochs = validated.bprEpochs
+            validationAgents = validated.agents
         }
 
         // 3. Final agents on all data.
         let all = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: log.userIndex,
                                items: log.itemIndex, weights: log.weights, timestamps: log.timestamps)
-        let agents = try trainAgents(AgentRegistry.factories(inputs), on: all, threads: threads) { a, count in
+        let agents = try trainAgents(AgentRegistry.factories(inputs), on: all, threads: threads, warmStart: validationAgents) { a, count in
             stage("training", 0.5 + 0.5 * Double(a) / Double(count), 0.5 + 0.5 * Double(a + 1) / Double(count))
         }
         // Without a validation hold-out: equal weights over the blended agents (never the query agent).
@@ -75,13 +77,15 @@ struct Trainer {
     }
 
     /// Each factory's agent on `data`, in order, completed by the derived agents (query).
+    /// `warmStart`: agents fitted on the validation split, offered by name to their final fit.
     private func trainAgents(_ factories: [AgentFactory], on data: TrainingData, threads: Int, validation: ValidationProbe? = nil,
+                             warmStart: [RecommenderAgent] = [],
                              stage: (Int, Int) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> [RecommenderAgent] {
         var agents: [RecommenderAgent] = []
         for (a, f) in factories.enumerated() {
             let watch = Stopwatch()
             agents.append(try f.fit(data, FitContext(threads: threads, seed: parameters.seed, progress: stage(a, factories.count),
-                                                     validation: validation)))
+                                                     validation: validation, warmStart: warmStart.first { $0.name == f.name })))
             // Where a fit's time goes, agent by agent (the host sees it through the log callback).
             Log.emit(.info, "\(validation == nil ? "training" : "validation"): \(f.name) took \(watch.milliseconds) ms")
         }
@@ -96,7 +100,7 @@ struct Trainer {
     private func fitBlend(log: InteractionLog, inputs: AgentRegistry.Inputs, threads: Int, profiles: [Int32: [Float]], scenarios: ScenarioTable,
                           progress: ((String, Double) -> Bool)?,
                           stage: (String, Double, Double) -> (@Sendable (Double) -> Bool)) throws(ChorusError)
-        -> (coordinator: CoordinatorModel, halfLife: Int64, bprEpochs: Int?)? {
+        -> (coordinator: CoordinatorModel, halfLife: Int64, bprEpochs: Int?, agents: [RecommenderAgent])? {
         let p = parameters
         guard p.validationFraction > 0 else { return nil }
         let held = TemporalHoldOut.split(users: log.userIndex, timestamps: log.timestamps, fraction: Double(p.validationFraction))
@@ -186,7 +190,7 @@ struct Trainer {
         }
         Log.emit(.info, "coordinator: \(report); blend weights \(chosen.weights) (took \(watch.milliseconds) ms)")
         return (CoordinatorModel(weights: chosen.weights, ranker: chosen.ranker, queryWeight: queryWeight,
-                                 candidatesPerAgent: p.candidatesPerAgent, report: report), inputs.halfLife, probe.budget("bpr"))
+                                 candidatesPerAgent: p.candidatesPerAgent, report: report), inputs.halfLife, probe.budget("bpr"), agents)
     }
 
     /// Fits the query weight (`Coordinator.fitQueryWeight`) on validation users with at least two

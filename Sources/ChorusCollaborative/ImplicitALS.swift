@@ -27,23 +27,32 @@ public enum ImplicitALS {
     public struct Factors: Sendable {
         public let users: FloatMatrix
         public let items: FloatMatrix
+        public init(users: FloatMatrix, items: FloatMatrix) { self.users = users; self.items = items }
     }
 
     /// Trains factors for the `userItems` weights matrix (users x items, raw weights w_ui > 0).
     /// - Parameter progress: called after each sweep with the fraction done; return true to cancel.
     /// - Throws: `.cancelled` when `progress` asks to stop, `.outOfMemory`.
     /// - Complexity: O(iterations · (nnz · f · (cgSteps + 1) + (users + items) · f² · cgSteps)).
-    public static func fit(userItems: SparseMatrix, parameters p: ALSParameters,
+    /// - Parameter initial: factors to start from instead of the random start (a warm start: the
+    ///   same shape, users x factors and items x factors); they are copied, not changed.
+    public static func fit(userItems: SparseMatrix, parameters p: ALSParameters, initial: Factors? = nil,
                            progress: ((Double) -> Bool)? = nil) throws(ChorusError) -> Factors {
         let f = p.factors
         let ui = confidences(userItems, alpha: p.alpha)
         let iu = ui.transposed()
         let users = try FloatMatrix(rows: ui.rows, cols: f)
         let items = try FloatMatrix(rows: ui.cols, cols: f)
-        var rng = SeededRandom(seed: p.seed)
-        // Small random start, as implicit does (uniform in [0, 0.01)).
-        for i in 0..<users.count { users.base[i] = rng.nextFloat() * 0.01 }
-        for i in 0..<items.count { items.base[i] = rng.nextFloat() * 0.01 }
+        if let initial, initial.users.rows == users.rows, initial.items.rows == items.rows,
+           initial.users.cols == f, initial.items.cols == f {
+            users.base.update(from: initial.users.base, count: users.count)
+            items.base.update(from: initial.items.base, count: items.count)
+        } else {
+            var rng = SeededRandom(seed: p.seed)
+            // Small random start, as implicit does (uniform in [0, 0.01)).
+            for i in 0..<users.count { users.base[i] = rng.nextFloat() * 0.01 }
+            for i in 0..<items.count { items.base[i] = rng.nextFloat() * 0.01 }
+        }
         let gram = try FloatMatrix(rows: f, cols: f)
         let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
         for it in 0..<p.iterations {

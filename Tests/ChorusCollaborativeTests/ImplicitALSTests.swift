@@ -64,6 +64,19 @@ func twoClusters(users: Int = 40, items: Int = 20) -> SparseMatrix {
         #expect(a.items.toArray() != c.items.toArray())
     }
 
+    /// A warm start continues a fit: 5 sweeps from the factors of 5 sweeps are, bit for bit, 10 sweeps.
+    @Test func aWarmStartContinuesTheFit() throws {
+        var p = ALSParameters()
+        p.factors = 8; p.threads = 2
+        p.iterations = 10
+        let ten = try ImplicitALS.fit(userItems: twoClusters(), parameters: p)
+        p.iterations = 5
+        let five = try ImplicitALS.fit(userItems: twoClusters(), parameters: p)
+        let more = try ImplicitALS.fit(userItems: twoClusters(), parameters: p, initial: five)
+        #expect(try more.users.toArray() == ten.users.toArray() && more.items.toArray() == ten.items.toArray())
+        #expect(try five.users.toArray() != ten.users.toArray())  // the start was copied, not changed
+    }
+
     @Test func progressCanCancel() {
         var p = ALSParameters()
         p.factors = 4; p.iterations = 10
