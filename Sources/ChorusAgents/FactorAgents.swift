@@ -29,10 +29,16 @@ public final class FactorAgent: RecommenderAgent {
     public var modelBytes: Int { userFactors.byteCount + itemFactors.byteCount + unitItemFactors.byteCount }
 
     public func canScore(_ request: AgentRequest) -> Bool {
-        request.user.map { Int($0) < userFactors.rows } ?? false
+        request.folded[name]?.count == itemFactors.cols || (request.user.map { Int($0) < userFactors.rows } ?? false)
     }
 
     public func score(_ request: AgentRequest, into scores: UnsafeMutableBufferPointer<Float>) {
+        // A folded-in vector (online feedback since the model) replaces the model's row.
+        if let folded = request.folded[name], folded.count == itemFactors.cols {
+            precondition(scores.count >= itemFactors.rows)
+            folded.withUnsafeBufferPointer { Kernels.rowDots(itemFactors.base, m: itemFactors.rows, k: itemFactors.cols, $0.baseAddress!, into: scores.baseAddress!) }
+            return
+        }
         guard let user = request.user, Int(user) < userFactors.rows else {
             scores.update(repeating: 0)
             return

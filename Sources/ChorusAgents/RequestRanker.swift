@@ -46,13 +46,23 @@ final class RequestRanker {
 
     /// The top `k` (item index, score) of a request; `only` = one agent alone (its raw scores).
     /// `diversity` > 0 re-ranks the coordinator's candidates by maximal marginal relevance.
+    /// `online`: the user's overlay (`OnlineState.UserView`): consumed items masked like seen ones,
+    /// dismissed items masked, skipped ones demoted.
     func rank(_ request: AgentRequest, k: Int, only: Int?, seen: ArraySlice<Int32>?, maskHistory: Bool, blocked: [Bool]?,
-              diversity: Float) -> [(item: Int32, score: Float)] {
+              diversity: Float, online: OnlineState.UserView? = nil) -> [(item: Int32, score: Float)] {
         let n = m.itemCount, nA = m.agents.count
         func mask(_ row: UnsafeMutableBufferPointer<Float>) {
             if let seen { for i in seen { row[Int(i)] = -.infinity } }
             if maskHistory { for i in request.history where i >= 0 && Int(i) < n { row[Int(i)] = -.infinity } }
             if let blocked { for i in 0..<n where blocked[i] { row[i] = -.infinity } }
+            if let online {
+                if maskHistory { for i in online.consumed where i >= 0 && Int(i) < n { row[Int(i)] = -.infinity } }
+                for i in online.excluded where i >= 0 && Int(i) < n { row[Int(i)] = -.infinity }
+                for d in online.demoted where d.item >= 0 && Int(d.item) < n && row[Int(d.item)].isFinite {
+                    let s = row[Int(d.item)]
+                    row[Int(d.item)] = s >= 0 ? s * d.factor : s / d.factor
+                }
+            }
         }
         order.removeAll(keepingCapacity: true)
         queryShare.removeAll(keepingCapacity: true)
@@ -69,7 +79,7 @@ final class RequestRanker {
         single = nil
         // Every agent that can score the request proposes and is scored, as on the validation users
         // the coordinator was fitted on (agents with a zero linear weight still propose).
-        let history = (request.user.map { m.seen.row(Int($0)).cols.count } ?? 0) + request.history.count
+        let history = (request.user.map { m.seen.row(Int($0)).cols.count } ?? 0) + max(request.history.count, online?.consumed.count ?? 0)
         let used = m.itemWarmth.withUnsafeBufferPointer { warmth in
             Candidates.collect(agents: m.agents, request: request, fallback: m.fallbackIndex, itemCount: n,
                                quota: max(m.coordinator.candidatesPerAgent, k), activity: Candidates.activity(historyLength: history),

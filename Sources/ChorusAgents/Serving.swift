@@ -19,6 +19,13 @@ struct ServingSnapshot: Sendable {
     let scenarios: ScenarioTable
     /// The sentence encoder when loaded (a request with a query loads it before taking the snapshot).
     let encoder: TextEncoders.Choice?
+    /// The online overlay (`OnlineState.view`), taken right after the rest.
+    var online: OnlineState.View = .empty
+
+    /// A user's online overlay against this snapshot's model (fold-ins only when computed for it).
+    func onlineUser(_ user: Int64) -> OnlineState.UserView? { online.user(user, model: model, generation: generation) }
+    /// The popularity scores with the online counts, when the overlay belongs to this model.
+    var onlinePopularity: [Float]? { online.generation == generation ? online.popularity : nil }
 }
 
 /// Serving: requests -> agents' scores -> candidates (`Candidates.collect`) -> the coordinator's
@@ -98,12 +105,13 @@ extension ServingSnapshot {
         let diversity = options.diversity
         let modulation = try scenarioModulation(options.scenario)
         let context = SendableBox((m, only, blockedItems(allow: options.allow, deny: options.deny), options.includeSeen, texts.users,
-                                   history, queryVector))
+                                   history, queryVector, self))
         let out = SendableBox((users, outIds, outScores, sharesBuffer?.baseAddress, outFlags))
         let threads = users.count >= 64 ? Parallel.cpuCount : 1
         let scratchError = Lock<ChorusError?>(nil)
         Parallel.forEachChunk(count: users.count, threads: threads) { _, range in
-            let (m, only, blocked, includeSeen, userTexts, history, queryVector) = context.value
+            let (m, only, blocked, includeSeen, userTexts, history, queryVector, snapshot) = context.value
+            let popularity = snapshot.onlinePopularity
             let (users, outIds, outScores, outShares, outFlags) = out.value
             guard let ranker = try? RequestRanker(model: m, modulation: modulation) else {
                 scratchError.withLock { $0 = .outOfMemory("cannot allocate recommend scratch buffers") }
@@ -112,12 +120,17 @@ extension ServingSnapshot {
             for u in range {
                 let uidx = m.users.index(of: users[u])
                 let profile = userTexts[users[u]]?.vector ?? []
+                // Online feedback since the model: the user's streamed items join the request's
+                // history (before it: the request's own items are the latest), their fold-ins.
+                let overlay = snapshot.onlineUser(users[u])
                 profile.withUnsafeBufferPointer { profile in queryVector.withUnsafeBufferPointer { query in
-                    let request = AgentRequest(user: uidx, history: history, profile: profile.isEmpty ? nil : profile,
+                    var request = AgentRequest(user: uidx, history: (overlay?.recent ?? []) + history, profile: profile.isEmpty ? nil : profile,
                                                query: query.isEmpty ? nil : query)
+                    request.folded = overlay?.folded ?? [:]
+                    request.popularity = popularity
                     let seen = (uidx.map { m.seen.row(Int($0)).cols }).flatMap { includeSeen ? nil : $0 }
                     let result = ranker.rank(request, k: k, only: only, seen: seen, maskHistory: !includeSeen, blocked: blocked,
-                                             diversity: diversity)
+                                             diversity: diversity, online: overlay)
                     let nA = m.agents.count
                     for slot in 0..<k {
                         let o = u * k + slot
@@ -132,7 +145,7 @@ extension ServingSnapshot {
                         }
                     }
                 } }
-                outFlags?[u] = uidx == nil ? 1 : 0
+                outFlags?[u] = uidx == nil && !(overlay?.hasEvents ?? false) ? 1 : 0
             }
         }
         if let e = scratchError.withLock({ $0 }) { throw e }
