@@ -270,8 +270,16 @@ public final class Engine: Sendable {
             guard let again = take() else { throw .notFitted("the engine has no model yet: add interactions and call fit first") }
             snapshot = again
         }
-        // The online overlay, from its own lock (never held with the state lock).
-        snapshot.online = online.view()
+        // The online overlay, from its own lock (never held with the state lock). One rebased for a
+        // newer model than the snapshot's has dropped the events that model saw: take the model again.
+        var view = online.view()
+        var tries = 0
+        while view.generation > snapshot.generation, tries < 8, let again = take() {
+            snapshot = again
+            view = online.view()
+            tries += 1
+        }
+        snapshot.online = view
         return snapshot
     }
 

@@ -266,7 +266,7 @@ extension OnlineState.FoldWork {
     func run(into state: OnlineState) {
         for u in users {
             do {
-                let vectors = try foldIn.fold(model: model, modelUser: model.users.index(of: u.id), online: u.online)
+                let vectors = try foldIn.fold(model: model, user: u.id, modelUser: model.users.index(of: u.id), online: u.online)
                 if !vectors.isEmpty { state.storeFold(user: u.id, generation: generation, version: u.version, vectors: vectors) }
             } catch {
                 Log.emit(.warning, "fold-in of user \(u.id) skipped: \(error.message)")

@@ -125,6 +125,12 @@ import Testing
         #expect(list.items != popular.items)
         #expect(!list.items.contains { [202, 204, 206].contains($0) })
         #expect(list.items.allSatisfy { $0 > 200 && $0 <= 220 }, "\(list.items)")
+        // Each factor agent alone serves the newcomer from their folded vector.
+        for agent in ["als", "bpr"] {
+            var o = RecommendOptions(); o.agent = agent
+            let alone = try e.recommend(users: [5_000], k: 5, options: o)[0].items
+            #expect(alone.allSatisfy { $0 > 200 && $0 <= 220 }, "\(agent): \(alone)")
+        }
     }
 
     @Test func popularityCountsTheNewEvents() throws {

@@ -50,6 +50,9 @@ int all_offsets_rejected(const char *scratch, const unsigned char *buf, size_t l
 void test_encoder(const chorus_engine *engine);
 void test_texts(void);
 
+/* test_feedback.c */
+void test_feedback(void);
+
 /* test_kg.c */
 void test_kg(void);
 

@@ -13,7 +13,7 @@ chorus.engine is the Pythonic layer exported here.
 from ._lib import LIBRARY_PATH as _LIBRARY_PATH
 from . import _capi
 from .encoder import Encoder
-from .engine import Engine, Explanation, Recommendations
+from .engine import Engine, Event, Explanation, Recommendations
 from .knowledge import KnowledgeGraph
 from .errors import (
     BufferTooSmall,
@@ -48,6 +48,7 @@ __version__ = library_version()
 __all__ = [
     "Encoder",
     "Engine",
+    "Event",
     "Recommendations",
     "Explanation",
     "KnowledgeGraph",
