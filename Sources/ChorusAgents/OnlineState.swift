@@ -34,8 +34,9 @@ public final class OnlineState: Sendable {
     }
     struct Fold: Sendable {
         let generation: UInt64
-        /// The user's `version` the vectors were computed from.
+        /// The user's `version` the vectors were computed from, and how many online events on model items.
         let version: UInt64
+        let events: Int
         let vectors: [String: [Float]]
     }
     struct UserOverlay: Sendable {
@@ -141,7 +142,7 @@ public final class OnlineState: Sendable {
         let model: FittedModel
         let generation: UInt64
         let foldIn: FoldIn
-        var users: [(id: Int64, version: UInt64, online: [(item: Int32, weight: Float)])] = []
+        var users: [FoldIn.Input] = []
     }
 
     /// Applies a recorded feedback batch whose positive events went to log rows `firstRow...`.
@@ -195,11 +196,11 @@ public final class OnlineState: Sendable {
     }
 
     /// Stores folded vectors computed from `version` of the user's events against `generation`'s model.
-    func storeFold(user: Int64, generation: UInt64, version: UInt64, vectors: [String: [Float]]) {
+    func storeFold(user: Int64, generation: UInt64, version: UInt64, events: Int, vectors: [String: [Float]]) {
         storage.withLock { s in
             guard s.generation == generation, var o = s.shards[Self.shard(user)][user] else { return }
             if let f = o.fold, f.generation == generation, f.version >= version { return }
-            o.fold = Fold(generation: generation, version: version, vectors: vectors)
+            o.fold = Fold(generation: generation, version: version, events: events, vectors: vectors)
             s.shards[Self.shard(user)][user] = o
         }
     }
@@ -230,9 +231,12 @@ public final class OnlineState: Sendable {
         return FoldWork(model: model, generation: s.generation, foldIn: foldIn)
     }
 
-    private static func foldInput(_ s: Storage, _ id: Int64, _ o: UserOverlay) -> (id: Int64, version: UInt64, online: [(item: Int32, weight: Float)]) {
+    private static func foldInput(_ s: Storage, _ id: Int64, _ o: UserOverlay) -> FoldIn.Input {
         let m = s.model!
-        return (id, o.version, o.events.compactMap { e in m.items.index(of: e.item).map { (item: $0, weight: e.weight) } })
+        let online = o.events.compactMap { e in m.items.index(of: e.item).map { (item: $0, weight: e.weight) } }
+        let previous = o.fold.flatMap { $0.generation == s.generation ? $0 : nil }
+        return FoldIn.Input(id: id, modelUser: m.users.index(of: id), version: o.version, online: online,
+                            previous: previous?.vectors ?? [:], newEvents: online.count - (previous?.events ?? 0))
     }
 
     private static func resetPopularity(_ s: inout Storage) {
@@ -266,8 +270,8 @@ extension OnlineState.FoldWork {
     func run(into state: OnlineState) {
         for u in users {
             do {
-                let vectors = try foldIn.fold(model: model, user: u.id, modelUser: model.users.index(of: u.id), online: u.online)
-                if !vectors.isEmpty { state.storeFold(user: u.id, generation: generation, version: u.version, vectors: vectors) }
+                let vectors = try foldIn.fold(model: model, u)
+                if !vectors.isEmpty { state.storeFold(user: u.id, generation: generation, version: u.version, events: u.online.count, vectors: vectors) }
             } catch {
                 Log.emit(.warning, "fold-in of user \(u.id) skipped: \(error.message)")
             }

@@ -69,6 +69,27 @@ import Testing
         #expect(zip(before, folded).contains { abs($0 - $1) > 1e-4 })
     }
 
+    @Test func laterFoldInsAreExactToo() throws {
+        let e = try fitted(["als"], factors: 8)
+        let model = try e.serving().model
+        let als = model.agents.first { $0.name == "als" } as! FactorAgent
+        let u = Int(model.users.index(of: 3)!)
+        var weights: [Int: Double] = [:]
+        for (i, w) in zip(model.seen.row(u).cols, model.seen.row(u).values) { weights[Int(i), default: 0] += Double(w) }
+        // Five batches, each fold-in the exact solve of the whole history so far.
+        for (b, item) in [202, 117, 209, 119, 211].enumerated() {
+            try e.feedback(users: [3, 3], items: [Int64(item), 101], events: [.purchase, .click])
+            weights[Int(model.items.index(of: Int64(item))!), default: 0] += 4
+            weights[Int(model.items.index(of: 101)!), default: 0] += 1
+            let folded = try #require(try overlay(e, 3)?.folded["als"])
+            let exact = exactALS(items: als.itemFactors, rows: weights.map { ($0.key, $0.value) },
+                                 lambda: Double(model.parameters.regularization), alpha: Double(model.parameters.alpha))
+            let norm = exact.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            let err = zip(folded, exact).reduce(0) { $0 + (Double($1.0) - $1.1) * (Double($1.0) - $1.1) }.squareRoot()
+            #expect(err <= 1e-3 * norm, "batch \(b): relative error \(err / norm)")
+        }
+    }
+
     @Test func theFitsOwnRowSolveGivesTheSameVector() throws {
         // solveRow is the fit's half-sweep on one row: the same result as `solve` over a matrix of it.
         let y = try FloatMatrix(rows: 5, cols: 3)
