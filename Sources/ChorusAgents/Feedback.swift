@@ -117,7 +117,11 @@ struct FeedbackRecord: Sendable, Equatable {
 
     /// Records a batch whose positive events went to log rows `first ..< first + batch.users.count`.
     mutating func record(_ batch: FeedbackBatch, firstRow first: Int) {
-        if !batch.users.isEmpty { rows.append(first..<(first + batch.users.count)) }
+        if !batch.users.isEmpty {
+            // Back-to-back batches make one range (the usual case: feedback alone feeds the log).
+            if let last = rows.last, last.upperBound == first { rows[rows.count - 1] = last.lowerBound..<(first + batch.users.count) }
+            else { rows.append(first..<(first + batch.users.count)) }
+        }
         for (u, i) in zip(batch.users, batch.items) where negatives[u]?[i] != nil {
             negatives[u]![i] = nil
             if negatives[u]!.isEmpty { negatives[u] = nil }

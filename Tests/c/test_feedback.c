@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fixtures.h"
@@ -25,6 +26,14 @@ static chorus_status top(const chorus_engine *e, int64_t user, int include_seen,
     chorus_recommend_params_init(&rp);
     if (include_seen) rp.flags = CHORUS_RECOMMEND_INCLUDE_SEEN;
     return chorus_engine_recommend(e, &user, 1, k, &rp, ids, scores, k, NULL, 0, flag);
+}
+
+static chorus_status load_and_free(const char *path) {
+    chorus_engine *l = NULL;
+    chorus_status st = chorus_engine_load(path, &l);
+    chorus_status out = (st != CHORUS_OK && l != NULL) ? CHORUS_ERR_INTERNAL : st; /* *out must stay NULL */
+    chorus_engine_free(l);
+    return out;
 }
 
 static chorus_engine *new_engine(void) {
@@ -198,6 +207,16 @@ void test_feedback(void) {
             EXPECT(chorus_engine_feedback(loaded, &u, &it, &ev, NULL, NULL, 1, NULL, NULL, NULL), CHORUS_OK);
         }
         chorus_engine_free(loaded);
+    }
+    /* The snapshot with its feedback section: every flipped byte and every truncation fails cleanly. */
+    {
+        size_t len = 0;
+        unsigned char *buf = read_all(path, &len);
+        char bad[1024];
+        path_in_dir(bad, sizeof bad, "feedback-bad.chorus");
+        CHECK(buf != NULL && len > 0);
+        if (buf) CHECK(all_offsets_rejected(bad, buf, len, load_and_free, "engine snapshot with feedback"));
+        free(buf);
     }
     group_end();
     chorus_engine_free(e);
