@@ -299,8 +299,12 @@ chorus_status chorus_feedback_params_init_sized(chorus_feedback_params *params, 
  *   item is dropped from that user's lists, above it is demoted (its normalised agent scores
  *   multiplied by 1 + reward); a later positive event on the item clears it;
  * - a reward of 0 is counted only.
- * Unknown users and items become new ones (items unknown to the model are recommendable from the
- * next fit on). Feedback before the first fit is accumulated the same way: recommend stays
+ * Unknown users and items become new ones. An item unknown to the model is served from its first
+ * positive event on, after the model's items in the catalogue (k may then exceed the model's
+ * item count by the number of such items): by popularity (its online weight), session (what users
+ * took next after their previous item) and item-kNN (co-occurrence with the items of the users
+ * who took it); the factor, text and knowledge agents, chorus_engine_explain and
+ * chorus_engine_similar_items know it from the next fit. Feedback before the first fit is accumulated the same way: recommend stays
  * CHORUS_ERR_NOT_FITTED until the first fit, which includes it. Timestamps out of order are
  * accepted as given (the online state orders a user's events by arrival; the fit by timestamp).
  * A fit publishes a model with the events it was given and starts a fresh online state, keeping the
@@ -419,7 +423,8 @@ chorus_status chorus_recommend_params_init(chorus_recommend_params *params);
  *   chorus_engine_agent_info; shares of one item sum to 1, or are all 0 for an empty slot). A fit
  *   running meanwhile may change the agents: chorus_engine_recommend_details names them.
  * - `out_user_flags`: optional (NULL), n_users elements, CHORUS_USER_* values.
- * k must be in 1 ... number of items. Unknown users are not an error (see
+ * k must be in 1 ... number of items (the model's, plus the items unknown to it that received
+ * positive feedback since: see chorus_engine_feedback). Unknown users are not an error (see
  * CHORUS_USER_COLD_FALLBACK). All arrays [borrowed]. Thread-safe. */
 chorus_status chorus_engine_recommend(const chorus_engine *engine, const int64_t *user_ids,
                                       size_t n_users, size_t k,

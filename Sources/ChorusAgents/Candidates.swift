@@ -33,7 +33,7 @@ public enum Candidates {
 
     /// The one candidate routine of serving and of the coordinator's validation: every agent that
     /// can score `request` (or the `fallback` agent alone when none can) scores the catalogue into
-    /// its row of `scratch`, min-max normalised (`Coordinator.normalize`); `mask` then sets what
+    /// its row of `scratch` (`extend` then fills the items past the agents' own catalogue), min-max normalised (`Coordinator.normalize`); `mask` then sets what
     /// must not be proposed to -infinity (seen, blocked items), and the rows become the candidate
     /// set (`build`).
     /// - Parameters:
@@ -43,6 +43,7 @@ public enum Candidates {
     @discardableResult
     static func collect(agents: [RecommenderAgent], request: AgentRequest, fallback: Int?, itemCount: Int, quota: Int,
                         activity: Float, warmth: UnsafePointer<Float>, scratch: FloatMatrix, rankScratch: UnsafeMutablePointer<Int32>,
+                        extend: ((Int, UnsafeMutableBufferPointer<Float>) -> Void)? = nil,
                         mask: (UnsafeMutableBufferPointer<Float>) -> Void, into out: inout Set) -> [Int] {
         var used = agents.indices.filter { agents[$0].canScore(request) }
         if used.isEmpty, let fallback { used = [fallback] }
@@ -50,6 +51,7 @@ public enum Candidates {
         for a in used {
             let row = UnsafeMutableBufferPointer(start: scratch.row(a), count: itemCount)
             agents[a].score(request, into: row)
+            extend?(a, row)  // serving: the scores of items past the model's (online new items)
             Coordinator.normalize(row)
             mask(row)
             rows[a] = row.baseAddress

@@ -63,6 +63,25 @@ public final class OnlineState: Sendable {
         /// Per model item: positive weight since the model; popularity scores with it (nil: none yet).
         var increments: [Float] = []
         var popularity: [Float]? = nil
+        /// Items the model does not know that received positive events since it.
+        var newItems = NewItems()
+    }
+
+    /// Items unknown to the model with positive events since it: served as extra columns after the
+    /// model's items (index `model.itemCount + k`), by popularity (their summed weight), session
+    /// (transitions from the user's previous item to them) and item-kNN (co-occurrence in users'
+    /// histories); the other agents do not know them (they rank them last).
+    struct NewItems: Sendable {
+        var ids: [Int64] = []
+        var index: [Int64: Int32] = [:]
+        var weight: [Float] = []
+        /// Per new item: its users (id -> summed weight).
+        var users: [[Int64: Float]] = []
+        /// Previous item id (of the same user) -> new item k -> count.
+        var transitions: [Int64: [Int32: Float]] = [:]
+        /// Per new item: item id -> users who had both.
+        var cooccurrence: [[Int64: Float]] = []
+        var count: Int { ids.count }
     }
     private let storage = Lock(Storage())
 
@@ -82,8 +101,15 @@ public final class OnlineState: Sendable {
         fileprivate let shards: [[Int64: UserOverlay]]
         /// The popularity agent's scores with the online increments (model items), when any.
         let popularity: [Float]?
+        let newItems: NewItems
 
-        static let empty = View(generation: 0, shards: [], popularity: nil)
+        static let empty = View(generation: 0, shards: [], popularity: nil, newItems: NewItems())
+
+        /// The index of an item in the served catalogue: the model's items, then this view's new items.
+        func index(of item: Int64, model: FittedModel) -> Int32? {
+            if let i = model.items.index(of: item) { return i }
+            return newItems.index[item].map { Int32(model.itemCount) + $0 }
+        }
 
         /// The overlay of `user` in the model's index space (nil when the user has none).
         /// Fold-ins are used only when computed against `generation`'s model.
@@ -91,7 +117,7 @@ public final class OnlineState: Sendable {
             guard !shards.isEmpty, let o = shards[OnlineState.shard(user)][user] else { return nil }
             var v = UserView()
             var consumed = Set<Int32>()
-            for e in o.events { if let i = model.items.index(of: e.item) { consumed.insert(i) } }
+            for e in o.events { if let i = index(of: e.item, model: model) { consumed.insert(i) } }
             v.consumed = consumed.sorted()
             // The latest items, oldest first, each once at its latest position.
             var seen = Set<Int32>(), recent: [Int32] = []
@@ -101,13 +127,42 @@ public final class OnlineState: Sendable {
             }
             v.recent = recent.reversed()
             for (item, reward) in o.negatives {
-                guard let i = model.items.index(of: item) else { continue }
+                guard let i = index(of: item, model: model) else { continue }
                 if reward <= UserView.dropAt { v.excluded.append(i) } else { v.demoted.append((i, 1 + reward / -UserView.dropAt)) }
             }
             v.excluded.sort()
             if let f = o.fold, f.generation == snapshotGeneration { v.folded = f.vectors }
             v.hasEvents = !o.events.isEmpty
+            v.sequence = o.events.suffix(UserView.recentLimit).map(\.item)
             return v
+        }
+
+        /// The scores of the new items for one request, by agent name (popularity, session, itemknn):
+        /// `sequence` the user's latest items (ids, oldest first), `items` all the user's items (ids).
+        func newItemScores(model: FittedModel, sequence: [Int64], items: Set<Int64>) -> [String: [Float]] {
+            let n = newItems.count
+            guard n > 0 else { return [:] }
+            var out: [String: [Float]] = [:]
+            out["popularity"] = newItems.weight.map { Float(log1p(Double($0))) }
+            var session = [Float](repeating: 0, count: n)
+            for (age, j) in sequence.suffix(20).reversed().enumerated() {
+                for (k, c) in newItems.transitions[j] ?? [:] { session[Int(k)] += exp2f(-Float(age) / 4) * c }
+            }
+            out["session"] = session
+            // Cosine of binary user sets: c(k, j) / sqrt(n_k n_j), n_j from the model's warmth (its
+            // users at the fit) for a model item, the online users for a new one.
+            var knn = [Float](repeating: 0, count: n)
+            for k in 0..<n where !newItems.cooccurrence[k].isEmpty {
+                let nk = Float(max(1, newItems.users[k].count))
+                for (j, c) in newItems.cooccurrence[k] where items.contains(j) {
+                    var nj: Float = 1
+                    if let i = model.items.index(of: j) { nj = max(1, Float(expm1(8 * Double(model.itemWarmth[Int(i)])).rounded())) }
+                    else if let kj = newItems.index[j] { nj = Float(max(1, newItems.users[Int(kj)].count)) }
+                    knn[k] += c / (nk * nj).squareRoot()
+                }
+            }
+            out["itemknn"] = knn
+            return out
         }
     }
 
@@ -124,6 +179,8 @@ public final class OnlineState: Sendable {
         /// Folded-in factor vectors by agent name.
         var folded: [String: [Float]] = [:]
         var hasEvents = false
+        /// The latest online items (ids, oldest first), new items included: the new items' session scores.
+        var sequence: [Int64] = []
 
         static let recentLimit = 50
         /// A dismissal (-1 by default), or two skips, drops the item; less demotes it.
@@ -131,7 +188,7 @@ public final class OnlineState: Sendable {
     }
 
     func view() -> View {
-        storage.withLock { View(generation: $0.generation, shards: $0.shards, popularity: $0.popularity) }
+        storage.withLock { View(generation: $0.generation, shards: $0.shards, popularity: $0.popularity, newItems: $0.newItems) }
     }
 
     // MARK: - Writers
@@ -148,8 +205,8 @@ public final class OnlineState: Sendable {
     /// Applies a recorded feedback batch whose positive events went to log rows `firstRow...`.
     /// Rows the model already saw (a fit copied the data after they were appended) are skipped.
     func record(_ batch: FeedbackBatch, firstRow: Int) -> FoldWork? {
-        storage.withLock { s in Self.insert(&s, users: batch.users, items: batch.items, weights: batch.weights, firstRow: firstRow,
-                                             negatives: batch.negatives) }
+        storage.withLock { s in Self.insert(&s, users: batch.users, items: batch.items, weights: batch.weights,
+                                             rows: Array(firstRow..<(firstRow + batch.users.count)), negatives: batch.negatives) }
     }
 
     /// Starts over for a newly published model: keeps the events it has not seen (rows from its
@@ -162,18 +219,20 @@ public final class OnlineState: Sendable {
             let old = s.shards
             s = Storage(generation: generation, model: model, foldIn: foldIn, baseRows: model?.trainedRows ?? 0)
             Self.resetPopularity(&s)
-            var work = Self.work(s)
+            // The events the new model has not seen, applied again in log order (popularity, new
+            // items, the users' overlays), and the negatives as they were.
+            var kept: [(user: Int64, event: Event)] = []
             for shard in old {
-                for (id, var o) in shard {
-                    o.events.removeAll { $0.row < s.baseRows }
-                    o.fold = nil
-                    if o.isEmpty { continue }
-                    o.version &+= 1
-                    s.shards[Self.shard(id)][id] = o
-                    for e in o.events { Self.bumpPopularity(&s, item: e.item, weight: e.weight) }
-                    if !o.events.isEmpty { work?.users.append(Self.foldInput(s, id, o)) }
+                for (id, o) in shard {
+                    if !o.negatives.isEmpty { s.shards[Self.shard(id)][id, default: UserOverlay()].negatives = o.negatives }
+                    for e in o.events where e.row >= s.baseRows { kept.append((id, e)) }
                 }
             }
+            kept.sort { $0.event.row < $1.event.row }
+            _ = Self.insert(&s, users: kept.map(\.user), items: kept.map(\.event.item), weights: kept.map(\.event.weight),
+                            rows: kept.map(\.event.row), negatives: [])
+            guard var work = Self.work(s) else { return nil }
+            for shard in s.shards { for (id, o) in shard where !o.events.isEmpty { work.users.append(Self.foldInput(s, id, o)) } }
             return work
         }
     }
@@ -185,10 +244,9 @@ public final class OnlineState: Sendable {
             s = Storage(generation: generation, model: model, foldIn: foldIn, baseRows: model?.trainedRows ?? 0)
             Self.resetPopularity(&s)
             for (u, items) in record.negatives { s.shards[Self.shard(u)][u, default: UserOverlay()].negatives = items }
-            for run in Self.runs(record.rows(from: s.baseRows)) {
-                let users = run.map { log.users.ids[Int(log.userIndex[$0])] }, items = run.map { log.items.ids[Int(log.itemIndex[$0])] }
-                _ = Self.insert(&s, users: users, items: items, weights: run.map { log.weights[$0] }, firstRow: run.lowerBound, negatives: [])
-            }
+            let rows = record.rows(from: s.baseRows)
+            _ = Self.insert(&s, users: rows.map { log.users.ids[Int(log.userIndex[$0])] }, items: rows.map { log.items.ids[Int(log.itemIndex[$0])] },
+                            weights: rows.map { log.weights[$0] }, rows: rows, negatives: [])
             guard var work = Self.work(s) else { return nil }
             for shard in s.shards { for (id, o) in shard where !o.events.isEmpty { work.users.append(Self.foldInput(s, id, o)) } }
             return work
@@ -207,14 +265,15 @@ public final class OnlineState: Sendable {
 
     // MARK: - Internals (called with the lock held)
 
-    private static func insert(_ s: inout Storage, users: [Int64], items: [Int64], weights: [Float], firstRow: Int,
+    private static func insert(_ s: inout Storage, users: [Int64], items: [Int64], weights: [Float], rows: [Int],
                                negatives: [(user: Int64, item: Int64, reward: Float)]) -> FoldWork? {
         var touched = Set<Int64>()
         for j in users.indices {
-            let row = firstRow + j
+            let row = rows[j]
             guard row >= s.baseRows else { continue }
             let (u, i) = (users[j], items[j])
             let sh = shard(u)
+            if s.model != nil { trackNewItems(&s, user: u, item: i, weight: weights[j]) }
             s.shards[sh][u, default: UserOverlay()].events.append(Event(row: row, item: i, weight: weights[j]))
             s.shards[sh][u]!.negatives[i] = nil
             if touched.insert(u).inserted { s.shards[sh][u]!.version &+= 1 }
@@ -254,13 +313,48 @@ public final class OnlineState: Sendable {
         s.popularity![k] = score.isFinite ? score : .greatestFiniteMagnitude
     }
 
-    /// Consecutive runs of ascending row numbers.
-    private static func runs(_ rows: [Int]) -> [Range<Int>] {
-        var out: [Range<Int>] = []
-        for r in rows {
-            if let last = out.last, last.upperBound == r { out[out.count - 1] = last.lowerBound..<(r + 1) } else { out.append(r..<(r + 1)) }
+    /// Binary search in a row's sorted column indices.
+    private static func sortedContains(_ row: ArraySlice<Int32>, _ j: Int32) -> Bool {
+        var lo = row.startIndex, hi = row.endIndex
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if row[mid] < j { lo = mid + 1 } else { hi = mid }
         }
-        return out
+        return lo < row.endIndex && row[lo] == j
+    }
+
+    /// Before the user's event on `item` is appended: the new items' weights, users, transitions
+    /// (from the user's previous online item) and co-occurrences (a user's first event on an item
+    /// pairs it with each new item the user had, and a new item with each item the user had).
+    private static func trackNewItems(_ s: inout Storage, user u: Int64, item: Int64, weight: Float) {
+        guard let m = s.model else { return }
+        let o = s.shards[shard(u)][u]
+        let modelUser = m.users.index(of: u)
+        let known = m.items.index(of: item)
+        var k: Int32? = nil
+        if known == nil {
+            if let existing = s.newItems.index[item] { k = existing } else {
+                guard s.newItems.count < Int(Int32.max) - m.itemCount else { return }
+                k = Int32(s.newItems.count)
+                s.newItems.ids.append(item); s.newItems.index[item] = k!
+                s.newItems.weight.append(0); s.newItems.users.append([:]); s.newItems.cooccurrence.append([:])
+            }
+            let kk = Int(k!)
+            s.newItems.weight[kk] = min(s.newItems.weight[kk] + weight, .greatestFiniteMagnitude)
+            s.newItems.users[kk][u, default: 0] += weight
+            if let prev = o?.events.last?.item, prev != item { s.newItems.transitions[prev, default: [:]][k!, default: 0] += 1 }
+        }
+        // Co-occurrence, once per (user, item).
+        let online = Set(o?.events.map(\.item) ?? [])
+        let seenBefore = online.contains(item) || (known.flatMap { i in modelUser.map { sortedContains(m.seen.row(Int($0)).cols, i) } } ?? false)
+        guard !seenBefore else { return }
+        for j in online where j != item {
+            if let kj = s.newItems.index[j] { s.newItems.cooccurrence[Int(kj)][item, default: 0] += 1 }
+        }
+        if let k {
+            for j in online where j != item { s.newItems.cooccurrence[Int(k)][j, default: 0] += 1 }
+            if let mu = modelUser { for i in m.seen.row(Int(mu)).cols { s.newItems.cooccurrence[Int(k)][m.items.ids[Int(i)], default: 0] += 1 } }
+        }
     }
 }
 

@@ -30,14 +30,18 @@ final class RequestRanker {
     let network: RankingMLP?
     let queryWeight: Float
 
-    init(model: FittedModel, modulation: [Float] = []) throws(ChorusError) {
+    /// The catalogue served: the model's items, then `extraItems` new ones (`OnlineState.NewItems`).
+    let itemCount: Int
+
+    init(model: FittedModel, modulation: [Float] = [], extraItems: Int = 0) throws(ChorusError) {
         m = model
+        itemCount = model.itemCount + extraItems
         network = model.coordinator.ranker
         queryWeight = model.coordinator.queryWeight
         self.modulation = modulation.isEmpty ? (model.coordinator.ranker?.modulation(scenario: 0, description: []) ?? []) : modulation
-        scratch = try FloatMatrix(rows: model.agents.count, cols: model.itemCount, zeroed: false)
-        ranks = .allocate(capacity: model.itemCount)
-        ranks.initialize(repeating: -1, count: model.itemCount)
+        scratch = try FloatMatrix(rows: model.agents.count, cols: itemCount, zeroed: false)
+        ranks = .allocate(capacity: itemCount)
+        ranks.initialize(repeating: -1, count: itemCount)
         weights = [Float](repeating: 0, count: model.agents.count)
         participating = [Bool](repeating: false, count: model.agents.count)
     }
@@ -48,9 +52,22 @@ final class RequestRanker {
     /// `diversity` > 0 re-ranks the coordinator's candidates by maximal marginal relevance.
     /// `online`: the user's overlay (`OnlineState.UserView`): consumed items masked like seen ones,
     /// dismissed items masked, skipped ones demoted.
+    /// `newItemScores`: the new items' scores by agent name (the agents that know them); the others
+    /// give them their row's minimum. `warmth`: `itemCount` warmths (nil: the model's).
     func rank(_ request: AgentRequest, k: Int, only: Int?, seen: ArraySlice<Int32>?, maskHistory: Bool, blocked: [Bool]?,
-              diversity: Float, online: OnlineState.UserView? = nil) -> [(item: Int32, score: Float)] {
-        let n = m.itemCount, nA = m.agents.count
+              diversity: Float, online: OnlineState.UserView? = nil, newItemScores: [String: [Float]] = [:],
+              warmth: UnsafePointer<Float>? = nil) -> [(item: Int32, score: Float)] {
+        let n = itemCount, nA = m.agents.count, nModel = m.itemCount
+        func extend(_ a: Int, _ row: UnsafeMutableBufferPointer<Float>) {
+            guard n > nModel else { return }
+            if let s = newItemScores[m.agents[a].name], s.count == n - nModel {
+                for k in 0..<s.count { row[nModel + k] = s[k] }
+                return
+            }
+            var lo = Float.infinity
+            for i in 0..<nModel where row[i].isFinite { lo = min(lo, row[i]) }
+            for i in nModel..<n { row[i] = lo.isFinite ? lo : 0 }
+        }
         func mask(_ row: UnsafeMutableBufferPointer<Float>) {
             if let seen { for i in seen { row[Int(i)] = -.infinity } }
             if maskHistory { for i in request.history where i >= 0 && Int(i) < n { row[Int(i)] = -.infinity } }
@@ -73,6 +90,7 @@ final class RequestRanker {
             single = a
             let row = UnsafeMutableBufferPointer(start: scratch.row(a), count: n)
             m.agents[a].score(request, into: row)
+            extend(a, row)
             mask(row)
             return TopK.select(UnsafeBufferPointer(row), k: k).map { (item: $0.index, score: $0.score) }
         }
@@ -80,10 +98,11 @@ final class RequestRanker {
         // Every agent that can score the request proposes and is scored, as on the validation users
         // the coordinator was fitted on (agents with a zero linear weight still propose).
         let history = (request.user.map { m.seen.row(Int($0)).cols.count } ?? 0) + max(request.history.count, online?.consumed.count ?? 0)
-        let used = m.itemWarmth.withUnsafeBufferPointer { warmth in
+        let used = m.itemWarmth.withUnsafeBufferPointer { modelWarmth in
             Candidates.collect(agents: m.agents, request: request, fallback: m.fallbackIndex, itemCount: n,
                                quota: max(m.coordinator.candidatesPerAgent, k), activity: Candidates.activity(historyLength: history),
-                               warmth: warmth.baseAddress!, scratch: scratch, rankScratch: ranks, mask: mask, into: &candidates)
+                               warmth: n > nModel ? warmth! : modelWarmth.baseAddress!, scratch: scratch, rankScratch: ranks,
+                               extend: extend, mask: mask, into: &candidates)
         }
         let query = used.first { $0 == m.queryIndex }
         let personal = used.filter { $0 != query }

@@ -26,6 +26,13 @@ struct ServingSnapshot: Sendable {
     func onlineUser(_ user: Int64) -> OnlineState.UserView? { online.user(user, model: model, generation: generation) }
     /// The popularity scores with the online counts, when the overlay belongs to this model.
     var onlinePopularity: [Float]? { online.generation == generation ? online.popularity : nil }
+    /// The items unknown to the model that received positive events since it (when the overlay
+    /// belongs to this model): served after the model's items, at index `model.itemCount + k`.
+    var newItems: OnlineState.NewItems { online.generation == generation ? online.newItems : OnlineState.NewItems() }
+    /// The served catalogue: the model's items and the new ones.
+    var catalogueCount: Int { model.itemCount + newItems.count }
+    /// The id of a served item index.
+    func itemId(_ i: Int32) -> Int64 { Int(i) < model.itemCount ? model.items.ids[Int(i)] : newItems.ids[Int(i) - model.itemCount] }
 }
 
 /// Serving: requests -> agents' scores -> candidates (`Candidates.collect`) -> the coordinator's
@@ -50,7 +57,7 @@ extension ServingSnapshot {
     func recommend(users: [Int64], k: Int, options: RecommendOptions) throws(ChorusError) -> [RecommendationList] {
         let nA = model.agents.count
         // k is checked before the buffers are sized from it.
-        guard k >= 1, k <= model.itemCount else { throw .invalidArgument("k = \(k) is not in 1...\(model.itemCount) (the catalogue)") }
+        guard k >= 1, k <= catalogueCount else { throw .invalidArgument("k = \(k) is not in 1...\(catalogueCount) (the catalogue)") }
         var ids = [Int64](repeating: -1, count: users.count * k)
         var scores = [Float](repeating: 0, count: users.count * k)
         var shares = [Float](repeating: 0, count: users.count * k * nA)
@@ -79,7 +86,8 @@ extension ServingSnapshot {
                       outIds: UnsafeMutablePointer<Int64>, outScores: UnsafeMutablePointer<Float>,
                       outShares sharesBuffer: UnsafeMutableBufferPointer<Float>?, outFlags: UnsafeMutablePointer<UInt32>?) throws(ChorusError) {
         let m = model
-        let nItems = m.itemCount
+        let newItems = self.newItems
+        let nItems = m.itemCount + newItems.count
         guard k >= 1 else { throw .invalidArgument("k must be at least 1") }
         guard k <= nItems else { throw .invalidArgument("k = \(k) is larger than the catalogue (\(nItems) items)") }
         if let sharesBuffer {
@@ -104,7 +112,9 @@ extension ServingSnapshot {
         }
         let diversity = options.diversity
         let modulation = try scenarioModulation(options.scenario)
-        let context = SendableBox((m, only, blockedItems(allow: options.allow, deny: options.deny), options.includeSeen, texts.users,
+        // New items' warmth after the model's (log(1 + their online users) / 8).
+        let warmth = newItems.count == 0 ? m.itemWarmth : m.itemWarmth + newItems.users.map { Float(log1p(Double($0.count)) / 8) }
+        let context = SendableBox((m, only, blockedItems(allow: options.allow, deny: options.deny, newItems: newItems), options.includeSeen, texts.users,
                                    history, queryVector, self))
         let out = SendableBox((users, outIds, outScores, sharesBuffer?.baseAddress, outFlags))
         let threads = users.count >= 64 ? Parallel.cpuCount : 1
@@ -113,7 +123,7 @@ extension ServingSnapshot {
             let (m, only, blocked, includeSeen, userTexts, history, queryVector, snapshot) = context.value
             let popularity = snapshot.onlinePopularity
             let (users, outIds, outScores, outShares, outFlags) = out.value
-            guard let ranker = try? RequestRanker(model: m, modulation: modulation) else {
+            guard let ranker = try? RequestRanker(model: m, modulation: modulation, extraItems: newItems.count) else {
                 scratchError.withLock { $0 = .outOfMemory("cannot allocate recommend scratch buffers") }
                 return
             }
@@ -123,19 +133,29 @@ extension ServingSnapshot {
                 // Online feedback since the model: the user's streamed items join the request's
                 // history (before it: the request's own items are the latest), their fold-ins.
                 let overlay = snapshot.onlineUser(users[u])
+                // The new items' scores for this user (popularity, session, item-kNN).
+                var newScores: [String: [Float]] = [:]
+                if newItems.count > 0 {
+                    var mine = Set(overlay?.sequence ?? [])
+                    if let uidx { for i in m.seen.row(Int(uidx)).cols { mine.insert(m.items.ids[Int(i)]) } }
+                    mine.formUnion(options.history)
+                    newScores = snapshot.online.newItemScores(model: m, sequence: (overlay?.sequence ?? []) + options.history, items: mine)
+                }
                 profile.withUnsafeBufferPointer { profile in queryVector.withUnsafeBufferPointer { query in
                     var request = AgentRequest(user: uidx, history: (overlay?.recent ?? []) + history, profile: profile.isEmpty ? nil : profile,
                                                query: query.isEmpty ? nil : query)
                     request.folded = overlay?.folded ?? [:]
                     request.popularity = popularity
                     let seen = (uidx.map { m.seen.row(Int($0)).cols }).flatMap { includeSeen ? nil : $0 }
-                    let result = ranker.rank(request, k: k, only: only, seen: seen, maskHistory: !includeSeen, blocked: blocked,
-                                             diversity: diversity, online: overlay)
+                    let result = warmth.withUnsafeBufferPointer { warmth in
+                        ranker.rank(request, k: k, only: only, seen: seen, maskHistory: !includeSeen, blocked: blocked,
+                                    diversity: diversity, online: overlay, newItemScores: newScores, warmth: warmth.baseAddress!)
+                    }
                     let nA = m.agents.count
                     for slot in 0..<k {
                         let o = u * k + slot
                         if slot < result.count {
-                            outIds[o] = m.items.ids[Int(result[slot].item)]
+                            outIds[o] = snapshot.itemId(result[slot].item)
                             outScores[o] = result[slot].score
                             if let outShares { ranker.shares(of: slot, into: outShares + o * nA) }
                         } else {
@@ -191,12 +211,15 @@ extension ServingSnapshot {
         return net.modulation(scenario: s, description: scenarios.vectors[s])
     }
 
-    /// Items blocked by allow/deny lists, as a dense flag array (nil when nothing is blocked).
-    func blockedItems(allow: Set<Int64>?, deny: Set<Int64>) -> [Bool]? {
+    /// Items blocked by allow/deny lists, as a dense flag array over the model's items and then
+    /// `newItems` (nil when nothing is blocked).
+    func blockedItems(allow: Set<Int64>?, deny: Set<Int64>, newItems: OnlineState.NewItems = OnlineState.NewItems()) -> [Bool]? {
         if allow == nil && deny.isEmpty { return nil }
-        var blocked = [Bool](repeating: allow != nil, count: model.itemCount)
-        if let allow { for id in allow { if let i = model.items.index(of: id) { blocked[Int(i)] = false } } }
-        for id in deny { if let i = model.items.index(of: id) { blocked[Int(i)] = true } }
+        let n = model.itemCount
+        func index(_ id: Int64) -> Int? { model.items.index(of: id).map { Int($0) } ?? newItems.index[id].map { n + Int($0) } }
+        var blocked = [Bool](repeating: allow != nil, count: n + newItems.count)
+        if let allow { for id in allow { if let i = index(id) { blocked[i] = false } } }
+        for id in deny { if let i = index(id) { blocked[i] = true } }
         return blocked
     }
 

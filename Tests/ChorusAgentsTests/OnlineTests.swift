@@ -90,6 +90,39 @@ import Testing
         }
     }
 
+    @Test func newItemsAreServedByPopularityAndTheHistoryAgents() throws {
+        let e = try fitted()
+        let buyers = (7_000..<7_030).map { Int64($0) }
+        // Thirty new users take model item 201, then the new item 999 (twice each: 201 -> 999).
+        for u in buyers { try e.feedback(users: [u, u], items: [201, 999], events: [.click, .purchase]) }
+        #expect(try e.serving().newItems.ids == [999])
+        var o = RecommendOptions(); o.agent = "popularity"
+        #expect(try e.recommend(users: [9_999], k: 1, options: o)[0].items == [999])
+        // A newcomer who takes 201: 999 is what comes next (session) and what goes with it (item-kNN).
+        try e.feedback(users: [8_000], items: [201], events: [.click])
+        o.agent = "session"
+        #expect(try e.recommend(users: [8_000], k: 1, options: o)[0].items == [999])
+        o.agent = "itemknn"
+        #expect(try e.recommend(users: [8_000], k: 3, options: o)[0].items.contains(999))
+        #expect(try e.recommend(users: [8_000], k: 5)[0].items.contains(999))
+        // Consumed new items are excluded, the filters and diversity know them, k counts them.
+        #expect(!(try e.recommend(users: [7_000], k: 10)[0].items.contains(999)))
+        var deny = RecommendOptions(); deny.deny = [999]
+        #expect(!(try e.recommend(users: [8_000], k: 10, options: deny)[0].items.contains(999)))
+        var allow = RecommendOptions(); allow.allow = [999, 202]
+        #expect(Set(try e.recommend(users: [8_000], k: 5, options: allow)[0].items) == [999, 202])
+        var diverse = RecommendOptions(); diverse.diversity = 0.7
+        #expect(try e.recommend(users: [8_000, 1, 9_999], k: 10, options: diverse).allSatisfy { $0.items.count == 10 })
+        let catalogue = try e.serving().catalogueCount
+        #expect(try e.recommend(users: [9_999], k: catalogue)[0].items.count == catalogue)
+        // Saved and loaded: the same; a fit makes it a model item.
+        let loaded = try Engine.load(bytes: e.snapshotBytes())
+        #expect(try loaded.recommend(users: [8_000, 9_999], k: 5).map(\.items) == e.recommend(users: [8_000, 9_999], k: 5).map(\.items))
+        try e.fit(fastParameters())
+        let s = try e.serving()
+        #expect(s.newItems.count == 0 && s.model.items.index(of: 999) != nil)
+    }
+
     @Test func theFitsOwnRowSolveGivesTheSameVector() throws {
         // solveRow is the fit's half-sweep on one row: the same result as `solve` over a matrix of it.
         let y = try FloatMatrix(rows: 5, cols: 3)

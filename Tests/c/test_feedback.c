@@ -187,6 +187,45 @@ void test_feedback(void) {
     }
     group_end();
 
+    group_begin("feedback: an item unknown to the model is served at once");
+    {
+        int64_t u[48], it[48], cold = COLD_USER, newcomer = 600002, fresh = 555555;
+        int32_t ev[48];
+        int64_t all[64];
+        float scores[64];
+        chorus_recommend_params rp;
+        size_t j, m = (size_t)get_stats(e).n_model_items;
+        /* 24 new users take item 1000, then the new item: popular, and what comes after 1000. */
+        for (j = 0; j < 24; j++) {
+            u[2 * j] = u[2 * j + 1] = 610000 + (int64_t)j;
+            it[2 * j] = 1000; it[2 * j + 1] = fresh;
+            ev[2 * j] = CHORUS_EVENT_CLICK; ev[2 * j + 1] = CHORUS_EVENT_PURCHASE;
+        }
+        EXPECT(chorus_engine_feedback(e, u, it, ev, NULL, NULL, 48, NULL, NULL, NULL), CHORUS_OK);
+        chorus_recommend_params_init(&rp);
+        rp.agent = "popularity";
+        EXPECT(chorus_engine_recommend(e, &cold, 1, 1, &rp, ids, scores, 1, NULL, 0, NULL), CHORUS_OK);
+        CHECK_MSG(ids[0] == fresh, "the popularity agent serves the new item first");
+        EXPECT(chorus_engine_feedback(e, &newcomer, &it[0], &ev[0], NULL, NULL, 1, NULL, NULL, NULL), CHORUS_OK);
+        rp.agent = "session";
+        EXPECT(chorus_engine_recommend(e, &newcomer, 1, 1, &rp, ids, scores, 1, NULL, 0, NULL), CHORUS_OK);
+        CHECK_MSG(ids[0] == fresh, "the session agent serves it after item 1000");
+        /* The catalogue counts it: k = the model's items + 1 is valid, + 2 is not. */
+        CHECK(m + 2 <= 64);
+        if (m + 2 <= 64) {
+            EXPECT(chorus_engine_recommend(e, &cold, 1, m + 1, NULL, all, scores, m + 1, NULL, 0, NULL), CHORUS_OK);
+            CHECK(contains(all, m + 1, fresh));
+            EXPECT(chorus_engine_recommend(e, &cold, 1, m + 2, NULL, all, scores, m + 2, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+        }
+        /* Explain and similar items know it from the next fit. */
+        {
+            chorus_explanation ex;
+            chorus_explanation_init(&ex);
+            EXPECT(chorus_engine_explain(e, cold, fresh, NULL, &ex, NULL, 0, NULL, 0, NULL), CHORUS_ERR_NOT_FOUND);
+        }
+    }
+    group_end();
+
     group_begin("feedback: saved and rebuilt at load");
     path_in_dir(path, sizeof path, "feedback.chorus");
     EXPECT(chorus_engine_save(e, path), CHORUS_OK);

@@ -134,3 +134,17 @@ def test_online_state_is_saved_and_loaded(engine, tmp_path):
         assert np.array_equal(ids, again)
         everything, _ = loaded.recommend(int(USERS_A[3]), k=20, include_seen=True)
         assert int(ITEMS_A[9]) not in everything.tolist()
+
+
+def test_a_new_item_is_served_at_once(engine):
+    fresh = 31_337
+    buyers = np.arange(50_000, 50_020, dtype=np.int64)
+    engine.feedback(np.repeat(buyers, 2), np.tile([ITEMS_A[0], fresh], 20), np.tile(["click", "purchase"], 20))
+    ids, _ = engine.recommend(77_777, k=1, agent="popularity")
+    assert ids.tolist() == [fresh]
+    engine.feedback(88_888, int(ITEMS_A[0]), "click")
+    ids, _ = engine.recommend(88_888, k=1, agent="session")
+    assert ids.tolist() == [fresh]
+    n_model = engine.stats()["n_model_items"]
+    ids, _ = engine.recommend(77_777, k=n_model + 1)
+    assert fresh in ids.tolist()
