@@ -302,9 +302,10 @@ chorus_status chorus_feedback_params_init_sized(chorus_feedback_params *params, 
  * Unknown users and items become new ones. An item unknown to the model is served from its first
  * positive event on, after the model's items in the catalogue (k may then exceed the model's
  * item count by the number of such items): by popularity (its online weight), session (what users
- * took next after their previous item) and item-kNN (co-occurrence with the items of the users
- * who took it); the factor, text and knowledge agents, chorus_engine_explain and
- * chorus_engine_similar_items know it from the next fit. Feedback before the first fit is accumulated the same way: recommend stays
+ * took next after their previous item), item-kNN (co-occurrence with the items of the users who
+ * took it), ALS and BPR (the item placed from its users' vectors: the item-side fold-in); the
+ * text and knowledge agents, chorus_engine_explain and chorus_engine_similar_items know it from the
+ * next fit. Feedback before the first fit is accumulated the same way: recommend stays
  * CHORUS_ERR_NOT_FITTED until the first fit, which includes it. Timestamps out of order are
  * accepted as given (the online state orders a user's events by arrival; the fit by timestamp).
  * A fit publishes a model with the events it was given and starts a fresh online state, keeping the

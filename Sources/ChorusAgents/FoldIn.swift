@@ -38,6 +38,8 @@ struct FoldIn: Sendable {
         let items: FloatMatrix
         /// The model's user factors (warm start for a known user).
         let users: FloatMatrix
+        /// ALS: UᵀU + λI of the user factors (placing new items; nil for BPR).
+        let userGram: FloatMatrix?
     }
     let bases: [Basis]
     let alpha: Float
@@ -63,12 +65,15 @@ struct FoldIn: Sendable {
             let bias = factors.name == "bpr"
             let dims = factors.itemFactors.cols - (bias ? 1 : 0)
             guard dims >= 1 else { continue }
-            var gram: FloatMatrix? = nil
+            var gram: FloatMatrix? = nil, userGram: FloatMatrix? = nil
             if !bias {
                 gram = try FloatMatrix(rows: dims, cols: dims)
                 Kernels.gram(factors.itemFactors, lambda: lambda, into: gram!)
+                userGram = try FloatMatrix(rows: dims, cols: dims)
+                Kernels.gram(factors.userFactors, lambda: lambda, into: userGram!)
             }
-            bases.append(Basis(agent: a, name: factors.name, dims: dims, gram: gram, bias: bias, items: factors.itemFactors, users: factors.userFactors))
+            bases.append(Basis(agent: a, name: factors.name, dims: dims, gram: gram, bias: bias, items: factors.itemFactors,
+                               users: factors.userFactors, userGram: userGram))
         }
         self.bases = bases
         self.alpha = model.parameters.alpha
@@ -109,6 +114,45 @@ struct FoldIn: Sendable {
             guard x.allSatisfy({ $0.isFinite }) else { continue }  // extreme weights: keep the model's vector
             if b.bias { x.append(1) }
             out[b.name] = x
+        }
+        return out
+    }
+
+    /// A new item's vectors, placed from its users (`users[agent]`: each user's vector and weight),
+    /// the item-side counterpart of `fold`: ALS's exact item step, (UᵀU + λI + Σ α w_u x_u x_uᵀ) y =
+    /// Σ (1 + α w_u) x_u with U the model's user factors (users the model does not know count in the
+    /// sum by their fold-in, not in UᵀU); BPR's SGD step on the item side (its factors and bias; 60
+    /// steps per user, negatives uniform over the model's items, seeded by the item id).
+    func foldItem(id: Int64, users: [String: [([Float], Float)]]) throws(ChorusError) -> [String: [Float]] {
+        var out: [String: [Float]] = [:]
+        for b in bases {
+            guard let list = users[b.name], !list.isEmpty else { continue }
+            if let userGram = b.userGram {
+                let f = b.dims
+                let y = try FloatMatrix(rows: list.count, cols: f)
+                for (r, (v, _)) in list.enumerated() where v.count == f { y.row(r).update(from: v, count: f) }
+                var x = [Float](repeating: 0, count: f)
+                try ImplicitALS.solveRow(items: (0..<list.count).map { Int32($0) }, weights: list.map { min($0.1, .greatestFiniteMagnitude) },
+                                         alpha: alpha, y: y, gram: userGram, x: &x, cgSteps: f)
+                if x.allSatisfy({ $0.isFinite }) { out[b.name] = x }
+            } else if b.bias {
+                let q = b.items, f = b.dims, n = q.rows
+                guard n >= 1, q.cols == f + 1 else { continue }
+                let lr = FitParameters.bprLearningRate, reg = BPRParameters().regularization
+                var y = [Float](repeating: 0, count: f + 1)
+                var rng = SeededRandom(seed: UInt64(bitPattern: id) &* 0xD1B5_4A32_D192_ED03 ^ UInt64(list.count))
+                for _ in 0..<min(Self.maxBPRSteps, Self.bprEpochs * list.count) {
+                    let x = list[rng.nextInt(below: list.count)].0
+                    guard x.count == f + 1 else { continue }
+                    let qj = q.row(rng.nextInt(below: n))
+                    var d: Float = 0
+                    for c in 0...f { d += x[c] * (y[c] - qj[c]) }
+                    let z = 1 / (1 + expf(d))
+                    for c in 0..<f { y[c] += lr * (z * x[c] - reg * y[c]) }
+                    y[f] += lr * (z - reg * y[f])
+                }
+                if y.allSatisfy({ $0.isFinite }) { out[b.name] = y }
+            }
         }
         return out
     }

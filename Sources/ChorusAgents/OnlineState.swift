@@ -81,6 +81,10 @@ public final class OnlineState: Sendable {
         var transitions: [Int64: [Int32: Float]] = [:]
         /// Per new item: item id -> users who had both.
         var cooccurrence: [[Int64: Float]] = []
+        /// Per new item: its folded-in factor vectors by agent name (`FoldIn.foldItem`), and how many
+        /// users they were placed from.
+        var folded: [[String: [Float]]] = []
+        var foldedFrom: [Int] = []
         var count: Int { ids.count }
     }
     private let storage = Lock(Storage())
@@ -139,10 +143,20 @@ public final class OnlineState: Sendable {
 
         /// The scores of the new items for one request, by agent name (popularity, session, itemknn):
         /// `sequence` the user's latest items (ids, oldest first), `items` all the user's items (ids).
-        func newItemScores(model: FittedModel, sequence: [Int64], items: Set<Int64>) -> [String: [Float]] {
+        /// `userVectors`: the user's vector per factor agent; a new item without a vector of that
+        /// agent scores NaN there (the ranker gives it the row's minimum).
+        func newItemScores(model: FittedModel, sequence: [Int64], items: Set<Int64>, userVectors: [String: [Float]] = [:]) -> [String: [Float]] {
             let n = newItems.count
             guard n > 0 else { return [:] }
             var out: [String: [Float]] = [:]
+            for (name, x) in userVectors {
+                out[name] = (0..<n).map { k in
+                    guard let y = newItems.folded[k][name], y.count == x.count else { return .nan }
+                    var d: Float = 0
+                    for c in 0..<x.count { d += x[c] * y[c] }
+                    return d.isFinite ? d : .nan
+                }
+            }
             out["popularity"] = newItems.weight.map { Float(log1p(Double($0))) }
             var session = [Float](repeating: 0, count: n)
             for (age, j) in sequence.suffix(20).reversed().enumerated() {
@@ -200,6 +214,8 @@ public final class OnlineState: Sendable {
         let generation: UInt64
         let foldIn: FoldIn
         var users: [FoldIn.Input] = []
+        /// New items whose users changed: placed after the users are folded in.
+        var items: Set<Int64> = []
     }
 
     /// Applies a recorded feedback batch whose positive events went to log rows `firstRow...`.
@@ -233,6 +249,7 @@ public final class OnlineState: Sendable {
                             rows: kept.map(\.event.row), negatives: [])
             guard var work = Self.work(s) else { return nil }
             for shard in s.shards { for (id, o) in shard where !o.events.isEmpty { work.users.append(Self.foldInput(s, id, o)) } }
+            work.items = Set(s.newItems.ids)
             return work
         }
     }
@@ -249,7 +266,41 @@ public final class OnlineState: Sendable {
                             weights: rows.map { log.weights[$0] }, rows: rows, negatives: [])
             guard var work = Self.work(s) else { return nil }
             for shard in s.shards { for (id, o) in shard where !o.events.isEmpty { work.users.append(Self.foldInput(s, id, o)) } }
+            work.items = Set(s.newItems.ids)
             return work
+        }
+    }
+
+    /// What placing new items needs (read after their users were folded in): per item, per factor
+    /// agent, the vectors of its users (the model's row or their fold-in) with their weights.
+    func itemFoldInputs(_ items: Set<Int64>, generation: UInt64) -> [(id: Int64, users: Int, vectors: [String: [([Float], Float)]])] {
+        storage.withLock { s in
+            guard s.generation == generation, let m = s.model, let foldIn = s.foldIn else { return [] }
+            var out: [(id: Int64, users: Int, vectors: [String: [([Float], Float)]])] = []
+            for id in items {
+                guard let k = s.newItems.index[id] else { continue }
+                var vectors: [String: [([Float], Float)]] = [:]
+                for (u, w) in s.newItems.users[Int(k)] {
+                    let fold = s.shards[Self.shard(u)][u]?.fold.flatMap { $0.generation == generation ? $0.vectors : nil }
+                    let mu = m.users.index(of: u)
+                    for b in foldIn.bases {
+                        if let v = fold?[b.name] { vectors[b.name, default: []].append((v, w)); continue }
+                        guard let mu, Int(mu) < b.users.rows else { continue }
+                        vectors[b.name, default: []].append((Array(UnsafeBufferPointer(start: b.users.row(Int(mu)), count: b.users.cols)), w))
+                    }
+                }
+                out.append((id, s.newItems.users[Int(k)].count, vectors))
+            }
+            return out
+        }
+    }
+
+    /// Stores a new item's folded vectors, unless ones placed from more users are already there.
+    func storeItemFold(item: Int64, generation: UInt64, users: Int, vectors: [String: [Float]]) {
+        storage.withLock { s in
+            guard s.generation == generation, let k = s.newItems.index[item], s.newItems.foldedFrom[Int(k)] <= users else { return }
+            s.newItems.folded[Int(k)] = vectors
+            s.newItems.foldedFrom[Int(k)] = users
         }
     }
 
@@ -267,13 +318,16 @@ public final class OnlineState: Sendable {
 
     private static func insert(_ s: inout Storage, users: [Int64], items: [Int64], weights: [Float], rows: [Int],
                                negatives: [(user: Int64, item: Int64, reward: Float)]) -> FoldWork? {
-        var touched = Set<Int64>()
+        var touched = Set<Int64>(), newItems = Set<Int64>()
         for j in users.indices {
             let row = rows[j]
             guard row >= s.baseRows else { continue }
             let (u, i) = (users[j], items[j])
             let sh = shard(u)
-            if s.model != nil { trackNewItems(&s, user: u, item: i, weight: weights[j]) }
+            if let m = s.model {
+                trackNewItems(&s, user: u, item: i, weight: weights[j])
+                if m.items.index(of: i) == nil { newItems.insert(i) }
+            }
             s.shards[sh][u, default: UserOverlay()].events.append(Event(row: row, item: i, weight: weights[j]))
             s.shards[sh][u]!.negatives[i] = nil
             if touched.insert(u).inserted { s.shards[sh][u]!.version &+= 1 }
@@ -282,6 +336,7 @@ public final class OnlineState: Sendable {
         for e in negatives { s.shards[shard(e.user)][e.user, default: UserOverlay()].negatives[e.item, default: 0] += e.reward }
         guard var work = work(s) else { return nil }
         for u in touched { if let o = s.shards[shard(u)][u] { work.users.append(foldInput(s, u, o)) } }
+        for i in newItems where s.newItems.index[i] != nil { work.items.insert(i) }
         return work
     }
 
@@ -338,6 +393,7 @@ public final class OnlineState: Sendable {
                 k = Int32(s.newItems.count)
                 s.newItems.ids.append(item); s.newItems.index[item] = k!
                 s.newItems.weight.append(0); s.newItems.users.append([:]); s.newItems.cooccurrence.append([:])
+                s.newItems.folded.append([:]); s.newItems.foldedFrom.append(0)
             }
             let kk = Int(k!)
             s.newItems.weight[kk] = min(s.newItems.weight[kk] + weight, .greatestFiniteMagnitude)
@@ -368,6 +424,16 @@ extension OnlineState.FoldWork {
                 if !vectors.isEmpty { state.storeFold(user: u.id, generation: generation, version: u.version, events: u.online.count, vectors: vectors) }
             } catch {
                 Log.emit(.warning, "fold-in of user \(u.id) skipped: \(error.message)")
+            }
+        }
+        // New items, placed from their users' vectors (those just folded in included).
+        guard !items.isEmpty else { return }
+        for input in state.itemFoldInputs(items, generation: generation) {
+            do {
+                let vectors = try foldIn.foldItem(id: input.id, users: input.vectors)
+                if !vectors.isEmpty { state.storeItemFold(item: input.id, generation: generation, users: input.users, vectors: vectors) }
+            } catch {
+                Log.emit(.warning, "fold-in of item \(input.id) skipped: \(error.message)")
             }
         }
     }

@@ -60,13 +60,16 @@ final class RequestRanker {
         let n = itemCount, nA = m.agents.count, nModel = m.itemCount
         func extend(_ a: Int, _ row: UnsafeMutableBufferPointer<Float>) {
             guard n > nModel else { return }
-            if let s = newItemScores[m.agents[a].name], s.count == n - nModel {
-                for k in 0..<s.count { row[nModel + k] = s[k] }
-                return
-            }
+            // The agent's scores of the new items where it has them (NaN: it has none for that item),
+            // else its row's minimum: they rank last for it.
             var lo = Float.infinity
             for i in 0..<nModel where row[i].isFinite { lo = min(lo, row[i]) }
-            for i in nModel..<n { row[i] = lo.isFinite ? lo : 0 }
+            if !lo.isFinite { lo = 0 }
+            if let s = newItemScores[m.agents[a].name], s.count == n - nModel {
+                for k in 0..<s.count { row[nModel + k] = s[k].isNaN ? lo : s[k] }
+            } else {
+                for i in nModel..<n { row[i] = lo }
+            }
         }
         func mask(_ row: UnsafeMutableBufferPointer<Float>) {
             if let seen { for i in seen { row[Int(i)] = -.infinity } }

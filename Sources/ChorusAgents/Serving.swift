@@ -139,7 +139,15 @@ extension ServingSnapshot {
                     var mine = Set(overlay?.sequence ?? [])
                     if let uidx { for i in m.seen.row(Int(uidx)).cols { mine.insert(m.items.ids[Int(i)]) } }
                     mine.formUnion(options.history)
-                    newScores = snapshot.online.newItemScores(model: m, sequence: (overlay?.sequence ?? []) + options.history, items: mine)
+                    // The user's vector per factor agent (fold-in, else the model's row): the new items' dot products.
+                    var vectors: [String: [Float]] = overlay?.folded ?? [:]
+                    if let uidx {
+                        for case let f as FactorAgent in m.agents where vectors[f.name] == nil && Int(uidx) < f.userFactors.rows {
+                            vectors[f.name] = Array(UnsafeBufferPointer(start: f.userFactors.row(Int(uidx)), count: f.userFactors.cols))
+                        }
+                    }
+                    newScores = snapshot.online.newItemScores(model: m, sequence: (overlay?.sequence ?? []) + options.history, items: mine,
+                                                              userVectors: vectors)
                 }
                 profile.withUnsafeBufferPointer { profile in queryVector.withUnsafeBufferPointer { query in
                     var request = AgentRequest(user: uidx, history: (overlay?.recent ?? []) + history, profile: profile.isEmpty ? nil : profile,

@@ -115,6 +115,16 @@ import Testing
         #expect(try e.recommend(users: [8_000, 1, 9_999], k: 10, options: diverse).allSatisfy { $0.items.count == 10 })
         let catalogue = try e.serving().catalogueCount
         #expect(try e.recommend(users: [9_999], k: catalogue)[0].items.count == catalogue)
+        // Placed in the factor spaces from its users (who took an even item): the factor agents put
+        // it higher for an even user than for an odd one.
+        let placed = try e.serving().newItems.folded[0]
+        #expect(placed["als"] != nil && placed["bpr"] != nil)
+        for agent in ["als", "bpr"] {
+            var alone = RecommendOptions(); alone.agent = agent; alone.includeSeen = true
+            let even = try e.recommend(users: [2], k: catalogue, options: alone)[0].items
+            let odd = try e.recommend(users: [1], k: catalogue, options: alone)[0].items
+            #expect(even.firstIndex(of: 999)! < odd.firstIndex(of: 999)!, "\(agent): even \(even), odd \(odd)")
+        }
         // Saved and loaded: the same; a fit makes it a model item.
         let loaded = try Engine.load(bytes: e.snapshotBytes())
         #expect(try loaded.recommend(users: [8_000, 9_999], k: 5).map(\.items) == e.recommend(users: [8_000, 9_999], k: 5).map(\.items))
