@@ -121,9 +121,21 @@ struct FoldIn: Sendable {
     /// A new item's vectors, placed from its users (`users[agent]`: each user's vector and weight),
     /// the item-side counterpart of `fold`: ALS's exact item step, (UᵀU + λI + Σ α w_u x_u x_uᵀ) y =
     /// Σ (1 + α w_u) x_u with U the model's user factors (users the model does not know count in the
-    /// sum by their fold-in, not in UᵀU); BPR's SGD step on the item side (its factors and bias; 60
-    /// steps per user, negatives uniform over the model's items, seeded by the item id).
-    func foldItem(id: Int64, users: [String: [([Float], Float)]]) throws(ChorusError) -> [String: [Float]] {
+    /// sum by their fold-in, not in UᵀU), warm-started from the last placement; BPR's SGD step on the
+    /// item side (its factors and bias), continued from the last placement for 60 steps per user
+    /// gained (negatives uniform over the model's items, seeded by the item id).
+    struct ItemInput: Sendable {
+        let id: Int64
+        let users: Int
+        /// Per agent: each user's vector and weight.
+        let vectors: [String: [([Float], Float)]]
+        /// The item's vectors placed last time, and from how many users.
+        let previous: [String: [Float]]
+        let previousUsers: Int
+    }
+
+    func foldItem(_ input: ItemInput) throws(ChorusError) -> [String: [Float]] {
+        let (id, users) = (input.id, input.vectors)
         var out: [String: [Float]] = [:]
         for b in bases {
             guard let list = users[b.name], !list.isEmpty else { continue }
@@ -131,7 +143,7 @@ struct FoldIn: Sendable {
                 let f = b.dims
                 let y = try FloatMatrix(rows: list.count, cols: f)
                 for (r, (v, _)) in list.enumerated() where v.count == f { y.row(r).update(from: v, count: f) }
-                var x = [Float](repeating: 0, count: f)
+                var x = input.previous[b.name].flatMap { $0.count == f ? $0 : nil } ?? [Float](repeating: 0, count: f)
                 try ImplicitALS.solveRow(items: (0..<list.count).map { Int32($0) }, weights: list.map { min($0.1, .greatestFiniteMagnitude) },
                                          alpha: alpha, y: y, gram: userGram, x: &x, cgSteps: f)
                 if x.allSatisfy({ $0.isFinite }) { out[b.name] = x }
@@ -139,9 +151,11 @@ struct FoldIn: Sendable {
                 let q = b.items, f = b.dims, n = q.rows
                 guard n >= 1, q.cols == f + 1 else { continue }
                 let lr = FitParameters.bprLearningRate, reg = BPRParameters().regularization
-                var y = [Float](repeating: 0, count: f + 1)
+                // Continues from the last placement: steps for the users gained since.
+                var y = input.previous[b.name].flatMap { $0.count == f + 1 ? $0 : nil } ?? [Float](repeating: 0, count: f + 1)
+                let fresh = input.previous[b.name] == nil ? list.count : max(1, input.users - input.previousUsers)
                 var rng = SeededRandom(seed: UInt64(bitPattern: id) &* 0xD1B5_4A32_D192_ED03 ^ UInt64(list.count))
-                for _ in 0..<min(Self.maxBPRSteps, Self.bprEpochs * list.count) {
+                for _ in 0..<min(Self.maxBPRSteps, Self.bprEpochs * fresh) {
                     let x = list[rng.nextInt(below: list.count)].0
                     guard x.count == f + 1 else { continue }
                     let qj = q.row(rng.nextInt(below: n))

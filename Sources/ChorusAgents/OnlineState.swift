@@ -46,6 +46,9 @@ public final class OnlineState: Sendable {
         var negatives: [Int64: Float] = [:]
         /// Bumped by every batch with a positive event for the user.
         var version: UInt64 = 0
+        /// The distinct items of `events`, and the new items among them in first-event order.
+        var items = Set<Int64>()
+        var newItems: [Int64] = []
         var fold: Fold? = nil
         var isEmpty: Bool { events.isEmpty && negatives.isEmpty }
     }
@@ -77,14 +80,21 @@ public final class OnlineState: Sendable {
         var weight: [Float] = []
         /// Per new item: its users (id -> summed weight).
         var users: [[Int64: Float]] = []
-        /// Previous item id (of the same user) -> new item k -> count.
-        var transitions: [Int64: [Int32: Float]] = [:]
-        /// Per new item: item id -> users who had both.
-        var cooccurrence: [[Int64: Float]] = []
-        /// Per new item: its folded-in factor vectors by agent name (`FoldIn.foldItem`), and how many
-        /// users they were placed from.
-        var folded: [[String: [Float]]] = []
+        /// Previous item id (of the same user) -> new item k -> count, in 64 shards by the previous
+        /// item (a write after a reader's copy copies one shard).
+        var transitions = [[Int64: [Int32: Float]]](repeating: [:], count: OnlineState.shardCount)
+        /// Item id -> new item k -> users who had both, in 64 shards by the item.
+        var cooccurrence = [[Int64: [Int32: Float]]](repeating: [:], count: OnlineState.shardCount)
+        /// Per factor agent: each new item's folded-in vector (`FoldIn.foldItem`; empty: not placed),
+        /// and per new item how many users it was placed from.
+        var folded: [String: [[Float]]] = [:]
         var foldedFrom: [Int] = []
+        /// A new item's vectors by agent name.
+        func vectors(of k: Int) -> [String: [Float]] {
+            var out: [String: [Float]] = [:]
+            for (name, all) in folded where k < all.count && !all[k].isEmpty { out[name] = all[k] }
+            return out
+        }
         var count: Int { ids.count }
     }
     private let storage = Lock(Storage())
@@ -121,7 +131,7 @@ public final class OnlineState: Sendable {
             guard !shards.isEmpty, let o = shards[OnlineState.shard(user)][user] else { return nil }
             var v = UserView()
             var consumed = Set<Int32>()
-            for e in o.events { if let i = index(of: e.item, model: model) { consumed.insert(i) } }
+            for item in o.items { if let i = index(of: item, model: model) { consumed.insert(i) } }
             v.consumed = consumed.sorted()
             // The latest items, oldest first, each once at its latest position.
             var seen = Set<Int32>(), recent: [Int32] = []
@@ -149,31 +159,33 @@ public final class OnlineState: Sendable {
             let n = newItems.count
             guard n > 0 else { return [:] }
             var out: [String: [Float]] = [:]
+            // The new items' factor scores: the user's vector against each placed item's.
             for (name, x) in userVectors {
-                out[name] = (0..<n).map { k in
-                    guard let y = newItems.folded[k][name], y.count == x.count else { return .nan }
-                    var d: Float = 0
-                    for c in 0..<x.count { d += x[c] * y[c] }
-                    return d.isFinite ? d : .nan
+                guard let all = newItems.folded[name] else { continue }
+                var row = [Float](repeating: .nan, count: n)
+                x.withUnsafeBufferPointer { xb in
+                    for k in 0..<min(n, all.count) where all[k].count == xb.count {
+                        let d = all[k].withUnsafeBufferPointer { Kernels.dot(xb.baseAddress!, $0.baseAddress!, xb.count) }
+                        row[k] = d.isFinite ? d : .nan
+                    }
                 }
+                out[name] = row
             }
             out["popularity"] = newItems.weight.map { Float(log1p(Double($0))) }
             var session = [Float](repeating: 0, count: n)
             for (age, j) in sequence.suffix(20).reversed().enumerated() {
-                for (k, c) in newItems.transitions[j] ?? [:] { session[Int(k)] += exp2f(-Float(age) / 4) * c }
+                for (k, c) in newItems.transitions[OnlineState.shard(j)][j] ?? [:] { session[Int(k)] += exp2f(-Float(age) / 4) * c }
             }
             out["session"] = session
             // Cosine of binary user sets: c(k, j) / sqrt(n_k n_j), n_j from the model's warmth (its
             // users at the fit) for a model item, the online users for a new one.
             var knn = [Float](repeating: 0, count: n)
-            for k in 0..<n where !newItems.cooccurrence[k].isEmpty {
-                let nk = Float(max(1, newItems.users[k].count))
-                for (j, c) in newItems.cooccurrence[k] where items.contains(j) {
-                    var nj: Float = 1
-                    if let i = model.items.index(of: j) { nj = max(1, Float(expm1(8 * Double(model.itemWarmth[Int(i)])).rounded())) }
-                    else if let kj = newItems.index[j] { nj = Float(max(1, newItems.users[Int(kj)].count)) }
-                    knn[k] += c / (nk * nj).squareRoot()
-                }
+            for j in items {
+                guard let row = newItems.cooccurrence[OnlineState.shard(j)][j] else { continue }
+                var nj: Float = 1
+                if let i = model.items.index(of: j) { nj = max(1, Float(expm1(8 * Double(model.itemWarmth[Int(i)])).rounded())) }
+                else if let kj = newItems.index[j] { nj = Float(max(1, newItems.users[Int(kj)].count)) }
+                for (k, c) in row { knn[Int(k)] += c / (Float(max(1, newItems.users[Int(k)].count)) * nj).squareRoot() }
             }
             out["itemknn"] = knn
             return out
@@ -220,10 +232,35 @@ public final class OnlineState: Sendable {
 
     /// Applies a recorded feedback batch whose positive events went to log rows `firstRow...`.
     /// Rows the model already saw (a fit copied the data after they were appended) are skipped.
+    /// Applied `chunk` events per acquisition of the lock, so a large batch never holds readers
+    /// back for long (the batch is whole in the data store already; the overlay is derived).
     func record(_ batch: FeedbackBatch, firstRow: Int) -> FoldWork? {
-        storage.withLock { s in Self.insert(&s, users: batch.users, items: batch.items, weights: batch.weights,
-                                             rows: Array(firstRow..<(firstRow + batch.users.count)), negatives: batch.negatives) }
+        let n = batch.users.count
+        var work: FoldWork? = nil
+        var latest: [Int64: Int] = [:]  // user -> position in work.users
+        var start = 0
+        repeat {
+            let end = min(start + Self.chunk, n)
+            let part = storage.withLock { s in
+                Self.insert(&s, users: Array(batch.users[start..<end]), items: Array(batch.items[start..<end]),
+                            weights: Array(batch.weights[start..<end]), rows: Array((firstRow + start)..<(firstRow + end)),
+                            negatives: start == 0 ? batch.negatives : [])
+            }
+            if let part {
+                if work == nil || work!.generation != part.generation {
+                    work = FoldWork(model: part.model, generation: part.generation, foldIn: part.foldIn)
+                    latest = [:]
+                }
+                for u in part.users {
+                    if let p = latest[u.id] { work!.users[p] = u } else { latest[u.id] = work!.users.count; work!.users.append(u) }
+                }
+                work!.items.formUnion(part.items)
+            }
+            start = end
+        } while start < n
+        return work
     }
+    static let chunk = 64
 
     /// Starts over for a newly published model: keeps the events it has not seen (rows from its
     /// `trainedRows`) and the negatives, recomputes popularity, drops the fold-ins. An older or
@@ -273,10 +310,10 @@ public final class OnlineState: Sendable {
 
     /// What placing new items needs (read after their users were folded in): per item, per factor
     /// agent, the vectors of its users (the model's row or their fold-in) with their weights.
-    func itemFoldInputs(_ items: Set<Int64>, generation: UInt64) -> [(id: Int64, users: Int, vectors: [String: [([Float], Float)]])] {
+    func itemFoldInputs(_ items: Set<Int64>, generation: UInt64) -> [FoldIn.ItemInput] {
         storage.withLock { s in
             guard s.generation == generation, let m = s.model, let foldIn = s.foldIn else { return [] }
-            var out: [(id: Int64, users: Int, vectors: [String: [([Float], Float)]])] = []
+            var out: [FoldIn.ItemInput] = []
             for id in items {
                 guard let k = s.newItems.index[id] else { continue }
                 var vectors: [String: [([Float], Float)]] = [:]
@@ -289,7 +326,8 @@ public final class OnlineState: Sendable {
                         vectors[b.name, default: []].append((Array(UnsafeBufferPointer(start: b.users.row(Int(mu)), count: b.users.cols)), w))
                     }
                 }
-                out.append((id, s.newItems.users[Int(k)].count, vectors))
+                out.append(FoldIn.ItemInput(id: id, users: s.newItems.users[Int(k)].count, vectors: vectors,
+                                            previous: s.newItems.vectors(of: Int(k)), previousUsers: s.newItems.foldedFrom[Int(k)]))
             }
             return out
         }
@@ -299,7 +337,11 @@ public final class OnlineState: Sendable {
     func storeItemFold(item: Int64, generation: UInt64, users: Int, vectors: [String: [Float]]) {
         storage.withLock { s in
             guard s.generation == generation, let k = s.newItems.index[item], s.newItems.foldedFrom[Int(k)] <= users else { return }
-            s.newItems.folded[Int(k)] = vectors
+            for (name, v) in vectors {
+                if s.newItems.folded[name] == nil { s.newItems.folded[name] = [] }
+                while s.newItems.folded[name]!.count < s.newItems.count { s.newItems.folded[name]!.append([]) }
+                s.newItems.folded[name]![Int(k)] = v
+            }
             s.newItems.foldedFrom[Int(k)] = users
         }
     }
@@ -324,11 +366,9 @@ public final class OnlineState: Sendable {
             guard row >= s.baseRows else { continue }
             let (u, i) = (users[j], items[j])
             let sh = shard(u)
-            if let m = s.model {
-                trackNewItems(&s, user: u, item: i, weight: weights[j])
-                if m.items.index(of: i) == nil { newItems.insert(i) }
-            }
+            if s.model != nil, trackNewItems(&s, user: u, item: i, weight: weights[j]) { newItems.insert(i) }
             s.shards[sh][u, default: UserOverlay()].events.append(Event(row: row, item: i, weight: weights[j]))
+            if s.shards[sh][u]!.items.insert(i).inserted, s.newItems.index[i] != nil { s.shards[sh][u]!.newItems.append(i) }
             s.shards[sh][u]!.negatives[i] = nil
             if touched.insert(u).inserted { s.shards[sh][u]!.version &+= 1 }
             bumpPopularity(&s, item: i, weight: weights[j])
@@ -378,39 +418,52 @@ public final class OnlineState: Sendable {
         return lo < row.endIndex && row[lo] == j
     }
 
+    /// Pairs a co-occurrence counts per event at most: the user's latest online items. (Pairing with
+    /// their model-time items too made both the events of heavy users and every recommend scan rows
+    /// as long as the catalogue of new items: 4 ms a request on ml-latest-small's second half.)
+    static let pairLimit = 64
+
     /// Before the user's event on `item` is appended: the new items' weights, users, transitions
     /// (from the user's previous online item) and co-occurrences (a user's first event on an item
-    /// pairs it with each new item the user had, and a new item with each item the user had).
-    private static func trackNewItems(_ s: inout Storage, user u: Int64, item: Int64, weight: Float) {
-        guard let m = s.model else { return }
+    /// pairs it with the latest new items the user had, and a new item with the user's latest
+    /// online items, `pairLimit` each).
+    /// - Returns: whether `item` is a new item that gained a user (to be placed again).
+    private static func trackNewItems(_ s: inout Storage, user u: Int64, item: Int64, weight: Float) -> Bool {
+        guard let m = s.model else { return false }
+        var gained = false
         let o = s.shards[shard(u)][u]
         let modelUser = m.users.index(of: u)
         let known = m.items.index(of: item)
         var k: Int32? = nil
         if known == nil {
             if let existing = s.newItems.index[item] { k = existing } else {
-                guard s.newItems.count < Int(Int32.max) - m.itemCount else { return }
+                guard s.newItems.count < Int(Int32.max) - m.itemCount else { return false }
                 k = Int32(s.newItems.count)
                 s.newItems.ids.append(item); s.newItems.index[item] = k!
-                s.newItems.weight.append(0); s.newItems.users.append([:]); s.newItems.cooccurrence.append([:])
-                s.newItems.folded.append([:]); s.newItems.foldedFrom.append(0)
+                s.newItems.weight.append(0); s.newItems.users.append([:])
+                s.newItems.foldedFrom.append(0)
             }
             let kk = Int(k!)
             s.newItems.weight[kk] = min(s.newItems.weight[kk] + weight, .greatestFiniteMagnitude)
+            gained = s.newItems.users[kk][u] == nil
             s.newItems.users[kk][u, default: 0] += weight
-            if let prev = o?.events.last?.item, prev != item { s.newItems.transitions[prev, default: [:]][k!, default: 0] += 1 }
+            if let prev = o?.events.last?.item, prev != item { s.newItems.transitions[shard(prev)][prev, default: [:]][k!, default: 0] += 1 }
         }
         // Co-occurrence, once per (user, item).
-        let online = Set(o?.events.map(\.item) ?? [])
-        let seenBefore = online.contains(item) || (known.flatMap { i in modelUser.map { sortedContains(m.seen.row(Int($0)).cols, i) } } ?? false)
-        guard !seenBefore else { return }
-        for j in online where j != item {
-            if let kj = s.newItems.index[j] { s.newItems.cooccurrence[Int(kj)][item, default: 0] += 1 }
+        let seenBefore = (o?.items.contains(item) ?? false) || (known.flatMap { i in modelUser.map { sortedContains(m.seen.row(Int($0)).cols, i) } } ?? false)
+        guard !seenBefore else { return gained }
+        for x in (o?.newItems ?? []).suffix(pairLimit) where x != item {
+            if let kx = s.newItems.index[x] { s.newItems.cooccurrence[shard(item)][item, default: [:]][kx, default: 0] += 1 }
         }
         if let k {
-            for j in online where j != item { s.newItems.cooccurrence[Int(k)][j, default: 0] += 1 }
-            if let mu = modelUser { for i in m.seen.row(Int(mu)).cols { s.newItems.cooccurrence[Int(k)][m.items.ids[Int(i)], default: 0] += 1 } }
+            var partners = Set<Int64>()
+            for e in (o?.events ?? []).reversed() where e.item != item {
+                if partners.count >= pairLimit { break }
+                partners.insert(e.item)
+            }
+            for j in partners { s.newItems.cooccurrence[shard(j)][j, default: [:]][k, default: 0] += 1 }
         }
+        return gained
     }
 }
 
@@ -430,7 +483,7 @@ extension OnlineState.FoldWork {
         guard !items.isEmpty else { return }
         for input in state.itemFoldInputs(items, generation: generation) {
             do {
-                let vectors = try foldIn.foldItem(id: input.id, users: input.vectors)
+                let vectors = try foldIn.foldItem(input)
                 if !vectors.isEmpty { state.storeItemFold(item: input.id, generation: generation, users: input.users, vectors: vectors) }
             } catch {
                 Log.emit(.warning, "fold-in of item \(input.id) skipped: \(error.message)")

@@ -136,8 +136,9 @@ extension ServingSnapshot {
                 // The new items' scores for this user (popularity, session, item-kNN).
                 var newScores: [String: [Float]] = [:]
                 if newItems.count > 0 {
-                    var mine = Set(overlay?.sequence ?? [])
-                    if let uidx { for i in m.seen.row(Int(uidx)).cols { mine.insert(m.items.ids[Int(i)]) } }
+                    // The items item-kNN pairs the new items with: the user's latest online ones (as
+                    // `OnlineState.pairLimit` counts them) and the request's history.
+                    var mine = Set((overlay?.sequence ?? []).suffix(OnlineState.pairLimit))
                     mine.formUnion(options.history)
                     // The user's vector per factor agent (fold-in, else the model's row): the new items' dot products.
                     var vectors: [String: [Float]] = overlay?.folded ?? [:]

@@ -117,7 +117,7 @@ import Testing
         #expect(try e.recommend(users: [9_999], k: catalogue)[0].items.count == catalogue)
         // Placed in the factor spaces from its users (who took an even item): the factor agents put
         // it higher for an even user than for an odd one.
-        let placed = try e.serving().newItems.folded[0]
+        let placed = try e.serving().newItems.vectors(of: 0)
         #expect(placed["als"] != nil && placed["bpr"] != nil)
         for agent in ["als", "bpr"] {
             var alone = RecommendOptions(); alone.agent = agent; alone.includeSeen = true

@@ -168,13 +168,13 @@ static void *recommend_main(void *arg) {
 
 int main(int argc, char **argv) {
     const char *path = NULL;
-    size_t n, half, i, ingest_threads = 2, idle_calls = 3000, n_idle, n_load;
+    size_t n, half, i, ingest_threads = 2, idle_calls = 3000, n_idle, n_load, n_after;
     unsigned factors = 0;
     int refit = 1;
     rating_t *r;
     int64_t *u, *it, *t;
     float *w;
-    double *idle, *under, t0, t_fit, t_ingest, t_refit = NAN;
+    double *idle, *under, *after, t0, t_fit, t_ingest, t_refit = NAN;
     pthread_t th[16], rt;
     chorus_fit_params fp;
     chorus_engine_stats st;
@@ -224,7 +224,12 @@ int main(int argc, char **argv) {
     pthread_mutex_unlock(&g_mutex);
     pthread_join(rt, NULL);
     n_load = (size_t)under[0];
+    /* Idle again, with the online state the stream left (fold-ins, new items). */
+    after = xmalloc(MAX_LAT * sizeof *after);
+    n_after = recommend_loop(after, idle_calls, 0, 9u);
 
+    chorus_engine_stats_init(&st);
+    chorus_engine_get_stats(g_engine, &st);
     if (refit) {
         t0 = now_seconds();
         if (chorus_engine_fit(g_engine, &fp) != CHORUS_OK) die("refit", -1);
@@ -240,8 +245,11 @@ int main(int argc, char **argv) {
            percentile(idle, n_idle, 0.5), percentile(idle, n_idle, 0.99));
     printf("recommend k=%d during ingest: %lu calls, p50 %.0f us, p99 %.0f us\n", K, (unsigned long)n_load,
            percentile(under + 1, n_load, 0.5), percentile(under + 1, n_load, 0.99));
+    printf("recommend k=%d idle after ingest: %lu calls, p50 %.0f us, p99 %.0f us (%lu new items served)\n", K, (unsigned long)n_after,
+           percentile(after, n_after, 0.5), percentile(after, n_after, 0.99),
+           (unsigned long)(st.n_items > st.n_model_items ? st.n_items - st.n_model_items : 0));
     if (refit) printf("one refit on all %lu interactions (for comparison): %.2f s\n", (unsigned long)st.n_interactions, t_refit);
     chorus_engine_free(g_engine);
-    free(r); free(u); free(it); free(t); free(w); free(idle); free(under);
+    free(r); free(u); free(it); free(t); free(w); free(idle); free(under); free(after);
     return 0;
 }
