@@ -235,8 +235,6 @@ int main(int argc, char **argv) {
         if (chorus_engine_fit(g_engine, &fp) != CHORUS_OK) die("refit", -1);
         t_refit = now_seconds() - t0;
     }
-    chorus_engine_stats_init(&st);
-    chorus_engine_get_stats(g_engine, &st);
 
     printf("data: %s, %lu ratings; fit on the first %lu (by time): %.2f s\n", path, (unsigned long)n, (unsigned long)half, t_fit);
     printf("ingest: %lu rating events, batches of %lu, %lu thread(s), 1 recommend thread alongside: %.3f s = %.0f events/s\n",
