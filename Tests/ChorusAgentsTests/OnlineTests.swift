@@ -270,6 +270,20 @@ import Testing
         #expect(try overlay(loaded, 5_000)?.folded == overlay(e, 5_000)?.folded)
     }
 
+    @Test func anEngineSavedBeforeFeedbackExistedTakesFeedback() throws {
+        // The schema-3 fixture has no FDBK section: it loads with an empty record and learns on.
+        let e = try Engine.load(path: SnapshotCompatibilityTests.fixture("engine-v3.chorus"))
+        #expect(e.feedbackCounts.allSatisfy { $0 == 0 })
+        let model = try e.serving().model
+        let user = model.users.ids[0], item = model.items.ids[model.itemCount - 1]
+        try e.feedback(users: [user, 77_777_777], items: [item, item], events: [.purchase, .click])
+        var o = RecommendOptions(); o.includeSeen = false
+        #expect(!(try e.recommend(users: [user], k: min(10, model.itemCount - 1), options: o)[0].items.contains(item)))
+        let again = try Engine.load(bytes: e.snapshotBytes())
+        #expect(again.feedbackCounts == e.feedbackCounts)
+        #expect(try again.recommend(users: [user, 77_777_777], k: 5).map(\.items) == e.recommend(users: [user, 77_777_777], k: 5).map(\.items))
+    }
+
     @Test func aFeedbackSectionThatLiesIsRefused() throws {
         var record = FeedbackRecord()
         record.rows = [0..<5]
