@@ -13,7 +13,7 @@
  *   it), so a program built against an older header keeps working with a newer library. The
  *   library never reads or writes a byte past the caller's struct_size:
  *   - input structs (chorus_engine_params, chorus_fit_params, chorus_recommend_params,
- *     chorus_encoder_params, chorus_kg_train_params): 8 <= struct_size <= sizeof (at least
+ *     chorus_encoder_params, chorus_kg_train_params, chorus_feedback_params): 8 <= struct_size <= sizeof (at least
  *     struct_size and the field after it); the fields past struct_size take the defaults their
  *     `_init` sets;
  *   - output structs (chorus_explanation, chorus_engine_stats, chorus_kg_metrics): from the size
@@ -23,7 +23,7 @@
  *   An `_init` function writes the struct's first published layout and nothing past it (a binary
  *   built against that header passes a struct of that size). Once a struct has grown, its `_init`
  *   name is a macro passing this header's sizeof to `<name>_init_sized` (chorus_explanation,
- *   chorus_fit_params).
+ *   chorus_fit_params; chorus_feedback_params has the macro from its first layout).
  * - Ownership is stated per function: [borrowed] the library reads it during the call only;
  *   [owns] the caller owns the result and releases it with the named free function.
  *   Every `_free(NULL)` is a no-op.
@@ -243,6 +243,89 @@ chorus_status chorus_engine_add_scenario_interactions(chorus_engine *engine, con
                                                       const int64_t *user_ids, const int64_t *item_ids,
                                                       const float *weights, const int64_t *timestamps, size_t n);
 
+/* ---- Live feedback (online learning) -------------------------------------------------------------
+ *
+ * Events the host observes while serving, recorded without a refit. Each event is (user, item,
+ * event type, value, timestamp); its reward is the reward of its type (chorus_feedback_params)
+ * times its value. A positive reward is an interaction (weight = reward), a negative one is
+ * negative feedback for that user and item, 0 (an impression, by default) is only counted. */
+
+/* Event types: the values of the `events` array of chorus_engine_feedback (pinned forever). */
+typedef enum chorus_event {
+    CHORUS_EVENT_IMPRESSION = 0,
+    CHORUS_EVENT_CLICK = 1,
+    CHORUS_EVENT_ADD_TO_CART = 2,
+    CHORUS_EVENT_PURCHASE = 3,
+    CHORUS_EVENT_RATING = 4,   /* the value is the rating: reward = rating reward (1) * value */
+    CHORUS_EVENT_SKIP = 5,
+    CHORUS_EVENT_DISMISS = 6
+} chorus_event;
+
+/* The reward of each event type. Unlike the other params structs a 0 field is a reward of 0, not
+ * "default": the `_init` writes the defaults below. Every reward must be finite (NaN or infinite
+ * is CHORUS_ERR_INVALID_ARGUMENT). */
+typedef struct chorus_feedback_params {
+    uint32_t struct_size;
+    float impression;              /* default 0: counted only */
+    float click;                   /* default 1 */
+    float add_to_cart;             /* default 2 */
+    float purchase;                /* default 4 */
+    float rating;                  /* default 1: a rating's reward is its value */
+    float skip;                    /* default -0.5: demotes the item for that user */
+    float dismiss;                 /* default -1: drops the item from that user's lists */
+    uint32_t reserved;
+} chorus_feedback_params;
+
+/* Fills `params` with the default rewards and sets struct_size. Call it through the macro below,
+ * which passes this header's sizeof(chorus_feedback_params) to chorus_feedback_params_init_sized
+ * (sizes from 8 up to the library's sizeof; any other is CHORUS_ERR_INVALID_ARGUMENT), so the
+ * struct can grow. The function chorus_feedback_params_init writes this (first) layout.
+ * Thread-safe. */
+chorus_status chorus_feedback_params_init(chorus_feedback_params *params);
+chorus_status chorus_feedback_params_init_sized(chorus_feedback_params *params, size_t struct_size);
+#define chorus_feedback_params_init(params) chorus_feedback_params_init_sized((params), sizeof(chorus_feedback_params))
+
+/* Records `n` feedback events: event i is (user_ids[i], item_ids[i], events[i]), with values[i]
+ * (NULL: every value 1; each finite and >= 0), timestamps[i] (Unix seconds, any int64; NULL: the
+ * time of the call) and request_ids[i] (NULL, or the id of the served request the event answers:
+ * reserved for the propensity log, checked but not stored yet). `scenario` (NULL or "": the
+ * default; an undefined name is CHORUS_ERR_NOT_FOUND) is the scenario of every event. `params`
+ * NULL = the default rewards. All arrays [borrowed].
+ * What an event does, without a refit (the next recommend sees it):
+ * - a positive reward appends (user, item, weight = reward, timestamp) to the interactions, so the
+ *   next chorus_engine_fit learns from it, and to the engine's online state: the item is excluded
+ *   from the user's recommendations like a seen item (unless CHORUS_RECOMMEND_INCLUDE_SEEN), the
+ *   user's latest items join the history the item-kNN and session agents score from, the item's
+ *   popularity counts it, and the user's ALS and BPR vectors are recomputed from their whole
+ *   history against the model's item factors (fold-in, during this call: O(n_u f^2 + f^3) per
+ *   user of the batch), so a user unknown to the model is served personally at once (no longer
+ *   CHORUS_USER_COLD_FALLBACK);
+ * - a negative reward accumulates per (user, item): at -1 or below (a dismissal, two skips) the
+ *   item is dropped from that user's lists, above it is demoted (its normalised agent scores
+ *   multiplied by 1 + reward); a later positive event on the item clears it;
+ * - a reward of 0 is counted only.
+ * Unknown users and items become new ones. An item unknown to the model is served from its first
+ * positive event on, after the model's items in the catalogue (k may then exceed the model's
+ * item count by the number of such items): by popularity (its online weight), session (what users
+ * took next after their previous item), item-kNN (co-occurrence with the items of the users who
+ * took it), ALS and BPR (the item placed from its users' vectors: the item-side fold-in); the
+ * text and knowledge agents, chorus_engine_explain and chorus_engine_similar_items know it from the
+ * next fit. Feedback before the first fit is accumulated the same way: recommend stays
+ * CHORUS_ERR_NOT_FITTED until the first fit, which includes it. Timestamps out of order are
+ * accepted as given (the online state orders a user's events by arrival; the fit by timestamp).
+ * A fit publishes a model with the events it was given and starts a fresh online state, keeping the
+ * events that arrived while it trained. The online state is saved with the engine (chorus_engine_save:
+ * one consistent state even while feedback flows) and rebuilt at load.
+ * Errors (nothing of the batch is recorded): n = 0, a NULL user_ids, item_ids or events, an event
+ * type outside chorus_event, a NaN, infinite or negative value, a reward that overflows float,
+ * item id -1 (CHORUS_NO_ITEM), a reward in `params` that is not finite or a bad struct_size:
+ * CHORUS_ERR_INVALID_ARGUMENT. Thread-safe: may run from many threads while others recommend, fit
+ * and save. */
+chorus_status chorus_engine_feedback(chorus_engine *engine, const int64_t *user_ids, const int64_t *item_ids,
+                                     const int32_t *events, const float *values, const int64_t *timestamps,
+                                     size_t n, const char *scenario, const int64_t *request_ids,
+                                     const chorus_feedback_params *params);
+
 /* Progress of a long call: `stage` names the current step ("start", "validation", "blend",
  * "training", "done") [borrowed]; `fraction` in [0, 1] is the progress of the whole call.
  * Return 0 to go on, non-zero to cancel (the call then returns CHORUS_ERR_CANCELLED and the engine
@@ -346,7 +429,8 @@ chorus_status chorus_recommend_params_init(chorus_recommend_params *params);
  *   chorus_engine_agent_info; shares of one item sum to 1, or are all 0 for an empty slot). A fit
  *   running meanwhile may change the agents: chorus_engine_recommend_details names them.
  * - `out_user_flags`: optional (NULL), n_users elements, CHORUS_USER_* values.
- * k must be in 1 ... number of items. Unknown users are not an error (see
+ * k must be in 1 ... number of items (the model's, plus the items unknown to it that received
+ * positive feedback since: see chorus_engine_feedback). Unknown users are not an error (see
  * CHORUS_USER_COLD_FALLBACK). All arrays [borrowed]. Thread-safe. */
 chorus_status chorus_engine_recommend(const chorus_engine *engine, const int64_t *user_ids,
                                       size_t n_users, size_t k,

@@ -41,6 +41,7 @@ private let unknownStatus: StaticString = "CHORUS_UNKNOWN_STATUS"
     case "chorus_engine_stats": return MemoryLayout<chorus_engine_stats>.size
     case "chorus_encoder_params": return MemoryLayout<chorus_encoder_params>.size
     case "chorus_explanation": return MemoryLayout<chorus_explanation>.size
+    case "chorus_feedback_params": return MemoryLayout<chorus_feedback_params>.size
     case "chorus_kg_train_params": return MemoryLayout<chorus_kg_train_params>.size
     case "chorus_kg_metrics": return MemoryLayout<chorus_kg_metrics>.size
     default: return 0

@@ -190,3 +190,17 @@ extension chorus_explanation: SizedStruct {
     /// agent_names).
     static var firstLayoutSize: Int { MemoryLayout<Self>.offset(of: \Self.sentence)! }
 }
+
+extension chorus_feedback_params: SizedStruct {
+    static let cName = "chorus_feedback_params"
+    static var defaults: Self {
+        let d = FeedbackRewards()
+        var p = Self()
+        p.struct_size = UInt32(currentSize)
+        p.impression = d.impression; p.click = d.click; p.add_to_cart = d.addToCart; p.purchase = d.purchase
+        p.rating = d.rating; p.skip = d.skip; p.dismiss = d.dismiss
+        return p
+    }
+    static var minimumSize: Int { inputMinimumSize }
+    static var firstLayoutSize: Int { currentSize }  // not grown since it was added; its _init is a macro over _init_sized from the start
+}

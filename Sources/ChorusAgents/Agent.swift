@@ -50,6 +50,11 @@ public struct AgentRequest {
     public var profile: UnsafeBufferPointer<Float>?
     /// The request's natural-language query as an encoder vector, if any.
     public var query: UnsafeBufferPointer<Float>?
+    /// The online overlay (`OnlineState`): the user's folded-in factor vectors by agent name
+    /// (they replace the model's row, and give a user the model does not know a vector), and the
+    /// popularity scores with the events since the model counted.
+    public var folded: [String: [Float]] = [:]
+    public var popularity: [Float]? = nil
 
     public init(user: Int32?, history: [Int32] = [], profile: UnsafeBufferPointer<Float>? = nil,
                 query: UnsafeBufferPointer<Float>? = nil) {

@@ -39,20 +39,20 @@ public enum Candidates {
     /// - Parameters:
     ///   - scratch: agents.count rows of `itemCount` floats.
     ///   - rankScratch: `itemCount` Int32s, all -1 on entry and on return.
-    ///   - prescored: per agent, the request's raw scores when a batch already computed them
-    ///     (`RecommenderAgent.scoreBatch`); nil (or a nil entry) = the agent scores here.
+    ///   - score: how agent `a` fills its row, when not by `agents[a].score(request, ...)`: serving
+    ///     takes rows a batch already scored and adds the items past the model's (online new items).
     /// - Returns: the agents that took part, ascending.
     @discardableResult
     static func collect(agents: [RecommenderAgent], request: AgentRequest, fallback: Int?, itemCount: Int, quota: Int,
                         activity: Float, warmth: UnsafePointer<Float>, scratch: FloatMatrix, rankScratch: UnsafeMutablePointer<Int32>,
-                        prescored: [UnsafeMutablePointer<Float>?]? = nil,
+                        score: ((Int, UnsafeMutableBufferPointer<Float>) -> Void)? = nil,
                         mask: (UnsafeMutableBufferPointer<Float>) -> Void, into out: inout Set) -> [Int] {
         var used = agents.indices.filter { agents[$0].canScore(request) }
         if used.isEmpty, let fallback { used = [fallback] }
         var rows = [UnsafeMutablePointer<Float>?](repeating: nil, count: agents.count)
         for a in used {
             let row = UnsafeMutableBufferPointer(start: scratch.row(a), count: itemCount)
-            if let p = prescored?[a] { row.baseAddress!.update(from: p, count: itemCount) } else { agents[a].score(request, into: row) }
+            if let score { score(a, row) } else { agents[a].score(request, into: row) }
             Coordinator.normalize(row)
             mask(row)
             rows[a] = row.baseAddress

@@ -17,6 +17,9 @@ struct DataStore: Sendable {
     var knowledgeGraph = KnowledgeGraph()
     /// The host's named byte strings (`HostMetadata`), saved in the snapshot.
     var metadata = HostMetadata()
+    /// What live feedback left besides its log rows: which rows it appended, the negative rewards
+    /// per (user, item), the count of each event type (`FeedbackRecord`).
+    var feedback = FeedbackRecord()
 
     /// Appends a batch of interactions in `scenario` (nil = the default).
     /// - Throws: `.notFound` for an undefined scenario, and what `InteractionLog.append` throws.
@@ -29,6 +32,27 @@ struct DataStore: Sendable {
     mutating func add(_ batch: [Interaction], scenario: String?) throws(ChorusError) {
         let s = try scenarios.resolve(scenario)
         try log.append(batch, scenario: UInt16(s))
+    }
+
+    /// Appends a validated feedback batch: its positive events to the log (weight = reward, in
+    /// `scenario`), its negative ones and its counts to the feedback record. On error nothing changes.
+    /// - Returns: the log row of the batch's first positive event.
+    mutating func addFeedback(_ batch: FeedbackBatch, scenario: String?) throws(ChorusError) -> Int {
+        let s = try scenarios.resolve(scenario)
+        let first = log.count
+        if !batch.users.isEmpty {
+            try batch.users.withUnsafeBufferPointer { (u) throws(ChorusError) in
+                try batch.items.withUnsafeBufferPointer { (i) throws(ChorusError) in
+                    try batch.weights.withUnsafeBufferPointer { (w) throws(ChorusError) in
+                        try batch.timestamps.withUnsafeBufferPointer { (t) throws(ChorusError) in
+                            try log.append(users: u, items: i, weights: w, timestamps: t, scenario: UInt16(s))
+                        }
+                    }
+                }
+            }
+        }
+        feedback.record(batch, firstRow: first)
+        return first
     }
 
     /// Sets or removes (empty text) texts with their vectors (one row per non-empty text); items

@@ -27,8 +27,10 @@ public enum Diversity {
             if best < 0 { break }
             picked.append(best)
             rel[best] = -.infinity
+            // Items past the vectors' rows (online new items) are unlike every other (cosine 0).
+            guard Int(items[best]) < vectors.rows else { for j in 0..<c where rel[j] > -Float.infinity { maxSim[j] = max(maxSim[j], 0) }; continue }
             let pv = vectors.row(Int(items[best]))
-            for j in 0..<c where rel[j] > -Float.infinity {
+            for j in 0..<c where rel[j] > -Float.infinity && Int(items[j]) < vectors.rows {
                 maxSim[j] = max(maxSim[j], Kernels.dot(pv, vectors.row(Int(items[j])), d))
             }
         }

@@ -33,7 +33,7 @@ public final class Engine: Sendable {
     /// Serialises encoder loading (slow, done once), outside the state lock.
     private let encoderLoading = Lock(())
     private let fits = SerialGate(call: "fit")
-    /// What the engine learns between fits (empty until online learning lands).
+    /// What the engine learns between fits: the overlay of live feedback (`OnlineState`).
     public let online = OnlineState()
 
     public init(config: EngineConfig = EngineConfig()) { self.config = config }
@@ -45,7 +45,20 @@ public final class Engine: Sendable {
             $0.data = contents.data; $0.model = contents.model; $0.lastParameters = contents.parameters
             $0.generation = hasModel ? 1 : 0
         }
-        online.rebase(to: hasModel ? 1 : 0)
+        // The overlay is derived from the data: rebuilt from the feedback rows the model has not seen.
+        let foldIn = Self.foldIn(for: contents.model)
+        online.restore(generation: hasModel ? 1 : 0, model: contents.model, foldIn: foldIn, log: contents.data.log,
+                       record: contents.data.feedback)?.run(into: online)
+    }
+
+    /// The fold-in of a model's factor agents (nil without a model, or when it cannot be allocated:
+    /// then feedback still counts, only the factor agents keep the model's vectors).
+    private static func foldIn(for model: FittedModel?) -> FoldIn? {
+        guard let model else { return nil }
+        do { return try FoldIn(model: model) } catch {
+            Log.emit(.warning, "online fold-in disabled for this model: \(error.message)")
+            return nil
+        }
     }
 
     /// The agents, in blend order: the collaborative ones, and content when items have texts.
@@ -200,6 +213,37 @@ public final class Engine: Sendable {
         try state.withLock { (s) throws(ChorusError) in try s.data.add(batch, scenario: scenario) }
     }
 
+    // MARK: - Feedback
+
+    /// Records live feedback: event i is (users[i], items[i], events[i]) with an optional value
+    /// (default 1), timestamp (default now) and request id. Its reward is its type's reward times
+    /// its value (`FeedbackRewards`). Positive rewards are appended to the interaction log (weight =
+    /// reward, in `scenario`), so the next fit learns from them, and reach the online overlay at
+    /// once: the user's consumed items and recent history, the items' popularity, and the user's
+    /// folded-in ALS/BPR vectors (computed here, so recommend stays cheap). Negative rewards demote
+    /// (a skip) or drop (a dismissal) the item from that user's lists. Unknown users and items
+    /// become new ones; before the first fit events are only accumulated. Out-of-order timestamps
+    /// are accepted as given (the overlay orders events by arrival). Request ids are checked for
+    /// length and reserved for the propensity log: not stored yet.
+    /// - Throws: `.invalidArgument` (see `FeedbackBatch`), `.notFound` for an undefined scenario;
+    ///   on error nothing changes.
+    public func feedback(users: [Int64], items: [Int64], events: [Int32], values: [Float]? = nil, timestamps: [Int64]? = nil,
+                         scenario: String? = nil, requestIds: [Int64]? = nil, rewards: FeedbackRewards = FeedbackRewards()) throws(ChorusError) {
+        let batch = try FeedbackBatch(users: users, items: items, events: events, values: values, timestamps: timestamps,
+                                      requestIds: requestIds, rewards: rewards, now: FeedbackBatch.now)
+        let first = try state.withLock { (s) throws(ChorusError) -> Int in try s.data.addFeedback(batch, scenario: scenario) }
+        online.record(batch, firstRow: first)?.run(into: online)
+    }
+
+    public func feedback(users: [Int64], items: [Int64], events: [FeedbackEvent], values: [Float]? = nil, timestamps: [Int64]? = nil,
+                         scenario: String? = nil, rewards: FeedbackRewards = FeedbackRewards()) throws(ChorusError) {
+        try feedback(users: users, items: items, events: events.map(\.rawValue), values: values, timestamps: timestamps,
+                     scenario: scenario, rewards: rewards)
+    }
+
+    /// Events recorded so far, by type (`FeedbackEvent` raw value order).
+    public var feedbackCounts: [UInt64] { state.withLock { $0.data.feedback.counts } }
+
     // MARK: - Fit
 
     /// Trains every agent, fits the coordinator on a temporal validation hold-out, retrains on all
@@ -212,11 +256,13 @@ public final class Engine: Sendable {
         try fits.run { () throws(ChorusError) in
             let data = state.withLock { $0.data }
             let model = try Trainer(config: config, parameters: p).fit(data, progress: progress)
+            let foldIn = Self.foldIn(for: model)
             let generation = state.withLock { s in
                 s.model = model; s.lastParameters = p; s.generation += 1
                 return s.generation
             }
-            online.rebase(to: generation)
+            // A fresh overlay: the feedback that arrived while the model trained is kept and folded in again.
+            online.rebase(to: generation, model: model, foldIn: foldIn)?.run(into: online)
         }
     }
 
@@ -236,6 +282,16 @@ public final class Engine: Sendable {
             guard let again = take() else { throw .notFitted("the engine has no model yet: add interactions and call fit first") }
             snapshot = again
         }
+        // The online overlay, from its own lock (never held with the state lock). One rebased for a
+        // newer model than the snapshot's has dropped the events that model saw: take the model again.
+        var view = online.view()
+        var tries = 0
+        while view.generation > snapshot.generation, tries < 8, let again = take() {
+            snapshot = again
+            view = online.view()
+            tries += 1
+        }
+        snapshot.online = view
         return snapshot
     }
 

@@ -36,13 +36,16 @@ struct Explainer {
         let m = snapshot.model, texts = snapshot.texts
         guard let target = m.items.index(of: item) else { throw .notFound("item \(item) is not in the fitted model") }
         let uidx = m.users.index(of: user)
-        let history = options.history.compactMap { m.items.index(of: $0) }
+        let overlay = snapshot.onlineUser(user)
+        let history = (overlay?.recent ?? []) + options.history.compactMap { m.items.index(of: $0) }
         let queryVector = try snapshot.encodeQuery(options.query)
         let profile = texts.users[user]?.vector ?? []
         let ranker = try RequestRanker(model: m, modulation: try snapshot.scenarioModulation(options.scenario))
         let (score, shares): (Float, [Float]) = profile.withUnsafeBufferPointer { pb in
             queryVector.withUnsafeBufferPointer { qb in
-                let request = AgentRequest(user: uidx, history: history, profile: pb.isEmpty ? nil : pb, query: qb.isEmpty ? nil : qb)
+                var request = AgentRequest(user: uidx, history: history, profile: pb.isEmpty ? nil : pb, query: qb.isEmpty ? nil : qb)
+                request.folded = overlay?.folded ?? [:]
+                request.popularity = snapshot.onlinePopularity
                 return ranker.explain(request, item: target)
             }
         }

@@ -29,10 +29,16 @@ public final class FactorAgent: RecommenderAgent {
     public var modelBytes: Int { userFactors.byteCount + itemFactors.byteCount + unitItemFactors.byteCount }
 
     public func canScore(_ request: AgentRequest) -> Bool {
-        request.user.map { Int($0) < userFactors.rows } ?? false
+        request.folded[name]?.count == itemFactors.cols || (request.user.map { Int($0) < userFactors.rows } ?? false)
     }
 
     public func score(_ request: AgentRequest, into scores: UnsafeMutableBufferPointer<Float>) {
+        // A folded-in vector (online feedback since the model) replaces the model's row.
+        if let folded = request.folded[name], folded.count == itemFactors.cols {
+            precondition(scores.count >= itemFactors.rows)
+            folded.withUnsafeBufferPointer { Kernels.rowDots(itemFactors.base, m: itemFactors.rows, k: itemFactors.cols, $0.baseAddress!, into: scores.baseAddress!) }
+            return
+        }
         guard let user = request.user, Int(user) < userFactors.rows else {
             scores.update(repeating: 0)
             return
@@ -49,12 +55,23 @@ public final class FactorAgent: RecommenderAgent {
     /// `score` per request.
     public func scoreBatch(_ requests: [AgentRequest], into rows: [UnsafeMutablePointer<Float>], itemCount: Int) {
         precondition(itemCount >= itemFactors.rows)
+        let f = itemFactors.cols
+        // Folded-in vectors (online feedback) replace the model's rows, as in `score`: copied here
+        // so the kernel reads them from memory that lives through the call.
+        let folded = UnsafeMutablePointer<Float>.allocate(capacity: max(1, requests.count * f))
+        defer { folded.deallocate() }
         var xs: [UnsafePointer<Float>] = [], ys: [UnsafeMutablePointer<Float>] = []
         for (r, request) in requests.enumerated() {
-            if let user = request.user, Int(user) < userFactors.rows { xs.append(userFactors.row(Int(user))); ys.append(rows[r]) }
-            else { rows[r].update(repeating: 0, count: itemCount) }
+            if let v = request.folded[name], v.count == f {
+                v.withUnsafeBufferPointer { (folded + r * f).update(from: $0.baseAddress!, count: f) }
+                xs.append(folded + r * f); ys.append(rows[r])
+            } else if let user = request.user, Int(user) < userFactors.rows {
+                xs.append(userFactors.row(Int(user))); ys.append(rows[r])
+            } else {
+                rows[r].update(repeating: 0, count: itemCount)
+            }
         }
-        Kernels.rowDotsBatch(itemFactors.base, m: itemFactors.rows, k: itemFactors.cols, xs, into: ys)
+        Kernels.rowDotsBatch(itemFactors.base, m: itemFactors.rows, k: f, xs, into: ys)
     }
 
     public func reason(_ request: AgentRequest, item: Int32) -> AgentReason? {

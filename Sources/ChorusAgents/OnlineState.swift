@@ -1,19 +1,101 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import ChorusCore
 import Synchronization
 
-/// What the engine learns between fits, beside the immutable published model: the home of live
-/// feedback. The online-learning work puts here per-user fold-in vectors, per-item counts and the
-/// coordinator's running statistics; today it holds only which model it applies to.
+/// What the engine learns between fits, beside the immutable published model: the overlay of live
+/// feedback that every recommend reads.
+///
+/// Per user (by id): the positive events since the model (log row, item, weight: what they
+/// consumed, excluded like seen items, and their recent history, fed to the history agents), the
+/// accumulated negative reward per item (skips demote, dismissals drop), and their folded-in factor
+/// vectors (`FoldIn`). Per model item: the positive weight since the model, and the popularity
+/// agent's scores with it added (log(1 + decayed count + increment): new events count undecayed).
 ///
 /// Synchronisation: its own lock, never held together with the engine's state lock, and held only
-/// to read or apply a small update. Everything here is relative to one published model (fold-in
-/// vectors live in that model's factor space), so publishing a new model starts a new generation
-/// and drops what was learned against the old one (`rebase`); a reader that took its snapshot of
-/// the old model ignores state whose generation is not its own.
+/// to copy a view or apply a small update. Readers take a copy-on-write `View` (users in 64 shards,
+/// so a write after a reader's copy copies one shard, not every user). The positive events are
+/// keyed by the log rows they went to, and the state is relative to one published model: a
+/// publication (`rebase`) keeps only the events whose rows the new model did not see (`trainedRows`
+/// onwards), recomputes popularity and drops the fold-ins, which the engine then recomputes for
+/// the users still holding events. A fold-in computed against another model than the state's is
+/// discarded; one computed from fewer events than the one stored never replaces it.
+///
+/// The source of truth is the data store (log rows and `FeedbackRecord`, saved with the engine);
+/// this overlay is derived from it and rebuilt at load (`restore`).
 public final class OnlineState: Sendable {
+    struct Event: Sendable {
+        let row: Int
+        let item: Int64
+        let weight: Float
+    }
+    struct Fold: Sendable {
+        let generation: UInt64
+        /// The user's `version` the vectors were computed from, and how many online events on model items.
+        let version: UInt64
+        let events: Int
+        let vectors: [String: [Float]]
+    }
+    struct UserOverlay: Sendable {
+        /// Positive events the model has not seen, in arrival (log) order.
+        var events: [Event] = []
+        /// Item -> accumulated negative reward (< 0).
+        var negatives: [Int64: Float] = [:]
+        /// Bumped by every batch with a positive event for the user.
+        var version: UInt64 = 0
+        /// The distinct items of `events`, and the new items among them in first-event order.
+        var items = Set<Int64>()
+        var newItems: [Int64] = []
+        var fold: Fold? = nil
+        var isEmpty: Bool { events.isEmpty && negatives.isEmpty }
+    }
+    static let shardCount = 64
+    @inline(__always) static func shard(_ user: Int64) -> Int { Int((UInt64(bitPattern: user) &* 0x9E37_79B9_7F4A_7C15) >> 58) }
+
     private struct Storage {
-        /// The publication this state belongs to (0: no model yet).
+        /// The publication this state belongs to (0: no model yet) and its model.
         var generation: UInt64 = 0
+        var model: FittedModel? = nil
+        var foldIn: FoldIn? = nil
+        /// Log rows below this are in the model.
+        var baseRows = 0
+        var shards = [[Int64: UserOverlay]](repeating: [:], count: OnlineState.shardCount)
+        /// Per model item: positive weight since the model; popularity scores with it (nil: none yet).
+        var increments: [Float] = []
+        var popularity: [Float]? = nil
+        /// Items the model does not know that received positive events since it.
+        var newItems = NewItems()
+    }
+
+    /// Items unknown to the model with positive events since it: served as extra columns after the
+    /// model's items (index `model.itemCount + k`), by popularity (their summed weight), session
+    /// (transitions from the user's previous item to them) and item-kNN (co-occurrence in users'
+    /// histories); the other agents do not know them (they rank them last).
+    struct NewItems: Sendable {
+        var ids: [Int64] = []
+        var index: [Int64: Int32] = [:]
+        var weight: [Float] = []
+        /// Per new item: its users (id -> summed weight).
+        var users: [[Int64: Float]] = []
+        /// Previous item id (of the same user) -> new item k -> count, in 64 shards by the previous
+        /// item (a write after a reader's copy copies one shard).
+        var transitions = [[Int64: [Int32: Float]]](repeating: [:], count: OnlineState.shardCount)
+        /// Item id -> new item k -> users who had both, in 64 shards by the item.
+        var cooccurrence = [[Int64: [Int32: Float]]](repeating: [:], count: OnlineState.shardCount)
+        /// Per factor agent: each new item's folded-in vector (`FoldIn.foldItem`; empty: not placed),
+        /// and per new item how many users it was placed from.
+        var folded: [String: [[Float]]] = [:]
+        var foldedFrom: [Int] = []
+        /// A new item's vectors by agent name.
+        func vectors(of k: Int) -> [String: [Float]] {
+            var out: [String: [Float]] = [:]
+            for (name, all) in folded where k < all.count && !all[k].isEmpty { out[name] = all[k] }
+            return out
+        }
+        var count: Int { ids.count }
     }
     private let storage = Lock(Storage())
 
@@ -22,8 +104,390 @@ public final class OnlineState: Sendable {
     /// The publication the state applies to.
     public var generation: UInt64 { storage.withLock { $0.generation } }
 
-    /// Starts over for a newly published model.
-    func rebase(to generation: UInt64) {
-        storage.withLock { $0 = Storage(generation: generation) }
+    /// Users with online state (events or negatives).
+    public var userCount: Int { storage.withLock { $0.shards.reduce(0) { $0 + $1.count } } }
+
+    // MARK: - Readers
+
+    /// What one request reads: a copy-on-write view of the whole overlay, taken in one acquisition.
+    struct View: Sendable {
+        let generation: UInt64
+        fileprivate let shards: [[Int64: UserOverlay]]
+        /// The popularity agent's scores with the online increments (model items), when any.
+        let popularity: [Float]?
+        let newItems: NewItems
+
+        static let empty = View(generation: 0, shards: [], popularity: nil, newItems: NewItems())
+
+        /// The index of an item in the served catalogue: the model's items, then this view's new items.
+        func index(of item: Int64, model: FittedModel) -> Int32? {
+            if let i = model.items.index(of: item) { return i }
+            return newItems.index[item].map { Int32(model.itemCount) + $0 }
+        }
+
+        /// The overlay of `user` in the model's index space (nil when the user has none).
+        /// Fold-ins are used only when computed against `generation`'s model.
+        func user(_ user: Int64, model: FittedModel, generation snapshotGeneration: UInt64) -> UserView? {
+            guard !shards.isEmpty, let o = shards[OnlineState.shard(user)][user] else { return nil }
+            var v = UserView()
+            var consumed = Set<Int32>()
+            for item in o.items { if let i = index(of: item, model: model) { consumed.insert(i) } }
+            v.consumed = consumed.sorted()
+            // The latest items, oldest first, each once at its latest position.
+            var seen = Set<Int32>(), recent: [Int32] = []
+            for e in o.events.reversed() {
+                guard recent.count < UserView.recentLimit else { break }
+                if let i = model.items.index(of: e.item), seen.insert(i).inserted { recent.append(i) }
+            }
+            v.recent = recent.reversed()
+            for (item, reward) in o.negatives {
+                guard let i = index(of: item, model: model) else { continue }
+                if reward <= UserView.dropAt { v.excluded.append(i) } else { v.demoted.append((i, 1 + reward / -UserView.dropAt)) }
+            }
+            v.excluded.sort()
+            if let f = o.fold, f.generation == snapshotGeneration { v.folded = f.vectors }
+            v.hasEvents = !o.events.isEmpty
+            v.sequence = o.events.suffix(UserView.recentLimit).map(\.item)
+            return v
+        }
+
+        /// The scores of the new items for one request, by agent name (popularity, session, itemknn):
+        /// `sequence` the user's latest items (ids, oldest first), `items` all the user's items (ids).
+        /// `userVectors`: the user's vector per factor agent; a new item without a vector of that
+        /// agent scores NaN there (the ranker gives it the row's minimum).
+        func newItemScores(model: FittedModel, sequence: [Int64], items: Set<Int64>, userVectors: [String: [Float]] = [:]) -> [String: [Float]] {
+            let n = newItems.count
+            guard n > 0 else { return [:] }
+            var out: [String: [Float]] = [:]
+            // The new items' factor scores: the user's vector against each placed item's.
+            for (name, x) in userVectors {
+                guard let all = newItems.folded[name] else { continue }
+                var row = [Float](repeating: .nan, count: n)
+                x.withUnsafeBufferPointer { xb in
+                    for k in 0..<min(n, all.count) where all[k].count == xb.count {
+                        let d = all[k].withUnsafeBufferPointer { Kernels.dot(xb.baseAddress!, $0.baseAddress!, xb.count) }
+                        row[k] = d.isFinite ? d : .nan
+                    }
+                }
+                out[name] = row
+            }
+            out["popularity"] = newItems.weight.map { Float(log1p(Double($0))) }
+            var session = [Float](repeating: 0, count: n)
+            for (age, j) in sequence.suffix(20).reversed().enumerated() {
+                for (k, c) in newItems.transitions[OnlineState.shard(j)][j] ?? [:] { session[Int(k)] += exp2f(-Float(age) / 4) * c }
+            }
+            out["session"] = session
+            // Cosine of binary user sets: c(k, j) / sqrt(n_k n_j), n_j from the model's warmth (its
+            // users at the fit) for a model item, the online users for a new one.
+            var knn = [Float](repeating: 0, count: n)
+            for j in items {
+                guard let row = newItems.cooccurrence[OnlineState.shard(j)][j] else { continue }
+                var nj: Float = 1
+                if let i = model.items.index(of: j) { nj = max(1, Float(expm1(8 * Double(model.itemWarmth[Int(i)])).rounded())) }
+                else if let kj = newItems.index[j] { nj = Float(max(1, newItems.users[Int(kj)].count)) }
+                for (k, c) in row { knn[Int(k)] += c / (Float(max(1, newItems.users[Int(k)].count)) * nj).squareRoot() }
+            }
+            out["itemknn"] = knn
+            return out
+        }
+    }
+
+    /// One user's overlay as a request reads it (item indices of the model).
+    struct UserView: Sendable {
+        /// Items of the model the user consumed since it (excluded like seen items).
+        var consumed: [Int32] = []
+        /// The latest `recentLimit` of them, oldest first: joins the request's history.
+        var recent: [Int32] = []
+        /// Negative feedback: dropped items (accumulated reward <= `dropAt`), and demoted ones with
+        /// the factor their normalised scores are multiplied by (1 + reward / |dropAt|, in (0, 1)).
+        var excluded: [Int32] = []
+        var demoted: [(item: Int32, factor: Float)] = []
+        /// Folded-in factor vectors by agent name.
+        var folded: [String: [Float]] = [:]
+        var hasEvents = false
+        /// The latest online items (ids, oldest first), new items included: the new items' session scores.
+        var sequence: [Int64] = []
+
+        static let recentLimit = 50
+        /// A dismissal (-1 by default), or two skips, drops the item; less demotes it.
+        static let dropAt: Float = -1
+    }
+
+    func view() -> View {
+        storage.withLock { View(generation: $0.generation, shards: $0.shards, popularity: $0.popularity, newItems: $0.newItems) }
+    }
+
+    // MARK: - Writers
+
+    /// The users whose vectors to fold in against `model` (from outside the lock), each with its
+    /// version and its online events on the model's items.
+    struct FoldWork {
+        let model: FittedModel
+        let generation: UInt64
+        let foldIn: FoldIn
+        var users: [FoldIn.Input] = []
+        /// New items whose users changed: placed after the users are folded in.
+        var items: Set<Int64> = []
+    }
+
+    /// Applies a recorded feedback batch whose positive events went to log rows `firstRow...`.
+    /// Rows the model already saw (a fit copied the data after they were appended) are skipped.
+    /// Applied `chunk` events per acquisition of the lock, so a large batch never holds readers
+    /// back for long (the batch is whole in the data store already; the overlay is derived).
+    func record(_ batch: FeedbackBatch, firstRow: Int) -> FoldWork? {
+        let n = batch.users.count
+        var work: FoldWork? = nil
+        var latest: [Int64: Int] = [:]  // user -> position in work.users
+        var start = 0
+        repeat {
+            let end = min(start + Self.chunk, n)
+            let part = storage.withLock { s in
+                Self.insert(&s, users: Array(batch.users[start..<end]), items: Array(batch.items[start..<end]),
+                            weights: Array(batch.weights[start..<end]), rows: Array((firstRow + start)..<(firstRow + end)),
+                            negatives: start == 0 ? batch.negatives : [])
+            }
+            if let part {
+                if work == nil || work!.generation != part.generation {
+                    work = FoldWork(model: part.model, generation: part.generation, foldIn: part.foldIn)
+                    latest = [:]
+                }
+                for u in part.users {
+                    if let p = latest[u.id] { work!.users[p] = u } else { latest[u.id] = work!.users.count; work!.users.append(u) }
+                }
+                work!.items.formUnion(part.items)
+            }
+            start = end
+        } while start < n
+        return work
+    }
+    static let chunk = 64
+
+    /// Starts over for a newly published model: keeps the events it has not seen (rows from its
+    /// `trainedRows`) and the negatives, recomputes popularity, drops the fold-ins. An older or
+    /// equal generation than the state's is ignored (a newer one was already applied).
+    /// - Returns: the fold-in work for the users still holding events.
+    func rebase(to generation: UInt64, model: FittedModel?, foldIn: FoldIn?) -> FoldWork? {
+        storage.withLock { s -> FoldWork? in
+            guard generation > s.generation else { return nil }
+            let old = s.shards
+            s = Storage(generation: generation, model: model, foldIn: foldIn, baseRows: model?.trainedRows ?? 0)
+            Self.resetPopularity(&s)
+            // The events the new model has not seen, applied again in log order (popularity, new
+            // items, the users' overlays), and the negatives as they were.
+            var kept: [(user: Int64, event: Event)] = []
+            for shard in old {
+                for (id, o) in shard {
+                    if !o.negatives.isEmpty { s.shards[Self.shard(id)][id, default: UserOverlay()].negatives = o.negatives }
+                    for e in o.events where e.row >= s.baseRows { kept.append((id, e)) }
+                }
+            }
+            kept.sort { $0.event.row < $1.event.row }
+            _ = Self.insert(&s, users: kept.map(\.user), items: kept.map(\.event.item), weights: kept.map(\.event.weight),
+                            rows: kept.map(\.event.row), negatives: [])
+            guard var work = Self.work(s) else { return nil }
+            for shard in s.shards { for (id, o) in shard where !o.events.isEmpty { work.users.append(Self.foldInput(s, id, o)) } }
+            work.items = Set(s.newItems.ids)
+            return work
+        }
+    }
+
+    /// Rebuilds the overlay of a loaded engine from its data: the feedback rows the model has not
+    /// seen (`rows`, with their log columns) and the recorded negatives.
+    func restore(generation: UInt64, model: FittedModel?, foldIn: FoldIn?, log: InteractionLog, record: FeedbackRecord) -> FoldWork? {
+        storage.withLock { s -> FoldWork? in
+            s = Storage(generation: generation, model: model, foldIn: foldIn, baseRows: model?.trainedRows ?? 0)
+            Self.resetPopularity(&s)
+            for (u, items) in record.negatives { s.shards[Self.shard(u)][u, default: UserOverlay()].negatives = items }
+            let rows = record.rows(from: s.baseRows)
+            _ = Self.insert(&s, users: rows.map { log.users.ids[Int(log.userIndex[$0])] }, items: rows.map { log.items.ids[Int(log.itemIndex[$0])] },
+                            weights: rows.map { log.weights[$0] }, rows: rows, negatives: [])
+            guard var work = Self.work(s) else { return nil }
+            for shard in s.shards { for (id, o) in shard where !o.events.isEmpty { work.users.append(Self.foldInput(s, id, o)) } }
+            work.items = Set(s.newItems.ids)
+            return work
+        }
+    }
+
+    /// What placing new items needs (read after their users were folded in): per item, per factor
+    /// agent, the vectors of its users (the model's row or their fold-in) with their weights.
+    func itemFoldInputs(_ items: Set<Int64>, generation: UInt64) -> [FoldIn.ItemInput] {
+        storage.withLock { s in
+            guard s.generation == generation, let m = s.model, let foldIn = s.foldIn else { return [] }
+            var out: [FoldIn.ItemInput] = []
+            for id in items {
+                guard let k = s.newItems.index[id] else { continue }
+                var vectors: [String: [([Float], Float)]] = [:]
+                for (u, w) in s.newItems.users[Int(k)] {
+                    let fold = s.shards[Self.shard(u)][u]?.fold.flatMap { $0.generation == generation ? $0.vectors : nil }
+                    let mu = m.users.index(of: u)
+                    for b in foldIn.bases {
+                        if let v = fold?[b.name] { vectors[b.name, default: []].append((v, w)); continue }
+                        guard let mu, Int(mu) < b.users.rows else { continue }
+                        vectors[b.name, default: []].append((Array(UnsafeBufferPointer(start: b.users.row(Int(mu)), count: b.users.cols)), w))
+                    }
+                }
+                out.append(FoldIn.ItemInput(id: id, users: s.newItems.users[Int(k)].count, vectors: vectors,
+                                            previous: s.newItems.vectors(of: Int(k)), previousUsers: s.newItems.foldedFrom[Int(k)]))
+            }
+            return out
+        }
+    }
+
+    /// Stores a new item's folded vectors, unless ones placed from more users are already there.
+    func storeItemFold(item: Int64, generation: UInt64, users: Int, vectors: [String: [Float]]) {
+        storage.withLock { s in
+            guard s.generation == generation, let k = s.newItems.index[item], s.newItems.foldedFrom[Int(k)] <= users else { return }
+            for (name, v) in vectors {
+                if s.newItems.folded[name] == nil { s.newItems.folded[name] = [] }
+                while s.newItems.folded[name]!.count < s.newItems.count { s.newItems.folded[name]!.append([]) }
+                s.newItems.folded[name]![Int(k)] = v
+            }
+            s.newItems.foldedFrom[Int(k)] = users
+        }
+    }
+
+    /// Stores folded vectors computed from `version` of the user's events against `generation`'s model.
+    func storeFold(user: Int64, generation: UInt64, version: UInt64, events: Int, vectors: [String: [Float]]) {
+        storage.withLock { s in
+            guard s.generation == generation, var o = s.shards[Self.shard(user)][user] else { return }
+            if let f = o.fold, f.generation == generation, f.version >= version { return }
+            o.fold = Fold(generation: generation, version: version, events: events, vectors: vectors)
+            s.shards[Self.shard(user)][user] = o
+        }
+    }
+
+    // MARK: - Internals (called with the lock held)
+
+    private static func insert(_ s: inout Storage, users: [Int64], items: [Int64], weights: [Float], rows: [Int],
+                               negatives: [(user: Int64, item: Int64, reward: Float)]) -> FoldWork? {
+        var touched = Set<Int64>(), newItems = Set<Int64>()
+        for j in users.indices {
+            let row = rows[j]
+            guard row >= s.baseRows else { continue }
+            let (u, i) = (users[j], items[j])
+            let sh = shard(u)
+            if s.model != nil, trackNewItems(&s, user: u, item: i, weight: weights[j]) { newItems.insert(i) }
+            s.shards[sh][u, default: UserOverlay()].events.append(Event(row: row, item: i, weight: weights[j]))
+            if s.shards[sh][u]!.items.insert(i).inserted, s.newItems.index[i] != nil { s.shards[sh][u]!.newItems.append(i) }
+            s.shards[sh][u]!.negatives[i] = nil
+            if touched.insert(u).inserted { s.shards[sh][u]!.version &+= 1 }
+            bumpPopularity(&s, item: i, weight: weights[j])
+        }
+        for e in negatives { s.shards[shard(e.user)][e.user, default: UserOverlay()].negatives[e.item, default: 0] += e.reward }
+        guard var work = work(s) else { return nil }
+        for u in touched { if let o = s.shards[shard(u)][u] { work.users.append(foldInput(s, u, o)) } }
+        for i in newItems where s.newItems.index[i] != nil { work.items.insert(i) }
+        return work
+    }
+
+    private static func work(_ s: Storage) -> FoldWork? {
+        guard let model = s.model, let foldIn = s.foldIn, !foldIn.bases.isEmpty else { return nil }
+        return FoldWork(model: model, generation: s.generation, foldIn: foldIn)
+    }
+
+    private static func foldInput(_ s: Storage, _ id: Int64, _ o: UserOverlay) -> FoldIn.Input {
+        let m = s.model!
+        let online = o.events.compactMap { e in m.items.index(of: e.item).map { (item: $0, weight: e.weight) } }
+        let previous = o.fold.flatMap { $0.generation == s.generation ? $0 : nil }
+        return FoldIn.Input(id: id, modelUser: m.users.index(of: id), version: o.version, online: online,
+                            previous: previous?.vectors ?? [:], newEvents: online.count - (previous?.events ?? 0))
+    }
+
+    private static func resetPopularity(_ s: inout Storage) {
+        s.increments = [Float](repeating: 0, count: s.model?.itemCount ?? 0)
+        s.popularity = nil
+    }
+
+    private static func bumpPopularity(_ s: inout Storage, item: Int64, weight: Float) {
+        guard let m = s.model, let i = m.items.index(of: item),
+              let base = (m.agents[m.fallbackIndex] as? PopularityAgent)?.itemScores, Int(i) < base.count else { return }
+        if s.popularity == nil { s.popularity = Array(UnsafeBufferPointer(start: base.base, count: min(base.count, m.itemCount))) }
+        let k = Int(i)
+        s.increments[k] = min(s.increments[k] + weight, .greatestFiniteMagnitude)
+        let score = Float(log1p(expm1(Double(base.base[k])) + Double(s.increments[k])))
+        s.popularity![k] = score.isFinite ? score : .greatestFiniteMagnitude
+    }
+
+    /// Binary search in a row's sorted column indices.
+    private static func sortedContains(_ row: ArraySlice<Int32>, _ j: Int32) -> Bool {
+        var lo = row.startIndex, hi = row.endIndex
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if row[mid] < j { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < row.endIndex && row[lo] == j
+    }
+
+    /// Pairs a co-occurrence counts per event at most: the user's latest online items. (Pairing with
+    /// their model-time items too made both the events of heavy users and every recommend scan rows
+    /// as long as the catalogue of new items: 4 ms a request on ml-latest-small's second half.)
+    static let pairLimit = 64
+
+    /// Before the user's event on `item` is appended: the new items' weights, users, transitions
+    /// (from the user's previous online item) and co-occurrences (a user's first event on an item
+    /// pairs it with the latest new items the user had, and a new item with the user's latest
+    /// online items, `pairLimit` each).
+    /// - Returns: whether `item` is a new item that gained a user (to be placed again).
+    private static func trackNewItems(_ s: inout Storage, user u: Int64, item: Int64, weight: Float) -> Bool {
+        guard let m = s.model else { return false }
+        var gained = false
+        let o = s.shards[shard(u)][u]
+        let modelUser = m.users.index(of: u)
+        let known = m.items.index(of: item)
+        var k: Int32? = nil
+        if known == nil {
+            if let existing = s.newItems.index[item] { k = existing } else {
+                guard s.newItems.count < Int(Int32.max) - m.itemCount else { return false }
+                k = Int32(s.newItems.count)
+                s.newItems.ids.append(item); s.newItems.index[item] = k!
+                s.newItems.weight.append(0); s.newItems.users.append([:])
+                s.newItems.foldedFrom.append(0)
+            }
+            let kk = Int(k!)
+            s.newItems.weight[kk] = min(s.newItems.weight[kk] + weight, .greatestFiniteMagnitude)
+            gained = s.newItems.users[kk][u] == nil
+            s.newItems.users[kk][u, default: 0] += weight
+            if let prev = o?.events.last?.item, prev != item { s.newItems.transitions[shard(prev)][prev, default: [:]][k!, default: 0] += 1 }
+        }
+        // Co-occurrence, once per (user, item).
+        let seenBefore = (o?.items.contains(item) ?? false) || (known.flatMap { i in modelUser.map { sortedContains(m.seen.row(Int($0)).cols, i) } } ?? false)
+        guard !seenBefore else { return gained }
+        for x in (o?.newItems ?? []).suffix(pairLimit) where x != item {
+            if let kx = s.newItems.index[x] { s.newItems.cooccurrence[shard(item)][item, default: [:]][kx, default: 0] += 1 }
+        }
+        if let k {
+            var partners = Set<Int64>()
+            for e in (o?.events ?? []).reversed() where e.item != item {
+                if partners.count >= pairLimit { break }
+                partners.insert(e.item)
+            }
+            for j in partners { s.newItems.cooccurrence[shard(j)][j, default: [:]][k, default: 0] += 1 }
+        }
+        return gained
+    }
+}
+
+extension OnlineState.FoldWork {
+    /// Folds every user in and stores the vectors (no lock held while solving). A solve that
+    /// cannot allocate leaves that user on the model's vector (the events are recorded all the same).
+    func run(into state: OnlineState) {
+        for u in users {
+            do {
+                let vectors = try foldIn.fold(model: model, u)
+                if !vectors.isEmpty { state.storeFold(user: u.id, generation: generation, version: u.version, events: u.online.count, vectors: vectors) }
+            } catch {
+                Log.emit(.warning, "fold-in of user \(u.id) skipped: \(error.message)")
+            }
+        }
+        // New items, placed from their users' vectors (those just folded in included).
+        guard !items.isEmpty else { return }
+        for input in state.itemFoldInputs(items, generation: generation) {
+            do {
+                let vectors = try foldIn.foldItem(input)
+                if !vectors.isEmpty { state.storeItemFold(item: input.id, generation: generation, users: input.users, vectors: vectors) }
+            } catch {
+                Log.emit(.warning, "fold-in of item \(input.id) skipped: \(error.message)")
+            }
+        }
     }
 }

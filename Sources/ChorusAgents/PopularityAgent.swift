@@ -22,6 +22,10 @@ public final class PopularityAgent: RecommenderAgent {
     public func canScore(_ request: AgentRequest) -> Bool { true }
 
     public func score(_ request: AgentRequest, into scores: UnsafeMutableBufferPointer<Float>) {
+        if let online = request.popularity, online.count == itemScores.count {
+            online.withUnsafeBufferPointer { scores.baseAddress!.update(from: $0.baseAddress!, count: min(scores.count, $0.count)) }
+            return
+        }
         scores.baseAddress!.update(from: itemScores.base, count: min(scores.count, itemScores.count))
     }
 

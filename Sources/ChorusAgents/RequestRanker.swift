@@ -22,8 +22,9 @@ final class RequestRanker {
     var personalLo: Float = 0, personalSpan: Float = 0
     /// The last request's final score per candidate.
     var finalScores: [Float] = []
-    /// Per agent, the next request's raw scores when a batch computed them (`Serving`'s batch
-    /// path); nil entries are scored by `rank` itself. Read by the next `rank`, then cleared.
+    /// Per agent, the next request's raw scores of the model's items when a batch computed them
+    /// (`Serving`'s batch path); nil entries are scored by `rank` itself. Read by the next `rank`,
+    /// then cleared.
     var prescored: [UnsafeMutablePointer<Float>?]
 
     /// The ranking network's scenario modulation for this ranker's requests.
@@ -33,14 +34,18 @@ final class RequestRanker {
     let network: RankingMLP?
     let queryWeight: Float
 
-    init(model: FittedModel, modulation: [Float] = []) throws(ChorusError) {
+    /// The catalogue served: the model's items, then `extraItems` new ones (`OnlineState.NewItems`).
+    let itemCount: Int
+
+    init(model: FittedModel, modulation: [Float] = [], extraItems: Int = 0) throws(ChorusError) {
         m = model
+        itemCount = model.itemCount + extraItems
         network = model.coordinator.ranker
         queryWeight = model.coordinator.queryWeight
         self.modulation = modulation.isEmpty ? (model.coordinator.ranker?.modulation(scenario: 0, description: []) ?? []) : modulation
-        scratch = try FloatMatrix(rows: model.agents.count, cols: model.itemCount, zeroed: false)
-        ranks = .allocate(capacity: model.itemCount)
-        ranks.initialize(repeating: -1, count: model.itemCount)
+        scratch = try FloatMatrix(rows: model.agents.count, cols: itemCount, zeroed: false)
+        ranks = .allocate(capacity: itemCount)
+        ranks.initialize(repeating: -1, count: itemCount)
         weights = [Float](repeating: 0, count: model.agents.count)
         participating = [Bool](repeating: false, count: model.agents.count)
         prescored = [UnsafeMutablePointer<Float>?](repeating: nil, count: model.agents.count)
@@ -50,15 +55,47 @@ final class RequestRanker {
 
     /// The top `k` (item index, score) of a request; `only` = one agent alone (its raw scores).
     /// `diversity` > 0 re-ranks the coordinator's candidates by maximal marginal relevance.
+    /// `online`: the user's overlay (`OnlineState.UserView`): consumed items masked like seen ones,
+    /// dismissed items masked, skipped ones demoted.
+    /// `newItemScores`: the new items' scores by agent name (the agents that know them); the others
+    /// give them their row's minimum. `warmth`: `itemCount` warmths (nil: the model's).
     func rank(_ request: AgentRequest, k: Int, only: Int?, seen: ArraySlice<Int32>?, maskHistory: Bool, blocked: [Bool]?,
-              diversity: Float) -> [(item: Int32, score: Float)] {
-        let n = m.itemCount, nA = m.agents.count
+              diversity: Float, online: OnlineState.UserView? = nil, newItemScores: [String: [Float]] = [:],
+              warmth: UnsafePointer<Float>? = nil) -> [(item: Int32, score: Float)] {
+        let n = itemCount, nA = m.agents.count, nModel = m.itemCount
         let prescored = self.prescored
         defer { for a in 0..<nA { self.prescored[a] = nil } }
+        /// Agent `a`'s raw scores of the whole catalogue served: the model's items (from the batch's
+        /// rows when it computed them), then the new items (`extend`).
+        func score(_ a: Int, _ row: UnsafeMutableBufferPointer<Float>) {
+            if let p = prescored[a] { row.baseAddress!.update(from: p, count: nModel) } else { m.agents[a].score(request, into: row) }
+            extend(a, row)
+        }
+        func extend(_ a: Int, _ row: UnsafeMutableBufferPointer<Float>) {
+            guard n > nModel else { return }
+            // The agent's scores of the new items where it has them (NaN: it has none for that item),
+            // else its row's minimum: they rank last for it.
+            var lo = Float.infinity
+            for i in 0..<nModel where row[i].isFinite { lo = min(lo, row[i]) }
+            if !lo.isFinite { lo = 0 }
+            if let s = newItemScores[m.agents[a].name], s.count == n - nModel {
+                for k in 0..<s.count { row[nModel + k] = s[k].isNaN ? lo : s[k] }
+            } else {
+                for i in nModel..<n { row[i] = lo }
+            }
+        }
         func mask(_ row: UnsafeMutableBufferPointer<Float>) {
             if let seen { for i in seen { row[Int(i)] = -.infinity } }
             if maskHistory { for i in request.history where i >= 0 && Int(i) < n { row[Int(i)] = -.infinity } }
             if let blocked { for i in 0..<n where blocked[i] { row[i] = -.infinity } }
+            if let online {
+                if maskHistory { for i in online.consumed where i >= 0 && Int(i) < n { row[Int(i)] = -.infinity } }
+                for i in online.excluded where i >= 0 && Int(i) < n { row[Int(i)] = -.infinity }
+                for d in online.demoted where d.item >= 0 && Int(d.item) < n && row[Int(d.item)].isFinite {
+                    let s = row[Int(d.item)]
+                    row[Int(d.item)] = s >= 0 ? s * d.factor : s / d.factor
+                }
+            }
         }
         order.removeAll(keepingCapacity: true)
         queryShare.removeAll(keepingCapacity: true)
@@ -68,19 +105,19 @@ final class RequestRanker {
             let a = m.agents[only].canScore(request) ? only : m.fallbackIndex
             single = a
             let row = UnsafeMutableBufferPointer(start: scratch.row(a), count: n)
-            if let p = prescored[a] { row.baseAddress!.update(from: p, count: n) } else { m.agents[a].score(request, into: row) }
+            score(a, row)
             mask(row)
             return TopK.select(UnsafeBufferPointer(row), k: k).map { (item: $0.index, score: $0.score) }
         }
         single = nil
         // Every agent that can score the request proposes and is scored, as on the validation users
         // the coordinator was fitted on (agents with a zero linear weight still propose).
-        let history = (request.user.map { m.seen.row(Int($0)).cols.count } ?? 0) + request.history.count
-        let used = m.itemWarmth.withUnsafeBufferPointer { warmth in
+        let history = (request.user.map { m.seen.row(Int($0)).cols.count } ?? 0) + max(request.history.count, online?.consumed.count ?? 0)
+        let used = m.itemWarmth.withUnsafeBufferPointer { modelWarmth in
             Candidates.collect(agents: m.agents, request: request, fallback: m.fallbackIndex, itemCount: n,
                                quota: max(m.coordinator.candidatesPerAgent, k), activity: Candidates.activity(historyLength: history),
-                               warmth: warmth.baseAddress!, scratch: scratch, rankScratch: ranks, prescored: prescored,
-                               mask: mask, into: &candidates)
+                               warmth: n > nModel ? warmth! : modelWarmth.baseAddress!, scratch: scratch, rankScratch: ranks,
+                               score: score, mask: mask, into: &candidates)
         }
         let query = used.first { $0 == m.queryIndex }
         let personal = used.filter { $0 != query }

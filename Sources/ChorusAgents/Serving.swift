@@ -19,6 +19,20 @@ struct ServingSnapshot: Sendable {
     let scenarios: ScenarioTable
     /// The sentence encoder when loaded (a request with a query loads it before taking the snapshot).
     let encoder: TextEncoders.Choice?
+    /// The online overlay (`OnlineState.view`), taken right after the rest.
+    var online: OnlineState.View = .empty
+
+    /// A user's online overlay against this snapshot's model (fold-ins only when computed for it).
+    func onlineUser(_ user: Int64) -> OnlineState.UserView? { online.user(user, model: model, generation: generation) }
+    /// The popularity scores with the online counts, when the overlay belongs to this model.
+    var onlinePopularity: [Float]? { online.generation == generation ? online.popularity : nil }
+    /// The items unknown to the model that received positive events since it (when the overlay
+    /// belongs to this model): served after the model's items, at index `model.itemCount + k`.
+    var newItems: OnlineState.NewItems { online.generation == generation ? online.newItems : OnlineState.NewItems() }
+    /// The served catalogue: the model's items and the new ones.
+    var catalogueCount: Int { model.itemCount + newItems.count }
+    /// The id of a served item index.
+    func itemId(_ i: Int32) -> Int64 { Int(i) < model.itemCount ? model.items.ids[Int(i)] : newItems.ids[Int(i) - model.itemCount] }
 }
 
 /// Serving: requests -> agents' scores -> candidates (`Candidates.collect`) -> the coordinator's
@@ -43,7 +57,7 @@ extension ServingSnapshot {
     func recommend(users: [Int64], k: Int, options: RecommendOptions) throws(ChorusError) -> [RecommendationList] {
         let nA = model.agents.count
         // k is checked before the buffers are sized from it.
-        guard k >= 1, k <= model.itemCount else { throw .invalidArgument("k = \(k) is not in 1...\(model.itemCount) (the catalogue)") }
+        guard k >= 1, k <= catalogueCount else { throw .invalidArgument("k = \(k) is not in 1...\(catalogueCount) (the catalogue)") }
         var ids = [Int64](repeating: -1, count: users.count * k)
         var scores = [Float](repeating: 0, count: users.count * k)
         var shares = [Float](repeating: 0, count: users.count * k * nA)
@@ -72,7 +86,8 @@ extension ServingSnapshot {
                       outIds: UnsafeMutablePointer<Int64>, outScores: UnsafeMutablePointer<Float>,
                       outShares sharesBuffer: UnsafeMutableBufferPointer<Float>?, outFlags: UnsafeMutablePointer<UInt32>?) throws(ChorusError) {
         let m = model
-        let nItems = m.itemCount
+        let newItems = self.newItems
+        let nItems = m.itemCount + newItems.count
         guard k >= 1 else { throw .invalidArgument("k must be at least 1") }
         guard k <= nItems else { throw .invalidArgument("k = \(k) is larger than the catalogue (\(nItems) items)") }
         if let sharesBuffer {
@@ -97,23 +112,28 @@ extension ServingSnapshot {
         }
         let diversity = options.diversity
         let modulation = try scenarioModulation(options.scenario)
-        let context = SendableBox((m, only, blockedItems(allow: options.allow, deny: options.deny), options.includeSeen, texts.users,
-                                   history, queryVector))
+        // New items' warmth after the model's (log(1 + their online users) / 8).
+        let warmth = newItems.count == 0 ? m.itemWarmth : m.itemWarmth + newItems.users.map { Float(log1p(Double($0.count)) / 8) }
+        let context = SendableBox((m, only, blockedItems(allow: options.allow, deny: options.deny, newItems: newItems), options.includeSeen, texts.users,
+                                   history, queryVector, self))
         let out = SendableBox((users, outIds, outScores, sharesBuffer?.baseAddress, outFlags))
         let threads = users.count >= 64 ? Parallel.cpuCount : 1
         let scratchError = Lock<ChorusError?>(nil)
         Parallel.forEachChunk(count: users.count, threads: threads) { _, range in
-            let (m, only, blocked, includeSeen, userTexts, history, queryVector) = context.value
+            let (m, only, blocked, includeSeen, userTexts, history, queryVector, snapshot) = context.value
+            let popularity = snapshot.onlinePopularity
             let (users, outIds, outScores, outShares, outFlags) = out.value
-            guard let ranker = try? RequestRanker(model: m, modulation: modulation) else {
+            guard let ranker = try? RequestRanker(model: m, modulation: modulation, extraItems: newItems.count) else {
                 scratchError.withLock { $0 = .outOfMemory("cannot allocate recommend scratch buffers") }
                 return
             }
             // Agents that score in batches (dot products with every item vector) score `batch` users
-            // per pass over their item vectors; the ranker then reads their rows (`prescored`).
+            // per pass over their item vectors, over the model's items; the ranker reads their rows
+            // (`prescored`) and adds the new items' scores itself.
+            let nModel = m.itemCount
             let batchable = m.agents.indices.filter { m.agents[$0].scoresInBatches && (only == nil || only == $0) }
-            let batch = range.count > 1 && !batchable.isEmpty ? Self.batchSize(items: nItems, agents: batchable.count) : 1
-            let buffer = batch > 1 ? try? FloatMatrix(rows: batch * batchable.count, cols: nItems, zeroed: false) : nil
+            let batch = range.count > 1 && !batchable.isEmpty ? Self.batchSize(items: nModel, agents: batchable.count) : 1
+            let buffer = batch > 1 ? try? FloatMatrix(rows: batch * batchable.count, cols: nModel, zeroed: false) : nil
             queryVector.withUnsafeBufferPointer { query in
                 var start = range.lowerBound
                 while start < range.upperBound {
@@ -122,6 +142,9 @@ extension ServingSnapshot {
                     // The users' profile vectors, copied into one buffer the batch's requests point into.
                     let profiles = part.map { userTexts[users[$0]]?.vector ?? [] }
                     let uidx = part.map { m.users.index(of: users[$0]) }
+                    // Online feedback since the model: the user's streamed items join the request's
+                    // history (before it: the request's own items are the latest), their fold-ins.
+                    let overlays = part.map { snapshot.onlineUser(users[$0]) }
                     let flat = Array(profiles.joined())
                     flat.withUnsafeBufferPointer { flat in
                         var requests: [AgentRequest] = []
@@ -130,25 +153,49 @@ extension ServingSnapshot {
                             let p = profiles[j].count
                             let profile = p == 0 ? nil : UnsafeBufferPointer(rebasing: flat[offset..<(offset + p)])
                             offset += p
-                            requests.append(AgentRequest(user: uidx[j], history: history, profile: profile, query: query.isEmpty ? nil : query))
+                            var request = AgentRequest(user: uidx[j], history: (overlays[j]?.recent ?? []) + history, profile: profile,
+                                                       query: query.isEmpty ? nil : query)
+                            request.folded = overlays[j]?.folded ?? [:]
+                            request.popularity = popularity
+                            requests.append(request)
                         }
                         if let buffer, requests.count > 1 {
                             for (b, a) in batchable.enumerated() {
-                                m.agents[a].scoreBatch(requests, into: requests.indices.map { buffer.row(b * batch + $0) }, itemCount: nItems)
+                                m.agents[a].scoreBatch(requests, into: requests.indices.map { buffer.row(b * batch + $0) }, itemCount: nModel)
                             }
                         }
                         for (j, u) in part.enumerated() {
+                            let overlay = overlays[j], uid = uidx[j]
+                            // The new items' scores for this user (popularity, session, item-kNN).
+                            var newScores: [String: [Float]] = [:]
+                            if newItems.count > 0 {
+                                // The items item-kNN pairs the new items with: the user's latest online ones (as
+                                // `OnlineState.pairLimit` counts them) and the request's history.
+                                var mine = Set((overlay?.sequence ?? []).suffix(OnlineState.pairLimit))
+                                mine.formUnion(options.history)
+                                // The user's vector per factor agent (fold-in, else the model's row): the new items' dot products.
+                                var vectors: [String: [Float]] = overlay?.folded ?? [:]
+                                if let uid {
+                                    for case let f as FactorAgent in m.agents where vectors[f.name] == nil && Int(uid) < f.userFactors.rows {
+                                        vectors[f.name] = Array(UnsafeBufferPointer(start: f.userFactors.row(Int(uid)), count: f.userFactors.cols))
+                                    }
+                                }
+                                newScores = snapshot.online.newItemScores(model: m, sequence: (overlay?.sequence ?? []) + options.history, items: mine,
+                                                                          userVectors: vectors)
+                            }
                             if let buffer, requests.count > 1 {
                                 for (b, a) in batchable.enumerated() { ranker.prescored[a] = buffer.row(b * batch + j) }
                             }
-                            let seen = (uidx[j].map { m.seen.row(Int($0)).cols }).flatMap { includeSeen ? nil : $0 }
-                            let result = ranker.rank(requests[j], k: k, only: only, seen: seen, maskHistory: !includeSeen, blocked: blocked,
-                                                     diversity: diversity)
+                            let seen = (uid.map { m.seen.row(Int($0)).cols }).flatMap { includeSeen ? nil : $0 }
+                            let result = warmth.withUnsafeBufferPointer { warmth in
+                                ranker.rank(requests[j], k: k, only: only, seen: seen, maskHistory: !includeSeen, blocked: blocked,
+                                            diversity: diversity, online: overlay, newItemScores: newScores, warmth: warmth.baseAddress!)
+                            }
                             let nA = m.agents.count
                             for slot in 0..<k {
                                 let o = u * k + slot
                                 if slot < result.count {
-                                    outIds[o] = m.items.ids[Int(result[slot].item)]
+                                    outIds[o] = snapshot.itemId(result[slot].item)
                                     outScores[o] = result[slot].score
                                     if let outShares { ranker.shares(of: slot, into: outShares + o * nA) }
                                 } else {
@@ -157,7 +204,7 @@ extension ServingSnapshot {
                                     if let outShares { for a in 0..<nA { outShares[o * nA + a] = 0 } }
                                 }
                             }
-                            outFlags?[u] = uidx[j] == nil ? 1 : 0
+                            outFlags?[u] = uid == nil && !(overlay?.hasEvents ?? false) ? 1 : 0
                         }
                     }
                 }
@@ -213,12 +260,15 @@ extension ServingSnapshot {
         return net.modulation(scenario: s, description: scenarios.vectors[s])
     }
 
-    /// Items blocked by allow/deny lists, as a dense flag array (nil when nothing is blocked).
-    func blockedItems(allow: Set<Int64>?, deny: Set<Int64>) -> [Bool]? {
+    /// Items blocked by allow/deny lists, as a dense flag array over the model's items and then
+    /// `newItems` (nil when nothing is blocked).
+    func blockedItems(allow: Set<Int64>?, deny: Set<Int64>, newItems: OnlineState.NewItems = OnlineState.NewItems()) -> [Bool]? {
         if allow == nil && deny.isEmpty { return nil }
-        var blocked = [Bool](repeating: allow != nil, count: model.itemCount)
-        if let allow { for id in allow { if let i = model.items.index(of: id) { blocked[Int(i)] = false } } }
-        for id in deny { if let i = model.items.index(of: id) { blocked[Int(i)] = true } }
+        let n = model.itemCount
+        func index(_ id: Int64) -> Int? { model.items.index(of: id).map { Int($0) } ?? newItems.index[id].map { n + Int($0) } }
+        var blocked = [Bool](repeating: allow != nil, count: n + newItems.count)
+        if let allow { for id in allow { if let i = index(id) { blocked[i] = false } } }
+        for id in deny { if let i = index(id) { blocked[i] = true } }
         return blocked
     }
 

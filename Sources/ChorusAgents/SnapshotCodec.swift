@@ -5,7 +5,7 @@ import ChorusKnowledge
 /// `Snapshot` container, encoded from and decoded into plain values (`Contents`), so it neither
 /// knows the engine's locks nor reaches into its state. Sections: "META" (config, fit parameters, model presence), "LOG_" (the
 /// log), "FACT" (item facts), "KGST"/"KGEM"/"KGTR" (the knowledge graph and its embeddings), "SCEN"
-/// (scenarios), "TEXT" (item and user texts with their vectors, when there are any), "HOST" (the host's
+/// (scenarios), "FDBK" (live feedback's record, `FeedbackRecord`, when there was feedback), "TEXT" (item and user texts with their vectors, when there are any), "HOST" (the host's
 /// metadata, when there is any; a snapshot without it loads with none), "MODL" (model shape,
 /// agent names and blend weights), "A000"... (one per agent).
 enum EngineSnapshotCodec {
@@ -56,6 +56,13 @@ enum EngineSnapshotCodec {
             var sw = ByteWriter()
             scenarios.encode(into: &sw)
             sections.append(Snapshot.Section(tag: "SCEN", payload: sw.bytes))
+        }
+        // Live feedback's own state (its positive events are log rows): absent when there was none,
+        // so snapshots without feedback are as before and older ones load with an empty record.
+        if !contents.data.feedback.isEmpty {
+            var fw = ByteWriter()
+            contents.data.feedback.encode(into: &fw)
+            sections.append(Snapshot.Section(tag: "FDBK", payload: fw.bytes))
         }
         if !texts.isEmpty {
             var t = ByteWriter()
@@ -157,6 +164,12 @@ enum EngineSnapshotCodec {
             metadata = try HostMetadata.decode(&h)
             guard h.isAtEnd else { throw .format("snapshot section 'HOST' has trailing bytes") }
         }
+        var feedback = FeedbackRecord()
+        if sections["FDBK"] != nil {
+            var fr = try section("FDBK")
+            feedback = try FeedbackRecord.decode(&fr, logCount: log.count)
+            guard fr.isAtEnd else { throw .format("snapshot section 'FDBK' has trailing bytes") }
+        }
         var model: FittedModel? = nil
         if hasModel == 1 {
             var m = try section("MODL")
@@ -217,7 +230,8 @@ enum EngineSnapshotCodec {
                                 trainedRows: rows, seen: seen, agents: agents, coordinator: coordinator, parameters: p,
                                 popularityHalfLifeSeconds: halfLife)
         }
-        let data = DataStore(log: log, texts: texts, scenarios: scenarios, facts: facts, knowledgeGraph: knowledgeGraph, metadata: metadata)
+        let data = DataStore(log: log, texts: texts, scenarios: scenarios, facts: facts, knowledgeGraph: knowledgeGraph, metadata: metadata,
+                             feedback: feedback)
         return Contents(config: config, data: data, model: model, parameters: p)
     }
 }

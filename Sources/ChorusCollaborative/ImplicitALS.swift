@@ -67,6 +67,23 @@ public enum ImplicitALS {
         return Factors(users: users, items: items)
     }
 
+    /// One row's solve against fixed factors `y` (online fold-in: implicit's `recalculate_user`):
+    /// x ← the CG solution of (gram + Σ_j α w_j y_j y_jᵀ) x = Σ_j (1 + α w_j) y_j, warm-started from
+    /// `x`, by the same per-row routine as a fit's half-sweep (`solve`). `gram` = YᵀY + λI.
+    /// - Parameters:
+    ///   - items: the row's column indices into `y` (distinct), `weights` their raw weights (> 0).
+    ///   - x: `y.cols` floats, the start on entry and the solution on return.
+    ///   - cgSteps: `y.cols` gives the exact solve up to rounding (CG on an f x f system).
+    public static func solveRow(items: [Int32], weights: [Float], alpha: Float, y: FloatMatrix, gram: FloatMatrix,
+                                x: inout [Float], cgSteps: Int) throws(ChorusError) {
+        precondition(items.count == weights.count && x.count == y.cols)
+        let row = SparseMatrix(rows: 1, cols: y.rows, rowIndex: [Int32](repeating: 0, count: items.count), colIndex: items, values: weights)
+        let xm = try FloatMatrix(rows: 1, cols: y.cols, zeroed: false)
+        x.withUnsafeBufferPointer { xm.base.update(from: $0.baseAddress!, count: y.cols) }
+        solve(confidences(row, alpha: alpha), x: xm, y: y, gram: gram, cgSteps: cgSteps, threads: 1)
+        x = xm.toArray()
+    }
+
     /// Confidences past this are clamped to it: any finite weight and α give a finite confidence,
     /// which `ExactRowSolve` handles (it divides by the row's largest).
     static let maxConfidence: Float = 1e30

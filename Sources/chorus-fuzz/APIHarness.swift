@@ -4,7 +4,8 @@ import ChorusCore
 extension EngineHarnesses {
     /// The input decoded into a sequence of C ABI calls on one engine (hashing encoder, so texts
     /// and queries cost microseconds): add interactions (any int64 ids and timestamps, any float
-    /// weights, NULL weights or timestamps, a scenario), item and user texts, scenarios, item facts,
+    /// weights, NULL weights or timestamps, a scenario), live feedback (any event codes, values,
+    /// rewards, NULL arrays), item and user texts, scenarios, item facts,
     /// triples through the engine's graph, tiny fits with any parameters, and recommend /
     /// recommend_details / explain / similar items with arbitrary k, users, items, capacities,
     /// flags, filters, agents, queries, histories, diversity and scenarios; host metadata set and
@@ -23,7 +24,8 @@ extension EngineHarnesses {
         while !input.isEmpty && calls < 48 {
             calls += 1
             switch input.below(14) {
-            case 0, 1: add(e, &input)
+            case 0: add(e, &input)
+            case 1: feedback(e, &input)
             case 2: texts(e, &input, users: false)
             case 3: texts(e, &input, users: true)
             case 4:
@@ -113,6 +115,32 @@ extension EngineHarnesses {
                 } else {
                     let scenario = input.cString(max: 12)
                     _ = chorus_engine_add_scenario_interactions(e, scenario, users, items, wp, tp, count)
+                }
+            }
+        }
+    }
+
+    static func feedback(_ e: OpaquePointer, _ input: inout FuzzInput) {
+        let n = 1 + input.below(8)
+        var users: [Int64] = [], items: [Int64] = [], events: [Int32] = [], values: [Float] = [], times: [Int64] = []
+        for _ in 0..<n {
+            users.append(input.id()); items.append(input.id())
+            events.append(input.below(8) == 0 ? input.integer(Int32.self) : Int32(input.below(7)))
+            values.append(input.bool() ? Float(input.below(6)) : input.float())
+            times.append(input.bool() ? Int64(input.byte()) : input.integer(Int64.self))
+        }
+        let mode = input.byte()
+        var params = chorus_feedback_params()
+        _ = chorus_feedback_params_init_sized(&params, MemoryLayout<chorus_feedback_params>.size)
+        if mode & 16 != 0 { params.click = input.float(); params.dismiss = input.float(); params.rating = input.float() }
+        let scenario = mode & 8 == 0 ? nil : input.cString(max: 12)
+        values.withUnsafeBufferPointer { vb in
+            times.withUnsafeBufferPointer { tb in
+                let vp = mode & 1 == 0 ? vb.baseAddress : nil, tp = mode & 2 == 0 ? tb.baseAddress : nil
+                let count = mode & 4 == 0 ? n : Int(mode >> 5) % (n + 1)
+                withUnsafePointer(to: params) { pp in
+                    _ = chorus_engine_feedback(e, users, items, events, vp, tp, count, scenario, mode & 32 == 0 ? nil : times,
+                                               mode & 64 == 0 ? nil : pp)
                 }
             }
         }

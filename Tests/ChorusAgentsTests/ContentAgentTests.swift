@@ -226,14 +226,18 @@ func textEngine() throws -> Engine {
         try e.fit(fastParameters())
         let users = Array(Int64(1)...40) + [999]
         #expect(ServingSnapshot.batchSize(items: 40, agents: 3) > 1)
-        for agent in [nil, "content", "als"] as [String?] {
-            var o = RecommendOptions(); o.agent = agent
-            let batch = try e.recommend(users: users, k: 8, options: o)
-            for (u, list) in zip(users, batch) {
-                let own = try e.recommend(users: [u], k: 8, options: o)[0]
-                #expect(own.items == list.items, "user \(u) agent \(agent ?? "blend")")
-                #expect(own.scores.map(\.bitPattern) == list.scores.map(\.bitPattern), "user \(u) agent \(agent ?? "blend")")
+        for round in 0..<2 {
+            for agent in [nil, "content", "als", "bpr"] as [String?] {
+                var o = RecommendOptions(); o.agent = agent
+                let batch = try e.recommend(users: users, k: 8, options: o)
+                for (u, list) in zip(users, batch) {
+                    let own = try e.recommend(users: [u], k: 8, options: o)[0]
+                    #expect(own.items == list.items, "round \(round) user \(u) agent \(agent ?? "blend")")
+                    #expect(own.scores.map(\.bitPattern) == list.scores.map(\.bitPattern), "round \(round) user \(u) agent \(agent ?? "blend")")
+                }
             }
+            // Then with live feedback: folded-in vectors for known users, a new user, a new item.
+            try e.feedback(users: [1, 2, 999, 3], items: [105, 207, 110, 5000], events: [.purchase, .click, .click, .purchase])
         }
     }
 
@@ -242,8 +246,15 @@ func textEngine() throws -> Engine {
         let e = try textEngine()
         try e.fit(fastParameters())
         let m = try e.serving().model
-        let requests = [Int32(0), 3, 7, 39].map { AgentRequest(user: $0) } + [AgentRequest(user: nil, history: [2, 5])]
         for agent in m.agents {
+            var requests = [Int32(0), 3, 7, 39].map { AgentRequest(user: $0) } + [AgentRequest(user: nil, history: [2, 5])]
+            // A folded-in vector (online feedback) replaces a user's row, or gives one to a new user.
+            if let f = agent as? FactorAgent {
+                requests[1].folded[f.name] = (0..<f.itemFactors.cols).map { Float($0 % 3) * 0.1 - 0.1 }
+                var newcomer = AgentRequest(user: nil)
+                newcomer.folded[f.name] = (0..<f.itemFactors.cols).map { Float($0 % 2) * 0.2 }
+                requests.append(newcomer)
+            }
             let rows = requests.map { _ in UnsafeMutablePointer<Float>.allocate(capacity: m.itemCount) }
             defer { rows.forEach { $0.deallocate() } }
             agent.scoreBatch(requests, into: rows, itemCount: m.itemCount)

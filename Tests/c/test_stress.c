@@ -6,7 +6,8 @@
  * `make test-c`. THREADS threads share one fitted engine for a fixed number of iterations each
  * (`build/test_stress [iterations]`, default 16), each iteration one call chosen by (thread, iteration):
  * recommend (plain and with details: shares and agent names), explain, similar items,
- * add_interactions (new users, new items), fit (a small budget), save (to the thread's own path and to
+ * add_interactions (new users, new items), feedback (every event type, new users and items, then a
+ * recommend that must not return the item just purchased), fit (a small budget), save (to the thread's own path and to
  * one path all threads share), load of either into another engine (which must then serve), item and
  * user texts, item facts, the engine's knowledge graph (a handle, triples, counts), stats and agent
  * info. Every call must return CHORUS_OK or one of the
@@ -231,6 +232,34 @@ static void op_add(worker *w, int it) {
     STATUS_OK(w, "add_interactions", chorus_engine_add_interactions(g_engine, users, items, weights, times, 6));
 }
 
+static void op_feedback(worker *w, int it, scratch *s) {
+    int64_t users[7], items[7], times[7];
+    int32_t events[7];
+    float values[7];
+    int64_t buyer = g_users[(w->index * 5 + it * 3) % N_USERS], bought;
+    int cluster = user_cluster(buyer);
+    size_t i;
+    for (i = 0; i < 7; i++) {
+        /* A dataset user, new users of this thread (never the cold user: it must stay cold); dataset items, a new item. */
+        users[i] = i < 3 ? buyer : i < 5 ? 20000 + w->index * 100 + it % 5 : 30000 + w->index;
+        items[i] = i == 4 ? NEW_ITEM_BASE + w->index * 100 + it : g_items[cluster * N_ITEMS_PER_CLUSTER + (it + 3 * i + w->index) % 10];
+        events[i] = (int32_t)((i + (size_t)it) % 7);
+        values[i] = events[i] == CHORUS_EVENT_RATING ? 4.0f : 1.0f;
+        /* Out of order on purpose. */
+        times[i] = T0 + 200000 - it * 10 + (int64_t)i;
+    }
+    events[0] = CHORUS_EVENT_PURCHASE;
+    bought = items[0];
+    if (!STATUS_OK(w, "feedback", chorus_engine_feedback(g_engine, users, items, events, values, it % 2 ? times : NULL, 7, NULL,
+                                                        it % 3 ? NULL : times, NULL)))
+        return;
+    if (!STATUS_OK(w, "recommend after feedback", chorus_engine_recommend(g_engine, &buyer, 1, K, NULL, s->ids, s->scores, K,
+                                                                         NULL, 0, s->flags)))
+        return;
+    WCHECK(w, row_ok(s->ids, s->scores, K, 1, NULL), "recommend after feedback: row malformed");
+    for (i = 0; i < K; i++) WCHECK(w, s->ids[i] != bought, "user %lld got item %lld right after purchasing it", (long long)buyer, (long long)bought);
+}
+
 static void op_fit(worker *w, int it) {
     chorus_fit_params fp = small_fit_params();
     fp.iterations = 3;
@@ -326,9 +355,9 @@ static void op_graph(worker *w, int it) {
 
 /* Which call iteration `it` of thread `t` makes: every thread cycles through all of them, shifted,
  * so at any moment different threads make different calls. Fits are the slowest call: about one
- * in eleven. */
-enum { OP_RECOMMEND, OP_DETAILS, OP_EXPLAIN, OP_SIMILAR, OP_ADD, OP_SAVE_LOAD, OP_TEXTS, OP_RECOMMEND2, OP_STATS,
-       OP_GRAPH, OP_FIT, N_OPS };
+ * in thirteen; feedback two in thirteen. */
+enum { OP_RECOMMEND, OP_DETAILS, OP_EXPLAIN, OP_FEEDBACK, OP_SIMILAR, OP_ADD, OP_SAVE_LOAD, OP_TEXTS, OP_RECOMMEND2,
+       OP_FEEDBACK2, OP_STATS, OP_GRAPH, OP_FIT, N_OPS };
 
 static void *worker_main(void *p) {
     worker *w = (worker *)p;
@@ -347,6 +376,7 @@ static void *worker_main(void *p) {
         case OP_EXPLAIN: op_explain(w, it, s); break;
         case OP_SIMILAR: op_similar(w, it, s); break;
         case OP_ADD: op_add(w, it); break;
+        case OP_FEEDBACK: case OP_FEEDBACK2: op_feedback(w, it, s); break;
         case OP_SAVE_LOAD: op_save_load(w, it); break;
         case OP_TEXTS: op_texts(w, it); break;
         case OP_STATS: op_stats(w); break;

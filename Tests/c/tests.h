@@ -53,6 +53,8 @@ void test_texts(void);
 
 /* test_metadata.c */
 void test_metadata(void);
+/* test_feedback.c */
+void test_feedback(void);
 
 /* test_kg.c */
 void test_kg(void);

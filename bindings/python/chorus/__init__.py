@@ -14,7 +14,7 @@ from ._lib import LIBRARY_PATH as _LIBRARY_PATH
 from . import _capi, _progress
 from ._logging import forward_logs
 from .encoder import Encoder
-from .engine import Engine, Explanation, Recommendations
+from .engine import Engine, Event, Explanation, Recommendations
 from .knowledge import KnowledgeGraph
 from .errors import (
     BufferTooSmall,
@@ -55,6 +55,7 @@ __version__ = library_version()
 __all__ = [
     "Encoder",
     "Engine",
+    "Event",
     "Recommendations",
     "Explanation",
     "KnowledgeGraph",

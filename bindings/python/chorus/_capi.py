@@ -202,6 +202,60 @@ chorus_engine_add_scenario_interactions.argtypes = [
 ]
 chorus_engine_add_scenario_interactions.restype = chorus_status
 
+# ---- Live feedback ----------------------------------------------------------------------------
+
+# typedef enum chorus_event { CHORUS_EVENT_IMPRESSION = 0, ... CHORUS_EVENT_DISMISS = 6 } chorus_event;
+CHORUS_EVENT_IMPRESSION = 0
+CHORUS_EVENT_CLICK = 1
+CHORUS_EVENT_ADD_TO_CART = 2
+CHORUS_EVENT_PURCHASE = 3
+CHORUS_EVENT_RATING = 4
+CHORUS_EVENT_SKIP = 5
+CHORUS_EVENT_DISMISS = 6
+
+
+# typedef struct chorus_feedback_params {
+#     uint32_t struct_size;
+#     float impression, click, add_to_cart, purchase, rating, skip, dismiss;
+#     uint32_t reserved;
+# } chorus_feedback_params;
+class chorus_feedback_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("impression", c_float),
+        ("click", c_float),
+        ("add_to_cart", c_float),
+        ("purchase", c_float),
+        ("rating", c_float),
+        ("skip", c_float),
+        ("dismiss", c_float),
+        ("reserved", c_uint32),
+    ]
+
+
+# chorus_status chorus_feedback_params_init(chorus_feedback_params *params);
+# (In C a macro of that name calls chorus_feedback_params_init_sized with sizeof; from Python call that
+# with ctypes.sizeof.)
+chorus_feedback_params_init = lib.chorus_feedback_params_init
+chorus_feedback_params_init.argtypes = [POINTER(chorus_feedback_params)]
+chorus_feedback_params_init.restype = chorus_status
+
+# chorus_status chorus_feedback_params_init_sized(chorus_feedback_params *params, size_t struct_size);
+chorus_feedback_params_init_sized = lib.chorus_feedback_params_init_sized
+chorus_feedback_params_init_sized.argtypes = [POINTER(chorus_feedback_params), c_size_t]
+chorus_feedback_params_init_sized.restype = chorus_status
+
+# chorus_status chorus_engine_feedback(chorus_engine *engine, const int64_t *user_ids, const int64_t *item_ids,
+#                                      const int32_t *events, const float *values, const int64_t *timestamps,
+#                                      size_t n, const char *scenario, const int64_t *request_ids,
+#                                      const chorus_feedback_params *params);
+chorus_engine_feedback = lib.chorus_engine_feedback
+chorus_engine_feedback.argtypes = [
+    chorus_engine_p, POINTER(c_int64), POINTER(c_int64), POINTER(c_int32), POINTER(c_float), POINTER(c_int64),
+    c_size_t, c_char_p, POINTER(c_int64), POINTER(chorus_feedback_params),
+]
+chorus_engine_feedback.restype = chorus_status
+
 # typedef int32_t (*chorus_progress_fn)(const char *stage, double fraction, void *user_data);
 chorus_progress_fn = CFUNCTYPE(c_int32, c_char_p, c_double, c_void_p)
 
@@ -624,6 +678,7 @@ STRUCTS = {
     "chorus_explanation": chorus_explanation,
     "chorus_kg_train_params": chorus_kg_train_params,
     "chorus_kg_metrics": chorus_kg_metrics,
+    "chorus_feedback_params": chorus_feedback_params,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import datetime
+import enum
 import math
 import operator
 import os
@@ -66,6 +67,60 @@ class Recommendations(NamedTuple):
     shares: np.ndarray
     cold: Union[np.ndarray, bool]
     agents: Tuple[str, ...]
+
+
+class Event(enum.IntEnum):
+    """Feedback event types (chorus.h's ``chorus_event``) for :meth:`Engine.feedback`; the names
+    (``"click"``, ``"add_to_cart"``...) are accepted too."""
+
+    IMPRESSION = _capi.CHORUS_EVENT_IMPRESSION
+    CLICK = _capi.CHORUS_EVENT_CLICK
+    ADD_TO_CART = _capi.CHORUS_EVENT_ADD_TO_CART
+    PURCHASE = _capi.CHORUS_EVENT_PURCHASE
+    RATING = _capi.CHORUS_EVENT_RATING
+    SKIP = _capi.CHORUS_EVENT_SKIP
+    DISMISS = _capi.CHORUS_EVENT_DISMISS
+
+
+#: The default reward of each event type (chorus_feedback_params_init).
+DEFAULT_REWARDS = {"impression": 0.0, "click": 1.0, "add_to_cart": 2.0, "purchase": 4.0, "rating": 1.0,
+                   "skip": -0.5, "dismiss": -1.0}
+
+
+def _event_code(value, position: int) -> int:
+    if isinstance(value, Event):
+        return int(value)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        key = value.strip().lower().replace("-", "_").replace(" ", "_")
+        if key.upper() not in Event.__members__:
+            raise InvalidArgument(f"events[{position}] is {value!r}, not an event type "
+                                  f"({', '.join(e.name.lower() for e in Event)})")
+        return int(Event[key.upper()])
+    try:
+        code = operator.index(value)
+    except TypeError:
+        raise TypeError(f"events[{position}] must be an event name, an Event or an int, got {type(value).__name__}") from None
+    if not -2**31 <= code < 2**31:
+        raise InvalidArgument(f"events[{position}] is {code}, not an event type")
+    return code  # the library refuses codes outside chorus_event
+
+
+def _events_array(events, n: int) -> np.ndarray:
+    """int32 event codes from names, Events or ints; one value stands for every event of the batch."""
+    if isinstance(events, (str, bytes, Event)) or np.ndim(events) == 0:
+        return np.full(n, _event_code(events if not isinstance(events, np.ndarray) else events.item(), 0), dtype=np.int32)
+    if isinstance(events, (list, tuple)) and not all(isinstance(v, int) and not isinstance(v, bool) for v in events):
+        return np.array([_event_code(v, i) for i, v in enumerate(events)], dtype=np.int32)  # mixed names, Events, ints
+    arr = np.asarray(events)
+    if arr.ndim > 1:
+        raise InvalidArgument(f"events must be one-dimensional, got shape {arr.shape}")
+    if arr.dtype.kind in "iu":
+        if arr.size and (int(arr.min()) < -2**31 or int(arr.max()) >= 2**31):
+            raise InvalidArgument("events holds a value outside the int32 range")
+        return np.ascontiguousarray(arr, dtype=np.int32)
+    return np.array([_event_code(v, i) for i, v in enumerate(arr.tolist())], dtype=np.int32)
 
 
 class Explanation(NamedTuple):
@@ -324,6 +379,88 @@ class Engine(HostIds, NativeObject):
                     _ptr(t, c_int64), n))
             commit_users()
             commit_items()
+
+    def feedback(self, user_ids: IdsLike, item_ids: IdsLike, events: Any, values: ArrayLike = None, timestamps: ArrayLike = None,
+                 scenario: Optional[str] = None, request_ids: ArrayLike = None, *,
+                 rewards: Optional[Mapping[str, float]] = None) -> None:
+        """Records live feedback, seen by the next :meth:`recommend` without a refit.
+
+        ``engine.feedback(42, 7, "click")`` or, batch-first, ``engine.feedback(users, items,
+        ["click", "purchase", ...], values=..., timestamps=...)``.
+
+        Args:
+            user_ids, item_ids: ids as :meth:`add_interactions` takes them, integers or strings (scalars
+                for one event); unknown ones become new.
+            events: event names (``"impression"``, ``"click"``, ``"add_to_cart"``, ``"purchase"``,
+                ``"rating"``, ``"skip"``, ``"dismiss"``), :class:`Event` values or their ints; one
+                value for the whole batch is repeated.
+            values: optional, finite and >= 0 (default 1): the event's value (a rating, a quantity).
+                An event's reward is its type's reward times its value.
+            timestamps: optional Unix seconds or datetime64 (default: now); any order.
+            scenario: the scenario of the events (see :meth:`define_scenario`).
+            request_ids: optional ids of the served requests the events answer (checked, reserved
+                for the propensity log).
+            rewards: optional ``{event name: reward}`` overriding :data:`DEFAULT_REWARDS`.
+
+        Positive rewards become interactions (weight = reward) for the next :meth:`fit` and update
+        the online state at once: the item leaves the user's recommendations, joins their history,
+        counts for popularity, and the user's ALS/BPR vectors are folded in (a new user is served
+        personally from their first events). Negative rewards demote (skip) or drop (dismiss) the
+        item for that user. Before the first fit events are accumulated. The batch is validated
+        whole: on error nothing is recorded.
+
+        Raises:
+            InvalidArgument: lengths differ, an unknown event, a NaN, infinite or negative value,
+                item id -1, a reward that is not finite.  NotFound: an undefined scenario.
+        """
+        handle = self._live()
+        user_map, item_map = self._ids("user"), self._ids("item")
+        with user_map.lock, item_map.lock:
+            users, commit_users = user_map.encode_new(user_ids, _name(user_ids, "user_ids"), self._space_in_use("user"))
+            items, commit_items = item_map.encode_new(item_ids, _name(item_ids, "item_ids"), self._space_in_use("item"))
+            self._feedback(handle, users, items, events, values, timestamps, scenario, request_ids, rewards)
+            commit_users()
+            commit_items()
+
+    def _feedback(self, handle: Any, users: np.ndarray, items: np.ndarray, events: Any, values: ArrayLike,
+                  timestamps: ArrayLike, scenario: Optional[str], request_ids: ArrayLike,
+                  rewards: Optional[Mapping[str, float]]) -> None:
+        n = users.size
+        if items.size != n:
+            raise InvalidArgument(f"user_ids and item_ids differ in length ({n} vs {items.size})")
+        if n == 0:
+            raise InvalidArgument("no feedback: user_ids is empty")
+        codes = _events_array(events, n)
+        if codes.size != n:
+            raise InvalidArgument(f"events has {codes.size} elements for {n} events")
+        v = t = r = None
+        if values is not None:
+            v = _float32_array(values, "values")
+            if v.size == 1 and n > 1:
+                v = np.full(n, v[0], dtype=np.float32)
+            if v.size != n:
+                raise InvalidArgument(f"values has {v.size} elements for {n} events")
+        if timestamps is not None:
+            t = _timestamps_array(timestamps)
+            if t.size != n:
+                raise InvalidArgument(f"timestamps has {t.size} elements for {n} events")
+        if request_ids is not None:
+            r = _int64_array(request_ids, "request_ids")
+            if r.size != n:
+                raise InvalidArgument(f"request_ids has {r.size} elements for {n} events")
+        params = None
+        if rewards is not None:
+            params = _capi.chorus_feedback_params()
+            check(_capi.chorus_feedback_params_init_sized(byref(params), ctypes.sizeof(params)))
+            for name, reward in dict(rewards).items():
+                key = str(name).strip().lower().replace("-", "_")
+                if key not in DEFAULT_REWARDS:
+                    raise InvalidArgument(f"rewards names {name!r}, not an event type ({', '.join(DEFAULT_REWARDS)})")
+                setattr(params, key, _float(reward, f"rewards[{name!r}]"))
+        check(_capi.chorus_engine_feedback(
+            handle, _ptr(users, c_int64), _ptr(items, c_int64), _ptr(codes, ctypes.c_int32), _ptr(v, c_float),
+            _ptr(t, c_int64), n, None if scenario is None else _text(scenario, "scenario"), _ptr(r, c_int64),
+            None if params is None else byref(params)))
 
     def define_scenario(self, name: str, description: str = "") -> None:
         """Defines (or redefines) a scenario: ``engine.define_scenario("home", "the home feed: a
