@@ -143,8 +143,9 @@ def recommend_all(spark: Any, snapshot_path: Any, users: Any, k: int = 10, *, us
     with Engine.load(path) as engine:
         user_kind = "str" if engine._ids("user").kind == "str" else "int"
         item_kind = "str" if engine._ids("item").kind == "str" else "int"
-        if agent is not None:  # an unknown agent fails here, not in every task
-            engine._query_params(include_seen, None, None, agent)
+        # One recommendation on the driver: a k above the catalogue or an unknown agent fails
+        # here, once, not in every task.
+        _recommend_codes(engine, np.array([-1], dtype=np.int64), k, bool(include_seen), agent)
 
     if isinstance(users, DataFrame):
         col = _user_column(users, user_col)
@@ -292,17 +293,7 @@ def _local_snapshot(spec: _Spec) -> str:
 def _score_batch(engine: Engine, spec: _Spec, batch: List[Any]) -> Iterator[Tuple[Any, int, Any, float, bool]]:
     codes = _user_codes(engine, spec.user_kind, batch)
     n, k = codes.size, spec.k
-    params, keep = engine._query_params(spec.include_seen, None, None, spec.agent)
-    ids = np.empty((n, k), dtype=np.int64)
-    scores = np.empty((n, k), dtype=np.float32)
-    flags = np.zeros(n, dtype=np.uint32)
-    # chorus_engine_recommend with the per-user flags and no shares: Engine.recommend's call, plus
-    # the cold flags, without the cost of return_details' shares.
-    check(_capi.chorus_engine_recommend(
-        engine._live(), codes.ctypes.data_as(POINTER(c_int64)), n, k, byref(params),
-        ids.ctypes.data_as(POINTER(c_int64)), scores.ctypes.data_as(POINTER(c_float)), ids.size,
-        None, 0, flags.ctypes.data_as(POINTER(c_uint32))))
-    del keep
+    ids, scores, flags = _recommend_codes(engine, codes, k, spec.include_seen, spec.agent)
     items = engine._ids("item").decode(ids)
     filled = ids != _capi.CHORUS_NO_ITEM
     cold = (flags & _capi.CHORUS_USER_COLD_FALLBACK) != 0
@@ -312,6 +303,24 @@ def _score_batch(engine: Engine, spec: _Spec, batch: List[Any]) -> Iterator[Tupl
         for r in range(k):
             if row_filled[r]:
                 yield (user, r + 1, row_items[r], row_scores[r], is_cold)
+
+
+def _recommend_codes(engine: Engine, codes: np.ndarray, k: int, include_seen: bool,
+                     agent: Optional[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """chorus_engine_recommend on library ids, with the per-user flags and no shares:
+    Engine.recommend's call plus the cold flags, without the cost of return_details' shares, and
+    open to the ids of strings never added (which Engine.recommend refuses)."""
+    n = codes.size
+    params, keep = engine._query_params(include_seen, None, None, agent)
+    ids = np.empty((n, k), dtype=np.int64)
+    scores = np.empty((n, k), dtype=np.float32)
+    flags = np.zeros(n, dtype=np.uint32)
+    check(_capi.chorus_engine_recommend(
+        engine._live(), codes.ctypes.data_as(POINTER(c_int64)), n, k, byref(params),
+        ids.ctypes.data_as(POINTER(c_int64)), scores.ctypes.data_as(POINTER(c_float)), ids.size,
+        None, 0, flags.ctypes.data_as(POINTER(c_uint32))))
+    del keep
+    return ids, scores, flags
 
 
 def _user_codes(engine: Engine, kind: str, batch: List[Any]) -> np.ndarray:
