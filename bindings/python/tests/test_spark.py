@@ -38,6 +38,8 @@ def spark():
     session = (SparkSession.builder.master("local[2]").appName("chorus-test-spark")
                .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", "2")
+               # A test's jobs are short: the JVM's quick compiler alone starts them sooner.
+               .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
                .config("spark.executorEnv.CHORUS_LIBRARY", chorus.library_path())
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
@@ -271,6 +273,20 @@ def test_library_version_mismatch_names_both(spark, int_snapshot, tmp_path):
     assert chorus_spark.recommend_all(spark, path, df, k=K).count() == 4 * K
 
 
+def test_no_library_on_the_executors_names_chorus_library(spark, int_snapshot, tmp_path):
+    _, path, users = int_snapshot
+    df = spark.createDataFrame([(u,) for u in users[:4]], "user_id long")
+    env = spark.sparkContext.environment
+    saved = env["CHORUS_LIBRARY"]
+    env["CHORUS_LIBRARY"] = str(tmp_path / "not-installed" / "libchorus.so")
+    try:
+        recs = chorus_spark.recommend_all(spark, path, df, k=K)
+        with pytest.raises(Exception, match=r"ImportError: chorus: \$CHORUS_LIBRARY is set to .*not-installed/libchorus\.so.*not a file"):
+            recs.collect()
+    finally:
+        env["CHORUS_LIBRARY"] = saved
+
+
 def test_ids_of_the_other_type_are_refused_on_the_driver(spark, int_snapshot, str_snapshot):
     _, int_path, _ = int_snapshot
     _, str_path, _ = str_snapshot
@@ -305,3 +321,19 @@ def test_the_binding_imports_without_pyspark():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": BINDING_DIR})
     assert out.returncode == 0 and out.stdout.strip() == "recommend_all", out.stderr
+
+
+def test_a_partition_loads_the_engine_once_and_recommends_in_batches(int_snapshot, monkeypatch):
+    """The task body itself, in this process: one Engine.load per partition, one library call per
+    batch_size users, nothing at all for an empty partition."""
+    engine, path, users = int_snapshot
+    loads, calls = [], []
+    real_load, real_recommend = chorus.Engine.load.__func__, chorus_spark._recommend_codes
+    monkeypatch.setattr(chorus.Engine, "load", classmethod(lambda cls, p: loads.append(p) or real_load(cls, p)))
+    monkeypatch.setattr(chorus_spark, "_recommend_codes", lambda e, codes, *a: calls.append(codes.size) or real_recommend(e, codes, *a))
+    spec = chorus_spark._Spec(str(path), True, os.path.getsize(path), chorus.library_version(), chorus.library_path(),
+                              "int", K, False, None, 40)
+    rows = list(chorus_spark._score_partition(spec, iter(users[:100])))
+    assert loads == [str(path)] and calls == [40, 40, 20]
+    assert len(rows) == 100 * K
+    assert list(chorus_spark._score_partition(spec, iter([]))) == [] and loads == [str(path)]
