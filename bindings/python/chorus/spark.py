@@ -17,7 +17,8 @@ How it runs:
   prefix>-<name>``, a hard link beside the process's temporary files): Spark never ships a second
   file under a name it has already shipped, so a snapshot saved again to the same path would
   otherwise be scored with the old file, silently. ``shared_path=True`` skips the shipping when the
-  path is on storage every executor mounts at the same place.
+  path is on storage every executor mounts at the same place. Either way each executor checks the
+  file it reads against the size and sha256 the driver read (once per Python worker and file).
 - Each partition loads the engine once through the Python binding and recommends for its users in
   batches of ``batch_size`` (one library call each). An empty partition loads nothing.
 
@@ -28,8 +29,8 @@ named by ``CHORUS_LIBRARY``) and, when the library is not inside the package,
 library's version with the driver's and fails, naming both, when they differ.
 
 Every failure names its cause: the snapshot missing on the driver (FileNotFoundError) or on an
-executor (:class:`SnapshotMissing`), another size there than on the driver
-(:class:`SnapshotMismatch`), the library version (:class:`LibraryMismatch`), input ids of the
+executor (:class:`SnapshotMissing`), another file there than the driver's (:class:`SnapshotMismatch`:
+another size or sha256), the library version (:class:`LibraryMismatch`), input ids of the
 wrong type (TypeError) or missing (InvalidArgument). Errors raised in a task reach the driver as
 Spark's ``PythonException``, whose message carries ours.
 
@@ -71,7 +72,7 @@ class SnapshotMissing(FileNotFoundError):
 
 
 class SnapshotMismatch(RuntimeError):
-    """The file an executor found is not the snapshot the driver read (another size)."""
+    """The file an executor found is not the snapshot the driver read (another size or sha256)."""
 
 
 class LibraryMismatch(RuntimeError):
@@ -84,6 +85,7 @@ class _Spec(NamedTuple):
     file: str                 # the name addFile shipped it under, or the shared path
     shared: bool
     size: int
+    sha256: str
     driver_version: str
     driver_library: str
     user_kind: str            # "int" or "str"
@@ -164,12 +166,13 @@ def recommend_all(spark: Any, snapshot_path: Any, users: Any, k: int = 10, *, us
 
     import chorus
     sc = spark.sparkContext
+    digest = _sha256(path)
     if shared_path:
         file = path
     else:
-        file = _content_addressed(path)
+        file = _content_addressed(path, digest)
         sc.addFile(os.path.join(_ship_dir(), file))
-    spec = _Spec(file, shared_path, os.path.getsize(path), chorus.library_version(), chorus.library_path(),
+    spec = _Spec(file, shared_path, os.path.getsize(path), digest, chorus.library_version(), chorus.library_path(),
                  user_kind, k, bool(include_seen), agent, batch_size)
     schema = T.StructType([
         T.StructField("user", T.StringType() if user_kind == "str" else T.LongType(), False),
@@ -220,14 +223,18 @@ def _ship_dir() -> str:
         return d
 
 
-def _content_addressed(path: str) -> str:
-    """The name the snapshot ships under, ``chorus-<sha256 prefix>-<basename>``, made in the ship
-    directory as a hard link to `path` (a copy across file systems)."""
+def _sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
-    name = f"chorus-{h.hexdigest()[:_DIGEST_CHARS]}-{os.path.basename(path)}"
+    return h.hexdigest()
+
+
+def _content_addressed(path: str, digest: str) -> str:
+    """The name the snapshot ships under, ``chorus-<sha256 prefix>-<basename>``, made in the ship
+    directory as a hard link to `path` (a copy across file systems)."""
+    name = f"chorus-{digest[:_DIGEST_CHARS]}-{os.path.basename(path)}"
     target = os.path.join(_ship_dir(), name)
     if not os.path.exists(target):
         tmp = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp"
@@ -287,7 +294,30 @@ def _local_snapshot(spec: _Spec) -> str:
     if size != spec.size:
         raise SnapshotMismatch(f"the engine snapshot on this executor, {path!r}, has {size} bytes; the "
                                f"driver's has {spec.size}: another file, or changed since recommend_all")
+    digest = _executor_digest(path)
+    if digest != spec.sha256:
+        raise SnapshotMismatch(f"the engine snapshot on this executor, {path!r}, has sha256 {digest[:16]}...; "
+                               f"the driver's has {spec.sha256[:16]}...: another file of the same size, or "
+                               "changed since recommend_all")
     return path
+
+
+# (path, inode, size, mtime) -> sha256, in this Python worker: Spark reuses workers across tasks, so
+# a file is hashed once per worker, not once per partition.
+_digests: dict = {}
+_digests_lock = threading.Lock()
+
+
+def _executor_digest(path: str) -> str:
+    st = os.stat(path)
+    key = (path, st.st_ino, st.st_size, st.st_mtime_ns)
+    with _digests_lock:
+        digest = _digests.get(key)
+    if digest is None:
+        digest = _sha256(path)
+        with _digests_lock:
+            _digests[key] = digest
+    return digest
 
 
 def _score_batch(engine: Engine, spec: _Spec, batch: List[Any]) -> Iterator[Tuple[Any, int, Any, float, bool]]:

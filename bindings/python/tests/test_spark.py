@@ -233,6 +233,17 @@ def test_another_file_at_the_shared_path(spark, int_snapshot, tmp_path):
         f.write(b"more")
     with pytest.raises(Exception, match=r"SnapshotMismatch: .*replaced\.chorus.*has \d+ bytes; the driver's has \d+"):
         recs.collect()
+    # The same size, another content (here one byte changed in place): the sha256 tells, before
+    # the loader's checksums would.
+    shutil.copyfile(path, shared)
+    recs = chorus_spark.recommend_all(spark, shared, df, k=K, shared_path=True)
+    with open(shared, "r+b") as f:
+        f.seek(os.path.getsize(shared) // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(Exception, match=r"SnapshotMismatch: .*replaced\.chorus.*has sha256 [0-9a-f]{16}\.\.\.; the driver's has [0-9a-f]{16}"):
+        recs.collect()
 
 
 def _library_of_another_version(tmp_path):
@@ -331,7 +342,8 @@ def test_a_partition_loads_the_engine_once_and_recommends_in_batches(int_snapsho
     real_load, real_recommend = chorus.Engine.load.__func__, chorus_spark._recommend_codes
     monkeypatch.setattr(chorus.Engine, "load", classmethod(lambda cls, p: loads.append(p) or real_load(cls, p)))
     monkeypatch.setattr(chorus_spark, "_recommend_codes", lambda e, codes, *a: calls.append(codes.size) or real_recommend(e, codes, *a))
-    spec = chorus_spark._Spec(str(path), True, os.path.getsize(path), chorus.library_version(), chorus.library_path(),
+    spec = chorus_spark._Spec(str(path), True, os.path.getsize(path), chorus_spark._sha256(str(path)),
+                              chorus.library_version(), chorus.library_path(),
                               "int", K, False, None, 40)
     rows = list(chorus_spark._score_partition(spec, iter(users[:100])))
     assert loads == [str(path)] and calls == [40, 40, 20]
