@@ -4,10 +4,11 @@
         --snapshot /tmp/ml.chorus --out /tmp/recs.parquet            # local[2], fits if needed
 
 On a cluster (examples/spark/README.md): spark-submit with the binding and the library on the
-executors, the snapshot on storage the driver can read, --master left to spark-submit:
+executors (the wheel installed on every node, or a packed environment in --archives), the snapshot
+where the driver can read it, --master left to spark-submit:
 
-    spark-submit --py-files chorus.zip --conf spark.executorEnv.CHORUS_LIBRARY=/opt/chorus/libchorus.so \\
-        examples/spark/score.py --master "" --snapshot /shared/ml.chorus --users hdfs:///ratings.csv --out hdfs:///recs
+    spark-submit --master yarn --conf spark.executorEnv.CHORUS_LIBRARY=/opt/chorus/libchorus.so \\
+        examples/spark/score.py --master "" --snapshot /mnt/models/ml.chorus --users hdfs:///ratings.csv --out hdfs:///recs
 """
 
 import argparse
