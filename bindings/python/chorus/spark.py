@@ -142,37 +142,45 @@ def recommend_all(spark: Any, snapshot_path: Any, users: Any, k: int = 10, *, us
     path = os.path.abspath(os.fspath(snapshot_path))
     if not os.path.isfile(path):
         raise FileNotFoundError(f"snapshot {path!r} does not exist on the driver (or is not a file)")
-    with Engine.load(path) as engine:
-        user_kind = "str" if engine._ids("user").kind == "str" else "int"
-        item_kind = "str" if engine._ids("item").kind == "str" else "int"
-        # One recommendation on the driver: a k above the catalogue or an unknown agent fails
-        # here, once, not in every task.
-        _recommend_codes(engine, np.array([-1], dtype=np.int64), k, bool(include_seen), agent)
+    # What is checked here, hashed and shipped is one file: a hard link (a copy across file
+    # systems) taken first, which a later save to `path` (a rename) cannot change.
+    local = path if shared_path else _stage(path)
+    try:
+        digest, size = _sha256(local), os.path.getsize(local)
+        with Engine.load(local) as engine:
+            user_kind = "str" if engine._ids("user").kind == "str" else "int"
+            item_kind = "str" if engine._ids("item").kind == "str" else "int"
+            # One recommendation on the driver: a k above the catalogue or an unknown agent fails
+            # here, once, not in every task.
+            _recommend_codes(engine, np.array([-1], dtype=np.int64), k, bool(include_seen), agent)
 
-    if isinstance(users, DataFrame):
-        col = _user_column(users, user_col)
-        type_name = type(users.schema[col].dataType).__name__
-        if (user_kind == "str") != (type_name == "StringType") or (user_kind == "int" and type_name not in _INTEGRAL):
-            theirs = "strings" if user_kind == "str" else "integers"
-            raise TypeError(f"users column {col!r} is {users.schema[col].dataType.simpleString()}, but the "
-                            f"snapshot's user ids are {theirs}")
-        ids = users.select(col).rdd.map(operator.itemgetter(0))
-    elif isinstance(users, RDD):
-        ids = users
-    else:
-        raise TypeError(f"users must be a pyspark DataFrame or RDD of ids, got {type(users).__name__}")
-    if num_partitions is not None:
-        ids = ids.repartition(num_partitions)
+        if isinstance(users, DataFrame):
+            col = _user_column(users, user_col)
+            type_name = type(users.schema[col].dataType).__name__
+            if (user_kind == "str") != (type_name == "StringType") or (user_kind == "int" and type_name not in _INTEGRAL):
+                theirs = "strings" if user_kind == "str" else "integers"
+                raise TypeError(f"users column {col!r} is {users.schema[col].dataType.simpleString()}, but the "
+                                f"snapshot's user ids are {theirs}")
+            ids = users.select(col).rdd.map(operator.itemgetter(0))
+        elif isinstance(users, RDD):
+            ids = users
+        else:
+            raise TypeError(f"users must be a pyspark DataFrame or RDD of ids, got {type(users).__name__}")
+        if num_partitions is not None:
+            ids = ids.repartition(num_partitions)
+    except BaseException:
+        if not shared_path:
+            os.remove(local)
+        raise
 
     import chorus
     sc = spark.sparkContext
-    digest = _sha256(path)
     if shared_path:
         file = path
     else:
-        file = _content_addressed(path, digest)
+        file = _content_addressed(local, path, digest)
         sc.addFile(os.path.join(_ship_dir(), file))
-    spec = _Spec(file, shared_path, os.path.getsize(path), digest, chorus.library_version(), chorus.library_path(),
+    spec = _Spec(file, shared_path, size, digest, chorus.library_version(), chorus.library_path(),
                  user_kind, k, bool(include_seen), agent, batch_size)
     schema = T.StructType([
         T.StructField("user", T.StringType() if user_kind == "str" else T.LongType(), False),
@@ -231,18 +239,28 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def _content_addressed(path: str, digest: str) -> str:
-    """The name the snapshot ships under, ``chorus-<sha256 prefix>-<basename>``, made in the ship
-    directory as a hard link to `path` (a copy across file systems)."""
+def _stage(path: str) -> str:
+    """A hard link to `path` in the ship directory (a copy across file systems), under a
+    temporary name."""
+    fd, staged = tempfile.mkstemp(prefix=".staged-", dir=_ship_dir())
+    os.close(fd)
+    os.remove(staged)
+    try:
+        os.link(path, staged)
+    except OSError:
+        shutil.copyfile(path, staged)
+    return staged
+
+
+def _content_addressed(staged: str, path: str, digest: str) -> str:
+    """Renames the staged file to the name it ships under, ``chorus-<sha256 prefix>-<basename of
+    path>``; returns that name. Spark ships a name once: an identical file already there stays."""
     name = f"chorus-{digest[:_DIGEST_CHARS]}-{os.path.basename(path)}"
     target = os.path.join(_ship_dir(), name)
-    if not os.path.exists(target):
-        tmp = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp"
-        try:
-            os.link(path, tmp)
-        except OSError:
-            shutil.copyfile(path, tmp)
-        os.replace(tmp, target)
+    if os.path.exists(target):
+        os.remove(staged)
+    else:
+        os.replace(staged, target)
     return name
 
 

@@ -313,6 +313,8 @@ def test_ids_of_the_other_type_are_refused_on_the_driver(spark, int_snapshot, st
         chorus_spark.recommend_all(spark, int_path, spark.createDataFrame([(1,)], "user_id long"), agent="nope")
     with pytest.raises(chorus.InvalidArgument, match="k"):
         chorus_spark.recommend_all(spark, int_path, spark.createDataFrame([(1,)], "user_id long"), k=N_ITEMS + 1)
+    # nothing of the refused calls stays in the directory files are shipped from
+    assert not glob.glob(os.path.join(chorus_spark._ship_dir(), ".staged-*"))
 
 
 def test_null_and_mistyped_ids_fail_in_the_task(spark, int_snapshot):
