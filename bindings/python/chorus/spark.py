@@ -14,7 +14,8 @@ How it runs:
   Python worker's memory, then have to write to disk anyway since ``Engine.load`` reads a path;
   addFile fetches it once per executor to local disk, where each task finds it with
   ``SparkFiles.get``). It is shipped under a content-addressed name (``chorus-<sha256
-  prefix>-<name>``, a hard link beside the process's temporary files): Spark never ships a second
+  prefix>-<name>``, a hard link in a temporary directory of the driver process, taken before the
+  driver reads the file): Spark never ships a second
   file under a name it has already shipped, so a snapshot saved again to the same path would
   otherwise be scored with the old file, silently. ``shared_path=True`` skips the shipping when the
   path is on storage every executor mounts at the same place. Either way each executor checks the
@@ -22,10 +23,11 @@ How it runs:
 - Each partition loads the engine once through the Python binding and recommends for its users in
   batches of ``batch_size`` (one library call each). An empty partition loads nothing.
 
-Executors need the binding and the library: the ``chorus`` package importable (``pip install`` of
-the built wheel, which carries the library, or ``--py-files`` of the package with the library
-named by ``CHORUS_LIBRARY``) and, when the library is not inside the package,
-``spark.executorEnv.CHORUS_LIBRARY`` set to its path on the executors. Each task compares its
+Executors need the binding and the library: the ``chorus`` package importable (the built wheel,
+which carries the library, installed on every node or in a packed environment shipped with
+``--archives``; not a zip in ``--py-files``: the binding reads files beside its modules) and, when
+the library is not inside the package, ``spark.executorEnv.CHORUS_LIBRARY`` set to its path on the
+executors. Each task compares its
 library's version with the driver's and fails, naming both, when they differ.
 
 Every failure names its cause: the snapshot missing on the driver (FileNotFoundError) or on an
