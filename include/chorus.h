@@ -385,6 +385,29 @@ chorus_status chorus_engine_similar_items(const chorus_engine *engine, const int
                                           int64_t *out_item_ids, float *out_scores,
                                           size_t capacity);
 
+/* The `k` users most similar to each of `n_users` users: the cosine of their user vectors in the
+ * model's first factor agent (als, else bpr), the user itself excluded, best first. Row u of the
+ * outputs (slots u*k ... u*k+k-1) holds user_ids[u]'s similar users; `out_user_ids`, `out_scores`:
+ * caller buffers of `capacity` >= n_users * k elements. A user whose vector is zero is at cosine 0
+ * from everyone. When fewer than k users are candidates (k equal to the user count, or lists below),
+ * the remaining slots hold score -INFINITY and id CHORUS_NO_ITEM (-1); as -1 may be one of your user
+ * ids, tell an empty slot by its score.
+ * - `allow_users` (optional, `n_allow` ids; NULL with n_allow 0 = every user): only these users
+ *   are candidates; `deny_users` (optional, `n_deny` ids): never these. Ids the model does not know
+ *   are ignored in both lists. A NULL list with a non-zero count is CHORUS_ERR_INVALID_ARGUMENT.
+ * The users are those of the fitted model (the users a fit saw interactions of). k must be in 1 ...
+ * the number of those users, else CHORUS_ERR_INVALID_ARGUMENT; a user the model does not know is
+ * CHORUS_ERR_NOT_FOUND, a model without a factor agent (fitted with `agents` naming neither als nor
+ * bpr) CHORUS_ERR_INVALID_ARGUMENT, before the first fit CHORUS_ERR_NOT_FITTED; on any failure
+ * nothing is written. Other arguments and errors as chorus_engine_similar_items. All arrays
+ * [borrowed]. Thread-safe. */
+chorus_status chorus_engine_similar_users(const chorus_engine *engine, const int64_t *user_ids,
+                                          size_t n_users, size_t k,
+                                          const int64_t *allow_users, size_t n_allow,
+                                          const int64_t *deny_users, size_t n_deny,
+                                          int64_t *out_user_ids, float *out_scores,
+                                          size_t capacity);
+
 /* Why `item_id` is recommended to `user_id` under `params` (its query and history count; agent,
  * flags and diversity do not), all from one model in one call:
  * - `out` [required]: the item's score for the request, the item of the user's history it is

@@ -265,6 +265,13 @@ public final class Engine: Sendable {
         try serving().similarItems(items: items, k: k, allow: allow, deny: deny, outIds: outIds, outScores: outScores)
     }
 
+    /// The k users most similar to each given user (cosine of the first factor agent's user vectors;
+    /// `ServingSnapshot.similarUsers`).
+    public func similarUsers(users: UnsafeBufferPointer<Int64>, k: Int, allow: Set<Int64>?, deny: Set<Int64>,
+                             outIds: UnsafeMutablePointer<Int64>, outScores: UnsafeMutablePointer<Float>) throws(ChorusError) {
+        try serving().similarUsers(users: users, k: k, allow: allow, deny: deny, outIds: outIds, outScores: outScores)
+    }
+
     /// Explains `item` for `user` under `options` (its query, history and scenario count; `agent`
     /// and `diversity` do not): each agent's share, its reason, a sentence (`Explainer`).
     /// - Throws: `.notFitted`; `.notFound` for an item the model does not know.

@@ -34,6 +34,7 @@ void test_recommend_errors(const chorus_engine *e);
 void test_cold_user(const chorus_engine *e);
 void test_filters(const chorus_engine *e);
 void test_similar(const chorus_engine *e);
+void test_similar_users(const chorus_engine *e);
 
 /* test_snapshots.c */
 void test_snapshots(chorus_engine *e);

@@ -343,6 +343,19 @@ chorus_engine_similar_items.argtypes = [
 ]
 chorus_engine_similar_items.restype = chorus_status
 
+# chorus_status chorus_engine_similar_users(const chorus_engine *engine, const int64_t *user_ids,
+#                                           size_t n_users, size_t k,
+#                                           const int64_t *allow_users, size_t n_allow,
+#                                           const int64_t *deny_users, size_t n_deny,
+#                                           int64_t *out_user_ids, float *out_scores,
+#                                           size_t capacity);
+chorus_engine_similar_users = lib.chorus_engine_similar_users
+chorus_engine_similar_users.argtypes = [
+    chorus_engine_p, POINTER(c_int64), c_size_t, c_size_t, POINTER(c_int64), c_size_t, POINTER(c_int64), c_size_t,
+    POINTER(c_int64), POINTER(c_float), c_size_t,
+]
+chorus_engine_similar_users.restype = chorus_status
+
 # chorus_status chorus_engine_agent_count(const chorus_engine *engine, size_t *out_count);
 chorus_engine_agent_count = lib.chorus_engine_agent_count
 chorus_engine_agent_count.argtypes = [chorus_engine_p, POINTER(c_size_t)]

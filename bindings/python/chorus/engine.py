@@ -607,6 +607,41 @@ class Engine(HostIds, NativeObject):
         ids = self._ids("item").decode(ids)
         return (ids[0], scores[0]) if scalar else (ids, scores)
 
+    def similar_users(self, user_ids: IdsLike, k: int = 10, *, users: IdsLike = None,
+                      deny_users: IdsLike = None) -> IdsAndScores:
+        """The `k` users most similar to each user: the cosine of their vectors in the model's first
+        factor agent (als, else bpr), the user itself excluded, best first. Shapes as in
+        :meth:`recommend`: (n_users, k), or 1-D for a scalar id. Slots past the candidates hold
+        score ``-inf`` (and id ``NO_ITEM``, or None for string ids): test the score, as -1 may be
+        one of your user ids.
+
+        Args:
+            user_ids: users the fitted model knows.
+            k: 1 ... the model's user count.
+            users: only these users are candidates (ids the model does not know are ignored; a
+                string id never added raises NotFound).
+            deny_users: never these users (unknown ids are ignored).
+
+        Raises:
+            NotFound: a user the model does not know.  InvalidArgument: k out of range, or a model
+            fitted without als or bpr.  NotFitted.
+        """
+        handle = self._live()
+        scalar = np.ndim(user_ids) == 0
+        id_map = self._ids("user")
+        query = id_map.encode_known(user_ids, "user_ids")
+        k = _k(k)
+        allow = None if users is None else id_map.encode_known(users, "users")
+        deny = None if deny_users is None else id_map.encode_known(deny_users, "deny_users", skip_unknown=True)
+        n = query.size
+        ids = np.empty((n, k), dtype=np.int64)
+        scores = np.empty((n, k), dtype=np.float32)
+        check(_capi.chorus_engine_similar_users(
+            handle, _ptr(query, c_int64), n, k, _ptr(allow, c_int64), 0 if allow is None else allow.size,
+            _ptr(deny, c_int64), 0 if deny is None else deny.size, _ptr(ids, c_int64), _ptr(scores, c_float), ids.size))
+        ids = id_map.decode(ids)
+        return (ids[0], scores[0]) if scalar else (ids, scores)
+
     # -- texts -------------------------------------------------------------------------------------
 
     def _set_texts(self, what: str, ids_or_mapping, texts, id_col: Optional[str], text_col: str) -> None:
