@@ -86,6 +86,7 @@ int main(void) {
     test_encoder(e);
     chorus_engine_free(e);
     test_texts();
+    test_texts_progress();
     test_kg();
     test_metadata();
     test_log_callback();

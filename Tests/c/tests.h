@@ -51,6 +51,7 @@ int all_offsets_rejected(const char *scratch, const unsigned char *buf, size_t l
 /* test_texts.c */
 void test_encoder(const chorus_engine *engine);
 void test_texts(void);
+void test_texts_progress(void);
 
 /* test_metadata.c */
 void test_metadata(void);

@@ -625,6 +625,31 @@ chorus_kg_load = _declare("chorus_kg_load", [c_char_p, POINTER(chorus_kg_p)])
 # chorus_status chorus_engine_knowledge_graph(chorus_engine *engine, chorus_kg **out_kg);
 chorus_engine_knowledge_graph = _declare("chorus_engine_knowledge_graph", [chorus_engine_p, POINTER(chorus_kg_p)])
 
+# ---- Texts with options ----------------------------------------------------------------------
+
+
+class chorus_texts_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("threads", c_uint32),
+        ("progress", chorus_progress_fn),
+        ("progress_user_data", c_void_p),
+    ]
+
+
+# chorus_status chorus_texts_params_init(chorus_texts_params *params);
+chorus_texts_params_init = _declare("chorus_texts_params_init", [POINTER(chorus_texts_params)])
+# chorus_status chorus_engine_set_item_texts_ex(chorus_engine *engine, const int64_t *item_ids,
+#                                               const char *const *texts, size_t n,
+#                                               const chorus_texts_params *params);
+chorus_engine_set_item_texts_ex = _declare("chorus_engine_set_item_texts_ex", [
+    chorus_engine_p, POINTER(c_int64), POINTER(c_char_p), c_size_t, POINTER(chorus_texts_params)])
+# chorus_status chorus_engine_set_user_texts_ex(chorus_engine *engine, const int64_t *user_ids,
+#                                               const char *const *texts, size_t n,
+#                                               const chorus_texts_params *params);
+chorus_engine_set_user_texts_ex = _declare("chorus_engine_set_user_texts_ex", [
+    chorus_engine_p, POINTER(c_int64), POINTER(c_char_p), c_size_t, POINTER(chorus_texts_params)])
+
 # ---- Layout check ----------------------------------------------------------------------------
 
 #: Every struct of chorus.h mirrored above, by its C name.
@@ -637,6 +662,7 @@ STRUCTS = {
     "chorus_explanation": chorus_explanation,
     "chorus_kg_train_params": chorus_kg_train_params,
     "chorus_kg_metrics": chorus_kg_metrics,
+    "chorus_texts_params": chorus_texts_params,
 }
 
 
