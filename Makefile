@@ -107,7 +107,8 @@ test-c-tsan: setup
 	  -L$(SWIFT_RUNTIME_DIR) -ldispatch -lBlocksRuntime -Wl,-rpath,$(SWIFT_RUNTIME_DIR) -lm -lpthread
 	TSAN_OPTIONS=halt_on_error=1 ./build/test_stress_tsan $(STRESS_ITERATIONS)
 
-test-python: lib
+# The CLI too: tests/test_report.py draws a report from a real `chorus eval --json` run.
+test-python: lib cli
 	CHORUS_LIBRARY=$(abspath $(LIB)) PYTHONPATH=bindings/python $(PYTHON) -m pytest -q bindings/python/tests
 
 # mypy --strict on the Python examples against the binding's annotations (also a test in test-python).

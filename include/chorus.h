@@ -13,7 +13,7 @@
  *   it), so a program built against an older header keeps working with a newer library. The
  *   library never reads or writes a byte past the caller's struct_size:
  *   - input structs (chorus_engine_params, chorus_fit_params, chorus_recommend_params,
- *     chorus_encoder_params, chorus_kg_train_params, chorus_feedback_params): 8 <= struct_size <= sizeof (at least
+ *     chorus_encoder_params, chorus_kg_train_params, chorus_feedback_params, chorus_texts_params): 8 <= struct_size <= sizeof (at least
  *     struct_size and the field after it); the fields past struct_size take the defaults their
  *     `_init` sets;
  *   - output structs (chorus_explanation, chorus_engine_stats, chorus_kg_metrics): from the size
@@ -200,7 +200,8 @@ chorus_status chorus_engine_add_interactions(chorus_engine *engine, const int64_
  * new items can be recommended before anyone interacts with them. `item_ids`, `texts` [borrowed]:
  * n entries, each text at most CHORUS_MAX_TEXT_BYTES; a NULL text is CHORUS_ERR_INVALID_ARGUMENT,
  * as is an id given twice in one call. The
- * batch is validated whole: on error nothing changes. Thread-safe; takes as long as encoding. */
+ * batch is validated whole: on error nothing changes. Thread-safe; takes as long as encoding
+ * (chorus_engine_set_item_texts_ex reports its progress and can be cancelled). */
 chorus_status chorus_engine_set_item_texts(chorus_engine *engine, const int64_t *item_ids,
                                            const char *const *texts, size_t n);
 
@@ -376,6 +377,33 @@ chorus_status chorus_fit_params_init_sized(chorus_fit_params *params, size_t str
  * are served from the previous model until the new one is published. */
 chorus_status chorus_engine_fit(chorus_engine *engine, const chorus_fit_params *params);
 
+/* Options of a text call that may take long (tens of thousands of texts through the transformer). */
+typedef struct chorus_texts_params {
+    uint32_t struct_size;
+    uint32_t threads;              /* encoder threads. 0 = default (number of CPUs) */
+    /* Optional: called on the calling thread with stage "encoding" and the fraction of the call's
+     * non-empty texts encoded: 0 before the first, then after each chunk of 512, last 1.0 once all
+     * are encoded and before anything is applied. Non-zero at any call cancels: the call returns
+     * CHORUS_ERR_CANCELLED and no text, vector or id of it is kept (the batch stays all or
+     * nothing). No engine lock is held during the call. */
+    chorus_progress_fn progress;
+    void *progress_user_data;      /* passed to progress */
+} chorus_texts_params;
+
+/* Fills `params` with defaults (and sets struct_size). Thread-safe. */
+chorus_status chorus_texts_params_init(chorus_texts_params *params);
+
+/* chorus_engine_set_item_texts / chorus_engine_set_user_texts with options: `params` [borrowed]
+ * may be NULL (as the plain calls: every CPU, no progress). Arguments, validation and errors as
+ * the plain calls, plus CHORUS_ERR_CANCELLED when `progress` asks to stop (nothing changes).
+ * Thread-safe. */
+chorus_status chorus_engine_set_item_texts_ex(chorus_engine *engine, const int64_t *item_ids,
+                                              const char *const *texts, size_t n,
+                                              const chorus_texts_params *params);
+chorus_status chorus_engine_set_user_texts_ex(chorus_engine *engine, const int64_t *user_ids,
+                                              const char *const *texts, size_t n,
+                                              const chorus_texts_params *params);
+
 /* Flags of chorus_recommend_params.flags. */
 #define CHORUS_RECOMMEND_INCLUDE_SEEN 1u /* do not exclude the items a user already interacted with */
 
@@ -467,6 +495,29 @@ chorus_status chorus_engine_similar_items(const chorus_engine *engine, const int
                                           size_t n_items, size_t k,
                                           const chorus_recommend_params *params,
                                           int64_t *out_item_ids, float *out_scores,
+                                          size_t capacity);
+
+/* The `k` users most similar to each of `n_users` users: the cosine of their user vectors in the
+ * model's first factor agent (als, else bpr), the user itself excluded, best first. Row u of the
+ * outputs (slots u*k ... u*k+k-1) holds user_ids[u]'s similar users; `out_user_ids`, `out_scores`:
+ * caller buffers of `capacity` >= n_users * k elements. A user whose vector is zero is at cosine 0
+ * from everyone. When fewer than k users are candidates (k equal to the user count, or lists below),
+ * the remaining slots hold score -INFINITY and id CHORUS_NO_ITEM (-1); as -1 may be one of your user
+ * ids, tell an empty slot by its score.
+ * - `allow_users` (optional, `n_allow` ids; NULL with n_allow 0 = every user): only these users
+ *   are candidates; `deny_users` (optional, `n_deny` ids): never these. Ids the model does not know
+ *   are ignored in both lists. A NULL list with a non-zero count is CHORUS_ERR_INVALID_ARGUMENT.
+ * The users are those of the fitted model (the users a fit saw interactions of). k must be in 1 ...
+ * the number of those users, else CHORUS_ERR_INVALID_ARGUMENT; a user the model does not know is
+ * CHORUS_ERR_NOT_FOUND, a model without a factor agent (fitted with `agents` naming neither als nor
+ * bpr) CHORUS_ERR_INVALID_ARGUMENT, before the first fit CHORUS_ERR_NOT_FITTED; on any failure
+ * nothing is written. Other arguments and errors as chorus_engine_similar_items. All arrays
+ * [borrowed]. Thread-safe. */
+chorus_status chorus_engine_similar_users(const chorus_engine *engine, const int64_t *user_ids,
+                                          size_t n_users, size_t k,
+                                          const int64_t *allow_users, size_t n_allow,
+                                          const int64_t *deny_users, size_t n_deny,
+                                          int64_t *out_user_ids, float *out_scores,
                                           size_t capacity);
 
 /* Why `item_id` is recommended to `user_id` under `params` (its query and history count; agent,

@@ -259,6 +259,18 @@ struct similar_items_result {
     std::vector<recommended_item> items;
 };
 
+/* A user similar to another, and the cosine of their user vectors. */
+struct similar_user {
+    int64_t user;
+    float score;
+};
+
+/* The users most similar to `user`, most similar first (fewer than k when fewer are candidates). */
+struct similar_users_result {
+    int64_t user;
+    std::vector<similar_user> users;
+};
+
 struct explanation {
     float score;
     /* The item of the user's history the item is most similar to, or CHORUS_NO_ITEM. */
@@ -680,6 +692,30 @@ public:
         std::vector<similar_items_result> out;
         out.reserve(n);
         for (size_t i = 0; i < n; i++) out.push_back(similar_items_result{item_ids[i], detail::row(ids, scores, {}, i, k, 0)});
+        return out;
+    }
+
+    /* The k users most similar to each user (cosine of the ALS, else BPR, user vectors): only among
+     * `allow_users` when set, never `deny_users`. */
+    std::vector<similar_users_result> similar_users(array_view<int64_t> user_ids, size_t k,
+                                                    const std::optional<std::vector<int64_t>> &allow_users = std::nullopt,
+                                                    const std::vector<int64_t> &deny_users = {}) const {
+        const size_t n = user_ids.size();
+        const size_t slots = detail::product(n, k, "user_ids.size() * k");
+        std::vector<int64_t> ids(slots);
+        std::vector<float> scores(slots);
+        detail::check(chorus_engine_similar_users(engine_, user_ids.data(), n, k,
+                                                  allow_users ? allow_users->data() : nullptr, allow_users ? allow_users->size() : 0,
+                                                  deny_users.data(), deny_users.size(), ids.data(), scores.data(), slots));
+        std::vector<similar_users_result> out;
+        out.reserve(n);
+        for (size_t i = 0; i < n; i++) {
+            similar_users_result r{user_ids[i], {}};
+            // An empty slot is told by its score: -1 may be a user id.
+            for (size_t j = 0; j < k; j++)
+                if (scores[i * k + j] != -std::numeric_limits<float>::infinity()) r.users.push_back({ids[i * k + j], scores[i * k + j]});
+            out.push_back(std::move(r));
+        }
         return out;
     }
 

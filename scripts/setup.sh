@@ -30,12 +30,12 @@ $sudo mkdir -p /usr/share/man/man1
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
   libopenblas-dev dpkg-dev bzip2 make gcc binutils openjdk-17-jre-headless >/dev/null
 
-echo "setup: Python packages (numpy, pytest; pandas, scipy, implicit, tqdm, mypy for the binding's tests)..."
+echo "setup: Python packages (numpy, pytest; pandas, scipy, implicit, tqdm, mypy, matplotlib for the binding's tests)..."
 python3 -m pip install -q --disable-pip-version-check numpy pytest "setuptools>=70.1" wheel
 # The binding's optional integrations, tested against the real packages: DataFrames and sparse
 # matrices in, chorus.compat.implicit checked with implicit's own evaluation, progress bars, and
-# mypy --strict on the examples.
-python3 -m pip install -q --disable-pip-version-check pandas scipy implicit tqdm mypy
+# mypy --strict on the examples, and chorus.report's figures (matplotlib).
+python3 -m pip install -q --disable-pip-version-check pandas scipy implicit tqdm mypy matplotlib
 # Batch scoring on Spark (chorus.spark): PySpark 3.5 runs on Java 17 (4.x needs 17 too, but is larger
 # and brings more dependencies); pinned so CI scores with the Spark the tests were written against.
 python3 -m pip install -q --disable-pip-version-check "pyspark==3.5.8"

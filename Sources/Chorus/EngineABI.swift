@@ -326,6 +326,33 @@ private func recommend(_ engine: OpaquePointer?, _ userIds: UnsafePointer<Int64>
     }
 }
 
+@c @implementation public func chorus_engine_similar_users(_ engine: OpaquePointer!, _ userIds: UnsafePointer<Int64>!, _ nUsers: Int, _ k: Int,
+                                                        _ allowUsers: UnsafePointer<Int64>!, _ nAllow: Int,
+                                                        _ denyUsers: UnsafePointer<Int64>!, _ nDeny: Int,
+                                                        _ outUserIds: UnsafeMutablePointer<Int64>!, _ outScores: UnsafeMutablePointer<Float>!,
+                                                        _ capacity: Int) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let e = try Handles.engine(engine)
+        let users = try Check.notNull(userIds, "user_ids")
+        let ids = try Check.notNull(outUserIds, "out_user_ids"), scores = try Check.notNull(outScores, "out_scores")
+        let nUsers = try Check.count(nUsers, "n_users"), k = try Check.count(k, "k")
+        let nAllow = try Check.count(nAllow, "n_allow"), nDeny = try Check.count(nDeny, "n_deny")
+        let capacity = Check.capacity(capacity)
+        guard nUsers > 0 else { throw .invalidArgument("n_users is 0") }
+        guard k > 0 else { throw .invalidArgument("k is 0") }
+        var allow: Set<Int64>? = nil
+        if let a = allowUsers { allow = Set(UnsafeBufferPointer(start: a, count: nAllow)) }
+        else if nAllow != 0 { throw .invalidArgument("allow_users is NULL but n_allow is \(nAllow)") }
+        var deny = Set<Int64>()
+        if let d = denyUsers { deny = Set(UnsafeBufferPointer(start: d, count: nDeny)) }
+        else if nDeny != 0 { throw .invalidArgument("deny_users is NULL but n_deny is \(nDeny)") }
+        let needed = try Check.product(nUsers, k, "n_users * k")
+        guard capacity >= needed else { throw .bufferTooSmall("capacity \(capacity) < n_users * k = \(needed)") }
+        try e.similarUsers(users: UnsafeBufferPointer(start: users, count: nUsers), k: k, allow: allow, deny: deny,
+                           outIds: ids, outScores: scores)
+    }
+}
+
 @c @implementation public func chorus_engine_agent_count(_ engine: OpaquePointer!, _ outCount: UnsafeMutablePointer<Int>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
         let e = try Handles.engine(engine)

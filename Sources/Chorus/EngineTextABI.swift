@@ -10,12 +10,38 @@ import ChorusCore
 // Item and user texts of an engine: validate -> convert -> Engine.setTexts -> map errors.
 
 private func setTexts(_ kind: TextCatalogue.Kind, _ engine: OpaquePointer?, _ ids: UnsafePointer<Int64>?, _ idsName: String,
-                      _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ n: Int) throws(ChorusError) {
+                      _ texts: UnsafePointer<UnsafePointer<CChar>?>?, _ n: Int,
+                      _ params: UnsafePointer<chorus_texts_params>? = nil) throws(ChorusError) {
     let e = try Handles.engine(engine)
     let idp = try Check.notNull(ids, idsName), tp = try Check.notNull(texts, "texts")
     let n = try Check.count(n, "n")
     guard n > 0 else { throw .invalidArgument("n is 0: nothing to set") }
-    try e.setTexts(kind, ids: Array(UnsafeBufferPointer(start: idp, count: n)), texts: try Check.strings(tp, n, "texts", maxBytes: Limits.maxTextBytes))
+    let c = try chorus_texts_params.read(params)
+    var progress: ((Double) -> Bool)? = nil
+    if let fn = c.progress {
+        let user = c.progress_user_data
+        progress = { fraction in "encoding".withCString { fn($0, fraction, user) != 0 } }
+    }
+    try e.setTexts(kind, ids: Array(UnsafeBufferPointer(start: idp, count: n)), texts: try Check.strings(tp, n, "texts", maxBytes: Limits.maxTextBytes),
+                   threads: Int(c.threads), progress: progress)
+}
+
+@c @implementation public func chorus_texts_params_init(_ params: UnsafeMutablePointer<chorus_texts_params>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        try chorus_texts_params.initialise(params, "params")
+    }
+}
+
+@c @implementation public func chorus_engine_set_item_texts_ex(_ engine: OpaquePointer!, _ itemIds: UnsafePointer<Int64>!,
+                                                            _ texts: UnsafePointer<UnsafePointer<CChar>?>!, _ n: Int,
+                                                            _ params: UnsafePointer<chorus_texts_params>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in try setTexts(.item, engine, itemIds, "item_ids", texts, n, params) }
+}
+
+@c @implementation public func chorus_engine_set_user_texts_ex(_ engine: OpaquePointer!, _ userIds: UnsafePointer<Int64>!,
+                                                            _ texts: UnsafePointer<UnsafePointer<CChar>?>!, _ n: Int,
+                                                            _ params: UnsafePointer<chorus_texts_params>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in try setTexts(.user, engine, userIds, "user_ids", texts, n, params) }
 }
 
 @c @implementation public func chorus_engine_set_item_texts(_ engine: OpaquePointer!, _ itemIds: UnsafePointer<Int64>!,

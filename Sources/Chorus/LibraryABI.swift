@@ -44,6 +44,7 @@ private let unknownStatus: StaticString = "CHORUS_UNKNOWN_STATUS"
     case "chorus_feedback_params": return MemoryLayout<chorus_feedback_params>.size
     case "chorus_kg_train_params": return MemoryLayout<chorus_kg_train_params>.size
     case "chorus_kg_metrics": return MemoryLayout<chorus_kg_metrics>.size
+    case "chorus_texts_params": return MemoryLayout<chorus_texts_params>.size
     default: return 0
     }
 }

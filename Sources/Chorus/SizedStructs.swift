@@ -155,6 +155,17 @@ extension chorus_kg_train_params: SizedStruct {
     static var firstLayoutSize: Int { currentSize }  // not grown since 0.1.0
 }
 
+extension chorus_texts_params: SizedStruct {
+    static let cName = "chorus_texts_params"
+    static var defaults: Self {
+        var p = Self()
+        p.struct_size = UInt32(currentSize)
+        return p
+    }
+    static var minimumSize: Int { inputMinimumSize }
+    static var firstLayoutSize: Int { currentSize }  // new in 0.3.0
+}
+
 extension chorus_engine_stats: SizedStruct {
     static let cName = "chorus_engine_stats"
     static var defaults: Self {

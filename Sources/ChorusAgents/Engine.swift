@@ -123,7 +123,8 @@ public final class Engine: Sendable {
     /// - Throws: `.invalidArgument` for mismatched lengths, an id twice in one call, a text over
     ///   `Limits.maxTextBytes`, or texts already encoded by a different encoder; encoder errors.
     ///   On error nothing changes.
-    public func setTexts(_ kind: TextCatalogue.Kind, ids: [Int64], texts: [String], threads: Int = 0) throws(ChorusError) {
+    public func setTexts(_ kind: TextCatalogue.Kind, ids: [Int64], texts: [String], threads: Int = 0,
+                         progress: ((Double) -> Bool)? = nil) throws(ChorusError) {
         guard ids.count == texts.count else { throw .invalidArgument("\(ids.count) ids but \(texts.count) texts") }
         var distinct = Set<Int64>()
         for id in ids where !distinct.insert(id).inserted {
@@ -134,10 +135,37 @@ public final class Engine: Sendable {
         for (i, text) in texts.enumerated() { try Limits.checkText(text, "texts[\(i)]") }
         let enc = try encoder().encoder
         let filled = texts.filter { !$0.isEmpty }
-        let vectors = filled.isEmpty ? [] : try enc.encode(filled, threads: threads > 0 ? threads : Parallel.cpuCount)
+        let threads = threads > 0 ? threads : Parallel.cpuCount
+        let vectors: [Float]
+        if let progress { vectors = try Self.encode(filled, enc, threads: threads, progress: progress) }
+        else { vectors = filled.isEmpty ? [] : try enc.encode(filled, threads: threads) }
         try state.withLock { (s) throws(ChorusError) in
             try s.data.setTexts(kind, ids: ids, texts: texts, vectors: vectors, encoderName: enc.name, dimension: enc.dimension)
         }
+    }
+
+    /// Texts to encode per progress report: each text is encoded on its own, so chunks give the
+    /// same vectors as one call; 512 keeps every thread busy and a report about every second with
+    /// all-MiniLM-L6-v2 on two cores.
+    static let textChunk = 512
+
+    /// `enc.encode(texts)` in chunks, reporting the fraction encoded before the first and after each
+    /// (the last report is 1); a report returning true cancels (`.cancelled`: nothing is applied).
+    static func encode(_ texts: [String], _ enc: any SentenceEncoder, threads: Int,
+                       progress: (Double) -> Bool) throws(ChorusError) -> [Float] {
+        let cancelled = ChorusError.cancelled("text encoding cancelled by the progress callback; no text was changed")
+        if progress(0) { throw cancelled }
+        var vectors: [Float] = []
+        vectors.reserveCapacity(texts.count * enc.dimension)
+        var start = 0
+        while start < texts.count {
+            let end = min(start + textChunk, texts.count)
+            vectors += try enc.encode(Array(texts[start..<end]), threads: threads)
+            start = end
+            if end < texts.count, progress(Double(end) / Double(texts.count)) { throw cancelled }
+        }
+        if progress(1) { throw cancelled }
+        return vectors
     }
 
     // MARK: - Item facts (knowledge graph)
@@ -319,6 +347,13 @@ public final class Engine: Sendable {
     public func similarItems(items: UnsafeBufferPointer<Int64>, k: Int, allow: Set<Int64>?, deny: Set<Int64>,
                              outIds: UnsafeMutablePointer<Int64>, outScores: UnsafeMutablePointer<Float>) throws(ChorusError) {
         try serving().similarItems(items: items, k: k, allow: allow, deny: deny, outIds: outIds, outScores: outScores)
+    }
+
+    /// The k users most similar to each given user (cosine of the first factor agent's user vectors;
+    /// `ServingSnapshot.similarUsers`).
+    public func similarUsers(users: UnsafeBufferPointer<Int64>, k: Int, allow: Set<Int64>?, deny: Set<Int64>,
+                             outIds: UnsafeMutablePointer<Int64>, outScores: UnsafeMutablePointer<Float>) throws(ChorusError) {
+        try serving().similarUsers(users: users, k: k, allow: allow, deny: deny, outIds: outIds, outScores: outScores)
     }
 
     /// Explains `item` for `user` under `options` (its query, history and scenario count; `agent`

@@ -121,6 +121,7 @@ struct EvalCommand: ParsableCommand {
             print("Fit       " + FitOptions.describe(config, parameters))
             let progress = FitProgress(indent: "          ")
             let result: EvaluationResult
+            var kinds: [SplitExport.RowKind] = []
             do throws(ChorusError) {
                 let engine = Engine(config: config)
                 try engine.add(split.train)
@@ -144,10 +145,12 @@ struct EvalCommand: ParsableCommand {
                 }
                 let evalClock = Stopwatch()
                 var rows = try Evaluation.evaluate(engine: engine, test: split.test, k: k)
+                kinds = rows.map { $0.name == Evaluation.blendName ? .blend : .agent }
                 for d in diversities {
                     var o = RecommendOptions(); o.diversity = d
                     rows += try Evaluation.evaluate(engine: engine, test: split.test, k: k, recommenders: [nil], options: o,
                                                     label: " MMR \(TextFormat.fixed(Double(d), 2))")
+                    kinds.append(.mmr(d))
                 }
                 if coldItems {
                     // Cold items alone: each test user's relevant cold items, ranked among all cold items.
@@ -157,6 +160,7 @@ struct EvalCommand: ParsableCommand {
                         rows += try Evaluation.evaluate(engine: engine, test: coldTest, k: k,
                                                     recommenders: [nil, "content"] + (withFacts ? ["kg"] : []), options: o,
                                                         label: " (cold items: \(coldSet.count) items, \(coldTest.count) users)")
+                        kinds += Array(repeating: .cold, count: rows.count - kinds.count)
                     }
                 }
                 result = EvaluationResult(k: k, rows: rows, agentNames: engine.agentNames, blendWeights: engine.blendWeights,
@@ -174,7 +178,7 @@ struct EvalCommand: ParsableCommand {
             print("Blend weights: " + Report.weights(names: result.agentNames, weights: result.blendWeights)
                   + " (fitted on a validation hold-out of the training data)")
             if let path = json {
-                try SplitExport.writeJSON(result, dataset: data.name, path: path)
+                try SplitExport.writeJSON(result, kinds: kinds, dataset: data.name, path: path)
                 print("Result rows written to \(path)")
             }
             let cold = result.rows.map(\.coldUsers).max() ?? 0

@@ -77,6 +77,7 @@ int main(void) {
     test_cold_user(e);
     test_filters(e);
     test_similar(e);
+    test_similar_users(e);
     test_threads(e);
     test_serve_during_fit(e);
     test_cancel(e);
@@ -85,6 +86,7 @@ int main(void) {
     test_encoder(e);
     chorus_engine_free(e);
     test_texts();
+    test_texts_progress();
     test_kg();
     test_metadata();
     test_feedback();

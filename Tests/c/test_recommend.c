@@ -1,6 +1,7 @@
 /*
  * test_recommend.c — serving a fitted engine: agents, recommend (the known answer, batches,
- * one agent alone), its errors and hostile counts, unknown users, allow / deny / seen, similar_items.
+ * one agent alone), its errors and hostile counts, unknown users, allow / deny / seen, similar_items,
+ * similar_users.
  */
 #define _POSIX_C_SOURCE 200809L
 #define _XOPEN_SOURCE 700
@@ -510,5 +511,145 @@ void test_similar(const chorus_engine *e) {
     EXPECT(chorus_engine_similar_items(e, items, 1, 3, &rp, ids, sc, 3), CHORUS_ERR_INVALID_ARGUMENT);
     free(r);
     free(r2);
+    group_end();
+}
+
+/* Hostile counts for similar_users, each in a child process (a trap must not end the run). */
+static chorus_status similar_users_n_users_size_max(const void *e) {
+    int64_t user = 1, ids[3];
+    float sc[3];
+    return chorus_engine_similar_users((const chorus_engine *)e, &user, (size_t)-1, 3, NULL, 0, NULL, 0, ids, sc, 3);
+}
+
+static chorus_status similar_users_k_size_max(const void *e) {
+    int64_t user = 1, ids[3];
+    float sc[3];
+    return chorus_engine_similar_users((const chorus_engine *)e, &user, 1, (size_t)-1, NULL, 0, NULL, 0, ids, sc, 3);
+}
+
+static chorus_status similar_users_n_allow_size_max(const void *e) {
+    int64_t user = 1, allow = 2, ids[3];
+    float sc[3];
+    return chorus_engine_similar_users((const chorus_engine *)e, &user, 1, 3, &allow, (size_t)-1, NULL, 0, ids, sc, 3);
+}
+
+static chorus_status similar_users_n_deny_size_max(const void *e) {
+    int64_t user = 1, deny = 2, ids[3];
+    float sc[3];
+    return chorus_engine_similar_users((const chorus_engine *)e, &user, 1, 3, NULL, 0, &deny, (size_t)-1, ids, sc, 3);
+}
+
+/* A similar-users row: `filled` users first (finite cosines in [-1, 1], non-increasing, distinct,
+ * not the user itself), then empty slots (CHORUS_NO_ITEM, -INFINITY). */
+static int users_row_ok(const int64_t *ids, const float *sc, size_t k, int64_t self, size_t *out_filled) {
+    size_t s, t, filled = 0;
+    for (s = 0; s < k; s++) {
+        if (sc[s] == -INFINITY) {
+            if (ids[s] != CHORUS_NO_ITEM) return 0;
+            continue;
+        }
+        if (filled != s) return 0; /* a filled slot after an empty one */
+        if (!(sc[s] >= -1.0f - 1e-4f && sc[s] <= 1.0f + 1e-4f) || ids[s] == self) return 0;
+        if (s > 0 && sc[s] > sc[s - 1]) return 0;
+        for (t = 0; t < s; t++) if (ids[t] == ids[s]) return 0;
+        filled++;
+    }
+    *out_filled = filled;
+    return 1;
+}
+
+void test_similar_users(const chorus_engine *e) {
+    int64_t users[2], ids[2 * N_USERS], ids2[N_USERS];
+    float sc[2 * N_USERS], sc2[N_USERS];
+    size_t s, filled = 0;
+    int ok = 1;
+
+    group_begin("similar_users");
+    users[0] = user_id(0, 3);
+    users[1] = user_id(1, 5);
+    EXPECT(chorus_engine_similar_users(e, users, 2, 5, NULL, 0, NULL, 0, ids, sc, 10), CHORUS_OK);
+    for (s = 0; s < 10; s++) {
+        if (user_cluster(ids[s]) != user_cluster(users[s / 5])) ok = 0;
+    }
+    CHECK_MSG(ok, "similar users are in the user's own cluster");
+    CHECK(users_row_ok(ids, sc, 5, users[0], &filled) && filled == 5);
+    CHECK(users_row_ok(ids + 5, sc + 5, 5, users[1], &filled) && filled == 5);
+    CHECK_MSG(sc[0] > 0.9f && sc[5] > 0.9f, "two factors, two clusters: the nearest user is at cosine ~1");
+    /* Batch equals single. */
+    EXPECT(chorus_engine_similar_users(e, &users[1], 1, 5, NULL, 0, NULL, 0, ids2, sc2, 5), CHORUS_OK);
+    CHECK(memcmp(ids2, ids + 5, 5 * sizeof ids2[0]) == 0 && memcmp(sc2, sc + 5, 5 * sizeof sc2[0]) == 0);
+    /* k = every user: the user itself excluded leaves one empty slot; the other cluster comes last. */
+    EXPECT(chorus_engine_similar_users(e, users, 1, N_USERS, NULL, 0, NULL, 0, ids2, sc2, N_USERS), CHORUS_OK);
+    CHECK(users_row_ok(ids2, sc2, N_USERS, users[0], &filled) && filled == N_USERS - 1);
+    ok = 1;
+    for (s = 0; s < N_USERS - 1; s++) if (user_cluster(ids2[s]) != (s < N_USERS_A - 1 ? 0 : 1)) ok = 0;
+    CHECK_MSG(ok, "k = all users: the own cluster first, then the other");
+
+    /* Allow and deny lists (unknown ids in them ignored). */
+    {
+        int64_t allow[4] = {0, 0, 0, COLD_USER}, deny[2] = {0, COLD_USER};
+        allow[0] = user_id(1, 0);
+        allow[1] = user_id(0, 7);
+        allow[2] = users[0];
+        EXPECT(chorus_engine_similar_users(e, users, 1, 3, allow, 4, NULL, 0, ids2, sc2, 3), CHORUS_OK);
+        CHECK_MSG(users_row_ok(ids2, sc2, 3, users[0], &filled) && filled == 2 && ids2[0] == user_id(0, 7) &&
+                  ids2[1] == user_id(1, 0), "allow_users: only those, the user itself still excluded");
+        deny[0] = ids[0];
+        EXPECT(chorus_engine_similar_users(e, users, 1, 3, NULL, 0, deny, 2, ids2, sc2, 3), CHORUS_OK);
+        CHECK_MSG(!contains(ids2, 3, deny[0]) && ids2[0] == ids[1] && ids2[1] == ids[2], "deny_users honoured");
+        EXPECT(chorus_engine_similar_users(e, users, 1, 3, allow, 0, NULL, 0, ids2, sc2, 3), CHORUS_OK);
+        CHECK_MSG(sc2[0] == -INFINITY && sc2[2] == -INFINITY, "an empty allow list leaves every slot empty");
+    }
+
+    /* Errors: nothing written on failure. */
+    {
+        int64_t unknown[2] = {0, COLD_USER};
+        unknown[0] = users[0];
+        for (s = 0; s < N_USERS; s++) { ids2[s] = 42; sc2[s] = 42.0f; }
+        EXPECT(chorus_engine_similar_users(e, &unknown[1], 1, 3, NULL, 0, NULL, 0, ids2, sc2, 3), CHORUS_ERR_NOT_FOUND);
+        EXPECT(chorus_engine_similar_users(e, unknown, 2, 3, NULL, 0, NULL, 0, ids2, sc2, 6), CHORUS_ERR_NOT_FOUND);
+        CHECK_MSG(ids2[0] == 42 && sc2[0] == 42.0f, "an unknown user: nothing written");
+        EXPECT(chorus_engine_similar_users(e, users, 1, N_USERS + 1, NULL, 0, NULL, 0, ids, sc, 2 * N_USERS),
+               CHORUS_ERR_INVALID_ARGUMENT);
+        CHECK_MSG(strstr(chorus_last_error(), "k =") != NULL, "k past the user count: the message names k");
+    }
+    EXPECT(chorus_engine_similar_users(NULL, users, 1, 3, NULL, 0, NULL, 0, ids, sc, 3), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_similar_users(e, NULL, 1, 3, NULL, 0, NULL, 0, ids, sc, 3), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(chorus_last_error(), "user_ids") != NULL);
+    EXPECT(chorus_engine_similar_users(e, users, 1, 3, NULL, 0, NULL, 0, NULL, sc, 3), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(chorus_last_error(), "out_user_ids") != NULL);
+    EXPECT(chorus_engine_similar_users(e, users, 1, 3, NULL, 0, NULL, 0, ids, NULL, 3), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(chorus_last_error(), "out_scores") != NULL);
+    EXPECT(chorus_engine_similar_users(e, users, 1, 0, NULL, 0, NULL, 0, ids, sc, 3), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_similar_users(e, users, 0, 3, NULL, 0, NULL, 0, ids, sc, 0), EMPTY_BATCH_STATUS);
+    EXPECT(chorus_engine_similar_users(e, users, 1, 3, NULL, 2, NULL, 0, ids, sc, 3), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(chorus_last_error(), "allow_users") != NULL);
+    EXPECT(chorus_engine_similar_users(e, users, 1, 3, NULL, 0, NULL, 1, ids, sc, 3), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(chorus_last_error(), "deny_users") != NULL);
+    EXPECT(chorus_engine_similar_users(e, users, 2, 3, NULL, 0, NULL, 0, ids, sc, 5), CHORUS_ERR_BUFFER_TOO_SMALL);
+    EXPECT(chorus_engine_similar_users(e, users, 2, 3, NULL, 0, NULL, 0, ids, sc, (size_t)-1), CHORUS_OK);
+    EXPECT_ISOLATED(similar_users_n_users_size_max, e, CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_ISOLATED(similar_users_k_size_max, e, CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_ISOLATED(similar_users_n_allow_size_max, e, CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT_ISOLATED(similar_users_n_deny_size_max, e, CHORUS_ERR_INVALID_ARGUMENT);
+
+    /* Before a fit; a model with no factor agent; bpr alone serves. */
+    {
+        chorus_engine *f = NULL;
+        chorus_fit_params fp = small_fit_params();
+        EXPECT(chorus_engine_create(NULL, &f), CHORUS_OK);
+        EXPECT(chorus_engine_add_interactions(f, d_user, d_item, d_weight, d_time, d_n), CHORUS_OK);
+        EXPECT(chorus_engine_similar_users(f, users, 1, 3, NULL, 0, NULL, 0, ids, sc, 3), CHORUS_ERR_NOT_FITTED);
+        fp.agents = "itemknn";
+        EXPECT(chorus_engine_fit(f, &fp), CHORUS_OK);
+        EXPECT(chorus_engine_similar_users(f, users, 1, 3, NULL, 0, NULL, 0, ids, sc, 3), CHORUS_ERR_INVALID_ARGUMENT);
+        CHECK_MSG(strstr(chorus_last_error(), "als or bpr") != NULL, "no factor agent: the message says which are needed");
+        fp.agents = "bpr";
+        fp.bpr_epochs = 30;
+        EXPECT(chorus_engine_fit(f, &fp), CHORUS_OK);
+        EXPECT(chorus_engine_similar_users(f, users, 1, 3, NULL, 0, NULL, 0, ids, sc, 3), CHORUS_OK);
+        CHECK(users_row_ok(ids, sc, 3, users[0], &filled) && filled == 3);
+        chorus_engine_free(f);
+    }
     group_end();
 }

@@ -358,3 +358,130 @@ void test_texts(void) {
     chorus_engine_free(e);
     group_end();
 }
+
+/* ---- Text encoding progress (chorus_engine_set_*_texts_ex) ------------------------------------ */
+
+#define PROGRESS_TEXTS 1300 /* three chunks of at most 512 */
+
+static chorus_texts_params texts_params(progress_state *ps) {
+    chorus_texts_params tp;
+    chorus_texts_params_init(&tp);
+    memset(ps, 0, sizeof *ps);
+    ps->thread = pthread_self();
+    tp.progress = progress_cb;
+    tp.progress_user_data = ps;
+    return tp;
+}
+
+/* Records the fractions a progress callback sees (stage "encoding", non-decreasing). */
+typedef struct fractions {
+    double seen[16];
+    long n, bad_stage;
+} fractions;
+
+static int32_t record_fractions(const char *stage, double fraction, void *user_data) {
+    fractions *f = (fractions *)user_data;
+    if (stage == NULL || strcmp(stage, "encoding") != 0) f->bad_stage++;
+    if (f->n < 16) f->seen[f->n] = fraction;
+    f->n++;
+    return 0;
+}
+
+void test_texts_progress(void) {
+    chorus_engine_params ep;
+    chorus_engine *e = NULL;
+    chorus_texts_params tp;
+    progress_state ps;
+    fractions fr;
+    chorus_engine_stats st;
+    static int64_t ids[PROGRESS_TEXTS];
+    static char buf[PROGRESS_TEXTS][48];
+    static const char *texts[PROGRESS_TEXTS], *empty[PROGRESS_TEXTS];
+    const char *with_null[2] = {"fine", NULL};
+    size_t i;
+    long k;
+    int increasing = 1;
+
+    group_begin("text encoding progress (set_*_texts_ex)");
+    EXPECT(chorus_texts_params_init(NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_texts_params_init(&tp), CHORUS_OK);
+    CHECK(tp.struct_size == sizeof tp && tp.threads == 0 && tp.progress == NULL && tp.progress_user_data == NULL);
+    CHECK(chorus_struct_size("chorus_texts_params") == sizeof(chorus_texts_params));
+    for (i = 0; i < PROGRESS_TEXTS; i++) {
+        ids[i] = 5000 + (int64_t)i;
+        snprintf(buf[i], sizeof buf[i], "item %zu: %s", i, i % 2 ? "space rocket galaxy" : "kitchen soup pasta");
+        texts[i] = buf[i];
+        empty[i] = "";
+    }
+    chorus_engine_params_init(&ep);
+    ep.flags = CHORUS_ENGINE_HASHING_ENCODER;
+    EXPECT(chorus_engine_create(&ep, &e), CHORUS_OK);
+    if (!e) { group_end(); return; }
+
+    /* The callback: "encoding", 0 first, after each chunk, 1 last, on this thread. */
+    chorus_texts_params_init(&tp);
+    memset(&fr, 0, sizeof fr);
+    tp.progress = record_fractions;
+    tp.progress_user_data = &fr;
+    tp.threads = 1;
+    EXPECT(chorus_engine_set_item_texts_ex(e, ids, texts, PROGRESS_TEXTS, &tp), CHORUS_OK);
+    for (k = 1; k < fr.n && k < 16; k++) if (!(fr.seen[k] > fr.seen[k - 1])) increasing = 0;
+    CHECK_MSG(fr.n == 4 && fr.bad_stage == 0 && fr.seen[0] == 0.0 && fr.seen[3] == 1.0 && increasing &&
+              fabs(fr.seen[1] - 512.0 / PROGRESS_TEXTS) < 1e-9, "progress: 0, after each chunk of 512, then 1");
+    st = get_stats(e);
+    CHECK(st.n_item_texts == PROGRESS_TEXTS);
+    tp = texts_params(&ps);
+    EXPECT(chorus_engine_set_user_texts_ex(e, ids, texts, 600, &tp), CHORUS_OK);
+    CHECK(ps.calls == 3 && ps.bad == 0 && ps.wrong_thread == 0);
+    CHECK(get_stats(e).n_user_texts == 600);
+
+    /* Cancel: at the start, mid-way, and at the last report (1.0, after every text is encoded):
+     * nothing of the batch is kept, whether it adds, changes or removes texts. */
+    for (k = 1; k <= 4; k++) {
+        int64_t fresh[PROGRESS_TEXTS];
+        for (i = 0; i < PROGRESS_TEXTS; i++) fresh[i] = 90000 + (int64_t)i;
+        tp = texts_params(&ps);
+        ps.cancel_at_call = k;
+        EXPECT(chorus_engine_set_item_texts_ex(e, fresh, texts, PROGRESS_TEXTS, &tp), CHORUS_ERR_CANCELLED);
+        CHECK(ps.calls == k && ps.cancelled);
+        CHECK_MSG(get_stats(e).n_item_texts == PROGRESS_TEXTS, "a cancelled batch adds no text");
+        tp = texts_params(&ps);
+        ps.cancel_at_call = k > 2 ? 2 : k;
+        EXPECT(chorus_engine_set_item_texts_ex(e, ids, empty, PROGRESS_TEXTS, &tp), CHORUS_ERR_CANCELLED);
+        CHECK_MSG(get_stats(e).n_item_texts == PROGRESS_TEXTS, "a cancelled batch removes no text");
+    }
+    tp = texts_params(&ps);
+    ps.cancel_at_fraction = 0.5;
+    EXPECT(chorus_engine_set_user_texts_ex(e, ids, empty, 600, &tp), CHORUS_ERR_CANCELLED);
+    CHECK(ps.calls == 2 && get_stats(e).n_user_texts == 600);
+    CHECK(strstr(chorus_last_error(), "cancelled") != NULL);
+    /* Removing every text: nothing to encode, reports 0 then 1. */
+    tp = texts_params(&ps);
+    EXPECT(chorus_engine_set_user_texts_ex(e, ids, empty, 600, &tp), CHORUS_OK);
+    CHECK(ps.calls == 2 && get_stats(e).n_user_texts == 0);
+
+    /* Arguments: validated before any report; NULL params; an older, shorter struct. */
+    tp = texts_params(&ps);
+    EXPECT(chorus_engine_set_item_texts_ex(e, ids, with_null, 2, &tp), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_set_item_texts_ex(NULL, ids, texts, 2, &tp), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_set_item_texts_ex(e, NULL, texts, 2, &tp), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_set_item_texts_ex(e, ids, NULL, 2, &tp), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_set_item_texts_ex(e, ids, texts, 0, &tp), EMPTY_BATCH_STATUS);
+    EXPECT(chorus_engine_set_user_texts_ex(e, NULL, texts, 2, &tp), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(chorus_last_error(), "user_ids") != NULL);
+    CHECK_MSG(ps.calls == 0, "no report for a call refused by validation");
+    tp.struct_size = 4;
+    EXPECT(chorus_engine_set_item_texts_ex(e, ids, texts, 2, &tp), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(chorus_last_error(), "chorus_texts_params") != NULL);
+    tp.struct_size = (uint32_t)sizeof tp + 8;
+    EXPECT(chorus_engine_set_item_texts_ex(e, ids, texts, 2, &tp), CHORUS_ERR_INVALID_ARGUMENT);
+    tp.struct_size = (uint32_t)offsetof(chorus_texts_params, progress); /* a header without the callback */
+    ps.cancel_at_call = 1;
+    EXPECT(chorus_engine_set_item_texts_ex(e, ids, texts, 2, &tp), CHORUS_OK);
+    CHECK(ps.calls == 0);
+    EXPECT(chorus_engine_set_item_texts_ex(e, ids, texts, 2, NULL), CHORUS_OK);
+    EXPECT(chorus_engine_set_user_texts_ex(e, ids, texts, 2, NULL), CHORUS_OK);
+    CHECK(get_stats(e).n_user_texts == 2);
+    chorus_engine_free(e);
+    group_end();
+}

@@ -34,6 +34,7 @@ void test_recommend_errors(const chorus_engine *e);
 void test_cold_user(const chorus_engine *e);
 void test_filters(const chorus_engine *e);
 void test_similar(const chorus_engine *e);
+void test_similar_users(const chorus_engine *e);
 
 /* test_snapshots.c */
 void test_snapshots(chorus_engine *e);
@@ -50,6 +51,7 @@ int all_offsets_rejected(const char *scratch, const unsigned char *buf, size_t l
 /* test_texts.c */
 void test_encoder(const chorus_engine *engine);
 void test_texts(void);
+void test_texts_progress(void);
 
 /* test_metadata.c */
 void test_metadata(void);

@@ -135,7 +135,9 @@ run 0 eval --data "$demo" --k 5 --holdout 0.25 --min-rating 3.5 --diversity 0.3 
   --threads 1 --seed 7 --bpr-epochs 5 --export-split "$tmp/split" --json "$tmp/eval.json"
 has out "MMR 0.30" "content" "popularity half-life 30 days" "ALS factors 8, iterations 3, regularization 0.1000, alpha 2.00"
 if [ -s "$tmp/split/train.csv" ] && [ -s "$tmp/split/test.csv" ]; then ok; else bad "--export-split wrote no split"; fi
-if python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['k'] == 5 and len(d['rows']) > 3" "$tmp/eval.json"; then ok
+if python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['k'] == 5 and len(d['rows']) > 3; \
+assert d['agents'][:3] == ['popularity', 'als', 'bpr'] and len(d['blend_weights']) == len(d['agents']); \
+assert [(r['kind'], r['mmr']) for r in d['rows'] if r['name'].startswith('blend MMR')] == [('mmr', 0.3)]" "$tmp/eval.json"; then ok
 else bad "--json wrote no result rows"; fi
 mkdir -p "$tmp/kg"
 for i in $(seq 0 39); do printf 'e%d\tnext\te%d\ne%d\tpair\te%d\n' $i $(((i + 1) % 40)) $i $(((i + 20) % 40)); done >"$tmp/kg/train.txt"

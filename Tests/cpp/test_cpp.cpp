@@ -192,7 +192,7 @@ void test_errors() {
 }
 
 void test_engine() {
-    group("engine: data, fit, recommend, similar items, explain, stats, save / load");
+    group("engine: data, fit, recommend, similar items and users, explain, stats, save / load");
     data_set d = two_clusters();
     chorus::engine e(hashing());
     CHECK(static_cast<bool>(e) && e.get() != nullptr);
@@ -325,6 +325,20 @@ void test_engine() {
     o.allow_items = std::vector<int64_t>{103, 104};
     sim = e.similar_items({100}, 2, o);
     CHECK(sim[0].items.size() == 2 && (sim[0].items[0].item == 103 || sim[0].items[0].item == 104));
+
+    // Similar users stay in their cluster, the user itself excluded; allow / deny lists apply.
+    std::vector<chorus::similar_users_result> su = e.similar_users({3, 33}, 4);
+    ok = su.size() == 2 && su[0].user == 3 && su[1].user == 33;
+    for (const auto &s2 : su) {
+        ok = ok && s2.users.size() == 4;
+        for (const auto &u : s2.users) ok = ok && u.user != s2.user && ((u.user <= 20) == (s2.user <= 20)) && u.score <= 1.0001f;
+    }
+    CHECK(ok);
+    su = e.similar_users({3}, 3, std::vector<int64_t>{5, 25}, {5});
+    CHECK(su[0].users.size() == 1 && su[0].users[0].user == 25);
+    EXPECT_ERROR(CHORUS_ERR_NOT_FOUND, (void)e.similar_users({999}, 3));
+    std::string su_msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, (void)e.similar_users({3}, 1000));
+    CHECK(su_msg == chorus_last_error() && contains(su_msg, "k ="));
 
     // Explain: one sentence, shares per agent, the history item it comes from.
     int64_t top = e.recommend({1}, 1)[0].items[0].item;

@@ -1,4 +1,6 @@
-"""``python -m chorus ARGS...`` runs the Chorus command-line tool (``chorus-cli``) with ARGS.
+"""``python -m chorus ARGS...`` runs the Chorus command-line tool (``chorus-cli``) with ARGS;
+``python -m chorus report RESULTS.json ...`` draws a ``chorus eval --json`` result instead
+(:mod:`chorus.report`, in Python: the tool has no ``report`` command).
 
 The tool is looked for, in order: ``$CHORUS_CLI`` (which must then exist), a copy inside this
 package, the directory of the loaded libchorus.so (``.build/release`` in a source tree), the
@@ -50,6 +52,9 @@ def find_cli() -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["report"]:
+        from . import report
+        return report.main(args[1:])
     try:
         cli = find_cli()
     except FileNotFoundError as e:

@@ -397,6 +397,19 @@ chorus_engine_similar_items.argtypes = [
 ]
 chorus_engine_similar_items.restype = chorus_status
 
+# chorus_status chorus_engine_similar_users(const chorus_engine *engine, const int64_t *user_ids,
+#                                           size_t n_users, size_t k,
+#                                           const int64_t *allow_users, size_t n_allow,
+#                                           const int64_t *deny_users, size_t n_deny,
+#                                           int64_t *out_user_ids, float *out_scores,
+#                                           size_t capacity);
+chorus_engine_similar_users = lib.chorus_engine_similar_users
+chorus_engine_similar_users.argtypes = [
+    chorus_engine_p, POINTER(c_int64), c_size_t, c_size_t, POINTER(c_int64), c_size_t, POINTER(c_int64), c_size_t,
+    POINTER(c_int64), POINTER(c_float), c_size_t,
+]
+chorus_engine_similar_users.restype = chorus_status
+
 # chorus_status chorus_engine_agent_count(const chorus_engine *engine, size_t *out_count);
 chorus_engine_agent_count = lib.chorus_engine_agent_count
 chorus_engine_agent_count.argtypes = [chorus_engine_p, POINTER(c_size_t)]
@@ -666,6 +679,31 @@ chorus_kg_load = _declare("chorus_kg_load", [c_char_p, POINTER(chorus_kg_p)])
 # chorus_status chorus_engine_knowledge_graph(chorus_engine *engine, chorus_kg **out_kg);
 chorus_engine_knowledge_graph = _declare("chorus_engine_knowledge_graph", [chorus_engine_p, POINTER(chorus_kg_p)])
 
+# ---- Texts with options ----------------------------------------------------------------------
+
+
+class chorus_texts_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("threads", c_uint32),
+        ("progress", chorus_progress_fn),
+        ("progress_user_data", c_void_p),
+    ]
+
+
+# chorus_status chorus_texts_params_init(chorus_texts_params *params);
+chorus_texts_params_init = _declare("chorus_texts_params_init", [POINTER(chorus_texts_params)])
+# chorus_status chorus_engine_set_item_texts_ex(chorus_engine *engine, const int64_t *item_ids,
+#                                               const char *const *texts, size_t n,
+#                                               const chorus_texts_params *params);
+chorus_engine_set_item_texts_ex = _declare("chorus_engine_set_item_texts_ex", [
+    chorus_engine_p, POINTER(c_int64), POINTER(c_char_p), c_size_t, POINTER(chorus_texts_params)])
+# chorus_status chorus_engine_set_user_texts_ex(chorus_engine *engine, const int64_t *user_ids,
+#                                               const char *const *texts, size_t n,
+#                                               const chorus_texts_params *params);
+chorus_engine_set_user_texts_ex = _declare("chorus_engine_set_user_texts_ex", [
+    chorus_engine_p, POINTER(c_int64), POINTER(c_char_p), c_size_t, POINTER(chorus_texts_params)])
+
 # ---- Layout check ----------------------------------------------------------------------------
 
 #: Every struct of chorus.h mirrored above, by its C name.
@@ -679,6 +717,7 @@ STRUCTS = {
     "chorus_kg_train_params": chorus_kg_train_params,
     "chorus_kg_metrics": chorus_kg_metrics,
     "chorus_feedback_params": chorus_feedback_params,
+    "chorus_texts_params": chorus_texts_params,
 }
 
 

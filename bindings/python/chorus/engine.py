@@ -200,6 +200,47 @@ def _float(value, name: str) -> float:
         raise TypeError(f"{name} must be a number, got {type(value).__name__}") from None
 
 
+#: Texts to encode above which set_item_texts / set_user_texts show a bar by default (as Encoder.encode).
+_TEXTS_BAR_MIN = 1024
+
+
+def _call_with_progress(progress: Progress, description: str, call) -> None:
+    """Runs ``call(params)`` with a chorus_texts_params whose progress callback is `progress` (a
+    tqdm bar, the caller's callable, or none; see chorus._progress). An exception the callable
+    raises cancels the call and is re-raised once the library has returned; a True return is
+    Cancelled."""
+    params = _capi.chorus_texts_params()
+    check(_capi.chorus_texts_params_init(byref(params)))
+    fn, bar = _progress.callback(progress, description)
+    raised: List[BaseException] = []
+    callback = None
+    if fn is not None:
+        def trampoline(stage, fraction, _user_data):
+            # Nothing may propagate into C: record the exception and cancel.
+            if raised:
+                return 1
+            try:
+                return 1 if fn(stage.decode("utf-8", "replace") if stage else "", float(fraction)) else 0
+            except BaseException as e:  # noqa: B902 -- KeyboardInterrupt must cancel too
+                raised.append(e)
+                return 1
+
+        callback = _capi.chorus_progress_fn(trampoline)
+        params.progress = callback
+    try:
+        status = call(byref(params))
+    finally:
+        if bar is not None:
+            bar.__exit__()
+    del callback  # kept alive until here: the library calls it during the call only
+    if raised:
+        try:
+            raise raised[0]
+        finally:
+            raised.clear()
+    check(status)
+
+
 def _k(k) -> int:
     try:
         k = operator.index(k)
@@ -744,9 +785,45 @@ class Engine(HostIds, NativeObject):
         ids = self._ids("item").decode(ids)
         return (ids[0], scores[0]) if scalar else (ids, scores)
 
+    def similar_users(self, user_ids: IdsLike, k: int = 10, *, users: IdsLike = None,
+                      deny_users: IdsLike = None) -> IdsAndScores:
+        """The `k` users most similar to each user: the cosine of their vectors in the model's first
+        factor agent (als, else bpr), the user itself excluded, best first. Shapes as in
+        :meth:`recommend`: (n_users, k), or 1-D for a scalar id. Slots past the candidates hold
+        score ``-inf`` (and id ``NO_ITEM``, or None for string ids): test the score, as -1 may be
+        one of your user ids.
+
+        Args:
+            user_ids: users the fitted model knows.
+            k: 1 ... the model's user count.
+            users: only these users are candidates (ids the model does not know are ignored; a
+                string id never added raises NotFound).
+            deny_users: never these users (unknown ids are ignored).
+
+        Raises:
+            NotFound: a user the model does not know.  InvalidArgument: k out of range, or a model
+            fitted without als or bpr.  NotFitted.
+        """
+        handle = self._live()
+        scalar = np.ndim(user_ids) == 0
+        id_map = self._ids("user")
+        query = id_map.encode_known(user_ids, "user_ids")
+        k = _k(k)
+        allow = None if users is None else id_map.encode_known(users, "users")
+        deny = None if deny_users is None else id_map.encode_known(deny_users, "deny_users", skip_unknown=True)
+        n = query.size
+        ids = np.empty((n, k), dtype=np.int64)
+        scores = np.empty((n, k), dtype=np.float32)
+        check(_capi.chorus_engine_similar_users(
+            handle, _ptr(query, c_int64), n, k, _ptr(allow, c_int64), 0 if allow is None else allow.size,
+            _ptr(deny, c_int64), 0 if deny is None else deny.size, _ptr(ids, c_int64), _ptr(scores, c_float), ids.size))
+        ids = id_map.decode(ids)
+        return (ids[0], scores[0]) if scalar else (ids, scores)
+
     # -- texts -------------------------------------------------------------------------------------
 
-    def _set_texts(self, what: str, ids_or_mapping, texts, id_col: Optional[str], text_col: str) -> None:
+    def _set_texts(self, what: str, ids_or_mapping, texts, id_col: Optional[str], text_col: str,
+                   progress: Progress = None) -> None:
         """The body of set_item_texts / set_user_texts: ids and texts from a mapping, two
         sequences or a DataFrame; the ids through the engine's id map."""
         handle = self._live()
@@ -779,13 +856,17 @@ class Engine(HostIds, NativeObject):
             if ids.size != len(texts):
                 raise InvalidArgument(f"{ids.size} ids but {len(texts)} texts")
             if ids.size:
-                fn = _capi.chorus_engine_set_item_texts if what == "item" else _capi.chorus_engine_set_user_texts
-                check(fn(handle, _ptr(ids, c_int64), array, ids.size))
-                commit()
+                fn = _capi.chorus_engine_set_item_texts_ex if what == "item" else _capi.chorus_engine_set_user_texts_ex
+                to_encode = sum(1 for t in encoded if t)
+                if progress is None and to_encode <= _TEXTS_BAR_MIN:
+                    progress = False  # a bar for a short call is noise
+                _call_with_progress(progress, f"chorus {what} texts",
+                                    lambda params: fn(handle, _ptr(ids, c_int64), array, ids.size, params))
+                commit()  # only once the library kept the batch: a cancelled call adds no string id
 
     def set_item_texts(self, item_ids_or_mapping: Union[Mapping[Any, str], IdsLike],
                        texts: Optional[Sequence[str]] = None, *, id_col: Optional[str] = None,
-                       text_col: str = "text") -> None:
+                       text_col: str = "text", progress: Progress = None) -> None:
         """Gives items a text (title, description, tags as one string); ``""`` removes it.
 
         ``engine.set_item_texts({10: "Toy Story (1995) | Animation Children Comedy"})``,
@@ -796,20 +877,27 @@ class Engine(HostIds, NativeObject):
         profile; an item with a text joins the catalogue at the next :meth:`fit` even before anyone
         interacts with it. Ids as in :meth:`add_interactions` (integers or strings).
 
+        `progress`: None shows a tqdm bar for more than 1024 texts to encode when tqdm is
+        installed and this runs in a terminal or notebook (``chorus.set_progress(False)`` turns that
+        off), False never, True always; a callable ``progress("encoding", fraction)`` is called
+        instead (after each chunk of 512 texts; returning True cancels). A cancelled call, or one
+        whose callable raised, changes nothing: no text, vector or new id is kept.
+
         Raises:
+            Cancelled: `progress` returned True (the exception it raised is re-raised instead).
             InvalidArgument: lengths differ, an id twice, a missing id, a DataFrame without the
                 named column, or texts encoded by another encoder.
             TypeError: a text that is not a str (a missing text in a DataFrame names its row).
         """
-        self._set_texts("item", item_ids_or_mapping, texts, id_col, text_col)
+        self._set_texts("item", item_ids_or_mapping, texts, id_col, text_col, progress)
 
     def set_user_texts(self, user_ids_or_mapping: Union[Mapping[Any, str], IdsLike],
                        texts: Optional[Sequence[str]] = None, *, id_col: Optional[str] = None,
-                       text_col: str = "text") -> None:
+                       text_col: str = "text", progress: Progress = None) -> None:
         """Gives users a profile text (``""`` removes it); used at once, no refit needed, and
-        enough to recommend to a user with no interactions. Arguments as :meth:`set_item_texts`
-        (`id_col` defaults to ``user_id``)."""
-        self._set_texts("user", user_ids_or_mapping, texts, id_col, text_col)
+        enough to recommend to a user with no interactions. Arguments (`progress` too) as
+        :meth:`set_item_texts` (`id_col` defaults to ``user_id``)."""
+        self._set_texts("user", user_ids_or_mapping, texts, id_col, text_col, progress)
 
     @property
     def knowledge_graph(self) -> "KnowledgeGraph":

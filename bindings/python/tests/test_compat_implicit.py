@@ -110,14 +110,52 @@ def test_similar_items_puts_the_item_first(split):
     assert all(0 <= i < size for i in ids)
     batch, _ = model.similar_items(np.array([3, size + 1]), N=4)
     assert batch.shape == (2, 4) and batch[1, 0] == size + 1 and all(size <= i < 2 * size for i in batch[1])
+    # items= without the item itself: N others, as implicit (the item takes no slot).
+    only, only_scores = model.similar_items(3, N=3, items=[1, 2, size + 4])
+    assert set(only) == {1, 2, size + 4} and np.all(np.isfinite(only_scores))
     with pytest.raises(NotImplementedError):
         model.similar_items(3, recalculate_item=True)
 
 
-def test_similar_users_says_what_the_engine_cannot(split):
-    model = split[0]
-    with pytest.raises(NotImplementedError, match="no user-similarity call"):
-        model.similar_users(0)
+def test_similar_users_has_implicits_call_shapes(split):
+    model, train, _test, _size = split
+    import inspect
+    from implicit.als import AlternatingLeastSquares as ImplicitALS
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1, "blas"):
+        reference = ImplicitALS(factors=4, iterations=10, regularization=0.1, random_state=7)
+        reference.fit(train, show_progress=False)
+    assert list(inspect.signature(model.similar_users).parameters) == \
+        list(inspect.signature(reference.similar_users).parameters)
+    # Single: 1-D, the user itself first at cosine 1, then users of its cluster (u % 3), as implicit's.
+    ids, scores = model.similar_users(4, N=6)
+    theirs, their_scores = reference.similar_users(4, N=6)
+    assert ids.shape == theirs.shape == (6,) and scores.shape == their_scores.shape
+    assert ids.dtype == np.int32 and scores.dtype == np.float32
+    # (implicit sorts the user itself among its ties at cosine 1; Chorus puts it first, as in similar_items)
+    assert ids[0] == 4 and 4 in theirs[:2] and scores[0] == pytest.approx(1.0) and their_scores[0] == pytest.approx(1.0, abs=1e-4)
+    assert all(u % 3 == 1 for u in ids) and all(u % 3 == 1 for u in theirs)
+    assert np.all(np.diff(scores) <= 1e-6) and np.all(scores <= 1.0 + 1e-5)
+    # Batch: (n, N), row r as the single call.
+    batch, batch_scores = model.similar_users(np.array([4, 5]), N=6)
+    their_batch, _ = reference.similar_users(np.array([4, 5]), N=6)
+    assert batch.shape == their_batch.shape == (2, 6) and batch_scores.shape == (2, 6)
+    np.testing.assert_array_equal(batch[0], ids)
+    assert batch[1, 0] == 5 and all(u % 3 == 2 for u in batch[1])
+    # users= restricts (the user itself only when listed), filter_users= excludes.
+    only, _ = model.similar_users(4, N=3, users=[7, 10, 2])
+    their_only, _ = reference.similar_users(4, N=3, users=[7, 10, 2])
+    assert only.shape == their_only.shape == (3,) and set(only) == set(their_only) == {7, 10, 2}
+    assert list(only[:2]) == list(their_only[:2]) == [7, 10]  # 7 and 10 share user 4's cluster, 2 does not
+    denied, _ = model.similar_users(4, N=5, filter_users=ids[1:3])
+    assert denied[0] == 4 and not set(ids[1:3]) & set(denied)
+    with pytest.raises(ValueError, match="users and filter_users"):
+        model.similar_users(4, users=[1], filter_users=[2])
+    # N past the user count: the rest of the row is empty (-1, -inf).
+    n_users = train.shape[0]
+    full, full_scores = model.similar_users(4, N=n_users + 5)
+    assert full.shape == (n_users + 5,) and np.all(full[-5:] == -1) and np.all(np.isneginf(full_scores[-5:]))
+    assert sorted(full[full >= 0]) == list(range(n_users))
 
 
 def test_partial_fit_users_refits_with_the_new_rows(split):

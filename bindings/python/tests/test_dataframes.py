@@ -165,6 +165,10 @@ def test_string_ids_come_back_as_strings(string_engine):
     assert batch.shape == (2, 4) and list(batch[0]) == list(ids)
     similar, _ = e.similar_items(ids[0], k=3)
     assert all(s in group for s in similar)
+    users, _ = e.similar_users(f"user-{user}", k=3, deny_users=["user-never"])
+    assert users.dtype == object and all(u in {f"user-{int(x)}" for x in USERS_A} for u in users)
+    none, scores = e.similar_users(f"user-{user}", k=2, users=[f"user-{int(USERS_A[1])}"])
+    assert none[0] == f"user-{int(USERS_A[1])}" and none[1] is None and scores[1] == -np.inf
     why = e.explain(f"user-{user}", ids[0])
     assert why.item == ids[0] and (why.because_item is None or why.because_item in seen)
     # The sentence names the caller's ids, not the int64 codes the library was given.
@@ -191,6 +195,8 @@ def test_a_string_id_never_seen_is_named(string_engine):
         e.recommend(f"user-{int(USERS_A[0])}", items=["item-nope"])
     with pytest.raises(chorus.NotFound, match="item_ids"):
         e.similar_items("item-nope")
+    with pytest.raises(chorus.NotFound, match="user_ids: user id 'nobody'"):
+        e.similar_users("nobody")
     with pytest.raises(LookupError):
         e.explain("nobody", "item-nope")
 

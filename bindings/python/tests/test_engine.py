@@ -44,6 +44,7 @@ def test_close_is_idempotent_and_every_method_refuses_afterwards():
         lambda: engine.fit(),
         lambda: engine.recommend(1),
         lambda: engine.similar_items(1),
+        lambda: engine.similar_users(1),
         lambda: engine.agents,
         lambda: engine.stats(),
         lambda: engine.save("/tmp/never-written.chorus"),
@@ -590,6 +591,58 @@ def test_similar_items_allow_deny(fitted):
     got = ids_of(ids)
     assert set(got) == set(allow) - {int(ITEMS_B[0])}
     assert got[0] == int(ITEMS_A[1])  # the in-group item ranks first
+
+
+# ---- similar_users --------------------------------------------------------------------------------
+
+
+def test_similar_users_known_answer(fitted):
+    ids, scores = fitted.similar_users(USERS_A, k=5)
+    assert ids.shape == (len(USERS_A), 5) and ids.dtype == np.int64 and scores.dtype == np.float32
+    cluster_a = set(int(u) for u in USERS_A)
+    for user, row, srow in zip(USERS_A, ids, scores):
+        assert int(user) not in row and set(int(u) for u in row) <= cluster_a
+        assert np.all(np.diff(srow) <= 0) and np.all(srow <= 1.0 + 1e-5) and np.all(srow >= -1.0 - 1e-5)
+    ids, _ = fitted.similar_users(USERS_B, k=5)
+    assert set(ids.ravel().tolist()) <= set(int(u) for u in USERS_B)
+
+
+def test_similar_users_scalar_batch_all_others_and_lists(fitted):
+    batch_ids, batch_scores = fitted.similar_users(USERS_B[:3], k=4)
+    ids, scores = fitted.similar_users(int(USERS_B[1]), k=4)
+    assert ids.shape == (4,)
+    np.testing.assert_array_equal(ids, batch_ids[1])
+    np.testing.assert_array_equal(scores, batch_scores[1])
+    n_users = len(ALL_USERS)
+    ids, scores = fitted.similar_users(int(USERS_A[0]), k=n_users)
+    assert np.isneginf(scores[-1]) and np.all(np.isfinite(scores[:-1]))
+    assert sorted(ids[:-1].tolist()) == sorted(int(u) for u in ALL_USERS if u != USERS_A[0])
+    assert set(ids[:len(USERS_A) - 1].tolist()) == set(int(u) for u in USERS_A[1:])  # own cluster first
+    allow = [int(USERS_B[0]), int(USERS_A[3]), int(USERS_A[4])]
+    ids, _ = fitted.similar_users(int(USERS_A[0]), k=3, users=allow, deny_users=[int(USERS_A[4]), 424242])
+    assert ids[0] == USERS_A[3] and ids[1] == USERS_B[0] and ids[2] == NO_ITEM
+    ids, scores = fitted.similar_users(int(USERS_A[0]), k=2, users=[])
+    assert np.all(np.isneginf(scores))
+
+
+@pytest.mark.parametrize("k", [0, 10**6, -1])
+def test_similar_users_errors(fitted, k):
+    with pytest.raises(chorus.InvalidArgument):
+        fitted.similar_users(USERS_A, k=k)
+    with pytest.raises(chorus.NotFound):
+        fitted.similar_users(424242, k=3)
+    with pytest.raises(chorus.InvalidArgument):
+        fitted.similar_users([], k=3)
+
+
+def test_similar_users_needs_a_factor_agent(data):
+    with chorus.Engine() as engine:
+        engine.add_interactions(data.users, data.items, data.weights, data.timestamps)
+        with pytest.raises(chorus.NotFitted):
+            engine.similar_users(int(USERS_A[0]), k=3)
+        engine.fit(agents=["itemknn"], **FIT)
+        with pytest.raises(chorus.InvalidArgument, match="als or bpr"):
+            engine.similar_users(int(USERS_A[0]), k=3)
 
 
 def test_similar_items_unknown_item(fitted):

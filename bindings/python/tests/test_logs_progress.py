@@ -148,3 +148,69 @@ def test_encoder_bar_chunks_without_changing_vectors(terminal):
         chunked = enc.encode(texts)
         assert "chorus encode" in terminal.getvalue()
     np.testing.assert_allclose(chunked, whole, atol=1e-6)
+
+
+def many_texts(n, prefix="item"):
+    return {f"{prefix}-{i}": f"{prefix} {i}: {'space rocket galaxy' if i % 2 else 'kitchen soup pasta'}" for i in range(n)}
+
+
+def test_set_item_texts_shows_a_bar_for_many_texts(terminal):
+    pytest.importorskip("tqdm")
+    terminal = terminal()
+    with chorus.Engine(hashing_encoder=True) as e:
+        e.set_item_texts(many_texts(20))
+        e.set_user_texts({"u": "a profile"})
+        assert terminal.getvalue() == ""  # 1024 texts or fewer: no bar unless asked
+        e.set_item_texts(many_texts(1500, "big"))
+        assert "chorus item texts" in terminal.getvalue()
+        terminal.truncate(0)
+        terminal.seek(0)
+        e.set_item_texts(many_texts(1500, "big"), progress=False)
+        e.set_user_texts(many_texts(1100, "user"), progress=False)
+        assert terminal.getvalue() == ""
+        e.set_user_texts({"u": "another profile"}, progress=True)
+        assert "chorus user texts" in terminal.getvalue()
+        assert e.stats()["n_item_texts"] == 1520 and e.stats()["n_user_texts"] == 1101
+
+
+def test_set_texts_progress_callable_and_cancel_leave_nothing_changed():
+    seen = []
+    with chorus.Engine(hashing_encoder=True) as e:
+        e.set_item_texts(many_texts(1200), progress=lambda stage, f: seen.append((stage, f)))
+        assert [s for s, _ in seen] == ["encoding"] * 4
+        assert [f for _, f in seen] == pytest.approx([0.0, 512 / 1200, 1024 / 1200, 1.0])
+        assert e.stats()["n_item_texts"] == 1200
+        # Cancelled at each report: no text added, changed or removed, no new string id kept.
+        for at in range(4):
+            calls = []
+
+            def cancel(stage, f, at=at):
+                calls.append(f)
+                return len(calls) > at
+
+            new = many_texts(1200, "new")
+            with pytest.raises(chorus.Cancelled):
+                e.set_item_texts(new, progress=cancel)
+            assert len(calls) == at + 1
+            with pytest.raises(chorus.Cancelled):
+                e.set_item_texts({k: "" for k in many_texts(1200)}, progress=lambda s, f: True)
+            assert e.stats()["n_item_texts"] == 1200
+            with pytest.raises(chorus.NotFound, match="never added"):
+                e.similar_items("new-0")
+        # An exception in the callable cancels too and is re-raised.
+        with pytest.raises(KeyError):
+            e.set_user_texts(many_texts(600, "user"), progress=lambda s, f: {}["boom"] if f > 0.5 else None)
+        assert e.stats()["n_user_texts"] == 0
+        with pytest.raises(TypeError, match="progress"):
+            e.set_item_texts({"x": "y"}, progress="yes")
+
+
+def test_chunked_encoding_stores_the_same_vectors(tmp_path):
+    texts = many_texts(1100)
+    paths = []
+    for progress in (False, lambda s, f: None):
+        with chorus.Engine(hashing_encoder=True) as e:
+            e.set_item_texts(texts, progress=progress)
+            paths.append(tmp_path / f"{len(paths)}.chorus")
+            e.save(str(paths[-1]))
+    assert paths[0].read_bytes() == paths[1].read_bytes()

@@ -15,8 +15,8 @@ What differs from implicit, and why:
   popularity agents, or those ``agents=`` names), not ALS alone; scores are the blend's.
 - ``similar_items`` ranks by the cosine of Chorus' item vectors; as in implicit the item itself
   comes first (score 1.0), which Chorus itself leaves out.
-- ``similar_users`` is not available: the C API has no user-similarity call (``chorus.h`` offers
-  recommend, similar items and explain), so it raises NotImplementedError rather than guess.
+- ``similar_users`` ranks by the cosine of Chorus' user factors (ALS's, else BPR's; a model fitted
+  with ``agents`` naming neither refuses); as in implicit the user itself comes first (score 1.0).
 - ``partial_fit_users`` has no online update to call yet: it replaces those users' rows of the
   training matrix and refits the engine (slower than implicit's, same result shape).
 - ``recalculate_user=True`` recommends from the given rows as the user's history (Chorus'
@@ -258,8 +258,8 @@ class AlternatingLeastSquares:
         out_ids = np.full((query.size, N), -1, dtype=np.int32)
         out_scores = np.full((query.size, N), -np.inf, dtype=np.float32)
         if N >= 1 and query.size:
-            n_model = int(engine.stats()["n_model_items"])
-            k = max(1, min(N - 1, n_model - 1)) if N > 1 else 1
+            # N, not N - 1: the item itself takes no slot when `items` leaves it out (the row is cut to N).
+            k = max(1, min(N, int(engine.stats()["n_model_items"])))
             got_ids, got_scores = engine.similar_items(query, k=k, items=allow, deny_items=deny)
             for r in range(query.size):
                 itself = (allow is None or query[r] in allow) and (deny is None or query[r] not in deny)
@@ -276,10 +276,40 @@ class AlternatingLeastSquares:
         return out_ids, out_scores
 
     def similar_users(self, userid: Any, N: int = 10, filter_users: Any = None, users: Any = None) -> IdsAndScores:
-        """Not available: the Chorus C API has no user-similarity call (chorus.h offers recommend,
-        similar items and explain)."""
-        raise NotImplementedError("similar_users is not supported: Chorus' C API has no user-similarity call "
-                                  "(recommend, similar_items and explain are available)")
+        """The `N` users most similar to a user id (or each of an array of them), by the cosine of
+        Chorus' user factors (ALS's, else BPR's), the user itself first as in implicit. Shapes as
+        :meth:`recommend`.
+
+        Raises:
+            ValueError: both `users` and `filter_users` given (as implicit).
+            chorus.NotFound: a user the model does not know (a row without interactions).
+            chorus.InvalidArgument: a model fitted with ``agents`` naming neither als nor bpr.
+        """
+        engine = self._engine()
+        query, scalar = _ids(userid, "userid")
+        if users is not None and filter_users is not None and len(filter_users):
+            raise InvalidArgument("Can't set both users and filter_users in similar_users call")
+        allow = None if users is None else _ids(users, "users")[0]
+        deny = None if filter_users is None else _ids(filter_users, "filter_users")[0]
+        out_ids = np.full((query.size, N), -1, dtype=np.int32)
+        out_scores = np.full((query.size, N), -np.inf, dtype=np.float32)
+        if N >= 1 and query.size:
+            # N, not N - 1: the user itself takes no slot when `users` leaves it out (the row is cut to N).
+            k = max(1, min(N, int(engine.stats()["n_model_users"])))
+            got_ids, got_scores = engine.similar_users(query, k=k, users=allow, deny_users=deny)
+            for r in range(query.size):
+                itself = (allow is None or query[r] in allow) and (deny is None or query[r] not in deny)
+                ids = [int(query[r])] if itself else []
+                scores = [1.0] if itself else []
+                for u, s in zip(got_ids[r], got_scores[r]):
+                    if np.isfinite(s) and len(ids) < N:
+                        ids.append(int(u))
+                        scores.append(float(s))
+                out_ids[r, : len(ids)] = ids
+                out_scores[r, : len(scores)] = scores
+        if scalar:
+            return out_ids[0], out_scores[0]
+        return out_ids, out_scores
 
     # -- persistence -------------------------------------------------------------------------------
 
