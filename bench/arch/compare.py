@@ -68,6 +68,10 @@ def parse_args():
                          "repeats its own figures (default %(default)s)")
     ap.add_argument("--rounds", type=int, default=5, help="recommend and swift: processes per side, alternating (default %(default)s)")
     ap.add_argument("--passes", type=int, default=3, help="recommend and swift: timed passes over every user per process (default %(default)s)")
+    ap.add_argument("--users", type=int, default=0,
+                    help="recommend: measure the first N users only (bench_recommend --users; a quick check, not a record)")
+    ap.add_argument("--max-texts", type=int, default=0,
+                    help="recommend: give the engine the first N movie texts only (a quick check, not a record)")
     ap.add_argument("--out", default=HERE, help="where results.md and results.json go (default %(default)s)")
     ap.add_argument("--work", default=os.path.join(HERE, "work"), help="logs, builds of the C driver, the peer cache (default %(default)s)")
     ap.add_argument("--merge", action="store_true",
@@ -81,6 +85,8 @@ def parse_args():
     args.only = sorted({"recommend" if p in ("latency", "fit") else p for p in args.only}, key=PHASES.index)
     if args.rounds < 1 or args.passes < 1 or args.quality_repeat < 1:
         ap.error("--rounds, --passes and --quality-repeat must be >= 1")
+    if (args.users or args.max_texts) and not args.no_write:
+        ap.error("--users / --max-texts make a quick check, not a record: pass --no-write")
     return args
 
 
@@ -280,12 +286,13 @@ def run_recommend(args, sides):
     for side in SIDES:
         exe, cmd, resolved = build_driver(args, sides[side])
         phase["drivers"][side] = {"exe": exe, "compile": cmd, "libchorus": resolved}
+    small = (["--users", str(args.users)] if args.users else []) + (["--max-texts", str(args.max_texts)] if args.max_texts else [])
     phase["command_per_process"] = (f"bench_recommend-<side> --json --passes {args.passes} --movies "
-                                    f"{os.path.join(ml, 'movies.csv')} {os.path.join(ml, 'ratings.csv')}")
+                                    f"{os.path.join(ml, 'movies.csv')} {' '.join(small + [''])}{os.path.join(ml, 'ratings.csv')}")
     t0 = time.perf_counter()
     for r, side in alternating(args.rounds):
         cmd = [phase["drivers"][side]["exe"], "--json", "--passes", str(args.passes),
-               "--movies", os.path.join(ml, "movies.csv"), os.path.join(ml, "ratings.csv")]
+               "--movies", os.path.join(ml, "movies.csv")] + small + [os.path.join(ml, "ratings.csv")]
         la, ts = load(), time.perf_counter()
         p = subprocess.run(cmd, capture_output=True, text=True, env=clean_env())
         if p.returncode != 0:
