@@ -181,8 +181,9 @@ def add_render_flags(parser, json_out=True):
 def render_mode(args, here, render):
     """Handles --render: reads the JSON, renders it with `render(result) -> str`, writes OUT or stdout."""
     src = args.render_from or os.path.join(here, "results.json")
+    shown = os.path.relpath(src, REPO) if src.startswith(REPO + os.sep) else src
     if not os.path.isfile(src):
-        print(f"{os.path.relpath(src, REPO) if src.startswith(REPO) else src}: no results JSON to render", file=sys.stderr)
+        print(f"{shown}: no results JSON to render", file=sys.stderr)
         sys.exit(3)
     import json
     with open(src) as f:
@@ -190,14 +191,14 @@ def render_mode(args, here, render):
     try:
         text = render(result)
     except LegacyRecord as e:
-        print(f"cannot render {src}: {e}", file=sys.stderr)
+        print(f"cannot render {shown}: {e}", file=sys.stderr)
         sys.exit(3)
     if args.render == "-":
         sys.stdout.write(text)
     else:
         with open(args.render, "w") as f:
             f.write(text)
-        print(f"rendered {args.render} from {src}", file=sys.stderr)
+        print(f"rendered {args.render} from {shown}", file=sys.stderr)
 
 
 def write_results(here, result, render, indent=2, json_out=None, write=True):
