@@ -374,7 +374,7 @@ def render(r):
                                   "description, the load average and the command (results.md has them; the JSON does not)")
     facts, provenance, versions, missing, memory_res = r["facts"], r["provenance"], r["versions"], r["missing"], r["memory"]
     threads, set_how, repeat = r["settings"]["threads"], r["settings"]["sets"], r["settings"]["repeat"]
-    lb, la = r["loadavg_before"], r["loadavg_after"]
+    lb, la, command = r["loadavg_before"], r["loadavg_after"], r["command"]
     results = {}
     for key, v in r["results"].items():
         lib, t = key.split("/")
@@ -477,7 +477,7 @@ def render(r):
         L.append("")
         for k, v in missing.items():
             L.append(f"- {k}: {v}")
-    L += ["", "## Reproduce", "", "```", "bench/encoder/setup.sh", r["command"], "```", "",
+    L += ["", "## Reproduce", "", "```", "bench/encoder/setup.sh", command, "```", "",
           "(from the repository root, with `.build/release/libchorus.so` built; the driver imports `chorus` from "
           "`bindings/python`, e.g. `CHORUS_LIBRARY=$PWD/.build/release/libchorus.so PYTHONPATH=bindings/python`).", "",
           "## Machine", "",
