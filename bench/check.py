@@ -50,6 +50,10 @@ RENDERERS = {
 }
 
 
+# Parts of a run that fail without failing the driver: scale's error rows, the encoder's failed workers.
+FORBIDDEN = ("| error: ", ": worker failed (")
+
+
 def has(*modules):
     return all(importlib.util.find_spec(m) is not None for m in modules)
 
@@ -215,6 +219,10 @@ def main():
                 if rc != 0:
                     failures.append(f"{name}: exit {rc}")
                     print(f"FAIL  {name} ({secs:.0f} s): exit {rc}: {shown}\n" + tail(log, 25))
+                elif any(bad in out for bad in FORBIDDEN):
+                    bad = next(b for b in FORBIDDEN if b in out)
+                    failures.append(f"{name}: its report says {bad!r}")
+                    print(f"FAIL  {name} ({secs:.0f} s): exit 0 but its report says {bad!r} (a part failed)\n" + tail(log, 15))
                 elif marker not in out:
                     failures.append(f"{name}: no report printed")
                     print(f"FAIL  {name} ({secs:.0f} s): exit 0 but its report ({marker!r}) was not printed\n" + tail(log, 15))
