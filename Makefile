@@ -202,6 +202,13 @@ bench-topk: bench-setup
 bench-scale: lib bench-setup
 	$(PYTHON) bench/scale/run.py --sizes $(SIZES)
 
+# Every results.md re-rendered from its results.json (byte for byte), then a clean clone of HEAD built (release)
+# and every driver run at a small size with --no-write (bench/check.py; bench/README.md). Not part of `make test`;
+# peers not installed by the benchmark set-up are reported as skipped. About 10-15 minutes on 2 cores.
+.PHONY: bench-check
+bench-check: bench-setup
+	$(PYTHON) bench/check.py --data $(abspath $(DATA))
+
 # Peers: sentence-transformers (PyTorch) and ONNX Runtime, installed by bench/encoder/setup.sh.
 bench-encoder: lib
 	./bench/encoder/setup.sh

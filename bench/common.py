@@ -160,6 +160,69 @@ def add_record_flag(parser):
                              "they are marked NOT FOR THE RECORD")
 
 
+class LegacyRecord(Exception):
+    """A results JSON recorded before its driver kept everything results.md shows: it cannot be
+    re-rendered (`--render` exits 3 with the reason; bench/check.py reports it as not checkable yet)."""
+
+
+def add_render_flags(parser, json_out=True):
+    """--render [OUT] and --from FILE (re-render results.md from a results JSON, running nothing), and
+    --json-out FILE (the whole result also written there; with --no-write, only there)."""
+    parser.add_argument("--render", nargs="?", const="-", metavar="OUT",
+                        help="run nothing: render results.md from the committed results.json (or --from FILE) "
+                             "to OUT (default: stdout); exit 3 when that JSON predates the current layout")
+    parser.add_argument("--from", dest="render_from", metavar="FILE",
+                        help="with --render: the results JSON to render (default: results.json beside the driver)")
+    if json_out:
+        parser.add_argument("--json-out", metavar="FILE",
+                            help="also write the whole result (results.json's layout) to FILE; with --no-write, only there")
+
+
+def render_mode(args, here, render):
+    """Handles --render: reads the JSON, renders it with `render(result) -> str`, writes OUT or stdout."""
+    src = args.render_from or os.path.join(here, "results.json")
+    shown = os.path.relpath(src, REPO) if src.startswith(REPO + os.sep) else src
+    if not os.path.isfile(src):
+        print(f"{shown}: no results JSON to render", file=sys.stderr)
+        sys.exit(3)
+    import json
+    with open(src) as f:
+        result = json.load(f)
+    try:
+        text = render(result)
+    except LegacyRecord as e:
+        print(f"cannot render {shown}: {e}", file=sys.stderr)
+        sys.exit(3)
+    if args.render == "-":
+        sys.stdout.write(text)
+    else:
+        with open(args.render, "w") as f:
+            f.write(text)
+        print(f"rendered {args.render} from {shown}", file=sys.stderr)
+
+
+def write_results(here, result, render, indent=2, json_out=None, write=True):
+    """Writes results.json, then results.md rendered from what was written (the JSON read back), so that
+    `--render` reproduces results.md byte for byte from results.json. With `json_out`, the JSON also
+    goes there. With write=False (--no-write) the markdown is printed instead. Returns it."""
+    import json
+    text = json.dumps(result, indent=indent, default=str) + "\n"
+    md = render(json.loads(text))
+    if json_out:
+        with open(json_out, "w") as f:
+            f.write(text)
+        print(f"wrote {json_out}")
+    if not write:
+        print(md)  # --no-write: the report this run would have written
+    else:
+        with open(os.path.join(here, "results.json"), "w") as f:
+            f.write(text)
+        with open(os.path.join(here, "results.md"), "w") as f:
+            f.write(md)
+        print(f"wrote {os.path.relpath(os.path.join(here, 'results.md'), REPO)} and results.json")
+    return md
+
+
 def sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:

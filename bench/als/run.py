@@ -9,7 +9,8 @@ fit, then one timed fit), both with seed + r; the two libraries alternate, so ba
 hits both alike. Fit time: median over rounds. NDCG@10: each round's factors scored by the same
 Python code, mean over rounds (a single seed's NDCG moves by about +-3% on this data).
 
-Writes bench/als/results.md and bench/als/results.json (unless --no-write). See bench/README.md.
+Writes bench/als/results.md and bench/als/results.json (unless --no-write); `--render [OUT]` re-renders
+results.md from results.json without running anything. See bench/README.md.
 """
 
 import os
@@ -61,6 +62,7 @@ def parse_args():
                          "Gram matrix once per half-sweep (default %(default)s)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not rewrite results.md/json")
     common.add_record_flag(ap)
+    common.add_render_flags(ap)
     return ap.parse_args()
 
 
@@ -137,6 +139,8 @@ def reorder(factors, their_ids, our_ids):
 
 def main():
     args = parse_args()
+    if args.render:
+        return common.render_mode(args, HERE, render_md)
     if not os.access(args.chorus_bench, os.X_OK):
         sys.exit(f"run.py: {args.chorus_bench} not found; build it with "
                  "swift build -c release -Xswiftc -static-stdlib --product chorus-bench")
@@ -247,13 +251,7 @@ def main():
         "provenance": prov.finish().as_dict(),
     }
 
-    fmt = (lambda ts: f"{min(ts):.3f} / {imp_med if ts is imp_times else cho_med:.3f} / {max(ts):.3f}")
-    table = [
-        f"| library | fit time min / median / max (s), {rounds} rounds | NDCG@10 mean +- sd over {rounds} seeds |",
-        "| --- | --- | --- |",
-        f"| implicit {implicit.__version__} (CPU, CG) | {fmt(imp_times)} | {ndcg_imp:.4f} +- {sd(imp_ndcg):.4f} |",
-        f"| Chorus ImplicitALS | {fmt(cho_times)} | {ndcg_cho:.4f} +- {sd(cho_ndcg):.4f} |",
-    ]
+    table = result_table(result)
     print()
     print("\n".join(table))
     print(f"\nratio chorus/implicit (median fit time): {ratio:.3f}  (target <= 1.0: {'ok' if checks['time_ratio_le_1'] else 'MISSED'})")
@@ -262,18 +260,27 @@ def main():
     print(f"Chorus NDCG@10 cross-check, Swift RankingMetrics vs Python: max difference {cross:.2e}")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}")
 
-    if args.no_write:
-        return
-    with open(os.path.join(HERE, "results.json"), "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    with open(os.path.join(HERE, "results.md"), "w") as f:
-        f.write(render_md(result, table))
-    print(f"\nwrote {os.path.relpath(os.path.join(HERE, 'results.md'), common.REPO)} and results.json")
+    print()
+    common.write_results(HERE, result, render_md, indent=2, json_out=args.json_out, write=not args.no_write)
 
 
-def render_md(r, table):
+def result_table(r):
+    """The result table, from the results JSON alone (printed, and the head of results.md)."""
+    rounds = r["settings"]["rounds"]
+    fmt = (lambda side: f"{min(side['fit_seconds']):.3f} / {side['median_seconds']:.3f} / {max(side['fit_seconds']):.3f}")
+    i, c = r["implicit"], r["chorus"]
+    return [
+        f"| library | fit time min / median / max (s), {rounds} rounds | NDCG@10 mean +- sd over {rounds} seeds |",
+        "| --- | --- | --- |",
+        f"| implicit {r['versions']['implicit']} (CPU, CG) | {fmt(i)} | {i['ndcg_at_10']:.4f} +- {i['ndcg_at_10_sd']:.4f} |",
+        f"| Chorus ImplicitALS | {fmt(c)} | {c['ndcg_at_10']:.4f} +- {c['ndcg_at_10_sd']:.4f} |",
+    ]
+
+
+def render_md(r):
+    """results.md from the results JSON alone (`--render` re-renders the committed one)."""
     m, s, d = r["machine"], r["settings"], r["data"]
+    table = result_table(r)
     pools = "\n".join(
         f"| {p.get('user_api')} | {p.get('internal_api')} | {p.get('num_threads')} | {p.get('version')} | "
         f"{p.get('threading_layer', '')} | `{os.path.basename(p.get('filepath', ''))}` |" for p in r["threadpoolctl"])

@@ -21,7 +21,8 @@ Phases (--only picks some; "latency" and "fit" are names for "recommend"):
   swift      `chorus-bench latency` per side (when both sides have chorus-bench): p50/p99 of every
              agent alone and the coordinator, Swift API, from a snapshot each side writes itself.
 
-Writes OUT/results.md and OUT/results.json (OUT defaults to bench/arch); logs and intermediate files
+Writes OUT/results.md and OUT/results.json (OUT defaults to bench/arch; --no-write prints results.md
+instead; --render [OUT] renders OUT/results.md from OUT/results.json, running nothing); logs and intermediate files
 go to WORK (default bench/arch/work, which git ignores), the peer cache included.
 """
 
@@ -67,15 +68,25 @@ def parse_args():
                          "repeats its own figures (default %(default)s)")
     ap.add_argument("--rounds", type=int, default=5, help="recommend and swift: processes per side, alternating (default %(default)s)")
     ap.add_argument("--passes", type=int, default=3, help="recommend and swift: timed passes over every user per process (default %(default)s)")
+    ap.add_argument("--users", type=int, default=0,
+                    help="recommend: measure the first N users only (bench_recommend --users; a quick check, not a record)")
+    ap.add_argument("--max-texts", type=int, default=0,
+                    help="recommend: give the engine the first N movie texts only (a quick check, not a record)")
     ap.add_argument("--out", default=HERE, help="where results.md and results.json go (default %(default)s)")
     ap.add_argument("--work", default=os.path.join(HERE, "work"), help="logs, builds of the C driver, the peer cache (default %(default)s)")
     ap.add_argument("--merge", action="store_true",
                     help="keep the phases this run does not measure from OUT/results.json, when its binaries are the same")
     ap.add_argument("--cc", default=os.environ.get("CC", "cc"))
+    ap.add_argument("--no-write", action="store_true", help="print results.md instead of writing OUT/results.md and results.json")
+    common.add_render_flags(ap)
     args = ap.parse_args()
+    if args.render:
+        return args
     args.only = sorted({"recommend" if p in ("latency", "fit") else p for p in args.only}, key=PHASES.index)
     if args.rounds < 1 or args.passes < 1 or args.quality_repeat < 1:
         ap.error("--rounds, --passes and --quality-repeat must be >= 1")
+    if (args.users or args.max_texts) and not args.no_write:
+        ap.error("--users / --max-texts make a quick check, not a record: pass --no-write")
     return args
 
 
@@ -275,12 +286,13 @@ def run_recommend(args, sides):
     for side in SIDES:
         exe, cmd, resolved = build_driver(args, sides[side])
         phase["drivers"][side] = {"exe": exe, "compile": cmd, "libchorus": resolved}
+    small = (["--users", str(args.users)] if args.users else []) + (["--max-texts", str(args.max_texts)] if args.max_texts else [])
     phase["command_per_process"] = (f"bench_recommend-<side> --json --passes {args.passes} --movies "
-                                    f"{os.path.join(ml, 'movies.csv')} {os.path.join(ml, 'ratings.csv')}")
+                                    f"{os.path.join(ml, 'movies.csv')} {' '.join(small + [''])}{os.path.join(ml, 'ratings.csv')}")
     t0 = time.perf_counter()
     for r, side in alternating(args.rounds):
         cmd = [phase["drivers"][side]["exe"], "--json", "--passes", str(args.passes),
-               "--movies", os.path.join(ml, "movies.csv"), os.path.join(ml, "ratings.csv")]
+               "--movies", os.path.join(ml, "movies.csv")] + small + [os.path.join(ml, "ratings.csv")]
         la, ts = load(), time.perf_counter()
         p = subprocess.run(cmd, capture_output=True, text=True, env=clean_env())
         if p.returncode != 0:
@@ -548,6 +560,8 @@ def render_swift(sw):
 
 def main():
     args = parse_args()
+    if args.render:
+        return common.render_mode(args, args.out, render_md)
     sides = {s: resolve_side(args, s) for s in SIDES}
     if "swift" in args.only and not all(sides[s]["bench"] for s in SIDES):
         log("swift: skipped (a side has no chorus-bench)")
@@ -589,12 +603,11 @@ def write(args, result, t0, partial):
             if phase not in result["phases"] and same:
                 result["phases"][phase] = dict(v, merged_from=v.get("merged_from") or old.get("started"))
     result["phases"] = {p: result["phases"][p] for p in PHASES if p in result["phases"]}
-    with open(path, "w") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(render_md(result))
-    if not partial:
+    if partial and args.no_write:
+        return
+    common.write_results(args.out, result, render_md, indent=1, json_out=None if partial else args.json_out,
+                         write=not args.no_write)
+    if not partial and not args.no_write:
         log(f"wrote {os.path.join(args.out, 'results.md')} and results.json ({result['seconds'] / 60:.1f} min)")
 
 

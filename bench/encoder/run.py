@@ -23,7 +23,8 @@ pool runs everything); PyTorch `torch.set_num_threads(N)` (and OMP/MKL/OPENBLAS_
 intra_op_num_threads=N, inter_op 1, sequential execution, ORT_ENABLE_ALL. Memory: a separate process
 per library that loads it and encodes mixed128 at batch 32 with 2 threads, peak RSS from getrusage.
 
-Writes bench/encoder/results.md and results.json (unless --no-write). See bench/README.md.
+Writes bench/encoder/results.md and results.json (unless --no-write); `--render [OUT]` re-renders
+results.md from results.json without running anything. See bench/README.md.
 """
 
 import argparse
@@ -256,7 +257,10 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--libs", default=",".join(LIBS),
+                    help="libraries to run, comma-separated, from " + ", ".join(LIBS) + " (default: all; chorus is always run)")
     common.add_record_flag(ap)
+    common.add_render_flags(ap)
     ap.add_argument("--worker", choices=LIBS, help=argparse.SUPPRESS)
     ap.add_argument("--memory", choices=LIBS, help=argparse.SUPPRESS)
     ap.add_argument("--export", help=argparse.SUPPRESS)
@@ -269,6 +273,8 @@ def main():
         return worker(args) if args.worker else memory(args)
     if args.export:
         return export_onnx(args.export)
+    if args.render:
+        return common.render_mode(args, HERE, render)
 
     import numpy as np
     facts = common.machine_facts()
@@ -281,7 +287,12 @@ def main():
     have = {"chorus": True, "torch": available("torch") and available("sentence_transformers"),
             "ort": available("onnxruntime") and available("transformers")}
     have["ort-opt"] = have["ort"]
-    if not have["torch"]:
+    wanted = set(args.libs.split(",")) | {"chorus"}
+    for lib in LIBS:
+        if lib not in wanted:
+            have[lib] = False
+            missing[lib] = "left out (--libs)"
+    if not have["torch"] and "torch" not in missing:
         missing["torch"] = "torch / sentence-transformers not installed (bench/encoder/setup.sh)"
     results, memory_res, versions = {}, {}, {}
     load_before = os.getloadavg()
@@ -306,6 +317,7 @@ def main():
             missing["ort"] = "onnxruntime / transformers not installed"
         if not have["ort"]:
             have["ort-opt"] = False
+            missing.setdefault("ort-opt", missing["ort"])
         for n in threads:
             for lib in LIBS:
                 if not have[lib]:
@@ -346,25 +358,33 @@ def main():
     load_after = os.getloadavg()
     prov.finish()
 
-    report = render(args, facts, threads, sets, set_how, results, memory_res, versions, missing, agree,
-                    load_before, load_after, prov.as_dict())
-    print(report)
-    if not args.no_write:
-        with open(os.path.join(HERE, "results.md"), "w") as f:
-            f.write(report)
-        with open(os.path.join(HERE, "results.json"), "w") as f:
-            json.dump({"facts": facts, "provenance": prov.as_dict(), "versions": versions, "missing": missing,
-                       "results": {f"{k[0]}/t{k[1]}": v for k, v in results.items()},
-                       "memory": memory_res, "min_cosine_vs_sentence_transformers": {f"{k[0]}/{k[1]}": v for k, v in agree.items()}},
-                      f, indent=1)
+    result = {"facts": facts, "provenance": prov.as_dict(), "command": common.command_line(),
+              "settings": {"repeat": args.repeat, "threads": threads, "libs": sorted(wanted, key=LIBS.index), "sets": set_how},
+              "loadavg_before": list(load_before), "loadavg_after": list(load_after),
+              "versions": versions, "missing": missing,
+              "results": {f"{k[0]}/t{k[1]}": v for k, v in results.items()},
+              "memory": memory_res, "min_cosine_vs_sentence_transformers": {f"{k[0]}/{k[1]}": v for k, v in agree.items()}}
+    common.write_results(HERE, result, render, indent=1, json_out=args.json_out, write=not args.no_write)
 
 
-def render(args, facts, threads, sets, set_how, results, memory_res, versions, missing, agree, lb, la, provenance):
+def render(r):
+    """results.md from the results JSON alone (`--render` re-renders the committed one)."""
+    if "settings" not in r or "provenance" not in r:
+        raise common.LegacyRecord("it predates the JSON layout that keeps the pass count, thread counts, the set "
+                                  "description, the load average and the command (results.md has them; the JSON does not)")
+    facts, provenance, versions, missing, memory_res = r["facts"], r["provenance"], r["versions"], r["missing"], r["memory"]
+    threads, set_how, repeat = r["settings"]["threads"], r["settings"]["sets"], r["settings"]["repeat"]
+    lb, la, command = r["loadavg_before"], r["loadavg_after"], r["command"]
+    results = {}
+    for key, v in r["results"].items():
+        lib, t = key.split("/")
+        results[(lib, int(t[1:]))] = v
+    agree = {tuple(k.split("/")): v for k, v in r["min_cosine_vs_sentence_transformers"].items()}
     L = ["# Sentence encoder: Chorus vs ONNX Runtime vs sentence-transformers", "",
          "Recorded by `bench/encoder/run.py`; do not edit by hand (rerun it).", ""]
     L += common.provenance_banner(provenance) + ["", "## Result", ""]
     L.append("Sentences per second (median of %d passes over the set, after one warm-up pass); "
-             "single-sentence latency = p50 of the batch-1 calls." % args.repeat)
+             "single-sentence latency = p50 of the batch-1 calls." % repeat)
     L.append("")
     L.append("| library | threads | fixture48 b32 (sent/s) | fixture48 b1 (sent/s) | mixed128 b32 (sent/s) | mixed128 b1 (sent/s) | latency p50, 1 sentence (ms, fixture48 / mixed128) |")
     L.append("| --- | --- | --- | --- | --- | --- | --- |")
@@ -457,7 +477,7 @@ def render(args, facts, threads, sets, set_how, results, memory_res, versions, m
         L.append("")
         for k, v in missing.items():
             L.append(f"- {k}: {v}")
-    L += ["", "## Reproduce", "", "```", f"bench/encoder/setup.sh", f"{common.command_line() if hasattr(common, 'command_line') else 'python3 bench/encoder/run.py'}", "```", "",
+    L += ["", "## Reproduce", "", "```", "bench/encoder/setup.sh", command, "```", "",
           "(from the repository root, with `.build/release/libchorus.so` built; the driver imports `chorus` from "
           "`bindings/python`, e.g. `CHORUS_LIBRARY=$PWD/.build/release/libchorus.so PYTHONPATH=bindings/python`).", "",
           "## Machine", "",
@@ -489,7 +509,7 @@ def render(args, facts, threads, sets, set_how, results, memory_res, versions, m
           "- threads: Chorus `Encoder(threads=N)` runs everything, dense layers included, on its own N threads "
           "(OPENBLAS_NUM_THREADS=N is set for every worker process, but the encoder no longer calls OpenBLAS).",
           "- timing: each (library, threads) in its own process, in the order Chorus, ORT, ORT optimised, PyTorch for 1 thread, then for 2; "
-          f"per set and batch size one warm-up pass (its output is the one checked for agreement) then {args.repeat} timed "
+          f"per set and batch size one warm-up pass (its output is the one checked for agreement) then {repeat} timed "
           "passes (time.perf_counter); sentences/s = n / median pass time. Every timed call includes the library's "
           "tokenization and pooling (Chorus: the whole `Encoder.encode` call, with its UTF-8 encoding in Python).",
           ""]

@@ -18,7 +18,8 @@ wall-time minutes, or a fixed number of epochs with a learning-rate decay), then
 Hits@k on test, next to the RotatE paper's Table 5.
 
 Each mode rewrites its own section of bench/kg/results.json and re-renders bench/kg/results.md
-(unless --no-write). See bench/README.md.
+(unless --no-write); `--render [OUT]` re-renders results.md from results.json without running anything.
+See bench/README.md.
 """
 
 import argparse
@@ -75,7 +76,7 @@ QUALITY = [
 
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["speed", "quality"])
+    ap.add_argument("mode", nargs="?", choices=["speed", "quality"], help="required unless --render")
     ap.add_argument("--data", default=common.DEFAULT_DATA, help="folder holding wn18rr/ and fb15k-237/ (default %(default)s)")
     ap.add_argument("--dataset", default="wn18rr", help="speed: the dataset (default %(default)s)")
     ap.add_argument("--models", default="rotate,transe,distmult,complex", help="speed: models to compare")
@@ -100,7 +101,11 @@ def parse_args():
                     "go on while the tree is rebuilt")
     ap.add_argument("--no-write", action="store_true")
     common.add_record_flag(ap)
-    return ap.parse_args()
+    common.add_render_flags(ap)
+    args = ap.parse_args()
+    if not args.mode and not args.render:
+        ap.error("a mode (speed or quality) is required")
+    return args
 
 
 def run_chorus(data_dir, model, extra, epochs, threads, seed, out_json, minutes=None):
@@ -368,12 +373,19 @@ def row_provenance(rows):
 def main():
     global ARGS, PROV
     args = ARGS = parse_args()
+    if args.render:
+        return common.render_mode(args, HERE, render)
     if not os.path.exists(args.cli):
         sys.exit(f"{args.cli} not found: build it with `swift build -c release --product chorus-cli`")
     PROV = common.Provenance([args.cli])
     if not args.no_write:
         PROV.check_record(args.not_for_the_record)
     section = speed(args) if args.mode == "speed" else quality(args)
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({args.mode: section}, f, indent=2)
+            f.write("\n")
+    print(render({args.mode: section}))
     if not args.no_write:
         save(args.mode, section)
 
@@ -397,11 +409,11 @@ def save(mode, section):
         section = dict(section, rows=sorted(kept + section["rows"], key=lambda r: order.get((r["dataset"], r["model"]), 99)),
                        commands=sorted(set(results["quality"].get("commands", [results["quality"]["command"]]) + [section["command"]])))
     results[mode] = section
+    text = json.dumps(results, indent=2) + "\n"
     with open(path, "w") as f:
-        json.dump(results, f, indent=2)
-        f.write("\n")
+        f.write(text)
     with open(os.path.join(HERE, "results.md"), "w") as f:
-        f.write(render(results))
+        f.write(render(json.loads(text)))  # from what results.json holds: `--render` gives the same bytes
     print(f"wrote {os.path.relpath(os.path.join(HERE, 'results.md'), common.REPO)} and results.json")
 
 

@@ -169,8 +169,7 @@ def parse_args():
                          "the grid and the settings match, and add the ones computed in this run to it "
                          "(bench/arch/compare.py: the peers do not change between two Chorus builds). Default: none, "
                          "every peer tuned afresh")
-    ap.add_argument("--render-only", action="store_true",
-                    help="rewrite results.md from the recorded results.json (no run; after a change to the report layout)")
+    common.add_render_flags(ap, json_out=False)
     return ap.parse_args()
 
 
@@ -768,15 +767,8 @@ def explicit_command(args):
 
 def main():
     args = parse_args()
-    if args.render_only:
-        with open(os.path.join(HERE, "results.json")) as f:
-            result = json.load(f)
-        if "explicit_command" not in result:
-            sys.exit("run.py: results.json predates the seeds / widening / SASRec layout; rerun the benchmark to record it")
-        with open(os.path.join(HERE, "results.md"), "w") as f:
-            f.write(render_md(result))
-        print(f"rewrote {os.path.relpath(os.path.join(HERE, 'results.md'), common.REPO)} from results.json")
-        return
+    if args.render:
+        return common.render_mode(args, HERE, render_md)
     if not os.path.isdir(args.data):
         sys.exit(f"run.py: data folder {args.data} not found (pass --data DIR, the folder holding ml-100k/ and ml-latest-small/)")
     for d in args.datasets:
@@ -837,19 +829,7 @@ def main():
         "provenance": prov.finish().as_dict(),
     }
     print(f"\ntotal {result['runtime_seconds']:.0f} s")
-    if args.json_out:
-        with open(args.json_out, "w") as f:
-            json.dump(result, f, indent=2)
-            f.write("\n")
-        print(f"wrote {args.json_out}")
-    if args.no_write:
-        return
-    with open(os.path.join(HERE, "results.json"), "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    with open(os.path.join(HERE, "results.md"), "w") as f:
-        f.write(render_md(result))
-    print(f"wrote {os.path.relpath(os.path.join(HERE, 'results.md'), common.REPO)} and results.json")
+    common.write_results(HERE, result, render_md, indent=2, json_out=args.json_out, write=not args.no_write)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -997,6 +977,10 @@ def render_cold(cold, k):
 
 
 def render_md(r):
+    """results.md from the results JSON alone (`--render` re-renders the committed one)."""
+    if "explicit_command" not in r:
+        raise common.LegacyRecord("it predates the seeds / widening / SASRec layout (recorded before the driver wrote "
+                                  "explicit_command, spaces, seeds); rerun the benchmark to record it")
     m, s, v = r["machine"], r["settings"], r["versions"]
     pools = "\n".join(
         f"| {p.get('user_api')} | {p.get('internal_api')} | {p.get('num_threads')} | {p.get('version')} | "

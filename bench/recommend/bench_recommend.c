@@ -11,7 +11,10 @@
  * digest (FNV-1a 64) of every user's top 10 ids and of their scores' bits, for the blend, the
  * blend with the query and "als" alone: two builds that should behave alike can be compared.
  *
- *     bench_recommend [--passes N] [--markdown | --json] [--movies movies.csv] path/to/ratings.csv
+ *     bench_recommend [--passes N] [--markdown | --json] [--movies movies.csv] [--users N] [--max-texts N] ratings.csv
+ *
+ * --users N measures the first N distinct users only (by id; the fit still uses every rating), and
+ * --max-texts N gives the engine the first N movie texts only: a quick check (make bench-check), not a record.
  *
  * C99 + POSIX (clock_gettime, getrusage). Build (bench/recommend/run.sh does this):
  *     cc -std=c99 -O2 -Wall -Werror -pedantic -Iinclude bench/recommend/bench_recommend.c \
@@ -190,7 +193,7 @@ static double batch_throughput(const chorus_engine *e, const int64_t *users, siz
 
 /* movies.csv (movieId,title,genres; RFC 4180 quotes; CRLF): "Title. Genres: A, B." per movie, the
  * text `chorus eval` gives movies (MovieLens.itemText). Returns the count; *ids and *texts malloc'd. */
-static size_t load_movie_texts(const char *path, int64_t **ids, char ***texts) {
+static size_t load_movie_texts(const char *path, size_t max_texts, int64_t **ids, char ***texts) {
     FILE *f = fopen(path, "rb");
     char line[8192];
     size_t n = 0, cap = 1024;
@@ -198,7 +201,7 @@ static size_t load_movie_texts(const char *path, int64_t **ids, char ***texts) {
     *ids = xmalloc(cap * sizeof **ids);
     *texts = xmalloc(cap * sizeof **texts);
     if (!fgets(line, sizeof line, f)) { fclose(f); return 0; } /* header */
-    while (fgets(line, sizeof line, f)) {
+    while (n < max_texts && fgets(line, sizeof line, f)) {
         char title[4096], genres[2048], out[8192], *p = line, *end;
         size_t t = 0, g = 0, o = 0;
         long long id = strtoll(p, &end, 10);
@@ -267,6 +270,18 @@ static void print_latency_json(const char *name, const latency_t *l, int last) {
            l->pass_p99[1], last ? "" : ",");
 }
 
+/* A JSON string (quotes, backslashes and control characters escaped). */
+static void print_json_string(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
 static void print_latency_row(const char *name, const latency_t *l) {
     printf("| %s | %lu | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f-%.1f | %.1f-%.1f |\n", name, (unsigned long)l->n, l->p50, l->p90,
            l->p99, l->max, l->mean, l->pass_p50[0], l->pass_p50[1], l->pass_p99[0], l->pass_p99[1]);
@@ -279,8 +294,11 @@ static long maxrss_kib(void) {
 }
 
 int main(int argc, char **argv) {
+    static const char usage[] =
+        "usage: bench_recommend [--passes N] [--markdown | --json] [--movies movies.csv] [--users N] [--max-texts N] ratings.csv\n";
     const char *path = NULL, *movies = NULL;
     int passes = 1, markdown = 0, json = 0, a;
+    long max_users = 0, max_texts = 0;
     uint64_t digest_ids[3] = {0, 0, 0}, digest_scores[3] = {0, 0, 0};
     int64_t *movie_ids = NULL;
     char **movie_texts = NULL;
@@ -305,13 +323,16 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[a], "--markdown") == 0) markdown = 1;
         else if (strcmp(argv[a], "--json") == 0) json = 1;
         else if (strcmp(argv[a], "--movies") == 0 && a + 1 < argc) movies = argv[++a];
-        else if (argv[a][0] == '-') { fprintf(stderr, "usage: bench_recommend [--passes N] [--markdown | --json] [--movies movies.csv] ratings.csv\n"); return 2; }
+        else if (strcmp(argv[a], "--users") == 0 && a + 1 < argc) max_users = atol(argv[++a]);
+        else if (strcmp(argv[a], "--max-texts") == 0 && a + 1 < argc) max_texts = atol(argv[++a]);
+        else if (argv[a][0] == '-') { fprintf(stderr, "%s", usage); return 2; }
         else path = argv[a];
     }
-    if (!path || passes < 1) { fprintf(stderr, "usage: bench_recommend [--passes N] [--markdown | --json] [--movies movies.csv] ratings.csv\n"); return 2; }
+    if (!path || passes < 1 || max_users < 0 || max_texts < 0) { fprintf(stderr, "%s", usage); return 2; }
 
     r = load_ratings(path);
     users = distinct_users(&r, &n_users);
+    if (max_users > 0 && (size_t)max_users < n_users) n_users = (size_t)max_users;
 
     st = chorus_engine_create(NULL, &e);
     if (st != CHORUS_OK) die("chorus_engine_create", st);
@@ -321,7 +342,7 @@ int main(int argc, char **argv) {
     add_s = now_seconds() - t0;
     if (movies) {
         /* Item texts: the content and query agents join (texts of rated movies only). */
-        n_movies = load_movie_texts(movies, &movie_ids, &movie_texts);
+        n_movies = load_movie_texts(movies, max_texts > 0 ? (size_t)max_texts : (size_t)-1, &movie_ids, &movie_texts);
         t0 = now_seconds();
         st = chorus_engine_set_item_texts(e, movie_ids, (const char *const *)movie_texts, n_movies);
         if (st != CHORUS_OK) die("chorus_engine_set_item_texts", st);
@@ -359,7 +380,11 @@ int main(int argc, char **argv) {
         printf("{\n  \"library\": \"%s\", \"interactions\": %lu, \"users\": %llu, \"items\": %llu, \"passes\": %d,\n",
                chorus_version(), (unsigned long)r.n, (unsigned long long)stats.n_model_users,
                (unsigned long long)stats.n_model_items, passes);
-        printf("  \"add_interactions_s\": %.4f, \"set_item_texts_s\": %.3f, \"movie_texts\": %lu, \"fit_s\": %.4f,\n",
+        printf("  \"ratings\": ");
+        print_json_string(path);
+        printf(", \"measured_users\": %lu, \"encoder\": ", (unsigned long)n_users);
+        print_json_string(encoder);
+        printf(",\n  \"add_interactions_s\": %.4f, \"set_item_texts_s\": %.3f, \"movie_texts\": %lu, \"fit_s\": %.4f,\n",
                add_s, texts_s, (unsigned long)n_movies, fit_s);
         printf("  \"blend_weights\": {");
         for (i = 0; i < agents; i++) {
@@ -373,6 +398,7 @@ int main(int argc, char **argv) {
         if (movies) print_latency_json("blend_query", &lq, 0);
         print_latency_json("als", &la, 1);
         printf("  },\n  \"batch_s\": {\"blend\": %.5f, \"als\": %.5f},\n", batch_blend_s, batch_als_s);
+        printf("  \"batch_users_per_s\": {\"blend\": %.1f, \"als\": %.1f},\n", tput_blend, tput_als);
         printf("  \"rss_kib\": {\"before_fit\": %ld, \"after_fit\": %ld, \"end\": %ld},\n",
                rss_before_fit, rss_after_fit, maxrss_kib());
         printf("  \"model_bytes\": %llu, \"allocator_allocated_bytes\": %llu, \"allocator_resident_bytes\": %llu,\n",

@@ -22,7 +22,9 @@ items, 5M on 250k x 100k, 20M on 1M x 1M. Every measurement runs in a fresh work
 - adds: `bench/scale/adds.c` (C ABI) appending one interaction per call to an engine holding the
   size's data: mean and worst microseconds per add.
 
-Writes bench/scale/results.md and results.json (refused from a dirty tree: bench/common.py).
+Writes bench/scale/results.md and results.json (refused from a dirty tree: bench/common.py); `--render [OUT]`
+re-renders results.md from results.json without running anything. `--sizes 100k` (5k users x 2k items)
+checks the pipeline in seconds; it is not a record.
 """
 
 import argparse
@@ -39,6 +41,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import common  # noqa: E402
 
 SIZES = {  # interactions: (users, items)
+    "100k": (100_000, 5_000, 2_000),  # a small check of the whole pipeline (make bench-check), not a record
     "1M": (1_000_000, 50_000, 20_000),
     "5M": (5_000_000, 250_000, 100_000),
     "20M": (20_000_000, 1_000_000, 1_000_000),
@@ -184,7 +187,7 @@ def run_worker(args, what, size):
 
 
 def run_adds(args, size):
-    """1M single adds after the size's data is held (the C driver, bench/scale/adds.c)."""
+    """--adds single adds after the size's data is held (the C driver, bench/scale/adds.c)."""
     subprocess.run(["cc", "-std=c99", "-O2", "-I" + os.path.join(common.REPO, "include"), os.path.join(HERE, "adds.c"),
                     "-o", ADDS_BIN, "-L" + os.path.dirname(LIB), "-lchorus", "-Wl,-rpath," + os.path.dirname(LIB)], check=True)
     n, n_users, n_items = SIZES[size]
@@ -206,11 +209,14 @@ def main():
     ap.add_argument("--alpha", type=float, default=1.0)
     ap.add_argument("--no-write", action="store_true")
     common.add_record_flag(ap)
+    common.add_render_flags(ap)
     ap.add_argument("--worker", choices=["chorus-fit", "chorus-als", "implicit-als"], help=argparse.SUPPRESS)
     ap.add_argument("--size", choices=list(SIZES), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return worker(args)
+    if args.render:
+        return common.render_mode(args, HERE, render)
     prov = common.Provenance([LIB])
     if not args.no_write:
         prov.check_record(args.not_for_the_record)
@@ -223,15 +229,9 @@ def main():
         row["adds"] = run_adds(args, size)
         print(row["adds"], flush=True)
         rows.append(row)
-    result = {"benchmark": "scale", "settings": vars(args), "rows": rows, "provenance": prov.finish().as_dict()}
-    if args.no_write:
-        return
-    with open(os.path.join(HERE, "results.json"), "w") as f:
-        json.dump(result, f, indent=2, default=str)
-        f.write("\n")
-    with open(os.path.join(HERE, "results.md"), "w") as f:
-        f.write(render(result))
-    print(f"wrote {os.path.relpath(os.path.join(HERE, 'results.md'), common.REPO)} and results.json")
+    settings = {k: v for k, v in vars(args).items() if k not in ("render", "render_from", "json_out")}
+    result = {"benchmark": "scale", "settings": settings, "rows": rows, "provenance": prov.finish().as_dict()}
+    common.write_results(HERE, result, render, indent=2, json_out=args.json_out, write=not args.no_write)
 
 
 def render(r):

@@ -12,7 +12,8 @@ queries: each of `--singles` queries searched alone (p50); batch: the first `--b
 one call (best of `--repeats`). Agreement: the share of faiss's batch top-10 ids that Chorus also
 returns (both are exact; rounding can swap near-ties).
 
-Writes bench/topk/results.md and results.json (refused from a dirty tree: bench/common.py).
+Writes bench/topk/results.md and results.json (refused from a dirty tree: bench/common.py); `--render [OUT]`
+re-renders results.md from results.json without running anything.
 """
 
 import argparse
@@ -41,7 +42,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-write", action="store_true")
     common.add_record_flag(ap)
+    common.add_render_flags(ap)
     args = ap.parse_args()
+    if args.render:
+        return common.render_mode(args, HERE, render)
 
     import faiss
     import numpy as np
@@ -79,17 +83,11 @@ def main():
     agree = float(np.mean([len(set(a) & set(b)) / args.k for a, b in zip(chorus_ids, faiss_ids)]))
     faiss_row = {"version": faiss.__version__, "single_p50_ms": float(np.median(singles)) * 1e3,
                  "single_min_ms": float(np.min(singles)) * 1e3, "batch_best_ms": best * 1e3}
-    result = {"benchmark": "topk", "settings": {k: v for k, v in vars(args).items()}, "chorus": chorus, "faiss": faiss_row,
+    settings = {k: v for k, v in vars(args).items() if k not in ("render", "render_from", "json_out")}
+    result = {"benchmark": "topk", "settings": settings, "chorus": chorus, "faiss": faiss_row,
               "agreement": agree, "provenance": prov.finish().as_dict()}
     print(json.dumps(result, indent=2, default=str))
-    if args.no_write:
-        return
-    with open(os.path.join(HERE, "results.json"), "w") as f:
-        json.dump(result, f, indent=2, default=str)
-        f.write("\n")
-    with open(os.path.join(HERE, "results.md"), "w") as f:
-        f.write(render(result))
-    print("wrote bench/topk/results.md and results.json")
+    common.write_results(HERE, result, render, indent=2, json_out=args.json_out, write=not args.no_write)
 
 
 def render(r):
