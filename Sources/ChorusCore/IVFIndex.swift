@@ -228,7 +228,10 @@ public final class IVFIndex: @unchecked Sendable {
                 let wa = (start[a + 1] - start[a]) * (perList[a + 1] - perList[a]), wb = (start[b + 1] - start[b]) * (perList[b + 1] - perList[b])
                 return wa > wb || (wa == wb && a < b)
             }
-        let workers = max(1, min(threads, tasks.count))
+        // A thread only for about 1 MiB of row loads or more: a single query's few small lists
+        // cost less than waking one.
+        let loads = tasks.reduce(0) { $0 + (start[$1 + 1] - start[$1]) * ((perList[$1 + 1] - perList[$1] + 3) / 4) * d }
+        let workers = max(1, min(threads, tasks.count, loads / (1 << 18)))
         let block = ExactTopK.rowsPerBlock(dimension: d)
         // Per worker: a heap per query it touched, and a score buffer.
         let heaps = UnsafeMutablePointer<TopK.Heap?>.allocate(capacity: workers * nq)
