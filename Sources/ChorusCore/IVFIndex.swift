@@ -67,7 +67,7 @@ public final class IVFIndex: @unchecked Sendable {
             + (start.count + regular.count + padded.count + listSizes.count) * MemoryLayout<Int>.stride
     }
 
-    deinit { ids.deallocate() }
+    deinit { Allocator.deallocate(UnsafeMutableRawPointer(ids)) }
 
     /// Builds the index over `count` rows of `dimension` floats (the rows are copied).
     /// - Throws: `.invalidArgument` for a count or dimension below 1, a count past Int32, an
@@ -78,7 +78,8 @@ public final class IVFIndex: @unchecked Sendable {
         guard dimension >= 1 else { throw .invalidArgument("dimension must be at least 1, got \(dimension)") }
         guard count >= 1 else { throw .invalidArgument("an IVF index needs at least one item, got count \(count)") }
         guard count <= Int(Int32.max) else { throw .invalidArgument("count \(count) is past the \(Int32.max) items an index can hold") }
-        guard !count.multipliedReportingOverflow(by: dimension * 4).overflow else {
+        let floats = count.multipliedReportingOverflow(by: dimension)
+        guard !floats.overflow, !floats.partialValue.multipliedReportingOverflow(by: 4).overflow else {
             throw .invalidArgument("count \(count) x dimension \(dimension) overflows")
         }
         if let l = parameters.lists, l < 1 { throw .invalidArgument("lists must be at least 1, got \(l)") }
@@ -149,7 +150,7 @@ public final class IVFIndex: @unchecked Sendable {
         }
         let stored = start[lists]
         let rows = try FloatMatrix(rows: stored, cols: d, zeroed: false)
-        let ids = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, stored))
+        let ids = try Allocator.allocate(bytes: max(1, stored) * 4, zeroed: false).bindMemory(to: Int32.self, capacity: max(1, stored))
         ids.initialize(repeating: -1, count: max(1, stored))
         var cursor = start, tailCursor = (0..<lists).map { start[$0] + padded[$0] }
         for i in 0..<count {
@@ -191,6 +192,9 @@ public final class IVFIndex: @unchecked Sendable {
         let nq = queries.count / dimension
         guard nq > 0, let qbase = queries.baseAddress else { return [] }
         let threads = max(1, threads), probes = min(nprobe, listCount), cap = min(k, count), d = dimension
+        guard !nq.multipliedReportingOverflow(by: probes).overflow else {
+            throw .invalidArgument("\(nq) queries x nprobe \(probes) overflows")
+        }
         let qs = (0..<nq).map { qbase + $0 * d }
 
         // Coarse stage: each query's best lists.

@@ -151,6 +151,8 @@ private func same(_ a: Hits, _ b: Hits) -> Bool {
         #expect(buildError(items, count: -3, dimension: d)?.contains("at least one item") == true)
         #expect(buildError(items, count: 10, dimension: 0)?.contains("dimension") == true)
         #expect(buildError(items, count: Int.max / 2, dimension: d)?.contains("count") == true)
+        #expect(buildError(items, count: 10, dimension: Int.max / 2)?.contains("overflows") == true)
+        #expect(buildError(items, count: 1 << 30, dimension: 1 << 31)?.contains("overflows") == true)
         #expect(buildError(items, count: 100, dimension: d, .init(lists: 0))?.contains("lists") == true)
         #expect(buildError(items, count: 100, dimension: d, .init(iterations: -1))?.contains("iterations") == true)
         #expect(buildError(items, count: 100, dimension: d, .init(samplePerList: 0))?.contains("samplePerList") == true)
