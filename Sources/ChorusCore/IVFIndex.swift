@@ -8,17 +8,19 @@ import CKernels
 /// `ExactTopK` and keeps a `TopK.Heap`. With every list probed the result is `ExactTopK`'s, bit
 /// for bit; with a few it reads a few lists instead of the catalogue (issue 16, past ~100k items).
 ///
-/// Spherical, not plain, k-means: the assignment is by largest inner product (the search's own
-/// rule), and with unnormalised centroids that rule sends most items to the longest centroids, so
-/// lists would be lopsided and a list's rank would follow its centroid's length, not its
-/// direction. Unit centroids make the assignment the largest cosine, the routing of a query the
-/// same, and the lists balanced. faiss does the same for `IndexIVFFlat` with inner product
-/// (`cp.spherical`).
+/// Spherical, not plain, k-means. The search routes a query by inner product with the centroids,
+/// so items should be assigned by the same rule. Plain (Euclidean) k-means partitions by distance
+/// instead, which disagrees with inner product wherever norms differ (factor vectors' do); and
+/// plain means with inner-product assignment decrease no objective and drift toward the longest
+/// centroids, which take ever more items. With unit centroids each Lloyd step (assign by largest
+/// inner product, centroid = normalised sum) increases Σ <x, c(x)>, the lists stay balanced, and a
+/// list's rank for a query follows its centroid's direction. faiss does the same for
+/// `IndexIVFFlat` with inner product (`cp.spherical`).
 ///
 /// Deterministic for a seed whatever the thread count: the sample and the initial centroids come
 /// from `SeededRandom`; each item's assignment is its own; each centroid is the sum of its members
 /// in item order (in `Double`); an empty list takes a split of the largest one. An item's score
-/// does not depend on where its row sits (see `build`), and the heaps keep the top k under
+/// does not depend on where its row sits (see `init`), and the heaps keep the top k under
 /// (score desc, index asc), which does not depend on the order lists are scanned in.
 ///
 /// Immutable once built: concurrent searches are safe.
