@@ -3,18 +3,18 @@
 IndexIVFFlat (METRIC_INNER_PRODUCT), same data, same nlist and nprobe, same k-means budget, same
 thread count, same run (issue 16: an approximate index for catalogues past ~100k items).
 
-    python3 bench/ivf/run.py [--items 1000000] [--dim 64] [--data mixture|normal] [--components 4096]
+    python3 bench/ivf/run.py [--items 1000000] [--dim 64] [--data mixture,normal] [--components 4096]
                              [--sigma 0.7] [--nprobe 1,4,16,64,128] [--sample-per-list 64] [--threads 2]
                              [--no-write] [--not-for-the-record]
 
-Data (seeded, float32): `--data mixture` (the default) draws `--components` centres from a standard
-normal and each item and query from a uniformly chosen centre plus N(0, sigma^2) noise per
-coordinate; `--data normal` draws every vector from a standard normal. An inverted file only helps
+Data (seeded, float32), both by default (`--data mixture,normal`): `mixture` draws `--components`
+centres from a standard normal and each item and query from a uniformly chosen centre plus
+N(0, sigma^2) noise per coordinate; `normal` draws every vector from a standard normal. An inverted file only helps
 when the vectors have structure: on the normal data no partition of the space holds a query's top
-10 in a few cells, and recall at a given nprobe stays low for any IVF (results-normal.md shows it).
+10 in a few cells, and recall at a given nprobe stays low for any IVF (results.md shows it).
 
 Both indexes: nlist = `--lists` (default round(sqrt(items)), Chorus's default), spherical k-means
-(faiss sets `cp.spherical` for inner product; the driver checks), `--iterations` Lloyd iterations on
+(faiss sets `cp.spherical` for inner product; recorded), `--iterations` Lloyd iterations on
 `--sample-per-list` x nlist sampled items (faiss: `cp.niter`, `cp.max_points_per_centroid`), seeded.
 Build = k-means + assigning and copying every item (faiss: train + add). Single queries: each of
 `--singles` queries searched alone (p50); batch: the first `--batch` queries in one call (best of
@@ -22,8 +22,8 @@ Build = k-means + assigning and copying every item (faiss: train + add). Single 
 independent exact search) that each index returns, mean over the batch. Chorus's own exact search
 (`ExactTopK`) runs in the same process for the speed-up and its agreement with IndexFlatIP.
 
-Writes bench/ivf/results.md and results.json (results-normal.* for `--data normal`; refused from a
-dirty tree: bench/common.py).
+Writes bench/ivf/results.md and results.json, both data sets in one file (refused from a dirty tree:
+bench/common.py); `--render [OUT]` re-renders results.md from results.json without running anything.
 """
 
 import argparse
@@ -41,11 +41,11 @@ import common  # noqa: E402
 BENCH = os.path.join(common.REPO, ".build", "release", "chorus-bench")
 
 
-def make_data(args, np):
+def make_data(args, data, np):
     """(items, queries) float32, seeded."""
     rng = np.random.default_rng(args.seed)
     nq = max(args.batch, args.singles)
-    if args.data == "normal":
+    if data == "normal":
         return (rng.standard_normal((args.items, args.dim), dtype=np.float32),
                 rng.standard_normal((nq, args.dim), dtype=np.float32))
     centres = rng.standard_normal((args.components, args.dim), dtype=np.float32)
@@ -67,36 +67,12 @@ def recall(found, exact, k):
     return float(np.mean([len(set(a[a >= 0]) & set(b)) / k for a, b in zip(found, exact)]))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--items", type=int, default=1_000_000)
-    ap.add_argument("--dim", type=int, default=64)
-    ap.add_argument("--data", choices=["mixture", "normal"], default="mixture")
-    ap.add_argument("--components", type=int, default=4096)
-    ap.add_argument("--sigma", type=float, default=0.7)
-    ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--lists", type=int, default=None, help="nlist (default round(sqrt(items)))")
-    ap.add_argument("--iterations", type=int, default=10)
-    ap.add_argument("--sample-per-list", type=int, default=64)
-    ap.add_argument("--nprobe", default="1,4,16,64,128")
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--singles", type=int, default=100)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--no-write", action="store_true")
-    common.add_record_flag(ap)
-    args = ap.parse_args()
-    nlist = args.lists or max(1, round(args.items ** 0.5))
-    nprobes = [int(x) for x in args.nprobe.split(",")]
-
+def run_one(args, data, nlist, nprobes):
+    """One data set: Chorus (chorus-bench ivf) then faiss, on the same files; recall against IndexFlatIP."""
     import faiss
     import numpy as np
 
-    prov = common.Provenance([BENCH])
-    if not args.no_write:
-        prov.check_record(args.not_for_the_record)
-    items, queries = make_data(args, np)
+    items, queries = make_data(args, data, np)
     with tempfile.TemporaryDirectory() as tmp:
         ip, qp = os.path.join(tmp, "items.f32"), os.path.join(tmp, "queries.f32")
         items.tofile(ip)
@@ -149,48 +125,83 @@ def main():
     faiss_row = {"version": faiss.__version__, "spherical": spherical, "build_s": faiss_build,
                  "list_size_min": int(sizes.min()), "list_size_median": int(np.median(sizes)), "list_size_max": int(sizes.max()),
                  "nprobe": faiss_rows}
-    result = {"benchmark": "ivf", "settings": dict(vars(args), lists=nlist), "chorus": chorus, "faiss": faiss_row,
-              "exact_agreement": recall(chorus_exact, truth, args.k), "provenance": prov.finish().as_dict()}
+    return {"data": data, "chorus": chorus, "faiss": faiss_row, "exact_agreement": recall(chorus_exact, truth, args.k)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--items", type=int, default=1_000_000)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--data", default="mixture,normal", help="data sets, in order: mixture, normal or both")
+    ap.add_argument("--components", type=int, default=4096)
+    ap.add_argument("--sigma", type=float, default=0.7)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--lists", type=int, default=None, help="nlist (default round(sqrt(items)))")
+    ap.add_argument("--iterations", type=int, default=10)
+    ap.add_argument("--sample-per-list", type=int, default=64)
+    ap.add_argument("--nprobe", default="1,4,16,64,128")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--singles", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-write", action="store_true")
+    common.add_record_flag(ap)
+    common.add_render_flags(ap)
+    args = ap.parse_args()
+    if args.render:
+        return common.render_mode(args, HERE, render)
+    datasets = args.data.split(",")
+    for d in datasets:
+        if d not in ("mixture", "normal"):
+            ap.error(f"--data: unknown data set '{d}' (mixture, normal)")
+    nlist = args.lists or max(1, round(args.items ** 0.5))
+    nprobes = [int(x) for x in args.nprobe.split(",")]
+
+    prov = common.Provenance([BENCH])
+    if not args.no_write:
+        prov.check_record(args.not_for_the_record)
+    runs = [run_one(args, d, nlist, nprobes) for d in datasets]
+    settings = {k: v for k, v in vars(args).items() if k not in ("render", "render_from", "json_out")}
+    settings["lists"] = nlist
+    result = {"benchmark": "ivf", "settings": settings, "runs": runs, "provenance": prov.finish().as_dict()}
     print(json.dumps(result, indent=2, default=str))
-    if args.no_write:
-        return
-    name = "results" if args.data == "mixture" else "results-normal"
-    with open(os.path.join(HERE, name + ".json"), "w") as f:
-        json.dump(result, f, indent=2, default=str)
-        f.write("\n")
-    with open(os.path.join(HERE, name + ".md"), "w") as f:
-        f.write(render(result))
-    print(f"wrote bench/ivf/{name}.md and {name}.json")
+    common.write_results(HERE, result, render, indent=2, json_out=args.json_out, write=not args.no_write)
 
 
 def render(r):
-    c, f, s = r["chorus"], r["faiss"], r["settings"]
-    data = (f"a Gaussian mixture ({s['components']} centres ~ N(0, 1), noise sigma {s['sigma']} per coordinate)"
-            if s["data"] == "mixture" else "standard normal vectors (no cluster structure)")
+    s = r["settings"]
     L = ["# Approximate top-k by inner product: Chorus IVFIndex against faiss IndexIVFFlat", "",
          "Recorded by `bench/ivf/run.py`; do not edit by hand (rerun it).", ""]
     L += common.provenance_banner(r.get("provenance")) + [""]
-    L += [f"{s['items']:,} items x {s['dim']} float32 from {data}, seed {s['seed']}; top {s['k']}, "
-          f"{s['threads']} threads, faiss {f['version']}.",
-          f"Both: {s['lists']} lists, spherical k-means (faiss `cp.spherical` = {f['spherical']}), {s['iterations']} iterations on "
-          f"{s['sample_per_list']} sampled items per list.", "",
-          "| | Chorus | faiss | Chorus / faiss |", "| --- | --- | --- | --- |",
-          f"| build (k-means + add), s | {c['build_s']:.2f} | {f['build_s']:.2f} | {c['build_s'] / f['build_s']:.2f}x |",
-          f"| list sizes min / median / max | {c['list_size_min']} / {c['list_size_median']} / {c['list_size_max']} | "
-          f"{f['list_size_min']} / {f['list_size_median']} / {f['list_size_max']} | |",
-          f"| bytes held (Chorus) | {c['bytes'] / 2**20:.0f} MiB | | |", "",
-          f"Recall@{s['k']} against the exact top {s['k']} (faiss IndexFlatIP) over the {c['batch']} batch queries; "
-          f"one query alone, p50 of {c['single_queries']}; the batch in one call, best of {s['repeats']}.", "",
-          "| nprobe | Chorus recall | faiss recall | Chorus one query (ms) | faiss one query (ms) | ratio | "
-          f"Chorus {c['batch']} queries (ms) | faiss {c['batch']} queries (ms) | ratio |",
-          "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for cr, fr in zip(c["nprobe"], f["nprobe"]):
-        L.append(f"| {cr['nprobe']} | {cr['recall']:.4f} | {fr['recall']:.4f} | {cr['single_p50_ms']:.3f} | {fr['single_p50_ms']:.3f} | "
-                 f"{cr['single_p50_ms'] / fr['single_p50_ms']:.2f}x | {cr['batch_best_ms']:.1f} | {fr['batch_best_ms']:.1f} | "
-                 f"{cr['batch_best_ms'] / fr['batch_best_ms']:.2f}x |")
-    L += ["", f"Chorus's exact search (`ExactTopK`) in the same process: one query p50 {c['exact_single_p50_ms']:.2f} ms, "
-          f"{c['batch']} queries {c['exact_batch_best_ms']:.1f} ms; its top {s['k']} agree with IndexFlatIP's at {r['exact_agreement']:.4f} "
-          "(both exact; rounding may swap near-ties).", ""]
+    first = r["runs"][0]["faiss"]
+    L += [f"{s['items']:,} items x {s['dim']} float32, seed {s['seed']}; top {s['k']}, {s['threads']} threads, faiss {first['version']}.",
+          f"Both indexes: {s['lists']} lists, spherical k-means (faiss `cp.spherical` = {first['spherical']}), {s['iterations']} "
+          f"iterations on {s['sample_per_list']} sampled items per list, nprobe as listed. Recall@{s['k']}: the share of the exact "
+          f"top {s['k']} (faiss IndexFlatIP) returned, over the batch queries; one query alone: p50 of {s['singles']}; the batch "
+          f"in one call: best of {s['repeats']}.", ""]
+    for run in r["runs"]:
+        c, f = run["chorus"], run["faiss"]
+        if run["data"] == "mixture":
+            L += [f"## Clustered: a Gaussian mixture ({s['components']} centres ~ N(0, 1), noise sigma {s['sigma']} per coordinate)", ""]
+        else:
+            L += ["## Unstructured: standard normal vectors", "",
+                  "No partition of the space holds a query's top 10 in a few lists here: any IVF needs a large share of the "
+                  "lists for good recall (faiss's too). Shown for contrast, not as a target.", ""]
+        L += ["| | Chorus | faiss | Chorus / faiss |", "| --- | --- | --- | --- |",
+              f"| build (k-means + add), s | {c['build_s']:.2f} | {f['build_s']:.2f} | {c['build_s'] / f['build_s']:.2f}x |",
+              f"| list sizes min / median / max | {c['list_size_min']} / {c['list_size_median']} / {c['list_size_max']} | "
+              f"{f['list_size_min']} / {f['list_size_median']} / {f['list_size_max']} | |",
+              f"| bytes held | {c['bytes'] / 2**20:.0f} MiB | | |", "",
+              "| nprobe | Chorus recall | faiss recall | Chorus one query (ms) | faiss one query (ms) | Chorus / faiss | "
+              f"Chorus {c['batch']} queries (ms) | faiss {c['batch']} queries (ms) | Chorus / faiss |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for cr, fr in zip(c["nprobe"], f["nprobe"]):
+            L.append(f"| {cr['nprobe']} | {cr['recall']:.4f} | {fr['recall']:.4f} | {cr['single_p50_ms']:.3f} | {fr['single_p50_ms']:.3f} | "
+                     f"{cr['single_p50_ms'] / fr['single_p50_ms']:.2f}x | {cr['batch_best_ms']:.2f} | {fr['batch_best_ms']:.2f} | "
+                     f"{cr['batch_best_ms'] / fr['batch_best_ms']:.2f}x |")
+        L += ["", f"Exact search (`ExactTopK`, same process): one query p50 {c['exact_single_p50_ms']:.2f} ms, {c['batch']} queries "
+              f"{c['exact_batch_best_ms']:.1f} ms; its top {s['k']} agree with IndexFlatIP's at {run['exact_agreement']:.4f}.", ""]
     return "\n".join(L)
 
 
