@@ -199,6 +199,11 @@ bench-topk: bench-setup
 	$(SWIFT) build -c release --product chorus-bench
 	$(PYTHON) bench/topk/run.py
 
+.PHONY: bench-ivf
+bench-ivf: bench-setup
+	$(SWIFT) build -c release --product chorus-bench
+	$(PYTHON) bench/ivf/run.py
+
 bench-scale: lib bench-setup
 	$(PYTHON) bench/scale/run.py --sizes $(SIZES)
 

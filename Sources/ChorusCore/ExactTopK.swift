@@ -23,7 +23,10 @@ public enum ExactTopK {
         let block = rowsPerBlock(dimension: dimension)
         // No more slices than blocks: a slice of a few rows is not worth a thread.
         let slices = max(1, min(threads, (count + block - 1) / block))
-        let perSlice = (count + slices - 1) / slices
+        // Slices start at multiples of 4 rows: the kernel scores whole groups of 4 rows with its
+        // vector path and a last partial group with a scalar loop (other rounding), so an item
+        // gets the score one scan over the whole matrix gives it (ck_row_dots) whatever the threads.
+        let perSlice = ((count + slices - 1) / slices + 3) / 4 * 4
         let found = UnsafeMutablePointer<[(index: Int32, score: Float)]>.allocate(capacity: slices * queries.count)
         found.initialize(repeating: [], count: slices * queries.count)
         defer { found.deinitialize(count: slices * queries.count); found.deallocate() }

@@ -59,9 +59,41 @@ public enum TopK {
             }
         }
 
+        /// Offers scores whose indices come in any order (`indices[i]` for `scores[i]`): the lists of
+        /// an inverted-file index, or heaps merged in any order. An equal score is taken when its
+        /// index is lower, so the kept set is the top k under (score desc, index asc) whatever the
+        /// order of the offers.
+        public func offer(_ scores: UnsafePointer<Float>, count n: Int, indices: UnsafePointer<Int32>) {
+            var i = 0
+            while true {
+                // Scores >= threshold (a tie may win on its index); nextDown of -infinity is itself.
+                i = ck_first_above(scores, i, n, threshold.nextDown)
+                guard i < n else { return }
+                insertOrdered(scores[i], index: indices[i])
+                i += 1
+            }
+        }
+
+        /// Offers one (score, index) in any order: kept if it beats the worst kept entry, or ties
+        /// it with a lower index. -infinity and NaN are never kept.
+        public func insertOrdered(_ s: Float, index: Int32) {
+            if count < capacity {
+                guard s > -Float.infinity else { return }
+            } else {
+                guard s > values[0] || (s == values[0] && index < indices[0]) else { return }
+            }
+            place(s, index: index)
+        }
+
         /// Offers one (score, index) already known to beat `threshold`, or any pair: kept if it does.
         public func insert(_ s: Float, index: Int32) {
             guard s > threshold else { return }
+            place(s, index: index)
+        }
+
+        /// Adds an entry known to belong among the best k: appended while the heap fills, else in
+        /// place of the root.
+        private func place(_ s: Float, index: Int32) {
             if count < capacity {
                 values[count] = s; indices[count] = index
                 var c = count

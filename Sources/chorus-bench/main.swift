@@ -16,6 +16,7 @@ let help = """
       holdout   the library's temporal split of a ratings file (run.py checks its own against it)
       latency   single-user recommend latency per agent and for the coordinator (profiling aid)
       topk      exact top-k over an item matrix, single queries and a batch (bench/topk/run.py)
+      ivf       approximate top-k with IVFIndex: build, searches at several nprobe, exact beside it (bench/ivf/run.py)
 
     Run 'chorus-bench <command> --help' for a command's options.
     """
@@ -82,6 +83,17 @@ case "topk":
         exit(2)
     } catch .failure(let message) {
         BenchIO.error("chorus-bench topk: error: \(message)")
+        exit(1)
+    }
+case "ivf":
+    if rest.contains("--help") || rest.contains("-h") { print(IVFBench.help); exit(0) }
+    do {
+        try IVFBench.run(Options(rest, allowed: IVFBench.options))
+    } catch .usage(let message) {
+        BenchIO.error("chorus-bench ivf: \(message)\n\n\(IVFBench.help)")
+        exit(2)
+    } catch .failure(let message) {
+        BenchIO.error("chorus-bench ivf: error: \(message)")
         exit(1)
     }
 default:

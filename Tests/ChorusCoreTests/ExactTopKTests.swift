@@ -37,4 +37,27 @@ import CKernels
             #expect(ExactTopK.search(items: ip.baseAddress!, count: m, dimension: d, queries: [], k: 10, threads: 2).isEmpty)
         }
     }
+
+    /// A slice boundary that is not a multiple of 4 rows would score the rows before it with the
+    /// kernel's scalar tail instead of its 4-row vector path (other rounding): slices start at
+    /// multiples of 4, so every item is scored as one scan over the whole matrix scores it. Rows
+    /// 1024 and 1025 end the first of two slices of 1026 rows without that rule.
+    @Test func sliceBoundariesKeepTheScoresOfOneScan() {
+        var rng = SeededRandom(seed: 5)
+        let d = 64, m = 2052
+        var items = (0..<(m * d)).map { _ in rng.nextFloat() - 0.5 }
+        let query = (0..<d).map { _ in rng.nextFloat() - 0.5 }
+        for j in 0..<d { items[1025 * d + j] = query[j] * 10 + 0.01 * items[1025 * d + j]; items[1024 * d + j] = query[j] * 9 }
+        items.withUnsafeBufferPointer { ip in query.withUnsafeBufferPointer { qp in
+            var scores = [Float](repeating: 0, count: m)
+            scores.withUnsafeMutableBufferPointer { ck_row_dots(ip.baseAddress!, m, d, qp.baseAddress!, $0.baseAddress!) }
+            let expected = scores.withUnsafeBufferPointer { TopK.select($0, k: 5) }
+            #expect(expected.prefix(2).map(\.index) == [1025, 1024])
+            for threads in [1, 2, 3] {
+                let got = ExactTopK.search(items: ip.baseAddress!, count: m, dimension: d, queries: [qp.baseAddress!], k: 5, threads: threads)[0]
+                #expect(got.map(\.index) == expected.map(\.index), "threads \(threads)")
+                #expect(got.map(\.score.bitPattern) == expected.map(\.score.bitPattern), "threads \(threads)")
+            }
+        } }
+    }
 }

@@ -55,6 +55,35 @@ import CKernels
         }
     }
 
+    /// Scores offered with their indices in any order, in chunks (an inverted-file index's lists),
+    /// keep the same top k as selecting over the whole vector: ties to the lower index whatever
+    /// comes first; NaN and -infinity never kept.
+    @Test func heapOfferWithIndicesIsOrderIndependent() {
+        var rng = SeededRandom(seed: 12)
+        for n in [1, 5, 64, 301] {
+            for k in [1, 3, 10, 64, 400] {
+                var v = (0..<n).map { _ in Float(rng.nextInt(below: 7)) - 2 }  // many ties
+                for j in v.indices where rng.nextInt(below: 9) == 0 { v[j] = [Float.nan, -.infinity, .infinity][rng.nextInt(below: 3)] }
+                let want = v.withUnsafeBufferPointer { TopK.select($0, k: k) }
+                for _ in 0..<4 {
+                    var order = Array(0..<n)
+                    order.shuffle(using: &rng)
+                    let heap = TopK.Heap(k: min(k, n))
+                    var start = 0
+                    while start < n {
+                        let end = min(n, start + 1 + rng.nextInt(below: 40))
+                        let scores = order[start..<end].map { v[$0] }, ids = order[start..<end].map { Int32($0) }
+                        scores.withUnsafeBufferPointer { s in ids.withUnsafeBufferPointer { heap.offer(s.baseAddress!, count: s.count, indices: $0.baseAddress!) } }
+                        start = end
+                    }
+                    let got = heap.sorted()
+                    #expect(got.map(\.index) == want.map(\.index), "n \(n), k \(k)")
+                    #expect(got.map(\.score.bitPattern) == want.map(\.score.bitPattern))
+                }
+            }
+        }
+    }
+
     @Test func parallelForEachVisitsEveryIndexOnce() {
         // Written through a pointer: threads updating different elements of one `var` array would
         // each make a modify access of the whole array (an exclusivity violation TSan reports).
