@@ -43,8 +43,10 @@ RENDERERS = {
     "encoder": [PY, "bench/encoder/run.py", "--render"],
     "recommend": [PY, "bench/recommend/report.py", "--render"],
     "topk": [PY, "bench/topk/run.py", "--render"],
+    "ivf": [PY, "bench/ivf/run.py", "--render"],
     "scale": [PY, "bench/scale/run.py", "--render"],
     "compat": [PY, "bench/compat/run.py", "--render"],
+    "spark": [PY, "bench/spark/run.py", "--render"],
     "fuzz": "written by hand around the rows of bench/fuzz/summarize.py (the findings and their fixes are prose); "
             "summarize.py --json keeps the rows, --render reprints them",
 }
@@ -85,6 +87,9 @@ def drivers(clone, tmp):
                   f"--work {os.path.join(tmp, 'arch-work')}"], {}, "# Before / after", None),
         ("topk", [PY, "bench/topk/run.py", "--no-write", "--items", "10000", "--singles", "5", "--batch", "16", "--repeats", "1"],
          {}, "# Exact top-k", None if has("faiss") else "faiss not installed (bench/setup.sh)"),
+        ("ivf", [PY, "bench/ivf/run.py", "--no-write", "--items", "20000", "--components", "200", "--nprobe", "1,4",
+                 "--singles", "5", "--batch", "16", "--repeats", "1"],
+         {}, "# Approximate top-k", None if has("faiss") else "faiss not installed (bench/setup.sh)"),
         ("scale", [PY, "bench/scale/run.py", "--no-write", "--sizes", "100k", "--calls", "200", "--adds", "2000",
                    "--iterations", "3"], {}, "# Scale on one machine", None),
         ("compat", [PY, "bench/compat/run.py", "--no-write", "--iterations", "3"], binding, "# chorus.compat.implicit", None),

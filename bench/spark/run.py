@@ -44,7 +44,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-write", action="store_true")
     common.add_record_flag(ap)
+    common.add_render_flags(ap)
     args = ap.parse_args()
+    if args.render:
+        return common.render_mode(args, HERE, render)
     prov = common.Provenance([LIB])
     if not args.no_write:
         prov.check_record(args.not_for_the_record)
@@ -123,15 +126,7 @@ def main():
               "snapshot_load_seconds": load_seconds, "single_process": single, "rows": rows,
               "pyspark": pyspark.__version__, "java_home": os.environ.get("JAVA_HOME"),
               "provenance": prov.finish().as_dict()}
-    if args.no_write:
-        print(render(result))
-        return
-    with open(os.path.join(HERE, "results.json"), "w") as f:
-        json.dump(result, f, indent=2, default=str)
-        f.write("\n")
-    with open(os.path.join(HERE, "results.md"), "w") as f:
-        f.write(render(result))
-    print(f"wrote {os.path.relpath(os.path.join(HERE, 'results.md'), common.REPO)} and results.json")
+    common.write_results(HERE, result, render, json_out=args.json_out, write=not args.no_write)
 
 
 def _timed(fn):
