@@ -81,6 +81,10 @@ public struct ByteReader {
         guard n64 <= UInt64(maxCount) else { throw .format("\(context): array of \(n64) elements is implausible") }
         let n = Int(n64)
         let o = try take(n * MemoryLayout<T>.stride)
+        // Not through unsafeUninitializedCapacity when empty: with capacity 0 it writes the count (0)
+        // into the shared empty-array storage, which ThreadSanitizer reports as a race with any other
+        // thread reading an empty array.
+        guard n > 0 else { return [] }
         return [T](unsafeUninitializedCapacity: n) { buf, count in
             bytes.withUnsafeBytes { src in
                 UnsafeMutableRawBufferPointer(buf).copyMemory(from: UnsafeRawBufferPointer(rebasing: src[o..<(o + n * MemoryLayout<T>.stride)]))
