@@ -13,7 +13,7 @@
  *   it), so a program built against an older header keeps working with a newer library. The
  *   library never reads or writes a byte past the caller's struct_size:
  *   - input structs (chorus_engine_params, chorus_fit_params, chorus_recommend_params,
- *     chorus_encoder_params, chorus_kg_train_params, chorus_feedback_params, chorus_texts_params): 8 <= struct_size <= sizeof (at least
+ *     chorus_encoder_params, chorus_kg_train_params, chorus_feedback_params, chorus_texts_params): 8 <= struct_size <= sizeof, a multiple of the struct's alignment (at least
  *     struct_size and the field after it); the fields past struct_size take the defaults their
  *     `_init` sets;
  *   - output structs (chorus_explanation, chorus_engine_stats, chorus_kg_metrics): from the size

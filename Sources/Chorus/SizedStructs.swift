@@ -41,6 +41,13 @@ extension SizedStruct {
             throw .invalidArgument("\(cName).struct_size is \(size); this library accepts \(minimumSize)...\(currentSize) "
                 + "(sizeof(\(cName)) in this chorus.h or an older one): set it with the struct's _init function")
         }
+        // Every size a header ever published (a sizeof, or a field's end before a pointer) is a
+        // multiple of the struct's alignment; any other size would end inside an 8-byte field and
+        // copy half a pointer (the api fuzz harness found a progress callback called at 0xaa90).
+        guard size % MemoryLayout<Self>.alignment == 0 else {
+            throw .invalidArgument("\(cName).struct_size is \(size), not a multiple of \(MemoryLayout<Self>.alignment) "
+                + "(no chorus.h ever had that size): set it with the struct's _init function")
+        }
         return size
     }
 

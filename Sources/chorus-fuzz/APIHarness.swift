@@ -7,7 +7,7 @@ extension EngineHarnesses {
     /// weights, NULL weights or timestamps, a scenario), live feedback (any event codes, values,
     /// rewards, NULL arrays), item and user texts, scenarios, item facts,
     /// triples through the engine's graph, tiny fits with any parameters, and recommend /
-    /// recommend_details / explain / similar items with arbitrary k, users, items, capacities,
+    /// recommend_details / explain / similar items and users with arbitrary k, users, items, capacities,
     /// flags, filters, agents, queries, histories, diversity and scenarios; host metadata set and
     /// read with any key, length and capacity.
     static func api(_ bytes: [UInt8]) {
@@ -58,7 +58,11 @@ extension EngineHarnesses {
             case 11:
                 let items = ids(&input, max: 3)
                 let (k, cap) = sizes(&input, n: items.count)
-                withRequest(&input) { configure in similar(e, items: items, k: k, capacity: cap, configure: configure) }
+                if input.bool() {
+                    withRequest(&input) { configure in similar(e, items: items, k: k, capacity: cap, configure: configure) }
+                } else {
+                    similarUsers(e, &input, users: items, k: k, capacity: cap)
+                }
             case 12:
                 var stats = chorus_engine_stats()
                 _ = chorus_engine_stats_init(&stats)
@@ -164,9 +168,44 @@ extension EngineHarnesses {
         let n = 1 + input.below(3)
         let ids = (0..<n).map { _ in input.id() }
         let strings: [[CChar]?] = (0..<n).map { _ in input.below(16) == 0 ? nil : input.cString(max: 40) }
+        let mode = input.below(4)
+        // The _ex calls: NULL params, or any thread count, an init'd or odd struct_size, and a progress
+        // callback that cancels at its first, second... report (or never).
+        var params = chorus_texts_params()
+        _ = chorus_texts_params_init(&params)
+        params.threads = UInt32(input.below(4))
+        if input.below(8) == 0 { params.struct_size = UInt32(input.below(64)) }
+        var cancelAt = Int32(input.below(4))
         withCStrings(strings) { p in
-            _ = users ? chorus_engine_set_user_texts(e, ids, p, n) : chorus_engine_set_item_texts(e, ids, p, n)
+            switch mode {
+            case 0, 1: _ = users ? chorus_engine_set_user_texts(e, ids, p, n) : chorus_engine_set_item_texts(e, ids, p, n)
+            case 2: _ = users ? chorus_engine_set_user_texts_ex(e, ids, p, n, nil) : chorus_engine_set_item_texts_ex(e, ids, p, n, nil)
+            default:
+                withUnsafeMutablePointer(to: &cancelAt) { counter in
+                    params.progress = { _, _, user in
+                        let c = user!.assumingMemoryBound(to: Int32.self)
+                        c.pointee -= 1
+                        return c.pointee == 0 ? 1 : 0
+                    }
+                    params.progress_user_data = UnsafeMutableRawPointer(counter)
+                    _ = users ? chorus_engine_set_user_texts_ex(e, ids, p, n, &params) : chorus_engine_set_item_texts_ex(e, ids, p, n, &params)
+                }
+            }
         }
+    }
+
+    /// Similar users with any k and capacity, optional allow and deny lists (NULL with a non-zero
+    /// count too).
+    static func similarUsers(_ e: OpaquePointer, _ input: inout FuzzInput, users: [Int64], k: Int, capacity: Int) {
+        let allow = ids(&input, max: 3), deny = ids(&input, max: 3)
+        let allowCount = input.below(8) == 0 ? input.size() : allow.count
+        let denyCount = input.below(8) == 0 ? input.size() : deny.count
+        var out = [Int64](repeating: 0, count: capacity), scores = [Float](repeating: 0, count: capacity)
+        allow.withUnsafeBufferPointer { a in deny.withUnsafeBufferPointer { d in
+            // A pointer only with its real length; a count with no array is a NULL list.
+            let ap = allowCount == allow.count ? a.baseAddress : nil, dp = denyCount == deny.count ? d.baseAddress : nil
+            _ = chorus_engine_similar_users(e, users, users.count, k, ap, allowCount, dp, denyCount, &out, &scores, capacity)
+        } }
     }
 
     /// Host metadata: a set (any key, a value of 0...31 bytes, or NULL with any length) then a

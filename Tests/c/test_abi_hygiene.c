@@ -197,6 +197,15 @@ static void test_fit_params_sizes(void) {
     EXPECT(chorus_engine_fit(e, &fp), CHORUS_ERR_INVALID_ARGUMENT);
     fp.struct_size = 7;
     EXPECT(chorus_engine_fit(e, &fp), CHORUS_ERR_INVALID_ARGUMENT);
+    /* A size inside the progress pointer (no header ever had it) would copy half a pointer: refused,
+     * as every size that is not a multiple of the struct's alignment (found by the api fuzzer
+     * through chorus_texts_params). */
+    fp.progress = cancel_at_once;
+    fp.struct_size = (uint32_t)offsetof(chorus_fit_params, progress) + 4;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_ERR_INVALID_ARGUMENT);
+    fp.struct_size = 12;
+    EXPECT(chorus_engine_fit(e, &fp), CHORUS_ERR_INVALID_ARGUMENT);
+    fp.progress = NULL;
     fp.struct_size = 8; /* factors only: iterations, threads... take their defaults */
     fp.iterations = 0xFFFFFFFFu;
     EXPECT(chorus_engine_fit(e, &fp), CHORUS_OK);

@@ -117,8 +117,11 @@ done
 "$cli" --generate-completion-script bash >"$tmp/chorus.bash" 2>/dev/null
 if bash -n "$tmp/chorus.bash"; then ok; else bad "the bash completion script does not parse"; fi
 # The script completes the subcommands and a subcommand's flags.
-if bash -c "source '$tmp/chorus.bash'; COMP_WORDS=(chorus ev); COMP_CWORD=1; COMP_LINE='chorus ev'; COMP_POINT=9; \
-            _chorus; printf '%s\n' \"\${COMPREPLY[@]}\"" 2>/dev/null | grep -qx eval; then ok; else bad "bash completion of 'chorus ev'"; fi
+# Captured first, then searched: `... | grep -q` under pipefail fails whenever grep exits before the
+# writer is done (SIGPIPE), which made this check flaky.
+completions=$(bash -c "source '$tmp/chorus.bash'; COMP_WORDS=(chorus ev); COMP_CWORD=1; COMP_LINE='chorus ev'; COMP_POINT=9; \
+            _chorus; printf '%s\n' \"\${COMPREPLY[@]}\"" 2>/dev/null || true)
+if grep -qx eval <<<"$completions"; then ok; else bad "bash completion of 'chorus ev'"; fi
 
 echo "runs"
 demo=$here/examples/data/demo
