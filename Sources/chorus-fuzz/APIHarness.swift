@@ -183,7 +183,9 @@ extension EngineHarnesses {
             default:
                 withUnsafeMutablePointer(to: &cancelAt) { counter in
                     params.progress = { _, _, user in
-                        let c = user!.assumingMemoryBound(to: Int32.self)
+                        // A struct_size that ends before progress_user_data passes NULL (its default).
+                        guard let user else { return 0 }
+                        let c = user.assumingMemoryBound(to: Int32.self)
                         c.pointee -= 1
                         return c.pointee == 0 ? 1 : 0
                     }
