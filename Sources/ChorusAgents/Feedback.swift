@@ -126,7 +126,12 @@ struct FeedbackRecord: Sendable, Equatable {
             negatives[u]![i] = nil
             if negatives[u]!.isEmpty { negatives[u] = nil }
         }
-        for e in batch.negatives { negatives[e.user, default: [:]][e.item, default: 0] += e.reward }
+        // Saturated: two finite negative rewards may sum past Float's range, and a snapshot holding
+        // -infinity would not load (found by the api fuzzer).
+        for e in batch.negatives {
+            let sum = (negatives[e.user]?[e.item] ?? 0) + e.reward
+            negatives[e.user, default: [:]][e.item] = max(sum, -.greatestFiniteMagnitude)
+        }
         for t in counts.indices { counts[t] &+= batch.counts[t] }
     }
 

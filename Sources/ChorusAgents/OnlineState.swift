@@ -373,7 +373,11 @@ public final class OnlineState: Sendable {
             if touched.insert(u).inserted { s.shards[sh][u]!.version &+= 1 }
             bumpPopularity(&s, item: i, weight: weights[j])
         }
-        for e in negatives { s.shards[shard(e.user)][e.user, default: UserOverlay()].negatives[e.item, default: 0] += e.reward }
+        for e in negatives {
+            // Saturated, as the feedback record's (FeedbackRecord.apply): a sum past Float's range stays finite.
+            let sum = (s.shards[shard(e.user)][e.user]?.negatives[e.item] ?? 0) + e.reward
+            s.shards[shard(e.user)][e.user, default: UserOverlay()].negatives[e.item] = max(sum, -.greatestFiniteMagnitude)
+        }
         guard var work = work(s) else { return nil }
         for u in touched { if let o = s.shards[shard(u)][u] { work.users.append(foldInput(s, u, o)) } }
         for i in newItems where s.newItems.index[i] != nil { work.items.insert(i) }

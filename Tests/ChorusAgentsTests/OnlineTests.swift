@@ -297,4 +297,14 @@ import Testing
         var ok = ByteReader(w.bytes, range: 0..<w.bytes.count, context: "test")
         #expect(try FeedbackRecord.decode(&ok, logCount: 5) == record)
     }
+
+    /// Found by the api fuzzer: finite negative rewards that sum past Float's range left -infinity in
+    /// the feedback record, and the snapshot the engine saved did not load. The sums saturate.
+    @Test func negativeRewardsThatSumPastFloatsRangeStillSaveAndLoad() throws {
+        let e = try fitted()
+        try e.feedback(users: [1, 1, 1], items: [105, 105, 105], events: [.skip, .skip, .skip], values: [3e38, 3e38, 3e38])
+        #expect(!(try e.recommend(users: [1], k: 30)[0].items.contains(105)))
+        let back = try Engine.load(bytes: e.snapshotBytes())
+        #expect(!(try back.recommend(users: [1], k: 30)[0].items.contains(105)))
+    }
 }
