@@ -22,6 +22,11 @@ public enum Allocator {
         chjem_dallocx(pointer, alignFlags)
     }
 
+    /// The size jemalloc holds for a buffer `allocate` returned (at least the bytes asked for).
+    public static func allocationSize(_ pointer: UnsafeRawPointer) -> Int {
+        chjem_sallocx(pointer, alignFlags)
+    }
+
     /// jemalloc's statistics for this library: (allocated, resident) bytes. Refreshes the epoch first,
     /// as jemalloc's stats are cached until then.
     public static func stats() -> (allocated: UInt64, resident: UInt64) {
