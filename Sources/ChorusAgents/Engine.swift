@@ -35,12 +35,16 @@ public final class Engine: Sendable {
     private let fits = SerialGate(call: "fit")
     /// What the engine learns between fits: the overlay of live feedback (`OnlineState`).
     public let online = OnlineState()
+    /// The learning coordinator: what the engine learns about ranking from feedback on served slates.
+    public let learner: CoordinatorLearner
 
-    public init(config: EngineConfig = EngineConfig()) { self.config = config }
+    public init(config: EngineConfig = EngineConfig()) { self.config = config; learner = CoordinatorLearner() }
 
     init(restoring contents: EngineSnapshotCodec.Contents) {
         config = contents.config
         let hasModel = contents.model != nil
+        learner = contents.learning ?? CoordinatorLearner()
+        if let m = contents.model { learner.adopt(agents: m.agentNames) }
         state.withLock {
             $0.data = contents.data; $0.model = contents.model; $0.lastParameters = contents.parameters
             $0.generation = hasModel ? 1 : 0
@@ -261,6 +265,7 @@ public final class Engine: Sendable {
                                       requestIds: requestIds, rewards: rewards, now: FeedbackBatch.now)
         let first = try state.withLock { (s) throws(ChorusError) -> Int in try s.data.addFeedback(batch, scenario: scenario) }
         online.record(batch, firstRow: first)?.run(into: online)
+        learner.credit(batch.answers)
     }
 
     public func feedback(users: [Int64], items: [Int64], events: [FeedbackEvent], values: [Float]? = nil, timestamps: [Int64]? = nil,
@@ -289,6 +294,7 @@ public final class Engine: Sendable {
                 s.model = model; s.lastParameters = p; s.generation += 1
                 return s.generation
             }
+            learner.adopt(agents: model.agentNames)
             // A fresh overlay: the feedback that arrived while the model trained is kept and folded in again.
             online.rebase(to: generation, model: model, foldIn: foldIn)?.run(into: online)
         }
@@ -320,6 +326,7 @@ public final class Engine: Sendable {
             tries += 1
         }
         snapshot.online = view
+        snapshot.learner = learner
         return snapshot
     }
 
@@ -363,6 +370,23 @@ public final class Engine: Sendable {
         try Explainer(snapshot: serving(query: options.query)).explain(user: user, item: item, options: options)
     }
 
+    // MARK: - Learning coordinator
+
+    /// Chooses how the coordinator keeps learning from feedback on served slates (`LearningOptions`):
+    /// off (the fitted coordinator alone), LinUCB, linear Thompson sampling, or a policy trained by
+    /// policy gradient. Statistics learned so far are kept across modes; a fit keeps them when its
+    /// model has the same agents.
+    /// - Throws: `.invalidArgument` naming the option.
+    public func setLearning(_ options: LearningOptions) throws(ChorusError) {
+        try learner.configure(options)
+    }
+
+    /// Closes every open slate (their rewards so far become final and are learned from and logged).
+    public func closeSlates() { learner.closeAll() }
+
+    /// The slate log's rows, oldest first (`SlateLogRow`); `drain` empties it.
+    public func slateLog(drain: Bool = false) -> [SlateLogRow] { learner.readLog(drain: drain) }
+
     // MARK: - Snapshots
 
     /// Writes the engine to `path` atomically (see `FileIO.writeAtomically`).
@@ -379,7 +403,10 @@ public final class Engine: Sendable {
         let contents = state.withLock { s in
             EngineSnapshotCodec.Contents(config: config, data: s.data, model: s.model, parameters: s.model?.parameters ?? s.lastParameters)
         }
-        return EngineSnapshotCodec.encode(contents)
+        // The learner's statistics, taken right after under its own lock.
+        var learning = ByteWriter()
+        learner.encode(into: &learning)
+        return EngineSnapshotCodec.encode(contents, learning: learner.isDefault ? nil : learning.bytes)
     }
 
     static func load(bytes: [UInt8]) throws(ChorusError) -> Engine {

@@ -103,6 +103,10 @@ public struct RecommendOptions: Sendable {
     public var diversity: Float = 0
     /// The scenario of the request (defined with `Engine.defineScenario`); nil = the default.
     public var scenario: String? = nil
+    /// One id per user of the call under which its slate is logged for the learning coordinator
+    /// (`Engine.setLearning`): feedback naming the id rewards the slate's items. nil = not logged.
+    /// Ids are the host's (any Int64 but -1); a repeated id replaces the open slate.
+    public var requestIds: [Int64]? = nil
     public init() {}
 }
 

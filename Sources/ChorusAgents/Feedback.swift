@@ -62,6 +62,8 @@ public struct FeedbackRewards: Sendable, Equatable {
 struct FeedbackBatch: Sendable {
     var users: [Int64] = [], items: [Int64] = [], weights: [Float] = [], timestamps: [Int64] = []
     var negatives: [(user: Int64, item: Int64, reward: Float)] = []
+    /// The events that name a served request (request id not -1): the learning coordinator's rewards.
+    var answers: [(request: Int64, item: Int64, reward: Float)] = []
     var counts = [UInt64](repeating: 0, count: FeedbackEvent.allCases.count)
 
     /// Validates the whole batch before anything changes.
@@ -90,6 +92,7 @@ struct FeedbackBatch: Sendable {
             let reward = rewards.reward(of: event) * value
             guard reward.isFinite else { throw .invalidArgument("values[\(i)] = \(value) times the \(event.name) reward overflows") }
             counts[Int(event.rawValue)] += 1
+            if let request = requestIds?[i], request != Self.noRequest { answers.append((request, items[i], reward)) }
             if reward > 0 {
                 self.users.append(users[i]); self.items.append(items[i]); weights.append(reward)
                 self.timestamps.append(timestamps?[i] ?? now)
@@ -98,6 +101,9 @@ struct FeedbackBatch: Sendable {
             }
         }
     }
+
+    /// The request id of an event that answers no logged request (`CHORUS_NO_REQUEST`).
+    static let noRequest: Int64 = -1
 
     /// The wall clock in Unix seconds: the timestamp of events given without one.
     static var now: Int64 { Int64(time(nil)) }

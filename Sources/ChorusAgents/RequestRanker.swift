@@ -22,6 +22,14 @@ final class RequestRanker {
     var personalLo: Float = 0, personalSpan: Float = 0
     /// The last request's final score per candidate.
     var finalScores: [Float] = []
+    /// With a learning coordinator: the last request's learner features (`SegmentModel`: one row of
+    /// `learnedDimension` floats per candidate) and its ranking.
+    var learnedZ: [Float] = []
+    var learnedDimension = 0
+    var learned: LearnedRanking? = nil
+    /// The sampling stream of the learner's next request (Thompson, policy): serving seeds it per
+    /// request (`ServingSnapshot`), so a logged request's slate follows from its id.
+    var random = SeededRandom(seed: 0)
     /// Per agent, the next request's raw scores of the model's items when a batch computed them
     /// (`Serving`'s batch path); nil entries are scored by `rank` itself. Read by the next `rank`,
     /// then cleared.
@@ -61,7 +69,7 @@ final class RequestRanker {
     /// give them their row's minimum. `warmth`: `itemCount` warmths (nil: the model's).
     func rank(_ request: AgentRequest, k: Int, only: Int?, seen: ArraySlice<Int32>?, maskHistory: Bool, blocked: [Bool]?,
               diversity: Float, online: OnlineState.UserView? = nil, newItemScores: [String: [Float]] = [:],
-              warmth: UnsafePointer<Float>? = nil) -> [(item: Int32, score: Float)] {
+              warmth: UnsafePointer<Float>? = nil, learning: LearnedRanking? = nil) -> [(item: Int32, score: Float)] {
         let n = itemCount, nA = m.agents.count, nModel = m.itemCount
         let prescored = self.prescored
         defer { for a in 0..<nA { self.prescored[a] = nil } }
@@ -151,12 +159,43 @@ final class RequestRanker {
             for j in 0..<c { scores[j] = (1 - queryWeight) * scores[j] + queryWeight * queryShare[j] }
         }
         finalScores = scores
-        if diversity > 0, let vectors = m.similarityVectors {
-            order = Diversity.mmr(scores: scores, items: candidates.items, vectors: vectors, k: k, lambda: min(1, diversity))
-        } else {
-            order = scores.withUnsafeBufferPointer { TopK.select($0, k: k) }.map { Int($0.index) }
+        learned = learning
+        learnedZ.removeAll(keepingCapacity: true)
+        // The learning coordinator decides on the coordinator's score and the candidates' features;
+        // it reports its own estimate as the score.
+        var decision = scores, reported = scores
+        if let learning, c > 0, learning.model.dimension == m.layout.count + 2 {
+            learnedDimension = learning.model.dimension
+            learnedZ = learnedFeatures(scores: scores, count: c, dimension: learnedDimension)
+            learnedZ.withUnsafeBufferPointer { z in
+                decision = learning.decide(z.baseAddress!, count: c, random: &random)
+                reported = learning.estimate(z.baseAddress!, count: c)
+            }
         }
-        return order.map { (item: candidates.items[$0], score: scores[$0]) }
+        if diversity > 0, let vectors = m.similarityVectors {
+            order = Diversity.mmr(scores: decision, items: candidates.items, vectors: vectors, k: k, lambda: min(1, diversity))
+        } else {
+            order = decision.withUnsafeBufferPointer { TopK.select($0, k: k) }.map { Int($0.index) }
+        }
+        return order.map { (item: candidates.items[$0], score: reported[$0]) }
+    }
+
+    /// The learner's features of the last request's candidates: [the coordinator's score min-max
+    /// normalised over them, the candidate's features, 1] (`SegmentModel`).
+    private func learnedFeatures(scores: [Float], count c: Int, dimension d: Int) -> [Float] {
+        let f = m.layout.count
+        var lo = Float.infinity, hi = -Float.infinity
+        for v in scores where v.isFinite { lo = min(lo, v); hi = max(hi, v) }
+        let span = hi > lo ? hi - lo : 0
+        var z = [Float](repeating: 0, count: c * d)
+        candidates.features.withUnsafeBufferPointer { x in
+            for j in 0..<c {
+                z[j * d] = span > 0 && scores[j].isFinite ? (scores[j] - lo) / span : 0
+                for i in 0..<f { z[j * d + 1 + i] = x[j * f + i] }
+                z[j * d + d - 1] = 1
+            }
+        }
+        return z
     }
 
     /// The final score of candidate `c` of the last `rank`, scoring it (as `rank` does) when it was

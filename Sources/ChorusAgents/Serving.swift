@@ -21,6 +21,8 @@ struct ServingSnapshot: Sendable {
     let encoder: TextEncoders.Choice?
     /// The online overlay (`OnlineState.view`), taken right after the rest.
     var online: OnlineState.View = .empty
+    /// The learning coordinator (nil: the fitted coordinator alone).
+    var learner: CoordinatorLearner? = nil
 
     /// A user's online overlay against this snapshot's model (fold-ins only when computed for it).
     func onlineUser(_ user: Int64) -> OnlineState.UserView? { online.user(user, model: model, generation: generation) }
@@ -111,6 +113,15 @@ extension ServingSnapshot {
             throw .invalidArgument("diversity must be in [0, 1], got \(options.diversity)")
         }
         let diversity = options.diversity
+        if let ids = options.requestIds {
+            guard ids.count == users.count else { throw .invalidArgument("request_ids has \(ids.count) entries for \(users.count) users") }
+            if let bad = ids.first(where: { $0 == -1 }) { throw .invalidArgument("request id \(bad) is reserved (no request)") }
+        }
+        let requestIds = options.requestIds
+        let scenarioIndex = try scenarios.resolve(options.scenario)
+        let learner = only == nil ? self.learner : nil
+        let agentNames = m.agentNames
+        let learningSeed = learner?.options.seed ?? 0
         let modulation = try scenarioModulation(options.scenario)
         // New items' warmth after the model's (log(1 + their online users) / 8).
         let warmth = newItems.count == 0 ? m.itemWarmth : m.itemWarmth + newItems.users.map { Float(log1p(Double($0.count)) / 8) }
@@ -187,9 +198,25 @@ extension ServingSnapshot {
                                 for (b, a) in batchable.enumerated() { ranker.prescored[a] = buffer.row(b * batch + j) }
                             }
                             let seen = (uid.map { m.seen.row(Int($0)).cols }).flatMap { includeSeen ? nil : $0 }
+                            // The learning coordinator's segment: what kind of request this is (`SegmentModel`).
+                            let segment = learner == nil ? 0 : LearningSegment.of(known: uid != nil, online: overlay?.hasEvents ?? false,
+                                                                                   personal: requests[j].profile != nil || !requests[j].history.isEmpty,
+                                                                                   query: requests[j].query != nil, scenario: scenarioIndex)
+                            let learning = learner?.ranking(segment: segment, agents: agentNames)
+                            let requestId = requestIds?[u]
+                            if learning != nil {
+                                ranker.random = SeededRandom(seed: learningSeed ^ (requestId.map { UInt64(bitPattern: $0) &* 0x9E37_79B9_7F4A_7C15 }
+                                                                                  ?? LearningSegment.nextDraw()))
+                            }
                             let result = warmth.withUnsafeBufferPointer { warmth in
                                 ranker.rank(requests[j], k: k, only: only, seen: seen, maskHistory: !includeSeen, blocked: blocked,
-                                            diversity: diversity, online: overlay, newItemScores: newScores, warmth: warmth.baseAddress!)
+                                            diversity: diversity, online: overlay, newItemScores: newScores, warmth: warmth.baseAddress!,
+                                            learning: learning)
+                            }
+                            if let learner, let learning, let requestId, !result.isEmpty {
+                                learner.open(requestId, LearningSegment.pending(ranker: ranker, learning: learning, user: users[u], segment: segment,
+                                                                                 ids: result.map { snapshot.itemId($0.item) }),
+                                             agents: agentNames)
                             }
                             let nA = m.agents.count
                             for slot in 0..<k {

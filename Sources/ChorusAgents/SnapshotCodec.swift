@@ -16,6 +16,8 @@ enum EngineSnapshotCodec {
         var model: FittedModel?
         /// The last fit's parameters (the model's when there is one).
         var parameters: FitParameters
+        /// The learning coordinator read from an "LRNR" section (nil: none saved).
+        var learning: CoordinatorLearner? = nil
     }
 
     /// 2 added the TEXT section and the content agent; 3 the knowledge-graph sections and the
@@ -23,7 +25,7 @@ enum EngineSnapshotCodec {
     /// 1 and 2 are otherwise still read).
     static let schema: UInt32 = 3
 
-    static func encode(_ contents: Contents) -> [UInt8] {
+    static func encode(_ contents: Contents, learning: [UInt8]? = nil) -> [UInt8] {
         let (config, model, lastParameters) = (contents.config, contents.model, contents.parameters)
         let (log, texts, scenarios, facts, knowledgeGraph) = (contents.data.log, contents.data.texts, contents.data.scenarios,
                                                               contents.data.facts, contents.data.knowledgeGraph)
@@ -74,6 +76,7 @@ enum EngineSnapshotCodec {
             contents.data.metadata.encode(into: &h)
             sections.append(Snapshot.Section(tag: "HOST", payload: h.bytes))
         }
+        if let learning { sections.append(Snapshot.Section(tag: "LRNR", payload: learning)) }
         if let model {
             var w = ByteWriter()
             w.write(UInt64(model.trainedRows)); w.write(UInt64(model.users.count)); w.write(UInt64(model.items.count))
@@ -232,6 +235,14 @@ enum EngineSnapshotCodec {
         }
         let data = DataStore(log: log, texts: texts, scenarios: scenarios, facts: facts, knowledgeGraph: knowledgeGraph, metadata: metadata,
                              feedback: feedback)
-        return Contents(config: config, data: data, model: model, parameters: p)
+        var learning: CoordinatorLearner? = nil
+        if sections["LRNR"] != nil {
+            var r = try section("LRNR")
+            let learner = CoordinatorLearner()
+            try learner.decode(from: &r)
+            guard r.isAtEnd else { throw .format("snapshot section 'LRNR' has trailing bytes") }
+            learning = learner
+        }
+        return Contents(config: config, data: data, model: model, parameters: p, learning: learning)
     }
 }
