@@ -288,8 +288,10 @@ chorus_status chorus_feedback_params_init_sized(chorus_feedback_params *params, 
 
 /* Records `n` feedback events: event i is (user_ids[i], item_ids[i], events[i]), with values[i]
  * (NULL: every value 1; each finite and >= 0), timestamps[i] (Unix seconds, any int64; NULL: the
- * time of the call) and request_ids[i] (NULL, or the id of the served request the event answers:
- * reserved for the propensity log, checked but not stored yet). `scenario` (NULL or "": the
+ * time of the call) and request_ids[i] (NULL, or the id under which the slate the event answers
+ * was served, chorus_recommend_params.request_ids; CHORUS_NO_REQUEST for an event that answers no
+ * slate): with a learning coordinator (chorus_engine_set_learning) the event's reward is credited
+ * to that item of that slate. `scenario` (NULL or "": the
  * default; an undefined name is CHORUS_ERR_NOT_FOUND) is the scenario of every event. `params`
  * NULL = the default rewards. All arrays [borrowed].
  * What an event does, without a refit (the next recommend sees it):
@@ -326,6 +328,93 @@ chorus_status chorus_engine_feedback(chorus_engine *engine, const int64_t *user_
                                      const int32_t *events, const float *values, const int64_t *timestamps,
                                      size_t n, const char *scenario, const int64_t *request_ids,
                                      const chorus_feedback_params *params);
+
+/* ---- Learning coordinator (online) -----------------------------------------------------------------
+ *
+ * The fitted coordinator blends the agents with weights chosen on validation. A learning coordinator
+ * keeps learning from feedback on what it served: a recommend under request ids (one per user,
+ * chorus_recommend_params.request_ids) opens a slate per user; feedback events naming a request id
+ * credit their reward to that item of that slate; the slate closes when its user is served another
+ * logged slate, when more than 16,384 slates are open (the oldest), or on
+ * chorus_engine_slate_log(CHORUS_SLATE_LOG_CLOSE_OPEN). On closing, the learner learns from every
+ * served item (reward 0 for items without feedback), each agent is credited its share of each item's
+ * reward, and the slate's rows join the slate log. It learns one linear model per context segment
+ * (a user the model knows, one known only from feedback, a cold request with a profile or history,
+ * a cold one with nothing; with or without a query; per scenario) over each candidate's features:
+ * the fitted coordinator's score (min-max normalised over the request's candidates), every agent's
+ * normalised score and rank signal, the user's activity, the item's warmth, and 1. It starts at the
+ * fitted coordinator (weight 1 on its score), so a fresh learner serves what the fit chose. */
+
+/* Modes (pinned forever). */
+typedef enum chorus_learning_mode {
+    CHORUS_LEARNING_OFF = 0,        /* the fitted coordinator alone (the default) */
+    CHORUS_LEARNING_LINUCB = 1,     /* ridge regression of reward, ranked by mean + exploration *
+                                       sqrt(z' A^-1 z) (LinUCB); deterministic */
+    CHORUS_LEARNING_THOMPSON = 2,   /* the same regression, ranked by a draw of the weights from
+                                       N(mean, exploration^2 A^-1) per request (linear Thompson) */
+    CHORUS_LEARNING_POLICY = 3      /* a softmax policy over the candidates (temperature =
+                                       exploration), slates sampled without replacement
+                                       (Plackett-Luce), trained by REINFORCE with a running-mean
+                                       baseline and the top-K off-policy correction (Chen et al.,
+                                       WSDM 2019), importance weights clipped at 10 */
+} chorus_learning_mode;
+
+/* The request id of an event that answers no slate (chorus_engine_feedback's request_ids). */
+#define CHORUS_NO_REQUEST ((int64_t)-1)
+
+typedef struct chorus_learning_params {
+    uint32_t struct_size;
+    int32_t mode;                  /* chorus_learning_mode; default CHORUS_LEARNING_OFF */
+    float exploration;             /* LinUCB's alpha, Thompson's scale, the policy's temperature;
+                                      0 = default (0.1); finite, in [0, 1e6] */
+    float learning_rate;           /* the policy's step size; 0 = default (0.05); in [0, 1000] */
+    float prior_strength;          /* the bandits' ridge prior toward the fitted coordinator;
+                                      0 = default (1); in [0, 1e6] */
+    uint32_t reserved;             /* must be 0 */
+    uint64_t log_capacity;         /* slate-log rows kept (the oldest are overwritten); 0 = default
+                                      (100,000); at most 100,000,000 */
+    uint64_t seed;                 /* seeds the sampling with each request id; default 42 */
+} chorus_learning_params;
+
+/* Fills `params` with the defaults (mode off) and sets struct_size; through the macro, as
+ * chorus_feedback_params_init (the function of that name writes this, first, layout). Thread-safe. */
+chorus_status chorus_learning_params_init(chorus_learning_params *params);
+chorus_status chorus_learning_params_init_sized(chorus_learning_params *params, size_t struct_size);
+#define chorus_learning_params_init(params) chorus_learning_params_init_sized((params), sizeof(chorus_learning_params))
+
+/* Sets the learning coordinator's mode and knobs (`params` [borrowed], NULL = off). What was learned
+ * is kept when the mode changes (the modes share the statistics); a fit keeps it when the new model
+ * has the same agents, else learning starts again. The learner's statistics are saved with the engine
+ * (chorus_engine_save) and restored by load; open slates and the slate log are not (read them first).
+ * Errors: an unknown mode, a knob out of range or not finite, reserved != 0, a bad struct_size:
+ * CHORUS_ERR_INVALID_ARGUMENT. Thread-safe. */
+chorus_status chorus_engine_set_learning(chorus_engine *engine, const chorus_learning_params *params);
+
+/* One row of the slate log: an item of a closed slate. */
+typedef struct chorus_slate_row {
+    int64_t request_id;
+    int64_t user_id;
+    int64_t item_id;
+    int32_t slot;                  /* 0 = first */
+    float propensity;              /* P(this item at this slot | request) under the serving policy:
+                                      1 for the fitted coordinator and LinUCB (deterministic); the
+                                      policy's softmax at slot 0; elsewhere (and for Thompson) the
+                                      share of 64 draws of the same policy that put it there */
+    float reward;                  /* the sum of the rewards of the events naming this request and
+                                      item (0: none) */
+    uint32_t reserved;
+} chorus_slate_row;
+
+#define CHORUS_SLATE_LOG_CLOSE_OPEN 1u /* close every open slate first (its rewards so far are final) */
+#define CHORUS_SLATE_LOG_DRAIN 2u      /* remove the rows returned from the log */
+
+/* Reads the slate log, oldest row first: up to `capacity` rows into `out` [caller buffer, may be NULL
+ * when capacity is 0]; `*out_count` [required] = the rows the log holds (so a call with capacity 0
+ * sizes the buffer). With CHORUS_SLATE_LOG_DRAIN the rows written are removed. Rows whose served
+ * item had no logged request id never appear. Errors: unknown flag bits, out NULL with capacity > 0:
+ * CHORUS_ERR_INVALID_ARGUMENT. Thread-safe. */
+chorus_status chorus_engine_slate_log(chorus_engine *engine, uint32_t flags, chorus_slate_row *out, size_t capacity,
+                                      size_t *out_count);
 
 /* Progress of a long call: `stage` names the current step ("start", "validation", "blend",
  * "training", "done") [borrowed]; `fraction` in [0, 1] is the progress of the whole call.
@@ -434,10 +523,19 @@ typedef struct chorus_recommend_params {
     const char *scenario;          /* optional [borrowed]: the scenario of the request (defined with
                                       chorus_engine_define_scenario); NULL or "" = the default
                                       scenario; an undefined name is CHORUS_ERR_NOT_FOUND */
+    const int64_t *request_ids;    /* optional [borrowed], n_users entries: the id under which each
+                                      user's slate is logged for the learning coordinator (see
+                                      chorus_engine_set_learning; ignored while it is off); any
+                                      int64 but CHORUS_NO_REQUEST; an id still open is replaced.
+                                      NULL = not logged. Explain and similar items ignore it. (New in 0.3.0.) */
 } chorus_recommend_params;
 
-/* Fills `params` with defaults (and sets struct_size). */
+/* Fills `params` with defaults (and sets struct_size). Call it through the macro below, which
+ * passes this header's sizeof to chorus_recommend_params_init_sized, so the struct can grow; the
+ * function chorus_recommend_params_init writes the 0.1.0 layout (without request_ids). */
 chorus_status chorus_recommend_params_init(chorus_recommend_params *params);
+chorus_status chorus_recommend_params_init_sized(chorus_recommend_params *params, size_t struct_size);
+#define chorus_recommend_params_init(params) chorus_recommend_params_init_sized((params), sizeof(chorus_recommend_params))
 
 /* Per-user flags written by chorus_engine_recommend. */
 #define CHORUS_USER_KNOWN 0u

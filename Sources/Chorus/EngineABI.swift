@@ -131,8 +131,17 @@ private func addInteractions(_ engine: OpaquePointer?, _ scenario: UnsafePointer
     }
 }
 
-/// Converts recommend params to core options (NULL = defaults).
-private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(ChorusError) -> RecommendOptions {
+@c @implementation public func chorus_recommend_params_init_sized(_ params: UnsafeMutablePointer<chorus_recommend_params>!,
+                                                               _ structSize: Int) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        try chorus_recommend_params.initialise(params, "params", size: structSize)
+    }
+}
+
+/// Converts recommend params to core options (NULL = defaults). `users`: the call's user count,
+/// the length of request_ids (nil: a call that serves no slate, explain or similar items, which
+/// ignores request_ids).
+private func options(_ params: UnsafePointer<chorus_recommend_params>?, users: Int? = nil) throws(ChorusError) -> RecommendOptions {
     var o = RecommendOptions()
     guard let params else { return o }
     let c = try chorus_recommend_params.read(params)
@@ -162,6 +171,9 @@ private func options(_ params: UnsafePointer<chorus_recommend_params>?) throws(C
     }
     o.diversity = c.diversity
     if let sc = c.scenario { o.scenario = try Check.text(sc, "scenario", maxBytes: Limits.maxScenarioNameBytes) }
+    if let ids = c.request_ids, let users {
+        o.requestIds = Array(UnsafeBufferPointer(start: ids, count: users))
+    }
     return o
 }
 
@@ -257,7 +269,7 @@ private func recommend(_ engine: OpaquePointer?, _ userIds: UnsafePointer<Int64>
     let capacity = Check.capacity(capacity), sharesCapacity = Check.capacity(sharesCapacity)
     guard nUsers > 0 else { throw .invalidArgument("n_users is 0") }
     guard k > 0 else { throw .invalidArgument("k is 0") }
-    let o = try options(params)
+    let o = try options(params, users: nUsers)
     let needed = try Check.product(nUsers, k, "n_users * k")
     guard capacity >= needed else { throw .bufferTooSmall("capacity \(capacity) < n_users * k = \(needed)") }
     // The shares buffer is checked by the core against the model it serves from (a concurrent

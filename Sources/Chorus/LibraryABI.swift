@@ -45,6 +45,8 @@ private let unknownStatus: StaticString = "CHORUS_UNKNOWN_STATUS"
     case "chorus_kg_train_params": return MemoryLayout<chorus_kg_train_params>.size
     case "chorus_kg_metrics": return MemoryLayout<chorus_kg_metrics>.size
     case "chorus_texts_params": return MemoryLayout<chorus_texts_params>.size
+    case "chorus_learning_params": return MemoryLayout<chorus_learning_params>.size
+    case "chorus_slate_row": return MemoryLayout<chorus_slate_row>.size
     default: return 0
     }
 }

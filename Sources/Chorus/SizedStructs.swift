@@ -137,7 +137,8 @@ extension chorus_recommend_params: SizedStruct {
         return p
     }
     static var minimumSize: Int { inputMinimumSize }
-    static var firstLayoutSize: Int { currentSize }  // not grown since 0.1.0
+    /// Grown in 0.3.0 (request_ids): the 0.1.0 layout ends at `request_ids`.
+    static var firstLayoutSize: Int { MemoryLayout<Self>.offset(of: \.request_ids)! }
 }
 
 extension chorus_encoder_params: SizedStruct {
@@ -221,4 +222,17 @@ extension chorus_feedback_params: SizedStruct {
     }
     static var minimumSize: Int { inputMinimumSize }
     static var firstLayoutSize: Int { currentSize }  // not grown since it was added; its _init is a macro over _init_sized from the start
+}
+
+extension chorus_learning_params: SizedStruct {
+    static let cName = "chorus_learning_params"
+    static var defaults: Self {
+        var p = Self()
+        p.struct_size = UInt32(currentSize)
+        p.mode = LearningOptions.Mode.off.rawValue
+        p.seed = LearningOptions().seed
+        return p
+    }
+    static var minimumSize: Int { inputMinimumSize }
+    static var firstLayoutSize: Int { currentSize }  // new in 0.3.0; its _init is a macro over _init_sized from the start
 }

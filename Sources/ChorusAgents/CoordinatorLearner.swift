@@ -148,12 +148,13 @@ public final class CoordinatorLearner: Sendable {
         }
     }
 
-    /// The log's rows, oldest first; `drain` empties it.
-    func readLog(drain: Bool) -> [SlateLogRow] {
+    /// The log's oldest `limit` rows and how many it holds; `drain` removes the rows returned.
+    func readLog(limit: Int, drain: Bool) -> (rows: [SlateLogRow], total: Int) {
         state.withLock { s in
-            let rows = Self.ordered(s)
-            if drain { s.log = []; s.logHead = 0 }
-            return rows
+            let all = Self.ordered(s)
+            let rows = Array(all.prefix(max(0, limit)))
+            if drain { s.log = Array(all.dropFirst(rows.count)); s.logHead = 0 }
+            return (rows, all.count)
         }
     }
 

@@ -385,7 +385,10 @@ public final class Engine: Sendable {
     public func closeSlates() { learner.closeAll() }
 
     /// The slate log's rows, oldest first (`SlateLogRow`); `drain` empties it.
-    public func slateLog(drain: Bool = false) -> [SlateLogRow] { learner.readLog(drain: drain) }
+    public func slateLog(drain: Bool = false) -> [SlateLogRow] { learner.readLog(limit: Int.max, drain: drain).rows }
+
+    /// The oldest `limit` rows of the slate log and how many it holds; `drain` removes the rows returned.
+    public func slateLog(limit: Int, drain: Bool) -> (rows: [SlateLogRow], total: Int) { learner.readLog(limit: limit, drain: drain) }
 
     // MARK: - Snapshots
 

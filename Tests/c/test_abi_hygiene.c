@@ -136,7 +136,7 @@ static void test_init_functions(void) {
     group_begin("_init writes its first layout only");
     CHECK_INIT_WRITES(chorus_engine_params, chorus_engine_params_init, sizeof(chorus_engine_params));
     CHECK_INIT_WRITES(chorus_fit_params, (chorus_fit_params_init), offsetof(chorus_fit_params, agents));
-    CHECK_INIT_WRITES(chorus_recommend_params, chorus_recommend_params_init, sizeof(chorus_recommend_params));
+    CHECK_INIT_WRITES(chorus_recommend_params, (chorus_recommend_params_init), offsetof(chorus_recommend_params, request_ids));
     CHECK_INIT_WRITES(chorus_engine_stats, chorus_engine_stats_init, sizeof(chorus_engine_stats));
     CHECK_INIT_WRITES(chorus_encoder_params, chorus_encoder_params_init, sizeof(chorus_encoder_params));
     CHECK_INIT_WRITES(chorus_kg_train_params, chorus_kg_train_params_init, sizeof(chorus_kg_train_params));
@@ -284,6 +284,8 @@ static void test_recommend_params_sizes(void) {
     rp.struct_size = (uint32_t)offsetof(chorus_recommend_params, scenario);
     rp.diversity = 0.0f;
     EXPECT(chorus_engine_recommend(e, &user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_OK);
+    rp.struct_size = (uint32_t)offsetof(chorus_recommend_params, request_ids); /* the 0.1.0 layout */
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_ERR_NOT_FOUND);
     rp.struct_size = (uint32_t)sizeof rp;
     EXPECT(chorus_engine_recommend(e, &user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_ERR_NOT_FOUND);
     rp.struct_size = (uint32_t)sizeof rp + 8;

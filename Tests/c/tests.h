@@ -57,6 +57,8 @@ void test_texts_progress(void);
 void test_metadata(void);
 /* test_feedback.c */
 void test_feedback(void);
+/* test_learning.c */
+void test_learning(void);
 
 /* test_kg.c */
 void test_kg(void);

@@ -256,6 +256,74 @@ chorus_engine_feedback.argtypes = [
 ]
 chorus_engine_feedback.restype = chorus_status
 
+# ---- Learning coordinator ----------------------------------------------------------------------
+
+# typedef enum chorus_learning_mode { CHORUS_LEARNING_OFF = 0, ... CHORUS_LEARNING_POLICY = 3 } chorus_learning_mode;
+CHORUS_LEARNING_OFF = 0
+CHORUS_LEARNING_LINUCB = 1
+CHORUS_LEARNING_THOMPSON = 2
+CHORUS_LEARNING_POLICY = 3
+# #define CHORUS_NO_REQUEST ((int64_t)-1)
+CHORUS_NO_REQUEST = -1
+# #define CHORUS_SLATE_LOG_CLOSE_OPEN 1u / CHORUS_SLATE_LOG_DRAIN 2u
+CHORUS_SLATE_LOG_CLOSE_OPEN = 1
+CHORUS_SLATE_LOG_DRAIN = 2
+
+
+# typedef struct chorus_learning_params {
+#     uint32_t struct_size; int32_t mode; float exploration, learning_rate, prior_strength;
+#     uint32_t reserved; uint64_t log_capacity, seed;
+# } chorus_learning_params;
+class chorus_learning_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("mode", c_int32),
+        ("exploration", c_float),
+        ("learning_rate", c_float),
+        ("prior_strength", c_float),
+        ("reserved", c_uint32),
+        ("log_capacity", c_uint64),
+        ("seed", c_uint64),
+    ]
+
+
+# typedef struct chorus_slate_row {
+#     int64_t request_id, user_id, item_id; int32_t slot; float propensity, reward; uint32_t reserved;
+# } chorus_slate_row;
+class chorus_slate_row(Structure):
+    _fields_ = [
+        ("request_id", c_int64),
+        ("user_id", c_int64),
+        ("item_id", c_int64),
+        ("slot", c_int32),
+        ("propensity", c_float),
+        ("reward", c_float),
+        ("reserved", c_uint32),
+    ]
+
+
+# chorus_status chorus_learning_params_init(chorus_learning_params *params);
+# (In C a macro of that name calls chorus_learning_params_init_sized with sizeof.)
+chorus_learning_params_init = lib.chorus_learning_params_init
+chorus_learning_params_init.argtypes = [POINTER(chorus_learning_params)]
+chorus_learning_params_init.restype = chorus_status
+
+# chorus_status chorus_learning_params_init_sized(chorus_learning_params *params, size_t struct_size);
+chorus_learning_params_init_sized = lib.chorus_learning_params_init_sized
+chorus_learning_params_init_sized.argtypes = [POINTER(chorus_learning_params), c_size_t]
+chorus_learning_params_init_sized.restype = chorus_status
+
+# chorus_status chorus_engine_set_learning(chorus_engine *engine, const chorus_learning_params *params);
+chorus_engine_set_learning = lib.chorus_engine_set_learning
+chorus_engine_set_learning.argtypes = [chorus_engine_p, POINTER(chorus_learning_params)]
+chorus_engine_set_learning.restype = chorus_status
+
+# chorus_status chorus_engine_slate_log(chorus_engine *engine, uint32_t flags, chorus_slate_row *out, size_t capacity,
+#                                       size_t *out_count);
+chorus_engine_slate_log = lib.chorus_engine_slate_log
+chorus_engine_slate_log.argtypes = [chorus_engine_p, c_uint32, POINTER(chorus_slate_row), c_size_t, POINTER(c_size_t)]
+chorus_engine_slate_log.restype = chorus_status
+
 # typedef int32_t (*chorus_progress_fn)(const char *stage, double fraction, void *user_data);
 chorus_progress_fn = CFUNCTYPE(c_int32, c_char_p, c_double, c_void_p)
 
@@ -344,13 +412,21 @@ class chorus_recommend_params(Structure):
         ("diversity", c_float),
         ("reserved", c_uint32),
         ("scenario", c_char_p),
+        ("request_ids", POINTER(c_int64)),
     ]
 
 
 # chorus_status chorus_recommend_params_init(chorus_recommend_params *params);
+# (In C a macro of that name calls chorus_recommend_params_init_sized with sizeof; the function writes the
+# 0.1.0 layout, without request_ids: call _init_sized with ctypes.sizeof.)
 chorus_recommend_params_init = lib.chorus_recommend_params_init
 chorus_recommend_params_init.argtypes = [POINTER(chorus_recommend_params)]
 chorus_recommend_params_init.restype = chorus_status
+
+# chorus_status chorus_recommend_params_init_sized(chorus_recommend_params *params, size_t struct_size);
+chorus_recommend_params_init_sized = lib.chorus_recommend_params_init_sized
+chorus_recommend_params_init_sized.argtypes = [POINTER(chorus_recommend_params), c_size_t]
+chorus_recommend_params_init_sized.restype = chorus_status
 
 # #define CHORUS_USER_KNOWN 0u
 # #define CHORUS_USER_COLD_FALLBACK 1u
@@ -718,6 +794,8 @@ STRUCTS = {
     "chorus_kg_metrics": chorus_kg_metrics,
     "chorus_feedback_params": chorus_feedback_params,
     "chorus_texts_params": chorus_texts_params,
+    "chorus_learning_params": chorus_learning_params,
+    "chorus_slate_row": chorus_slate_row,
 }
 
 

@@ -439,8 +439,9 @@ class Engine(HostIds, NativeObject):
                 An event's reward is its type's reward times its value.
             timestamps: optional Unix seconds or datetime64 (default: now); any order.
             scenario: the scenario of the events (see :meth:`define_scenario`).
-            request_ids: optional ids of the served requests the events answer (checked, reserved
-                for the propensity log).
+            request_ids: optional int64 ids of the served slates the events answer (the
+                ``request_ids`` of :meth:`recommend`; -1 = none): with a learning coordinator each
+                event's reward is credited to that item of that slate (see :meth:`set_learning`).
             rewards: optional ``{event name: reward}`` overriding :data:`DEFAULT_REWARDS`.
 
         Positive rewards become interactions (weight = reward) for the next :meth:`fit` and update
@@ -589,12 +590,84 @@ class Engine(HostIds, NativeObject):
                 raised.clear()
         check(status)
 
+    # -- learning coordinator ------------------------------------------------------------------
+
+    def set_learning(self, mode: str = "off", *, exploration: float = 0.0, learning_rate: float = 0.0,
+                     prior_strength: float = 0.0, log_capacity: int = 0, seed: int = 42) -> None:
+        """Makes the coordinator keep learning from feedback on what it served.
+
+        Serve with ``recommend(..., request_ids=...)`` and send feedback with the same
+        ``request_ids``: each slate's items are rewarded by the events that name it; a slate closes
+        when its user gets another logged slate (or :meth:`slate_log` with ``close_open=True``), and
+        the learner then learns from every item served (0 for those without feedback).
+
+        Args:
+            mode: ``"off"`` (the fitted coordinator), ``"linucb"``, ``"thompson"`` (linear bandits
+                over the candidates' features, per context segment) or ``"policy"`` (a softmax policy
+                trained by REINFORCE with the top-K off-policy correction).
+            exploration: LinUCB's alpha, Thompson's scale, the policy's temperature (0 = 0.1).
+            learning_rate: the policy's step size (0 = 0.05).
+            prior_strength: the bandits' pull toward the fitted coordinator (0 = 1).
+            log_capacity: slate-log rows kept (0 = 100,000).
+            seed: seeds the sampling together with each request id.
+
+        Raises:
+            InvalidArgument: an unknown mode, a knob that is negative, not finite or too large.
+        """
+        handle = self._live()
+        modes = {"off": _capi.CHORUS_LEARNING_OFF, "linucb": _capi.CHORUS_LEARNING_LINUCB,
+                 "thompson": _capi.CHORUS_LEARNING_THOMPSON, "policy": _capi.CHORUS_LEARNING_POLICY}
+        key = str(mode).strip().lower()
+        if key not in modes:
+            raise InvalidArgument(f"mode is {mode!r}, not one of {', '.join(modes)}")
+        params = _capi.chorus_learning_params()
+        check(_capi.chorus_learning_params_init_sized(byref(params), ctypes.sizeof(params)))
+        params.mode = modes[key]
+        params.exploration = _float(exploration, "exploration")
+        params.learning_rate = _float(learning_rate, "learning_rate")
+        params.prior_strength = _float(prior_strength, "prior_strength")
+        params.log_capacity = _uint(log_capacity, "log_capacity", 2**64 - 1)
+        params.seed = _uint(seed, "seed", 2**64 - 1)
+        check(_capi.chorus_engine_set_learning(handle, byref(params)))
+
+    def slate_log(self, *, close_open: bool = False, drain: bool = False) -> Dict[str, np.ndarray]:
+        """The learning coordinator's log of closed slates, one row per served item, oldest first.
+
+        Args:
+            close_open: close every open slate first (its rewards so far become final).
+            drain: remove the rows returned from the log.
+
+        Returns:
+            ``{"request_id", "user_id", "item_id", "slot", "propensity", "reward"}``: equal-length
+            arrays (ids in the caller's own type); propensity = P(item at that slot) under the
+            policy that served it, for off-policy evaluation.
+        """
+        handle = self._live()
+        flags = (_capi.CHORUS_SLATE_LOG_CLOSE_OPEN if close_open else 0) | (_capi.CHORUS_SLATE_LOG_DRAIN if drain else 0)
+        count = c_size_t()
+        check(_capi.chorus_engine_slate_log(handle, flags & _capi.CHORUS_SLATE_LOG_CLOSE_OPEN, None, 0, byref(count)))
+        # Room for rows closed meanwhile; any beyond it stay in the log (and are not drained).
+        rows = (_capi.chorus_slate_row * (count.value + 64))()
+        check(_capi.chorus_engine_slate_log(handle, flags & _capi.CHORUS_SLATE_LOG_DRAIN, rows, len(rows), byref(count)))
+        table = np.ctypeslib.as_array(rows)[: min(count.value, len(rows))]
+
+        def column(name: str, dtype) -> np.ndarray:
+            return np.array(table[name], dtype=dtype)
+        return {
+            "request_id": column("request_id", np.int64),
+            "user_id": self._ids("user").decode(column("user_id", np.int64)),
+            "item_id": self._ids("item").decode(column("item_id", np.int64)),
+            "slot": column("slot", np.int32),
+            "propensity": column("propensity", np.float32),
+            "reward": column("reward", np.float32),
+        }
+
     # -- queries -------------------------------------------------------------------------------
 
     def _query_params(self, include_seen: bool, items, deny_items, agent, query=None, history=None,
                       diversity: float = 0.0, scenario: Optional[str] = None):
         params = _capi.chorus_recommend_params()
-        check(_capi.chorus_recommend_params_init(byref(params)))
+        check(_capi.chorus_recommend_params_init_sized(byref(params), ctypes.sizeof(params)))
         keep = []  # arrays the params point into, alive for the call
         if include_seen:
             params.flags |= _capi.CHORUS_RECOMMEND_INCLUDE_SEEN
@@ -632,18 +705,18 @@ class Engine(HostIds, NativeObject):
     def recommend(self, user_ids: IdsLike, k: int = 10, *, include_seen: bool = False, items: IdsLike = None,
                   deny_items: IdsLike = None, agent: Optional[str] = None, query: Optional[str] = None,
                   history: IdsLike = None, diversity: float = 0.0, scenario: Optional[str] = None,
-                  return_details: Literal[False] = False) -> IdsAndScores: ...
+                  request_ids: ArrayLike = None,                   return_details: Literal[False] = False) -> IdsAndScores: ...
 
     @overload
     def recommend(self, user_ids: IdsLike, k: int = 10, *, include_seen: bool = False, items: IdsLike = None,
                   deny_items: IdsLike = None, agent: Optional[str] = None, query: Optional[str] = None,
                   history: IdsLike = None, diversity: float = 0.0, scenario: Optional[str] = None,
-                  return_details: Literal[True]) -> Recommendations: ...
+                  request_ids: ArrayLike = None,                   return_details: Literal[True]) -> Recommendations: ...
 
     def recommend(self, user_ids: IdsLike, k: int = 10, *, include_seen: bool = False, items: IdsLike = None,
                   deny_items: IdsLike = None, agent: Optional[str] = None, query: Optional[str] = None,
                   history: IdsLike = None, diversity: float = 0.0, scenario: Optional[str] = None,
-                  return_details: bool = False) -> Union[IdsAndScores, Recommendations]:
+                  request_ids: ArrayLike = None,                   return_details: bool = False) -> Union[IdsAndScores, Recommendations]:
         """The top `k` items for each user, best first.
 
         Args:
@@ -661,6 +734,9 @@ class Engine(HostIds, NativeObject):
             diversity: 0 (by score) ... 1 (as diverse as possible), maximal marginal relevance
                 (the order is then MMR's: scores need not decrease along a row).
             scenario: the request's scenario (see :meth:`define_scenario`); None = default.
+            request_ids: optional, one int64 per user (any but -1): the ids under which the slates
+                are logged for the learning coordinator (see :meth:`set_learning`); feedback naming
+                an id rewards that slate. Ignored while learning is off.
             return_details: return a :class:`Recommendations` with per-agent shares and the
                 cold-start flags instead of ``(ids, scores)``.
 
@@ -679,6 +755,12 @@ class Engine(HostIds, NativeObject):
         k = _k(k)
         params, keep = self._query_params(include_seen, items, deny_items, agent, query, history, diversity, scenario)
         n = users.size
+        if request_ids is not None:
+            r = _int64_array(request_ids, "request_ids")
+            if r.size != n:
+                raise InvalidArgument(f"request_ids has {r.size} elements for {n} users")
+            keep.append(r)
+            params.request_ids = _ptr(r, c_int64)
         ids = np.empty((n, k), dtype=np.int64)
         scores = np.empty((n, k), dtype=np.float32)
         if not return_details:

@@ -145,7 +145,6 @@ def test_status_names():
 
 def test_params_init_fill_struct_size():
     for struct, init in ((_capi.chorus_engine_params, _capi.chorus_engine_params_init),
-                         (_capi.chorus_recommend_params, _capi.chorus_recommend_params_init),
                          (_capi.chorus_engine_stats, _capi.chorus_engine_stats_init)):
         p = struct()
         assert init(ctypes.byref(p)) == _capi.CHORUS_OK
@@ -156,6 +155,15 @@ def test_params_init_fill_struct_size():
     assert p.struct_size == _capi.chorus_fit_params.agents.offset
     assert _capi.chorus_fit_params_init_sized(ctypes.byref(p), ctypes.sizeof(p)) == _capi.CHORUS_OK
     assert p.struct_size == ctypes.sizeof(p) and p.agents is None and p.bpr_epochs == 0
+    # chorus_recommend_params grew in 0.3.0 (request_ids) the same way.
+    r = _capi.chorus_recommend_params()
+    assert _capi.chorus_recommend_params_init(ctypes.byref(r)) == _capi.CHORUS_OK
+    assert r.struct_size == _capi.chorus_recommend_params.request_ids.offset
+    assert _capi.chorus_recommend_params_init_sized(ctypes.byref(r), ctypes.sizeof(r)) == _capi.CHORUS_OK
+    assert r.struct_size == ctypes.sizeof(r) and not r.request_ids
+    learning = _capi.chorus_learning_params()
+    assert _capi.chorus_learning_params_init(ctypes.byref(learning)) == _capi.CHORUS_OK
+    assert learning.struct_size == ctypes.sizeof(learning) and learning.mode == _capi.CHORUS_LEARNING_OFF and learning.seed == 42
 
 
 def test_null_arguments_are_invalid_argument():
