@@ -547,7 +547,9 @@ chorus_status chorus_recommend_params_init_sized(chorus_recommend_params *params
 /* Recommends the top `k` items for each of `n_users` users (batch-first, like implicit).
  * Row u of the outputs (slots u*k ... u*k+k-1) holds user_ids[u]'s items, best first.
  * - `out_item_ids`, `out_scores`: caller buffers of `capacity` elements, capacity >= n_users * k.
- *   Scores are the coordinator's blended scores (or the one agent's scores). With diversity > 0
+ *   Scores are the coordinator's blended scores (or the one agent's scores; with a learning
+ *   coordinator, its decision score: LinUCB's upper bound, Thompson's sampled estimate, the policy's
+ *   logit plus its Gumbel draw; chorus_engine_explain keeps the fitted coordinator's). With diversity > 0
  *   the order is maximal marginal relevance's, so the scores need not decrease along a row. Empty
  *   slots hold CHORUS_NO_ITEM and -INFINITY.
  * - `out_agent_shares`: optional (NULL), capacity `shares_capacity` >= n_users * k * agent_count:

@@ -38,6 +38,8 @@ public final class CoordinatorLearner: Sendable {
     static let keptCandidates = 32
 
     struct Pending: Sendable {
+        /// The mode that served it (the host may switch modes while slates are open).
+        var mode: LearningOptions.Mode
         var user: Int64
         var segment: Int
         var items: [Int64]
@@ -189,11 +191,15 @@ public final class CoordinatorLearner: Sendable {
         let d = s.dimension
         var model = s.segments[p.segment] ?? SegmentModel(dimension: d, prior: Double(s.options.priorStrength))
         guard p.z.count % d == 0 else { return }
+        // Learnt as the mode that served it: the regression learns from any slate; the policy's
+        // correction needs the probabilities and candidates its own slates keep.
         p.z.withUnsafeBufferPointer { z in
-            switch s.options.mode {
+            switch p.mode {
             case .off: break
             case .linUCB, .thompson:
-                for (slot, row) in p.served.enumerated() { model.observe(z.baseAddress! + row * d, reward: p.rewards[slot]) }
+                for (slot, row) in p.served.enumerated() where (row + 1) * d <= p.z.count {
+                    model.observe(z.baseAddress! + row * d, reward: p.rewards[slot])
+                }
             case .policyGradient:
                 model.reinforce(z: z.baseAddress!, count: p.z.count / d, served: p.served, logged: p.logged, rewards: p.rewards,
                                 tau: Double(max(s.options.exploration, 1e-6)), rate: Double(s.options.learningRate))
@@ -327,7 +333,7 @@ enum LearningSegment {
         let nA = ranker.m.agents.count
         var shares = [Float](repeating: 0, count: k * nA)
         shares.withUnsafeMutableBufferPointer { sh in for slot in 0..<k { ranker.shares(of: slot, into: sh.baseAddress! + slot * nA) } }
-        return CoordinatorLearner.Pending(user: user, segment: segment, items: ids, z: kept, served: Array(0..<k), logged: logged,
+        return CoordinatorLearner.Pending(mode: learning.mode, user: user, segment: segment, items: ids, z: kept, served: Array(0..<k), logged: logged,
                                           propensities: propensities, shares: shares, rewards: [Double](repeating: 0, count: k))
     }
 }

@@ -175,21 +175,6 @@ struct LearnedRanking {
         return out
     }
 
-    /// The learner's own estimate of each candidate, without exploration: the bandit's θᵀz, the
-    /// policy's logit. What recommend reports as the score.
-    func estimate(_ z: UnsafePointer<Float>, count: Int) -> [Float] {
-        let d = model.dimension
-        switch mode {
-        case .off: return (0..<count).map { z[$0 * d] }
-        case .linUCB, .thompson:
-            let theta = model.mean
-            return (0..<count).map { Float(dot(theta, z + $0 * d)) }
-        case .policyGradient:
-            let tau = max(exploration, 1e-6)
-            return (0..<count).map { Float(dot(model.policy, z + $0 * d) / tau) }
-        }
-    }
-
     /// P(served[s] at slot s) under this ranking, for the slate log: 1 for deterministic rankings
     /// (off, LinUCB); for Thompson and the policy the share of `draws` further draws of the same
     /// ranking (each a fresh posterior sample, or fresh Gumbel noise) that put the item at that slot,
@@ -274,7 +259,7 @@ extension SegmentModel {
     mutating func reinforce(z: UnsafePointer<Float>, count: Int, served: [Int], logged: [Double], rewards: [Double],
                             tau: Double, rate: Double, clip: Double = 10) {
         let d = dimension, k = served.count
-        guard count > 0, k > 0 else { return }
+        guard count > 0, k > 0, logged.count == k, rewards.count == k, served.allSatisfy({ $0 >= 0 && $0 < count }) else { return }
         let pi = LearnedRanking.softmax(weights: policy, tau: tau, z, dimension: d, count: count)
         var expected = [Double](repeating: 0, count: d)
         for j in 0..<count { for i in 0..<d { expected[i] += pi[j] * Double(z[j * d + i]) } }

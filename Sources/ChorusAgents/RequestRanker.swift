@@ -162,22 +162,19 @@ final class RequestRanker {
         learned = learning
         learnedZ.removeAll(keepingCapacity: true)
         // The learning coordinator decides on the coordinator's score and the candidates' features;
-        // it reports its own estimate as the score.
-        var decision = scores, reported = scores
+        // its decision score (what the slate is the top of) is the score reported, so rows stay sorted.
+        var decision = scores
         if let learning, c > 0, learning.model.dimension == m.layout.count + 2 {
             learnedDimension = learning.model.dimension
             learnedZ = learnedFeatures(scores: scores, count: c, dimension: learnedDimension)
-            learnedZ.withUnsafeBufferPointer { z in
-                decision = learning.decide(z.baseAddress!, count: c, random: &random)
-                reported = learning.estimate(z.baseAddress!, count: c)
-            }
+            learnedZ.withUnsafeBufferPointer { z in decision = learning.decide(z.baseAddress!, count: c, random: &random) }
         }
         if diversity > 0, let vectors = m.similarityVectors {
             order = Diversity.mmr(scores: decision, items: candidates.items, vectors: vectors, k: k, lambda: min(1, diversity))
         } else {
             order = decision.withUnsafeBufferPointer { TopK.select($0, k: k) }.map { Int($0.index) }
         }
-        return order.map { (item: candidates.items[$0], score: reported[$0]) }
+        return order.map { (item: candidates.items[$0], score: decision[$0]) }
     }
 
     /// The learner's features of the last request's candidates: [the coordinator's score min-max

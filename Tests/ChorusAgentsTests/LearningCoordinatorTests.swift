@@ -206,6 +206,24 @@ import Glibc
         #expect(e.slateLog().isEmpty)
     }
 
+    /// Slates opened under one mode and closed under another learn as the mode that served them
+    /// (the stress test found the policy reading a bandit slate's missing probabilities).
+    @Test func switchingModesWithOpenSlates() throws {
+        let e = try fittedEngine()
+        var options = RecommendOptions()
+        let modes: [LearningOptions.Mode] = [.linUCB, .policyGradient, .thompson, .policyGradient, .off, .linUCB]
+        for (r, mode) in modes.enumerated() {
+            try e.setLearning(LearningOptions(mode: mode))
+            options.requestIds = [Int64(r)]
+            let list = try e.recommend(users: [Int64(1 + r % 2)], k: 3, options: options)[0]
+            try e.feedback(users: [Int64(1 + r % 2)], items: [list.items[0]], events: [FeedbackEvent.click.rawValue], requestIds: [Int64(r)])
+        }
+        try e.setLearning(LearningOptions(mode: .policyGradient))
+        e.closeSlates()
+        // Every slate served while learning was on (all but the one under .off) was logged.
+        #expect(Set(e.slateLog().map(\.requestId)) == [0, 1, 2, 3, 5])
+    }
+
     /// A hostile learning section is refused at load, never trusted.
     @Test func aHostileLearningSectionIsRefused() throws {
         let l = CoordinatorLearner()

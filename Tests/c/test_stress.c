@@ -140,9 +140,13 @@ static void op_recommend(worker *w, int it, scratch *s) {
     chorus_recommend_params rp;
     size_t u;
     users_for(w, it, users);
+    int64_t requests[BATCH];
     chorus_recommend_params_init(&rp);
     if (it % 3 == 1) rp.diversity = 0.3f;
     if (it % 4 == 2) rp.query = "a film for a family evening";
+    /* Every other call is logged for the learning coordinator (ids unique per thread and call). */
+    for (u = 0; u < BATCH; u++) requests[u] = (int64_t)w->index * 1000000 + it * BATCH + (int64_t)u;
+    if (it % 2 == 0) rp.request_ids = requests;
     if (!STATUS_OK(w, "recommend", chorus_engine_recommend(g_engine, users, BATCH, K, &rp, s->ids, s->scores,
                                                            BATCH * K, NULL, 0, s->flags)))
         return;
@@ -233,7 +237,7 @@ static void op_add(worker *w, int it) {
 }
 
 static void op_feedback(worker *w, int it, scratch *s) {
-    int64_t users[7], items[7], times[7];
+    int64_t users[7], items[7], times[7], requests[7];
     int32_t events[7];
     float values[7];
     int64_t buyer = g_users[(w->index * 5 + it * 3) % N_USERS], bought;
@@ -250,8 +254,10 @@ static void op_feedback(worker *w, int it, scratch *s) {
     }
     events[0] = CHORUS_EVENT_PURCHASE;
     bought = items[0];
+    /* Request ids: of slates this thread served (some still open, some closed: late), or NULL. */
+    for (i = 0; i < 7; i++) requests[i] = (int64_t)w->index * 1000000 + (it > 13 ? it - 13 : 0) * BATCH + (int64_t)i % BATCH;
     if (!STATUS_OK(w, "feedback", chorus_engine_feedback(g_engine, users, items, events, values, it % 2 ? times : NULL, 7, NULL,
-                                                        it % 3 ? NULL : times, NULL)))
+                                                        it % 3 ? requests : NULL, NULL)))
         return;
     if (!STATUS_OK(w, "recommend after feedback", chorus_engine_recommend(g_engine, &buyer, 1, K, NULL, s->ids, s->scores, K,
                                                                          NULL, 0, s->flags)))
@@ -320,9 +326,26 @@ static void op_texts(worker *w, int it) {
     STATUS_OK(w, "add_item_facts", chorus_engine_add_item_facts(g_engine, items, rel, ent, 1, &added));
 }
 
-static void op_stats(worker *w) {
+/* The learning coordinator: a mode switch and a read of the slate log (closing, draining, or not). */
+static void op_learning(worker *w, int it) {
+    chorus_learning_params lp;
+    chorus_slate_row rows[16];
+    size_t count = 0, i, shown;
+    chorus_learning_params_init(&lp);
+    lp.mode = (it / 13 + w->index) % 4;
+    lp.log_capacity = 1000;
+    if (!STATUS_OK(w, "set_learning", chorus_engine_set_learning(g_engine, &lp))) return;
+    if (!STATUS_OK(w, "slate_log", chorus_engine_slate_log(g_engine, (uint32_t)(it % 4), rows, 16, &count))) return;
+    shown = count < 16 ? count : 16;
+    for (i = 0; i < shown; i++)
+        WCHECK(w, rows[i].slot >= 0 && rows[i].slot < K && rows[i].propensity > 0 && rows[i].propensity <= 1 && isfinite(rows[i].reward),
+               "slate_log: row %lu malformed", (unsigned long)i);
+}
+
+static void op_stats(worker *w, int it) {
     chorus_engine_stats st = get_stats(g_engine);
     size_t n = 0, i;
+    op_learning(w, it);
     WCHECK(w, st.fitted == 1 && st.n_users >= N_USERS && st.n_items >= N_ITEMS && st.n_interactions >= d_n,
            "stats: fitted %u, %llu users, %llu items", (unsigned)st.fitted, (unsigned long long)st.n_users,
            (unsigned long long)st.n_items);
@@ -379,7 +402,7 @@ static void *worker_main(void *p) {
         case OP_FEEDBACK: case OP_FEEDBACK2: op_feedback(w, it, s); break;
         case OP_SAVE_LOAD: op_save_load(w, it); break;
         case OP_TEXTS: op_texts(w, it); break;
-        case OP_STATS: op_stats(w); break;
+        case OP_STATS: op_stats(w, it); break;
         case OP_GRAPH: op_graph(w, it); break;
         case OP_FIT: op_fit(w, it); break;
         default: break;
