@@ -9,7 +9,8 @@ extension EngineHarnesses {
     /// triples through the engine's graph, tiny fits with any parameters, and recommend /
     /// recommend_details / explain / similar items and users with arbitrary k, users, items, capacities,
     /// flags, filters, agents, queries, histories, diversity and scenarios; host metadata set and
-    /// read with any key, length and capacity.
+    /// read with any key, length and capacity; the learning coordinator (modes, knobs, request ids
+    /// on recommend and feedback, the slate log).
     static func api(_ bytes: [UInt8]) {
         var input = FuzzInput(bytes)
         var params = chorus_engine_params()
@@ -23,7 +24,7 @@ extension EngineHarnesses {
         var calls = 0
         while !input.isEmpty && calls < 48 {
             calls += 1
-            switch input.below(14) {
+            switch input.below(15) {
             case 0: add(e, &input)
             case 1: feedback(e, &input)
             case 2: texts(e, &input, users: false)
@@ -43,9 +44,18 @@ extension EngineHarnesses {
                 let users = ids(&input, max: 3)
                 let (k, cap) = sizes(&input, n: users.count)
                 let shares: Int? = input.below(3) == 0 ? input.size() % 64 : nil
-                withRequest(&input) { configure in
-                    recommend(e, users: users, k: k, capacity: cap, sharesCapacity: shares, configure: configure)
+                // Request ids for the learning coordinator: one per user (any int64, -1 included).
+                var requests: [Int64]? = nil
+                if input.below(3) == 0 { requests = []; for _ in users { requests!.append(input.below(4) == 0 ? input.id() : Int64(input.below(8))) } }
+                withOptional(requests) { r in
+                    withRequest(&input) { configure in
+                        recommend(e, users: users, k: k, capacity: cap, sharesCapacity: shares) { p in
+                            configure(&p)
+                            if let r { p.struct_size = UInt32(MemoryLayout<chorus_recommend_params>.size); p.request_ids = r }
+                        }
+                    }
                 }
+            case 13: learning(e, &input)
             case 9:
                 let users = ids(&input, max: 3)
                 let (k, cap) = sizes(&input, n: users.count)
@@ -80,6 +90,31 @@ extension EngineHarnesses {
         var loaded: OpaquePointer? = nil
         guard chorus_engine_load(path, &loaded) == ok else { fail("a saved engine does not load: \(String(cString: chorus_last_error()))") }
         chorus_engine_free(loaded)
+    }
+
+    /// The learning coordinator: a mode (any int32 now and then), knobs (any float), a log capacity,
+    /// any struct_size; then the slate log read with any flags and capacity (NULL out too).
+    static func learning(_ e: OpaquePointer, _ input: inout FuzzInput) {
+        var p = chorus_learning_params()
+        _ = chorus_learning_params_init_sized(&p, MemoryLayout<chorus_learning_params>.size)
+        p.mode = input.below(8) == 0 ? input.integer(Int32.self) : Int32(input.below(4))
+        if input.bool() { p.exploration = input.float() }
+        if input.bool() { p.learning_rate = input.float() }
+        if input.bool() { p.prior_strength = input.float() }
+        if input.below(4) == 0 { p.log_capacity = input.below(2) == 0 ? input.integer(UInt64.self) : UInt64(input.below(16)) }
+        if input.below(8) == 0 { p.struct_size = UInt32(input.below(64)) }
+        if input.below(4) == 0 { p.reserved = input.integer(UInt32.self) }
+        p.seed = UInt64(input.byte())
+        _ = input.below(8) == 0 ? chorus_engine_set_learning(e, nil) : chorus_engine_set_learning(e, &p)
+        let flags: UInt32 = input.below(8) == 0 ? input.integer(UInt32.self) : UInt32(input.below(4))
+        let capacity = input.below(16)
+        var rows = [chorus_slate_row](repeating: chorus_slate_row(), count: max(1, capacity))
+        var count = 0
+        if input.below(8) == 0 {
+            _ = chorus_engine_slate_log(e, flags, nil, capacity, &count)
+        } else {
+            _ = chorus_engine_slate_log(e, flags, &rows, capacity, &count)
+        }
     }
 
     /// 0...max ids (0 included: an empty list is an argument too).
