@@ -255,8 +255,8 @@ public final class Engine: Sendable {
     /// folded-in ALS/BPR vectors (computed here, so recommend stays cheap). Negative rewards demote
     /// (a skip) or drop (a dismissal) the item from that user's lists. Unknown users and items
     /// become new ones; before the first fit events are only accumulated. Out-of-order timestamps
-    /// are accepted as given (the overlay orders events by arrival). Request ids are checked for
-    /// length and reserved for the propensity log: not stored yet.
+    /// are accepted as given (the overlay orders events by arrival). An event with a request
+    /// id (not -1) adds its reward to that item of the slate served under the id (`CoordinatorLearner`).
     /// - Throws: `.invalidArgument` (see `FeedbackBatch`), `.notFound` for an undefined scenario;
     ///   on error nothing changes.
     public func feedback(users: [Int64], items: [Int64], events: [Int32], values: [Float]? = nil, timestamps: [Int64]? = nil,
