@@ -300,9 +300,9 @@ chorus_status chorus_feedback_params_init_sized(chorus_feedback_params *params, 
  *   from the user's recommendations like a seen item (unless CHORUS_RECOMMEND_INCLUDE_SEEN), the
  *   user's latest items join the history the item-kNN and session agents score from, the item's
  *   popularity counts it, and the user's ALS and BPR vectors are recomputed from their whole
- *   history against the model's item factors (fold-in, during this call: O(n_u f^2 + f^3) per
- *   user of the batch), so a user unknown to the model is served personally at once (no longer
- *   CHORUS_USER_COLD_FALLBACK);
+ *   history against the model's item factors (fold-in: O(n_u f^2 + f^3), computed by the user's
+ *   next request, not during this call, so ingest costs no solve), so a user unknown to the model
+ *   is served personally at once (no longer CHORUS_USER_COLD_FALLBACK);
  * - a negative reward accumulates per (user, item): at -1 or below (a dismissal, two skips) the
  *   item is dropped from that user's lists, above it is demoted (its normalised agent scores
  *   multiplied by 1 + reward); a later positive event on the item clears it;

@@ -327,6 +327,7 @@ public final class Engine: Sendable {
         }
         snapshot.online = view
         snapshot.learner = learner
+        snapshot.onlineState = online
         return snapshot
     }
 

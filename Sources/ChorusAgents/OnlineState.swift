@@ -147,6 +147,8 @@ public final class OnlineState: Sendable {
             v.excluded.sort()
             if let f = o.fold, f.generation == snapshotGeneration { v.folded = f.vectors }
             v.hasEvents = !o.events.isEmpty
+            // Feedback leaves fold-ins to the user's next request (`OnlineState.freshFold`).
+            v.stale = v.hasEvents && (o.fold.map { $0.generation != snapshotGeneration || $0.version != o.version } ?? true)
             v.sequence = o.events.suffix(UserView.recentLimit).map(\.item)
             return v
         }
@@ -205,6 +207,8 @@ public final class OnlineState: Sendable {
         /// Folded-in factor vectors by agent name.
         var folded: [String: [Float]] = [:]
         var hasEvents = false
+        /// The fold-in (if any) predates the user's latest events.
+        var stale = false
         /// The latest online items (ids, oldest first), new items included: the new items' session scores.
         var sequence: [Int64] = []
 
@@ -228,6 +232,12 @@ public final class OnlineState: Sendable {
         var users: [FoldIn.Input] = []
         /// New items whose users changed: placed after the users are folded in.
         var items: Set<Int64> = []
+        /// Whether `run` folds the users in: a publication or a load does; feedback leaves it to each
+        /// user's next request (`freshFold`), so ingest costs no solve.
+        var foldUsers = true
+        /// Users of new items in this work: folded in even when `foldUsers` is false, since the new
+        /// items are placed from their users' vectors.
+        var itemUsers: Set<Int64> = []
     }
 
     /// Applies a recorded feedback batch whose positive events went to log rows `firstRow...`.
@@ -249,12 +259,14 @@ public final class OnlineState: Sendable {
             if let part {
                 if work == nil || work!.generation != part.generation {
                     work = FoldWork(model: part.model, generation: part.generation, foldIn: part.foldIn)
+                    work!.foldUsers = false
                     latest = [:]
                 }
                 for u in part.users {
                     if let p = latest[u.id] { work!.users[p] = u } else { latest[u.id] = work!.users.count; work!.users.append(u) }
                 }
                 work!.items.formUnion(part.items)
+                work!.itemUsers.formUnion(part.itemUsers)
             }
             start = end
         } while start < n
@@ -346,6 +358,29 @@ public final class OnlineState: Sendable {
         }
     }
 
+    /// The user's fold-in against `generation`'s model, computed now when it predates their latest
+    /// events (feedback leaves it to the user's next request), else nil (the stored one is current,
+    /// or there is nothing to fold). Solved with no lock held; concurrent requests for one user may
+    /// both solve: the newer version is kept.
+    func freshFold(_ user: Int64, generation: UInt64) -> [String: [Float]]? {
+        let job: (FoldIn, FittedModel, FoldIn.Input)? = storage.withLock { s in
+            guard s.generation == generation, let m = s.model, let f = s.foldIn, !f.bases.isEmpty,
+                  let o = s.shards[Self.shard(user)][user], !o.events.isEmpty else { return nil }
+            if let fold = o.fold, fold.generation == generation, fold.version == o.version { return nil }
+            return (f, m, Self.foldInput(s, user, o))
+        }
+        guard let (foldIn, model, input) = job else { return nil }
+        do {
+            let vectors = try foldIn.fold(model: model, input)
+            guard !vectors.isEmpty else { return nil }
+            storeFold(user: user, generation: generation, version: input.version, events: input.online.count, vectors: vectors)
+            return vectors
+        } catch {
+            Log.emit(.warning, "fold-in of user \(user) skipped: \(error.message)")
+            return nil
+        }
+    }
+
     /// Stores folded vectors computed from `version` of the user's events against `generation`'s model.
     func storeFold(user: Int64, generation: UInt64, version: UInt64, events: Int, vectors: [String: [Float]]) {
         storage.withLock { s in
@@ -360,13 +395,14 @@ public final class OnlineState: Sendable {
 
     private static func insert(_ s: inout Storage, users: [Int64], items: [Int64], weights: [Float], rows: [Int],
                                negatives: [(user: Int64, item: Int64, reward: Float)]) -> FoldWork? {
-        var touched = Set<Int64>(), newItems = Set<Int64>()
+        var touched = Set<Int64>(), newItems = Set<Int64>(), newItemUsers: [Int64: Set<Int64>] = [:]
         for j in users.indices {
             let row = rows[j]
             guard row >= s.baseRows else { continue }
             let (u, i) = (users[j], items[j])
             let sh = shard(u)
             if s.model != nil, trackNewItems(&s, user: u, item: i, weight: weights[j]) { newItems.insert(i) }
+            if s.newItems.index[i] != nil { newItemUsers[i, default: []].insert(u) }
             s.shards[sh][u, default: UserOverlay()].events.append(Event(row: row, item: i, weight: weights[j]))
             if s.shards[sh][u]!.items.insert(i).inserted, s.newItems.index[i] != nil { s.shards[sh][u]!.newItems.append(i) }
             s.shards[sh][u]!.negatives[i] = nil
@@ -380,7 +416,15 @@ public final class OnlineState: Sendable {
         }
         guard var work = work(s) else { return nil }
         for u in touched { if let o = s.shards[shard(u)][u] { work.users.append(foldInput(s, u, o)) } }
-        for i in newItems where s.newItems.index[i] != nil { work.items.insert(i) }
+        // A new item is placed again when its users have doubled since its last placement (at 1, 2,
+        // 4, 8 ... users): amortised O(log users) placements, not one per event.
+        for i in newItems {
+            guard let k = s.newItems.index[i].map(Int.init) else { continue }
+            if s.newItems.users[k].count >= max(1, 2 * s.newItems.foldedFrom[k]) {
+                work.items.insert(i)
+                work.itemUsers.formUnion(newItemUsers[i] ?? [])
+            }
+        }
         return work
     }
 
@@ -475,7 +519,7 @@ extension OnlineState.FoldWork {
     /// Folds every user in and stores the vectors (no lock held while solving). A solve that
     /// cannot allocate leaves that user on the model's vector (the events are recorded all the same).
     func run(into state: OnlineState) {
-        for u in users {
+        for u in users where foldUsers || itemUsers.contains(u.id) {
             do {
                 let vectors = try foldIn.fold(model: model, u)
                 if !vectors.isEmpty { state.storeFold(user: u.id, generation: generation, version: u.version, events: u.online.count, vectors: vectors) }

@@ -23,9 +23,16 @@ struct ServingSnapshot: Sendable {
     var online: OnlineState.View = .empty
     /// The learning coordinator (nil: the fitted coordinator alone).
     var learner: CoordinatorLearner? = nil
+    /// The overlay's owner, for the fold-ins a request computes (`onlineUser`).
+    var onlineState: OnlineState? = nil
 
-    /// A user's online overlay against this snapshot's model (fold-ins only when computed for it).
-    func onlineUser(_ user: Int64) -> OnlineState.UserView? { online.user(user, model: model, generation: generation) }
+    /// A user's online overlay against this snapshot's model (fold-ins only when computed for it),
+    /// the fold-in computed now when it predates the user's latest events (`OnlineState.freshFold`).
+    func onlineUser(_ user: Int64) -> OnlineState.UserView? {
+        guard var v = online.user(user, model: model, generation: generation) else { return nil }
+        if v.stale, let state = onlineState, let vectors = state.freshFold(user, generation: generation) { v.folded = vectors; v.stale = false }
+        return v
+    }
     /// The popularity scores with the online counts, when the overlay belongs to this model.
     var onlinePopularity: [Float]? { online.generation == generation ? online.popularity : nil }
     /// The items unknown to the model that received positive events since it (when the overlay
