@@ -296,6 +296,42 @@ static void test_recommend_params_sizes(void) {
     chorus_engine_free(e);
 }
 
+/* Sizes that end inside a pointer (no header ever had them) are refused for every input struct with
+ * one; chorus_feedback_params (4-byte fields only) takes any multiple of 4. */
+static void test_struct_size_alignment(void) {
+    chorus_engine *e = fitted_engine();
+    chorus_recommend_params rp;
+    chorus_texts_params tp;
+    chorus_feedback_params fb;
+    int64_t user = 1, ids[3], req = 5, item = 1;
+    int32_t click = CHORUS_EVENT_CLICK;
+    float scores[3];
+    const char *text = "a film";
+
+    group_begin("struct_size: multiples of the alignment only");
+    CHECK(e != NULL);
+    chorus_recommend_params_init(&rp);
+    rp.request_ids = &req;
+    rp.struct_size = (uint32_t)offsetof(chorus_recommend_params, request_ids) + 4;
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    rp.struct_size = 12;
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    rp.struct_size = (uint32_t)sizeof rp;
+    EXPECT(chorus_engine_recommend(e, &user, 1, 3, &rp, ids, scores, 3, NULL, 0, NULL), CHORUS_OK);
+    chorus_texts_params_init(&tp);
+    tp.struct_size = 12;
+    EXPECT(chorus_engine_set_item_texts_ex(e, &item, &text, 1, &tp), CHORUS_ERR_INVALID_ARGUMENT);
+    tp.struct_size = (uint32_t)offsetof(chorus_texts_params, progress) + 4;
+    EXPECT(chorus_engine_set_user_texts_ex(e, &user, &text, 1, &tp), CHORUS_ERR_INVALID_ARGUMENT);
+    chorus_feedback_params_init(&fb);
+    fb.struct_size = 10;
+    EXPECT(chorus_engine_feedback(e, &user, &item, &click, NULL, NULL, 1, NULL, NULL, &fb), CHORUS_ERR_INVALID_ARGUMENT);
+    fb.struct_size = 12; /* struct_size, impression, click: the rest take their defaults */
+    EXPECT(chorus_engine_feedback(e, &user, &item, &click, NULL, NULL, 1, NULL, NULL, &fb), CHORUS_OK);
+    group_end();
+    chorus_engine_free(e);
+}
+
 static void test_engine_and_encoder_params_sizes(void) {
     chorus_engine_params ep;
     chorus_encoder_params cp;
@@ -1202,6 +1238,7 @@ int main(int argc, char **argv) {
     test_fit_params_sizes();
     test_fit_params_agents();
     test_recommend_params_sizes();
+    test_struct_size_alignment();
     test_engine_and_encoder_params_sizes();
     test_kg_sizes();
     test_stats_sizes();

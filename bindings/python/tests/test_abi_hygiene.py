@@ -358,3 +358,32 @@ def test_freed_handles_stay_dead_and_frees_check_the_kind():
         # chorus_kg_free given an engine frees nothing.
         _capi.chorus_kg_free(ctypes.cast(live._handle, _capi.chorus_kg_p))
         assert live.stats()["n_interactions"] == 0
+
+
+# Every public call of a closed engine is refused before it reaches the library (a freed handle).
+_CLOSED_CALLS = {
+    "add_interactions": lambda e: e.add_interactions([1], [2]),
+    "feedback": lambda e: e.feedback(1, 2, "click"),
+    "define_scenario": lambda e: e.define_scenario("s", "d"),
+    "fit": lambda e: e.fit(),
+    "set_learning": lambda e: e.set_learning("linucb"),
+    "slate_log": lambda e: e.slate_log(),
+    "recommend": lambda e: e.recommend(1, k=1),
+    "explain": lambda e: e.explain(1, 2),
+    "similar_items": lambda e: e.similar_items(1, k=1),
+    "similar_users": lambda e: e.similar_users(1, k=1),
+    "set_item_texts": lambda e: e.set_item_texts([1], ["a"]),
+    "set_user_texts": lambda e: e.set_user_texts([1], ["a"]),
+    "knowledge_graph": lambda e: e.knowledge_graph(),
+    "add_item_facts": lambda e: e.add_item_facts([1], ["genre"], ["drama"]),
+    "stats": lambda e: e.stats(),
+    "save": lambda e: e.save("/nonexistent/never-written.chorus"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_CLOSED_CALLS))
+def test_a_closed_engine_refuses_every_call(name):
+    engine = chorus.Engine(hashing_encoder=True)
+    engine.close()
+    with pytest.raises(ValueError, match="closed"):
+        _CLOSED_CALLS[name](engine)
