@@ -540,8 +540,9 @@ chorus_status chorus_recommend_params_init_sized(chorus_recommend_params *params
 /* Per-user flags written by chorus_engine_recommend. */
 #define CHORUS_USER_KNOWN 0u
 /* The user has no interactions in the fitted model: the recommendations come from the agents that
- * need no history: popularity, and content when the user has a profile text (blended with the
- * fitted weights of those agents); allow/deny lists still apply. This is not an error. */
+ * need no history: popularity, and content when the user has a profile text, or, with
+ * history_items, the agents that score from them (blended by the mix the fit chose on validation
+ * users served as such a request); allow/deny lists still apply. This is not an error. */
 #define CHORUS_USER_COLD_FALLBACK 1u
 
 /* Recommends the top `k` items for each of `n_users` users (batch-first, like implicit).

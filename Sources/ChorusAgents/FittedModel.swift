@@ -14,6 +14,24 @@ struct CoordinatorModel: Sendable {
     let candidatesPerAgent: Int
     /// How it was chosen (the validation comparison), for reports; "" when not recorded.
     let report: String
+    /// Blend weights for requests of users the model does not know, by kind (`ColdRequest`), fitted
+    /// on validation users served as such requests; a kind without its own weights uses `weights`
+    /// renormalised over the agents that can score it.
+    var coldWeights: [ColdRequest: [Float]] = [:]
+}
+
+/// The kinds of request from a user the model does not know that get their own blend: with items
+/// of the request's history (an anonymous session), or with only a profile text.
+enum ColdRequest: String, CaseIterable, Sendable {
+    case history, profile
+
+    /// The kind of a request (nil: a user the model knows, or known from feedback, or a request with
+    /// neither history nor profile: the fallback's).
+    static func of(_ request: AgentRequest) -> ColdRequest? {
+        guard request.user == nil, request.folded.isEmpty else { return nil }
+        if !request.history.isEmpty { return .history }
+        return request.profile != nil ? .profile : nil
+    }
 }
 
 /// An immutable trained model: what requests read. A fit builds a new one and the engine publishes

@@ -129,7 +129,8 @@ final class RequestRanker {
         }
         let query = used.first { $0 == m.queryIndex }
         let personal = used.filter { $0 != query }
-        let blend = m.coordinator.weights
+        // A cold request (a session, a profile text) has its own mix when the fit found one on validation.
+        let blend = ColdRequest.of(request).flatMap { m.coordinator.coldWeights[$0] } ?? m.coordinator.weights
         let total = personal.reduce(Float(0)) { $0 + blend[$1] }
         for a in used { participating[a] = true }
         for a in personal { weights[a] = total > 0 ? blend[a] / total : 1 / Float(personal.count) }

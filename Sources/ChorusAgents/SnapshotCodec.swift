@@ -7,7 +7,7 @@ import ChorusKnowledge
 /// log), "FACT" (item facts), "KGST"/"KGEM"/"KGTR" (the knowledge graph and its embeddings), "SCEN"
 /// (scenarios), "FDBK" (live feedback's record, `FeedbackRecord`, when there was feedback), "TEXT" (item and user texts with their vectors, when there are any), "HOST" (the host's
 /// metadata, when there is any; a snapshot without it loads with none), "MODL" (model shape,
-/// agent names and blend weights), "A000"... (one per agent).
+/// agent names and blend weights), "CSEG" (the blends of cold requests, when the fit found any), "A000"... (one per agent).
 enum EngineSnapshotCodec {
     /// What a snapshot holds.
     struct Contents {
@@ -88,6 +88,14 @@ enum EngineSnapshotCodec {
             model.coordinator.ranker?.encode(into: &w)
             w.write(model.coordinator.queryWeight)
             sections.append(Snapshot.Section(tag: "MODL", payload: w.bytes))
+            // The cold requests' blends in a section of their own: a snapshot without it loads with none.
+            if !model.coordinator.coldWeights.isEmpty {
+                var cw = ByteWriter()
+                let kinds = ColdRequest.allCases.filter { model.coordinator.coldWeights[$0] != nil }
+                cw.write(UInt32(kinds.count))
+                for kind in kinds { cw.write(kind.rawValue); cw.writeArray(model.coordinator.coldWeights[kind]!) }
+                sections.append(Snapshot.Section(tag: "CSEG", payload: cw.bytes))
+            }
             for (a, agent) in model.agents.enumerated() {
                 var aw = ByteWriter()
                 agent.encode(into: &aw)
@@ -228,7 +236,24 @@ enum EngineSnapshotCodec {
                 throw .format("snapshot model rows refer to users or items outside the model")
             }
             let seen = SparseMatrix(rows: nUsers, cols: nItems, rowIndex: prefixUsers, colIndex: prefixItems, values: Array(log.weights.prefix(rows)))
-            let coordinator = CoordinatorModel(weights: weights, ranker: ranker, queryWeight: queryWeight, candidatesPerAgent: quota, report: "")
+            var coldWeights: [ColdRequest: [Float]] = [:]
+            if sections["CSEG"] != nil {
+                var c = try section("CSEG")
+                let n = try c.read(UInt32.self)
+                guard n <= UInt32(ColdRequest.allCases.count) else { throw .format("snapshot has \(n) cold-request blends") }
+                for _ in 0..<n {
+                    let name = try c.readString(maxBytes: 64)
+                    guard let kind = ColdRequest(rawValue: name), coldWeights[kind] == nil else { throw .format("snapshot cold-request blend '\(name)' is unknown or repeated") }
+                    let w = try c.readArray(Float.self, maxCount: agents.count)
+                    guard w.count == agents.count, w.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+                        throw .format("snapshot cold-request blend '\(name)' has \(w.count) weights for \(agents.count) agents, or a negative or non-finite one")
+                    }
+                    coldWeights[kind] = w
+                }
+                guard c.isAtEnd else { throw .format("snapshot section 'CSEG' has trailing bytes") }
+            }
+            let coordinator = CoordinatorModel(weights: weights, ranker: ranker, queryWeight: queryWeight, candidatesPerAgent: quota, report: "",
+                                               coldWeights: coldWeights)
             model = FittedModel(users: try IdIndex(ids: Array(userIds.prefix(nUsers))), items: try IdIndex(ids: Array(itemIds.prefix(nItems))),
                                 trainedRows: rows, seen: seen, agents: agents, coordinator: coordinator, parameters: p,
                                 popularityHalfLifeSeconds: halfLife)

@@ -188,9 +188,18 @@ struct Trainer {
                 report += "; query weight 0.5 (too few validation users with two held-out items with text to fit it)"
             }
         }
+        var cold: [ColdRequest: [Float]] = [:]
+        for kind in ColdRequest.allCases {
+            if let fitted = try fitColdWeights(kind, agents: agents, users: vu, relevant: relevant, train: train, profiles: profiles,
+                                               warmth: warmth, threads: threads, quota: p.candidatesPerAgent, frozen: frozen, warm: chosen.weights) {
+                cold[kind] = fitted.weights
+                report += "; \(kind.rawValue) requests of unknown users: \(fitted.report)"
+            }
+        }
         Log.emit(.info, "coordinator: \(report); blend weights \(chosen.weights) (took \(watch.milliseconds) ms)")
         return (CoordinatorModel(weights: chosen.weights, ranker: chosen.ranker, queryWeight: queryWeight,
-                                 candidatesPerAgent: p.candidatesPerAgent, report: report), inputs.halfLife, probe.budget("bpr"), agents)
+                                 candidatesPerAgent: p.candidatesPerAgent, report: report, coldWeights: cold),
+                inputs.halfLife, probe.budget("bpr"), agents)
     }
 
     /// Fits the query weight (`Coordinator.fitQueryWeight`) on validation users with at least two
@@ -225,6 +234,67 @@ struct Trainer {
             warmth: warmth)
         let w = weights
         return Coordinator.fitQueryWeight(cache, query: q, k: 10) { _, x in ranker?.score(x) ?? Coordinator.linear(w, x) }
+    }
+
+    /// The blend for requests of users the model does not know (`ColdRequest`), fitted on validation
+    /// users served as such a request: `.history`, their latest 20 training items as the request's
+    /// history; `.profile`, their profile text, or else the direction of their training items' text
+    /// vectors (needs the content agent). Training items are masked, the held-out ones relevant.
+    /// Starts from the warm weights renormalised over the agents that can score the request (what
+    /// serves them otherwise) and keeps a move only when validation NDCG@10 rises. At most 1,000 users
+    /// (a deterministic spread); nil with fewer than 50, or when fewer than two agents take part.
+    private func fitColdWeights(_ kind: ColdRequest, agents: [RecommenderAgent], users vu: [Int32], relevant: [Int32: [Int32]],
+                                train: TrainingData, profiles: [Int32: [Float]], warmth: [Float], threads: Int, quota: Int,
+                                frozen: Set<Int>, warm: [Float]) throws(ChorusError) -> (weights: [Float], report: String)? {
+        var picked = vu.filter { !(relevant[$0] ?? []).isEmpty && train.userItems.row(Int($0)).cols.count > 0 }
+        if picked.count > 1000 { picked = stride(from: 0, to: picked.count, by: (picked.count + 999) / 1000).map { picked[$0] } }
+        guard picked.count >= 50 else { return nil }
+        // Each picked user's request: a history (time order) or a profile vector.
+        var histories: [[Int32]] = [], vectors: [[Float]] = []
+        switch kind {
+        case .history:
+            let index = Dictionary(uniqueKeysWithValues: picked.enumerated().map { ($1, $0) })
+            var rows = [[(Int64, Int32)]](repeating: [], count: picked.count)
+            for r in 0..<train.users.count { if let k = index[train.users[r]] { rows[k].append((train.timestamps[r], train.items[r])) } }
+            histories = rows.map { $0.sorted { $0.0 < $1.0 }.suffix(20).map(\.1) }
+        case .profile:
+            guard let content = agents.first(where: { $0.role.contains(.itemDescriptions) }) as? ContentAgent else { return nil }
+            let d = content.dimension
+            for u in picked {
+                var v = profiles[u] ?? [Float](repeating: 0, count: d)
+                if profiles[u] == nil {
+                    for i in train.userItems.row(Int(u)).cols { let row = content.vectors.row(Int(i)); for j in 0..<d { v[j] += row[j] } }
+                }
+                let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                vectors.append(norm > 0 && norm.isFinite ? v.map { $0 / norm } : [])
+            }
+        }
+        let taking: Set<Int> = {
+            let dummy = [Float](repeating: 0, count: max(1, vectors.first?.count ?? 1))
+            return dummy.withUnsafeBufferPointer { pb in
+                let probe = kind == .history ? AgentRequest(user: nil, history: [0]) : AgentRequest(user: nil, profile: pb)
+                return Set(agents.indices.filter { !frozen.contains($0) && agents[$0].canScore(probe) })
+            }
+        }()
+        guard taking.count >= 2 else { return nil }
+        let chosen = picked, trainSeen = train.userItems, hs = histories, vs = vectors
+        let cache = try ValidationCandidates(
+            agents: agents, itemCount: train.itemCount, quota: quota, threads: threads, users: chosen.count,
+            request: { u, body in
+                if kind == .history { body(AgentRequest(user: nil, history: hs[u])); return }
+                vs[u].withUnsafeBufferPointer { pb in body(AgentRequest(user: nil, profile: pb.isEmpty ? nil : pb)) }
+            },
+            seen: { u in trainSeen.row(Int(chosen[u])).cols }, relevant: { u in relevant[chosen[u]] ?? [] },
+            activity: { u in Candidates.activity(historyLength: kind == .history ? hs[u].count : 0) }, warmth: warmth)
+        let total = taking.reduce(Float(0)) { $0 + warm[$1] }
+        let start = agents.indices.map { taking.contains($0) ? (total > 0 ? warm[$0] / total : 1 / Float(taking.count)) : 0 }
+        let others = Set(agents.indices).subtracting(taking)
+        let before = Coordinator.meanNDCG(cache, users: Array(0..<cache.users), k: 10, threads: threads) { _, x in Coordinator.linear(start, x) }
+        let fitted = Coordinator.fitLinear(cache, users: Array(0..<cache.users), k: 10, threads: threads, frozen: others, start: start,
+                                           firstStep: 1.0 / 8)
+        let mix = taking.sorted().map { "\(agents[$0].name) \(Coordinator.formatted(Double(fitted.weights[$0])))" }.joined(separator: ", ")
+        return (fitted.weights, "\(mix) (validation NDCG@10 \(Coordinator.formatted(fitted.ndcg)) vs \(Coordinator.formatted(before)) "
+                + "with the warm weights, \(chosen.count) users)")
     }
 
     /// Mean validation NDCG@10 of one popularity agent (the same list for everyone, seen items masked).
