@@ -55,6 +55,9 @@ public struct AgentRequest {
     /// popularity scores with the events since the model counted.
     public var folded: [String: [Float]] = [:]
     public var popularity: [Float]? = nil
+    /// The transitions between model items seen since the model (`OnlineState.Transitions`), which
+    /// the session agent adds to its table's.
+    var transitions: OnlineState.Transitions? = nil
 
     public init(user: Int32?, history: [Int32] = [], profile: UnsafeBufferPointer<Float>? = nil,
                 query: UnsafeBufferPointer<Float>? = nil) {

@@ -46,6 +46,7 @@ struct Explainer {
                 var request = AgentRequest(user: uidx, history: history, profile: pb.isEmpty ? nil : pb, query: qb.isEmpty ? nil : qb)
                 request.folded = overlay?.folded ?? [:]
                 request.popularity = snapshot.onlinePopularity
+                request.transitions = snapshot.onlineTransitions
                 return ranker.explain(request, item: target)
             }
         }

@@ -156,8 +156,15 @@ public final class SessionAgent: RecommenderAgent {
     public func score(_ request: AgentRequest, into scores: UnsafeMutableBufferPointer<Float>) {
         scores.update(repeating: 0)
         let sequence = histories.items(of: request, itemCount: table.items)
+        let online = request.transitions.flatMap { $0.counts.count == table.items ? $0 : nil }
         for (age, j) in sequence.suffix(Self.recent).reversed().enumerated() {
-            table.accumulate(Int(j), weight: exp2f(-Float(age) / 4), into: scores)
+            let w = exp2f(-Float(age) / 4)
+            table.accumulate(Int(j), weight: w, into: scores)
+            // The stream's transitions from j, on the table's scale (`OnlineState.Transitions`).
+            if let online, let row = online.row(j) {
+                let nj = online.counts[Int(j)]
+                for (l, c) in row where Int(l) < scores.count { scores[Int(l)] += w * c / (nj * online.counts[Int(l)]).squareRoot() }
+            }
         }
     }
 

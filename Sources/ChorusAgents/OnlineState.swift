@@ -68,6 +68,24 @@ public final class OnlineState: Sendable {
         var popularity: [Float]? = nil
         /// Items the model does not know that received positive events since it.
         var newItems = NewItems()
+        /// Transitions between the model's items in the stream (the session agent's table learns no
+        /// new pairs before the next fit).
+        var transitions = Transitions()
+    }
+
+    /// Next-item transitions between model items seen since the model: from item j to item l, Σ 1/d
+    /// over the events l that came d = 1 ... `window` events after j in a user's online events (the
+    /// session agent's own rule), in 64 shards by j. The session agent adds Σ_j 2^(−age/4) · c(j, l) /
+    /// sqrt(n_j n_l) to its scores, n = 1 + the item's users at the fit (from its warmth) + its online
+    /// events: the scale of its fitted table.
+    struct Transitions: Sendable {
+        var shards = [[Int32: [Int32: Float]]](repeating: [:], count: OnlineState.shardCount)
+        /// Per model item: users at the fit plus online events (the normalisation's n).
+        var counts: [Float] = []
+        var isEmpty: Bool { counts.isEmpty }
+        static let window = 5
+
+        func row(_ j: Int32) -> [Int32: Float]? { shards[Int(UInt32(bitPattern: j) % UInt32(OnlineState.shardCount))][j] }
     }
 
     /// Items unknown to the model with positive events since it: served as extra columns after the
@@ -116,8 +134,9 @@ public final class OnlineState: Sendable {
         /// The popularity agent's scores with the online increments (model items), when any.
         let popularity: [Float]?
         let newItems: NewItems
+        let transitions: Transitions
 
-        static let empty = View(generation: 0, shards: [], popularity: nil, newItems: NewItems())
+        static let empty = View(generation: 0, shards: [], popularity: nil, newItems: NewItems(), transitions: Transitions())
 
         /// The index of an item in the served catalogue: the model's items, then this view's new items.
         func index(of item: Int64, model: FittedModel) -> Int32? {
@@ -218,7 +237,8 @@ public final class OnlineState: Sendable {
     }
 
     func view() -> View {
-        storage.withLock { View(generation: $0.generation, shards: $0.shards, popularity: $0.popularity, newItems: $0.newItems) }
+        storage.withLock { View(generation: $0.generation, shards: $0.shards, popularity: $0.popularity, newItems: $0.newItems,
+                                transitions: $0.transitions) }
     }
 
     // MARK: - Writers
@@ -402,6 +422,7 @@ public final class OnlineState: Sendable {
             let (u, i) = (users[j], items[j])
             let sh = shard(u)
             if s.model != nil, trackNewItems(&s, user: u, item: i, weight: weights[j]) { newItems.insert(i) }
+            trackTransitions(&s, user: u, item: i)
             if s.newItems.index[i] != nil { newItemUsers[i, default: []].insert(u) }
             s.shards[sh][u, default: UserOverlay()].events.append(Event(row: row, item: i, weight: weights[j]))
             if s.shards[sh][u]!.items.insert(i).inserted, s.newItems.index[i] != nil { s.shards[sh][u]!.newItems.append(i) }
@@ -444,6 +465,23 @@ public final class OnlineState: Sendable {
     private static func resetPopularity(_ s: inout Storage) {
         s.increments = [Float](repeating: 0, count: s.model?.itemCount ?? 0)
         s.popularity = nil
+        s.transitions = Transitions()
+    }
+
+    /// Counts the transitions into model item `item` from the user's previous online events on
+    /// model items (within `Transitions.window`), before the event is appended.
+    private static func trackTransitions(_ s: inout Storage, user u: Int64, item: Int64) {
+        guard let m = s.model, let l = m.items.index(of: item) else { return }
+        if s.transitions.counts.isEmpty {
+            s.transitions.counts = m.itemWarmth.map { 1 + Float(expm1(8 * Double($0)).rounded()) }
+        }
+        if Int(l) < s.transitions.counts.count { s.transitions.counts[Int(l)] = min(s.transitions.counts[Int(l)] + 1, .greatestFiniteMagnitude) }
+        guard let events = s.shards[shard(u)][u]?.events else { return }
+        for (d, e) in events.suffix(Transitions.window).reversed().enumerated() {
+            guard let j = m.items.index(of: e.item), j != l else { continue }
+            let k = Int(UInt32(bitPattern: j) % UInt32(shardCount))
+            s.transitions.shards[k][j, default: [:]][l, default: 0] += 1 / Float(d + 1)
+        }
     }
 
     private static func bumpPopularity(_ s: inout Storage, item: Int64, weight: Float) {

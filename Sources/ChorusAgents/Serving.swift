@@ -35,6 +35,10 @@ struct ServingSnapshot: Sendable {
     }
     /// The popularity scores with the online counts, when the overlay belongs to this model.
     var onlinePopularity: [Float]? { online.generation == generation ? online.popularity : nil }
+    /// The transitions between model items since the model, when the overlay belongs to it and has any.
+    var onlineTransitions: OnlineState.Transitions? {
+        online.generation == generation && !online.transitions.isEmpty ? online.transitions : nil
+    }
     /// The items unknown to the model that received positive events since it (when the overlay
     /// belongs to this model): served after the model's items, at index `model.itemCount + k`.
     var newItems: OnlineState.NewItems { online.generation == generation ? online.newItems : OnlineState.NewItems() }
@@ -140,6 +144,7 @@ extension ServingSnapshot {
         Parallel.forEachChunk(count: users.count, threads: threads) { _, range in
             let (m, only, blocked, includeSeen, userTexts, history, queryVector, snapshot) = context.value
             let popularity = snapshot.onlinePopularity
+            let transitions = snapshot.onlineTransitions
             let (users, outIds, outScores, outShares, outFlags) = out.value
             guard let ranker = try? RequestRanker(model: m, modulation: modulation, extraItems: newItems.count) else {
                 scratchError.withLock { $0 = .outOfMemory("cannot allocate recommend scratch buffers") }
@@ -175,6 +180,7 @@ extension ServingSnapshot {
                                                        query: query.isEmpty ? nil : query)
                             request.folded = overlays[j]?.folded ?? [:]
                             request.popularity = popularity
+                            request.transitions = transitions
                             requests.append(request)
                         }
                         if let buffer, requests.count > 1 {

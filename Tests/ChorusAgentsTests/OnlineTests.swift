@@ -47,6 +47,31 @@ import Testing
         return (0..<f).map { a[$0][f] / a[$0][$0] }
     }
 
+    /// The session agent learns transitions between model items from the stream: after three users
+    /// went 205 -> 219, a user who just took 205 gets 219 ranked higher by the session agent than in an
+    /// engine that saw no such stream (the same fit).
+    @Test func streamedTransitionsReachTheSessionAgent() throws {
+        func rankOf219(stream: Bool) throws -> (rank: Int, score: Float) {
+            let e = try fitted(["popularity", "session"])
+            let click = FeedbackEvent.click.rawValue
+            if stream {
+                for u: Int64 in [1, 3, 5] {
+                    try e.feedback(users: [u], items: [205], events: [click])
+                    try e.feedback(users: [u], items: [219], events: [click])
+                }
+            }
+            try e.feedback(users: [7], items: [205], events: [click])
+            var o = RecommendOptions()
+            o.agent = "session"
+            let list = try e.recommend(users: [7], k: 30, options: o)[0]
+            let r = list.items.firstIndex(of: 219) ?? 1000
+            return (r, r < list.scores.count ? list.scores[r] : -.infinity)
+        }
+        let without = try rankOf219(stream: false), with = try rankOf219(stream: true)
+        #expect(with.rank < without.rank, "219 at \(with.rank) with the stream, \(without.rank) without")
+        #expect(with.score > without.score)
+    }
+
     @Test func foldInIsTheExactUserStep() throws {
         let e = try fitted(["als"])
         let model = try e.serving().model
