@@ -47,6 +47,7 @@ RENDERERS = {
     "scale": [PY, "bench/scale/run.py", "--render"],
     "compat": [PY, "bench/compat/run.py", "--render"],
     "spark": [PY, "bench/spark/run.py", "--render"],
+    "online": [PY, "bench/online/replay.py", "--render"],
     "fuzz": "written by hand around the rows of bench/fuzz/summarize.py (the findings and their fixes are prose); "
             "summarize.py --json keeps the rows, --render reprints them",
 }
@@ -92,6 +93,9 @@ def drivers(clone, tmp):
          {}, "# Approximate top-k", None if has("faiss") else "faiss not installed (bench/setup.sh)"),
         ("scale", [PY, "bench/scale/run.py", "--no-write", "--sizes", "100k", "--calls", "200", "--adds", "2000",
                    "--iterations", "3"], {}, "# Scale on one machine", None),
+        ("online replay", [PY, "bench/online/replay.py", "--no-write", "--datasets", "ml-100k", "--seeds", "1", "--limit", "1000",
+                           "--vw-configs", "--squarecb --gamma_scale 100", "--cli", cli], {}, "# Replay",
+         None if has("vowpalwabbit") else "vowpalwabbit not installed (bench/online/setup.sh)"),
         ("compat", [PY, "bench/compat/run.py", "--no-write", "--iterations", "3"], binding, "# chorus.compat.implicit", None),
         ("compat ids", [PY, "bench/compat/ids.py", "--rows", "20000"], binding, "string ids", None if has("pandas") else "pandas not installed"),
         ("fuzz summarize", ["sh", "-c", "make fuzz-smoke FUZZ_SMOKE_RUNS=200 FUZZ_HARNESSES=config >/dev/null && "

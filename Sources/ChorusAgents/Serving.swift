@@ -95,9 +95,12 @@ extension ServingSnapshot {
         }
     }
 
-    private func rank(users: UnsafeBufferPointer<Int64>, k: Int, options: RecommendOptions,
-                      outIds: UnsafeMutablePointer<Int64>, outScores: UnsafeMutablePointer<Float>,
-                      outShares sharesBuffer: UnsafeMutableBufferPointer<Float>?, outFlags: UnsafeMutablePointer<UInt32>?) throws(ChorusError) {
+    /// `inspect(u, ranker)`: called after user u is ranked, while the ranker holds that request's
+    /// candidates (`CandidateExport`).
+    func rank(users: UnsafeBufferPointer<Int64>, k: Int, options: RecommendOptions,
+              outIds: UnsafeMutablePointer<Int64>, outScores: UnsafeMutablePointer<Float>,
+              outShares sharesBuffer: UnsafeMutableBufferPointer<Float>?, outFlags: UnsafeMutablePointer<UInt32>?,
+              inspect: ((Int, RequestRanker) -> Void)? = nil) throws(ChorusError) {
         let m = model
         let newItems = self.newItems
         let nItems = m.itemCount + newItems.count
@@ -138,14 +141,14 @@ extension ServingSnapshot {
         let warmth = newItems.count == 0 ? m.itemWarmth : m.itemWarmth + newItems.users.map { Float(log1p(Double($0.count)) / 8) }
         let context = SendableBox((m, only, blockedItems(allow: options.allow, deny: options.deny, newItems: newItems), options.includeSeen, texts.users,
                                    history, queryVector, self))
-        let out = SendableBox((users, outIds, outScores, sharesBuffer?.baseAddress, outFlags))
+        let out = SendableBox((users, outIds, outScores, sharesBuffer?.baseAddress, outFlags, inspect))
         let threads = users.count >= 64 ? Parallel.cpuCount : 1
         let scratchError = Lock<ChorusError?>(nil)
         Parallel.forEachChunk(count: users.count, threads: threads) { _, range in
             let (m, only, blocked, includeSeen, userTexts, history, queryVector, snapshot) = context.value
             let popularity = snapshot.onlinePopularity
             let transitions = snapshot.onlineTransitions
-            let (users, outIds, outScores, outShares, outFlags) = out.value
+            let (users, outIds, outScores, outShares, outFlags, inspect) = out.value
             guard let ranker = try? RequestRanker(model: m, modulation: modulation, extraItems: newItems.count) else {
                 scratchError.withLock { $0 = .outOfMemory("cannot allocate recommend scratch buffers") }
                 return
@@ -231,6 +234,7 @@ extension ServingSnapshot {
                                                                                  ids: result.map { snapshot.itemId($0.item) }),
                                              agents: agentNames)
                             }
+                            inspect?(u, ranker)
                             let nA = m.agents.count
                             for slot in 0..<k {
                                 let o = u * k + slot

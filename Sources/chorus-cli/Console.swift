@@ -14,19 +14,22 @@ struct CLIFailure: Error {
 /// Output helpers: stdout through `print` (flushed where progress matters), errors to stderr.
 enum Console {
     static func error(_ text: String) {
-        fflush(nil)
-        let line = text.hasSuffix("\n") ? text : text + "\n"
-        var bytes = Array(line.utf8)[...]
-        while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            bytes = bytes.dropFirst(n)
-        }
+        put(text.hasSuffix("\n") ? text : text + "\n", toStderr: true)
     }
 
-    /// Writes without a newline and flushes, for progress on one line.
-    static func put(_ text: String) {
+    /// Writes without a newline and flushes, for progress on one line (on stderr with `toStderr`).
+    static func put(_ text: String, toStderr: Bool = false) {
+        if toStderr {
+            fflush(nil)
+            var bytes = Array(text.utf8)[...]
+            while !bytes.isEmpty {
+                let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                bytes = bytes.dropFirst(n)
+            }
+            return
+        }
         print(text, terminator: "")
         fflush(nil)
     }

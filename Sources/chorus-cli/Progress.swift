@@ -9,14 +9,16 @@ import ChorusEval
 ///       training    75% 80% 90% 100%  (2.41 s)
 ///
 /// Works the same on a terminal and in a log file (no carriage returns). The engine calls back on
-/// the fitting thread, one call at a time.
+/// the fitting thread, one call at a time. `toStderr`: on stderr (the replay's progress), so that
+/// stdout keeps only the report.
 final class FitProgress {
     private var stage: String?
     private var stageClock = Stopwatch()
     private var lastShown = -1
     private let indent: String
+    private let toStderr: Bool
 
-    init(indent: String = "  ") { self.indent = indent }
+    init(indent: String = "  ", toStderr: Bool = false) { self.indent = indent; self.toStderr = toStderr }
 
     /// The callback to hand to `Engine.fit`; never cancels.
     var callback: (String, Double) -> Bool {
@@ -34,11 +36,11 @@ final class FitProgress {
             stage = name
             stageClock = Stopwatch()
             lastShown = -1
-            Console.put(indent + TextFormat.pad(name, 11))
+            Console.put(indent + TextFormat.pad(name, 11), toStderr: toStderr)
         }
         let percent = max(0, min(100, Int((fraction * 100).rounded(.down))))
         if lastShown < 0 || percent / 10 > lastShown / 10 {
-            Console.put(" \(percent)%")
+            Console.put(" \(percent)%", toStderr: toStderr)
             lastShown = percent
         }
     }
@@ -46,7 +48,7 @@ final class FitProgress {
     /// Ends the current stage's line (also called when the fit ends or fails).
     func finish() {
         guard stage != nil else { return }
-        print("  (\(TextFormat.seconds(stageClock.seconds)))")
+        Console.put("  (\(TextFormat.seconds(stageClock.seconds)))\n", toStderr: toStderr)
         stage = nil
     }
 }

@@ -14,7 +14,7 @@ struct ChorusCLI: ParsableCommand {
         commandName: "chorus",
         abstract: "The command-line front of Chorus, an embeddable recommendation engine.",
         discussion: "Exit codes: 0 success, 1 failure, 2 usage error.",
-        subcommands: [EvalCommand.self, DemoCommand.self, KGCommand.self])
+        subcommands: [EvalCommand.self, ReplayCommand.self, DemoCommand.self, KGCommand.self])
 }
 
 do {

@@ -43,7 +43,7 @@ flags() {
 
 echo "help"
 run 0 --help
-has out "eval" "demo" "kg"
+has out "eval" "replay" "demo" "kg"
 run 0 help kg train
 has out "--data <dir>"
 fit_flags=(--factors --iterations --regularization --alpha --threads --seed --half-life-days --validation --texts
@@ -52,6 +52,9 @@ run 0 eval --help
 flags "${fit_flags[@]}" --data --dataset --k --holdout --min-rating --export-split --json --diversity --cold-items
 run 0 demo --help
 flags "${fit_flags[@]}" --data --demo-data --users --k
+run 0 replay --help
+flags --data --dataset --train-fraction --k --min-rating --modes --refit-every --windows --limit --seed --threads --factors \
+  --iterations --agents --bpr-epochs --json --export-candidates --quiet
 run 0 demo -h
 run 0 kg --help
 has out "train" "eval"
@@ -98,6 +101,16 @@ has err "--load"
 run 2 kg eval --data x --load y --split none
 has err "--split"
 run 2 frobnicate
+run 2 replay --modes online,bandit
+has err "--modes" "bandit" "frozen, online, refit, popularity, random"
+run 2 replay --train-fraction 1
+has err "--train-fraction"
+run 2 replay --refit-every 0
+has err "--refit-every"
+run 2 replay --limit 0
+has err "--limit"
+run 2 replay --modes frozen --export-candidates x.bin
+has err "--export-candidates" "online"
 
 echo "failures: exit 1, the command named"
 run 1 kg train --data "$tmp/none" --gamma -1.5      # a value starting with a dash is a value
@@ -108,6 +121,8 @@ run 1 eval --data "$tmp/none"
 has err "chorus eval: error:"
 run 1 demo --data "$tmp/none" --demo-data "$tmp/none"
 has err "chorus demo: error:"
+run 1 replay --data "$tmp/none"
+has err "chorus replay: error:" "no such directory"
 
 echo "shell completion"
 for shell in bash zsh fish; do
@@ -154,6 +169,72 @@ has out "Model     transe, dim 8, 3 epochs" "epoch 3/3" "valid.txt" "Saved"
 run 0 kg eval --data "$tmp/kg" --load "$tmp/kg.chorus" --split test --threads 1 --json "$tmp/kg-eval.json"
 has out "Model     transe, dim 8" "test.txt"
 if grep -q '"mrr"' "$tmp/kg-eval.json" && grep -q '"epochs_run": 3' "$tmp/kg.json"; then ok; else bad "kg --json files"; fi
+
+echo "replay"
+# A MovieLens-format fixture where the answer is clear: 60 users each rate a run of consecutive items
+# (item j, then j+1, ...) of a 40-item ring, interleaved in time, all rated 5. Once a user's latest item
+# is fed, its successor is the next target: session and item-kNN see it; a random slate of 3 rarely does.
+mkdir -p "$tmp/ml"
+python3 - "$tmp/ml" <<'PY'
+import random, sys
+rng = random.Random(5)
+rows = []
+for u in range(1, 61):
+    start = rng.randrange(40)
+    for j in range(12):
+        rows.append((u, 1 + (start + j) % 40, 5.0, 1_000_000 + j * 1000 + rng.randrange(900)))
+with open(sys.argv[1] + "/ratings.csv", "w") as f:
+    f.write("userId,movieId,rating,timestamp\n")
+    for r in rows:
+        f.write("%d,%d,%.1f,%d\n" % r)
+with open(sys.argv[1] + "/movies.csv", "w") as f:
+    f.write("movieId,title,genres\n")
+    for i in range(1, 41):
+        f.write("%d,Movie %d (2000),Drama\n" % (i, i))
+PY
+small=(--factors 4 --iterations 3 --bpr-epochs 2 --threads 1)
+run 0 replay --data "$tmp/ml" --k 3 --windows 4 --refit-every 0.5 --seed 3 "${small[@]}" --json "$tmp/replay.json" \
+  --export-candidates "$tmp/cand.bin"
+has out "frozen" "online" "refit" "popularity" "random" "Hit rate per window"
+has err "online"   # progress on stderr
+if python3 - "$tmp/replay.json" "$tmp/cand.bin" <<'PY'
+import json, struct, sys
+d = json.load(open(sys.argv[1]))
+modes = {m["mode"]: m for m in d["modes"]}
+assert list(modes) == ["frozen", "online", "refit", "popularity", "random"], list(modes)
+assert d["k"] == 3 and d["seed"] == 3 and d["train_events"] == 360 and d["replayed_events"] == 360, d
+for m in modes.values():
+    assert len(m["windows"]) == 4 and sum(w["scored"] for w in m["windows"]) == m["scored"] == 360, m
+    assert sum(w["hits"] for w in m["windows"]) == m["hits"]
+assert modes["refit"]["refits"] == 1 and modes["refit"]["refit_seconds"] > 0 and modes["frozen"]["fed"] == 0
+assert modes["online"]["fed"] == 360
+# The clear answer: the online mode finds the successor far more often than a random slate.
+assert modes["random"]["hit_rate"] < 0.2 < 0.5 < modes["online"]["hit_rate"], {k: m["hit_rate"] for k, m in modes.items()}
+b = open(sys.argv[2], "rb").read()
+assert b[:8] == b"CHRCAND1"
+k, f = struct.unpack_from("<II", b, 8)
+assert k == 3 and f == 2 * len(d["fit"]["agents"]) + 2
+off, names = 16, []
+for _ in range(f):
+    (n,) = struct.unpack_from("<H", b, off); names.append(b[off + 2:off + 2 + n].decode()); off += 2 + n
+assert names[-2:] == ["activity", "warmth"] and names[0] == "popularity.score", names
+records = hits = 0
+while off < len(b):
+    pos, user, item, ts, target, hit, n = struct.unpack_from("<qqqqqBI", b, off); off += 45
+    items = struct.unpack_from("<%dq" % n, b, off); off += 8 * n + 4 * n * f
+    hits += hit; records += 1
+    assert n >= k and (hit == 0 or target in items)
+assert off == len(b) and records == modes["online"]["exported"] == 360 and hits == modes["online"]["hits"]
+PY
+then ok; else bad "replay --json / --export-candidates"; fi
+run 0 replay --data "$tmp/ml" --modes random,frozen --limit 50 --windows 100 --quiet "${small[@]}" --json "$tmp/replay2.json"
+if [ ! -s "$tmp/err" ] && python3 -c "import json,sys; d=json.load(open(sys.argv[1])); \
+assert [m['mode'] for m in d['modes']] == ['random', 'frozen'] and len(d['windows']) == 50 and d['limit'] == 50" "$tmp/replay2.json"
+then ok; else bad "replay --quiet / --limit / --modes"; fi
+run 1 replay --data "$tmp/ml" --k 41 "${small[@]}"
+has err "chorus replay: error:" "--k 41"
+run 1 replay --data "$tmp/ml" --train-fraction 0.001 "${small[@]}"
+has err "chorus replay: error:" "too few"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

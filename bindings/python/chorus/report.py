@@ -1,7 +1,14 @@
-"""A report of a ``chorus eval`` run to look at rather than read: a PNG and a self-contained HTML page.
+"""A report of a ``chorus eval`` or ``chorus replay`` run to look at rather than read: a PNG and a
+self-contained HTML page.
 
     chorus eval --data DIR --diversity 0.1,0.3,0.5 --json results.json
     python -m chorus report results.json --out report.html     # also writes report.png beside it
+    chorus replay --data DIR --json replay.json
+    python -m chorus report replay.json                        # replay.html and replay.png
+
+A replay result (``"command": "replay"``) is drawn as its hit rate over time (one line per mode, over
+the windows of the stream) beside each mode's hit rate over the whole stream, above a table of the
+modes with their serve, feed and refit seconds.
 
 The PNG has three panels: NDCG@k and Recall@k of each agent alone and of the blend; the
 accuracy/diversity curve (NDCG@k against intra-list diversity, the blend re-ranked by maximal marginal
@@ -22,7 +29,7 @@ import os
 import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-__all__ = ["load_results", "render_png", "render_html", "write_report", "main"]
+__all__ = ["load_results", "render_png", "render_html", "render_replay_png", "render_replay_html", "write_report", "main"]
 
 _ROW_KEYS = ("name", "recall", "ndcg")
 _METRICS = (("recall", "Recall"), ("ndcg", "NDCG"), ("hit_rate", "HR"), ("mrr", "MRR"),
@@ -41,7 +48,38 @@ def load_results(path: str) -> Dict[str, Any]:
             data = json.load(f)
         except json.JSONDecodeError as e:
             raise ValueError(f"{path} is not JSON ({e}); write it with `chorus eval --json {path}`") from None
-    return check_results(data, path)
+    return check_replay(data, path) if is_replay(data) else check_results(data, path)
+
+
+def is_replay(data: Any) -> bool:
+    """Whether a parsed result is a ``chorus replay --json`` one."""
+    return isinstance(data, dict) and data.get("command") == "replay"
+
+
+def check_replay(data: Any, source: str = "the replay") -> Dict[str, Any]:
+    """Checks a parsed ``chorus replay --json`` object; returns it. Raises ValueError naming what is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: expected a JSON object, got {type(data).__name__}")
+    for key in ("k", "windows", "modes"):
+        if key not in data:
+            raise ValueError(f"{source}: no {key!r} field (is it the output of `chorus replay --json`?)")
+    if not isinstance(data["windows"], list) or not data["windows"]:
+        raise ValueError(f"{source}: 'windows' must be a non-empty list")
+    for i, w in enumerate(data["windows"]):
+        if not isinstance(w, dict) or "start" not in w or "end" not in w:
+            raise ValueError(f"{source}: windows[{i}] has no 'start' and 'end'")
+    if not isinstance(data["modes"], list) or not data["modes"]:
+        raise ValueError(f"{source}: 'modes' must be a non-empty list")
+    for i, m in enumerate(data["modes"]):
+        if not isinstance(m, dict):
+            raise ValueError(f"{source}: modes[{i}] is not an object")
+        for key in ("mode", "hit_rate", "windows"):
+            if key not in m:
+                raise ValueError(f"{source}: modes[{i}] has no {key!r} field")
+        if not isinstance(m["windows"], list) or len(m["windows"]) != len(data["windows"]):
+            raise ValueError(f"{source}: modes[{i}] ({m['mode']}) has {len(m['windows']) if isinstance(m['windows'], list) else 'no'} "
+                             f"windows for {len(data['windows'])}")
+    return data
 
 
 def check_results(data: Any, source: str = "the results") -> Dict[str, Any]:
@@ -259,8 +297,94 @@ intra-list diversity (1 − cosine of item vectors over pairs); MMR rows re-rank
 """
 
 
+def _replay_title(data: Dict[str, Any]) -> str:
+    return (f"chorus replay on {data.get('dataset', '?')}: hit@{data['k']} over "
+            f"{data.get('replayed_events', '?'):,} streamed events" if isinstance(data.get("replayed_events"), int)
+            else f"chorus replay on {data.get('dataset', '?')}: hit@{data['k']}")
+
+
+def render_replay_png(data: Dict[str, Any], path: str, title: Optional[str] = None, dpi: int = 100) -> str:
+    """Draws a replay: hit rate per window of the stream, one line per mode, and each mode's hit rate
+    over the whole stream. Returns the path.
+
+    Raises:
+        ImportError: matplotlib is not installed.
+        ValueError: ``data`` is not a replay result (see :func:`check_replay`).
+    """
+    data = check_replay(data)
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError("chorus.report draws with matplotlib: pip install matplotlib") from e
+    k = data["k"]
+    fig = Figure(figsize=(12, 4.2), dpi=dpi, layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2, width_ratios=[2.2, 1])
+    xs = [(_num(w["start"]) + _num(w["end"])) / 2 for w in data["windows"]]
+    for m in data["modes"]:
+        ys = [_num(w.get("hit_rate")) if isinstance(w, dict) else math.nan for w in m["windows"]]
+        ax1.plot(xs, ys, "-o", markersize=3, label=str(m["mode"]))
+    ax1.set_xlabel("streamed events")
+    ax1.set_ylabel(f"hit@{k} in the window")
+    ax1.set_title("Hit rate over time")
+    ax1.grid(alpha=0.3)
+    ax1.legend(frameon=False, fontsize=8)
+    names = [str(m["mode"]) for m in data["modes"]]
+    rates = [_num(m["hit_rate"]) for m in data["modes"]]
+    ys2 = list(range(len(names)))[::-1]
+    ax2.barh(ys2, [r if math.isfinite(r) else 0 for r in rates], color="#3b75af")
+    ax2.set_yticks(ys2, names)
+    for y, r in zip(ys2, rates):
+        ax2.text(r if math.isfinite(r) else 0, y, f" {r:.3f}" if math.isfinite(r) else " –", va="center", fontsize=8)
+    ax2.set_xlim(0, max([r for r in rates if math.isfinite(r)] + [0.01]) * 1.3)
+    ax2.set_title(f"hit@{k} over the whole stream")
+    ax2.grid(axis="x", alpha=0.3)
+    fig.suptitle(title or _replay_title(data), fontsize=12)
+    fig.savefig(path, format="png", dpi=dpi)
+    return path
+
+
+def render_replay_html(data: Dict[str, Any], png_path: str, title: Optional[str] = None) -> str:
+    """A replay's page: the PNG embedded, then a table of the modes."""
+    data = check_replay(data)
+    with open(png_path, "rb") as f:
+        png = base64.b64encode(f.read()).decode("ascii")
+    heading = html.escape(title or _replay_title(data))
+
+    def cell(x: Any, digits: int = 4) -> str:
+        v = _num(x)
+        return f"{v:.{digits}f}" if math.isfinite(v) else "–"
+
+    rows = "".join(f"<tr><td>{html.escape(str(m['mode']))}</td><td>{cell(m['hit_rate'])}</td>"
+                   f"<td>{html.escape(str(m.get('hits', '')))}</td><td>{html.escape(str(m.get('scored', '')))}</td>"
+                   f"<td>{cell(m.get('serve_seconds'), 2)}</td><td>{cell(m.get('feed_seconds'), 2)}</td>"
+                   f"<td>{cell(m.get('refit_seconds'), 2)}</td></tr>" for m in data["modes"])
+    k = data["k"]
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{heading}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1220px; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; font-size: 14px; }}
+th, td {{ padding: 3px 10px; text-align: right; border-bottom: 1px solid #ddd; }}
+th:first-child, td:first-child {{ text-align: left; }}
+img {{ max-width: 100%; }}
+</style></head>
+<body>
+<h1>{heading}</h1>
+<p>dataset <b>{html.escape(str(data.get('dataset', '?')))}</b> · seed {html.escape(str(data.get('seed', '?')))} ·
+fitted on {html.escape(str(data.get('train_events', '?')))} ratings, then each streamed event served a slate of {k}
+(a hit when it holds the user's next positive item) and fed to the modes that learn.</p>
+<img alt="hit rate over time per mode, and over the whole stream" src="data:image/png;base64,{png}">
+<h2>Modes</h2>
+<table><tr><th>mode</th><th>hit@{k}</th><th>hits</th><th>scored</th><th>serve s</th><th>feed s</th><th>refit s</th></tr>
+{rows}
+</table>
+</body></html>
+"""
+
+
 def write_report(results: Any, out: str, title: Optional[str] = None) -> Tuple[str, str]:
-    """Writes the PNG and the HTML page of a ``chorus eval --json`` result; returns (html, png) paths.
+    """Writes the PNG and the HTML page of a ``chorus eval --json`` or ``chorus replay --json`` result;
+    returns (html, png) paths.
 
     Args:
         results: the JSON file's path, or its parsed object.
@@ -273,7 +397,10 @@ def write_report(results: Any, out: str, title: Optional[str] = None) -> Tuple[s
         ImportError: matplotlib is not installed.
         OSError: a file cannot be read or written.
     """
-    data = load_results(results) if isinstance(results, (str, os.PathLike)) else check_results(results)
+    if isinstance(results, (str, os.PathLike)):
+        data = load_results(str(results))
+    else:
+        data = check_replay(results) if is_replay(results) else check_results(results)
     if out.lower().endswith((".html", ".htm")):
         html_path = out
         png_path = os.path.splitext(out)[0] + ".png"
@@ -283,8 +410,12 @@ def write_report(results: Any, out: str, title: Optional[str] = None) -> Tuple[s
     else:
         os.makedirs(out, exist_ok=True)
         html_path, png_path = os.path.join(out, "report.html"), os.path.join(out, "report.png")
-    render_png(data, png_path, title)
-    page = render_html(data, png_path, title)
+    if is_replay(data):
+        render_replay_png(data, png_path, title)
+        page = render_replay_html(data, png_path, title)
+    else:
+        render_png(data, png_path, title)
+        page = render_html(data, png_path, title)
     with open(html_path, "w", encoding="utf-8") as f:
         f.write(page)
     return html_path, png_path
@@ -293,8 +424,8 @@ def write_report(results: Any, out: str, title: Optional[str] = None) -> Tuple[s
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python -m chorus report RESULTS.json [--out report.html] [--title TEXT]``."""
     parser = argparse.ArgumentParser(prog="python -m chorus report",
-                                     description="Draw a chorus eval --json result as a PNG and an HTML page.")
-    parser.add_argument("results", help="the JSON file `chorus eval --json FILE` wrote")
+                                     description="Draw a chorus eval --json or chorus replay --json result as a PNG and an HTML page.")
+    parser.add_argument("results", help="the JSON file `chorus eval --json FILE` or `chorus replay --json FILE` wrote")
     parser.add_argument("--out", help="the HTML file to write (the PNG goes beside it), or a directory for "
                         "report.html and report.png (default: RESULTS with .html)")
     parser.add_argument("--title", help="the page's and the figure's heading")

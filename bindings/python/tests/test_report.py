@@ -96,3 +96,46 @@ def test_the_command_reports_a_file_that_is_not_json(tmp_path, capsys):
     assert report.main([str(bad), "--out", str(tmp_path / "x.html")]) == 1
     assert "is not JSON" in capsys.readouterr().err
     assert report.main([str(tmp_path / "missing.json")]) == 1
+
+
+def _replay(modes=("frozen", "online"), windows=4):
+    """A small replay result in `chorus replay --json`'s layout, made here."""
+    bounds = [{"start": 100 * i, "end": 100 * (i + 1), "first_timestamp": i, "last_timestamp": i} for i in range(windows)]
+    return {"command": "replay", "dataset": "ml-test", "seed": 3, "k": 10, "train_events": 400, "replayed_events": 100 * windows,
+            "windows": bounds,
+            "modes": [{"mode": m, "hit_rate": 0.1 * (j + 1), "hits": 10 * (j + 1), "scored": 100, "serve_seconds": 0.5,
+                       "feed_seconds": 0.25, "refit_seconds": 0.0,
+                       "windows": [{"hits": j + i, "scored": 25, "hit_rate": (j + i) / 25} for i in range(windows)]}
+                      for j, m in enumerate(modes)]}
+
+
+def test_a_replay_result_draws_hit_rate_over_time_and_lists_every_mode(tmp_path):
+    data = _replay(("frozen", "online", "refit", "random"))
+    path = tmp_path / "replay.json"
+    path.write_text(json.dumps(data))
+    assert report.main([str(path), "--out", str(tmp_path / "out" / "replay.html")]) == 0
+    png = tmp_path / "out" / "replay.png"
+    assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
+    page = (tmp_path / "out" / "replay.html").read_text(encoding="utf-8")
+    for m in ("frozen", "online", "refit", "random"):
+        assert f"<td>{m}</td>" in page, m
+    assert "hit@10 over 400 streamed events" in page and "<td>0.4000</td>" in page
+    embedded = re.search(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert embedded and base64.b64decode(embedded.group(1)) == png.read_bytes()
+    # An empty window (no event scored) has a null rate: drawn as a gap, not an error.
+    data["modes"][0]["windows"][1]["hit_rate"] = None
+    assert os.path.getsize(report.write_report(data, str(tmp_path / "gap.html"))[1]) > 10_000
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.pop("modes"), "no 'modes' field"),
+    (lambda d: d.update(windows=[]), "'windows' must be a non-empty list"),
+    (lambda d: d["modes"][1].pop("hit_rate"), r"modes\[1\] has no 'hit_rate' field"),
+    (lambda d: d["modes"][0]["windows"].pop(), r"modes\[0\] \(frozen\) has 3 windows for 4"),
+])
+def test_bad_replay_results_are_refused_naming_the_field(change, message, tmp_path):
+    data = _replay()
+    change(data)
+    with pytest.raises(ValueError, match=message):
+        report.write_report(data, str(tmp_path / "r.html"))
+    assert not os.path.exists(tmp_path / "r.html")
