@@ -270,10 +270,10 @@ extension SegmentModel {
             let scale = ratio * topK * (rewards[s] - baseline) / tau
             for i in 0..<d { step[i] += scale * (Double(z[row * d + i]) - expected[i]) }
         }
-        // A bounded step: one slate never moves the policy far (rewards are the host's scale).
+        // A bounded step: the gradient's norm is clipped at 1, so one slate moves the policy by at most
+        // the step size whatever the rewards' scale (the host's) and the temperature.
         let norm = step.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        let limit = 1.0
-        let shrink = rate * norm > limit ? limit / (rate * norm) : 1
+        let shrink = norm > 1 ? 1 / norm : 1
         if norm.isFinite { for i in 0..<d { policy[i] += rate * shrink * step[i] } }
         for r in rewards { baseline += 0.01 * (r - baseline) }
         updates &+= UInt64(k)

@@ -21,9 +21,10 @@ enum ReplayMode: String, CaseIterable {
     case popularity
     /// A uniform random slate from the catalogue known so far (seeded); no engine.
     case random
-    // The lead's learning coordinator adds `linucb` and `policy` here: their plan calls
-    // `engine.setLearning(...)` once after the fit (in `plan`) and sets `requestIds`, so the loop
-    // passes one request id per recommend and the same id to `feedback(requestIds:)`.
+    /// Online, with the learning coordinator (`Engine.setLearning`) as LinUCB, linear Thompson
+    /// sampling or the REINFORCE policy: every served slate is logged under the event's position,
+    /// and a positive rating (>= --min-rating) answering it rewards the slate.
+    case linucb, thompson, policy
 
     /// How a mode serves and learns, set up once on its engine after the fit.
     struct Plan {
@@ -35,7 +36,8 @@ enum ReplayMode: String, CaseIterable {
         var requestIds = false
     }
 
-    func plan(engine: Engine?) throws(ChorusError) -> Plan {
+    /// `learning`: the learning modes' knobs (exploration, prior strength, learning rate; 0 = the library's defaults).
+    func plan(engine: Engine?, learning: (Float, Float, Float) = (0, 0, 0), seed: UInt64 = 42) throws(ChorusError) -> Plan {
         var p = Plan()
         switch self {
         case .frozen: p.feeds = false
@@ -43,6 +45,13 @@ enum ReplayMode: String, CaseIterable {
         case .refit: p.refits = true
         case .popularity: p.options.agent = "popularity"
         case .random: p.usesEngine = false; p.feeds = false
+        case .linucb, .thompson, .policy:
+            var o = LearningOptions(mode: self == .linucb ? .linUCB : self == .thompson ? .thompson : .policyGradient)
+            (o.exploration, o.priorStrength, o.learningRate) = learning
+            o.seed = seed
+            o.logCapacity = 1
+            try engine?.setLearning(o)
+            p.requestIds = true
         }
         return p
     }
@@ -115,10 +124,11 @@ enum Replay {
     /// Replays the stream under `mode`. `fitted` gives a fresh engine fitted on the training part
     /// (nil for the random mode); `export`: write each scored event's candidates (online mode).
     static func run(_ mode: ReplayMode, stream: ReplayStream, k: Int, seed: UInt64, parameters: FitParameters, refitEvery: Double,
+                    minRating: Float = 4, learning: (Float, Float, Float) = (0, 0, 0),
                     fitted: () throws(ChorusError) -> Engine, export: CandidateWriter?, progress: FitProgress?) throws(ChorusError) -> ReplayResult {
         var result = ReplayResult(mode: mode, windows: stream.windows.count)
         let engine: Engine? = mode == .random ? nil : try fitted()
-        let plan = try mode.plan(engine: engine)
+        let plan = try mode.plan(engine: engine, learning: learning, seed: seed)
         let refitStride = plan.refits ? max(1, Int((Double(stream.count) * refitEvery).rounded(.up))) : 0
         // The random mode's catalogue and seen sets (the engine keeps its own).
         var known: [Int64] = [], knownSet = Set<Int64>(), seen: [Int64: Set<Int64>] = [:]
@@ -137,7 +147,9 @@ enum Replay {
                 let slate: [Int64]
                 if let engine, plan.usesEngine {
                     let clock = Stopwatch()
-                    slate = try engine.recommend(users: [e.user], k: k, options: plan.options)[0].items
+                    var options = plan.options
+                    if plan.requestIds { options.requestIds = [Int64(p)] }
+                    slate = try engine.recommend(users: [e.user], k: k, options: options)[0].items
                     result.serveSeconds += clock.seconds
                     if let export {
                         let c = Stopwatch()
@@ -157,8 +169,10 @@ enum Replay {
             }
             if let engine, plan.feeds {
                 let clock = Stopwatch()
+                // The learning modes: a positive rating answers this event's slate (when one was served).
+                let answers = plan.requestIds && stream.target[p] != nil && e.weight >= minRating ? [Int64(p)] : nil
                 try engine.feedback(users: [e.user], items: [e.item], events: [FeedbackEvent.rating.rawValue], values: [e.weight],
-                                    timestamps: [e.timestamp])
+                                    timestamps: [e.timestamp], requestIds: answers)
                 result.feedSeconds += clock.seconds
                 result.fed += 1
             }

@@ -55,6 +55,22 @@ struct ReplayCommand: ParsableCommand {
             transform: ReplayMode.list)
     var modes: [ReplayMode] = ReplayMode.allCases
 
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("The learning modes' exploration: LinUCB's alpha, Thompson's scale, the policy's temperature "
+                               + "(default 0: the library's default, 0.1).", valueName: "x"),
+            transform: Parse.float(0...1e6))
+    var exploration: Float = 0
+
+    @Option(name: .customLong("prior-strength"), parsing: .unconditional,
+            help: ArgumentHelp("The bandits' pull toward the fitted coordinator (default 0: the library's default, 1).", valueName: "x"),
+            transform: Parse.float(0...1e6))
+    var priorStrength: Float = 0
+
+    @Option(name: .customLong("learning-rate"), parsing: .unconditional,
+            help: ArgumentHelp("The policy's step size (default 0: the library's default, 0.05).", valueName: "x"),
+            transform: Parse.float(0...1e3))
+    var learningRate: Float = 0
+
     @Option(name: .customLong("refit-every"), parsing: .unconditional,
             help: ArgumentHelp("The refit mode fits again after every such share of the stream, in (0, 1] (default 0.1).", valueName: "f"),
             transform: Parse.double(0...1, lowerOpen: true))
@@ -172,6 +188,7 @@ struct ReplayCommand: ParsableCommand {
             for mode in modes {
                 let export = mode == .online ? try exportCandidates.map { (p) throws(ChorusError) in try CandidateWriter(path: p, k: k) } : nil
                 let r = try Replay.run(mode, stream: stream, k: k, seed: seed, parameters: parameters, refitEvery: refitEvery,
+                                       minRating: minRating, learning: (exploration, priorStrength, learningRate),
                                        fitted: { () throws(ChorusError) -> Engine in try Engine.load(path: snapshotPath ?? "") },
                                        export: export, progress: progress)
                 try export?.close()
@@ -241,7 +258,7 @@ struct ReplayCommand: ParsableCommand {
         return "{\"command\": \"replay\", \"dataset\": \(q(data.name)), \"directory\": \(q(data.directory)), \"ratings\": \(data.interactions.count), "
             + "\"seed\": \(p.seed), \"k\": \(c.k), \"min_rating\": \(c.minRating), \"train_fraction\": \(c.trainFraction), "
             + "\"train_events\": \(stream.trainCount), \"stream_events\": \(stream.events.count - stream.trainCount), \"replayed_events\": \(stream.count), "
-            + "\"limit\": \(c.limit.map(String.init) ?? "null"), \"refit_every\": \(c.refitEvery), "
+            + "\"limit\": \(c.limit.map(String.init) ?? "null"), \"refit_every\": \(c.refitEvery), \"exploration\": \(c.exploration), \"prior_strength\": \(c.priorStrength), \"learning_rate\": \(c.learningRate), "
             + "\"fit\": {\"factors\": \(p.factors), \"iterations\": \(p.iterations), \"regularization\": \(p.regularization), \"alpha\": \(p.alpha), "
             + "\"threads\": \(p.threads), \"bpr_epochs\": \(p.bprEpochs), \"agents\": [" + agents.map(q).joined(separator: ", ") + "], "
             + "\"coordinator\": \(q(coordinator)), \"seconds\": \(number(fitSeconds))}, "
