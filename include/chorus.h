@@ -366,10 +366,11 @@ typedef struct chorus_learning_params {
     uint32_t struct_size;
     int32_t mode;                  /* chorus_learning_mode; default CHORUS_LEARNING_OFF */
     float exploration;             /* LinUCB's alpha, Thompson's scale, the policy's temperature;
-                                      0 = default (0.1); finite, in [0, 1e6] */
-    float learning_rate;           /* the policy's step size; 0 = default (0.05); in [0, 1000] */
+                                      0 = default (0.03 for the bandits, 0.1 for the
+                                      policy); finite, in [0, 1e6] */
+    float learning_rate;           /* the policy's step size; 0 = default (0.3); in [0, 1000] */
     float prior_strength;          /* the bandits' ridge prior toward the fitted coordinator;
-                                      0 = default (1); in [0, 1e6] */
+                                      0 = default (10); in [0, 1e6] */
     uint32_t reserved;             /* must be 0 */
     uint64_t log_capacity;         /* slate-log rows kept (the oldest are overwritten); 0 = default
                                       (100,000); at most 100,000,000 */

@@ -57,17 +57,17 @@ struct ReplayCommand: ParsableCommand {
 
     @Option(parsing: .unconditional,
             help: ArgumentHelp("The learning modes' exploration: LinUCB's alpha, Thompson's scale, the policy's temperature "
-                               + "(default 0: the library's default, 0.1).", valueName: "x"),
+                               + "(default 0: the library's default, 0.03 for the bandits, 0.1 for the policy).", valueName: "x"),
             transform: Parse.float(0...1e6))
     var exploration: Float = 0
 
     @Option(name: .customLong("prior-strength"), parsing: .unconditional,
-            help: ArgumentHelp("The bandits' pull toward the fitted coordinator (default 0: the library's default, 1).", valueName: "x"),
+            help: ArgumentHelp("The bandits' pull toward the fitted coordinator (default 0: the library's default, 10).", valueName: "x"),
             transform: Parse.float(0...1e6))
     var priorStrength: Float = 0
 
     @Option(name: .customLong("learning-rate"), parsing: .unconditional,
-            help: ArgumentHelp("The policy's step size (default 0: the library's default, 0.05).", valueName: "x"),
+            help: ArgumentHelp("The policy's step size (default 0: the library's default, 0.3).", valueName: "x"),
             transform: Parse.float(0...1e3))
     var learningRate: Float = 0
 

@@ -605,9 +605,10 @@ class Engine(HostIds, NativeObject):
             mode: ``"off"`` (the fitted coordinator), ``"linucb"``, ``"thompson"`` (linear bandits
                 over the candidates' features, per context segment) or ``"policy"`` (a softmax policy
                 trained by REINFORCE with the top-K off-policy correction).
-            exploration: LinUCB's alpha, Thompson's scale, the policy's temperature (0 = 0.1).
-            learning_rate: the policy's step size (0 = 0.05).
-            prior_strength: the bandits' pull toward the fitted coordinator (0 = 1).
+            exploration: LinUCB's alpha, Thompson's scale, the policy's temperature (0 = 0.03 for the
+                bandits, 0.1 for the policy).
+            learning_rate: the policy's step size (0 = 0.3).
+            prior_strength: the bandits' pull toward the fitted coordinator (0 = 10).
             log_capacity: slate-log rows kept (0 = 100,000).
             seed: seeds the sampling together with each request id.
 
