@@ -102,7 +102,7 @@ run 2 kg eval --data x --load y --split none
 has err "--split"
 run 2 frobnicate
 run 2 replay --modes online,bandit
-has err "--modes" "bandit" "frozen, online, refit, popularity, random"
+has err "--modes" "bandit" "frozen, online, refit, popularity, random, linucb, thompson, policy"
 run 2 replay --train-fraction 1
 has err "--train-fraction"
 run 2 replay --refit-every 0
@@ -195,19 +195,22 @@ PY
 small=(--factors 4 --iterations 3 --bpr-epochs 2 --threads 1)
 run 0 replay --data "$tmp/ml" --k 3 --windows 4 --refit-every 0.5 --seed 3 "${small[@]}" --json "$tmp/replay.json" \
   --export-candidates "$tmp/cand.bin"
-has out "frozen" "online" "refit" "popularity" "random" "Hit rate per window"
+has out "frozen" "online" "refit" "popularity" "random" "linucb" "thompson" "policy" "Hit rate per window"
 has err "online"   # progress on stderr
 if python3 - "$tmp/replay.json" "$tmp/cand.bin" <<'PY'
 import json, struct, sys
 d = json.load(open(sys.argv[1]))
 modes = {m["mode"]: m for m in d["modes"]}
-assert list(modes) == ["frozen", "online", "refit", "popularity", "random"], list(modes)
+assert list(modes) == ["frozen", "online", "refit", "popularity", "random", "linucb", "thompson", "policy"], list(modes)
 assert d["k"] == 3 and d["seed"] == 3 and d["train_events"] == 360 and d["replayed_events"] == 360, d
 for m in modes.values():
     assert len(m["windows"]) == 4 and sum(w["scored"] for w in m["windows"]) == m["scored"] == 360, m
     assert sum(w["hits"] for w in m["windows"]) == m["hits"]
 assert modes["refit"]["refits"] == 1 and modes["refit"]["refit_seconds"] > 0 and modes["frozen"]["fed"] == 0
 assert modes["online"]["fed"] == 360
+# The learning modes learn from the same stream: far above a random slate too.
+for m in ("linucb", "thompson", "policy"):
+    assert modes[m]["fed"] == 360 and modes[m]["hit_rate"] > 0.2, (m, modes[m]["hit_rate"])
 # The clear answer: the online mode finds the successor far more often than a random slate.
 assert modes["random"]["hit_rate"] < 0.2 < 0.5 < modes["online"]["hit_rate"], {k: m["hit_rate"] for k, m in modes.items()}
 b = open(sys.argv[2], "rb").read()
