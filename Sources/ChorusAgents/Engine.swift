@@ -284,11 +284,23 @@ public final class Engine: Sendable {
     /// - Parameter progress: `(stage, fraction)`; return true to cancel (the previous model stays).
     /// - Throws: `.invalidArgument` for bad parameters, too little data, or a fit called from
     ///   inside a fit's progress callback; `.cancelled`.
-    public func fit(_ p: FitParameters, progress: ((String, Double) -> Bool)? = nil) throws(ChorusError) {
+    /// - Parameter startingFrom: a fitted engine whose factor agents (ALS, BPR) this fit starts from
+    ///   instead of a random start, by user and item id (a round of sharded training: each shard
+    ///   continues from the merged model, `Engine.merge`); the model then carries that engine's
+    ///   privacy ledger. It may be this engine. `.notFitted` when it has no model,
+    ///   `.invalidArgument` when its factor count differs from `p.factors`.
+    public func fit(_ p: FitParameters, startingFrom: Engine? = nil, progress: ((String, Double) -> Bool)? = nil) throws(ChorusError) {
         try p.validate()
+        var start: FittedModel? = nil
+        if let startingFrom {
+            guard let m = startingFrom.state.withLock({ $0.model }) else {
+                throw .notFitted("the engine to start the fit from has no model: fit or merge it first")
+            }
+            start = m
+        }
         try fits.run { () throws(ChorusError) in
             let data = state.withLock { $0.data }
-            let model = try Trainer(config: config, parameters: p).fit(data, progress: progress)
+            let model = try Trainer(config: config, parameters: p, start: start).fit(data, progress: progress)
             let foldIn = Self.foldIn(for: model)
             let generation = state.withLock { s in
                 s.model = model; s.lastParameters = p; s.generation += 1
@@ -416,6 +428,9 @@ public final class Engine: Sendable {
     static func load(bytes: [UInt8]) throws(ChorusError) -> Engine {
         Engine(restoring: try EngineSnapshotCodec.decode(bytes))
     }
+
+    /// The data store and model, read together (a merge reads its shards through this).
+    var dataAndModel: (data: DataStore, model: FittedModel?) { state.withLock { ($0.data, $0.model) } }
 
     // MARK: - Stats
 

@@ -6,7 +6,8 @@ import ChorusKnowledge
 /// knows the engine's locks nor reaches into its state. Sections: "META" (config, fit parameters, model presence), "LOG_" (the
 /// log), "FACT" (item facts), "KGST"/"KGEM"/"KGTR" (the knowledge graph and its embeddings), "SCEN"
 /// (scenarios), "FDBK" (live feedback's record, `FeedbackRecord`, when there was feedback), "TEXT" (item and user texts with their vectors, when there are any), "HOST" (the host's
-/// metadata, when there is any; a snapshot without it loads with none), "MODL" (model shape,
+/// metadata, when there is any; a snapshot without it loads with none), "PRIV" (the privacy ledger
+/// of a model made by private merges, `PrivacyLedger`; absent otherwise), "MODL" (model shape,
 /// agent names and blend weights), "A000"... (one per agent).
 enum EngineSnapshotCodec {
     /// What a snapshot holds.
@@ -88,6 +89,12 @@ enum EngineSnapshotCodec {
             model.coordinator.ranker?.encode(into: &w)
             w.write(model.coordinator.queryWeight)
             sections.append(Snapshot.Section(tag: "MODL", payload: w.bytes))
+            // The privacy ledger of a model made by merges (absent otherwise: older snapshots load with none).
+            if let ledger = model.privacy {
+                var pw = ByteWriter()
+                ledger.encode(into: &pw)
+                sections.append(Snapshot.Section(tag: "PRIV", payload: pw.bytes))
+            }
             for (a, agent) in model.agents.enumerated() {
                 var aw = ByteWriter()
                 agent.encode(into: &aw)
@@ -229,9 +236,15 @@ enum EngineSnapshotCodec {
             }
             let seen = SparseMatrix(rows: nUsers, cols: nItems, rowIndex: prefixUsers, colIndex: prefixItems, values: Array(log.weights.prefix(rows)))
             let coordinator = CoordinatorModel(weights: weights, ranker: ranker, queryWeight: queryWeight, candidatesPerAgent: quota, report: "")
+            var privacy: PrivacyLedger? = nil
+            if sections["PRIV"] != nil {
+                var pr = try section("PRIV")
+                privacy = try PrivacyLedger.decode(&pr)
+                guard pr.isAtEnd else { throw .format("snapshot section 'PRIV' has trailing bytes") }
+            }
             model = FittedModel(users: try IdIndex(ids: Array(userIds.prefix(nUsers))), items: try IdIndex(ids: Array(itemIds.prefix(nItems))),
                                 trainedRows: rows, seen: seen, agents: agents, coordinator: coordinator, parameters: p,
-                                popularityHalfLifeSeconds: halfLife)
+                                popularityHalfLifeSeconds: halfLife, privacy: privacy)
         }
         let data = DataStore(log: log, texts: texts, scenarios: scenarios, facts: facts, knowledgeGraph: knowledgeGraph, metadata: metadata,
                              feedback: feedback)
