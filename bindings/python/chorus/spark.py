@@ -445,8 +445,8 @@ def train_sharded(spark: Any, interactions: Any, n_shards: int, rounds: int = 1,
         The merged engine (on the driver; save it to ship it).
 
     Raises:
-        EmptyShard: a shard with no interactions (raised in its task, reaching the driver as
-            Spark's PythonException carrying this message), e.g. more shards than users.
+        EmptyShard: a shard with no interactions, or fewer than 2 users or items (checked on the
+            driver before any fit), e.g. more shards than users.
         TypeError: string ids (a merge matches users and items by their int64 ids).
         InvalidArgument: bad n_shards, rounds or columns; what ``Engine.fit`` and
             ``Engine.merge`` raise (a shard too small to fit names its shard).
@@ -488,6 +488,19 @@ def train_sharded(spark: Any, interactions: Any, n_shards: int, rounds: int = 1,
     sc = spark.sparkContext
     merged: Optional[Engine] = None
     try:
+        # Every shard's size first (one pass over the persisted partitions): an empty or too small
+        # shard is named on the driver before any fit starts.
+        sizes = dict((s[0], s[1:]) for s in keyed.mapPartitionsWithIndex(_shard_size).collect())
+        empty = [i for i in range(n) if sizes.get(i, (0, 0, 0))[0] == 0]
+        if empty:
+            raise EmptyShard(f"shard{'s' if len(empty) > 1 else ''} {', '.join(map(str, empty))} of {n} "
+                             f"{'have' if len(empty) > 1 else 'has'} no interactions: fewer users than shards "
+                             "(or a skewed partition); use fewer shards")
+        small = [i for i in range(n) if min(sizes[i][1], sizes[i][2]) < 2]
+        if small:
+            i = small[0]
+            raise EmptyShard(f"shard {i} of {n} has {sizes[i][1]} user(s) and {sizes[i][2]} item(s); a shard's fit needs "
+                             "at least 2 of each: use fewer shards")
         for r in range(rounds):
             start = None
             if merged is not None:
@@ -516,6 +529,16 @@ def train_sharded(spark: Any, interactions: Any, n_shards: int, rounds: int = 1,
         keyed.unpersist()
     assert merged is not None
     return merged
+
+
+def _shard_size(index: int, rows: Iterable[Any]) -> Iterator[Tuple[int, int, int, int]]:
+    """(shard, rows, distinct users, distinct items) of one partition."""
+    n, users, items = 0, set(), set()
+    for r in rows:
+        n += 1
+        users.add(r[0])
+        items.add(r[1])
+    yield index, n, len(users), len(items)
 
 
 def _user_key(row: Any) -> int:
