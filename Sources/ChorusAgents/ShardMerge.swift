@@ -95,7 +95,9 @@ public struct PrivacyLedger: Sendable, Equatable {
 ///   BPR's item bias rides along as its last factor). With privacy, each user's contribution
 ///   (the rows y_si of their items, one vector) is scaled to norm ≤ C, n_si counts the scaled
 ///   users, and N(0, σ²C²) is added to each coordinate of the sums before dividing by
-///   max(1, Σ_s n_si). Users keep their shard's vector; ALS's are then solved again exactly
+///   max(1, Σ_s n_si); each noisy sum is then shrunk toward 0 by the positive-part James–Stein
+///   factor (`jamesSteinFactor`: post-processing), so items whose sums are mostly noise do not
+///   dominate the ranking. Users keep their shard's vector; ALS's are then solved again exactly
 ///   against the merged item factors (the fit's user step).
 /// - Popularity, item-kNN, session: their tables are derived (log of decayed counts, top-k cosine,
 ///   top-k transitions), not counts that add, so they are rebuilt from the union of the shards'
@@ -295,6 +297,22 @@ enum ShardMerge {
         }
     }
 
+    /// The positive-part James–Stein shrinkage of a noisy sum s = signal + N(0, noise² I_f):
+    /// max(0, 1 − (f − 2) noise² / ‖s‖²) (f − 2 for f > 2, else f), 0 when ‖s‖² ≤ 2 f noise², 1
+    /// without noise. ‖s‖² − f noise²
+    /// estimates the signal's energy, so an item whose sum is mostly noise (few users) is pulled to
+    /// 0 instead of being ranked by its noise. A function of the released sum only: post-processing,
+    /// the privacy guarantee is unchanged.
+    static func jamesSteinFactor(_ s: ArraySlice<Double>, noise: Double) -> Double {
+        guard noise > 0 else { return 1 }
+        let f = Double(s.count), norm2 = s.reduce(0) { $0 + $1 * $1 }
+        // A sum of pure noise has ‖s‖² ≈ f noise² (± sqrt(2f) noise²): below twice that, the estimated
+        // signal energy is under the noise's, and the item is zeroed rather than kept at a small
+        // factor pointing in the noise's direction (many such items would outrank the real ones).
+        guard norm2 > 2 * f * noise * noise else { return 0 }
+        return max(0, 1 - (f > 2 ? f - 2 : f) * noise * noise / norm2)
+    }
+
     /// Adds N(0, std²) to every value.
     static func addNoise(_ sums: inout [Double], std: Double, rng: inout SeededRandom) {
         guard std > 0 else { return }
@@ -311,11 +329,12 @@ enum ShardMerge {
             accumulate(itemFactors: part.itemFactors, seen: shards[s].model.seen, itemMap: itemMaps[s], clip: mp.clipNorm,
                        sums: &sums, weights: &weights)
         }
-        addNoise(&sums, std: mp.noiseMultiplier * mp.clipNorm, rng: &rng)
+        let noise = mp.noiseMultiplier * mp.clipNorm
+        addNoise(&sums, std: noise, rng: &rng)
         let items = try FloatMatrix(rows: nI, cols: f)
         for i in 0..<nI where weights[i] > 0 {
-            let d = max(1, weights[i]), r = items.row(i)
-            for k in 0..<f { r[k] = Float(sums[i * f + k] / d) }
+            let d = max(1, weights[i]) / jamesSteinFactor(sums[(i * f)..<(i * f + f)], noise: noise), r = items.row(i)
+            for k in 0..<f { r[k] = d.isFinite ? Float(sums[i * f + k] / d) : 0 }
         }
         let users = try FloatMatrix(rows: nU, cols: f)
         for (s, part) in parts.enumerated() {

@@ -190,6 +190,14 @@ import Testing
         #expect(zip(all, without).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot() <= clip + 1e-9)
     }
 
+    @Test func jamesSteinShrinksNoiseToZeroAndKeepsSignal() {
+        #expect(ShardMerge.jamesSteinFactor([3, 4, 0, 0][...], noise: 0) == 1)
+        // f = 4: 1 − 2 · 1 / 25 = 0.92; a sum whose energy is under twice the noise's (8) is zeroed.
+        #expect(abs(ShardMerge.jamesSteinFactor([3, 4, 0, 0][...], noise: 1) - 0.92) < 1e-12)
+        #expect(ShardMerge.jamesSteinFactor([2, 2, 0, 0][...], noise: 1) == 0)
+        #expect(ShardMerge.jamesSteinFactor([2, 2, 0.1, 0][...], noise: 1) > 0)
+    }
+
     @Test func noiseHasTheAskedScale() {
         var rng = SeededRandom(seed: 7)
         var v = [Double](repeating: 3, count: 20_000)
@@ -206,9 +214,14 @@ import Testing
         var mp = MergeParameters()
         mp.clipNorm = 0.5
         let clipped = try Engine.merge(parts, parameters: mp)
-        mp.noiseMultiplier = 2
+        // Noise small enough that most items keep their signal (the others are zeroed, and skipped).
+        let sigma = 0.02, noiseSD = sigma * 0.5
+        mp.noiseMultiplier = sigma
         let noisy = try Engine.merge(parts, parameters: mp)
-        // Same clipping, so the difference is the noise divided by each item's clipped user count.
+        // Same clipping: the noisy item i is g · (S_i + z_i) / max(1, w_i), S_i the clipped sum (the
+        // noiseless merge's row times max(1, w_i)), g the James–Stein factor 1 − c/‖S_i + z_i‖²,
+        // c = (f − 2)σ²C². With m = ‖row · max(1, w_i)‖ = ‖S_i + z_i‖ − c/‖S_i + z_i‖, the norm is
+        // x = (m + sqrt(m² + 4c)) / 2: z_i is recovered and must be N(0, σ²C²).
         let m = noisy.dataAndModel.model!
         let a = factors(clipped, "bpr").itemFactors, b = factors(noisy, "bpr").itemFactors
         var w = [Double](repeating: 0, count: m.items.count), s = [Double](repeating: 0, count: m.items.count * a.cols)
@@ -218,13 +231,20 @@ import Testing
                                   clip: 0.5, sums: &s, weights: &w)
         }
         var z: [Double] = []
-        for i in 0..<m.items.count where w[i] > 0 { for k in 0..<a.cols { z.append(Double(b.row(i)[k] - a.row(i)[k]) * max(1, w[i])) } }
+        let c = Double(a.cols - 2) * noiseSD * noiseSD  // zeroed items (energy under 2f σ²C²) are skipped below
+        for i in 0..<m.items.count where w[i] > 0 {
+            let d = max(1, w[i])
+            let mm = (0..<a.cols).reduce(0.0) { $0 + pow(Double(b.row(i)[$1]) * d, 2) }.squareRoot()
+            guard mm > 0 else { continue }  // shrunk to 0: the noise is not recoverable
+            let x = (mm + (mm * mm + 4 * c).squareRoot()) / 2
+            for k in 0..<a.cols { z.append(Double(b.row(i)[k]) * d * x / mm - Double(a.row(i)[k]) * d) }
+        }
         let sd = (z.reduce(0) { $0 + $1 * $1 } / Double(z.count)).squareRoot()
-        #expect(z.count >= 100)
-        #expect(abs(sd - 1.0) < 0.25, "noise sd \(sd), expected σC = 1")  // ~120 draws: a 2.5 standard-error band
+        #expect(z.count >= 1000)
+        #expect(abs(sd / noiseSD - 1) < 0.1, "noise sd \(sd), expected σC = \(noiseSD)")  // thousands of draws: sd's standard error < 0.02
         let spent = try #require(noisy.privacySpent)
         #expect(spent.rounds == 1 && spent.delta == 1e-5)
-        #expect(abs(spent.epsilon - PrivacyLedger(noiseMultipliers: [2]).epsilon()) < 1e-12)
+        #expect(abs(spent.epsilon - PrivacyLedger(noiseMultipliers: [sigma]).epsilon()) < 1e-12)
         // The ledger survives a save, a round started from it, and the next merge composes.
         let loaded = try Engine.load(bytes: noisy.snapshotBytes())
         #expect(loaded.privacySpent?.rounds == 1)
@@ -234,7 +254,7 @@ import Testing
         #expect(parts[0].privacySpent?.rounds == 1)
         let second = try Engine.merge(parts, parameters: mp)
         #expect(second.privacySpent?.rounds == 2)
-        #expect(abs(second.privacySpent!.epsilon - PrivacyLedger(noiseMultipliers: [2, 2]).epsilon()) < 1e-12)
+        #expect(abs(second.privacySpent!.epsilon - PrivacyLedger(noiseMultipliers: [sigma, sigma]).epsilon()) < 1e-12)
         // A later merge without noise makes the guarantee void, and says so.
         #expect(try Engine.merge(parts).privacySpent?.epsilon == .infinity)
     }
