@@ -60,7 +60,7 @@ import shutil
 import tempfile
 import threading
 from ctypes import POINTER, byref, c_float, c_int64, c_uint32
-from typing import Any, Iterable, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -421,7 +421,8 @@ def _shard_of(user: int, n: int) -> int:
 
 def train_sharded(spark: Any, interactions: Any, n_shards: int, rounds: int = 1, *,
                   fit_params: Optional[dict] = None, privacy: Optional[dict] = None,
-                  columns: Tuple[str, str, str, str] = ("user_id", "item_id", "weight", "timestamp")) -> Engine:
+                  columns: Tuple[str, str, str, str] = ("user_id", "item_id", "weight", "timestamp"),
+                  on_round: Optional[Callable[[int, Engine], None]] = None) -> Engine:
     """Trains one engine from interactions partitioned by user across `n_shards` Spark tasks.
 
     Round 1: each task fits an engine on its users' interactions (``Engine.fit(**fit_params)``)
@@ -440,6 +441,9 @@ def train_sharded(spark: Any, interactions: Any, n_shards: int, rounds: int = 1,
         privacy: keyword arguments of ``Engine.merge`` (noise_multiplier, clip_norm, delta, seed):
             each round's merge clips and adds noise, ``privacy_spent`` of the result composes them.
             The seed is varied per round so rounds draw independent noise.
+        columns: the DataFrame's user, item, weight and timestamp columns.
+        on_round: called on the driver after each merge with (round, merged engine), 1-based;
+            the engine is only valid during the call.
 
     Returns:
         The merged engine (on the driver; save it to ship it).
@@ -521,6 +525,8 @@ def train_sharded(spark: Any, interactions: Any, n_shards: int, rounds: int = 1,
             if merged is not None:
                 merged.close()
             merged = new
+            if on_round is not None:
+                on_round(r + 1, merged)
     except BaseException:
         if merged is not None:
             merged.close()
