@@ -167,6 +167,27 @@ import Testing
         #expect(one.epsilon(delta: 1e-3) < one.epsilon())
     }
 
+    @Test func aLedgerThatLiesIsRefused() throws {
+        func bytes(version: UInt32 = 1, delta: Double = 1e-5, sigmas: [Double] = [1, 2], count: UInt64? = nil) -> [UInt8] {
+            var w = ByteWriter()
+            w.write(version); w.write(delta)
+            if let count { w.write(count); for s in sigmas { w.write(s) } } else { w.writeArray(sigmas) }
+            return w.bytes
+        }
+        func decode(_ b: [UInt8]) throws -> PrivacyLedger {
+            var r = ByteReader(b, range: 0..<b.count, context: "PRIV")
+            return try PrivacyLedger.decode(&r)
+        }
+        #expect(try decode(bytes()) == PrivacyLedger(noiseMultipliers: [1, 2], delta: 1e-5))
+        #expect(throws: ChorusError.self) { try decode(bytes(version: 2)) }
+        #expect(throws: ChorusError.self) { try decode(bytes(delta: .nan)) }
+        #expect(throws: ChorusError.self) { try decode(bytes(delta: 0)) }
+        #expect(throws: ChorusError.self) { try decode(bytes(sigmas: [1, -1])) }
+        #expect(throws: ChorusError.self) { try decode(bytes(sigmas: [.infinity])) }
+        #expect(throws: ChorusError.self) { try decode(bytes(count: 1 << 40)) }  // a count past the bytes left
+        #expect(throws: ChorusError.self) { try decode(Array(bytes().dropLast())) }
+    }
+
     @Test func clippingBoundsEachUsersContribution() throws {
         // Three users; item factors with large rows. Each user's contribution must have norm ≤ C,
         // and removing a user moves the sums by at most C.
