@@ -714,6 +714,20 @@ chorus_status chorus_engine_get_stats(const chorus_engine *engine, chorus_engine
  * `path` [borrowed], UTF-8. Thread-safe (a read path). */
 chorus_status chorus_engine_save(const chorus_engine *engine, const char *path);
 
+/* chorus_engine_save_ex's flags. */
+#define CHORUS_SAVE_WITHOUT_INTERACTIONS 1u /* keep the interactions out of the file (see below) */
+
+/* chorus_engine_save with `flags` (0 = chorus_engine_save). CHORUS_SAVE_WITHOUT_INTERACTIONS keeps
+ * the interactions out of the snapshot: no interaction row (no timestamps, no order, nothing to refit
+ * from) and no live-feedback record. The model still serves from it as before (it keeps each user's
+ * seen items, which serving masks and folds in from, and the agents' own tables); an engine loaded
+ * from it reports n_interactions 0, refuses to be fitted (chorus_engine_fit, chorus_engine_fit_from)
+ * or merged (chorus_engine_merge) with CHORUS_ERR_INVALID_ARGUMENT naming the missing interactions
+ * (it may be the `start` of chorus_engine_fit_from: a merged model broadcast to the shards needs no
+ * interactions), and its own saves withhold them too. An engine without a model, or unknown flag bits: CHORUS_ERR_INVALID_ARGUMENT.
+ * Thread-safe (a read path). */
+chorus_status chorus_engine_save_ex(const chorus_engine *engine, const char *path, uint32_t flags);
+
 /* Reads a snapshot written by chorus_engine_save into a new engine. Everything read is verified:
  * a file that is not a snapshot, is truncated or corrupted is CHORUS_ERR_FORMAT; one written by a
  * newer format is CHORUS_ERR_UNSUPPORTED_VERSION (its message names the version); a missing file

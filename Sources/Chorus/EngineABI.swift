@@ -427,6 +427,14 @@ private func recommend(_ engine: OpaquePointer?, _ userIds: UnsafePointer<Int64>
     }
 }
 
+@c @implementation public func chorus_engine_save_ex(_ engine: OpaquePointer!, _ path: UnsafePointer<CChar>!, _ flags: UInt32) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let e = try Handles.engine(engine)
+        guard flags & ~UInt32(CHORUS_SAVE_WITHOUT_INTERACTIONS) == 0 else { throw .invalidArgument("unknown bits in flags: \(flags)") }
+        try e.save(path: try Check.path(path), withoutInteractions: flags & UInt32(CHORUS_SAVE_WITHOUT_INTERACTIONS) != 0)
+    }
+}
+
 @c @implementation public func chorus_engine_load(_ path: UnsafePointer<CChar>!, _ outEngine: UnsafeMutablePointer<OpaquePointer?>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
         let out = try Check.notNull(outEngine, "out_engine")

@@ -401,6 +401,9 @@ extension Engine {
         for (i, e) in shards.enumerated() {
             let (data, model) = e.dataAndModel
             guard let model else { throw .notFitted("shards[\(i)] is not fitted: fit every shard before merging") }
+            if e.interactionsWithheld {
+                throw .invalidArgument("shards[\(i)] was saved without its interactions, which a merge needs (it rebuilds popularity, itemknn and session from them)")
+            }
             parts.append(ShardMerge.Shard(config: e.config, data: data, model: model))
         }
         if shards.count == 1, !parameters.isPrivate, parts[0].model.privacy == nil {

@@ -150,6 +150,39 @@ import Testing
 
     // MARK: - Privacy
 
+    @Test func aSnapshotWithoutInteractionsServesButRefusesToFit() throws {
+        let e = try clusteredEngine()
+        var p = fastParameters()
+        p.agents = ["als", "bpr", "itemknn", "session"]
+        try e.fit(p)
+        try e.feedback(users: [3], items: [205], events: [.dismiss])
+        let bytes = try e.snapshotBytes(withoutInteractions: true)
+        let loaded = try Engine.load(bytes: bytes)
+        #expect(loaded.stats().interactions == 0 && loaded.stats().fitted && loaded.interactionsWithheld)
+        #expect(loaded.feedbackCounts.allSatisfy { $0 == 0 })  // the feedback record stays out too
+        let users = Array(Int64(1)...40)
+        var o = RecommendOptions()
+        o.deny = [205]  // the dismissal the original engine serves with, which the file does not keep
+        #expect(try loaded.recommend(users: users, k: 5, options: o).map(\.items) == e.recommend(users: users, k: 5, options: o).map(\.items))
+        #expect(try loaded.recommend(users: users, k: 5, options: o).map(\.scores) == e.recommend(users: users, k: 5, options: o).map(\.scores))
+        do {
+            try loaded.fit(p)
+            Issue.record("a fit of an engine saved without its interactions must be refused")
+        } catch {
+            #expect(error.message.contains("without its interactions"))
+        }
+        // Its own saves withhold them too, even after new interactions and feedback.
+        try loaded.add([Interaction(user: 1, item: 101, weight: 1, timestamp: 9_999_999)])
+        let again = try Engine.load(bytes: loaded.snapshotBytes())
+        #expect(again.stats().interactions == 0 && again.interactionsWithheld)
+        #expect(try again.recommend(users: [1, 2], k: 5).map(\.items) == loaded.recommend(users: [1, 2], k: 5).map(\.items))
+        #expect(throws: ChorusError.self) { _ = try Engine.merge([again, try shards(1, shardOf: { _ in 0 })[0]]) }
+        #expect(throws: ChorusError.self) { _ = try Engine().snapshotBytes(withoutInteractions: true) }
+        // The file holds no timestamp of the data (they are all above 1,000,000).
+        let stamp = withUnsafeBytes(of: Int64(1_000_060).littleEndian) { Array($0) }
+        #expect(!bytes.indices.dropLast(7).contains { Array(bytes[$0..<$0 + 8]) == stamp })
+    }
+
     @Test func accountantMatchesHandComputedValues() {
         // One Gaussian mechanism, σ = 1: RDP ε(α) = α/2. At α = 2 the conversion gives
         // 1 + ln(1e5) = 12.5129...; the best order is α* = 1 + sqrt(2 ln(1e5)) = 5.7985 (grid: 5.8),

@@ -4,7 +4,8 @@
  * created on error, the bad shards a merge must refuse naming the cause (none, NULL, the same
  * engine twice, not fitted, empty, overlapping users, other factor counts or agents), a merge of
  * two user-disjoint shards that serves, saves and loads, one shard as a copy, a round started from
- * the merged engine, and the privacy accountant's epsilon. Uses its own engines, built from the
+ * the merged engine, the privacy accountant's epsilon, and chorus_engine_save_ex's
+ * CHORUS_SAVE_WITHOUT_INTERACTIONS (the model serves, fits and merges are refused). Uses its own engines, built from the
  * synthetic clusters split by user id parity.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -45,6 +46,8 @@ static chorus_engine *shard(int keep, int fit, uint32_t factors, const char *age
 }
 
 static const char *const AGENTS = "als,bpr,itemknn,session";
+
+static void test_save_without_interactions(void);
 
 static void test_merge_params(void) {
     chorus_merge_params p;
@@ -259,4 +262,51 @@ void test_merge(void) {
     test_merged(odd, even);
     chorus_engine_free(odd);
     chorus_engine_free(even);
+    test_save_without_interactions();
+}
+
+static void test_save_without_interactions(void) {
+    chorus_engine *e = shard(2, 1, 4, AGENTS), *loaded = NULL, *again = NULL, *unfitted = shard(2, 0, 4, AGENTS);
+    char path[1024];
+    int64_t a[MK], b[MK];
+    group_begin("save without interactions: the model serves, a fit is refused");
+    CHECK(e != NULL && unfitted != NULL);
+    snprintf(path, sizeof path, "%s/withheld.chorus", g_dir);
+    EXPECT(chorus_engine_save_ex(NULL, path, CHORUS_SAVE_WITHOUT_INTERACTIONS), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_save_ex(e, NULL, CHORUS_SAVE_WITHOUT_INTERACTIONS), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_save_ex(e, path, 2), CHORUS_ERR_INVALID_ARGUMENT);
+    EXPECT(chorus_engine_save_ex(unfitted, path, CHORUS_SAVE_WITHOUT_INTERACTIONS), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(message_has("fit it first"));
+    EXPECT(chorus_engine_save_ex(e, path, 0), CHORUS_OK);  /* 0: chorus_engine_save */
+    EXPECT(chorus_engine_load(path, &loaded), CHORUS_OK);
+    CHECK(get_stats(loaded).n_interactions == d_n);
+    chorus_engine_free(loaded);
+    loaded = NULL;
+    EXPECT(chorus_engine_save_ex(e, path, CHORUS_SAVE_WITHOUT_INTERACTIONS), CHORUS_OK);
+    EXPECT(chorus_engine_load(path, &loaded), CHORUS_OK);
+    CHECK(get_stats(loaded).n_interactions == 0 && get_stats(loaded).fitted && get_stats(loaded).n_model_users == N_USERS);
+    top(e, user_id(0, 3), a); top(loaded, user_id(0, 3), b);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    EXPECT(chorus_engine_fit(loaded, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    CHECK(message_has("without its interactions"));
+    {
+        const chorus_engine *s[1] = {loaded};
+        chorus_engine *out = NULL;
+        EXPECT(chorus_engine_merge(s, 1, NULL, &out), CHORUS_ERR_INVALID_ARGUMENT);
+        CHECK(out == NULL && message_has("without its interactions"));
+    }
+    {
+        /* As the start of a round it serves: the shard has its own interactions. */
+        chorus_fit_params p;
+        chorus_fit_params_init(&p);
+        p.factors = 4; p.iterations = 4; p.threads = 1; p.regularization = 0.1f; p.bpr_epochs = 20; p.agents = AGENTS;
+        EXPECT(chorus_engine_fit_from(unfitted, &p, loaded), CHORUS_OK);
+    }
+    /* Its own saves withhold them too. */
+    EXPECT(chorus_engine_save(loaded, path), CHORUS_OK);
+    EXPECT(chorus_engine_load(path, &again), CHORUS_OK);
+    CHECK(get_stats(again).n_interactions == 0);
+    EXPECT(chorus_engine_fit(again, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+    group_end();
+    chorus_engine_free(e); chorus_engine_free(loaded); chorus_engine_free(again); chorus_engine_free(unfitted);
 }

@@ -596,6 +596,14 @@ chorus_engine_save = lib.chorus_engine_save
 chorus_engine_save.argtypes = [chorus_engine_p, c_char_p]
 chorus_engine_save.restype = chorus_status
 
+# #define CHORUS_SAVE_WITHOUT_INTERACTIONS 1u
+CHORUS_SAVE_WITHOUT_INTERACTIONS = 1
+
+# chorus_status chorus_engine_save_ex(const chorus_engine *engine, const char *path, uint32_t flags);
+chorus_engine_save_ex = lib.chorus_engine_save_ex
+chorus_engine_save_ex.argtypes = [chorus_engine_p, c_char_p, c_uint32]
+chorus_engine_save_ex.restype = chorus_status
+
 # chorus_status chorus_engine_load(const char *path, chorus_engine **out_engine);
 chorus_engine_load = lib.chorus_engine_load
 chorus_engine_load.argtypes = [c_char_p, POINTER(chorus_engine_p)]

@@ -1171,17 +1171,26 @@ class Engine(HostIds, NativeObject):
 
     # -- persistence -----------------------------------------------------------------------------
 
-    def save(self, path: PathLike) -> None:
+    def save(self, path: PathLike, *, interactions: bool = True) -> None:
         """Writes the whole engine to `path` as one snapshot file, atomically (a process killed
         mid-save leaves the previous file; a temporary file it left is removed by the next save).
 
+        `interactions=False` keeps the interactions out of the file (no rows, no timestamps, no
+        live-feedback record): the model still serves from it, but an engine loaded from it refuses
+        to fit or be merged (InvalidArgument naming the missing interactions) and withholds them
+        from its own saves too. It may still be the `start_from` of another engine's fit.
+
         Raises:
             ChorusIOError: `path` is a directory, its directory is missing, or the disk refused.
+            InvalidArgument: `interactions=False` for an engine without a model.
         """
         handle = self._live()
         raw = _path(path)
         self._store_id_maps()
-        check(_capi.chorus_engine_save(handle, raw))
+        if interactions:
+            check(_capi.chorus_engine_save(handle, raw))
+        else:
+            check(_capi.chorus_engine_save_ex(handle, raw, _capi.CHORUS_SAVE_WITHOUT_INTERACTIONS))
 
 
 class PrivacySpent(NamedTuple):

@@ -45,7 +45,8 @@ first user who signed up after the fit.
 Sharded training (:func:`train_sharded`): the interactions partitioned by user across tasks, each
 task fits a local engine through the binding from its partition and returns its snapshot's bytes,
 the driver merges them (``Engine.merge``: federated averaging); for each further round the merged
-snapshot is broadcast and every task fits again starting from it (``Engine.fit(start_from=)``).
+snapshot, saved without its interactions, is broadcast and every task fits again starting from it
+(``Engine.fit(start_from=)``).
 
 pyspark is imported only here, so ``import chorus`` works without it.
 """
@@ -508,7 +509,9 @@ def train_sharded(spark: Any, interactions: Any, n_shards: int, rounds: int = 1,
         for r in range(rounds):
             start = None
             if merged is not None:
-                start = sc.broadcast(_snapshot_bytes(merged))
+                # The merged model without its interactions: the tasks need its factors, not the
+                # union of every shard's rows (smaller, and the rows stay on the driver).
+                start = sc.broadcast(_snapshot_bytes(merged, interactions=False))
             blobs = keyed.mapPartitionsWithIndex(lambda index, it, b=start: _fit_shard(spec, index, it, b)).collect()
             if start is not None:
                 start.unpersist()
@@ -554,11 +557,11 @@ def _user_key(row: Any) -> int:
     return int(u)
 
 
-def _snapshot_bytes(engine: Engine) -> bytes:
+def _snapshot_bytes(engine: Engine, interactions: bool = True) -> bytes:
     d = tempfile.mkdtemp(prefix="chorus-shard-")
     try:
         path = os.path.join(d, "engine.chorus")
-        engine.save(path)
+        engine.save(path, interactions=interactions)
         with open(path, "rb") as f:
             return f.read()
     finally:

@@ -163,3 +163,26 @@ def test_capi_merge_errors(shards):
     assert rounds.value == 0 and math.isinf(eps.value) and delta.value == 0
     assert _capi.chorus_engine_fit_from(a._handle, None, None) == _capi.CHORUS_ERR_INVALID_ARGUMENT
     assert _capi.chorus_engine_fit_from(None, None, b._handle) == _capi.CHORUS_ERR_INVALID_ARGUMENT
+
+
+def test_save_without_interactions_serves_but_refuses_to_fit(shards, data, tmp_path):
+    a, b = shards
+    path = tmp_path / "withheld.chorus"
+    a.save(path, interactions=False)
+    users = np.unique(data.users[data.users % 2 == 0])
+    with chorus.Engine.load(path) as loaded:
+        assert loaded.stats()["n_interactions"] == 0 and loaded.fitted
+        np.testing.assert_array_equal(loaded.recommend(users, k=3)[0], a.recommend(users, k=3)[0])
+        with pytest.raises(chorus.InvalidArgument, match="without its interactions"):
+            loaded.fit(**PARAMS)
+        with pytest.raises(chorus.InvalidArgument, match="without its interactions"):
+            chorus.Engine.merge([loaded, b])
+        with _engine(data, data.users % 2 == 1, fit=False) as shard:
+            shard.fit(**PARAMS, start_from=loaded)  # a start needs no interactions
+        loaded.save(tmp_path / "again.chorus")
+        with chorus.Engine.load(tmp_path / "again.chorus") as again:
+            assert again.stats()["n_interactions"] == 0
+    with chorus.Engine() as empty, pytest.raises(chorus.InvalidArgument, match="fit it first"):
+        empty.save(tmp_path / "x.chorus", interactions=False)
+    assert _capi.chorus_engine_save_ex(a._handle, str(path).encode(), 2) == _capi.CHORUS_ERR_INVALID_ARGUMENT
+    assert _capi.chorus_engine_save_ex(a._handle, None, 0) == _capi.CHORUS_ERR_INVALID_ARGUMENT
