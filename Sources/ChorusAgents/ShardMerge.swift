@@ -129,7 +129,10 @@ enum ShardMerge {
         try check(shards)
         let threads = mp.threads > 0 ? mp.threads : Parallel.cpuCount
 
-        // The union of the shards' training rows: users are disjoint, items are shared by id.
+        // The union of the shards' training rows: users are disjoint, items are shared by id. Dense
+        // indices are Int32: refused before interning if the union could pass that.
+        let userTotal = shards.reduce(0) { $0 + $1.model.users.count }, itemTotal = shards.reduce(0) { $0 + $1.model.items.count }
+        try InteractionLog.checkRoom(0, 0, adding: max(userTotal, itemTotal))
         var users = IdIndex(), items = IdIndex()
         var ui = [Int32](), ii = [Int32](), w = [Float](), ts = [Int64]()
         let total = shards.reduce(0) { $0 + $1.model.trainedRows }
