@@ -4,6 +4,8 @@ naming its cause. One SparkSession for the module."""
 
 import glob
 import os
+import subprocess
+import textwrap
 
 import numpy as np
 import pytest
@@ -100,3 +102,29 @@ def test_bad_input_names_the_cause(spark):
         chorus_spark.train_sharded(spark, df.select("user_id"), n_shards=1)
     with pytest.raises(TypeError):
         chorus_spark.train_sharded(spark, rows, n_shards=1)
+
+
+def test_library_version_mismatch_names_both(spark, tmp_path):
+    """An executor with another build (a shim reporting MAJOR.MINOR.(PATCH+1) that forwards to the
+    real library, as in test_spark.py) fails its shard naming both versions."""
+    number = chorus._capi.chorus_version_number()
+    other = f"{number // 10000}.{number // 100 % 100}.{number % 100 + 1}"
+    src = tmp_path / "shim.c"
+    src.write_text(textwrap.dedent(f"""
+        const char *chorus_version(void) {{ return "{other}"; }}
+    """))
+    lib = tmp_path / "libchorus-other.so"
+    real = chorus.library_path()
+    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", str(src), "-o", str(lib), "-Wl,--no-as-needed", real,
+                    f"-Wl,-rpath,{os.path.dirname(real)}"], check=True)
+    df = spark.createDataFrame(_rows(n=400, users=20), "user_id long, item_id long, weight double, timestamp long")
+    env = spark.sparkContext.environment
+    saved = env["CHORUS_LIBRARY"]
+    env["CHORUS_LIBRARY"] = str(lib)
+    try:
+        pattern = (rf"LibraryMismatch: chorus library version mismatch: the driver has {chorus.library_version()} "
+                   rf"\(.*\), this executor has {other} \(.*libchorus-other\.so\)")
+        with pytest.raises(Exception, match=pattern):
+            chorus_spark.train_sharded(spark, df, n_shards=2, fit_params=FIT)
+    finally:
+        env["CHORUS_LIBRARY"] = saved
