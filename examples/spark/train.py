@@ -47,7 +47,7 @@ def main() -> None:
     os.environ.setdefault("PYTHONPATH", os.path.join(HERE, "..", "..", "bindings", "python"))
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.appName("chorus-sharded-training")
+    builder = SparkSession.builder.appName("chorus-sharded-training").config("spark.ui.showConsoleProgress", "false")
     if args.master:
         builder = builder.master(args.master).config("spark.executorEnv.CHORUS_LIBRARY", chorus.library_path())
     spark = builder.getOrCreate()
