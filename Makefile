@@ -45,7 +45,8 @@ test-swift-tsan: setup
 # The C host test (Tests/c/README.md): every file listed by name, so a new program in Tests/c is not swept in.
 CAPI_TEST_SOURCES := Tests/c/main.c Tests/c/harness.c Tests/c/fixtures.c Tests/c/test_library.c \
   Tests/c/test_engine_data.c Tests/c/test_fit.c Tests/c/test_recommend.c Tests/c/test_snapshots.c \
-  Tests/c/test_texts.c Tests/c/test_kg.c Tests/c/test_metadata.c Tests/c/test_feedback.c Tests/c/test_learning.c
+  Tests/c/test_texts.c Tests/c/test_kg.c Tests/c/test_metadata.c Tests/c/test_feedback.c Tests/c/test_learning.c \
+  Tests/c/test_merge.c
 
 # The stress test (Tests/c/test_stress.c): 8 threads making every kind of call on one engine.
 STRESS_TEST_SOURCES := Tests/c/test_stress.c Tests/c/harness.c Tests/c/fixtures.c

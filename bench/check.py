@@ -48,6 +48,7 @@ RENDERERS = {
     "compat": [PY, "bench/compat/run.py", "--render"],
     "spark": [PY, "bench/spark/run.py", "--render"],
     "online": [PY, "bench/online/replay.py", "--render"],
+    "sharded": [PY, "bench/sharded/run.py", "--render"],
     "fuzz": "written by hand around the rows of bench/fuzz/summarize.py (the findings and their fixes are prose); "
             "summarize.py --json keeps the rows, --render reprints them",
 }
@@ -98,6 +99,9 @@ def drivers(clone, tmp):
          None if has("vowpalwabbit") else "vowpalwabbit not installed (bench/online/setup.sh)"),
         ("compat", [PY, "bench/compat/run.py", "--no-write", "--iterations", "3"], binding, "# chorus.compat.implicit", None),
         ("compat ids", [PY, "bench/compat/ids.py", "--rows", "20000"], binding, "string ids", None if has("pandas") else "pandas not installed"),
+        ("sharded", [PY, "bench/sharded/run.py", "--no-write", "--datasets", "ml-100k", "--shards", "2", "--rounds", "1",
+                     "--epsilons", "8", "--no-mllib"], binding, "# Sharded training on Spark",
+         None if has("pyspark") else "pyspark not installed (scripts/setup.sh)"),
         ("fuzz summarize", ["sh", "-c", "make fuzz-smoke FUZZ_SMOKE_RUNS=200 FUZZ_HARNESSES=config >/dev/null && "
                             f"{PY} bench/fuzz/summarize.py build/fuzz-smoke --json {os.path.join(tmp, 'fuzz.json')} && "
                             f"{PY} bench/fuzz/summarize.py --render --from {os.path.join(tmp, 'fuzz.json')}"], {},

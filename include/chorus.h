@@ -13,7 +13,8 @@
  *   it), so a program built against an older header keeps working with a newer library. The
  *   library never reads or writes a byte past the caller's struct_size:
  *   - input structs (chorus_engine_params, chorus_fit_params, chorus_recommend_params,
- *     chorus_encoder_params, chorus_kg_train_params, chorus_feedback_params, chorus_texts_params): 8 <= struct_size <= sizeof, a multiple of the struct's alignment (at least
+ *     chorus_encoder_params, chorus_kg_train_params, chorus_feedback_params, chorus_texts_params,
+ *     chorus_merge_params): 8 <= struct_size <= sizeof, a multiple of the struct's alignment (at least
  *     struct_size and the field after it); the fields past struct_size take the defaults their
  *     `_init` sets;
  *   - output structs (chorus_explanation, chorus_engine_stats, chorus_kg_metrics): from the size
@@ -715,6 +716,20 @@ chorus_status chorus_engine_get_stats(const chorus_engine *engine, chorus_engine
  * `path` [borrowed], UTF-8. Thread-safe (a read path). */
 chorus_status chorus_engine_save(const chorus_engine *engine, const char *path);
 
+/* chorus_engine_save_ex's flags. */
+#define CHORUS_SAVE_WITHOUT_INTERACTIONS 1u /* keep the interactions out of the file (see below) */
+
+/* chorus_engine_save with `flags` (0 = chorus_engine_save). CHORUS_SAVE_WITHOUT_INTERACTIONS keeps
+ * the interactions out of the snapshot: no interaction row (no timestamps, no order, nothing to refit
+ * from) and no live-feedback record. The model still serves from it as before (it keeps each user's
+ * seen items, which serving masks and folds in from, and the agents' own tables); an engine loaded
+ * from it reports n_interactions 0, refuses to be fitted (chorus_engine_fit, chorus_engine_fit_from)
+ * or merged (chorus_engine_merge) with CHORUS_ERR_INVALID_ARGUMENT naming the missing interactions
+ * (it may be the `start` of chorus_engine_fit_from: a merged model broadcast to the shards needs no
+ * interactions), and its own saves withhold them too. An engine without a model, or unknown flag bits: CHORUS_ERR_INVALID_ARGUMENT.
+ * Thread-safe (a read path). */
+chorus_status chorus_engine_save_ex(const chorus_engine *engine, const char *path, uint32_t flags);
+
 /* Reads a snapshot written by chorus_engine_save into a new engine. Everything read is verified:
  * a file that is not a snapshot, is truncated or corrupted is CHORUS_ERR_FORMAT; one written by a
  * newer format is CHORUS_ERR_UNSUPPORTED_VERSION (its message names the version); a missing file
@@ -743,6 +758,67 @@ chorus_status chorus_engine_set_metadata(chorus_engine *engine, const char *key,
  * is read in one step, whole. */
 chorus_status chorus_engine_metadata(const chorus_engine *engine, const char *key, void *buffer, size_t capacity,
                                      size_t *out_length);
+
+/* ---- Sharded training (federated averaging) ------------------------------------------------------
+ *
+ * Engines fitted on disjoint sets of users (the interactions partitioned by user, one engine per
+ * shard) merge into one engine that holds the union of their users and items and serves, saves
+ * and loads like any other. ALS and BPR item factors are averaged, each shard weighted by how many
+ * of its users interacted with the item (a shard that never saw an item contributes nothing); users
+ * keep their shard's vectors (ALS's are then solved again exactly against the merged items);
+ * popularity, itemknn and session are rebuilt from the union of the shards' training interactions
+ * (their tables are derived: log counts, top-k cosine, top-k transitions); the blend weights are
+ * averaged by each shard's validation users and the shards' ranking networks are dropped (their
+ * hidden units do not align). A few rounds: each shard fits again from the merged engine
+ * (chorus_engine_fit_from), then they merge again.
+ *
+ * Optional differential privacy of the merged item factors: each user's contribution to the sums
+ * (the factor rows of their items) is clipped to L2 norm clip_norm, and N(0, (noise_multiplier *
+ * clip_norm)^2) is added to every coordinate of the sums. An RDP accountant composes the rounds
+ * (chorus_engine_privacy_spent). The guarantee covers the item-factor sums only: not the per-item
+ * user counts, the rebuilt popularity/itemknn/session tables, the users' own vectors, nor the
+ * interactions the merged engine holds. */
+
+typedef struct chorus_merge_params {
+    uint32_t struct_size;
+    uint32_t threads;              /* 0 = every CPU */
+    double noise_multiplier;       /* sigma; 0 = no noise. Needs clip_norm > 0. Finite, >= 0 */
+    double clip_norm;              /* C; 0 = no clipping. Finite, >= 0 */
+    double delta;                  /* the delta of the epsilon reported; 0 = default 1e-5; in (0, 1) */
+    uint64_t seed;                 /* seeds the noise (default 42) */
+} chorus_merge_params;
+
+/* Fills `params` with the defaults (no privacy, delta 1e-5, seed 42) and sets struct_size; through
+ * the macro, as chorus_feedback_params_init (the function of that name writes this, first, layout).
+ * Thread-safe. */
+chorus_status chorus_merge_params_init(chorus_merge_params *params);
+chorus_status chorus_merge_params_init_sized(chorus_merge_params *params, size_t struct_size);
+#define chorus_merge_params_init(params) chorus_merge_params_init_sized((params), sizeof(chorus_merge_params))
+
+/* Merges the `n` engines of `shards` [borrowed; not changed] into a new engine, *out_engine [owns]:
+ * release with chorus_engine_free. One shard gives a copy. `params` [borrowed] NULL = no privacy.
+ * The shards must hold disjoint users, be fitted with the same agents (among popularity, als, bpr,
+ * itemknn, session) and factor count, and have no texts, item facts, scenarios or knowledge graph.
+ * Errors (nothing is created, *out_engine NULL): n 0, a NULL shard or the same engine twice,
+ * different agents or factor counts, a user id in two shards (named), an agent or data a merge
+ * cannot carry, bad params: CHORUS_ERR_INVALID_ARGUMENT; a shard not fitted: CHORUS_ERR_NOT_FITTED.
+ * Thread-safe (reads each shard's model in one step). */
+chorus_status chorus_engine_merge(const chorus_engine *const *shards, size_t n, const chorus_merge_params *params,
+                                  chorus_engine **out_engine);
+
+/* chorus_engine_fit, with ALS and BPR started from the factors of `start` [borrowed] by user and
+ * item id (rows it does not know start at random) instead of a random start: a round of sharded
+ * training, each shard continuing from the merged engine. The new model inherits the start's
+ * privacy ledger. `start` may be `engine` itself. A start not fitted is CHORUS_ERR_NOT_FITTED; one
+ * whose ALS has another factor count than `params` asks for is CHORUS_ERR_INVALID_ARGUMENT. */
+chorus_status chorus_engine_fit_from(chorus_engine *engine, const chorus_fit_params *params, const chorus_engine *start);
+
+/* The privacy spent by the private merges the engine's model descends from: *out_epsilon at
+ * *out_delta over *out_rounds merge rounds (all three required). A merge without noise after a
+ * private one makes epsilon INFINITY. A model no private merge made: rounds 0, epsilon INFINITY
+ * (no guarantee), delta 0. An engine without a model is CHORUS_ERR_NOT_FITTED. Thread-safe. */
+chorus_status chorus_engine_privacy_spent(const chorus_engine *engine, double *out_epsilon, double *out_delta,
+                                          uint32_t *out_rounds);
 
 /* ---- Text encoder ----------------------------------------------------------------------------- */
 

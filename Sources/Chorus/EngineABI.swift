@@ -96,33 +96,39 @@ private func addInteractions(_ engine: OpaquePointer?, _ scenario: UnsafePointer
 @c @implementation public func chorus_engine_fit(_ engine: OpaquePointer!, _ params: UnsafePointer<chorus_fit_params>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
         let e = try Handles.engine(engine)
-        var p = FitParameters()
-        var progress: ((String, Double) -> Bool)? = nil
-        if let params {
-            let c = try chorus_fit_params.read(params)
-            if c.factors != 0 { p.factors = Int(c.factors) }
-            if c.regularization != 0 { p.regularization = c.regularization }
-            if c.alpha != 0 { p.alpha = c.alpha }
-            if c.iterations != 0 { p.iterations = Int(c.iterations) }
-            p.threads = Int(c.threads)
-            if c.seed != 0 { p.seed = c.seed }
-            if c.validation_fraction != 0 { p.validationFraction = c.validation_fraction }
-            if c.validation_fraction.isNaN || c.regularization.isNaN || c.alpha.isNaN {
-                throw .invalidArgument("chorus_fit_params has a NaN field")
-            }
-            if let a = c.agents {
-                let list = try Check.text(a, "agents", maxBytes: Limits.maxTextBytes)
-                // "als, bpr" as well as "als,bpr": spaces around a name are not part of it.
-                if !list.isEmpty { p.agents = list.split(separator: ",", omittingEmptySubsequences: false).map { String($0.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) } }
-            }
-            p.bprEpochs = Int(c.bpr_epochs)
-            if let fn = c.progress {
-                let user = c.progress_user_data
-                progress = { stage, fraction in stage.withCString { fn($0, fraction, user) != 0 } }
-            }
-        }
+        let (p, progress) = try fitParameters(params)
         try e.fit(p, progress: progress)
     }
+}
+
+/// A fit's parameters and progress callback from its C struct (NULL = the defaults).
+func fitParameters(_ params: UnsafePointer<chorus_fit_params>?) throws(ChorusError) -> (FitParameters, ((String, Double) -> Bool)?) {
+    var p = FitParameters()
+    var progress: ((String, Double) -> Bool)? = nil
+    if let params {
+        let c = try chorus_fit_params.read(params)
+        if c.factors != 0 { p.factors = Int(c.factors) }
+        if c.regularization != 0 { p.regularization = c.regularization }
+        if c.alpha != 0 { p.alpha = c.alpha }
+        if c.iterations != 0 { p.iterations = Int(c.iterations) }
+        p.threads = Int(c.threads)
+        if c.seed != 0 { p.seed = c.seed }
+        if c.validation_fraction != 0 { p.validationFraction = c.validation_fraction }
+        if c.validation_fraction.isNaN || c.regularization.isNaN || c.alpha.isNaN {
+            throw .invalidArgument("chorus_fit_params has a NaN field")
+        }
+        if let a = c.agents {
+            let list = try Check.text(a, "agents", maxBytes: Limits.maxTextBytes)
+            // "als, bpr" as well as "als,bpr": spaces around a name are not part of it.
+            if !list.isEmpty { p.agents = list.split(separator: ",", omittingEmptySubsequences: false).map { String($0.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) } }
+        }
+        p.bprEpochs = Int(c.bpr_epochs)
+        if let fn = c.progress {
+            let user = c.progress_user_data
+            progress = { stage, fraction in stage.withCString { fn($0, fraction, user) != 0 } }
+        }
+    }
+    return (p, progress)
 }
 
 @c @implementation public func chorus_recommend_params_init(_ params: UnsafeMutablePointer<chorus_recommend_params>!) -> chorus_status {
@@ -418,6 +424,14 @@ private func recommend(_ engine: OpaquePointer?, _ userIds: UnsafePointer<Int64>
     abiCall(#function) { () throws(ChorusError) in
         let e = try Handles.engine(engine)
         try e.save(path: try Check.path(path))
+    }
+}
+
+@c @implementation public func chorus_engine_save_ex(_ engine: OpaquePointer!, _ path: UnsafePointer<CChar>!, _ flags: UInt32) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let e = try Handles.engine(engine)
+        guard flags & ~UInt32(CHORUS_SAVE_WITHOUT_INTERACTIONS) == 0 else { throw .invalidArgument("unknown bits in flags: \(flags)") }
+        try e.save(path: try Check.path(path), withoutInteractions: flags & UInt32(CHORUS_SAVE_WITHOUT_INTERACTIONS) != 0)
     }
 }
 

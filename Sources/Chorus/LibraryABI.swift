@@ -47,6 +47,7 @@ private let unknownStatus: StaticString = "CHORUS_UNKNOWN_STATUS"
     case "chorus_texts_params": return MemoryLayout<chorus_texts_params>.size
     case "chorus_learning_params": return MemoryLayout<chorus_learning_params>.size
     case "chorus_slate_row": return MemoryLayout<chorus_slate_row>.size
+    case "chorus_merge_params": return MemoryLayout<chorus_merge_params>.size
     default: return 0
     }
 }

@@ -236,3 +236,17 @@ extension chorus_learning_params: SizedStruct {
     static var minimumSize: Int { inputMinimumSize }
     static var firstLayoutSize: Int { currentSize }  // new in 0.3.0; its _init is a macro over _init_sized from the start
 }
+
+extension chorus_merge_params: SizedStruct {
+    static let cName = "chorus_merge_params"
+    static var defaults: Self {
+        let d = MergeParameters()
+        var p = Self()
+        p.struct_size = UInt32(currentSize)
+        p.delta = d.delta
+        p.seed = d.seed
+        return p
+    }
+    static var minimumSize: Int { inputMinimumSize }
+    static var firstLayoutSize: Int { currentSize }  // new in 0.3.0; its _init is a macro over _init_sized from the start
+}

@@ -32,9 +32,14 @@ public struct FitContext: Sendable {
     /// In the final fit: the same agent as fitted on the validation split (same id space), which an
     /// iterative agent may start from instead of from scratch (nil in the validation phase).
     public var warmStart: RecommenderAgent?
+    /// A fit started from another model (`Engine.fit(_:startingFrom:)`, a round of sharded
+    /// training): that model's agent of the same name, its factors already laid out in this fit's
+    /// id space (`ShardMerge.initialAgent`). Used when there is no `warmStart`.
+    public var initial: RecommenderAgent?
     public init(threads: Int, seed: UInt64, progress: (@Sendable (Double) -> Bool)? = nil, validation: ValidationProbe? = nil,
-                warmStart: RecommenderAgent? = nil) {
+                warmStart: RecommenderAgent? = nil, initial: RecommenderAgent? = nil) {
         self.threads = threads; self.seed = seed; self.progress = progress; self.validation = validation; self.warmStart = warmStart
+        self.initial = initial
     }
 }
 

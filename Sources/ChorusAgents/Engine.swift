@@ -28,6 +28,8 @@ public final class Engine: Sendable {
         var lastParameters = FitParameters()
         /// The sentence encoder once loaded (see `encoder()`).
         var encoder: TextEncoders.Choice?
+        /// Loaded from a snapshot saved without its interactions: fits are refused, saves withhold them.
+        var interactionsWithheld = false
     }
     private let state = Lock(State())
     /// Serialises encoder loading (slow, done once), outside the state lock.
@@ -48,6 +50,7 @@ public final class Engine: Sendable {
         state.withLock {
             $0.data = contents.data; $0.model = contents.model; $0.lastParameters = contents.parameters
             $0.generation = hasModel ? 1 : 0
+            $0.interactionsWithheld = contents.interactionsWithheld
         }
         // The overlay is derived from the data: rebuilt from the feedback rows the model has not seen.
         let foldIn = Self.foldIn(for: contents.model)
@@ -284,11 +287,27 @@ public final class Engine: Sendable {
     /// - Parameter progress: `(stage, fraction)`; return true to cancel (the previous model stays).
     /// - Throws: `.invalidArgument` for bad parameters, too little data, or a fit called from
     ///   inside a fit's progress callback; `.cancelled`.
-    public func fit(_ p: FitParameters, progress: ((String, Double) -> Bool)? = nil) throws(ChorusError) {
+    /// - Parameter startingFrom: a fitted engine whose factor agents (ALS, BPR) this fit starts from
+    ///   instead of a random start, by user and item id (a round of sharded training: each shard
+    ///   continues from the merged model, `Engine.merge`); the model then carries that engine's
+    ///   privacy ledger. It may be this engine. `.notFitted` when it has no model,
+    ///   `.invalidArgument` when its factor count differs from `p.factors`.
+    public func fit(_ p: FitParameters, startingFrom: Engine? = nil, progress: ((String, Double) -> Bool)? = nil) throws(ChorusError) {
         try p.validate()
+        var start: FittedModel? = nil
+        if let startingFrom {
+            guard let m = startingFrom.state.withLock({ $0.model }) else {
+                throw .notFitted("the engine to start the fit from has no model: fit or merge it first")
+            }
+            start = m
+        }
         try fits.run { () throws(ChorusError) in
-            let data = state.withLock { $0.data }
-            let model = try Trainer(config: config, parameters: p).fit(data, progress: progress)
+            let (data, withheld) = state.withLock { ($0.data, $0.interactionsWithheld) }
+            if withheld {
+                throw .invalidArgument("this engine was loaded from a snapshot saved without its interactions: its model serves, "
+                    + "but a fit needs the data; build an engine from the interactions again to refit")
+            }
+            let model = try Trainer(config: config, parameters: p, start: start).fit(data, progress: progress)
             let foldIn = Self.foldIn(for: model)
             let generation = state.withLock { s in
                 s.model = model; s.lastParameters = p; s.generation += 1
@@ -394,8 +413,12 @@ public final class Engine: Sendable {
     // MARK: - Snapshots
 
     /// Writes the engine to `path` atomically (see `FileIO.writeAtomically`).
-    public func save(path: String) throws(ChorusError) {
-        try FileIO.writeAtomically(path: path, bytes: snapshotBytes())
+    /// - Parameter withoutInteractions: keep the interactions out of the file (no log rows, no
+    ///   feedback record): the model still serves from it (its seen items are kept, to mask them),
+    ///   but an engine loaded from it refuses to fit and withholds them from its own saves too.
+    ///   `.invalidArgument` for an engine without a model.
+    public func save(path: String, withoutInteractions: Bool = false) throws(ChorusError) {
+        try FileIO.writeAtomically(path: path, bytes: snapshotBytes(withoutInteractions: withoutInteractions))
     }
 
     /// Reads an engine written by `save`, verifying everything it reads.
@@ -405,17 +428,40 @@ public final class Engine: Sendable {
 
     func snapshotBytes() -> [UInt8] {
         let contents = state.withLock { s in
-            EngineSnapshotCodec.Contents(config: config, data: s.data, model: s.model, parameters: s.model?.parameters ?? s.lastParameters)
+            EngineSnapshotCodec.Contents(config: config, data: s.data, model: s.model, parameters: s.model?.parameters ?? s.lastParameters,
+                                         interactionsWithheld: s.interactionsWithheld)
         }
+        return snapshotBytes(contents, withoutInteractions: false)
+    }
+
+    /// The snapshot, with the interactions kept out when asked (`.invalidArgument` without a model).
+    func snapshotBytes(withoutInteractions: Bool) throws(ChorusError) -> [UInt8] {
+        let contents = state.withLock { s in
+            EngineSnapshotCodec.Contents(config: config, data: s.data, model: s.model, parameters: s.model?.parameters ?? s.lastParameters,
+                                         interactionsWithheld: s.interactionsWithheld)
+        }
+        if withoutInteractions, contents.model == nil {
+            throw .invalidArgument("a save without interactions keeps the model only, and this engine has none: fit it first")
+        }
+        return snapshotBytes(contents, withoutInteractions: withoutInteractions)
+    }
+
+    private func snapshotBytes(_ contents: EngineSnapshotCodec.Contents, withoutInteractions: Bool) -> [UInt8] {
         // The learner's statistics, taken right after under its own lock.
         var learning = ByteWriter()
         learner.encode(into: &learning)
-        return EngineSnapshotCodec.encode(contents, learning: learner.isDefault ? nil : learning.bytes)
+        return EngineSnapshotCodec.encode(contents, learning: learner.isDefault ? nil : learning.bytes, withoutInteractions: withoutInteractions)
     }
 
     static func load(bytes: [UInt8]) throws(ChorusError) -> Engine {
         Engine(restoring: try EngineSnapshotCodec.decode(bytes))
     }
+
+    /// The data store and model, read together (a merge reads its shards through this).
+    var dataAndModel: (data: DataStore, model: FittedModel?) { state.withLock { ($0.data, $0.model) } }
+
+    /// Whether the engine was loaded from a snapshot saved without its interactions.
+    public var interactionsWithheld: Bool { state.withLock { $0.interactionsWithheld } }
 
     // MARK: - Stats
 

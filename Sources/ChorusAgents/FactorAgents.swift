@@ -135,6 +135,8 @@ public enum ALSAgent {
             if let warm = context.warmStart as? FactorAgent, warm.name == name {
                 initial = ImplicitALS.Factors(users: warm.userFactors, items: warm.itemFactors)
                 p.iterations = min(p.iterations, Self.warmIterations)
+            } else if let start = context.initial as? FactorAgent, start.name == name {
+                initial = ImplicitALS.Factors(users: start.userFactors, items: start.itemFactors)
             }
             let factors = try ImplicitALS.fit(userItems: data.userItems, parameters: p, initial: initial, progress: context.progress)
             try FactorAgent.requireFinite(name, (factors.users, factors.items))
@@ -168,12 +170,16 @@ public enum BPRAgent {
             p.seed = context.seed
             p.threads = max(1, context.threads)
             var factors: BPR.Factors
+            // A round of sharded training continues from the merged model (validation and final fit
+            // alike: BPR's final fit never continues from the validation fit, it reruns the epochs chosen).
+            let start = context.initial as? FactorAgent
+            let initial = start.flatMap { $0.name == name ? BPR.Factors(users: $0.userFactors, items: $0.itemFactors) : nil }
             if earlyStopping, let probe = context.validation {
                 p.iterations = FitParameters.maxAutoBPREpochs
                 var best = (ndcg: -1.0, epoch: 0)
                 var kept: BPR.Factors? = nil
                 var failure: ChorusError? = nil
-                factors = try BPR.fit(userItems: data.userItems, parameters: p, progress: context.progress) { epoch, f in
+                factors = try BPR.fit(userItems: data.userItems, parameters: p, initial: initial, progress: context.progress) { epoch, f in
                     guard epoch % FitParameters.bprCheckEvery == 0 else { return false }
                     let ndcg = probe.ndcg(userFactors: f.users, itemFactors: f.items)
                     Log.emit(.debug, "bpr: epoch \(epoch), validation NDCG@10 \(ndcg)")
@@ -191,7 +197,7 @@ public enum BPRAgent {
                 probe.record(name, budget: max(best.epoch, FitParameters.bprCheckEvery))
                 Log.emit(.info, "bpr: \(best.epoch) epochs chosen on validation (NDCG@10 \(best.ndcg))")
             } else {
-                factors = try BPR.fit(userItems: data.userItems, parameters: p, progress: context.progress)
+                factors = try BPR.fit(userItems: data.userItems, parameters: p, initial: initial, progress: context.progress)
             }
             try FactorAgent.requireFinite(name, (factors.users, factors.items))
             FactorAgent.zeroUnseenItems(factors.items, data)

@@ -56,9 +56,13 @@ final class FittedModel: Sendable {
     let fallbackIndex: Int
     let queryIndex: Int?
     let similarityVectors: FloatMatrix?
+    /// The privacy spent by the merges this model descends from (`ShardMerge`, `PrivacyLedger`):
+    /// nil for a model no private merge made. A fit started from a model inherits its ledger.
+    let privacy: PrivacyLedger?
 
     init(users: IdIndex, items: IdIndex, trainedRows: Int, seen: SparseMatrix, agents: [RecommenderAgent],
-         coordinator: CoordinatorModel, parameters: FitParameters, popularityHalfLifeSeconds: Int64) {
+         coordinator: CoordinatorModel, parameters: FitParameters, popularityHalfLifeSeconds: Int64, privacy: PrivacyLedger? = nil) {
+        self.privacy = privacy
         self.users = users; self.items = items; self.trainedRows = trainedRows; self.seen = seen
         self.itemWarmth = Candidates.itemWarmth(seen)
         self.agents = agents; self.coordinator = coordinator

@@ -6,7 +6,9 @@ import ChorusKnowledge
 /// knows the engine's locks nor reaches into its state. Sections: "META" (config, fit parameters, model presence), "LOG_" (the
 /// log), "FACT" (item facts), "KGST"/"KGEM"/"KGTR" (the knowledge graph and its embeddings), "SCEN"
 /// (scenarios), "FDBK" (live feedback's record, `FeedbackRecord`, when there was feedback), "TEXT" (item and user texts with their vectors, when there are any), "HOST" (the host's
-/// metadata, when there is any; a snapshot without it loads with none), "MODL" (model shape,
+/// metadata, when there is any; a snapshot without it loads with none), "PRIV" (the privacy ledger
+/// of a model made by private merges, `PrivacyLedger`; absent otherwise), "SEEN" (the model's seen
+/// matrix, in a snapshot saved without its interactions: the log then has no row), "MODL" (model shape,
 /// agent names and blend weights), "CSEG" (the blends of cold requests, when the fit found any), "A000"... (one per agent).
 enum EngineSnapshotCodec {
     /// What a snapshot holds.
@@ -18,6 +20,9 @@ enum EngineSnapshotCodec {
         var parameters: FitParameters
         /// The learning coordinator read from an "LRNR" section (nil: none saved).
         var learning: CoordinatorLearner? = nil
+        /// Saved without its interactions (a "SEEN" section stands for the model's rows): the model
+        /// serves, a fit is refused, and later saves withhold them too.
+        var interactionsWithheld = false
     }
 
     /// 2 added the TEXT section and the content agent; 3 the knowledge-graph sections and the
@@ -25,7 +30,11 @@ enum EngineSnapshotCodec {
     /// 1 and 2 are otherwise still read).
     static let schema: UInt32 = 3
 
-    static func encode(_ contents: Contents, learning: [UInt8]? = nil) -> [UInt8] {
+    /// - Parameter withoutInteractions: keep the interactions out (with a model only, which the caller
+    ///   checks): the log keeps its id tables and no row, the feedback record is dropped, and the model's
+    ///   seen matrix (what serving masks and folds in from) is written as "SEEN", its trained rows as 0.
+    static func encode(_ contents: Contents, learning: [UInt8]? = nil, withoutInteractions: Bool = false) -> [UInt8] {
+        let withhold = (withoutInteractions || contents.interactionsWithheld) && contents.model != nil
         let (config, model, lastParameters) = (contents.config, contents.model, contents.parameters)
         let (log, texts, scenarios, facts, knowledgeGraph) = (contents.data.log, contents.data.texts, contents.data.scenarios,
                                                               contents.data.facts, contents.data.knowledgeGraph)
@@ -42,9 +51,13 @@ enum EngineSnapshotCodec {
 
         var l = ByteWriter()
         l.writeArray(log.users.ids); l.writeArray(log.items.ids)
-        l.writeArray(log.userIndex); l.writeArray(log.itemIndex)
-        l.writeArray(log.weights); l.writeArray(log.timestamps)
-        l.writeArray(log.scenarios)
+        if withhold {
+            l.writeArray([Int32]()); l.writeArray([Int32]()); l.writeArray([Float]()); l.writeArray([Int64]()); l.writeArray([UInt16]())
+        } else {
+            l.writeArray(log.userIndex); l.writeArray(log.itemIndex)
+            l.writeArray(log.weights); l.writeArray(log.timestamps)
+            l.writeArray(log.scenarios)
+        }
 
         var sections = [Snapshot.Section(tag: "META", payload: meta.bytes), Snapshot.Section(tag: "LOG_", payload: l.bytes)]
         if !facts.isEmpty {
@@ -61,7 +74,7 @@ enum EngineSnapshotCodec {
         }
         // Live feedback's own state (its positive events are log rows): absent when there was none,
         // so snapshots without feedback are as before and older ones load with an empty record.
-        if !contents.data.feedback.isEmpty {
+        if !contents.data.feedback.isEmpty, !withhold {
             var fw = ByteWriter()
             contents.data.feedback.encode(into: &fw)
             sections.append(Snapshot.Section(tag: "FDBK", payload: fw.bytes))
@@ -79,7 +92,7 @@ enum EngineSnapshotCodec {
         if let learning { sections.append(Snapshot.Section(tag: "LRNR", payload: learning)) }
         if let model {
             var w = ByteWriter()
-            w.write(UInt64(model.trainedRows)); w.write(UInt64(model.users.count)); w.write(UInt64(model.items.count))
+            w.write(UInt64(withhold ? 0 : model.trainedRows)); w.write(UInt64(model.users.count)); w.write(UInt64(model.items.count))
             w.write(model.popularityHalfLifeSeconds)
             w.write(UInt32(model.agents.count))
             for (a, agent) in model.agents.enumerated() { w.write(agent.name); w.write(model.coordinator.weights[a]) }
@@ -95,6 +108,20 @@ enum EngineSnapshotCodec {
                 cw.write(UInt32(kinds.count))
                 for kind in kinds { cw.write(kind.rawValue); cw.writeArray(model.coordinator.coldWeights[kind]!) }
                 sections.append(Snapshot.Section(tag: "CSEG", payload: cw.bytes))
+            }
+            if withhold {
+                var sw = ByteWriter()
+                var rows = [Int32]()
+                rows.reserveCapacity(model.seen.nonZeros)
+                for u in 0..<model.seen.rows { for _ in model.seen.rowStart[u]..<model.seen.rowStart[u + 1] { rows.append(Int32(u)) } }
+                sw.writeArray(rows); sw.writeArray(model.seen.colIndex); sw.writeArray(model.seen.values)
+                sections.append(Snapshot.Section(tag: "SEEN", payload: sw.bytes))
+            }
+            // The privacy ledger of a model made by merges (absent otherwise: older snapshots load with none).
+            if let ledger = model.privacy {
+                var pw = ByteWriter()
+                ledger.encode(into: &pw)
+                sections.append(Snapshot.Section(tag: "PRIV", payload: pw.bytes))
             }
             for (a, agent) in model.agents.enumerated() {
                 var aw = ByteWriter()
@@ -182,6 +209,7 @@ enum EngineSnapshotCodec {
             guard fr.isAtEnd else { throw .format("snapshot section 'FDBK' has trailing bytes") }
         }
         var model: FittedModel? = nil
+        var withheld = false
         if hasModel == 1 {
             var m = try section("MODL")
             // Compared as stored (any UInt64) before they become Ints.
@@ -231,11 +259,25 @@ enum EngineSnapshotCodec {
             }
             guard agents.contains(where: { $0.role.contains(.fallback) }) else { throw .format("snapshot model has no fallback agent (popularity)") }
             guard m.isAtEnd else { throw .format("snapshot section 'MODL' has trailing bytes") }
-            let prefixUsers = Array(log.userIndex.prefix(rows)), prefixItems = Array(log.itemIndex.prefix(rows))
-            guard prefixUsers.allSatisfy({ Int($0) < nUsers }), prefixItems.allSatisfy({ Int($0) < nItems }) else {
-                throw .format("snapshot model rows refer to users or items outside the model")
+            var seen: SparseMatrix
+            if sections["SEEN"] != nil {
+                // Saved without its interactions: the model's seen matrix stands for its rows.
+                var sr = try section("SEEN")
+                let su = try sr.readArray(Int32.self), si = try sr.readArray(Int32.self), sv = try sr.readArray(Float.self)
+                guard sr.isAtEnd, su.count == si.count, su.count == sv.count, rows == 0,
+                      su.allSatisfy({ $0 >= 0 && Int($0) < nUsers }), si.allSatisfy({ $0 >= 0 && Int($0) < nItems }),
+                      sv.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                    throw .format("snapshot section 'SEEN' is malformed")
+                }
+                seen = SparseMatrix(rows: nUsers, cols: nItems, rowIndex: su, colIndex: si, values: sv)
+                withheld = true
+            } else {
+                let prefixUsers = Array(log.userIndex.prefix(rows)), prefixItems = Array(log.itemIndex.prefix(rows))
+                guard prefixUsers.allSatisfy({ Int($0) < nUsers }), prefixItems.allSatisfy({ Int($0) < nItems }) else {
+                    throw .format("snapshot model rows refer to users or items outside the model")
+                }
+                seen = SparseMatrix(rows: nUsers, cols: nItems, rowIndex: prefixUsers, colIndex: prefixItems, values: Array(log.weights.prefix(rows)))
             }
-            let seen = SparseMatrix(rows: nUsers, cols: nItems, rowIndex: prefixUsers, colIndex: prefixItems, values: Array(log.weights.prefix(rows)))
             var coldWeights: [ColdRequest: [Float]] = [:]
             if sections["CSEG"] != nil {
                 var c = try section("CSEG")
@@ -254,9 +296,15 @@ enum EngineSnapshotCodec {
             }
             let coordinator = CoordinatorModel(weights: weights, ranker: ranker, queryWeight: queryWeight, candidatesPerAgent: quota, report: "",
                                                coldWeights: coldWeights)
+            var privacy: PrivacyLedger? = nil
+            if sections["PRIV"] != nil {
+                var pr = try section("PRIV")
+                privacy = try PrivacyLedger.decode(&pr)
+                guard pr.isAtEnd else { throw .format("snapshot section 'PRIV' has trailing bytes") }
+            }
             model = FittedModel(users: try IdIndex(ids: Array(userIds.prefix(nUsers))), items: try IdIndex(ids: Array(itemIds.prefix(nItems))),
                                 trainedRows: rows, seen: seen, agents: agents, coordinator: coordinator, parameters: p,
-                                popularityHalfLifeSeconds: halfLife)
+                                popularityHalfLifeSeconds: halfLife, privacy: privacy)
         }
         let data = DataStore(log: log, texts: texts, scenarios: scenarios, facts: facts, knowledgeGraph: knowledgeGraph, metadata: metadata,
                              feedback: feedback)
@@ -268,6 +316,6 @@ enum EngineSnapshotCodec {
             guard r.isAtEnd else { throw .format("snapshot section 'LRNR' has trailing bytes") }
             learning = learner
         }
-        return Contents(config: config, data: data, model: model, parameters: p, learning: learning)
+        return Contents(config: config, data: data, model: model, parameters: p, learning: learning, interactionsWithheld: withheld)
     }
 }

@@ -10,12 +10,15 @@ import ChorusKnowledge
 ///    (`fitBlend`: half-life, blend or network, query weight);
 /// 3. final agents on all data (`trainAgents`), assembled with the coordinator into a `FittedModel`.
 ///
-/// A sharded fit plugs in at step 3: each shard trains its agents on its users' data, and a
-/// merge of the shard agents (and of their coordinators) replaces `trainAgents`.
+/// Sharded training: each shard runs this pipeline on its users' data, `ShardMerge` combines the
+/// shard models, and a next round starts each shard's factor agents from the merged model
+/// (`start`: its factors laid out by id in this fit's id space, `ShardMerge.initialAgents`).
 /// Pure: it reads only its inputs, so the engine runs it with no lock held.
 struct Trainer {
     let config: EngineConfig
     let parameters: FitParameters
+    /// The model a round of sharded training continues from (nil: a fit from scratch).
+    var start: FittedModel? = nil
 
     /// Trains every agent, fits the blend on a temporal validation hold-out, retrains on all data.
     /// - Parameter progress: `(stage, fraction)`; return true to cancel.
@@ -42,6 +45,7 @@ struct Trainer {
         // blend weight while their training cost more than the rest of the fit.
         let graphVectors = try KnowledgeEmbeddingAgent.itemVectors(knowledgeGraph, items: log.items)
         var inputs = AgentRegistry.Inputs(parameters: p, halfLife: halfLife, itemVectors: itemVectors, graph: graph, graphVectors: graphVectors)
+        let initial = try start.map { (m) throws(ChorusError) in try ShardMerge.initialAgents(from: m, users: log.users, items: log.items, parameters: p) } ?? [:]
         if let missing = AgentRegistry.missingInput(inputs) { throw .invalidArgument("fit cannot train the agents asked for: \(missing)") }
         // Users' profile texts, by user index, for the validation requests.
         var profiles: [Int32: [Float]] = [:]
@@ -50,7 +54,7 @@ struct Trainer {
         // 1-2. Validation: fit on each user's earlier interactions, choose the coordinator on the later ones.
         var chosen: CoordinatorModel? = nil
         var validationAgents: [RecommenderAgent] = []
-        if let validated = try fitBlend(log: log, inputs: inputs, threads: threads, profiles: profiles, scenarios: scenarios,
+        if let validated = try fitBlend(log: log, inputs: inputs, initial: initial, threads: threads, profiles: profiles, scenarios: scenarios,
                                         progress: progress, stage: stage) {
             chosen = validated.coordinator
             halfLife = validated.halfLife
@@ -62,7 +66,7 @@ struct Trainer {
         // 3. Final agents on all data.
         let all = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: log.userIndex,
                                items: log.itemIndex, weights: log.weights, timestamps: log.timestamps)
-        let agents = try trainAgents(AgentRegistry.factories(inputs), on: all, threads: threads, warmStart: validationAgents) { a, count in
+        let agents = try trainAgents(AgentRegistry.factories(inputs), on: all, threads: threads, warmStart: validationAgents, initial: initial) { a, count in
             stage("training", 0.5 + 0.5 * Double(a) / Double(count), 0.5 + 0.5 * Double(a + 1) / Double(count))
         }
         // Without a validation hold-out: equal weights over the blended agents (never the query agent).
@@ -71,7 +75,8 @@ struct Trainer {
                                                      queryWeight: 0.5, candidatesPerAgent: p.candidatesPerAgent,
                                                      report: "linear blend with uniform weights (no validation hold-out)")
         let model = FittedModel(users: log.users, items: log.items, trainedRows: log.count, seen: all.userItems,
-                                agents: agents, coordinator: coordinator, parameters: p, popularityHalfLifeSeconds: halfLife)
+                                agents: agents, coordinator: coordinator, parameters: p, popularityHalfLifeSeconds: halfLife,
+                                privacy: start?.privacy)
         if let progress, progress("done", 1) { throw .cancelled("fit cancelled by the progress callback") }
         return model
     }
@@ -79,13 +84,14 @@ struct Trainer {
     /// Each factory's agent on `data`, in order, completed by the derived agents (query).
     /// `warmStart`: agents fitted on the validation split, offered by name to their final fit.
     private func trainAgents(_ factories: [AgentFactory], on data: TrainingData, threads: Int, validation: ValidationProbe? = nil,
-                             warmStart: [RecommenderAgent] = [],
+                             warmStart: [RecommenderAgent] = [], initial: [String: RecommenderAgent] = [:],
                              stage: (Int, Int) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> [RecommenderAgent] {
         var agents: [RecommenderAgent] = []
         for (a, f) in factories.enumerated() {
             let watch = Stopwatch()
             agents.append(try f.fit(data, FitContext(threads: threads, seed: parameters.seed, progress: stage(a, factories.count),
-                                                     validation: validation, warmStart: warmStart.first { $0.name == f.name })))
+                                                     validation: validation, warmStart: warmStart.first { $0.name == f.name },
+                                                     initial: initial[f.name])))
             // Where a fit's time goes, agent by agent (the host sees it through the log callback).
             Log.emit(.info, "\(validation == nil ? "training" : "validation"): \(f.name) took \(watch.milliseconds) ms")
         }
@@ -97,7 +103,7 @@ struct Trainer {
     /// held out (`Coordinator.choose`). With an automatic popularity half-life, each candidate
     /// half-life is scored first by the popularity agent's own validation NDCG@10. Returns nil when
     /// nothing can be held out.
-    private func fitBlend(log: InteractionLog, inputs: AgentRegistry.Inputs, threads: Int, profiles: [Int32: [Float]], scenarios: ScenarioTable,
+    private func fitBlend(log: InteractionLog, inputs: AgentRegistry.Inputs, initial: [String: RecommenderAgent], threads: Int, profiles: [Int32: [Float]], scenarios: ScenarioTable,
                           progress: ((String, Double) -> Bool)?,
                           stage: (String, Double, Double) -> (@Sendable (Double) -> Bool)) throws(ChorusError)
         -> (coordinator: CoordinatorModel, halfLife: Int64, bprEpochs: Int?, agents: [RecommenderAgent])? {
@@ -143,7 +149,7 @@ struct Trainer {
 
         // Iterative agents with an automatic budget stop by the hold-out (the probe) and record it.
         let probe = ValidationProbe(users: vu, seen: { u in trainSeen.row(Int(u)).cols }, relevant: { relevant[$0] ?? [] }, threads: threads)
-        let agents = try trainAgents(factories, on: train, threads: threads, validation: probe) { a, count in
+        let agents = try trainAgents(factories, on: train, threads: threads, validation: probe, initial: initial) { a, count in
             stage("validation", 0.4 * Double(a) / Double(count), 0.4 * Double(a + 1) / Double(count))
         }
         if let progress, progress("blend", 0.4) { throw .cancelled("fit cancelled by the progress callback") }

@@ -60,7 +60,10 @@ public enum BPR {
     ///   - afterEpoch: called after each epoch with the epochs done and the factors as they are;
     ///     true stops training there (early stopping: not an error).
     /// - Throws: `.cancelled`, `.outOfMemory`, `.invalidArgument` for an empty matrix.
-    public static func fit(userItems ui: SparseMatrix, parameters p: BPRParameters,
+    ///   - initial: factors to start from instead of the random start (users x (factors + 1) and
+    ///     items x (factors + 1), as returned; copied, not changed): a round of federated training
+    ///     continues from the merged model's factors. Ignored when the shapes differ.
+    public static func fit(userItems ui: SparseMatrix, parameters p: BPRParameters, initial: Factors? = nil,
                            progress: ((Double) -> Bool)? = nil,
                            afterEpoch: ((Int, Factors) -> Bool)? = nil) throws(ChorusError) -> Factors {
         try p.validate()
@@ -80,6 +83,11 @@ public enum BPR {
             let r = items.row(i)
             for c in 0..<(f - 1) { r[c] = (rng.nextFloat() - 0.5) * scale }
             r[f - 1] = 0
+        }
+        if let initial, initial.users.rows == ui.rows, initial.items.rows == ui.cols, initial.users.cols == f, initial.items.cols == f {
+            users.base.update(from: initial.users.base, count: users.count)
+            items.base.update(from: initial.items.base, count: items.count)
+            for u in 0..<ui.rows { users.row(u)[f - 1] = 1 }
         }
         // The user of every interaction, to draw positives uniformly over interactions.
         var owner = [Int32](repeating: 0, count: ui.nonZeros)

@@ -84,6 +84,23 @@ public enum ImplicitALS {
         x = xm.toArray()
     }
 
+    /// The exact user step against fixed item factors for every row of `userItems` at once (a
+    /// merge of shard models re-solves each user against the merged item factors): each row of
+    /// `users` becomes the solution of (YᵀY + λI + Σ α w_i y_i y_iᵀ) x = Σ (1 + α w_i) y_i, by the
+    /// fit's per-row routine run for f conjugate-gradient steps (exact up to rounding), warm-started
+    /// from the row as given. Rows without entries become 0.
+    public static func solveUsers(userItems: SparseMatrix, items: FloatMatrix, users: FloatMatrix, regularization: Float, alpha: Float,
+                                  threads: Int) throws(ChorusError) {
+        precondition(userItems.rows == users.rows && userItems.cols == items.rows && users.cols == items.cols)
+        let gram = try FloatMatrix(rows: items.cols, cols: items.cols)
+        Kernels.gram(items, lambda: regularization, into: gram)
+        for u in 0..<userItems.rows where userItems.rowStart[u] == userItems.rowStart[u + 1] {
+            users.row(u).update(repeating: 0, count: users.cols)
+        }
+        solve(confidences(userItems, alpha: alpha), x: users, y: items, gram: gram, cgSteps: items.cols,
+              threads: threads > 0 ? threads : Parallel.cpuCount)
+    }
+
     /// Confidences past this are clamped to it: any finite weight and α give a finite confidence,
     /// which `ExactRowSolve` handles (it divides by the row's largest).
     static let maxConfidence: Float = 1e30

@@ -10,7 +10,8 @@ extension EngineHarnesses {
     /// recommend_details / explain / similar items and users with arbitrary k, users, items, capacities,
     /// flags, filters, agents, queries, histories, diversity and scenarios; host metadata set and
     /// read with any key, length and capacity; the learning coordinator (modes, knobs, request ids
-    /// on recommend and feedback, the slate log).
+    /// on recommend and feedback, the slate log); then, on the state left, merges and a save without
+    /// interactions (`shardCalls`).
     static func api(_ bytes: [UInt8]) {
         var input = FuzzInput(bytes)
         var params = chorus_engine_params()
@@ -90,6 +91,41 @@ extension EngineHarnesses {
         var loaded: OpaquePointer? = nil
         guard chorus_engine_load(path, &loaded) == ok else { fail("a saved engine does not load: \(String(cString: chorus_last_error()))") }
         chorus_engine_free(loaded)
+        shardCalls(e)
+    }
+
+    /// Sharded training on whatever state the calls left, consuming no input (so the corpus keeps
+    /// its meaning): the engine twice (must be refused), a merge of one (a copy) and a private merge
+    /// of one, each merged engine's privacy, and a save without interactions that must load and
+    /// refuse a fit.
+    static func shardCalls(_ e: OpaquePointer) {
+        var twice: [OpaquePointer?] = [e, e]
+        var out: OpaquePointer? = nil
+        guard chorus_engine_merge(&twice, 2, nil, &out) != ok, out == nil else { fail("the same engine twice was merged") }
+        var mp = chorus_merge_params()
+        _ = chorus_merge_params_init_sized(&mp, MemoryLayout<chorus_merge_params>.size)
+        mp.noise_multiplier = 1
+        mp.clip_norm = 0.5
+        var one: [OpaquePointer?] = [e]
+        for p in [false, true] {
+            let status = p ? chorus_engine_merge(&one, 1, &mp, &out) : chorus_engine_merge(&one, 1, nil, &out)
+            guard status == ok, let merged = out else { continue }  // not fitted, or agents a merge cannot combine
+            out = nil
+            var eps = 0.0, delta = 0.0
+            var rounds: UInt32 = 0
+            guard chorus_engine_privacy_spent(merged, &eps, &delta, &rounds) == ok, rounds == (p ? 1 : 0) else {
+                fail("a merged engine reports \(rounds) private rounds: \(String(cString: chorus_last_error()))")
+            }
+            chorus_engine_free(merged)
+        }
+        let path = Scratch.path("api-withheld.chorus")
+        guard chorus_engine_save_ex(e, path, UInt32(CHORUS_SAVE_WITHOUT_INTERACTIONS)) == ok else { return }  // no model
+        var loaded: OpaquePointer? = nil
+        guard chorus_engine_load(path, &loaded) == ok, let l = loaded else {
+            fail("a snapshot saved without interactions does not load: \(String(cString: chorus_last_error()))")
+        }
+        defer { chorus_engine_free(l) }
+        guard tinyFit(l) == CHORUS_ERR_INVALID_ARGUMENT else { fail("an engine saved without its interactions was fitted") }
     }
 
     /// The learning coordinator: a mode (any int32 now and then), knobs (any float), a log capacity,

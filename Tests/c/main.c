@@ -13,7 +13,7 @@
  * shared helpers, fixtures.c the synthetic data. Build (as `make test-c` does):
  *   cc -std=c99 -Wall -Werror -pedantic -Iinclude Tests/c/main.c Tests/c/harness.c Tests/c/fixtures.c \
  *      Tests/c/test_library.c Tests/c/test_engine_data.c Tests/c/test_fit.c Tests/c/test_recommend.c \
- *      Tests/c/test_snapshots.c Tests/c/test_texts.c Tests/c/test_kg.c Tests/c/test_metadata.c Tests/c/test_feedback.c Tests/c/test_learning.c -o build/test_capi \
+ *      Tests/c/test_snapshots.c Tests/c/test_texts.c Tests/c/test_kg.c Tests/c/test_metadata.c Tests/c/test_feedback.c Tests/c/test_learning.c Tests/c/test_merge.c -o build/test_capi \
  *      -L.build/release -lchorus -Wl,-rpath,$PWD/.build/release -lm
  * Prints one line per check group and ends with "N passed, M failed"; exits 1 if M > 0.
  */
@@ -91,6 +91,7 @@ int main(void) {
     test_metadata();
     test_feedback();
     test_learning();
+    test_merge();
     test_log_callback();
 
     remove_tree(g_dir);

@@ -10,7 +10,8 @@
  * recommend that must not return the item just purchased), fit (a small budget), save (to the thread's own path and to
  * one path all threads share), load of either into another engine (which must then serve), item and
  * user texts, item facts, the engine's knowledge graph (a handle, triples, counts), stats and agent
- * info. Every call must return CHORUS_OK or one of the
+ * info, and now and then sharded training's calls on the changing engine (a merge of one, a private
+ * merge, the privacy report, a save without interactions, a fit started from it: op_shards). Every call must return CHORUS_OK or one of the
  * statuses the header documents for that situation, and every result must be well formed: ids the
  * test gave the engine, finite scores in non-increasing order without duplicates, empty slots as
  * CHORUS_NO_ITEM / -INFINITY, shares summing to 1. A load of the shared path must always succeed
@@ -287,9 +288,45 @@ static void check_loaded(worker *w, chorus_engine *l, const char *what) {
                "%s: recommendations of the loaded engine malformed", what);
 }
 
+/* Sharded training while the engine changes under the call: a merge of one (a copy) that serves, a
+ * private merge of one (refused when the engine has texts or facts: INVALID_ARGUMENT, as
+ * documented), the privacy report, and a save without interactions that loads, serves, refuses a fit,
+ * and starts a small fit of the copy from it. */
+static void op_shards(worker *w, int it) {
+    const chorus_engine *one[1];
+    chorus_engine *copy = NULL, *priv = NULL, *l = NULL;
+    chorus_merge_params mp;
+    char mine[1024], name[64];
+    double eps = 0, delta = 0;
+    uint32_t rounds = 9;
+    one[0] = g_engine;
+    if (STATUS_OK(w, "merge (one shard)", chorus_engine_merge(one, 1, NULL, &copy))) check_loaded(w, copy, "merge (one shard)");
+    chorus_merge_params_init(&mp);
+    mp.noise_multiplier = 1;
+    mp.clip_norm = 0.5;
+    if (status_in(w, __LINE__, "merge (private)", chorus_engine_merge(one, 1, &mp, &priv), 2, CHORUS_OK, CHORUS_ERR_INVALID_ARGUMENT) && priv)
+        if (STATUS_OK(w, "privacy_spent", chorus_engine_privacy_spent(priv, &eps, &delta, &rounds)))
+            WCHECK(w, rounds == 1 && isfinite(eps) && eps > 0, "privacy_spent: %u rounds, eps %g", (unsigned)rounds, eps);
+    snprintf(name, sizeof name, "thread-%d-withheld.chorus", w->index);
+    path_in_dir(mine, sizeof mine, name);
+    if (STATUS_OK(w, "save_ex (without interactions)", chorus_engine_save_ex(g_engine, mine, CHORUS_SAVE_WITHOUT_INTERACTIONS)) &&
+        STATUS_OK(w, "load (without interactions)", chorus_engine_load(mine, &l))) {
+        chorus_fit_params fp = small_fit_params();
+        WCHECK(w, get_stats(l).n_interactions == 0, "a snapshot without interactions loaded with some");
+        status_in(w, __LINE__, "fit (without interactions)", chorus_engine_fit(l, &fp), 1, CHORUS_ERR_INVALID_ARGUMENT);
+        fp.iterations = 2;
+        fp.agents = "als";
+        if (copy && it % 8 == 1) STATUS_OK(w, "fit_from", chorus_engine_fit_from(copy, &fp, l));
+    }
+    chorus_engine_free(copy);
+    chorus_engine_free(priv);
+    chorus_engine_free(l);
+}
+
 static void op_save_load(worker *w, int it) {
     char mine[1024], name[64];
     chorus_engine *l = NULL;
+    if (it % 4 == 1) op_shards(w, it);
     snprintf(name, sizeof name, "thread-%d.chorus", w->index);
     path_in_dir(mine, sizeof mine, name);
     if (it % 2 == 0) {

@@ -57,6 +57,8 @@ void test_texts_progress(void);
 void test_metadata(void);
 /* test_feedback.c */
 void test_feedback(void);
+/* test_merge.c */
+void test_merge(void);
 /* test_learning.c */
 void test_learning(void);
 

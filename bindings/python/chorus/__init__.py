@@ -14,7 +14,7 @@ from ._lib import LIBRARY_PATH as _LIBRARY_PATH
 from . import _capi, _progress
 from ._logging import forward_logs
 from .encoder import Encoder
-from .engine import Engine, Event, Explanation, Recommendations
+from .engine import Engine, Event, Explanation, PrivacySpent, Recommendations
 from .knowledge import KnowledgeGraph
 from .errors import (
     BufferTooSmall,
@@ -57,6 +57,7 @@ __all__ = [
     "Engine",
     "Event",
     "Recommendations",
+    "PrivacySpent",
     "Explanation",
     "KnowledgeGraph",
     "ChorusError",

@@ -596,10 +596,65 @@ chorus_engine_save = lib.chorus_engine_save
 chorus_engine_save.argtypes = [chorus_engine_p, c_char_p]
 chorus_engine_save.restype = chorus_status
 
+# #define CHORUS_SAVE_WITHOUT_INTERACTIONS 1u
+CHORUS_SAVE_WITHOUT_INTERACTIONS = 1
+
+# chorus_status chorus_engine_save_ex(const chorus_engine *engine, const char *path, uint32_t flags);
+chorus_engine_save_ex = lib.chorus_engine_save_ex
+chorus_engine_save_ex.argtypes = [chorus_engine_p, c_char_p, c_uint32]
+chorus_engine_save_ex.restype = chorus_status
+
 # chorus_status chorus_engine_load(const char *path, chorus_engine **out_engine);
 chorus_engine_load = lib.chorus_engine_load
 chorus_engine_load.argtypes = [c_char_p, POINTER(chorus_engine_p)]
 chorus_engine_load.restype = chorus_status
+
+# ---- Sharded training (federated averaging) ------------------------------------------------------
+
+
+# typedef struct chorus_merge_params {
+#     uint32_t struct_size; uint32_t threads;
+#     double noise_multiplier, clip_norm, delta; uint64_t seed;
+# } chorus_merge_params;
+class chorus_merge_params(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("threads", c_uint32),
+        ("noise_multiplier", c_double),
+        ("clip_norm", c_double),
+        ("delta", c_double),
+        ("seed", c_uint64),
+    ]
+
+
+# chorus_status chorus_merge_params_init(chorus_merge_params *params);
+# (In C a macro of that name calls chorus_merge_params_init_sized with sizeof; from Python call that
+# with ctypes.sizeof.)
+chorus_merge_params_init = lib.chorus_merge_params_init
+chorus_merge_params_init.argtypes = [POINTER(chorus_merge_params)]
+chorus_merge_params_init.restype = chorus_status
+
+# chorus_status chorus_merge_params_init_sized(chorus_merge_params *params, size_t struct_size);
+chorus_merge_params_init_sized = lib.chorus_merge_params_init_sized
+chorus_merge_params_init_sized.argtypes = [POINTER(chorus_merge_params), c_size_t]
+chorus_merge_params_init_sized.restype = chorus_status
+
+# chorus_status chorus_engine_merge(const chorus_engine *const *shards, size_t n, const chorus_merge_params *params,
+#                                   chorus_engine **out_engine);
+chorus_engine_merge = lib.chorus_engine_merge
+chorus_engine_merge.argtypes = [POINTER(chorus_engine_p), c_size_t, POINTER(chorus_merge_params), POINTER(chorus_engine_p)]
+chorus_engine_merge.restype = chorus_status
+
+# chorus_status chorus_engine_fit_from(chorus_engine *engine, const chorus_fit_params *params, const chorus_engine *start);
+chorus_engine_fit_from = lib.chorus_engine_fit_from
+chorus_engine_fit_from.argtypes = [chorus_engine_p, POINTER(chorus_fit_params), chorus_engine_p]
+chorus_engine_fit_from.restype = chorus_status
+
+# chorus_status chorus_engine_privacy_spent(const chorus_engine *engine, double *out_epsilon, double *out_delta,
+#                                           uint32_t *out_rounds);
+chorus_engine_privacy_spent = lib.chorus_engine_privacy_spent
+chorus_engine_privacy_spent.argtypes = [chorus_engine_p, POINTER(c_double), POINTER(c_double), POINTER(c_uint32)]
+chorus_engine_privacy_spent.restype = chorus_status
 
 # chorus_status chorus_engine_set_metadata(chorus_engine *engine, const char *key, const void *value, size_t length);
 chorus_engine_set_metadata = lib.chorus_engine_set_metadata
@@ -796,6 +851,7 @@ STRUCTS = {
     "chorus_texts_params": chorus_texts_params,
     "chorus_learning_params": chorus_learning_params,
     "chorus_slate_row": chorus_slate_row,
+    "chorus_merge_params": chorus_merge_params,
 }
 
 

@@ -515,8 +515,14 @@ class Engine(HostIds, NativeObject):
     def fit(self, factors: int = 64, regularization: float = 0.01, alpha: float = 1.0,
             iterations: int = 15, threads: int = 0, seed: int = 42,
             validation_fraction: float = 0.1, progress: Progress = None, *,
-            agents: Optional[Sequence[str]] = None, bpr_epochs: int = 0) -> None:
+            agents: Optional[Sequence[str]] = None, bpr_epochs: int = 0,
+            start_from: Optional["Engine"] = None) -> None:
         """Trains the agents on the interactions added so far and fits the blend weights.
+
+        `start_from`: a fitted engine (a merged one, :meth:`merge`) whose ALS and BPR factors this
+        fit starts from, by user and item id, instead of a random start: a round of sharded
+        training. The new model inherits its privacy ledger (:attr:`privacy_spent`). Engines with
+        string ids cannot be used here (their codes differ between engines).
 
         A 0 (or None) for any parameter means the library's default (so ``regularization=0``
         is 0.01 and ``seed=0`` is 42); ``threads=0`` uses every CPU.
@@ -534,10 +540,18 @@ class Engine(HostIds, NativeObject):
         by `progress` cancels the fit too and is re-raised here once the library has returned.
 
         Raises:
-            InvalidArgument: a bad parameter, or too little data (at least 2 users and 2 items).
+            InvalidArgument: a bad parameter, or too little data (at least 2 users and 2 items);
+                a `start_from` with another ALS factor count or string ids.
+            NotFitted: `start_from` has no model.
             Cancelled: `progress` returned True.
         """
         handle = self._live()
+        start_handle = None
+        if start_from is not None:
+            if not isinstance(start_from, Engine):
+                raise TypeError(f"start_from must be a chorus.Engine, got {type(start_from).__name__}")
+            start_handle = start_from._live()
+            _refuse_string_ids([self, start_from], "fit(start_from=...)")
         params = _capi.chorus_fit_params()
         check(_capi.chorus_fit_params_init_sized(byref(params), ctypes.sizeof(params)))
         params.factors = _uint(factors, "factors", _UINT32_MAX)
@@ -578,7 +592,10 @@ class Engine(HostIds, NativeObject):
             callback = _capi.chorus_progress_fn(trampoline)
             params.progress = callback
         try:
-            status = _capi.chorus_engine_fit(handle, byref(params))
+            if start_handle is None:
+                status = _capi.chorus_engine_fit(handle, byref(params))
+            else:
+                status = _capi.chorus_engine_fit_from(handle, byref(params), start_handle)
         finally:
             if bar is not None:
                 bar.__exit__()
@@ -1085,16 +1102,112 @@ class Engine(HostIds, NativeObject):
     def fitted(self) -> bool:
         return bool(self.stats()["fitted"])
 
+    # -- sharded training --------------------------------------------------------------------------
+
+    @classmethod
+    def merge(cls, shards: Sequence["Engine"], *, noise_multiplier: float = 0.0, clip_norm: float = 0.0,
+              delta: float = 1e-5, seed: int = 42, threads: int = 0) -> "Engine":
+        """Merges engines fitted on disjoint sets of users into a new engine (federated averaging):
+        the union of their users and items; ALS and BPR item factors averaged, each shard weighted
+        by how many of its users interacted with the item; ALS users solved again against the
+        merged items; popularity, itemknn and session rebuilt from the union of the shards'
+        interactions; the blend weights averaged by each shard's validation users (the shards'
+        ranking networks are dropped). One shard gives a copy. The shards are not changed.
+
+        Differential privacy of the merged item factors: `clip_norm` C > 0 clips each user's
+        contribution (their items' factor rows) to L2 norm C, and `noise_multiplier` σ > 0 adds
+        N(0, σ²C²) to every coordinate of the sums; :attr:`privacy_spent` reports the ε at `delta`
+        composed over the rounds (an RDP accountant). The guarantee covers the item-factor sums,
+        not the per-item counts, the rebuilt tables, the users' own vectors or the interactions
+        the merged engine holds (``chorus.h``, "Sharded training").
+
+        Raises:
+            InvalidArgument: no shards, a shard given twice, shards with different agents or
+                factor counts, a user id in two shards (named), texts/facts/scenarios (not
+                carried), string ids (their codes differ between engines), bad privacy values.
+            NotFitted: a shard without a model.
+        """
+        shards = list(shards)
+        for i, e in enumerate(shards):
+            if not isinstance(e, Engine):
+                raise TypeError(f"shards[{i}] must be a chorus.Engine, got {type(e).__name__}")
+        handles = [e._live() for e in shards]
+        _refuse_string_ids(shards, "merge")
+        params = _capi.chorus_merge_params()
+        check(_capi.chorus_merge_params_init_sized(byref(params), ctypes.sizeof(params)))
+        params.noise_multiplier = _float(noise_multiplier, "noise_multiplier")
+        params.clip_norm = _float(clip_norm, "clip_norm")
+        params.delta = _float(delta, "delta")
+        params.seed = _uint(seed, "seed", _UINT64_MAX)
+        params.threads = _uint(threads, "threads", _UINT32_MAX)
+        array = (_capi.chorus_engine_p * max(1, len(handles)))(*handles)
+        out = _capi.chorus_engine_p()
+        check(_capi.chorus_engine_merge(array, len(handles), byref(params), byref(out)))
+        merged = cls._adopt(out)
+        try:
+            merged._restore_id_maps()
+            for what in ("user", "item"):
+                if merged._ids(what).kind is None and any(e._ids(what).kind == "int" for e in shards):
+                    merged._ids(what).kind = "int"
+        except BaseException:
+            merged.close()
+            raise
+        return merged
+
+    @property
+    def privacy_spent(self) -> Optional["PrivacySpent"]:
+        """The privacy spent by the private merges this engine's model descends from, as
+        ``PrivacySpent(epsilon, delta, rounds)`` (epsilon infinite when a merge added no noise);
+        None when no private merge made the model.
+
+        Raises:
+            NotFitted: the engine has no model.
+        """
+        handle = self._live()
+        eps, delta, rounds = ctypes.c_double(), ctypes.c_double(), c_uint32()
+        check(_capi.chorus_engine_privacy_spent(handle, byref(eps), byref(delta), byref(rounds)))
+        if rounds.value == 0:
+            return None
+        return PrivacySpent(float(eps.value), float(delta.value), int(rounds.value))
+
     # -- persistence -----------------------------------------------------------------------------
 
-    def save(self, path: PathLike) -> None:
+    def save(self, path: PathLike, *, interactions: bool = True) -> None:
         """Writes the whole engine to `path` as one snapshot file, atomically (a process killed
         mid-save leaves the previous file; a temporary file it left is removed by the next save).
 
+        `interactions=False` keeps the interactions out of the file (no rows, no timestamps, no
+        live-feedback record): the model still serves from it, but an engine loaded from it refuses
+        to fit or be merged (InvalidArgument naming the missing interactions) and withholds them
+        from its own saves too. It may still be the `start_from` of another engine's fit.
+
         Raises:
             ChorusIOError: `path` is a directory, its directory is missing, or the disk refused.
+            InvalidArgument: `interactions=False` for an engine without a model.
         """
         handle = self._live()
         raw = _path(path)
         self._store_id_maps()
-        check(_capi.chorus_engine_save(handle, raw))
+        if interactions:
+            check(_capi.chorus_engine_save(handle, raw))
+        else:
+            check(_capi.chorus_engine_save_ex(handle, raw, _capi.CHORUS_SAVE_WITHOUT_INTERACTIONS))
+
+
+class PrivacySpent(NamedTuple):
+    """What :attr:`Engine.privacy_spent` reports: (ε, δ)-differential privacy of the merged item
+    factors over `rounds` merges."""
+
+    epsilon: float
+    delta: float
+    rounds: int
+
+
+def _refuse_string_ids(engines: Sequence[Engine], what: str) -> None:
+    """Merges and fits from another engine match users and items by their int64 ids: string ids
+    are codes the binding gives per engine, so the same string has other codes elsewhere."""
+    for i, e in enumerate(engines):
+        for space in ("user", "item"):
+            if e._ids(space).kind == "str":
+                raise InvalidArgument(f"{what}: engine {i} has string {space} ids; shards are matched by their int64 ids "
+                                      "and string ids get different codes in each engine: use integer ids")

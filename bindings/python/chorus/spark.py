@@ -42,6 +42,12 @@ with ``cold = True``. With string ids that includes strings never added to the e
 ``Engine.recommend`` itself refuses (NotFound): scoring a whole user table should not stop at the
 first user who signed up after the fit.
 
+Sharded training (:func:`train_sharded`): the interactions partitioned by user across tasks, each
+task fits a local engine through the binding from its partition and returns its snapshot's bytes,
+the driver merges them (``Engine.merge``: federated averaging); for each further round the merged
+snapshot, saved without its interactions, is broadcast and every task fits again starting from it
+(``Engine.fit(start_from=)``).
+
 pyspark is imported only here, so ``import chorus`` works without it.
 """
 
@@ -55,7 +61,7 @@ import shutil
 import tempfile
 import threading
 from ctypes import POINTER, byref, c_float, c_int64, c_uint32
-from typing import Any, Iterable, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -390,3 +396,218 @@ def _user_codes(engine: Engine, kind: str, batch: List[Any]) -> np.ndarray:
         raise TypeError(f"user id {bad!r} is {type(bad).__name__}, but the snapshot's user ids are strings")
     codes = engine._ids("user")._codes
     return np.fromiter((codes.get(u, -1) for u in batch), dtype=np.int64, count=len(batch))
+
+
+# ---- sharded training ----------------------------------------------------------------------------
+
+
+class EmptyShard(ValueError):
+    """A shard got no interactions (more shards than users, or a skewed hash)."""
+
+
+class _ShardSpec(NamedTuple):
+    """What each training task needs (no engine, no data)."""
+
+    n_shards: int
+    fit: dict
+    driver_version: str
+    driver_library: str
+
+
+def _shard_of(user: int, n: int) -> int:
+    """A user's shard: a multiplicative hash of the id (ids are often sequential or strided, which
+    a plain modulo would give unevenly to the shards)."""
+    return (((int(user) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF) >> 32) % n
+
+
+def train_sharded(spark: Any, interactions: Any, n_shards: int, rounds: int = 1, *,
+                  fit_params: Optional[dict] = None, privacy: Optional[dict] = None,
+                  columns: Tuple[str, str, str, str] = ("user_id", "item_id", "weight", "timestamp"),
+                  on_round: Optional[Callable[[int, Engine], None]] = None) -> Engine:
+    """Trains one engine from interactions partitioned by user across `n_shards` Spark tasks.
+
+    Round 1: each task fits an engine on its users' interactions (``Engine.fit(**fit_params)``)
+    and returns the snapshot's bytes; the driver merges them (``Engine.merge``). Rounds 2..R: the
+    merged snapshot is broadcast, each task fits again from its interactions starting from it
+    (``fit(start_from=merged)``, factor agents warm-started by id), the driver merges again.
+
+    Args:
+        spark: the SparkSession.
+        interactions: a DataFrame with integer user and item id columns (names in `columns`;
+            weight and timestamp optional: 1 and 0 when absent) or an RDD of (user, item, weight,
+            timestamp) tuples.
+        n_shards: shards (tasks), at least 1. Users are assigned by a hash of their id.
+        rounds: merges, at least 1.
+        fit_params: keyword arguments of ``Engine.fit`` for every shard (``progress`` is off).
+        privacy: keyword arguments of ``Engine.merge`` (noise_multiplier, clip_norm, delta, seed):
+            each round's merge clips and adds noise, ``privacy_spent`` of the result composes them.
+            The seed is varied per round so rounds draw independent noise.
+        columns: the DataFrame's user, item, weight and timestamp columns.
+        on_round: called on the driver after each merge with (round, merged engine), 1-based;
+            the engine is only valid during the call.
+
+    Returns:
+        The merged engine (on the driver; save it to ship it).
+
+    Raises:
+        EmptyShard: a shard with no interactions, or fewer than 2 users or items (checked on the
+            driver before any fit), e.g. more shards than users.
+        TypeError: string ids (a merge matches users and items by their int64 ids).
+        InvalidArgument: bad n_shards, rounds or columns; what ``Engine.fit`` and
+            ``Engine.merge`` raise (a shard too small to fit names its shard).
+        LibraryMismatch: an executor with another library version than the driver's.
+    """
+    from pyspark import RDD
+    from pyspark.sql import DataFrame
+
+    n_shards = _positive(n_shards, "n_shards")
+    rounds = _positive(rounds, "rounds")
+    fit = dict(fit_params or {})
+    fit["progress"] = False
+    merge_args = dict(privacy or {})
+    if isinstance(interactions, DataFrame):
+        names = interactions.columns
+        u, i, w, t = columns
+        for c in (u, i):
+            if c not in names:
+                raise InvalidArgument(f"interactions has no column {c!r} (columns: {', '.join(names)})")
+            type_name = type(interactions.schema[c].dataType).__name__
+            if type_name not in _INTEGRAL:
+                raise TypeError(f"interactions column {c!r} is {interactions.schema[c].dataType.simpleString()}: sharded "
+                                "training needs integer ids (a merge matches users and items by their int64 ids)")
+        cols = [interactions[u], interactions[i]]
+        from pyspark.sql import functions as F
+        cols.append(interactions[w].cast("float") if w in names else F.lit(1.0))
+        cols.append(interactions[t].cast("long") if t in names else F.lit(0))
+        rows = interactions.select(*cols).rdd.map(tuple)
+    elif isinstance(interactions, RDD):
+        rows = interactions
+    else:
+        raise TypeError(f"interactions must be a pyspark DataFrame or RDD, got {type(interactions).__name__}")
+
+    import chorus
+    spec = _ShardSpec(n_shards, fit, chorus.library_version(), chorus.library_path())
+    n = n_shards
+    keyed = rows.map(lambda r: (_user_key(r), r)).partitionBy(n, lambda key: _shard_of(key, n)).values()
+    keyed = keyed.persist()
+    sc = spark.sparkContext
+    merged: Optional[Engine] = None
+    try:
+        # Every shard's size first (one pass over the persisted partitions): an empty or too small
+        # shard is named on the driver before any fit starts.
+        sizes = dict((s[0], s[1:]) for s in keyed.mapPartitionsWithIndex(_shard_size).collect())
+        empty = [i for i in range(n) if sizes.get(i, (0, 0, 0))[0] == 0]
+        if empty:
+            raise EmptyShard(f"shard{'s' if len(empty) > 1 else ''} {', '.join(map(str, empty))} of {n} "
+                             f"{'have' if len(empty) > 1 else 'has'} no interactions: fewer users than shards "
+                             "(or a skewed partition); use fewer shards")
+        small = [i for i in range(n) if min(sizes[i][1], sizes[i][2]) < 2]
+        if small:
+            i = small[0]
+            raise EmptyShard(f"shard {i} of {n} has {sizes[i][1]} user(s) and {sizes[i][2]} item(s); a shard's fit needs "
+                             "at least 2 of each: use fewer shards")
+        for r in range(rounds):
+            start = None
+            if merged is not None:
+                # The merged model without its interactions: the tasks need its factors, not the
+                # union of every shard's rows (smaller, and the rows stay on the driver).
+                start = sc.broadcast(_snapshot_bytes(merged, interactions=False))
+            blobs = keyed.mapPartitionsWithIndex(lambda index, it, b=start: _fit_shard(spec, index, it, b)).collect()
+            if start is not None:
+                start.unpersist()
+            blobs.sort(key=operator.itemgetter(0))
+            shards = [_engine_from_bytes(b) for _, b in blobs]
+            try:
+                args = dict(merge_args)
+                if args.get("noise_multiplier") or args.get("clip_norm"):
+                    args["seed"] = int(args.get("seed", 42)) + r
+                new = Engine.merge(shards, **args)
+            finally:
+                for e in shards:
+                    e.close()
+            if merged is not None:
+                merged.close()
+            merged = new
+            if on_round is not None:
+                on_round(r + 1, merged)
+    except BaseException:
+        if merged is not None:
+            merged.close()
+        raise
+    finally:
+        keyed.unpersist()
+    assert merged is not None
+    return merged
+
+
+def _shard_size(index: int, rows: Iterable[Any]) -> Iterator[Tuple[int, int, int, int]]:
+    """(shard, rows, distinct users, distinct items) of one partition."""
+    n, users, items = 0, set(), set()
+    for r in rows:
+        n += 1
+        users.add(r[0])
+        items.add(r[1])
+    yield index, n, len(users), len(items)
+
+
+def _user_key(row: Any) -> int:
+    u = row[0]
+    if u is None or isinstance(u, bool) or not isinstance(u, (int, np.integer)):
+        raise TypeError(f"user id {u!r} is {type(u).__name__}: sharded training needs integer ids")
+    return int(u)
+
+
+def _snapshot_bytes(engine: Engine, interactions: bool = True) -> bytes:
+    d = tempfile.mkdtemp(prefix="chorus-shard-")
+    try:
+        path = os.path.join(d, "engine.chorus")
+        engine.save(path, interactions=interactions)
+        with open(path, "rb") as f:
+            return f.read()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _engine_from_bytes(data: bytes) -> Engine:
+    d = tempfile.mkdtemp(prefix="chorus-shard-")
+    try:
+        path = os.path.join(d, "engine.chorus")
+        with open(path, "wb") as f:
+            f.write(data)
+        return Engine.load(path)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _fit_shard(spec: _ShardSpec, index: int, rows: Iterable[Any], start: Any) -> Iterator[Tuple[int, bytes]]:
+    """One training task: its users' interactions, in a fixed order (Spark's order within a
+    partition is not), fitted (from the broadcast merged snapshot after round 1); yields
+    (shard, snapshot bytes)."""
+    import chorus
+    version = chorus.library_version()
+    if version != spec.driver_version:
+        raise LibraryMismatch(
+            f"chorus library version mismatch: the driver has {spec.driver_version} "
+            f"({spec.driver_library}), this executor has {version} ({chorus.library_path()}); install the "
+            "same build on every node (spark.executorEnv.CHORUS_LIBRARY names the executors' library)")
+    data = sorted((int(u), int(i), float(1.0 if w is None else w), int(0 if t is None else t)) for u, i, w, t in rows)
+    if not data:
+        raise EmptyShard(f"shard {index} of {spec.n_shards} has no interactions: fewer users than shards "
+                         "(or a skewed partition); use fewer shards")
+    arr = np.array(data, dtype=object)
+    engine = Engine()
+    start_engine = None
+    try:
+        engine.add_interactions(arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64),
+                                arr[:, 2].astype(np.float32), arr[:, 3].astype(np.int64))
+        if start is not None:
+            start_engine = _engine_from_bytes(start.value)
+        try:
+            engine.fit(**spec.fit, start_from=start_engine)
+        except chorus.ChorusError as e:
+            raise type(e)(f"shard {index} of {spec.n_shards} ({len(data)} interactions): {e}") from None
+        yield index, _snapshot_bytes(engine)
+    finally:
+        engine.close()
+        if start_engine is not None:
+            start_engine.close()
