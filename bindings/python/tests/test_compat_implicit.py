@@ -158,7 +158,7 @@ def test_similar_users_has_implicits_call_shapes(split):
     assert sorted(full[full >= 0]) == list(range(n_users))
 
 
-def test_partial_fit_users_refits_with_the_new_rows(split):
+def test_partial_fit_users_that_drops_items_refits_with_the_new_rows(split):
     _model, train, _test, size = split
     model = AlternatingLeastSquares(**SETTINGS)
     model.fit(train)
@@ -171,6 +171,27 @@ def test_partial_fit_users_refits_with_the_new_rows(split):
     for user in (0, 500):
         ids, _ = model.recommend(user, rows[[0 if user == 0 else 1]], N=5)
         assert all(2 * size <= i < 3 * size for i in ids), (user, ids)
+    model.engine.close()
+
+
+def test_partial_fit_users_that_only_add_is_live_feedback_not_a_refit(split):
+    _model, train, _test, size = split
+    model = AlternatingLeastSquares(**SETTINGS)
+    model.fit(train)
+    engine = model.engine
+    fitted_interactions = engine.stats()["n_interactions"]
+    # User 0 (cluster 0) keeps its row and adds cluster-2 items; a new user 501 likes cluster 2.
+    cols = np.arange(2 * size, 2 * size + 8)
+    old = train.getrow(0)
+    grown = sp.csr_matrix((np.concatenate([old.data, np.ones(8, dtype=np.float32)]), np.concatenate([old.indices, cols]),
+                           [0, old.nnz + 8]), shape=(1, train.shape[1]))
+    rows = sp.vstack([grown, sp.csr_matrix((np.ones(8, dtype=np.float32), (np.zeros(8, dtype=int), cols)), shape=(1, train.shape[1]))])
+    model.partial_fit_users([0, 501], rows.tocsr())
+    assert model.engine is engine, "no refit: the same engine"
+    assert engine.stats()["n_interactions"] == fitted_interactions + 16  # the additions, as feedback
+    ids, _ = model.recommend(501, rows.tocsr()[[1]], N=5)
+    assert all(2 * size <= i < 3 * size for i in ids), ids  # served personally at once (fold-in)
+    assert model._user_items.shape[0] == 502 and model._user_items[0].nnz == old.nnz + 8
     model.engine.close()
 
 

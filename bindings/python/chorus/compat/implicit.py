@@ -17,8 +17,9 @@ What differs from implicit, and why:
   comes first (score 1.0), which Chorus itself leaves out.
 - ``similar_users`` ranks by the cosine of Chorus' user factors (ALS's, else BPR's; a model fitted
   with ``agents`` naming neither refuses); as in implicit the user itself comes first (score 1.0).
-- ``partial_fit_users`` has no online update to call yet: it replaces those users' rows of the
-  training matrix and refits the engine (slower than implicit's, same result shape).
+- ``partial_fit_users``: rows that only add (new users, new items, larger values) go in as live
+  feedback, folded in at each user's next request (no refit, as implicit's per-user solve); a row
+  that drops or lowers an item replaces those users' rows and refits the engine.
 - ``recalculate_user=True`` recommends from the given rows as the user's history (Chorus'
   ``history=``), one call per user; ``recalculate_item`` is not supported.
 - ``user_factors`` / ``item_factors`` are not exposed.
@@ -125,10 +126,14 @@ class AlternatingLeastSquares:
         self.engine, self._user_items = engine, matrix
 
     def partial_fit_users(self, userids: Any, user_items: Any) -> None:
-        """Replaces (or adds) the rows of `userids` with those of `user_items` and refits.
+        """Replaces (or adds) the rows of `userids` with those of `user_items`.
 
-        Chorus has no online update to call yet: this is a full refit on the updated training
-        matrix, not implicit's per-user solve (same outcome shape, more time).
+        When every row only adds to what its user had (a new user, new items, larger values: the
+        usual case of fresh interactions), the additions go in as live feedback (a click of value =
+        the added confidence): no refit, and each user's vectors are solved against the fitted item
+        factors at their next request, as implicit's per-user solve (`chorus.Engine.feedback`). A row
+        that drops or lowers one of its user's items needs a full refit on the updated matrix, which
+        this then runs.
         """
         base = self._fitted_matrix()
         users, _ = _ids(userids, "userids")
@@ -140,18 +145,36 @@ class AlternatingLeastSquares:
         n_items = max(base.shape[1], rows.shape[1])
         lil = sp.lil_matrix((n_users, n_items), dtype=np.float32)
         lil[: base.shape[0], : base.shape[1]] = base
+        add_users: list = []
+        add_items: list = []
+        add_values: list = []
+        grows = True
         for r, u in enumerate(users):
-            lil[int(u), :] = 0
             row = rows.getrow(r)
+            old = base.getrow(int(u)) if int(u) < base.shape[0] else sp.csr_matrix((1, base.shape[1]), dtype=np.float32)
+            had = dict(zip(old.indices.tolist(), old.data.tolist()))
+            now = dict(zip(row.indices.tolist(), row.data.tolist()))
+            if any(now.get(i, 0.0) < w for i, w in had.items()):
+                grows = False
+            for i, w in now.items():
+                if w > had.get(i, 0.0):
+                    add_users.append(int(u)); add_items.append(int(i)); add_values.append(w - had.get(i, 0.0))
+            lil[int(u), :] = 0
             lil[int(u), row.indices] = row.data
         merged = lil.tocsr()
         merged.eliminate_zeros()
-        self.fit(merged)
+        if not grows:
+            self.fit(merged)
+            return
+        if add_users:
+            self._engine().feedback(np.asarray(add_users, dtype=np.int64), np.asarray(add_items, dtype=np.int64), "click",
+                                    values=np.asarray(add_values, dtype=np.float32))
+        self._user_items = merged
 
     def partial_fit_items(self, itemids: Any, item_users: Any) -> None:
         """Not available: Chorus' items come from interactions; add them with partial_fit_users."""
         raise NotImplementedError("partial_fit_items is not supported by chorus.compat.implicit; "
-                                  "add the interactions through partial_fit_users (a refit)")
+                                  "add the interactions through partial_fit_users")
 
     def _fitted_matrix(self) -> Any:
         if self.engine is None or self._user_items is None:
