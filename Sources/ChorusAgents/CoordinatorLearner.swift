@@ -86,7 +86,11 @@ public final class CoordinatorLearner: Sendable {
         let resolved = options.resolved
         state.withLock { s in
             s.options = resolved
-            if s.log.count > resolved.logCapacity { s.log = Self.ordered(s); s.log.removeFirst(s.log.count - resolved.logCapacity); s.logHead = 0 }
+            if s.log.count > resolved.logCapacity {
+                let total = s.log.count, head = s.logHead
+                s.log = ((total - resolved.logCapacity)..<total).map { s.log[(head + $0) % total] }
+                s.logHead = 0
+            }
         }
     }
 
@@ -153,10 +157,15 @@ public final class CoordinatorLearner: Sendable {
     /// The log's oldest `limit` rows and how many it holds; `drain` removes the rows returned.
     func readLog(limit: Int, drain: Bool) -> (rows: [SlateLogRow], total: Int) {
         state.withLock { s in
-            let all = Self.ordered(s)
-            let rows = Array(all.prefix(max(0, limit)))
-            if drain { s.log = Array(all.dropFirst(rows.count)); s.logHead = 0 }
-            return (rows, all.count)
+            // Oldest first from the ring's head; only the rows returned are copied (a count costs nothing).
+            let total = s.log.count, head = s.logHead
+            let n = min(max(0, limit), total)
+            let rows = (0..<n).map { s.log[(head + $0) % total] }
+            if drain && n > 0 {
+                s.log = (n..<total).map { s.log[(head + $0) % total] }
+                s.logHead = 0
+            }
+            return (rows, total)
         }
     }
 
@@ -180,9 +189,6 @@ public final class CoordinatorLearner: Sendable {
         }
     }
 
-    private static func ordered(_ s: State) -> [SlateLogRow] {
-        Array(s.log[s.logHead...]) + Array(s.log[..<s.logHead])
-    }
 
     /// Closes one open slate: learn, credit, log.
     private static func close(_ s: inout State, _ id: Int64) {

@@ -224,6 +224,31 @@ import Glibc
         #expect(Set(e.slateLog().map(\.requestId)) == [0, 1, 2, 3, 5])
     }
 
+    /// The log is a ring: past its capacity the oldest rows go; reads are oldest first, a drain
+    /// removes only the rows returned, and a smaller capacity keeps the newest.
+    @Test func theSlateLogIsARing() throws {
+        let e = try fittedEngine()
+        var o = LearningOptions(mode: .linUCB)
+        o.logCapacity = 5
+        try e.setLearning(o)
+        var options = RecommendOptions()
+        for r in 0..<3 {
+            options.requestIds = [Int64(r)]
+            _ = try e.recommend(users: [1], k: 4, options: options)
+        }
+        e.closeSlates()
+        let all = e.slateLog()
+        #expect(all.map(\.requestId) == [1, 1, 1, 2, 2, 2, 2].suffix(5))
+        #expect(all.map(\.slot) == [1, 2, 3, 0, 1, 2, 3].suffix(5))
+        let (first, total) = e.slateLog(limit: 2, drain: true)
+        #expect(total == 5 && first == Array(all.prefix(2)))
+        #expect(e.slateLog() == Array(all.suffix(3)))
+        o.logCapacity = 2
+        try e.setLearning(o)
+        #expect(e.slateLog() == Array(all.suffix(2)))
+        #expect(e.slateLog(limit: 0, drain: true).total == 2)
+    }
+
     /// A hostile learning section is refused at load, never trusted.
     @Test func aHostileLearningSectionIsRefused() throws {
         let l = CoordinatorLearner()
