@@ -375,7 +375,24 @@ typedef struct chorus_learning_params {
     uint32_t reserved;             /* must be 0 */
     uint64_t log_capacity;         /* slate-log rows kept (the oldest are overwritten); 0 = default
                                       (100,000); at most 100,000,000 */
-    uint64_t seed;                 /* seeds the sampling with each request id; default 42 */
+    uint64_t seed;                 /* seeds the sampling with each request id, and the privacy
+                                      noise; default 42 */
+    /* Differential privacy of learning from feedback (new in 0.3.0 after the fields above; clip_norm
+     * > 0 turns it on). Closed slates are learned in releases of release_slates: each user's part of
+     * a release (all their slates in it, as one vector) is clipped to L2 norm clip_norm, and
+     * N(0, (noise_multiplier * clip_norm)^2) is added to every coordinate of what is released (every
+     * segment's statistics and the agents' credits); the bandits add a ridge matching the noise so
+     * far, which keeps them near the fitted coordinator until the signal outgrows it. An RDP
+     * accountant composes the releases (chorus_engine_learning_privacy_spent). While private, the
+     * feedback received reaches only its own user's overlay (their consumed items, history and
+     * fold-in), never what every user's requests read (popularity, session transitions, new items and
+     * their placement): those learn from it at the next fit, which is not private (the data is the
+     * host's). Slates not yet released are not saved; the slate log is the host's own record and is
+     * not covered. */
+    double noise_multiplier;       /* sigma; 0 = no noise; needs clip_norm > 0; finite, in [0, 1e6] */
+    double clip_norm;              /* C; 0 = not private; finite, in [0, 1e12] */
+    double delta;                  /* the delta of the epsilon reported; 0 = default 1e-5; in [0, 1) */
+    uint64_t release_slates;       /* closed slates per release; 0 = default 1,000; at most 10,000,000 */
 } chorus_learning_params;
 
 /* Fills `params` with the defaults (mode off) and sets struct_size; through the macro, as
@@ -391,6 +408,13 @@ chorus_status chorus_learning_params_init_sized(chorus_learning_params *params, 
  * Errors: an unknown mode, a knob out of range or not finite, reserved != 0, a bad struct_size:
  * CHORUS_ERR_INVALID_ARGUMENT. Thread-safe. */
 chorus_status chorus_engine_set_learning(chorus_engine *engine, const chorus_learning_params *params);
+
+/* The privacy spent by learning from feedback: *out_epsilon at *out_delta over *out_releases private
+ * releases (all three required). Epsilon is 0 when nothing was learned from feedback, INFINITY once
+ * a slate was learned from without privacy (learning before privacy was turned on, or a clip
+ * without noise). Saved with the engine. Thread-safe. */
+chorus_status chorus_engine_learning_privacy_spent(const chorus_engine *engine, double *out_epsilon, double *out_delta,
+                                                   uint64_t *out_releases);
 
 /* One row of the slate log: an item of a closed slate. */
 typedef struct chorus_slate_row {

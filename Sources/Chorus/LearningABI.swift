@@ -3,7 +3,7 @@ import ChorusAgents
 import ChorusCore
 
 // The learning coordinator's C entry points (chorus.h, "Learning coordinator"): validate -> convert ->
-// Engine.setLearning / Engine.slateLog.
+// Engine.setLearning / Engine.slateLog / Engine.learningPrivacySpent.
 
 @c @implementation public func chorus_learning_params_init(_ params: UnsafeMutablePointer<chorus_learning_params>!) -> chorus_status {
     abiCall(#function) { () throws(ChorusError) in
@@ -29,10 +29,28 @@ import ChorusCore
         guard c.log_capacity <= UInt64(LearningOptions.maxLogCapacity) else {
             throw .invalidArgument("log_capacity is \(c.log_capacity); at most \(LearningOptions.maxLogCapacity)")
         }
+        guard c.release_slates <= UInt64(LearningOptions.maxReleaseSlates) else {
+            throw .invalidArgument("release_slates is \(c.release_slates); at most \(LearningOptions.maxReleaseSlates)")
+        }
         var o = LearningOptions(mode: mode)
         o.exploration = c.exploration; o.learningRate = c.learning_rate; o.priorStrength = c.prior_strength
         o.logCapacity = Int(c.log_capacity); o.seed = c.seed
+        o.noiseMultiplier = c.noise_multiplier; o.clipNorm = c.clip_norm; o.delta = c.delta; o.releaseSlates = Int(c.release_slates)
         try e.setLearning(o)
+    }
+}
+
+@c @implementation public func chorus_engine_learning_privacy_spent(_ engine: OpaquePointer!, _ outEpsilon: UnsafeMutablePointer<Double>!,
+                                                                 _ outDelta: UnsafeMutablePointer<Double>!,
+                                                                 _ outReleases: UnsafeMutablePointer<UInt64>!) -> chorus_status {
+    abiCall(#function) { () throws(ChorusError) in
+        let e = try Handles.engine(engine)
+        let eps = try Check.notNull(outEpsilon, "out_epsilon"), delta = try Check.notNull(outDelta, "out_delta")
+        let releases = try Check.notNull(outReleases, "out_releases")
+        let spent = e.learningPrivacySpent
+        eps.pointee = spent.epsilon
+        delta.pointee = spent.delta
+        releases.pointee = UInt64(spent.releases)
     }
 }
 

@@ -234,7 +234,9 @@ extension chorus_learning_params: SizedStruct {
         return p
     }
     static var minimumSize: Int { inputMinimumSize }
-    static var firstLayoutSize: Int { currentSize }  // new in 0.3.0; its _init is a macro over _init_sized from the start
+    // New in 0.3.0 and grown (privacy) before 0.3.0 shipped; its _init is a macro over _init_sized
+    // from the start, and the function of that name writes the layout before the privacy fields.
+    static var firstLayoutSize: Int { MemoryLayout<Self>.offset(of: \.noise_multiplier)! }
 }
 
 extension chorus_merge_params: SizedStruct {

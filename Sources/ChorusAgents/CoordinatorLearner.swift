@@ -68,6 +68,15 @@ public final class CoordinatorLearner: Sendable {
         var credits: [Double] = []
         var closed: UInt64 = 0
         var late: UInt64 = 0
+        /// Private learning (`PrivateLearning`): the closed slates not yet released, the accountant
+        /// of the releases, and the log rows of feedback received while learning was private
+        /// (boundaries: start, end, start ...; an odd count leaves the last range open), which the
+        /// overlay's shared statistics do not learn from (`OnlineState.PrivateRows`).
+        var batch = PrivateLearning.Batch()
+        var ledger = PrivacyLedger()
+        var privateRows: [Int] = []
+        /// Slates learned from without privacy (any makes the learner's ε infinite).
+        var plainSlates: UInt64 = 0
         var dimension: Int { 2 * agents.count + 4 }
     }
 
@@ -78,19 +87,51 @@ public final class CoordinatorLearner: Sendable {
     public var options: LearningOptions { state.withLock { $0.options } }
 
     /// Never configured and nothing learned: a snapshot needs no section for it.
-    var isDefault: Bool { state.withLock { $0.options.mode == .off && $0.segments.isEmpty && $0.closed == 0 } }
+    var isDefault: Bool {
+        state.withLock { $0.options == LearningOptions().resolved && $0.segments.isEmpty && $0.closed == 0 && $0.ledger.rounds == 0 && $0.privateRows.isEmpty }
+    }
 
     /// Sets the mode and its knobs (learned statistics are kept: the modes share the segments).
-    func configure(_ options: LearningOptions) throws(ChorusError) {
+    /// `logRows`: the interaction log's length now (where private feedback starts or ends).
+    /// - Returns: the rows of feedback received while private, for the overlay.
+    @discardableResult
+    func configure(_ options: LearningOptions, logRows: Int = 0) throws(ChorusError) -> [Int] {
         try options.validate()
         let resolved = options.resolved
-        state.withLock { s in
+        return state.withLock { s in
+            // A batch collected under the old options is released under them.
+            if s.batch.slates > 0 && (resolved.isPrivate != s.options.isPrivate || resolved.mode != s.options.mode) {
+                PrivateLearning.release(&s)
+            }
+            if resolved.isPrivate != (s.privateRows.count % 2 == 1) {
+                if let last = s.privateRows.last, last == logRows { s.privateRows.removeLast() } else { s.privateRows.append(logRows) }
+            }
             s.options = resolved
             if s.log.count > resolved.logCapacity {
                 let total = s.log.count, head = s.logHead
                 s.log = ((total - resolved.logCapacity)..<total).map { s.log[(head + $0) % total] }
                 s.logHead = 0
             }
+            return s.privateRows
+        }
+    }
+
+    /// The log rows of feedback received while learning was private (see `State.privateRows`).
+    var privateRows: [Int] { state.withLock { $0.privateRows } }
+
+    /// What learning from feedback has spent: ε at δ over the private releases, infinite when any
+    /// slate was learned from without privacy; 0 when nothing was learned.
+    public struct PrivacySpent: Sendable, Equatable {
+        public var epsilon: Double
+        public var delta: Double
+        public var releases: Int
+        public var plainSlates: UInt64
+    }
+
+    public var privacySpent: PrivacySpent {
+        state.withLock { s in
+            PrivacySpent(epsilon: s.plainSlates > 0 ? .infinity : s.ledger.epsilon(), delta: s.ledger.rounds > 0 ? s.ledger.delta : s.options.delta,
+                         releases: s.ledger.rounds, plainSlates: s.plainSlates)
         }
     }
 
@@ -101,6 +142,7 @@ public final class CoordinatorLearner: Sendable {
             guard s.agents != agents else { return }
             if !s.agents.isEmpty { Log.emit(.info, "coordinator learning restarts: the model's agents changed") }
             s.agents = agents; s.segments = [:]; s.pending = [:]; s.order = []; s.orderHead = 0; s.openByUser = [:]
+            s.batch = PrivateLearning.Batch()
             s.credits = [Double](repeating: 0, count: agents.count)
         }
     }
@@ -180,12 +222,16 @@ public final class CoordinatorLearner: Sendable {
         public var lateRewards: UInt64
         public var segments: Int
         public var updates: UInt64
+        /// Private learning: the releases' accountant and the closed slates waiting for the next release.
+        public var privacy: PrivacyLedger
+        public var unreleasedSlates: Int
     }
 
     public var stats: Stats {
         state.withLock { s in
             Stats(mode: s.options.mode, agents: s.agents, credits: s.credits, closedSlates: s.closed, openSlates: s.pending.count,
-                  lateRewards: s.late, segments: s.segments.count, updates: s.segments.values.reduce(0) { $0 &+ $1.updates })
+                  lateRewards: s.late, segments: s.segments.count, updates: s.segments.values.reduce(0) { $0 &+ $1.updates },
+                  privacy: s.ledger, unreleasedSlates: s.batch.slates)
         }
     }
 
@@ -197,6 +243,13 @@ public final class CoordinatorLearner: Sendable {
         let d = s.dimension
         var model = s.segments[p.segment] ?? SegmentModel(dimension: d, prior: Double(s.options.priorStrength))
         guard p.z.count % d == 0 else { return }
+        if s.options.isPrivate {
+            PrivateLearning.collect(&s.batch, p, model: model, options: s.options, agents: s.agents.count)
+            if s.batch.slates >= s.options.releaseSlates { PrivateLearning.release(&s) }
+            s.closed &+= 1
+            appendToLog(&s, id, p)
+            return
+        }
         // Learnt as the mode that served it: the regression learns from any slate; the policy's
         // correction needs the probabilities and candidates its own slates keep.
         p.z.withUnsafeBufferPointer { z in
@@ -212,11 +265,17 @@ public final class CoordinatorLearner: Sendable {
             }
         }
         s.segments[p.segment] = model
+        if p.mode != .off { s.plainSlates &+= 1 }
         let nA = s.agents.count
         if p.shares.count == p.items.count * nA {
             for slot in p.items.indices { for a in 0..<nA { s.credits[a] += p.rewards[slot] * Double(p.shares[slot * nA + a]) } }
         }
         s.closed &+= 1
+        appendToLog(&s, id, p)
+    }
+
+    /// Appends a closed slate's rows to the log ring.
+    private static func appendToLog(_ s: inout State, _ id: Int64, _ p: Pending) {
         let capacity = s.options.logCapacity
         guard capacity > 0 else { return }
         for (slot, item) in p.items.enumerated() {
@@ -237,7 +296,7 @@ extension CoordinatorLearner {
     /// slates and the log are the host's to read before saving (`closeAll`, `readLog`): not saved.
     func encode(into w: inout ByteWriter) {
         let s = state.withLock { $0 }
-        w.write(UInt32(1)) // section version
+        w.write(UInt32(2)) // section version
         w.write(s.options.mode.rawValue); w.write(s.options.exploration); w.write(s.options.learningRate)
         w.write(s.options.priorStrength); w.write(UInt64(s.options.logCapacity)); w.write(s.options.seed)
         w.write(UInt32(s.agents.count)); for a in s.agents { w.write(a) }
@@ -248,14 +307,20 @@ extension CoordinatorLearner {
             let m = s.segments[k]!
             w.write(Int64(k)); w.write(m.updates); w.write(m.baseline)
             w.writeArray(m.inverse); w.writeArray(m.b); w.writeArray(m.policy)
+            w.write(m.noiseVariance); w.write(m.noiseShift) // version 2
         }
         w.write(s.closed); w.write(s.late)
+        // Version 2: private learning.
+        w.write(s.options.noiseMultiplier); w.write(s.options.clipNorm); w.write(s.options.delta); w.write(UInt64(s.options.releaseSlates))
+        s.ledger.encode(into: &w)
+        w.writeArray(s.privateRows.map(Int64.init))
+        w.write(s.plainSlates)
     }
 
     /// Reads what `encode` wrote, checking every count and value.
     func decode(from r: inout ByteReader) throws(ChorusError) {
         let version = try r.read(UInt32.self)
-        guard version == 1 else { throw .unsupportedVersion("learning section version \(version) is not supported (this library reads 1)") }
+        guard version == 1 || version == 2 else { throw .unsupportedVersion("learning section version \(version) is not supported (this library reads 1 and 2)") }
         var o = LearningOptions()
         let raw = try r.read(Int32.self)
         guard let mode = LearningOptions.Mode(rawValue: raw) else { throw .format("learning mode \(raw) is unknown") }
@@ -265,7 +330,6 @@ extension CoordinatorLearner {
         guard capacity <= UInt64(LearningOptions.maxLogCapacity) else { throw .format("learning log capacity \(capacity) is implausible") }
         o.logCapacity = Int(capacity)
         o.seed = try r.read(UInt64.self)
-        try o.validate()
         let agentCount = try r.read(UInt32.self)
         guard agentCount <= 64 else { throw .format("learning section names \(agentCount) agents") }
         var agents: [String] = []
@@ -287,15 +351,39 @@ extension CoordinatorLearner {
             guard inverse.count == d * d, b.count == d, policy.count == d else {
                 throw .format("learning segment \(key) has the wrong shape for \(agents.count) agents")
             }
+            let noiseVariance = version >= 2 ? try r.readDouble() : 0, noiseShift = version >= 2 ? try r.readDouble() : 0
             guard baseline.isFinite, (inverse + b + policy).allSatisfy(\.isFinite) else { throw .format("learning segment \(key) holds a non-finite value") }
+            guard noiseVariance.isFinite, noiseVariance >= 0, noiseShift.isFinite, noiseShift >= 0 else {
+                throw .format("learning segment \(key) holds an invalid noise variance or shift")
+            }
             guard segments[Int(key)] == nil else { throw .format("learning segment \(key) appears twice") }
-            segments[Int(key)] = SegmentModel(dimension: d, inverse: inverse, b: b, policy: policy, baseline: baseline, updates: updates)
+            segments[Int(key)] = SegmentModel(dimension: d, inverse: inverse, b: b, policy: policy, baseline: baseline, updates: updates,
+                                              noiseVariance: noiseVariance, noiseShift: noiseShift)
         }
         let closed = try r.read(UInt64.self), late = try r.read(UInt64.self)
+        var ledger = PrivacyLedger(), privateRows: [Int] = [], plainSlates: UInt64 = 0
+        if version >= 2 {
+            o.noiseMultiplier = try r.readDouble(); o.clipNorm = try r.readDouble(); o.delta = try r.readDouble()
+            let release = try r.read(UInt64.self)
+            guard release <= UInt64(LearningOptions.maxReleaseSlates) else { throw .format("learning release size \(release) is implausible") }
+            o.releaseSlates = Int(release)
+            ledger = try PrivacyLedger.decode(&r)
+            let rows = try r.readArray(Int64.self, maxCount: 1 << 20)
+            // Boundaries of ranges of log rows: non-negative and not decreasing.
+            guard rows.allSatisfy({ $0 >= 0 && $0 <= Int64(Int32.max) * 1024 }), zip(rows, rows.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+                throw .format("learning section's private feedback rows are not ordered boundaries")
+            }
+            privateRows = rows.map { Int($0) }
+            plainSlates = try r.read(UInt64.self)
+        } else {
+            plainSlates = closed // version 1 had no private learning
+        }
+        try o.validate()
         let resolved = o.resolved
         state.withLock { s in
             s = State()
             s.options = resolved; s.agents = agents; s.credits = credits; s.segments = segments; s.closed = closed; s.late = late
+            s.ledger = ledger; s.privateRows = privateRows; s.plainSlates = plainSlates
         }
     }
 }

@@ -52,7 +52,9 @@ public final class Engine: Sendable {
             $0.generation = hasModel ? 1 : 0
             $0.interactionsWithheld = contents.interactionsWithheld
         }
-        // The overlay is derived from the data: rebuilt from the feedback rows the model has not seen.
+        // The overlay is derived from the data: rebuilt from the feedback rows the model has not seen
+        // (those received while learning was private reach only their users' overlays).
+        online.setPrivateRows(learner.privateRows)
         let foldIn = Self.foldIn(for: contents.model)
         online.restore(generation: hasModel ? 1 : 0, model: contents.model, foldIn: foldIn, log: contents.data.log,
                        record: contents.data.feedback)?.run(into: online)
@@ -396,10 +398,19 @@ public final class Engine: Sendable {
     /// off (the fitted coordinator alone), LinUCB, linear Thompson sampling, or a policy trained by
     /// policy gradient. Statistics learned so far are kept across modes; a fit keeps them when its
     /// model has the same agents.
+    ///
+    /// Private learning (`clipNorm` > 0, `PrivateLearning`) applies to the feedback recorded after
+    /// the call (events recorded while it runs may be learned either way): the learner learns in
+    /// clipped, noisy releases, and the overlay's shared statistics no longer learn from feedback.
     /// - Throws: `.invalidArgument` naming the option.
     public func setLearning(_ options: LearningOptions) throws(ChorusError) {
-        try learner.configure(options)
+        let rows = state.withLock { $0.data.log.count }
+        online.setPrivateRows(try learner.configure(options, logRows: rows))
     }
+
+    /// The privacy spent by learning from feedback (`PrivateLearning`): ε at δ over the learner's
+    /// private releases; infinite once a slate was learned from without privacy.
+    public var learningPrivacySpent: CoordinatorLearner.PrivacySpent { learner.privacySpent }
 
     /// Closes every open slate (their rewards so far become final and are learned from and logged).
     public func closeSlates() { learner.closeAll() }

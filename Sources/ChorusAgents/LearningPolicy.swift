@@ -39,9 +39,24 @@ public struct LearningOptions: Sendable, Equatable {
     public var priorStrength: Float = 0
     /// Served-slate rows kept for the host to read (`SlateLog`). 0 = default.
     public var logCapacity: Int = 0
-    /// Seeds the sampling (Thompson, policy) with the request id.
+    /// Seeds the sampling (Thompson, policy) with the request id, and the privacy noise.
     public var seed: UInt64 = 42
+    /// Differential privacy of what the learner learns from feedback (`PrivateLearning`): closed
+    /// slates are learned in releases of `releaseSlates`, each user's part of a release clipped to
+    /// L2 norm `clipNorm` (C) and N(0, σ²C²) added to every coordinate, σ = `noiseMultiplier`.
+    /// 0 = no noise; needs `clipNorm` > 0. Either > 0 makes learning private (also the overlay:
+    /// `OnlineState`'s shared statistics stop learning from feedback).
+    public var noiseMultiplier: Double = 0
+    /// C; 0 = no clipping.
+    public var clipNorm: Double = 0
+    /// δ of the ε the accountant reports; 0 = default 1e-5.
+    public var delta: Double = 0
+    /// Closed slates per private release; 0 = default 1,000.
+    public var releaseSlates: Int = 0
     public init(mode: Mode = .off) { self.mode = mode }
+
+    /// Whether learning from feedback is private (clipped, with or without noise).
+    public var isPrivate: Bool { noiseMultiplier > 0 || clipNorm > 0 }
 
     /// Chosen on a validation replay (bench/online/README.md: ml-100k, fit on the first 30% by time,
     /// the next 20% streamed; seed 1): the bandits' hit@10 was flat in exploration from 0.01 to 0.3
@@ -53,6 +68,9 @@ public struct LearningOptions: Sendable, Equatable {
     public static let defaultPriorStrength: Float = 10
     public static let defaultLogCapacity = 100_000
     public static let maxLogCapacity = 100_000_000
+    public static let defaultDelta = 1e-5
+    public static let defaultReleaseSlates = 1_000
+    public static let maxReleaseSlates = 10_000_000
 
     /// The options with every 0 replaced by its default.
     public var resolved: LearningOptions {
@@ -61,6 +79,8 @@ public struct LearningOptions: Sendable, Equatable {
         if o.learningRate == 0 { o.learningRate = Self.defaultLearningRate }
         if o.priorStrength == 0 { o.priorStrength = Self.defaultPriorStrength }
         if o.logCapacity == 0 { o.logCapacity = Self.defaultLogCapacity }
+        if o.delta == 0 { o.delta = Self.defaultDelta }
+        if o.releaseSlates == 0 { o.releaseSlates = Self.defaultReleaseSlates }
         return o
     }
 
@@ -77,6 +97,19 @@ public struct LearningOptions: Sendable, Equatable {
         }
         guard logCapacity >= 0, logCapacity <= Self.maxLogCapacity else {
             throw .invalidArgument("log_capacity must be in 0...\(Self.maxLogCapacity), got \(logCapacity)")
+        }
+        guard noiseMultiplier.isFinite, noiseMultiplier >= 0, noiseMultiplier <= 1e6 else {
+            throw .invalidArgument("noise_multiplier must be finite and in [0, 1e6], got \(noiseMultiplier)")
+        }
+        guard clipNorm.isFinite, clipNorm >= 0, clipNorm <= 1e12 else {
+            throw .invalidArgument("clip_norm must be finite and in [0, 1e12], got \(clipNorm)")
+        }
+        guard delta.isFinite, delta >= 0, delta < 1 else { throw .invalidArgument("delta must be 0 (default) or in (0, 1), got \(delta)") }
+        guard releaseSlates >= 0, releaseSlates <= Self.maxReleaseSlates else {
+            throw .invalidArgument("release_slates must be in 0...\(Self.maxReleaseSlates), got \(releaseSlates)")
+        }
+        if noiseMultiplier > 0, clipNorm == 0 {
+            throw .invalidArgument("noise_multiplier \(noiseMultiplier) needs clip_norm > 0: the noise is scaled to the clipped contribution of one user")
         }
     }
 }
@@ -101,6 +134,10 @@ struct SegmentModel: Sendable, Equatable {
     var baseline: Double = 0
     /// Rewards learned from (served items with their outcome).
     var updates: UInt64 = 0
+    /// Private releases (`PrivateLearning`): the variance of the noise added to each coordinate so
+    /// far (Σ σ²C²), and the ridge shift added to A's diagonal (and toward θ₀ in b) to match it.
+    var noiseVariance: Double = 0
+    var noiseShift: Double = 0
 
     init(dimension d: Int, prior lambda: Double) {
         dimension = d
@@ -112,9 +149,10 @@ struct SegmentModel: Sendable, Equatable {
         policy[0] = 1
     }
 
-    init(dimension: Int, inverse: [Double], b: [Double], policy: [Double], baseline: Double, updates: UInt64) {
+    init(dimension: Int, inverse: [Double], b: [Double], policy: [Double], baseline: Double, updates: UInt64,
+         noiseVariance: Double = 0, noiseShift: Double = 0) {
         self.dimension = dimension; self.inverse = inverse; self.b = b; self.policy = policy
-        self.baseline = baseline; self.updates = updates
+        self.baseline = baseline; self.updates = updates; self.noiseVariance = noiseVariance; self.noiseShift = noiseShift
     }
 
     /// The bandit's mean weights θ = A⁻¹b.
@@ -263,8 +301,19 @@ extension SegmentModel {
     ///   - z: the kept candidates' features (`count` rows); `served[i]` the row of slate item i.
     mutating func reinforce(z: UnsafePointer<Float>, count: Int, served: [Int], logged: [Double], rewards: [Double],
                             tau: Double, rate: Double, clip: Double = 10) {
+        guard let step = reinforceStep(z: z, count: count, served: served, logged: logged, rewards: rewards, tau: tau, clip: clip) else { return }
+        for i in 0..<dimension { policy[i] += rate * step[i] }
+        for r in rewards { baseline += 0.01 * (r - baseline) }
+        updates &+= UInt64(served.count)
+    }
+
+    /// The REINFORCE step of one closed slate (before the step size), its norm clipped at 1 so one
+    /// slate moves the policy by at most the step size whatever the rewards' scale (the host's) and
+    /// the temperature; nil for a slate that cannot be learned from.
+    func reinforceStep(z: UnsafePointer<Float>, count: Int, served: [Int], logged: [Double], rewards: [Double],
+                       tau: Double, clip: Double = 10) -> [Double]? {
         let d = dimension, k = served.count
-        guard count > 0, k > 0, logged.count == k, rewards.count == k, served.allSatisfy({ $0 >= 0 && $0 < count }) else { return }
+        guard count > 0, k > 0, logged.count == k, rewards.count == k, served.allSatisfy({ $0 >= 0 && $0 < count }) else { return nil }
         let pi = LearnedRanking.softmax(weights: policy, tau: tau, z, dimension: d, count: count)
         var expected = [Double](repeating: 0, count: d)
         for j in 0..<count { for i in 0..<d { expected[i] += pi[j] * Double(z[j * d + i]) } }
@@ -275,12 +324,9 @@ extension SegmentModel {
             let scale = ratio * topK * (rewards[s] - baseline) / tau
             for i in 0..<d { step[i] += scale * (Double(z[row * d + i]) - expected[i]) }
         }
-        // A bounded step: the gradient's norm is clipped at 1, so one slate moves the policy by at most
-        // the step size whatever the rewards' scale (the host's) and the temperature.
         let norm = step.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        let shrink = norm > 1 ? 1 / norm : 1
-        if norm.isFinite { for i in 0..<d { policy[i] += rate * shrink * step[i] } }
-        for r in rewards { baseline += 0.01 * (r - baseline) }
-        updates &+= UInt64(k)
+        guard norm.isFinite else { return nil }
+        if norm > 1 { for i in 0..<d { step[i] /= norm } }
+        return step
     }
 }

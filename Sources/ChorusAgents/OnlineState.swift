@@ -71,7 +71,30 @@ public final class OnlineState: Sendable {
         /// Transitions between the model's items in the stream (the session agent's table learns no
         /// new pairs before the next fit).
         var transitions = Transitions()
+        /// Log rows of feedback received while learning was private (`PrivateRows`).
+        var privateRows = PrivateRows()
     }
+
+    /// The log rows of feedback received while the engine learned privately from feedback
+    /// (`LearningOptions.isPrivate`): their events reach only their own user's overlay (consumed
+    /// items, history, negatives, the user's fold-in, which serves that user alone), never the
+    /// statistics every user's requests read (popularity, transitions, new items and their
+    /// co-occurrences and placement). Boundaries start, end, start ...; an odd count leaves the last
+    /// range open.
+    struct PrivateRows: Sendable {
+        var bounds: [Int] = []
+        /// Whether `row` lies in a range: an odd number of boundaries at or below it.
+        func contains(_ row: Int) -> Bool {
+            guard !bounds.isEmpty else { return false }
+            var lo = 0, hi = bounds.count
+            while lo < hi { let mid = (lo + hi) / 2; if bounds[mid] <= row { lo = mid + 1 } else { hi = mid } }
+            return lo % 2 == 1
+        }
+    }
+
+    /// Sets the private rows (the learner's, after a change of its options or a load). Events
+    /// recorded before keep the effect they had; a rebuild (a publication, a load) applies the rows.
+    func setPrivateRows(_ bounds: [Int]) { storage.withLock { $0.privateRows = PrivateRows(bounds: bounds) } }
 
     /// Next-item transitions between model items seen since the model: from item j to item l, Σ 1/d
     /// over the events l that came d = 1 ... `window` events after j in a user's online events (the
@@ -302,7 +325,7 @@ public final class OnlineState: Sendable {
         storage.withLock { s -> FoldWork? in
             guard generation > s.generation else { return nil }
             let old = s.shards
-            s = Storage(generation: generation, model: model, foldIn: foldIn, baseRows: model?.trainedRows ?? 0)
+            s = Storage(generation: generation, model: model, foldIn: foldIn, baseRows: model?.trainedRows ?? 0, privateRows: s.privateRows)
             Self.resetPopularity(&s)
             // The events the new model has not seen, applied again in log order (popularity, new
             // items, the users' overlays), and the negatives as they were.
@@ -327,7 +350,7 @@ public final class OnlineState: Sendable {
     /// seen (`rows`, with their log columns) and the recorded negatives.
     func restore(generation: UInt64, model: FittedModel?, foldIn: FoldIn?, log: InteractionLog, record: FeedbackRecord) -> FoldWork? {
         storage.withLock { s -> FoldWork? in
-            s = Storage(generation: generation, model: model, foldIn: foldIn, baseRows: model?.trainedRows ?? 0)
+            s = Storage(generation: generation, model: model, foldIn: foldIn, baseRows: model?.trainedRows ?? 0, privateRows: s.privateRows)
             Self.resetPopularity(&s)
             for (u, items) in record.negatives { s.shards[Self.shard(u)][u, default: UserOverlay()].negatives = items }
             let rows = record.rows(from: s.baseRows)
@@ -421,14 +444,17 @@ public final class OnlineState: Sendable {
             guard row >= s.baseRows else { continue }
             let (u, i) = (users[j], items[j])
             let sh = shard(u)
-            if s.model != nil, trackNewItems(&s, user: u, item: i, weight: weights[j]) { newItems.insert(i) }
-            trackTransitions(&s, user: u, item: i)
-            if s.newItems.index[i] != nil { newItemUsers[i, default: []].insert(u) }
+            let shared = !s.privateRows.contains(row)
+            if shared {
+                if s.model != nil, trackNewItems(&s, user: u, item: i, weight: weights[j]) { newItems.insert(i) }
+                trackTransitions(&s, user: u, item: i)
+                if s.newItems.index[i] != nil { newItemUsers[i, default: []].insert(u) }
+            }
             s.shards[sh][u, default: UserOverlay()].events.append(Event(row: row, item: i, weight: weights[j]))
             if s.shards[sh][u]!.items.insert(i).inserted, s.newItems.index[i] != nil { s.shards[sh][u]!.newItems.append(i) }
             s.shards[sh][u]!.negatives[i] = nil
             if touched.insert(u).inserted { s.shards[sh][u]!.version &+= 1 }
-            bumpPopularity(&s, item: i, weight: weights[j])
+            if shared { bumpPopularity(&s, item: i, weight: weights[j]) }
         }
         for e in negatives {
             // Saturated, as the feedback record's (FeedbackRecord.apply): a sum past Float's range stays finite.

@@ -37,55 +37,6 @@ public struct MergeParameters: Sendable, Equatable {
     var isPrivate: Bool { noiseMultiplier > 0 || clipNorm > 0 }
 }
 
-/// The privacy accountant of a model built by merges: one Gaussian mechanism per merge round (the
-/// noisy sum of clipped per-user contributions, sensitivity C, noise σC), composed in Rényi
-/// differential privacy. A Gaussian mechanism with noise multiplier σ is (α, α/(2σ²))-RDP at every
-/// order α > 1 (Mironov 2017, Cor. 3); RDP composes by adding; (α, ρ)-RDP gives (ρ + log(1/δ)/(α − 1), δ)-DP
-/// (Prop. 3), minimised over a grid of orders. A round without noise makes ε infinite.
-public struct PrivacyLedger: Sendable, Equatable {
-    /// σ of each round, oldest first (0: a round without noise).
-    public var noiseMultipliers: [Double] = []
-    /// The δ asked for by the latest merge.
-    public var delta: Double = 1e-5
-
-    public init(noiseMultipliers: [Double] = [], delta: Double = 1e-5) { self.noiseMultipliers = noiseMultipliers; self.delta = delta }
-
-    public var rounds: Int { noiseMultipliers.count }
-
-    /// The orders of the grid: 1.1 ... 11 by 0.1, 12 ... 64, 128, 256, 512, 1024 (as TF Privacy's).
-    static let orders: [Double] = (1...100).map { 1 + Double($0) / 10 } + (12...64).map(Double.init) + [128, 256, 512, 1024]
-
-    /// The composed RDP ε at order α: Σ_rounds α / (2σ²).
-    public func rdp(order alpha: Double) -> Double {
-        noiseMultipliers.reduce(0) { $0 + ($1 > 0 ? alpha / (2 * $1 * $1) : .infinity) }
-    }
-
-    /// ε at `delta` (the ledger's δ by default): min over the orders of rdp(α) + log(1/δ)/(α − 1).
-    /// 0 for a ledger with no round; infinite when a round had no noise.
-    public func epsilon(delta: Double? = nil) -> Double {
-        guard !noiseMultipliers.isEmpty else { return 0 }
-        let d = delta ?? self.delta
-        return Self.orders.map { rdp(order: $0) + log(1 / d) / ($0 - 1) }.min() ?? .infinity
-    }
-
-    func encode(into w: inout ByteWriter) {
-        w.write(UInt32(1))
-        w.write(delta)
-        w.writeArray(noiseMultipliers)
-    }
-
-    static func decode(_ r: inout ByteReader) throws(ChorusError) -> PrivacyLedger {
-        let version = try r.read(UInt32.self)
-        guard version == 1 else { throw .unsupportedVersion("privacy ledger version \(version) is not supported (this library reads 1)") }
-        let delta = try r.readDouble()
-        let sigmas = try r.readArray(Double.self, maxCount: 1 << 20)
-        guard delta.isFinite, delta > 0, delta < 1, sigmas.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
-            throw .format("privacy ledger holds an invalid delta or noise multiplier")
-        }
-        return PrivacyLedger(noiseMultipliers: sigmas, delta: delta)
-    }
-}
-
 /// The merge of shard models into one (federated averaging, articles 002 and 003): shards are
 /// engines fitted on disjoint sets of users; the merged engine holds the union of their users and
 /// items and serves like any other.
@@ -177,7 +128,7 @@ enum ShardMerge {
         var ledger = shards.compactMap(\.model.privacy).max { $0.rounds < $1.rounds }
         if ledger != nil || mp.isPrivate {
             var l = ledger ?? PrivacyLedger()
-            l.noiseMultipliers.append(mp.noiseMultiplier)
+            l.record(noiseMultiplier: mp.noiseMultiplier)
             l.delta = mp.delta
             ledger = l
             Log.emit(.info, "merge: privacy round \(l.rounds), noise multiplier \(mp.noiseMultiplier), clip \(mp.clipNorm): epsilon \(l.epsilon()) at delta \(l.delta)")
@@ -329,12 +280,6 @@ enum ShardMerge {
         return max(0, 1 - (f > 2 ? f - 2 : f) * noise * noise / norm2)
     }
 
-    /// Adds N(0, std²) to every value.
-    static func addNoise(_ sums: inout [Double], std: Double, rng: inout SeededRandom) {
-        guard std > 0 else { return }
-        for j in sums.indices { sums[j] += std * Double(rng.nextGaussian()) }
-    }
-
     private static func mergeFactors(_ parts: [FactorAgent], shards: [Shard], userMaps: [[Int32]], itemMaps: [[Int32]], data: TrainingData,
                                      parameters p: FitParameters, merge mp: MergeParameters, threads: Int,
                                      rng: inout SeededRandom) throws(ChorusError) -> FactorAgent {
@@ -346,7 +291,7 @@ enum ShardMerge {
                        sums: &sums, weights: &weights)
         }
         let noise = mp.noiseMultiplier * mp.clipNorm
-        addNoise(&sums, std: noise, rng: &rng)
+        PrivateRelease.addNoise(&sums, std: noise, rng: &rng)
         let items = try FloatMatrix(rows: nI, cols: f)
         for i in 0..<nI where weights[i] > 0 {
             let d = max(1, weights[i]) / jamesSteinFactor(sums[(i * f)..<(i * f + f)], noise: noise), r = items.row(i)

@@ -36,8 +36,8 @@ enum ReplayMode: String, CaseIterable {
         var requestIds = false
     }
 
-    /// `learning`: the learning modes' knobs (exploration, prior strength, learning rate; 0 = the library's defaults).
-    func plan(engine: Engine?, learning: (Float, Float, Float) = (0, 0, 0), seed: UInt64 = 42) throws(ChorusError) -> Plan {
+    /// `learning`: the learning modes' knobs (its mode is this mode's; 0 = the library's defaults).
+    func plan(engine: Engine?, learning: LearningOptions = LearningOptions(), seed: UInt64 = 42) throws(ChorusError) -> Plan {
         var p = Plan()
         switch self {
         case .frozen: p.feeds = false
@@ -46,8 +46,8 @@ enum ReplayMode: String, CaseIterable {
         case .popularity: p.options.agent = "popularity"
         case .random: p.usesEngine = false; p.feeds = false
         case .linucb, .thompson, .policy:
-            var o = LearningOptions(mode: self == .linucb ? .linUCB : self == .thompson ? .thompson : .policyGradient)
-            (o.exploration, o.priorStrength, o.learningRate) = learning
+            var o = learning
+            o.mode = self == .linucb ? .linUCB : self == .thompson ? .thompson : .policyGradient
             o.seed = seed
             o.logCapacity = 1
             try engine?.setLearning(o)
@@ -109,6 +109,8 @@ struct ReplayResult {
     var windowHits: [Int], windowScored: [Int]
     var serveSeconds = 0.0, feedSeconds = 0.0, refitSeconds = 0.0, exportSeconds = 0.0
     var exported = 0
+    /// What the learner's private releases spent (learning modes with privacy).
+    var privacy: CoordinatorLearner.PrivacySpent? = nil
 
     init(mode: ReplayMode, windows: Int) {
         self.mode = mode
@@ -124,7 +126,7 @@ enum Replay {
     /// Replays the stream under `mode`. `fitted` gives a fresh engine fitted on the training part
     /// (nil for the random mode); `export`: write each scored event's candidates (online mode).
     static func run(_ mode: ReplayMode, stream: ReplayStream, k: Int, seed: UInt64, parameters: FitParameters, refitEvery: Double,
-                    minRating: Float = 4, learning: (Float, Float, Float) = (0, 0, 0),
+                    minRating: Float = 4, learning: LearningOptions = LearningOptions(),
                     fitted: () throws(ChorusError) -> Engine, export: CandidateWriter?, progress: FitProgress?) throws(ChorusError) -> ReplayResult {
         var result = ReplayResult(mode: mode, windows: stream.windows.count)
         let engine: Engine? = mode == .random ? nil : try fitted()
@@ -189,6 +191,7 @@ enum Replay {
             progress?.report(mode.rawValue, Double(p + 1) / Double(stream.count))
         }
         progress?.finish()
+        if plan.requestIds, learning.isPrivate, let engine { result.privacy = engine.learningPrivacySpent }
         return result
     }
 

@@ -71,6 +71,28 @@ struct ReplayCommand: ParsableCommand {
             transform: Parse.float(0...1e3))
     var learningRate: Float = 0
 
+    @Option(name: .customLong("clip-norm"), parsing: .unconditional,
+            help: ArgumentHelp("Private learning from feedback (learning modes): each user's part of a release clipped to this L2 norm "
+                               + "(default 0: not private).", valueName: "c"),
+            transform: Parse.double(0...1e12))
+    var clipNorm: Double = 0
+
+    @Option(name: .customLong("noise-multiplier"), parsing: .unconditional,
+            help: ArgumentHelp("Private learning: the noise multiplier sigma (needs --clip-norm; default 0).", valueName: "s"),
+            transform: Parse.double(0...1e6))
+    var noiseMultiplier: Double = 0
+
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Private learning: the epsilon to spend over the replay (at delta 1e-5): sets the noise multiplier "
+                               + "from the releases the stream makes (needs --clip-norm; overrides --noise-multiplier).", valueName: "e"),
+            transform: Parse.double(0...1e6, lowerOpen: true))
+    var epsilon: Double? = nil
+
+    @Option(name: .customLong("release-slates"), parsing: .unconditional,
+            help: ArgumentHelp("Private learning: closed slates per release (default 0: the library's default, 1000).", valueName: "n"),
+            transform: Parse.int(0...10_000_000))
+    var releaseSlates: Int = 0
+
     @Option(name: .customLong("refit-every"), parsing: .unconditional,
             help: ArgumentHelp("The refit mode fits again after every such share of the stream, in (0, 1] (default 0.1).", valueName: "f"),
             transform: Parse.double(0...1, lowerOpen: true))
@@ -184,11 +206,27 @@ struct ReplayCommand: ParsableCommand {
                 print("Fit       " + FitOptions.describe(EngineConfig(), parameters) + "; \(TextFormat.seconds(fitSeconds))")
                 print("          agents \(agentNames.joined(separator: ", ")); coordinator: \(coordinator)")
             }
+            var learning = LearningOptions()
+            (learning.exploration, learning.priorStrength, learning.learningRate) = (exploration, priorStrength, learningRate)
+            (learning.clipNorm, learning.noiseMultiplier, learning.releaseSlates) = (clipNorm, noiseMultiplier, releaseSlates)
+            if let epsilon {
+                guard clipNorm > 0 else { throw ChorusError.invalidArgument("--epsilon needs --clip-norm > 0") }
+                // One slate per scored event; a release per `releaseSlates` closed slates.
+                let slates = stream.target.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+                let per = releaseSlates > 0 ? releaseSlates : LearningOptions.defaultReleaseSlates
+                let rounds = max(1, slates / per)
+                guard let sigma = PrivacyLedger.noiseMultiplier(epsilon: epsilon, rounds: rounds, delta: LearningOptions.defaultDelta) else {
+                    throw ChorusError.invalidArgument("no noise multiplier spends epsilon \(epsilon) over \(rounds) releases")
+                }
+                learning.noiseMultiplier = sigma
+                print("Privacy   epsilon \(epsilon) at delta \(LearningOptions.defaultDelta) over \(rounds) releases of \(per) slates: "
+                      + "noise multiplier \(TextFormat.fixed(sigma, 3)), clip \(clipNorm)")
+            }
             var results: [ReplayResult] = []
             for mode in modes {
                 let export = mode == .online ? try exportCandidates.map { (p) throws(ChorusError) in try CandidateWriter(path: p, k: k) } : nil
                 let r = try Replay.run(mode, stream: stream, k: k, seed: seed, parameters: parameters, refitEvery: refitEvery,
-                                       minRating: minRating, learning: (exploration, priorStrength, learningRate),
+                                       minRating: minRating, learning: learning,
                                        fitted: { () throws(ChorusError) -> Engine in try Engine.load(path: snapshotPath ?? "") },
                                        export: export, progress: progress)
                 try export?.close()
@@ -196,6 +234,7 @@ struct ReplayCommand: ParsableCommand {
             }
             print("")
             print(Self.table(results, k: k), terminator: "")
+            for r in results { if let l = r.privacy { print("\(r.mode.rawValue): epsilon \(TextFormat.fixed(l.epsilon, 3)) at delta \(l.delta) over \(l.releases) releases") } }
             print("")
             print(Self.windowTable(results, stream: stream), terminator: "")
             if let path = exportCandidates, let r = results.first(where: { $0.mode == .online }) {
@@ -252,6 +291,7 @@ struct ReplayCommand: ParsableCommand {
             return "{\"mode\": \(q(r.mode.rawValue)), \"hit_rate\": \(number(r.hitRate)), \"hits\": \(r.hits), \"scored\": \(r.scored), "
                 + "\"fed\": \(r.fed), \"refits\": \(r.refits), \"serve_seconds\": \(number(r.serveSeconds)), \"feed_seconds\": \(number(r.feedSeconds)), "
                 + "\"refit_seconds\": \(number(r.refitSeconds)), \"export_seconds\": \(number(r.exportSeconds)), \"exported\": \(r.exported), "
+                + (r.privacy.map { "\"privacy\": {\"epsilon\": \(number($0.epsilon)), \"delta\": \($0.delta), \"releases\": \($0.releases)}, " } ?? "")
                 + "\"windows\": [" + w.joined(separator: ", ") + "]}"
         }
         let c = self
@@ -259,6 +299,7 @@ struct ReplayCommand: ParsableCommand {
             + "\"seed\": \(p.seed), \"k\": \(c.k), \"min_rating\": \(c.minRating), \"train_fraction\": \(c.trainFraction), "
             + "\"train_events\": \(stream.trainCount), \"stream_events\": \(stream.events.count - stream.trainCount), \"replayed_events\": \(stream.count), "
             + "\"limit\": \(c.limit.map(String.init) ?? "null"), \"refit_every\": \(c.refitEvery), \"exploration\": \(c.exploration), \"prior_strength\": \(c.priorStrength), \"learning_rate\": \(c.learningRate), "
+            + "\"clip_norm\": \(c.clipNorm), \"noise_multiplier\": \(c.noiseMultiplier), \"epsilon\": \(c.epsilon.map { "\($0)" } ?? "null"), \"release_slates\": \(c.releaseSlates), "
             + "\"fit\": {\"factors\": \(p.factors), \"iterations\": \(p.iterations), \"regularization\": \(p.regularization), \"alpha\": \(p.alpha), "
             + "\"threads\": \(p.threads), \"bpr_epochs\": \(p.bprEpochs), \"agents\": [" + agents.map(q).joined(separator: ", ") + "], "
             + "\"coordinator\": \(q(coordinator)), \"seconds\": \(number(fitSeconds))}, "

@@ -141,7 +141,15 @@ extension EngineHarnesses {
         if input.below(8) == 0 { p.struct_size = UInt32(input.below(64)) }
         if input.below(4) == 0 { p.reserved = input.integer(UInt32.self) }
         p.seed = UInt64(input.byte())
+        // Private learning: any clip and noise (NaN, huge, negative), small releases so they happen.
+        if input.below(4) == 0 {
+            p.clip_norm = Double(input.float()); p.noise_multiplier = input.bool() ? Double(input.float()) : 0
+            if input.below(4) == 0 { p.delta = Double(input.float()) }
+            p.release_slates = input.below(8) == 0 ? input.integer(UInt64.self) : UInt64(input.below(4))
+        }
         _ = input.below(8) == 0 ? chorus_engine_set_learning(e, nil) : chorus_engine_set_learning(e, &p)
+        var eps = 0.0, delta = 0.0, releases: UInt64 = 0
+        _ = chorus_engine_learning_privacy_spent(e, &eps, &delta, &releases)
         let flags: UInt32 = input.below(8) == 0 ? input.integer(UInt32.self) : UInt32(input.below(4))
         let capacity = input.below(16)
         var rows = [chorus_slate_row](repeating: chorus_slate_row(), count: max(1, capacity))

@@ -227,7 +227,7 @@ import Testing
             return try PrivacyLedger.decode(&r)
         }
         #expect(try decode(bytes()) == PrivacyLedger(noiseMultipliers: [1, 2], delta: 1e-5))
-        #expect(throws: ChorusError.self) { try decode(bytes(version: 2)) }
+        #expect(throws: ChorusError.self) { try decode(bytes(version: 3)) }
         #expect(throws: ChorusError.self) { try decode(bytes(delta: .nan)) }
         #expect(throws: ChorusError.self) { try decode(bytes(delta: 0)) }
         #expect(throws: ChorusError.self) { try decode(bytes(sigmas: [1, -1])) }
@@ -270,7 +270,7 @@ import Testing
     @Test func noiseHasTheAskedScale() {
         var rng = SeededRandom(seed: 7)
         var v = [Double](repeating: 3, count: 20_000)
-        ShardMerge.addNoise(&v, std: 0.8, rng: &rng)
+        PrivateRelease.addNoise(&v, std: 0.8, rng: &rng)
         let mean = v.reduce(0, +) / Double(v.count)
         let sd = (v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(v.count - 1)).squareRoot()
         // Standard errors: mean 0.8/sqrt(20000) = 0.0057, sd 0.8/sqrt(40000) = 0.004.

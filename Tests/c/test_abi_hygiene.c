@@ -143,6 +143,8 @@ static void test_init_functions(void) {
     CHECK_INIT_WRITES(chorus_kg_metrics, chorus_kg_metrics_init, sizeof(chorus_kg_metrics));
     /* Grown since 0.1.0: the function of the old name still writes the 0.1.0 layout. */
     CHECK_INIT_WRITES(chorus_explanation, (chorus_explanation_init), offsetof(chorus_explanation, sentence));
+    /* Grown (privacy) within 0.3.0: the function writes the layout before the privacy fields. */
+    CHECK_INIT_WRITES(chorus_learning_params, (chorus_learning_params_init), offsetof(chorus_learning_params, noise_multiplier));
     group_end();
 }
 

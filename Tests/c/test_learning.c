@@ -1,8 +1,10 @@
 /*
  * test_learning.c — the learning coordinator from C (chorus_learning_params, chorus_engine_set_learning,
- * chorus_recommend_params.request_ids, chorus_engine_slate_log): argument validation, slates opened
- * under request ids and rewarded by feedback, the log's rows and flags, and the learner's statistics
- * surviving save and load. Uses its own engine, built from the synthetic clusters.
+ * chorus_recommend_params.request_ids, chorus_engine_slate_log, chorus_engine_learning_privacy_spent):
+ * argument validation, slates opened under request ids and rewarded by feedback, the log's rows and
+ * flags, private learning (its params, the epsilon spent, feedback kept from the shared statistics),
+ * and the learner's statistics surviving save and load. Uses its own engine, built from the
+ * synthetic clusters.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -46,9 +48,11 @@ static void test_learning_params(void) {
     EXPECT(chorus_learning_params_init(&p), CHORUS_OK);
     CHECK(p.struct_size == sizeof p && p.mode == CHORUS_LEARNING_OFF && p.exploration == 0.0f);
     CHECK(p.learning_rate == 0.0f && p.prior_strength == 0.0f && p.reserved == 0 && p.log_capacity == 0 && p.seed == 42);
+    CHECK(p.noise_multiplier == 0.0 && p.clip_norm == 0.0 && p.delta == 0.0 && p.release_slates == 0);
     memset(&p, 0xAB, sizeof p);
     EXPECT((chorus_learning_params_init)(&p), CHORUS_OK);
-    CHECK(p.struct_size == sizeof p && p.mode == CHORUS_LEARNING_OFF);
+    /* The function itself writes the layout before the privacy fields (a caller of that layout). */
+    CHECK(p.struct_size == offsetof(chorus_learning_params, noise_multiplier) && p.mode == CHORUS_LEARNING_OFF);
     EXPECT(chorus_learning_params_init_sized(&p, 4), CHORUS_ERR_INVALID_ARGUMENT);
     EXPECT(chorus_learning_params_init_sized(&p, 12), CHORUS_ERR_INVALID_ARGUMENT); /* not a multiple of 8 */
     EXPECT(chorus_learning_params_init_sized(&p, sizeof p + 8), CHORUS_ERR_INVALID_ARGUMENT);
@@ -94,6 +98,44 @@ static void test_learning_validation(chorus_engine *e) {
     chorus_learning_params_init(&p);
     p.struct_size = 3;
     EXPECT(chorus_engine_set_learning(e, &p), CHORUS_ERR_INVALID_ARGUMENT);
+    /* Privacy: noise needs a clip; every value finite and in range. */
+    {
+        static const double bad_clip[3] = {NAN, -1.0, INFINITY};
+        chorus_learning_params_init(&p);
+        p.mode = CHORUS_LEARNING_LINUCB;
+        p.noise_multiplier = 1.0;
+        EXPECT(chorus_engine_set_learning(e, &p), CHORUS_ERR_INVALID_ARGUMENT);
+        for (int i = 0; i < 3; i++) {
+            p.noise_multiplier = 0.0;
+            p.clip_norm = bad_clip[i];
+            EXPECT(chorus_engine_set_learning(e, &p), CHORUS_ERR_INVALID_ARGUMENT);
+        }
+        p.clip_norm = 1.0;
+        p.noise_multiplier = NAN;
+        EXPECT(chorus_engine_set_learning(e, &p), CHORUS_ERR_INVALID_ARGUMENT);
+        p.noise_multiplier = 1.0;
+        p.delta = 1.0;
+        EXPECT(chorus_engine_set_learning(e, &p), CHORUS_ERR_INVALID_ARGUMENT);
+        p.delta = -1e-5;
+        EXPECT(chorus_engine_set_learning(e, &p), CHORUS_ERR_INVALID_ARGUMENT);
+        p.delta = 0.0;
+        p.release_slates = UINT64_MAX;
+        EXPECT(chorus_engine_set_learning(e, &p), CHORUS_ERR_INVALID_ARGUMENT);
+        /* A caller of the layout before the privacy fields: they take their defaults (not private). */
+        p.release_slates = 0;
+        p.struct_size = (uint32_t)offsetof(chorus_learning_params, noise_multiplier);
+        EXPECT(chorus_engine_set_learning(e, &p), CHORUS_OK);
+    }
+    {
+        double eps = -1, delta = -1;
+        uint64_t releases = 99;
+        EXPECT(chorus_engine_learning_privacy_spent(NULL, &eps, &delta, &releases), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_learning_privacy_spent(e, NULL, &delta, &releases), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_learning_privacy_spent(e, &eps, NULL, &releases), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_learning_privacy_spent(e, &eps, &delta, NULL), CHORUS_ERR_INVALID_ARGUMENT);
+        EXPECT(chorus_engine_learning_privacy_spent(e, &eps, &delta, &releases), CHORUS_OK);
+        CHECK_MSG(eps == 0.0 && releases == 0, "nothing learned yet: nothing spent");
+    }
     EXPECT(chorus_engine_set_learning(e, NULL), CHORUS_OK); /* NULL = off */
 
     /* request_ids: CHORUS_NO_REQUEST is refused (it names no request). */
@@ -162,6 +204,72 @@ static void test_learning_slates(chorus_engine *e) {
     group_end();
 }
 
+/* Private learning end to end: a release per slate at sigma 1 spends one Gaussian round's epsilon;
+ * a brand-new item many users buy is not served to a cold user (popularity does not learn from
+ * private feedback) though it is without privacy; the spent epsilon and the private feedback rows
+ * survive save and load. */
+static void test_learning_privacy(void) {
+    chorus_engine *plain = fitted(), *priv = fitted(), *loaded = NULL;
+    chorus_learning_params p;
+    chorus_recommend_params pop;
+    int64_t users[30], items[30], cold = 987654321, ids[LK], got[10];
+    int32_t buy[30], skip = CHORUS_EVENT_SKIP;
+    float scores[10];
+    double eps = 0, delta = 0;
+    uint64_t releases = 0;
+    char path[4096];
+    int in_plain = 0, in_priv = 0, in_loaded = 0;
+    group_begin("learning: privacy");
+    CHECK(plain != NULL && priv != NULL);
+    if (plain == NULL || priv == NULL) goto done;
+    chorus_learning_params_init(&p);
+    p.mode = CHORUS_LEARNING_LINUCB;
+    p.clip_norm = 1.0;
+    p.noise_multiplier = 1.0;
+    p.release_slates = 1;
+    EXPECT(chorus_engine_set_learning(priv, &p), CHORUS_OK);
+    {
+        int64_t u = user_id(0, 3), req = 11;
+        EXPECT(serve(priv, u, req, ids), CHORUS_OK);
+        EXPECT(chorus_engine_feedback(priv, &u, &ids[0], &skip, NULL, NULL, 1, NULL, &req, NULL), CHORUS_OK);
+        EXPECT(chorus_engine_slate_log(priv, CHORUS_SLATE_LOG_CLOSE_OPEN, NULL, 0, &(size_t){0}), CHORUS_OK);
+    }
+    EXPECT(chorus_engine_learning_privacy_spent(priv, &eps, &delta, &releases), CHORUS_OK);
+    /* One round at sigma 1, delta 1e-5: 5.2986 on the accountant's grid of orders. */
+    CHECK_MSG(releases == 1 && delta == 1e-5 && fabs(eps - 5.2986) < 1e-3, "one release at sigma 1 spends epsilon 5.2986");
+    for (int i = 0; i < 30; i++) {
+        users[i] = user_id(i % 2, i / 2);
+        items[i] = 777777;
+        buy[i] = CHORUS_EVENT_PURCHASE;
+    }
+    EXPECT(chorus_engine_feedback(plain, users, items, buy, NULL, NULL, 30, NULL, NULL, NULL), CHORUS_OK);
+    EXPECT(chorus_engine_feedback(priv, users, items, buy, NULL, NULL, 30, NULL, NULL, NULL), CHORUS_OK);
+    chorus_recommend_params_init(&pop);
+    pop.agent = "popularity";
+    EXPECT(chorus_engine_recommend(plain, &cold, 1, 10, &pop, got, scores, 10, NULL, 0, NULL), CHORUS_OK);
+    for (int i = 0; i < 10; i++) in_plain |= got[i] == 777777;
+    EXPECT(chorus_engine_recommend(priv, &cold, 1, 10, &pop, got, scores, 10, NULL, 0, NULL), CHORUS_OK);
+    for (int i = 0; i < 10; i++) in_priv |= got[i] == 777777;
+    CHECK_MSG(in_plain && !in_priv, "shared statistics learn from plain feedback only");
+    path_in_dir(path, sizeof path, "private-learning.chorus");
+    EXPECT(chorus_engine_save(priv, path), CHORUS_OK);
+    EXPECT(chorus_engine_load(path, &loaded), CHORUS_OK);
+    if (loaded != NULL) {
+        double eps2 = 0, delta2 = 0;
+        uint64_t releases2 = 0;
+        EXPECT(chorus_engine_learning_privacy_spent(loaded, &eps2, &delta2, &releases2), CHORUS_OK);
+        CHECK(eps2 == eps && delta2 == delta && releases2 == releases);
+        EXPECT(chorus_engine_recommend(loaded, &cold, 1, 10, &pop, got, scores, 10, NULL, 0, NULL), CHORUS_OK);
+        for (int i = 0; i < 10; i++) in_loaded |= got[i] == 777777;
+        CHECK_MSG(!in_loaded, "the loaded overlay keeps private feedback out of popularity");
+        chorus_engine_free(loaded);
+    }
+done:
+    chorus_engine_free(plain);
+    chorus_engine_free(priv);
+    group_end();
+}
+
 void test_learning(void) {
     chorus_engine *e = fitted();
     test_learning_params();
@@ -171,5 +279,6 @@ void test_learning(void) {
     if (e == NULL) return;
     test_learning_validation(e);
     test_learning_slates(e);
+    test_learning_privacy();
     chorus_engine_free(e);
 }

@@ -273,6 +273,7 @@ CHORUS_SLATE_LOG_DRAIN = 2
 # typedef struct chorus_learning_params {
 #     uint32_t struct_size; int32_t mode; float exploration, learning_rate, prior_strength;
 #     uint32_t reserved; uint64_t log_capacity, seed;
+#     double noise_multiplier, clip_norm, delta; uint64_t release_slates;
 # } chorus_learning_params;
 class chorus_learning_params(Structure):
     _fields_ = [
@@ -284,6 +285,10 @@ class chorus_learning_params(Structure):
         ("reserved", c_uint32),
         ("log_capacity", c_uint64),
         ("seed", c_uint64),
+        ("noise_multiplier", c_double),
+        ("clip_norm", c_double),
+        ("delta", c_double),
+        ("release_slates", c_uint64),
     ]
 
 
@@ -655,6 +660,12 @@ chorus_engine_fit_from.restype = chorus_status
 chorus_engine_privacy_spent = lib.chorus_engine_privacy_spent
 chorus_engine_privacy_spent.argtypes = [chorus_engine_p, POINTER(c_double), POINTER(c_double), POINTER(c_uint32)]
 chorus_engine_privacy_spent.restype = chorus_status
+
+# chorus_status chorus_engine_learning_privacy_spent(const chorus_engine *engine, double *out_epsilon, double *out_delta,
+#                                                    uint64_t *out_releases);
+chorus_engine_learning_privacy_spent = lib.chorus_engine_learning_privacy_spent
+chorus_engine_learning_privacy_spent.argtypes = [chorus_engine_p, POINTER(c_double), POINTER(c_double), POINTER(c_uint64)]
+chorus_engine_learning_privacy_spent.restype = chorus_status
 
 # chorus_status chorus_engine_set_metadata(chorus_engine *engine, const char *key, const void *value, size_t length);
 chorus_engine_set_metadata = lib.chorus_engine_set_metadata

@@ -610,7 +610,9 @@ class Engine(HostIds, NativeObject):
     # -- learning coordinator ------------------------------------------------------------------
 
     def set_learning(self, mode: str = "off", *, exploration: float = 0.0, learning_rate: float = 0.0,
-                     prior_strength: float = 0.0, log_capacity: int = 0, seed: int = 42) -> None:
+                     prior_strength: float = 0.0, log_capacity: int = 0, seed: int = 42,
+                     clip_norm: float = 0.0, noise_multiplier: float = 0.0, delta: float = 0.0,
+                     release_slates: int = 0) -> None:
         """Makes the coordinator keep learning from feedback on what it served.
 
         Serve with ``recommend(..., request_ids=...)`` and send feedback with the same
@@ -627,10 +629,19 @@ class Engine(HostIds, NativeObject):
             learning_rate: the policy's step size (0 = 0.3).
             prior_strength: the bandits' pull toward the fitted coordinator (0 = 10).
             log_capacity: slate-log rows kept (0 = 100,000).
-            seed: seeds the sampling together with each request id.
+            seed: seeds the sampling together with each request id, and the privacy noise.
+            clip_norm: > 0 makes learning from feedback differentially private: closed slates are
+                learned in releases of `release_slates` (0 = 1,000), each user's part of a release
+                clipped to this L2 norm C, with N(0, (noise_multiplier·C)²) added to every released
+                coordinate; :attr:`learning_privacy_spent` reports the ε at `delta` (0 = 1e-5).
+                While private, feedback reaches only its own user's overlay (their consumed items,
+                history and folded-in vector), not the statistics every user's requests read
+                (popularity, session transitions, new items): those learn from it at the next fit.
+            noise_multiplier: σ (needs `clip_norm`).
 
         Raises:
-            InvalidArgument: an unknown mode, a knob that is negative, not finite or too large.
+            InvalidArgument: an unknown mode, a knob that is negative, not finite or too large, noise
+                without a clip.
         """
         handle = self._live()
         modes = {"off": _capi.CHORUS_LEARNING_OFF, "linucb": _capi.CHORUS_LEARNING_LINUCB,
@@ -646,7 +657,21 @@ class Engine(HostIds, NativeObject):
         params.prior_strength = _float(prior_strength, "prior_strength")
         params.log_capacity = _uint(log_capacity, "log_capacity", 2**64 - 1)
         params.seed = _uint(seed, "seed", 2**64 - 1)
+        params.clip_norm = _float(clip_norm, "clip_norm")
+        params.noise_multiplier = _float(noise_multiplier, "noise_multiplier")
+        params.delta = _float(delta, "delta")
+        params.release_slates = _uint(release_slates, "release_slates", 2**64 - 1)
         check(_capi.chorus_engine_set_learning(handle, byref(params)))
+
+    @property
+    def learning_privacy_spent(self) -> "PrivacySpent":
+        """The privacy spent by learning from feedback, as ``PrivacySpent(epsilon, delta, rounds)``
+        (rounds = the learner's private releases): epsilon 0 when nothing was learned, infinite once
+        a slate was learned from without privacy (see :meth:`set_learning`)."""
+        handle = self._live()
+        eps, delta, releases = ctypes.c_double(), ctypes.c_double(), ctypes.c_uint64()
+        check(_capi.chorus_engine_learning_privacy_spent(handle, byref(eps), byref(delta), byref(releases)))
+        return PrivacySpent(float(eps.value), float(delta.value), int(releases.value))
 
     def slate_log(self, *, close_open: bool = False, drain: bool = False) -> Dict[str, np.ndarray]:
         """The learning coordinator's log of closed slates, one row per served item, oldest first.

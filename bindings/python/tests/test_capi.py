@@ -163,7 +163,11 @@ def test_params_init_fill_struct_size():
     assert r.struct_size == ctypes.sizeof(r) and not r.request_ids
     learning = _capi.chorus_learning_params()
     assert _capi.chorus_learning_params_init(ctypes.byref(learning)) == _capi.CHORUS_OK
-    assert learning.struct_size == ctypes.sizeof(learning) and learning.mode == _capi.CHORUS_LEARNING_OFF and learning.seed == 42
+    # chorus_learning_params grew its privacy fields: the function writes the layout before them.
+    assert learning.struct_size == _capi.chorus_learning_params.noise_multiplier.offset
+    assert learning.mode == _capi.CHORUS_LEARNING_OFF and learning.seed == 42
+    assert _capi.chorus_learning_params_init_sized(ctypes.byref(learning), ctypes.sizeof(learning)) == _capi.CHORUS_OK
+    assert learning.struct_size == ctypes.sizeof(learning) and learning.clip_norm == 0 and learning.release_slates == 0
 
 
 def test_null_arguments_are_invalid_argument():

@@ -89,3 +89,49 @@ def test_closed_engine_refuses_learning_calls(data):
         e.set_learning("linucb")
     with pytest.raises(ValueError, match="closed"):
         e.slate_log()
+
+
+def test_private_learning_spends_epsilon_and_keeps_feedback_with_its_user(data, tmp_path):
+    plain, private = build_engine(data), build_engine(data)
+    assert private.learning_privacy_spent.epsilon == 0 and private.learning_privacy_spent.rounds == 0
+    private.set_learning("linucb", clip_norm=1.0, noise_multiplier=1.0, release_slates=1)
+    user = int(USERS_A[2])
+    ids, _ = private.recommend(user, k=3, request_ids=[3])
+    private.feedback(user, int(ids[0]), "skip", request_ids=[3])
+    private.slate_log(close_open=True)
+    spent = private.learning_privacy_spent
+    # One release at sigma 1, delta 1e-5: epsilon 5.2986 (the accountant's grid of orders).
+    assert spent.rounds == 1 and spent.delta == 1e-5 and abs(spent.epsilon - 5.2986) < 1e-3
+    # Thirty users buy a brand-new item: popularity learns it from plain feedback only.
+    buyers = np.concatenate([USERS_A, USERS_B[:10]])
+    for e in (plain, private):
+        e.feedback(buyers, np.full(buyers.size, 777_777), "purchase")
+    cold = 5_555_555
+    assert 777_777 in plain.recommend(cold, k=10, agent="popularity")[0].tolist()
+    assert 777_777 not in private.recommend(cold, k=10, agent="popularity")[0].tolist()
+    # The buyer's own overlay still learns: the item they bought leaves their list.
+    bought = int(private.recommend(user, k=1)[0][0])
+    private.feedback(user, bought, "purchase")
+    assert bought not in private.recommend(user, k=5)[0].tolist()
+    path = tmp_path / "private.chorus"
+    private.save(str(path))
+    loaded = chorus.Engine.load(str(path))
+    assert loaded.learning_privacy_spent == spent
+    assert 777_777 not in loaded.recommend(cold, k=10, agent="popularity")[0].tolist()
+    # Plain learning gives no guarantee.
+    plain.set_learning("linucb")
+    ids, _ = plain.recommend(user, k=3, request_ids=[4])
+    plain.slate_log(close_open=True)
+    assert plain.learning_privacy_spent.epsilon == float("inf")
+    for e in (plain, private, loaded):
+        e.close()
+
+
+def test_bad_privacy_options_are_refused(engine):
+    for bad in [dict(noise_multiplier=1.0), dict(clip_norm=float("nan")), dict(clip_norm=-1.0),
+                dict(clip_norm=1.0, noise_multiplier=float("inf")), dict(clip_norm=1.0, delta=1.0),
+                dict(clip_norm=1.0, release_slates=10**8), dict(clip_norm=1.0, release_slates=-1)]:
+        with pytest.raises(InvalidArgument):
+            engine.set_learning("linucb", **bad)
+    with pytest.raises(TypeError):
+        engine.set_learning("linucb", clip_norm="big")
