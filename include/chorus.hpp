@@ -18,6 +18,9 @@
  *   returned (it never crosses the C library); one thrown by the log callback is dropped.
  * - Thread safety is the C API's (chorus.h): a handle may be shared by threads (by reference) as
  *   the C handle may.
+ * - Every chorus_engine_* function has a method (the _ex calls are the overloads taking
+ *   texts_options / save_options); the options structs stand for the C params structs, whose _init
+ *   the wrapper calls itself.
  *
  * Build: g++ -std=c++17 -Iinclude program.cpp -lchorus.
  */
@@ -288,6 +291,25 @@ struct agent_info {
     float weight;  // in the coordinator's blend; 0 before a fit
 };
 
+/* One row of the learning coordinator's slate log: an item of a closed slate (chorus_slate_row). */
+struct slate_row {
+    int64_t request_id;
+    int64_t user_id;
+    int64_t item_id;
+    int32_t slot;       // 0 = first
+    float propensity;   // P(this item at this slot | request) under the policy that served it
+    float reward;       // the sum of the rewards of the events naming this request and item
+};
+
+/* The privacy spent by the private merges a model descends from (chorus_engine_privacy_spent):
+ * rounds 0 and epsilon infinite when no private merge made it; epsilon infinite after a merge
+ * without noise. */
+struct privacy_spent_result {
+    double epsilon;
+    double delta;
+    uint32_t rounds;
+};
+
 using engine_stats = chorus_engine_stats;
 using kg_metrics = chorus_kg_metrics;
 
@@ -329,6 +351,63 @@ struct recommend_options {
     float diversity = 0;                         // [0, 1]
     std::string scenario;                        // empty = the default scenario
     bool shares = false;                         // fill recommended_item::shares and ::agents
+    /* One per user of recommend(): the id each user's slate is logged under for the learning
+     * coordinator (set_learning; ignored while it is off); any id but CHORUS_NO_REQUEST. Empty =
+     * not logged. similar_items() and explain() ignore it. */
+    std::vector<int64_t> request_ids;
+};
+
+/* The reward of each event type (chorus_feedback_params). Unlike the other options a 0 here is a
+ * reward of 0, not "default": the defaults below are the library's (chorus_feedback_params_init). */
+struct feedback_rewards {
+    float impression = 0;    // counted only
+    float click = 1;
+    float add_to_cart = 2;
+    float purchase = 4;
+    float rating = 1;        // a rating's reward is rating * its value
+    float skip = -0.5f;      // demotes the item for that user
+    float dismiss = -1;      // drops the item from that user's lists
+};
+
+struct feedback_options {
+    std::string scenario;    // the scenario of every event; empty = the default scenario
+    feedback_rewards rewards;
+};
+
+/* The learning coordinator (chorus_learning_params). */
+struct learning_options {
+    int32_t mode = CHORUS_LEARNING_OFF;  // a chorus_learning_mode (int32_t as in the C struct: any value reaches its check)
+    float exploration = 0;           // 0 = default (0.03 for the bandits, 0.1 for the policy)
+    float learning_rate = 0;         // the policy's step size; 0 = default (0.3)
+    float prior_strength = 0;        // the bandits' prior toward the fitted coordinator; 0 = default (10)
+    uint64_t log_capacity = 0;       // slate-log rows kept; 0 = default (100,000)
+    uint64_t seed = 42;              // seeds the sampling with each request id (0 is a seed too)
+};
+
+struct slate_log_options {
+    bool close_open = false;         // CHORUS_SLATE_LOG_CLOSE_OPEN: close every open slate first
+    bool drain = false;              // CHORUS_SLATE_LOG_DRAIN: remove the rows returned from the log
+};
+
+/* Sharded training's merge (chorus_merge_params). */
+struct merge_options {
+    uint32_t threads = 0;
+    double noise_multiplier = 0;     // sigma; 0 = no noise (needs clip_norm > 0)
+    double clip_norm = 0;            // C; 0 = no clipping
+    double delta = 0;                // the delta of the epsilon reported; 0 = default (1e-5)
+    uint64_t seed = 42;              // seeds the noise (0 is a seed too)
+};
+
+struct save_options {
+    bool without_interactions = false;  // CHORUS_SAVE_WITHOUT_INTERACTIONS (see engine::save)
+};
+
+/* set_item_texts / set_user_texts with options (chorus_texts_params). */
+struct texts_options {
+    uint32_t threads = 0;
+    /* Stage "encoding" and the fraction of the texts encoded; return true to cancel
+     * (CHORUS_ERR_CANCELLED; nothing of the call is kept). */
+    std::function<bool(std::string_view stage, double fraction)> progress;
 };
 
 struct encoder_options {
@@ -378,6 +457,64 @@ inline chorus_recommend_params recommend_params(const recommend_options &o) {
     }
     p.diversity = o.diversity;
     p.scenario = optional_c_string(o.scenario, "scenario");
+    if (!o.request_ids.empty()) p.request_ids = o.request_ids.data();
+    return p;
+}
+
+/* The C fit params for `o`; they point into `o` and `relay`, which must outlive their use. */
+inline chorus_fit_params fit_params(const fit_options &o, progress_relay &relay) {
+    chorus_fit_params p;
+    check(chorus_fit_params_init(&p));
+    p.factors = o.factors;
+    p.regularization = o.regularization;
+    p.alpha = o.alpha;
+    p.iterations = o.iterations;
+    p.threads = o.threads;
+    p.seed = o.seed;
+    p.validation_fraction = o.validation_fraction;
+    p.agents = optional_c_string(o.agents, "agents");
+    p.bpr_epochs = o.bpr_epochs;
+    if (o.progress) {
+        p.progress = &progress_relay::call;
+        p.progress_user_data = &relay;
+    }
+    return p;
+}
+
+/* The C learning params for `o` (every field of learning_options is set here, and only here). */
+inline chorus_learning_params learning_params(const learning_options &o) {
+    chorus_learning_params p;
+    check(chorus_learning_params_init(&p));
+    p.mode = o.mode;
+    p.exploration = o.exploration;
+    p.learning_rate = o.learning_rate;
+    p.prior_strength = o.prior_strength;
+    p.log_capacity = o.log_capacity;
+    p.seed = o.seed;
+    return p;
+}
+
+inline chorus_merge_params merge_params(const merge_options &o) {
+    chorus_merge_params p;
+    check(chorus_merge_params_init(&p));
+    p.threads = o.threads;
+    p.noise_multiplier = o.noise_multiplier;
+    p.clip_norm = o.clip_norm;
+    p.delta = o.delta;
+    p.seed = o.seed;
+    return p;
+}
+
+inline chorus_feedback_params feedback_params(const feedback_rewards &r) {
+    chorus_feedback_params p;
+    check(chorus_feedback_params_init(&p));
+    p.impression = r.impression;
+    p.click = r.click;
+    p.add_to_cart = r.add_to_cart;
+    p.purchase = r.purchase;
+    p.rating = r.rating;
+    p.skip = r.skip;
+    p.dismiss = r.dismiss;
     return p;
 }
 
@@ -563,6 +700,30 @@ public:
 
     void save(const std::string &path) const { detail::check(chorus_engine_save(engine_, detail::c_string(path, "path"))); }
 
+    /* save() with options (chorus_engine_save_ex). o.without_interactions keeps the interactions
+     * out of the file: an engine loaded from it serves as before but reports n_interactions 0 and
+     * refuses fit(), fit_from() and merge() (CHORUS_ERR_INVALID_ARGUMENT); it may still be the
+     * `start` of another engine's fit_from(). An engine without a model: CHORUS_ERR_INVALID_ARGUMENT. */
+    void save(const std::string &path, const save_options &o) const {
+        const uint32_t flags = o.without_interactions ? CHORUS_SAVE_WITHOUT_INTERACTIONS : 0u;
+        detail::check(chorus_engine_save_ex(engine_, detail::c_string(path, "path"), flags));
+    }
+
+    /* Engines fitted on disjoint sets of users merged into a new one (federated averaging; see
+     * chorus_engine_merge); the shards are not changed. One shard gives a copy. */
+    static engine merge(array_view<const engine *> shards, const merge_options &o = {}) {
+        std::vector<const chorus_engine *> handles;
+        handles.reserve(shards.size());
+        for (const engine *s : shards) handles.push_back(s ? s->engine_ : nullptr);  // NULL: the library names it
+        return merge_handles(handles, o);
+    }
+    static engine merge(array_view<engine> shards, const merge_options &o = {}) {
+        std::vector<const chorus_engine *> handles;
+        handles.reserve(shards.size());
+        for (const engine &s : shards) handles.push_back(s.engine_);
+        return merge_handles(handles, o);
+    }
+
     /* Appends interactions (user_ids[i], item_ids[i]); weights and timestamps are empty (all 1,
      * all 0) or as long as the ids. */
     void add_interactions(array_view<int64_t> user_ids, array_view<int64_t> item_ids, array_view<float> weights = {},
@@ -593,11 +754,96 @@ public:
         detail::check(chorus_engine_set_item_texts(engine_, item_ids.data(), t.data(), t.size()));
     }
 
+    /* The same with encoder threads and progress (chorus_engine_set_item_texts_ex): a progress
+     * callback returning true, or throwing, cancels and nothing of the call is kept. */
+    void set_item_texts(array_view<int64_t> item_ids, array_view<std::string> texts, const texts_options &o) {
+        set_texts_ex(chorus_engine_set_item_texts_ex, item_ids, texts, o, "item_ids");
+    }
+
     /* User profile texts (an empty text removes one). */
     void set_user_texts(array_view<int64_t> user_ids, array_view<std::string> texts) {
         detail::same_length(user_ids.size(), texts.size(), "user_ids", "texts");
         auto t = detail::c_strings(texts, "texts");
         detail::check(chorus_engine_set_user_texts(engine_, user_ids.data(), t.data(), t.size()));
+    }
+
+    /* The same with options (chorus_engine_set_user_texts_ex). */
+    void set_user_texts(array_view<int64_t> user_ids, array_view<std::string> texts, const texts_options &o) {
+        set_texts_ex(chorus_engine_set_user_texts_ex, user_ids, texts, o, "user_ids");
+    }
+
+    /* Live feedback, seen by the next recommend without a refit (chorus_engine_feedback): event i
+     * is (user_ids[i], item_ids[i], events[i], a chorus_event). values (empty: all 1), timestamps
+     * (empty: the time of the call) and request_ids (empty: none; the id a slate was served under,
+     * recommend_options::request_ids, or CHORUS_NO_REQUEST) are empty or as long as the ids. */
+    void feedback(array_view<int64_t> user_ids, array_view<int64_t> item_ids, array_view<int32_t> events,
+                  array_view<float> values = {}, array_view<int64_t> timestamps = {}, array_view<int64_t> request_ids = {},
+                  const feedback_options &o = {}) {
+        detail::same_length(user_ids.size(), item_ids.size(), "user_ids", "item_ids");
+        detail::same_length(user_ids.size(), events.size(), "user_ids", "events");
+        if (!values.empty()) detail::same_length(user_ids.size(), values.size(), "user_ids", "values");
+        if (!timestamps.empty()) detail::same_length(user_ids.size(), timestamps.size(), "user_ids", "timestamps");
+        if (!request_ids.empty()) detail::same_length(user_ids.size(), request_ids.size(), "user_ids", "request_ids");
+        const chorus_feedback_params p = detail::feedback_params(o.rewards);
+        detail::check(chorus_engine_feedback(engine_, user_ids.data(), item_ids.data(), events.data(),
+                                             values.empty() ? nullptr : values.data(),
+                                             timestamps.empty() ? nullptr : timestamps.data(), user_ids.size(),
+                                             detail::optional_c_string(o.scenario, "scenario"),
+                                             request_ids.empty() ? nullptr : request_ids.data(), &p));
+    }
+
+    /* Sets the learning coordinator's mode and knobs (chorus_engine_set_learning; the default
+     * options turn it off). Serve with recommend_options::request_ids and send feedback naming them. */
+    void set_learning(const learning_options &o = {}) {
+        const chorus_learning_params p = detail::learning_params(o);
+        detail::check(chorus_engine_set_learning(engine_, &p));
+    }
+
+    /* The slate log, oldest row first (chorus_engine_slate_log): every row it holds (with
+     * o.drain, those returned are removed; rows closed during the call may wait for the next). */
+    std::vector<slate_row> slate_log(const slate_log_options &o = {}) {
+        size_t count = 0;
+        detail::check(chorus_engine_slate_log(engine_, o.close_open ? CHORUS_SLATE_LOG_CLOSE_OPEN : 0u, nullptr, 0, &count));
+        std::vector<chorus_slate_row> rows;
+        for (int attempt = 0;; attempt++) {
+            // Room for rows closed meanwhile; never a NULL buffer with a capacity.
+            rows.resize(count + 64);
+            size_t total = 0;
+            detail::check(chorus_engine_slate_log(engine_, o.drain ? CHORUS_SLATE_LOG_DRAIN : 0u, rows.data(), rows.size(), &total));
+            // A drain removed what it returned: take it. Without one, read again if the log outgrew the buffer.
+            if (total <= rows.size() || o.drain || attempt >= 8) {
+                rows.resize(std::min(total, rows.size()));
+                break;
+            }
+            count = total;
+        }
+        std::vector<slate_row> out;
+        out.reserve(rows.size());
+        for (const auto &r : rows) out.push_back(slate_row{r.request_id, r.user_id, r.item_id, r.slot, r.propensity, r.reward});
+        return out;
+    }
+
+    /* Host metadata (chorus_engine_set_metadata): `value`'s bytes (any, NUL included) under `key`;
+     * an empty value removes the key. */
+    void set_metadata(const std::string &key, std::string_view value) {
+        detail::check(chorus_engine_set_metadata(engine_, detail::c_string(key, "key"), value.data(), value.size()));
+    }
+
+    /* The bytes stored under `key` (chorus_engine_metadata); CHORUS_ERR_NOT_FOUND for an absent key. */
+    std::string metadata(const std::string &key) const {
+        const char *k = detail::c_string(key, "key");
+        std::string out(1, '\0');  // never a NULL buffer with a capacity
+        for (int attempt = 0; attempt < 8; attempt++) {
+            size_t length = 0;
+            chorus_status s = chorus_engine_metadata(engine_, k, out.data(), out.size(), &length);
+            if (s == CHORUS_OK) {
+                out.resize(length);
+                return out;
+            }
+            if (s != CHORUS_ERR_BUFFER_TOO_SMALL) detail::check(s);
+            out.resize(length);  // set again in between: size again
+        }
+        throw error(CHORUS_ERR_INTERNAL, "engine::metadata: the value's length kept changing");
     }
 
     /* Facts (item_ids[i], relations[i], entities[i]); returns the facts that were new. */
@@ -623,28 +869,31 @@ public:
     }
 
     void fit(const fit_options &o = {}) {
-        chorus_fit_params p;
-        detail::check(chorus_fit_params_init(&p));
-        p.factors = o.factors;
-        p.regularization = o.regularization;
-        p.alpha = o.alpha;
-        p.iterations = o.iterations;
-        p.threads = o.threads;
-        p.seed = o.seed;
-        p.validation_fraction = o.validation_fraction;
-        p.agents = detail::optional_c_string(o.agents, "agents");
-        p.bpr_epochs = o.bpr_epochs;
         detail::progress_relay relay{&o.progress, nullptr};
-        if (o.progress) {
-            p.progress = &detail::progress_relay::call;
-            p.progress_user_data = &relay;
-        }
+        const chorus_fit_params p = detail::fit_params(o, relay);
         relay.finish(chorus_engine_fit(engine_, &p));
+    }
+
+    /* fit() with ALS and BPR started from `start`'s factors (chorus_engine_fit_from): a round of
+     * sharded training, each shard continuing from the merged engine. `start` may be *this. */
+    void fit_from(const engine &start, const fit_options &o = {}) {
+        detail::progress_relay relay{&o.progress, nullptr};
+        const chorus_fit_params p = detail::fit_params(o, relay);
+        relay.finish(chorus_engine_fit_from(engine_, &p, start.engine_));
+    }
+
+    /* The privacy spent by the private merges the model descends from (CHORUS_ERR_NOT_FITTED
+     * without a model). */
+    privacy_spent_result privacy_spent() const {
+        privacy_spent_result r{0, 0, 0};
+        detail::check(chorus_engine_privacy_spent(engine_, &r.epsilon, &r.delta, &r.rounds));
+        return r;
     }
 
     /* The top k items for each user, one list per user in order (batch-first). With o.shares,
      * each item carries every agent's share of its score, and the list names the agents. */
     std::vector<user_recommendations> recommend(array_view<int64_t> user_ids, size_t k, const recommend_options &o = {}) const {
+        if (!o.request_ids.empty()) detail::same_length(user_ids.size(), o.request_ids.size(), "user_ids", "request_ids");
         const chorus_recommend_params p = detail::recommend_params(o);
         const size_t n = user_ids.size();
         const size_t slots = detail::product(n, k, "user_ids.size() * k");
@@ -778,6 +1027,32 @@ public:
     }
 
 private:
+    using texts_fn = chorus_status (*)(chorus_engine *, const int64_t *, const char *const *, size_t, const chorus_texts_params *);
+
+    void set_texts_ex(texts_fn fn, array_view<int64_t> ids, array_view<std::string> texts, const texts_options &o,
+                      const char *ids_name) {
+        detail::same_length(ids.size(), texts.size(), ids_name, "texts");
+        auto t = detail::c_strings(texts, "texts");
+        chorus_texts_params p;
+        detail::check(chorus_texts_params_init(&p));
+        p.threads = o.threads;
+        detail::progress_relay relay{&o.progress, nullptr};
+        if (o.progress) {
+            p.progress = &detail::progress_relay::call;
+            p.progress_user_data = &relay;
+        }
+        relay.finish(fn(engine_, ids.data(), t.data(), t.size(), &p));
+    }
+
+    static engine merge_handles(const std::vector<const chorus_engine *> &handles, const merge_options &o) {
+        const chorus_merge_params p = detail::merge_params(o);
+        chorus_engine *merged = nullptr;
+        // A non-NULL pointer even for no shards: the library reports n = 0 itself.
+        static const chorus_engine *const none = nullptr;
+        detail::check(chorus_engine_merge(handles.empty() ? &none : handles.data(), handles.size(), &p, &merged));
+        return engine(merged);
+    }
+
     chorus_engine *engine_ = nullptr;
 };
 

@@ -610,6 +610,400 @@ void test_kg() {
     EXPECT_ERROR(CHORUS_ERR_FORMAT, chorus::knowledge_graph::load(path("not-a-graph.chorus")));
 }
 
+
+// Is `item` among the list's items?
+bool lists(const chorus::user_recommendations &r, int64_t item) {
+    for (const auto &x : r.items)
+        if (x.item == item) return true;
+    return false;
+}
+
+chorus::engine fitted_two_clusters() {
+    data_set d = two_clusters();
+    chorus::engine e(hashing());
+    e.add_interactions(d.users, d.items, d.weights, d.timestamps);
+    e.fit(small_fit());
+    return e;
+}
+
+void test_feedback() {
+    group("feedback: what the next recommend serves, rewards, values, errors");
+    // The wrapper's default rewards are the library's.
+    chorus_feedback_params fp;
+    chorus_feedback_params_init(&fp);
+    chorus::feedback_rewards r;
+    CHECK(r.impression == fp.impression && r.click == fp.click && r.add_to_cart == fp.add_to_cart &&
+          r.purchase == fp.purchase && r.rating == fp.rating && r.skip == fp.skip && r.dismiss == fp.dismiss);
+
+    chorus::engine e = fitted_two_clusters();
+    // A purchase of the top item: the next list no longer holds it (consumed like a seen item).
+    int64_t top = e.recommend({1}, 1)[0].items[0].item;
+    CHECK(lists(e.recommend({1}, 5)[0], top));
+    e.feedback({1}, {top}, {CHORUS_EVENT_PURCHASE});
+    CHECK(!lists(e.recommend({1}, 5)[0], top));
+    CHECK(e.stats().n_interactions == two_clusters().users.size() + 1);
+    // A dismissal drops the item without an interaction.
+    int64_t next = e.recommend({2}, 1)[0].items[0].item;
+    e.feedback({2}, {next}, {CHORUS_EVENT_DISMISS});
+    CHECK(!lists(e.recommend({2}, 8)[0], next));
+    // Rewards pass through: a click worth 0 is only counted, the item stays; a default click consumes it.
+    chorus::feedback_options zero_click;
+    zero_click.rewards.click = 0;
+    int64_t third = e.recommend({3}, 1)[0].items[0].item;
+    e.feedback({3}, {third}, {CHORUS_EVENT_CLICK}, {}, {}, {}, zero_click);
+    CHECK(e.recommend({3}, 1)[0].items[0].item == third);
+    // Values pass through: a rating of 0 is a reward of 0 too; a rating of 5 consumes the item.
+    e.feedback({3}, {third}, {CHORUS_EVENT_RATING}, {0.0f}, {1700100000});
+    CHECK(e.recommend({3}, 1)[0].items[0].item == third);
+    e.feedback({3}, {third}, {CHORUS_EVENT_RATING}, {5.0f}, {1700100000});
+    CHECK(!lists(e.recommend({3}, 5)[0], third));
+    // A user unknown to the model is served personally from their first positive events on, in their cluster.
+    CHECK(e.recommend({9001}, 3)[0].cold_fallback);
+    e.feedback({9001, 9001, 9001}, {200, 201, 202}, {CHORUS_EVENT_CLICK, CHORUS_EVENT_PURCHASE, CHORUS_EVENT_CLICK});
+    auto cold = e.recommend({9001}, 3)[0];
+    bool ok = !cold.cold_fallback && cold.items.size() == 3;
+    for (const auto &x : cold.items) ok = ok && x.item >= 203 && x.item < 210;
+    CHECK(ok);
+
+    // Errors: nothing of the batch is recorded.
+    size_t before = e.stats().n_interactions;
+    std::string msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.feedback({4}, {100}, {99}));
+    CHECK(msg == chorus_last_error() && contains(msg, "99"));
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.feedback({4, 5}, {100, 101}, {CHORUS_EVENT_CLICK}));
+    CHECK(contains(msg, "events") && contains(msg, "user_ids"));
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.feedback({4, 5}, {100}, {CHORUS_EVENT_CLICK, CHORUS_EVENT_CLICK}));
+    CHECK(contains(msg, "item_ids"));
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.feedback({4}, {100}, {CHORUS_EVENT_RATING}, {1.0f, 2.0f}));
+    CHECK(contains(msg, "values"));
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.feedback({4}, {100}, {CHORUS_EVENT_CLICK}, {}, {1, 2}));
+    CHECK(contains(msg, "timestamps"));
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.feedback({4}, {100}, {CHORUS_EVENT_CLICK}, {}, {}, {7, 8}));
+    CHECK(contains(msg, "request_ids"));
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.feedback({4}, {100}, {CHORUS_EVENT_RATING}, {-1.0f}));
+    CHECK(msg == chorus_last_error());
+    chorus::feedback_options bad;
+    bad.rewards.purchase = NAN;
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.feedback({4}, {100}, {CHORUS_EVENT_PURCHASE}, {}, {}, {}, bad));
+    CHECK(msg == chorus_last_error());
+    bad = chorus::feedback_options();
+    bad.scenario = "undefined";
+    EXPECT_ERROR(CHORUS_ERR_NOT_FOUND, e.feedback({4}, {100}, {CHORUS_EVENT_CLICK}, {}, {}, {}, bad));
+    bad.scenario = std::string("a\0b", 3);
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.feedback({4}, {100}, {CHORUS_EVENT_CLICK}, {}, {}, {}, bad));
+    CHECK(contains(msg, "scenario") && contains(msg, "NUL"));
+    EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.feedback(std::vector<int64_t>{}, std::vector<int64_t>{}, std::vector<int32_t>{}));
+    CHECK(e.stats().n_interactions == before);
+    // In a defined scenario it is accepted.
+    e.define_scenario("home", "the home feed");
+    bad.scenario = "home";
+    e.feedback({4}, {100}, {CHORUS_EVENT_CLICK}, {}, {}, {}, bad);
+    CHECK(e.stats().n_interactions == before + 1);
+}
+
+void test_learning() {
+    group("learning coordinator: request ids, feedback naming them, the slate log");
+    chorus_learning_params lp;
+    chorus_learning_params_init(&lp);
+    chorus::learning_options defaults;
+    CHECK(defaults.mode == lp.mode && defaults.exploration == lp.exploration && defaults.learning_rate == lp.learning_rate &&
+          defaults.prior_strength == lp.prior_strength && defaults.log_capacity == lp.log_capacity && defaults.seed == lp.seed);
+
+    chorus::engine e = fitted_two_clusters();
+    chorus::learning_options lo;
+    lo.mode = CHORUS_LEARNING_LINUCB;
+    e.set_learning(lo);
+    chorus::recommend_options o;
+    o.request_ids = {1001, 1002};
+    auto served = e.recommend({1, 21}, 3, o);
+    CHECK(served.size() == 2 && served[0].items.size() == 3 && served[1].items.size() == 3);
+    int64_t bought = served[0].items[1].item;  // the second slot of user 1's slate
+    e.feedback({1}, {bought}, {CHORUS_EVENT_PURCHASE}, {}, {}, {1001});
+    CHECK(e.slate_log().empty());  // both slates still open
+    chorus::slate_log_options close;
+    close.close_open = true;
+    std::vector<chorus::slate_row> rows = e.slate_log(close);
+    bool ok = rows.size() == 6;
+    size_t rewarded = 0;
+    for (const auto &row : rows) {
+        const bool first = row.request_id == 1001;
+        ok = ok && (first || row.request_id == 1002) && row.user_id == (first ? 1 : 21) && row.slot >= 0 && row.slot < 3;
+        ok = ok && row.item_id == served[first ? 0 : 1].items[static_cast<size_t>(row.slot)].item;
+        ok = ok && row.propensity == 1.0f;  // LinUCB is deterministic
+        if (first && row.item_id == bought) {
+            rewarded++;
+            ok = ok && row.reward == 4.0f && row.slot == 1;  // a purchase's default reward
+        } else {
+            ok = ok && row.reward == 0.0f;
+        }
+    }
+    CHECK(ok && rewarded == 1);
+    // Reading does not remove; draining does.
+    CHECK(e.slate_log().size() == 6);
+    chorus::slate_log_options drain;
+    drain.drain = true;
+    CHECK(e.slate_log(drain).size() == 6);
+    CHECK(e.slate_log().empty());
+    // Turned off (the default options): request ids are ignored, nothing is logged.
+    e.set_learning();
+    o = chorus::recommend_options();
+    o.request_ids = {2001};
+    e.recommend({1}, 3, o);
+    CHECK(e.slate_log(close).empty());
+
+    // Errors.
+    o.request_ids = {1, 2};
+    std::string msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, (void)e.recommend({1}, 3, o));
+    CHECK(contains(msg, "request_ids"));
+    e.set_learning(lo);
+    o.request_ids = {CHORUS_NO_REQUEST};
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, (void)e.recommend({1}, 3, o));
+    CHECK(msg == chorus_last_error());
+    chorus::learning_options bad;
+    bad.mode = 9;
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.set_learning(bad));
+    CHECK(msg == chorus_last_error() && contains(msg, "mode"));
+    bad = lo;
+    bad.exploration = NAN;
+    EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.set_learning(bad));
+    bad = lo;
+    bad.log_capacity = 1000000000ull;
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.set_learning(bad));
+    CHECK(contains(msg, "log_capacity"));
+    // The policy mode samples: propensities below 1 show up, rewards still reach their row.
+    lo.mode = CHORUS_LEARNING_POLICY;
+    e.set_learning(lo);
+    o.request_ids = {3001};
+    served = e.recommend({5}, 3, o);
+    e.feedback({5}, {served[0].items[0].item}, {CHORUS_EVENT_CLICK}, {}, {}, {3001});
+    rows = e.slate_log(close);
+    ok = rows.size() == 3;
+    for (const auto &row : rows)
+        ok = ok && row.request_id == 3001 && row.propensity > 0 && row.propensity <= 1 &&
+             row.reward == (row.slot == 0 ? 1.0f : 0.0f);
+    CHECK(ok);
+}
+
+// Users `first`..`last` of each cluster (1-20 and 21-40 by offset): a shard of the two-cluster data.
+chorus::engine cluster_shard(int64_t first, int64_t last, uint32_t factors, bool fit = true) {
+    data_set d = two_clusters();
+    data_set s;
+    for (size_t i = 0; i < d.users.size(); i++) {
+        int64_t u = d.users[i], offset = u <= 20 ? u : u - 20;
+        if (offset < first || offset > last) continue;
+        s.users.push_back(u);
+        s.items.push_back(d.items[i]);
+        s.weights.push_back(d.weights[i]);
+        s.timestamps.push_back(d.timestamps[i]);
+    }
+    chorus::engine e(hashing());
+    e.add_interactions(s.users, s.items, s.weights, s.timestamps);
+    if (fit) {
+        chorus::fit_options f = small_fit();
+        f.factors = factors;
+        f.agents = "als,bpr,itemknn,session";
+        f.bpr_epochs = 20;
+        e.fit(f);
+    }
+    return e;
+}
+
+bool serves_in_cluster(const chorus::engine &e, std::vector<int64_t> users) {
+    bool ok = true;
+    for (const auto &list : e.recommend(users, 3)) {
+        ok = ok && list.items.size() == 3 && !list.cold_fallback;
+        for (const auto &x : list.items) ok = ok && in_cluster(list.user, x.item);
+    }
+    return ok;
+}
+
+void test_sharded() {
+    group("sharded training: merge, fit_from, privacy_spent");
+    chorus_merge_params mp;
+    chorus_merge_params_init(&mp);
+    chorus::merge_options defaults;
+    CHECK(defaults.threads == mp.threads && defaults.noise_multiplier == mp.noise_multiplier &&
+          defaults.clip_norm == mp.clip_norm && defaults.seed == mp.seed && defaults.delta == 0 && mp.delta == 1e-5);
+
+    chorus::engine a = cluster_shard(1, 10, 4), b = cluster_shard(11, 20, 4);
+    chorus::engine merged = chorus::engine::merge({&a, &b});
+    CHECK(merged.stats().n_users == 40 && merged.stats().n_items == 20 && merged.stats().fitted == 1);
+    CHECK(serves_in_cluster(merged, {1, 15, 25, 40}));
+    CHECK(a.stats().n_users == 20 && b.stats().n_users == 20);  // the shards are not changed
+    // The overload over a vector of engines (the shards moved in).
+    {
+        std::vector<chorus::engine> shards;
+        shards.push_back(cluster_shard(1, 10, 4));
+        shards.push_back(cluster_shard(11, 20, 4));
+        chorus::engine m2 = chorus::engine::merge(shards);
+        CHECK(m2.stats().n_users == 40 && serves_in_cluster(m2, {2, 39}));
+    }
+    // A merged model saves and loads like any other.
+    merged.save(path("merged.chorus"));
+    CHECK(serves_in_cluster(chorus::engine::load(path("merged.chorus")), {1, 40}));
+    // Non-private: no guarantee.
+    chorus::privacy_spent_result none = merged.privacy_spent();
+    CHECK(none.rounds == 0 && std::isinf(none.epsilon) && none.delta == 0);
+
+    // Bad shards: other factor counts, the same engine twice, a NULL, none, overlapping users, not fitted.
+    chorus::engine wide = cluster_shard(11, 20, 8);
+    std::string msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, chorus::engine::merge({&a, &wide}));
+    CHECK(msg == chorus_last_error() && contains(msg, "factor"));
+    EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, chorus::engine::merge({&a, &a}));
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, chorus::engine::merge({&a, nullptr}));
+    CHECK(contains(msg, "shards[1]"));
+    EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, chorus::engine::merge(std::vector<const chorus::engine *>{}));
+    chorus::engine overlap = cluster_shard(5, 15, 4);
+    EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, chorus::engine::merge({&a, &overlap}));
+    chorus::engine unfitted = cluster_shard(11, 20, 4, false);
+    EXPECT_ERROR(CHORUS_ERR_NOT_FITTED, chorus::engine::merge({&a, &unfitted}));
+    EXPECT_ERROR(CHORUS_ERR_NOT_FITTED, (void)unfitted.privacy_spent());
+    chorus::merge_options bad;
+    bad.noise_multiplier = 1;  // noise without clipping
+    EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, chorus::engine::merge({&a, &b}, bad));
+    bad.clip_norm = 0.5;
+    bad.delta = 2;
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, chorus::engine::merge({&a, &b}, bad));
+    CHECK(contains(msg, "delta"));
+
+    // A private merge: finite epsilon at the delta asked, one round; more noise spends less.
+    chorus::merge_options priv;
+    priv.noise_multiplier = 1.0;
+    priv.clip_norm = 0.5;
+    priv.delta = 1e-6;
+    chorus::engine pm = chorus::engine::merge({&a, &b}, priv);
+    chorus::privacy_spent_result spent = pm.privacy_spent();
+    CHECK(spent.rounds == 1 && std::isfinite(spent.epsilon) && spent.epsilon > 0 && spent.delta == 1e-6);
+    priv.noise_multiplier = 4.0;
+    chorus::privacy_spent_result less = chorus::engine::merge({&a, &b}, priv).privacy_spent();
+    CHECK(less.rounds == 1 && less.epsilon < spent.epsilon);
+    CHECK(!pm.recommend({1}, 3)[0].items.empty());
+
+    // fit_from: a round continuing from the merged model; the start's privacy ledger carries over.
+    chorus::fit_options f = small_fit();
+    f.agents = "als,bpr,itemknn,session";
+    f.bpr_epochs = 20;
+    a.fit_from(pm, f);
+    chorus::privacy_spent_result carried = a.privacy_spent();
+    CHECK(carried.rounds == 1 && carried.epsilon == spent.epsilon);
+    b.fit_from(merged, f);
+    CHECK(serves_in_cluster(a, {1, 30}) && serves_in_cluster(b, {11, 40}));
+    chorus::engine round2 = chorus::engine::merge({&a, &b});
+    CHECK(serves_in_cluster(round2, {1, 15, 25, 40}));
+    CHECK(std::isinf(round2.privacy_spent().epsilon));  // a merge without noise after a private one
+    // The start may be the engine itself; progress and cancel pass through.
+    int calls = 0;
+    f.progress = [&](std::string_view, double) { calls++; return false; };
+    b.fit_from(b, f);
+    CHECK(calls > 0);
+    f.progress = [](std::string_view, double) { return true; };
+    EXPECT_ERROR(CHORUS_ERR_CANCELLED, b.fit_from(merged, f));
+    f.progress = nullptr;
+    f.factors = 8;  // the start's ALS has 4
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, b.fit_from(merged, f));
+    CHECK(msg == chorus_last_error());
+    f.factors = 4;
+    EXPECT_ERROR(CHORUS_ERR_NOT_FITTED, b.fit_from(unfitted, f));
+}
+
+void test_save_without_interactions() {
+    group("save without interactions: serves, refuses fits and merges");
+    chorus::engine e = fitted_two_clusters();
+    chorus::save_options o;
+    o.without_interactions = true;
+    const std::string file = path("no-interactions.chorus");
+    e.save(file, o);
+    chorus::engine loaded = chorus::engine::load(file);
+    CHECK(loaded.stats().n_interactions == 0 && loaded.stats().fitted == 1 && loaded.stats().n_users == 40);
+    auto a = e.recommend({1, 21}, 5), b = loaded.recommend({1, 21}, 5);
+    bool ok = a.size() == b.size();
+    for (size_t u = 0; ok && u < a.size(); u++) {
+        ok = a[u].items.size() == b[u].items.size();
+        for (size_t j = 0; ok && j < a[u].items.size(); j++) ok = a[u].items[j].item == b[u].items[j].item;
+    }
+    CHECK(ok);  // the same lists, seen items still excluded
+    std::string msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, loaded.fit(small_fit()));
+    CHECK(msg == chorus_last_error() && contains(msg, "interactions"));
+    EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, loaded.fit_from(e, small_fit()));
+    chorus::engine other = cluster_shard(1, 10, 4);
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, chorus::engine::merge({&loaded}));
+    CHECK(contains(msg, "interactions"));
+    // It may still be the start of another engine's round.
+    chorus::fit_options f = small_fit();
+    f.agents = "als,bpr,itemknn,session";
+    f.bpr_epochs = 20;
+    other.fit_from(loaded, f);
+    CHECK(other.stats().fitted == 1);
+    // The default options are a plain save; an engine without a model refuses the flag.
+    e.save(path("plain.chorus"), chorus::save_options());
+    CHECK(chorus::engine::load(path("plain.chorus")).stats().n_interactions == e.stats().n_interactions);
+    chorus::engine empty(hashing());
+    empty.add_interactions({1, 2}, {10, 11});
+    EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, empty.save(path("empty.chorus"), o));
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.save(std::string("a\0b", 3), o));
+    CHECK(contains(msg, "path"));
+}
+
+void test_metadata() {
+    group("host metadata");
+    chorus::engine e(hashing());
+    const std::string bytes("id\0map", 6);
+    e.set_metadata("ids", bytes);
+    e.set_metadata("version", "3");
+    CHECK(e.metadata("ids") == bytes && e.metadata("version") == "3");
+    e.set_metadata("version", "a longer value than before");
+    CHECK(e.metadata("version") == "a longer value than before");
+    EXPECT_ERROR(CHORUS_ERR_NOT_FOUND, (void)e.metadata("absent"));
+    e.set_metadata("ids", "");  // removes
+    EXPECT_ERROR(CHORUS_ERR_NOT_FOUND, (void)e.metadata("ids"));
+    std::string msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.set_metadata("", "x"));
+    CHECK(msg == chorus_last_error());
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.set_metadata(std::string("k\0", 2), "x"));
+    CHECK(contains(msg, "key") && contains(msg, "NUL"));
+    e.set_metadata("ids", bytes);
+    e.add_interactions({1, 1, 2, 2}, {10, 11, 10, 12});
+    e.save(path("metadata.chorus"));
+    chorus::engine loaded = chorus::engine::load(path("metadata.chorus"));
+    CHECK(loaded.metadata("ids") == bytes && loaded.metadata("version") == "a longer value than before");
+}
+
+void test_texts_options() {
+    group("set_item_texts / set_user_texts with options: threads, progress, cancel");
+    chorus::engine e(hashing());
+    chorus::texts_options o;
+    o.threads = 1;
+    std::vector<double> fractions;
+    bool encoding = true;
+    o.progress = [&](std::string_view stage, double fraction) {
+        encoding = encoding && stage == "encoding";
+        fractions.push_back(fraction);
+        return false;
+    };
+    e.set_item_texts({1, 2, 3}, {"jazz piano", "metal guitar", "folk song"}, o);
+    CHECK(e.stats().n_item_texts == 3 && encoding && fractions.size() >= 2 && fractions.front() == 0 && fractions.back() == 1.0);
+    fractions.clear();
+    e.set_user_texts({7}, {"likes jazz"}, o);
+    CHECK(e.stats().n_user_texts == 1 && !fractions.empty() && fractions.back() == 1.0);
+    o.progress = [](std::string_view, double) { return true; };
+    EXPECT_ERROR(CHORUS_ERR_CANCELLED, e.set_item_texts({4}, {"new text"}, o));
+    EXPECT_ERROR(CHORUS_ERR_CANCELLED, e.set_user_texts({8}, {"new profile"}, o));
+    CHECK(e.stats().n_item_texts == 3 && e.stats().n_user_texts == 1);  // nothing of the cancelled calls kept
+    o.progress = [](std::string_view, double) -> bool { throw std::logic_error("from the texts callback"); };
+    std::string what;
+    try {
+        e.set_item_texts({4}, {"new text"}, o);
+    } catch (const std::logic_error &x) {
+        what = x.what();
+    }
+    CHECK(what == "from the texts callback" && e.stats().n_item_texts == 3);
+    o.progress = nullptr;
+    std::string msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.set_item_texts({4, 5}, {"one"}, o));
+    CHECK(contains(msg, "item_ids") && contains(msg, "texts"));
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.set_user_texts({9}, {std::string("a\0b", 3)}, o));
+    CHECK(contains(msg, "texts[0]"));
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.set_item_texts({4, 4}, {"a", "b"}, o));
+    CHECK(msg == chorus_last_error());
+}
+
 }  // namespace
 
 int main() {
@@ -630,6 +1024,12 @@ int main() {
     test_move_semantics();
     test_encoder();
     test_kg();
+    test_feedback();
+    test_learning();
+    test_sharded();
+    test_save_without_interactions();
+    test_metadata();
+    test_texts_options();
     std::filesystem::remove_all(g_dir);
     std::printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;
