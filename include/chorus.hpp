@@ -381,7 +381,20 @@ struct learning_options {
     float learning_rate = 0;         // the policy's step size; 0 = default (0.3)
     float prior_strength = 0;        // the bandits' prior toward the fitted coordinator; 0 = default (10)
     uint64_t log_capacity = 0;       // slate-log rows kept; 0 = default (100,000)
-    uint64_t seed = 42;              // seeds the sampling with each request id (0 is a seed too)
+    uint64_t seed = 42;              // seeds the sampling with each request id, and the privacy noise
+    // Private learning from feedback (clip_norm > 0; see chorus_learning_params).
+    double noise_multiplier = 0;     // sigma; needs clip_norm > 0
+    double clip_norm = 0;            // C: each user's part of a release, L2; 0 = not private
+    double delta = 0;                // the delta of the epsilon reported; 0 = default (1e-5)
+    uint64_t release_slates = 0;     // closed slates per release; 0 = default (1,000)
+};
+
+/* The privacy spent by learning from feedback (chorus_engine_learning_privacy_spent): epsilon 0
+ * when nothing was learned, infinite once a slate was learned from without privacy. */
+struct learning_privacy_result {
+    double epsilon;
+    double delta;
+    uint64_t releases;
 };
 
 struct slate_log_options {
@@ -491,6 +504,10 @@ inline chorus_learning_params learning_params(const learning_options &o) {
     p.prior_strength = o.prior_strength;
     p.log_capacity = o.log_capacity;
     p.seed = o.seed;
+    p.noise_multiplier = o.noise_multiplier;
+    p.clip_norm = o.clip_norm;
+    p.delta = o.delta;
+    p.release_slates = o.release_slates;
     return p;
 }
 
@@ -887,6 +904,13 @@ public:
     privacy_spent_result privacy_spent() const {
         privacy_spent_result r{0, 0, 0};
         detail::check(chorus_engine_privacy_spent(engine_, &r.epsilon, &r.delta, &r.rounds));
+        return r;
+    }
+
+    /* The privacy spent by learning from feedback (set_learning with clip_norm > 0). */
+    learning_privacy_result learning_privacy_spent() const {
+        learning_privacy_result r{0, 0, 0};
+        detail::check(chorus_engine_learning_privacy_spent(engine_, &r.epsilon, &r.delta, &r.releases));
         return r;
     }
 

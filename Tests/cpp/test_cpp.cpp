@@ -707,6 +707,8 @@ void test_learning() {
     chorus::learning_options defaults;
     CHECK(defaults.mode == lp.mode && defaults.exploration == lp.exploration && defaults.learning_rate == lp.learning_rate &&
           defaults.prior_strength == lp.prior_strength && defaults.log_capacity == lp.log_capacity && defaults.seed == lp.seed);
+    CHECK(defaults.noise_multiplier == lp.noise_multiplier && defaults.clip_norm == lp.clip_norm && defaults.delta == lp.delta &&
+          defaults.release_slates == lp.release_slates);
 
     chorus::engine e = fitted_two_clusters();
     chorus::learning_options lo;
@@ -769,6 +771,29 @@ void test_learning() {
     bad.log_capacity = 1000000000ull;
     msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.set_learning(bad));
     CHECK(contains(msg, "log_capacity"));
+    bad = lo;
+    bad.noise_multiplier = 1;  // noise without a clip
+    msg = EXPECT_ERROR(CHORUS_ERR_INVALID_ARGUMENT, e.set_learning(bad));
+    CHECK(contains(msg, "clip_norm"));
+    {
+        // Private learning: a release per slate at sigma 1 spends one Gaussian round (5.2986 at 1e-5).
+        chorus::engine p = fitted_two_clusters();
+        CHECK(p.learning_privacy_spent().epsilon == 0 && p.learning_privacy_spent().releases == 0);
+        chorus::learning_options priv = lo;
+        priv.clip_norm = 1;
+        priv.noise_multiplier = 1;
+        priv.release_slates = 1;
+        p.set_learning(priv);
+        chorus::recommend_options po;
+        po.request_ids = {77};
+        auto slate = p.recommend({1}, 3, po);
+        p.feedback({1}, {slate[0].items[0].item}, {CHORUS_EVENT_SKIP}, {}, {}, {77});
+        chorus::slate_log_options closing;
+        closing.close_open = true;
+        CHECK(p.slate_log(closing).size() == 3);
+        chorus::learning_privacy_result spent = p.learning_privacy_spent();
+        CHECK(spent.releases == 1 && spent.delta == 1e-5 && std::fabs(spent.epsilon - 5.2986) < 1e-3);
+    }
     // The policy mode samples: propensities below 1 show up, rewards still reach their row.
     lo.mode = CHORUS_LEARNING_POLICY;
     e.set_learning(lo);
