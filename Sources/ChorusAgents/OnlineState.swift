@@ -54,6 +54,11 @@ public final class OnlineState: Sendable {
     }
     static let shardCount = 64
     @inline(__always) static func shard(_ user: Int64) -> Int { Int((UInt64(bitPattern: user) &* 0x9E37_79B9_7F4A_7C15) >> 58) }
+    /// The new items' pair tables (transitions, co-occurrence) in 1,024 shards by item: an event
+    /// writes up to `pairLimit` rows, and each write after a reader's view copies its shard, so
+    /// shards 16 times smaller than the users' copy 16 times less (ingest, bench/online/ingest.c).
+    static let pairShardCount = 1024
+    @inline(__always) static func pairShard(_ item: Int64) -> Int { Int((UInt64(bitPattern: item) &* 0x9E37_79B9_7F4A_7C15) >> 54) }
 
     private struct Storage {
         /// The publication this state belongs to (0: no model yet) and its model.
@@ -73,6 +78,9 @@ public final class OnlineState: Sendable {
         var transitions = Transitions()
         /// Log rows of feedback received while learning was private (`PrivateRows`).
         var privateRows = PrivateRows()
+        /// Per new item (`newItems` index): its users (id -> summed weight), for its placement.
+        /// Kept out of `NewItems`, which every request's view copies.
+        var newItemUsers: [[Int64: Float]] = []
     }
 
     /// The log rows of feedback received while the engine learned privately from feedback
@@ -119,13 +127,14 @@ public final class OnlineState: Sendable {
         var ids: [Int64] = []
         var index: [Int64: Int32] = [:]
         var weight: [Float] = []
-        /// Per new item: its users (id -> summed weight).
-        var users: [[Int64: Float]] = []
-        /// Previous item id (of the same user) -> new item k -> count, in 64 shards by the previous
+        /// Per new item: how many users it has (the item-kNN normalisation; the users themselves are
+        /// in `Storage.newItemUsers`, which no reader copies).
+        var userCounts: [Int] = []
+        /// Previous item id (of the same user) -> new item k -> count, in 1,024 shards by the previous
         /// item (a write after a reader's copy copies one shard).
-        var transitions = [[Int64: [Int32: Float]]](repeating: [:], count: OnlineState.shardCount)
-        /// Item id -> new item k -> users who had both, in 64 shards by the item.
-        var cooccurrence = [[Int64: [Int32: Float]]](repeating: [:], count: OnlineState.shardCount)
+        var transitions = [[Int64: [Int32: Float]]](repeating: [:], count: OnlineState.pairShardCount)
+        /// Item id -> new item k -> users who had both, in 1,024 shards by the item.
+        var cooccurrence = [[Int64: [Int32: Float]]](repeating: [:], count: OnlineState.pairShardCount)
         /// Per factor agent: each new item's folded-in vector (`FoldIn.foldItem`; empty: not placed),
         /// and per new item how many users it was placed from.
         var folded: [String: [[Float]]] = [:]
@@ -218,18 +227,18 @@ public final class OnlineState: Sendable {
             out["popularity"] = newItems.weight.map { Float(log1p(Double($0))) }
             var session = [Float](repeating: 0, count: n)
             for (age, j) in sequence.suffix(20).reversed().enumerated() {
-                for (k, c) in newItems.transitions[OnlineState.shard(j)][j] ?? [:] { session[Int(k)] += exp2f(-Float(age) / 4) * c }
+                for (k, c) in newItems.transitions[OnlineState.pairShard(j)][j] ?? [:] { session[Int(k)] += exp2f(-Float(age) / 4) * c }
             }
             out["session"] = session
             // Cosine of binary user sets: c(k, j) / sqrt(n_k n_j), n_j from the model's warmth (its
             // users at the fit) for a model item, the online users for a new one.
             var knn = [Float](repeating: 0, count: n)
             for j in items {
-                guard let row = newItems.cooccurrence[OnlineState.shard(j)][j] else { continue }
+                guard let row = newItems.cooccurrence[OnlineState.pairShard(j)][j] else { continue }
                 var nj: Float = 1
                 if let i = model.items.index(of: j) { nj = max(1, Float(expm1(8 * Double(model.itemWarmth[Int(i)])).rounded())) }
-                else if let kj = newItems.index[j] { nj = Float(max(1, newItems.users[Int(kj)].count)) }
-                for (k, c) in row { knn[Int(k)] += c / (Float(max(1, newItems.users[Int(k)].count)) * nj).squareRoot() }
+                else if let kj = newItems.index[j] { nj = Float(max(1, newItems.userCounts[Int(kj)])) }
+                for (k, c) in row { knn[Int(k)] += c / (Float(max(1, newItems.userCounts[Int(k)])) * nj).squareRoot() }
             }
             out["itemknn"] = knn
             return out
@@ -267,7 +276,9 @@ public final class OnlineState: Sendable {
     // MARK: - Writers
 
     /// The users whose vectors to fold in against `model` (from outside the lock), each with its
-    /// version and its online events on the model's items.
+    /// version and its online events on the model's items: every user with events after a
+    /// publication or a load; after feedback only the users of re-placed new items who have no
+    /// vector yet (the others are folded at their next request, `freshFold`).
     struct FoldWork {
         let model: FittedModel
         let generation: UInt64
@@ -275,12 +286,6 @@ public final class OnlineState: Sendable {
         var users: [FoldIn.Input] = []
         /// New items whose users changed: placed after the users are folded in.
         var items: Set<Int64> = []
-        /// Whether `run` folds the users in: a publication or a load does; feedback leaves it to each
-        /// user's next request (`freshFold`), so ingest costs no solve.
-        var foldUsers = true
-        /// Users of new items in this work: folded in even when `foldUsers` is false, since the new
-        /// items are placed from their users' vectors.
-        var itemUsers: Set<Int64> = []
     }
 
     /// Applies a recorded feedback batch whose positive events went to log rows `firstRow...`.
@@ -290,7 +295,6 @@ public final class OnlineState: Sendable {
     func record(_ batch: FeedbackBatch, firstRow: Int) -> FoldWork? {
         let n = batch.users.count
         var work: FoldWork? = nil
-        var latest: [Int64: Int] = [:]  // user -> position in work.users
         var start = 0
         repeat {
             let end = min(start + Self.chunk, n)
@@ -302,14 +306,12 @@ public final class OnlineState: Sendable {
             if let part {
                 if work == nil || work!.generation != part.generation {
                     work = FoldWork(model: part.model, generation: part.generation, foldIn: part.foldIn)
-                    work!.foldUsers = false
-                    latest = [:]
-                }
-                for u in part.users {
-                    if let p = latest[u.id] { work!.users[p] = u } else { latest[u.id] = work!.users.count; work!.users.append(u) }
                 }
                 work!.items.formUnion(part.items)
-                work!.itemUsers.formUnion(part.itemUsers)
+                // A user listed by two chunks: the later input (more events) replaces the earlier.
+                let ids = Set(part.users.map(\.id))
+                work!.users.removeAll { ids.contains($0.id) }
+                work!.users += part.users
             }
             start = end
         } while start < n
@@ -372,7 +374,7 @@ public final class OnlineState: Sendable {
             for id in items {
                 guard let k = s.newItems.index[id] else { continue }
                 var vectors: [String: [([Float], Float)]] = [:]
-                for (u, w) in s.newItems.users[Int(k)] {
+                for (u, w) in s.newItemUsers[Int(k)] {
                     let fold = s.shards[Self.shard(u)][u]?.fold.flatMap { $0.generation == generation ? $0.vectors : nil }
                     let mu = m.users.index(of: u)
                     for b in foldIn.bases {
@@ -381,7 +383,7 @@ public final class OnlineState: Sendable {
                         vectors[b.name, default: []].append((Array(UnsafeBufferPointer(start: b.users.row(Int(mu)), count: b.users.cols)), w))
                     }
                 }
-                out.append(FoldIn.ItemInput(id: id, users: s.newItems.users[Int(k)].count, vectors: vectors,
+                out.append(FoldIn.ItemInput(id: id, users: s.newItemUsers[Int(k)].count, vectors: vectors,
                                             previous: s.newItems.vectors(of: Int(k)), previousUsers: s.newItems.foldedFrom[Int(k)]))
             }
             return out
@@ -438,7 +440,7 @@ public final class OnlineState: Sendable {
 
     private static func insert(_ s: inout Storage, users: [Int64], items: [Int64], weights: [Float], rows: [Int],
                                negatives: [(user: Int64, item: Int64, reward: Float)]) -> FoldWork? {
-        var touched = Set<Int64>(), newItems = Set<Int64>(), newItemUsers: [Int64: Set<Int64>] = [:]
+        var touched = Set<Int64>(), newItems = Set<Int64>()
         for j in users.indices {
             let row = rows[j]
             guard row >= s.baseRows else { continue }
@@ -448,7 +450,6 @@ public final class OnlineState: Sendable {
             if shared {
                 if s.model != nil, trackNewItems(&s, user: u, item: i, weight: weights[j]) { newItems.insert(i) }
                 trackTransitions(&s, user: u, item: i)
-                if s.newItems.index[i] != nil { newItemUsers[i, default: []].insert(u) }
             }
             s.shards[sh][u, default: UserOverlay()].events.append(Event(row: row, item: i, weight: weights[j]))
             if s.shards[sh][u]!.items.insert(i).inserted, s.newItems.index[i] != nil { s.shards[sh][u]!.newItems.append(i) }
@@ -462,14 +463,18 @@ public final class OnlineState: Sendable {
             s.shards[shard(e.user)][e.user, default: UserOverlay()].negatives[e.item] = max(sum, -.greatestFiniteMagnitude)
         }
         guard var work = work(s) else { return nil }
-        for u in touched { if let o = s.shards[shard(u)][u] { work.users.append(foldInput(s, u, o)) } }
         // A new item is placed again when its users have doubled since its last placement (at 1, 2,
-        // 4, 8 ... users): amortised O(log users) placements, not one per event.
+        // 4, 8 ... users): amortised O(log users) placements, not one per event. It is placed from
+        // its users' vectors as they are (a fold-in may predate this batch: folding every user here
+        // cost half of ingest, bench/online/ingest.c), except users with none yet, folded in first.
+        var vectorless = Set<Int64>()
         for i in newItems {
             guard let k = s.newItems.index[i].map(Int.init) else { continue }
-            if s.newItems.users[k].count >= max(1, 2 * s.newItems.foldedFrom[k]) {
-                work.items.insert(i)
-                work.itemUsers.formUnion(newItemUsers[i] ?? [])
+            guard s.newItemUsers[k].count >= max(1, 2 * s.newItems.foldedFrom[k]) else { continue }
+            work.items.insert(i)
+            for u in s.newItemUsers[k].keys where work.model.users.index(of: u) == nil {
+                guard let o = s.shards[shard(u)][u], o.fold?.generation != s.generation, vectorless.insert(u).inserted else { continue }
+                work.users.append(foldInput(s, u, o))
             }
         }
         return work
@@ -552,20 +557,21 @@ public final class OnlineState: Sendable {
                 guard s.newItems.count < Int(Int32.max) - m.itemCount else { return false }
                 k = Int32(s.newItems.count)
                 s.newItems.ids.append(item); s.newItems.index[item] = k!
-                s.newItems.weight.append(0); s.newItems.users.append([:])
+                s.newItems.weight.append(0); s.newItems.userCounts.append(0); s.newItemUsers.append([:])
                 s.newItems.foldedFrom.append(0)
             }
             let kk = Int(k!)
             s.newItems.weight[kk] = min(s.newItems.weight[kk] + weight, .greatestFiniteMagnitude)
-            gained = s.newItems.users[kk][u] == nil
-            s.newItems.users[kk][u, default: 0] += weight
-            if let prev = o?.events.last?.item, prev != item { s.newItems.transitions[shard(prev)][prev, default: [:]][k!, default: 0] += 1 }
+            gained = s.newItemUsers[kk][u] == nil
+            s.newItemUsers[kk][u, default: 0] += weight
+            if gained { s.newItems.userCounts[kk] += 1 }
+            if let prev = o?.events.last?.item, prev != item { s.newItems.transitions[pairShard(prev)][prev, default: [:]][k!, default: 0] += 1 }
         }
         // Co-occurrence, once per (user, item).
         let seenBefore = (o?.items.contains(item) ?? false) || (known.flatMap { i in modelUser.map { sortedContains(m.seen.row(Int($0)).cols, i) } } ?? false)
         guard !seenBefore else { return gained }
         for x in (o?.newItems ?? []).suffix(pairLimit) where x != item {
-            if let kx = s.newItems.index[x] { s.newItems.cooccurrence[shard(item)][item, default: [:]][kx, default: 0] += 1 }
+            if let kx = s.newItems.index[x] { s.newItems.cooccurrence[pairShard(item)][item, default: [:]][kx, default: 0] += 1 }
         }
         if let k {
             var partners = Set<Int64>()
@@ -573,7 +579,7 @@ public final class OnlineState: Sendable {
                 if partners.count >= pairLimit { break }
                 partners.insert(e.item)
             }
-            for j in partners { s.newItems.cooccurrence[shard(j)][j, default: [:]][k, default: 0] += 1 }
+            for j in partners { s.newItems.cooccurrence[pairShard(j)][j, default: [:]][k, default: 0] += 1 }
         }
         return gained
     }
@@ -583,7 +589,7 @@ extension OnlineState.FoldWork {
     /// Folds every user in and stores the vectors (no lock held while solving). A solve that
     /// cannot allocate leaves that user on the model's vector (the events are recorded all the same).
     func run(into state: OnlineState) {
-        for u in users where foldUsers || itemUsers.contains(u.id) {
+        for u in users {
             do {
                 let vectors = try foldIn.fold(model: model, u)
                 if !vectors.isEmpty { state.storeFold(user: u.id, generation: generation, version: u.version, events: u.online.count, vectors: vectors) }

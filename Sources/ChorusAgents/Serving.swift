@@ -138,7 +138,7 @@ extension ServingSnapshot {
         let learningSeed = learner?.options.seed ?? 0
         let modulation = try scenarioModulation(options.scenario)
         // New items' warmth after the model's (log(1 + their online users) / 8).
-        let warmth = newItems.count == 0 ? m.itemWarmth : m.itemWarmth + newItems.users.map { Float(log1p(Double($0.count)) / 8) }
+        let warmth = newItems.count == 0 ? m.itemWarmth : m.itemWarmth + newItems.userCounts.map { Float(log1p(Double($0)) / 8) }
         let context = SendableBox((m, only, blockedItems(allow: options.allow, deny: options.deny, newItems: newItems), options.includeSeen, texts.users,
                                    history, queryVector, self))
         let out = SendableBox((users, outIds, outScores, sharesBuffer?.baseAddress, outFlags, inspect))
