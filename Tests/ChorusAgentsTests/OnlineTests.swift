@@ -115,6 +115,24 @@ import Testing
         }
     }
 
+    /// A new item's session score is on the session agent's scale: transitions c(j, k) / sqrt(n_j
+    /// n_k), n = 1 + the item's users (model item: at the fit plus online events; new item: its
+    /// online users), not the raw count, which outranked every model item.
+    @Test func newItemSessionScoresAreNormalisedLikeTheModels() throws {
+        let e = try fitted()
+        // Three new users go 201 -> 999 (a new item), one of them also 201 -> 998.
+        for u: Int64 in 7_100...7_102 { try e.feedback(users: [u, u], items: [201, 999], events: [.click, .click]) }
+        try e.feedback(users: [7_100, 7_100], items: [201, 998], events: [.click, .click])
+        let view = try e.serving().online
+        let m = try e.serving().model
+        let k999 = Int(try #require(view.newItems.index[999])), k998 = Int(try #require(view.newItems.index[998]))
+        let scores = try #require(view.newItemScores(model: m, sequence: [201], items: [201])["session"])
+        let n201 = view.users(of: 201, model: m)
+        #expect(n201 > 4) // users of 201 at the fit, plus four online events
+        #expect(abs(scores[k999] - 3 / (n201 * 4).squareRoot()) < 1e-6)   // c = 3, n_999 = 1 + 3 users
+        #expect(abs(scores[k998] - 1 / (n201 * 2).squareRoot()) < 1e-6)   // c = 1, n_998 = 1 + 1 user
+    }
+
     @Test func newItemsAreServedByPopularityAndTheHistoryAgents() throws {
         let e = try fitted()
         let buyers = (7_000..<7_030).map { Int64($0) }
