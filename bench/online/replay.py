@@ -8,7 +8,8 @@ and Vowpal Wabbit's conditional contextual bandit on the candidates the online m
                                    [--no-write] [--not-for-the-record] [--render [OUT]]
 
 Per dataset and seed s (1..--seeds): `chorus replay --seed s --export-candidates` runs every mode
-(frozen, online, refit, popularity, random) over the second half of the ratings by time, and writes the
+(frozen, online, refit, popularity, random, and the learning coordinator's linucb, thompson, policy) over
+the second half of the ratings by time, and writes the
 online mode's candidate set for each scored event. Vowpal Wabbit (`bench/online/setup.sh` installs it)
 then replays the same events: at each scored event it fills a slate of k slots from the same
 candidates with the same features (`--ccb_explore_adf`, slot j choosing among the candidates slots
@@ -294,14 +295,18 @@ def render(r):
         ratio = lambda a, b: [x["reported"] / y["reported"] if x["reported"] and y["reported"] else None
                               for x, y in zip(d["modes"].get(a, []), d["modes"].get(b, []))]
         lines = []
-        for a, b in (("online", "frozen"), ("refit", "frozen"), ("online", "refit"), ("online", "vw")):
+        pairs = [("online", "frozen"), ("refit", "frozen")]
+        pairs += [(a, b) for a in ("online", "linucb", "thompson", "policy") for b in ("refit", "vw")]
+        for a, b in pairs:
             if a in d["modes"] and b in d["modes"]:
                 m, sd = mean_sd(ratio(a, b))
                 lines.append(f"{a}/{b} {fmt(m, sd, 2)}x")
-        if "online" in d["modes"] and "refit" in d["modes"]:
-            on = mean_sd([x["serve"] + x["feed"] for x in d["modes"]["online"]])[0]
+        if "refit" in d["modes"]:
             re = mean_sd([x["serve"] + x["feed"] + x["refit"] for x in d["modes"]["refit"]])[0]
-            lines.append(f"compute (serve + feed + refits) refit {re:.1f} s vs online {on:.1f} s: {re / on:.1f}x")
+            for a in ("online", "linucb", "thompson", "policy"):
+                if a in d["modes"]:
+                    on = mean_sd([x["serve"] + x["feed"] for x in d["modes"][a]])[0]
+                    lines.append(f"compute (serve + feed + refits) refit {re:.1f} s vs {a} {on:.1f} s: {re / on:.1f}x")
         L += ["Ratios of hit@%d (per seed, then mean ± sd): " % k + "; ".join(lines) + ".", ""]
         vw0 = next((run["vw"] for run in r["runs"] if run["dataset"] == dataset and run["vw"]), None)
         if vw0:
