@@ -54,9 +54,8 @@ public final class OnlineState: Sendable {
     }
     static let shardCount = 64
     @inline(__always) static func shard(_ user: Int64) -> Int { Int((UInt64(bitPattern: user) &* 0x9E37_79B9_7F4A_7C15) >> 58) }
-    /// The new items' pair tables (transitions, co-occurrence) in 1,024 shards by item: an event
-    /// writes up to `pairLimit` rows, and each write after a reader's view copies its shard, so
-    /// shards 16 times smaller than the users' copy 16 times less (ingest, bench/online/ingest.c).
+    /// The new items' pair tables (`NewItemPairs`) in 1,024 shards by item: smaller dictionaries
+    /// to grow and rehash as an event writes up to `pairLimit` rows.
     static let pairShardCount = 1024
     @inline(__always) static func pairShard(_ item: Int64) -> Int { Int((UInt64(bitPattern: item) &* 0x9E37_79B9_7F4A_7C15) >> 54) }
 
@@ -81,6 +80,8 @@ public final class OnlineState: Sendable {
         /// Per new item (`newItems` index): its users (id -> summed weight), for its placement.
         /// Kept out of `NewItems`, which every request's view copies.
         var newItemUsers: [[Int64: Float]] = []
+        /// The new items' transitions and co-occurrences (out of the view too).
+        var pairs = NewItemPairs()
     }
 
     /// The log rows of feedback received while the engine learned privately from feedback
@@ -119,6 +120,35 @@ public final class OnlineState: Sendable {
         func row(_ j: Int32) -> [Int32: Float]? { shards[Int(UInt32(bitPattern: j) % UInt32(OnlineState.shardCount))][j] }
     }
 
+    /// The new items' pair tables, kept out of the `View` every request copies: a request reads
+    /// only the rows of its user's items (`pairRows`, references to copy-on-write rows taken under
+    /// the lock), so an event's up to `pairLimit` row writes copy a row only while a request holds
+    /// it, instead of a shard after every request (ingest, bench/online/ingest.c).
+    struct NewItemPairs: Sendable {
+        /// Previous item id (of the same user) -> new item k -> count, in shards by the previous item.
+        var transitions = [[Int64: [Int32: Float]]](repeating: [:], count: OnlineState.pairShardCount)
+        /// Item id -> new item k -> users who had both, in shards by the item.
+        var cooccurrence = [[Int64: [Int32: Float]]](repeating: [:], count: OnlineState.pairShardCount)
+    }
+
+    /// The rows of the pair tables one request reads (see `NewItemPairs`).
+    struct PairRows: Sendable {
+        var transitions: [Int64: [Int32: Float]] = [:]
+        var cooccurrence: [Int64: [Int32: Float]] = [:]
+    }
+
+    /// The transitions from `sequence`'s items and the co-occurrences of `items`, when the state
+    /// still belongs to `generation` (else none: a publication started over).
+    func pairRows(generation: UInt64, sequence: [Int64], items: Set<Int64>) -> PairRows {
+        storage.withLock { s in
+            var out = PairRows()
+            guard s.generation == generation else { return out }
+            for j in sequence { if out.transitions[j] == nil, let row = s.pairs.transitions[Self.pairShard(j)][j] { out.transitions[j] = row } }
+            for j in items { if let row = s.pairs.cooccurrence[Self.pairShard(j)][j] { out.cooccurrence[j] = row } }
+            return out
+        }
+    }
+
     /// Items unknown to the model with positive events since it: served as extra columns after the
     /// model's items (index `model.itemCount + k`), by popularity (their summed weight), session
     /// (transitions from the user's previous item to them) and item-kNN (co-occurrence in users'
@@ -130,11 +160,6 @@ public final class OnlineState: Sendable {
         /// Per new item: how many users it has (the item-kNN normalisation; the users themselves are
         /// in `Storage.newItemUsers`, which no reader copies).
         var userCounts: [Int] = []
-        /// Previous item id (of the same user) -> new item k -> count, in 1,024 shards by the previous
-        /// item (a write after a reader's copy copies one shard).
-        var transitions = [[Int64: [Int32: Float]]](repeating: [:], count: OnlineState.pairShardCount)
-        /// Item id -> new item k -> users who had both, in 1,024 shards by the item.
-        var cooccurrence = [[Int64: [Int32: Float]]](repeating: [:], count: OnlineState.pairShardCount)
         /// Per factor agent: each new item's folded-in vector (`FoldIn.foldItem`; empty: not placed),
         /// and per new item how many users it was placed from.
         var folded: [String: [[Float]]] = [:]
@@ -215,10 +240,13 @@ public final class OnlineState: Sendable {
         }
 
         /// The scores of the new items for one request, by agent name (popularity, session, itemknn):
-        /// `sequence` the user's latest items (ids, oldest first), `items` all the user's items (ids).
+        /// `sequence` the user's latest items (ids, oldest first), `items` all the user's items (ids),
+        /// `pairs` their rows of the pair tables (`OnlineState.pairRows`; read after this view, so a
+        /// row may name new items the view does not have yet: those are skipped).
         /// `userVectors`: the user's vector per factor agent; a new item without a vector of that
         /// agent scores NaN there (the ranker gives it the row's minimum).
-        func newItemScores(model: FittedModel, sequence: [Int64], items: Set<Int64>, userVectors: [String: [Float]] = [:]) -> [String: [Float]] {
+        func newItemScores(model: FittedModel, sequence: [Int64], items: Set<Int64>, pairs: PairRows,
+                           userVectors: [String: [Float]] = [:]) -> [String: [Float]] {
             let n = newItems.count
             guard n > 0 else { return [:] }
             var out: [String: [Float]] = [:]
@@ -241,20 +269,22 @@ public final class OnlineState: Sendable {
             // validation replay, 0.040 -> 0.053 on ml-latest-small's, online mode).
             var session = [Float](repeating: 0, count: n)
             for (age, j) in sequence.suffix(20).reversed().enumerated() {
-                guard let row = newItems.transitions[OnlineState.pairShard(j)][j] else { continue }
+                guard let row = pairs.transitions[j] else { continue }
                 let nj = users(of: j, model: model)
-                for (k, c) in row { session[Int(k)] += exp2f(-Float(age) / 4) * c / (nj * Float(1 + newItems.userCounts[Int(k)])).squareRoot() }
+                for (k, c) in row where k >= 0 && Int(k) < n {
+                    session[Int(k)] += exp2f(-Float(age) / 4) * c / (nj * Float(1 + newItems.userCounts[Int(k)])).squareRoot()
+                }
             }
             out["session"] = session
             // Cosine of binary user sets: c(k, j) / sqrt(n_k n_j), n_j from the model's warmth (its
             // users at the fit) for a model item, the online users for a new one.
             var knn = [Float](repeating: 0, count: n)
             for j in items {
-                guard let row = newItems.cooccurrence[OnlineState.pairShard(j)][j] else { continue }
+                guard let row = pairs.cooccurrence[j] else { continue }
                 var nj: Float = 1
                 if let i = model.items.index(of: j) { nj = max(1, Float(expm1(8 * Double(model.itemWarmth[Int(i)])).rounded())) }
                 else if let kj = newItems.index[j] { nj = Float(max(1, newItems.userCounts[Int(kj)])) }
-                for (k, c) in row { knn[Int(k)] += c / (Float(max(1, newItems.userCounts[Int(k)])) * nj).squareRoot() }
+                for (k, c) in row where k >= 0 && Int(k) < n { knn[Int(k)] += c / (Float(max(1, newItems.userCounts[Int(k)])) * nj).squareRoot() }
             }
             out["itemknn"] = knn
             return out
@@ -554,7 +584,10 @@ public final class OnlineState: Sendable {
     /// Pairs a co-occurrence counts per event at most: the user's latest online items. (Pairing with
     /// their model-time items too made both the events of heavy users and every recommend scan rows
     /// as long as the catalogue of new items: 4 ms a request on ml-latest-small's second half.)
-    static let pairLimit = 64
+    /// 16, chosen on the validation replay (fit on the first 30% by time, next 20,000 events, online
+    /// mode): hit@10 at 64 / 16 / 8 was 0.1995 / 0.1996 / 0.1995 on ml-100k and 0.0529 / 0.0528 /
+    /// 0.0519 on ml-latest-small, whose feed took 0.51 / 0.33 / 0.36 s.
+    static let pairLimit = 16
 
     /// Before the user's event on `item` is appended: the new items' weights, users, transitions
     /// (from the user's previous online item) and co-occurrences (a user's first event on an item
@@ -581,13 +614,13 @@ public final class OnlineState: Sendable {
             gained = s.newItemUsers[kk][u] == nil
             s.newItemUsers[kk][u, default: 0] += weight
             if gained { s.newItems.userCounts[kk] += 1 }
-            if let prev = o?.events.last?.item, prev != item { s.newItems.transitions[pairShard(prev)][prev, default: [:]][k!, default: 0] += 1 }
+            if let prev = o?.events.last?.item, prev != item { s.pairs.transitions[pairShard(prev)][prev, default: [:]][k!, default: 0] += 1 }
         }
         // Co-occurrence, once per (user, item).
         let seenBefore = (o?.items.contains(item) ?? false) || (known.flatMap { i in modelUser.map { sortedContains(m.seen.row(Int($0)).cols, i) } } ?? false)
         guard !seenBefore else { return gained }
         for x in (o?.newItems ?? []).suffix(pairLimit) where x != item {
-            if let kx = s.newItems.index[x] { s.newItems.cooccurrence[pairShard(item)][item, default: [:]][kx, default: 0] += 1 }
+            if let kx = s.newItems.index[x] { s.pairs.cooccurrence[pairShard(item)][item, default: [:]][kx, default: 0] += 1 }
         }
         if let k {
             var partners = Set<Int64>()
@@ -595,7 +628,7 @@ public final class OnlineState: Sendable {
                 if partners.count >= pairLimit { break }
                 partners.insert(e.item)
             }
-            for j in partners { s.newItems.cooccurrence[pairShard(j)][j, default: [:]][k, default: 0] += 1 }
+            for j in partners { s.pairs.cooccurrence[pairShard(j)][j, default: [:]][k, default: 0] += 1 }
         }
         return gained
     }

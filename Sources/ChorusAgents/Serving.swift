@@ -207,7 +207,10 @@ extension ServingSnapshot {
                                         vectors[f.name] = Array(UnsafeBufferPointer(start: f.userFactors.row(Int(uid)), count: f.userFactors.cols))
                                     }
                                 }
-                                newScores = snapshot.online.newItemScores(model: m, sequence: (overlay?.sequence ?? []) + options.history, items: mine,
+                                let sequence = (overlay?.sequence ?? []) + options.history
+                                let pairs = snapshot.onlineState?.pairRows(generation: snapshot.online.generation,
+                                                                           sequence: Array(sequence.suffix(20)), items: mine) ?? OnlineState.PairRows()
+                                newScores = snapshot.online.newItemScores(model: m, sequence: sequence, items: mine, pairs: pairs,
                                                                           userVectors: vectors)
                             }
                             if let buffer, requests.count > 1 {

@@ -126,7 +126,9 @@ import Testing
         let view = try e.serving().online
         let m = try e.serving().model
         let k999 = Int(try #require(view.newItems.index[999])), k998 = Int(try #require(view.newItems.index[998]))
-        let scores = try #require(view.newItemScores(model: m, sequence: [201], items: [201])["session"])
+        let pairs = e.online.pairRows(generation: view.generation, sequence: [201], items: [201])
+        let scores = try #require(view.newItemScores(model: m, sequence: [201], items: [201], pairs: pairs)["session"])
+        #expect(e.online.pairRows(generation: view.generation + 1, sequence: [201], items: [201]).transitions.isEmpty)
         let n201 = view.users(of: 201, model: m)
         #expect(n201 > 4) // users of 201 at the fit, plus four online events
         #expect(abs(scores[k999] - 3 / (n201 * 4).squareRoot()) < 1e-6)   // c = 3, n_999 = 1 + 3 users
