@@ -36,16 +36,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+sys.path.insert(0, os.path.dirname(HERE))
 import common  # noqa: E402
+from replay import default_cli, mean_sd  # noqa: E402  (the replay benchmark's, same binary and statistics)
 
 CLIP = {"linucb": 1.0, "policy": 0.01}
-
-
-def default_cli():
-    for p in (os.path.join(common.REPO, ".build", "release", "chorus-cli"), os.path.join(common.REPO, "build", "chorus")):
-        if os.path.isfile(p):
-            return p
-    return os.path.join(common.REPO, ".build", "release", "chorus-cli")
 
 
 def configurations(epsilons):
@@ -118,14 +113,6 @@ def main():
     settings["clips"] = CLIP
     result = {"benchmark": "online-privacy", "settings": settings, "rows": rows, "provenance": prov.finish().as_dict()}
     common.write_results(HERE, result, render, indent=1, json_out=args.json_out, write=not args.no_write)
-
-
-def mean_sd(xs):
-    xs = [x for x in xs if x is not None]
-    if not xs:
-        return None, None
-    m = sum(xs) / len(xs)
-    return m, ((sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else 0.0)
 
 
 def render(r):

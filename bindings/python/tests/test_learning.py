@@ -89,6 +89,8 @@ def test_closed_engine_refuses_learning_calls(data):
         e.set_learning("linucb")
     with pytest.raises(ValueError, match="closed"):
         e.slate_log()
+    with pytest.raises(ValueError, match="closed"):
+        e.learning_privacy_spent
 
 
 def test_private_learning_spends_epsilon_and_keeps_feedback_with_its_user(data, tmp_path):
