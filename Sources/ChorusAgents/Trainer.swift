@@ -304,23 +304,33 @@ struct Trainer {
     }
 
     /// Mean validation NDCG@10 of one popularity agent (the same list for everyone, seen items masked).
+    /// The catalogue is ordered once (score descending, ties by the lower index, as `TopK.select`);
+    /// each user's top 10 is then the first 10 of that order they have not seen: a walk of at most
+    /// 10 + |seen| items instead of a scan of the catalogue per user.
     private func popularityNDCG(_ agent: RecommenderAgent, users: Int, itemCount: Int, threads: Int,
                                 seen: @escaping @Sendable (Int) -> ArraySlice<Int32>,
                                 relevant: @escaping @Sendable (Int) -> [Int32]) throws(ChorusError) -> Double {
         let base = [Float](unsafeUninitializedCapacity: itemCount) { b, n in
             agent.score(AgentRequest(user: nil), into: b); n = itemCount
         }
+        let order = (0..<itemCount).filter { !base[$0].isNaN && base[$0] != -.infinity }
+            .sorted { base[$0] != base[$1] ? base[$0] > base[$1] : $0 < $1 }
         let parts = max(1, min(threads, users / 64 + 1))
         let sums = UnsafeSendableBox([Double](repeating: 0, count: parts))
         defer { sums.free() }
         Parallel.forEachChunk(count: users, threads: parts) { worker, range in
-            var row = base
+            var masked = [Bool](repeating: false, count: itemCount)
+            var top: [Int32] = []
             var total = 0.0
             for u in range {
-                for i in seen(u) { row[Int(i)] = -.infinity }
-                let top = row.withUnsafeBufferPointer { TopK.select($0, k: 10) }
-                for i in seen(u) { row[Int(i)] = base[Int(i)] }
-                total += RankingMetrics.ndcg(top.map(\.index), relevant: Set(relevant(u)), k: 10)
+                for i in seen(u) where i >= 0 && Int(i) < itemCount { masked[Int(i)] = true }
+                top.removeAll(keepingCapacity: true)
+                for i in order where !masked[i] {
+                    top.append(Int32(i))
+                    if top.count == 10 { break }
+                }
+                for i in seen(u) where i >= 0 && Int(i) < itemCount { masked[Int(i)] = false }
+                total += RankingMetrics.ndcg(top, relevant: Set(relevant(u)), k: 10)
             }
             sums.pointer[worker] = total
         }

@@ -92,27 +92,29 @@ public enum BPR {
         // The user of every interaction, to draw positives uniformly over interactions.
         var owner = [Int32](repeating: 0, count: ui.nonZeros)
         for u in 0..<ui.rows { for e in ui.rowStart[u]..<ui.rowStart[u + 1] { owner[e] = Int32(u) } }
-        let step = Step(ui: ui, owner: owner, users: users, items: items, lr: p.learningRate, reg: p.regularization)
+        let owners = owner
         let b = blockCount(users: ui.rows, items: ui.cols)
-        let strata = b > 1 ? Strata(ui, owner: owner, blocks: b) : nil
+        // One block (all edges, all items) when the data is too small to stratify.
+        let strata = b > 1 ? Strata(ui, owner: owner, blocks: b)
+            : Strata(items: [(0..<Int32(ui.cols)).map { $0 }], edges: [(0..<Int32(ui.nonZeros)).map { $0 }])
+        let (lr, reg) = (p.learningRate, p.regularization)
         for epoch in 0..<p.iterations {
-            if let strata {
-                for round in 0..<b {
-                    Parallel.forEach(count: b, threads: min(p.threads, b), grain: 1) { _, w in
-                        let ib = (w + round) % b
-                        let edges = strata.edges[w * b + ib], negatives = strata.items[ib]
-                        if edges.isEmpty { return }
-                        var rng = SeededRandom(seed: p.seed ^ (UInt64(epoch * b + round) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(w + 1) &* 0xD1B5_4A32_D192_ED03))
-                        for _ in 0..<edges.count {
-                            let e = Int(edges[rng.nextInt(below: edges.count)])
-                            step.train(edge: e) { negatives[rng.nextInt(below: negatives.count)] }
-                        }
-                    }
-                }
-            } else {
-                for _ in 0..<ui.nonZeros {
-                    let e = rng.nextInt(below: ui.nonZeros)
-                    step.train(edge: e) { Int32(rng.nextInt(below: ui.cols)) }
+            for round in 0..<b {
+                Parallel.forEach(count: b, threads: min(p.threads, b), grain: 1) { _, w in
+                    let ib = (w + round) % b
+                    let edges = strata.edges[w * b + ib], negatives = strata.items[ib]
+                    if edges.isEmpty { return }
+                    var rng = b > 1 ? SeededRandom(seed: p.seed ^ (UInt64(epoch * b + round) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(w + 1) &* 0xD1B5_4A32_D192_ED03))
+                        : SeededRandom(seed: p.seed ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15))
+                    // The loop itself is C (`Kernels.bprBlock`): it draws a few steps ahead and
+                    // prefetches their rows, since each step waits on three random rows.
+                    edges.withUnsafeBufferPointer { ep in negatives.withUnsafeBufferPointer { np in
+                        owners.withUnsafeBufferPointer { op in ui.rowStart.withUnsafeBufferPointer { rs in ui.colIndex.withUnsafeBufferPointer { ci in
+                            Kernels.bprBlock(edges: ep, negatives: np, owner: op.baseAddress!, rowStart: rs.baseAddress!, colIndex: ci.baseAddress!,
+                                             users: users.base, items: items.base, f: f, learningRate: lr, regularization: reg,
+                                             rng: &rng, steps: edges.count)
+                        } } }
+                    } }
                 }
             }
             if let progress, progress(Double(epoch + 1) / Double(p.iterations)) { throw .cancelled("BPR fit cancelled") }
@@ -126,45 +128,13 @@ public enum BPR {
     /// would hardly have one), and no more blocks than users. Depends on the data only.
     static func blockCount(users: Int, items: Int) -> Int { max(1, min(8, items / 64, users)) }
 
-    /// One stochastic gradient step on (user, positive, negative) triples.
-    struct Step: @unchecked Sendable {
-        let ui: SparseMatrix
-        let owner: [Int32]
-        let users: FloatMatrix, items: FloatMatrix
-        let lr: Float, reg: Float
-
-        /// One step on interaction `edge` against a negative drawn by `draw` (redrawn up to 8 times
-        /// while the user has it; skipped if it is the positive).
-        @inline(__always)
-        func train(edge e: Int, draw: () -> Int32) {
-            let u = Int(owner[e]), i = Int(ui.colIndex[e])
-            let row = ui.colIndex[ui.rowStart[u]..<ui.rowStart[u + 1]]
-            var j = draw()
-            var tries = 0
-            while tries < 8 && BPR.contains(row, j) { j = draw(); tries += 1 }
-            if Int(j) == i { return }
-            let f = users.cols
-            let pu = users.row(u), qi = items.row(i), qj = items.row(Int(j))
-            var x: Float = 0
-            for c in 0..<f { x += pu[c] * (qi[c] - qj[c]) }
-            let z = 1 / (1 + expf(x))  // σ(−x): the gradient of ln σ(x)
-            for c in 0..<(f - 1) {
-                let uc = pu[c], ic = qi[c], jc = qj[c]
-                pu[c] += lr * (z * (ic - jc) - reg * uc)
-                qi[c] += lr * (z * uc - reg * ic)
-                qj[c] += lr * (-z * uc - reg * jc)
-            }
-            // Bias: the user side stays 1.
-            qi[f - 1] += lr * (z - reg * qi[f - 1])
-            qj[f - 1] += lr * (-z - reg * qj[f - 1])
-        }
-    }
-
     /// The blocks of stratified SGD: `items[b]` the items of block b, `edges[ub * t + ib]` the
     /// interactions of user block ub on item block ib.
     struct Strata: Sendable {
         let items: [[Int32]]
         let edges: [[Int32]]
+
+        init(items: [[Int32]], edges: [[Int32]]) { self.items = items; self.edges = edges }
 
         init(_ ui: SparseMatrix, owner: [Int32], blocks t: Int) {
             func deal(_ counts: [Int]) -> [Int] {
@@ -183,16 +153,5 @@ public enum BPR {
             self.items = items
             self.edges = edges
         }
-    }
-
-    /// Binary search in a row's sorted column indices.
-    @inline(__always)
-    static func contains(_ row: ArraySlice<Int32>, _ j: Int32) -> Bool {
-        var lo = row.startIndex, hi = row.endIndex
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if row[mid] < j { lo = mid + 1 } else { hi = mid }
-        }
-        return lo < row.endIndex && row[lo] == j
     }
 }

@@ -126,6 +126,26 @@ public enum Kernels {
         }
     }
 
+    /// `steps` steps of BPR's stochastic gradient ascent over one block of its stratified SGD
+    /// (`ck_bpr_block`): interactions drawn uniformly from `edges` (indices into `colIndex` and
+    /// `owner`), negatives from `negatives`, `rng` continued in place. The caller guarantees the
+    /// indices are in range of the matrices (rows of `f` floats) and that no other thread writes
+    /// the rows this block touches.
+    public static func bprBlock(edges: UnsafeBufferPointer<Int32>, negatives: UnsafeBufferPointer<Int32>, owner: UnsafePointer<Int32>,
+                                rowStart: UnsafePointer<Int>, colIndex: UnsafePointer<Int32>, users: UnsafeMutablePointer<Float>,
+                                items: UnsafeMutablePointer<Float>, f: Int, learningRate: Float, regularization: Float,
+                                rng: inout SeededRandom, steps: Int) {
+        guard let e = edges.baseAddress, let n = negatives.baseAddress, steps > 0 else { return }
+        var w = rng.words
+        withUnsafeMutableBytes(of: &w) { raw in
+            let state = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
+            rowStart.withMemoryRebound(to: Int64.self, capacity: 1) { rs in
+                ck_bpr_block(e, edges.count, n, negatives.count, owner, rs, colIndex, users, items, f, learningRate, regularization, state, steps)
+            }
+        }
+        rng.words = w
+    }
+
     /// Rows per block of the batch scans: a multiple of 4, at least 4.
     static func batchBlockRows(k: Int, elementBytes: Int, blockBytes: Int) -> Int {
         max(4, blockBytes / max(1, k * elementBytes) / 4 * 4)

@@ -30,6 +30,13 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         return result
     }
 
+    /// The generator's four words, read and written by a C kernel that continues this stream
+    /// (`Kernels.bprBlock`: CKernels implements the same xoshiro256** step).
+    public var words: (UInt64, UInt64, UInt64, UInt64) {
+        get { (s0, s1, s2, s3) }
+        set { (s0, s1, s2, s3) = newValue }
+    }
+
     /// Uniform in [0, 1).
     public mutating func nextFloat() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
 

@@ -16,4 +16,29 @@ public enum TemporalHoldOut {
         }
         return held
     }
+
+    /// The same split for dense user indices (0 ..< n, as a fit's log holds them), by a counting
+    /// sort of the rows per user instead of a dictionary of row arrays: the fit's validation split
+    /// of 5M rows took seconds the other way. Falls back to the generic split for a negative index.
+    public static func split(users: [Int32], timestamps: [Int64], fraction: Double, minimumRows: Int = 3) -> [Bool] {
+        precondition(users.count == timestamps.count)
+        guard let top = users.max(), users.allSatisfy({ $0 >= 0 }) else {
+            return split(users: users.map { Int($0) }, timestamps: timestamps, fraction: fraction, minimumRows: minimumRows)
+        }
+        var start = [Int](repeating: 0, count: Int(top) + 2)
+        for u in users { start[Int(u) + 1] += 1 }
+        for u in 0...Int(top) { start[u + 1] += start[u] }
+        var next = start
+        var rows = [Int](repeating: 0, count: users.count)
+        for (row, u) in users.enumerated() { rows[next[Int(u)]] = row; next[Int(u)] += 1 }
+        var held = [Bool](repeating: false, count: users.count)
+        for u in 0...Int(top) {
+            let range = start[u]..<start[u + 1]
+            guard range.count >= max(2, minimumRows) else { continue }
+            rows[range].sort { timestamps[$0] != timestamps[$1] ? timestamps[$0] < timestamps[$1] : $0 < $1 }
+            let n = min(range.count - 1, max(1, Int((Double(range.count) * fraction).rounded())))
+            for r in rows[range].suffix(n) { held[r] = true }
+        }
+        return held
+    }
 }

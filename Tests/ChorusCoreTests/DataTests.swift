@@ -65,4 +65,19 @@ import Testing
         // user 0 (5 rows): hold 2 latest: ts 5 (row 0) and ts 4 (row 4).
         #expect(held == [true, false, false, false, true, false, false, false, true, false])
     }
+
+    @Test func denseHoldOutSplitsLikeTheGenericOne() {
+        // The counting-sort split of dense indices against the dictionary split, with tied timestamps,
+        // users of 1-40 rows and an absent index; then a negative index (the generic fallback).
+        var random = SeededRandom(seed: 7)
+        let users = (0..<3_000).map { _ in Int32(random.next() % 97) }.filter { $0 != 13 }
+        let ts = users.indices.map { _ in Int64(random.next() % 50) }
+        for fraction in [0.1, 0.25, 0.5] {
+            let dense = TemporalHoldOut.split(users: users, timestamps: ts, fraction: fraction)
+            #expect(dense == TemporalHoldOut.split(users: users.map { "u\($0)" }, timestamps: ts, fraction: fraction))
+            #expect(dense.contains(true))
+        }
+        let negative: [Int32] = [-1, -1, -1, 2, 2, 2]
+        #expect(TemporalHoldOut.split(users: negative, timestamps: [3, 2, 1, 1, 2, 3], fraction: 0.4) == [true, false, false, false, false, true])
+    }
 }

@@ -105,4 +105,13 @@ void ck_cpu_relax(void);
 /* 1 when the AVX2+FMA path is in use. */
 int ck_uses_avx2(void);
 
+/* `steps` steps of BPR's stochastic gradient ascent over one block of stratified SGD: each draws an
+ * interaction uniformly from edges[0..<n_edges] (indices into col_index / owner) and a negative
+ * uniformly from negatives[0..<n_negatives] (redrawn up to 8 times while the user has it, skipped
+ * when it is the positive), then updates the user's row and both item rows (f floats each, the last
+ * the item bias). Draws come from the xoshiro256** state (SeededRandom's), updated in place. */
+void ck_bpr_block(const int32_t *edges, size_t n_edges, const int32_t *negatives, size_t n_negatives,
+                  const int32_t *owner, const int64_t *row_start, const int32_t *col_index,
+                  float *users, float *items, size_t f, float lr, float reg, uint64_t state[4], size_t steps);
+
 #endif
