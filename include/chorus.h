@@ -472,8 +472,11 @@ typedef struct chorus_fit_params {
     uint32_t bpr_epochs;           /* BPR's epochs. 0 = chosen on the validation hold-out: training
                                       stops once validation NDCG@10 has not improved for 20 epochs
                                       (checked every 5; at least 25, at most 100 epochs) and the
-                                      final fit runs the best check's epochs; without a hold-out
-                                      (validation_fraction 0), 60 */
+                                      final fit continues from the best check's factors for a
+                                      quarter of its epochs (with a value > 0: that many epochs on
+                                      the hold-out's training part, then a quarter of them, warm,
+                                      on all data); without a hold-out (validation_fraction 0), the
+                                      value given, or 60, from a random start */
     uint32_t reserved2;
 } chorus_fit_params;
 

@@ -71,5 +71,36 @@ import Glibc
         let chosen = try #require(probe.budget("bpr"))
         #expect(chosen % FitParameters.bprCheckEvery == 0 && chosen >= FitParameters.bprCheckEvery && chosen <= FitParameters.maxAutoBPREpochs)
     }
+
+    /// A final BPR fit offered its validation twin continues from its factors for a quarter of the
+    /// epochs: bit for bit BPR.fit(initial:) at that budget; a twin of another shape is ignored.
+    @Test func finalBPRContinuesFromTheValidationFit() throws {
+        let data = TrainingData(userCount: 8, itemCount: 130, users: (0..<520).map { Int32($0 % 8) },
+                                items: (0..<520).map { Int32(($0 * 7) % 130) }, weights: [Float](repeating: 1, count: 520),
+                                timestamps: [Int64](repeating: 0, count: 520))
+        var b = BPRParameters()
+        b.factors = 4
+        b.iterations = 12
+        let factory = BPRAgent.Factory(parameters: b)
+        let twin = try #require(try factory.fit(data, FitContext(threads: 2, seed: 3)) as? FactorAgent)
+        let final = try #require(try factory.fit(data, FitContext(threads: 2, seed: 3, warmStart: twin)) as? FactorAgent)
+        var q = b
+        q.iterations = 3
+        q.threads = 2
+        q.seed = 3
+        let expected = try BPR.fit(userItems: data.userItems, parameters: q, initial: BPR.Factors(users: twin.userFactors, items: twin.itemFactors))
+        FactorAgent.zeroUnseenItems(expected.items, data)
+        #expect(Array(UnsafeBufferPointer(start: final.userFactors.base, count: final.userFactors.count))
+                == Array(UnsafeBufferPointer(start: expected.users.base, count: expected.users.count)))
+        #expect(Array(UnsafeBufferPointer(start: final.itemFactors.base, count: final.itemFactors.count))
+                == Array(UnsafeBufferPointer(start: expected.items.base, count: expected.items.count)))
+        // A twin fitted on fewer users is not a start: the fit runs all 12 epochs from its own start.
+        let small = TrainingData(userCount: 4, itemCount: 130, users: data.users.filter { $0 < 4 }, items: zip(data.users, data.items).filter { $0.0 < 4 }.map(\.1),
+                                 weights: [Float](repeating: 1, count: 260), timestamps: [Int64](repeating: 0, count: 260))
+        let other = try #require(try factory.fit(small, FitContext(threads: 2, seed: 3)) as? FactorAgent)
+        let cold = try #require(try factory.fit(data, FitContext(threads: 2, seed: 3, warmStart: other)) as? FactorAgent)
+        #expect(Array(UnsafeBufferPointer(start: cold.userFactors.base, count: cold.userFactors.count))
+                == Array(UnsafeBufferPointer(start: twin.userFactors.base, count: twin.userFactors.count)))
+    }
 }
 
