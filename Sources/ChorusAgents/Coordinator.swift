@@ -35,7 +35,7 @@ public enum Coordinator {
                                  start: [Float]? = nil, firstStep: Float = 0.25, lastStep: Float = 1.0 / 64) -> (weights: [Float], ndcg: Double) {
         let agentCount = cache.layout.agents
         func evaluate(_ w: [Float]) -> Double {
-            meanNDCG(cache, users: users, k: k, threads: threads) { _, x in linear(w, x) }
+            meanNDCG(cache, users: users, k: k, threads: threads, weights: w)
         }
         let free = agentCount - frozen.count
         var w = start ?? (0..<agentCount).map { frozen.contains($0) ? 0 : 1 / Float(max(1, free)) }
@@ -77,7 +77,7 @@ public enum Coordinator {
             return (linearAll.weights, nil, "linear blend (too few validation users to train a ranking network)")
         }
         let linearFit = fitLinear(cache, users: fit, k: k, threads: threads, frozen: frozen, start: linearStart, firstStep: 1.0 / 16)
-        let linearHeld = meanNDCG(cache, users: held, k: k, threads: threads) { _, x in linear(linearFit.weights, x) }
+        let linearHeld = meanNDCG(cache, users: held, k: k, threads: threads, weights: linearFit.weights)
         let scenarios = max(1, descriptions.count)
         let dimension = descriptions.first { !$0.isEmpty }?.count ?? 0
         let agents = cache.layout.agents
@@ -130,7 +130,7 @@ public enum Coordinator {
         var p: [Float] = [], q: [Float] = [], blended: [Float] = []
         for u in 0..<cache.users {
             let c = cache.candidates(u)
-            guard c > 0, cache.totalRelevant(u) > 0 else { continue }
+            guard c > 0, cache.relevantCount(u) > 0 else { continue }
             p.removeAll(keepingCapacity: true); q.removeAll(keepingCapacity: true)
             for j in 0..<c {
                 let x = cache.features(u, j)
@@ -157,6 +157,56 @@ public enum Coordinator {
     /// Mean NDCG@`k` over `users` of `cache` when candidates are ranked by `score(features)`;
     /// relevant items that are not candidates count as misses. Parallel over users; the sum is
     /// taken in a fixed order, so the value does not depend on scheduling.
+    /// `meanNDCG` of the linear blend `w`, bit for bit what the closure form gives with
+    /// `linear(w, x)`, computed the cheap way: NDCG@k depends only on the ranks of the relevant
+    /// candidates (how many candidates beat each: a higher score, or an equal one in an earlier
+    /// slot, as `TopK.select` breaks ties), so no top-k is selected. The weight searches evaluate
+    /// about a hundred blends per fit.
+    public static func meanNDCG(_ cache: ValidationCandidates, users: [Int], k: Int, threads: Int, weights w: [Float]) -> Double {
+        guard !users.isEmpty else { return 0 }
+        let active = w.indices.filter { w[$0] != 0 }
+        let parts = max(1, min(threads, users.count / 64 + 1))
+        let sums = UnsafeSendableBox([Double](repeating: 0, count: parts))
+        defer { sums.free() }
+        let f = cache.layout.count
+        Parallel.forEachChunk(count: users.count, threads: parts) { worker, range in
+            var total = 0.0
+            var buffer: [Float] = []
+            var hits: [Int] = []
+            for slot in range {
+                let u = users[slot]
+                guard cache.relevantCount(u) > 0, k > 0 else { continue }
+                let c = cache.candidates(u)
+                if buffer.count < c { buffer = [Float](repeating: 0, count: c) }
+                hits.removeAll(keepingCapacity: true)
+                buffer.withUnsafeMutableBufferPointer { b in
+                    let x = cache.features(u, 0)
+                    for j in 0..<c {
+                        var s: Float = 0
+                        for a in active { s += w[a] * x[j * f + a] }
+                        b[j] = s
+                    }
+                    for j in 0..<c where cache.isRelevant(u, j) {
+                        let s = b[j]
+                        guard !s.isNaN, s != -.infinity else { continue }  // never selected
+                        var rank = 0
+                        for i in 0..<c where b[i] > s || (b[i] == s && i < j) {
+                            rank += 1
+                            if rank >= k { break }
+                        }
+                        if rank < k { hits.append(rank) }
+                    }
+                }
+                hits.sort()
+                var dcg = 0.0
+                for p in hits { dcg += RankingMetrics.discount(p) }
+                total += dcg / RankingMetrics.idealDCG(relevantCount: cache.totalRelevant(u), k: k)
+            }
+            sums.pointer[worker] = total
+        }
+        return sums.pointer.reduce(0, +) / Double(users.count)
+    }
+
     public static func meanNDCG(_ cache: ValidationCandidates, users: [Int], k: Int, threads: Int,
                                 score: @escaping @Sendable (Int, UnsafePointer<Float>) -> Float) -> Double {
         guard !users.isEmpty else { return 0 }
@@ -168,6 +218,9 @@ public enum Coordinator {
             var buffer: [Float] = []
             for slot in range {
                 let u = users[slot]
+                // No held-out item among the candidates: NDCG 0 whatever the scores (most users at
+                // scale; the weight searches evaluate hundreds of blends, so skipping them counts).
+                guard cache.relevantCount(u) > 0 else { continue }
                 let c = cache.candidates(u)
                 buffer.removeAll(keepingCapacity: true)
                 for j in 0..<c { buffer.append(score(u, cache.features(u, j))) }
@@ -216,18 +269,44 @@ public final class ValidationCandidates: @unchecked Sendable {
         failed.value[0] = false
         defer { failed.value.deallocate() }
         precondition(warmth.count == itemCount, "one warmth per item")
+        // Agents whose scores are dot products with every item vector score a batch of users per
+        // pass over their item vectors (`scoreBatch`, bit for bit each user's own scores): one user
+        // at a time, a large catalogue's factor matrices are read from memory once per user.
+        let batchable = agents.indices.filter { agents[$0].scoresInBatches }
+        let batch = batchable.isEmpty ? 1 : Self.batchSize(items: itemCount, agents: batchable.count)
         Parallel.forEachChunk(count: users, threads: threads) { _, range in
-            guard let scratch = try? FloatMatrix(rows: agents.count, cols: itemCount, zeroed: false) else { failed.value[0] = true; return }
+            let scored = batch > 1 ? try? FloatMatrix(rows: batch * batchable.count, cols: itemCount, zeroed: false) : nil
+            guard let scratch = try? FloatMatrix(rows: agents.count, cols: itemCount, zeroed: false), batch == 1 || scored != nil else {
+                failed.value[0] = true
+                return
+            }
             let ranks = UnsafeMutablePointer<Int32>.allocate(capacity: itemCount)
             ranks.initialize(repeating: -1, count: itemCount)
             defer { ranks.deallocate() }
-            for u in range {
-                request(u) { req in
-                    let masked = seen(u)
-                    _ = warmth.withUnsafeBufferPointer { w in
-                        Candidates.collect(agents: agents, request: req, fallback: nil, itemCount: itemCount, quota: quota,
-                                           activity: activity(u), warmth: w.baseAddress!, scratch: scratch, rankScratch: ranks,
-                                           mask: { row in for i in masked { row[Int(i)] = -.infinity } }, into: &results.value[u])
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let part = Array(start..<min(range.upperBound, start + batch))
+                start += part.count
+                Self.withRequests(part[...], request) { requests in
+                    if let scored {
+                        for (b, a) in batchable.enumerated() {
+                            agents[a].scoreBatch(requests, into: requests.indices.map { scored.row(b * batch + $0) }, itemCount: itemCount)
+                        }
+                    }
+                    for (j, u) in part.enumerated() {
+                        let masked = seen(u)
+                        _ = warmth.withUnsafeBufferPointer { w in
+                            Candidates.collect(agents: agents, request: requests[j], fallback: nil, itemCount: itemCount, quota: quota,
+                                               activity: activity(u), warmth: w.baseAddress!, scratch: scratch, rankScratch: ranks,
+                                               score: { a, row in
+                                                   if let scored, let b = batchable.firstIndex(of: a) {
+                                                       row.baseAddress!.update(from: scored.row(b * batch + j), count: itemCount)
+                                                   } else {
+                                                       agents[a].score(requests[j], into: row)
+                                                   }
+                                               },
+                                               mask: { row in for i in masked { row[Int(i)] = -.infinity } }, into: &results.value[u])
+                        }
                     }
                 }
             }
@@ -256,6 +335,18 @@ public final class ValidationCandidates: @unchecked Sendable {
     }
 
     deinit { data.deallocate() }
+
+    /// Users per batch of the validation scoring: up to 32, as many as keep the batch's score rows
+    /// (one per user and batch-scoring agent) within 16M floats (64 MiB) per worker.
+    static func batchSize(items: Int, agents: Int) -> Int { max(1, min(32, (16 << 20) / max(1, items * agents))) }
+
+    /// Calls `body` with the requests of `users`, each built by `request` (whose pointers, a
+    /// profile vector say, are valid only inside its callback: hence the nesting).
+    private static func withRequests(_ users: ArraySlice<Int>, _ request: @escaping (Int, (AgentRequest) -> Void) -> Void,
+                                     _ body: @escaping ([AgentRequest]) -> Void, _ built: [AgentRequest] = []) {
+        guard let u = users.first else { body(built); return }
+        request(u) { r in withRequests(users.dropFirst(), request, body, built + [r]) }
+    }
 
     @inline(__always) public func candidates(_ u: Int) -> Int { offsets[u + 1] - offsets[u] }
     @inline(__always) public func features(_ u: Int, _ j: Int) -> UnsafePointer<Float> {

@@ -295,7 +295,7 @@ struct Trainer {
         let total = taking.reduce(Float(0)) { $0 + warm[$1] }
         let start = agents.indices.map { taking.contains($0) ? (total > 0 ? warm[$0] / total : 1 / Float(taking.count)) : 0 }
         let others = Set(agents.indices).subtracting(taking)
-        let before = Coordinator.meanNDCG(cache, users: Array(0..<cache.users), k: 10, threads: threads) { _, x in Coordinator.linear(start, x) }
+        let before = Coordinator.meanNDCG(cache, users: Array(0..<cache.users), k: 10, threads: threads, weights: start)
         let fitted = Coordinator.fitLinear(cache, users: Array(0..<cache.users), k: 10, threads: threads, frozen: others, start: start,
                                            firstStep: 1.0 / 8)
         let mix = taking.sorted().map { "\(agents[$0].name) \(Coordinator.formatted(Double(fitted.weights[$0])))" }.joined(separator: ", ")

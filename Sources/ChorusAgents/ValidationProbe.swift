@@ -37,18 +37,27 @@ public final class ValidationProbe: Sendable {
         let sums = UnsafeSendableBox([Double](repeating: 0, count: parts))
         defer { sums.free() }
         let users = self.users, seen = self.seen, relevant = self.relevant
+        // A batch of users per pass over the item factors (`Kernels.rowDotsBatch`, bit for bit one
+        // user's `rowDots`): on a large catalogue each check otherwise reads them once per user.
+        let batch = max(1, min(32, (16 << 20) / max(1, items)))
         Parallel.forEachChunk(count: n, threads: parts) { worker, range in
-            var scores = [Float](repeating: 0, count: items)
+            var flat = [Float](repeating: 0, count: min(batch, range.count) * items)
             var total = 0.0
-            for k in range {
-                let u = Int(users[k])
-                guard u < userFactors.rows else { continue }
-                scores.withUnsafeMutableBufferPointer { s in
-                    Kernels.rowDots(itemFactors.base, m: items, k: f, userFactors.row(u), into: s.baseAddress!)
+            flat.withUnsafeMutableBufferPointer { rows in
+                var start = range.lowerBound
+                while start < range.upperBound {
+                    let part = (start..<min(range.upperBound, start + batch)).filter { Int(users[$0]) < userFactors.rows }
+                    start = min(range.upperBound, start + batch)
+                    guard !part.isEmpty else { continue }
+                    Kernels.rowDotsBatch(itemFactors.base, m: items, k: f, part.map { UnsafePointer(userFactors.row(Int(users[$0]))) },
+                                         into: part.indices.map { rows.baseAddress! + $0 * items })
+                    for (j, k) in part.enumerated() {
+                        let row = UnsafeMutableBufferPointer(rebasing: rows[(j * items)..<((j + 1) * items)])
+                        for i in seen(users[k]) where i >= 0 && Int(i) < items { row[Int(i)] = -.infinity }
+                        let top = TopK.select(UnsafeBufferPointer(row), k: 10)
+                        total += RankingMetrics.ndcg(top.map(\.index), relevant: relevant[k], k: 10)
+                    }
                 }
-                for i in seen(users[k]) where Int(i) < items { scores[Int(i)] = -.infinity }
-                let top = scores.withUnsafeBufferPointer { TopK.select($0, k: 10) }
-                total += RankingMetrics.ndcg(top.map(\.index), relevant: relevant[k], k: 10)
             }
             sums.pointer[worker] = total
         }
