@@ -13,17 +13,37 @@ struct UserHistories: Sendable {
 
     init(rowStart: [Int], items: [Int32]) { self.rowStart = rowStart; self.items = items }
 
-    /// From the training data: time-ordered, the latest `limit` kept.
+    /// From the training data: time-ordered, the latest `limit` kept. Rows are dealt to users by a
+    /// counting sort (one pass, no array per user: a 20M-row fit has a million users), then each
+    /// user's rows are sorted by (timestamp, row).
     init(_ data: TrainingData, limit: Int = .max) {
-        var rows = [[Int]](repeating: [], count: data.userCount)
-        for r in 0..<data.users.count { rows[Int(data.users[r])].append(r) }
-        var start = [0], flat: [Int32] = []
-        for var r in rows {
-            r.sort { (data.timestamps[$0], $0) < (data.timestamps[$1], $1) }
-            for row in r.suffix(limit) { flat.append(data.items[row]) }
-            start.append(flat.count)
+        let n = data.users.count, userCount = data.userCount
+        var start = [Int](repeating: 0, count: userCount + 1)
+        for u in data.users { start[Int(u) + 1] += 1 }
+        for u in 0..<userCount { start[u + 1] += start[u] }
+        var next = start
+        var rows = [Int](repeating: 0, count: n)
+        for r in 0..<n { let u = Int(data.users[r]); rows[next[u]] = r; next[u] += 1 }
+        var outStart = [Int](repeating: 0, count: userCount + 1), flat: [Int32] = []
+        flat.reserveCapacity(limit == .max ? n : min(n, userCount * max(0, limit)))
+        let ts = data.timestamps
+        for u in 0..<userCount {
+            let range = start[u]..<start[u + 1]
+            rows[range].sort { ts[$0] != ts[$1] ? ts[$0] < ts[$1] : $0 < $1 }
+            for row in rows[range].suffix(limit) { flat.append(data.items[row]) }
+            outStart[u + 1] = flat.count
         }
-        rowStart = start; items = flat
+        rowStart = outStart; items = flat
+    }
+
+    /// The same histories cut to each user's latest `limit` items.
+    func latest(_ limit: Int) -> UserHistories {
+        var start = [Int](repeating: 0, count: rowStart.count), flat: [Int32] = []
+        for u in 0..<users {
+            flat.append(contentsOf: of(u).suffix(limit))
+            start[u + 1] = flat.count
+        }
+        return UserHistories(rowStart: start, items: flat)
     }
 
     var users: Int { rowStart.count - 1 }
@@ -186,10 +206,9 @@ public final class SessionAgent: RecommenderAgent {
             var p = parameters
             p.threads = context.threads
             let all = UserHistories(data)
-            let sequences = (0..<all.users).map { Array(all.of($0)) }
-            let table = try ItemNeighbours.transitions(sequences: sequences, items: data.itemCount, parameters: p)
+            let table = try ItemNeighbours.transitions(rowStart: all.rowStart, sequence: all.items, items: data.itemCount, parameters: p)
             _ = context.progress?(1)
-            return SessionAgent(table: table, histories: UserHistories(data, limit: SessionAgent.recent))
+            return SessionAgent(table: table, histories: all.latest(SessionAgent.recent))
         }
 
         public func decode(_ r: inout ByteReader, _ context: AgentDecodeContext) throws(ChorusError) -> RecommenderAgent {

@@ -60,28 +60,39 @@ public enum ItemNeighbours {
     /// Next-item transitions from each user's time-ordered sequence (`sequences[u]`: item indices,
     /// oldest first).
     public static func transitions(sequences: [[Int32]], items: Int, parameters p: Parameters) throws(ChorusError) -> Table {
-        // Every occurrence of every item: (user, position).
+        var rowStart = [0]
+        for s in sequences { rowStart.append(rowStart.last! + s.count) }
+        return try transitions(rowStart: rowStart, sequence: Array(sequences.joined()), items: items, parameters: p)
+    }
+
+    /// The same from the sequences laid end to end: user u's is `sequence[rowStart[u] ..< rowStart[u + 1]]`.
+    public static func transitions(rowStart: [Int], sequence: [Int32], items: Int, parameters p: Parameters) throws(ChorusError) -> Table {
+        guard let last = rowStart.last, last == sequence.count, rowStart.first == 0,
+              zip(rowStart, rowStart.dropFirst()).allSatisfy({ $0 <= $1 }), sequence.allSatisfy({ $0 >= 0 && Int($0) < items }) else {
+            throw .invalidArgument("transitions: sequences and their starts disagree, or an item is out of range")
+        }
+        guard sequence.count < Int(Int32.max) else { throw .invalidArgument("transitions take fewer than 2^31 items in all, got \(sequence.count)") }
+        // Every occurrence of every item, as its position in `sequence`, with the end of its user's sequence.
         var occurrenceStart = [Int](repeating: 0, count: items + 1)
-        for s in sequences { for i in s { occurrenceStart[Int(i) + 1] += 1 } }
+        for i in sequence { occurrenceStart[Int(i) + 1] += 1 }
         for i in 0..<items { occurrenceStart[i + 1] += occurrenceStart[i] }
         var fill = occurrenceStart
-        var occUser = [Int32](repeating: 0, count: occurrenceStart[items])
-        var occPos = [Int32](repeating: 0, count: occurrenceStart[items])
-        for (u, s) in sequences.enumerated() {
-            for (pos, i) in s.enumerated() {
-                occUser[fill[Int(i)]] = Int32(u); occPos[fill[Int(i)]] = Int32(pos)
-                fill[Int(i)] += 1
+        var occPos = [Int32](repeating: 0, count: sequence.count), occEnd = [Int32](repeating: 0, count: sequence.count)
+        for u in 0..<(rowStart.count - 1) {
+            for pos in rowStart[u]..<rowStart[u + 1] {
+                let i = Int(sequence[pos])
+                occPos[fill[i]] = Int32(truncatingIfNeeded: pos); occEnd[fill[i]] = Int32(truncatingIfNeeded: rowStart[u + 1])
+                fill[i] += 1
             }
         }
         let counts = (0..<items).map { Float(occurrenceStart[$0 + 1] - occurrenceStart[$0]) }
         let window = max(1, p.window)
-        let (users, positions, starts) = (occUser, occPos, occurrenceStart)
+        let (positions, ends, starts, s) = (occPos, occEnd, occurrenceStart, sequence)
         return try build(items: items, parameters: p, counts: counts) { j, acc in
             for e in starts[j]..<starts[j + 1] {
-                let s = sequences[Int(users[e])]
-                let pos = Int(positions[e])
+                let pos = Int(positions[e]), end = Int(ends[e])
                 var d = 1
-                while d <= window && pos + d < s.count {
+                while d <= window && pos + d < end {
                     acc(Int(s[pos + d]), 1 / Float(d))
                     d += 1
                 }
@@ -96,19 +107,19 @@ public enum ItemNeighbours {
                       accumulate: @escaping @Sendable (Int, (Int, Float) -> Void) -> Void) throws(ChorusError) -> Table {
         let k = max(1, min(p.neighbours, max(1, n - 1)))
         let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
-        let kept = try FloatMatrix(rows: n, cols: k)
-        let keptIndex = UnsafeMutableBufferPointer<Int32>.allocate(capacity: n * k)
-        defer { keptIndex.deallocate() }
-        let keptCount = UnsafeMutableBufferPointer<Int>.allocate(capacity: n)
-        defer { keptCount.deallocate() }
-        let out = SendableBox((kept, keptIndex, keptCount))
+        // Each slice of items keeps its rows in lists of its own (most items have fewer than k
+        // neighbours: an items x k table would hold 800 MB at a million items), joined in item order.
+        struct Slice: Sendable { var counts: [Int] = []; var neighbour: [Int32] = []; var similarity: [Float] = [] }
+        let slices = Lock<[Int: Slice]>([:])
         Parallel.forEachChunk(count: n, threads: threads) { _, range in
-            let (kept, keptIndex, keptCount) = out.value
+            var mine = Slice()
+            mine.counts.reserveCapacity(range.count)
             let acc = UnsafeMutableBufferPointer<Float>.allocate(capacity: n)
             defer { acc.deallocate() }
             acc.update(repeating: 0)
             var touched: [Int32] = []
             var gathered: [Float] = []
+            var cand: [Int32] = []
             for j in range {
                 touched.removeAll(keepingCapacity: true)
                 accumulate(j) { l, w in
@@ -116,31 +127,30 @@ public enum ItemNeighbours {
                     acc[l] += w
                 }
                 gathered.removeAll(keepingCapacity: true)
-                var cand: [Int32] = []
-                cand.reserveCapacity(touched.count)
+                cand.removeAll(keepingCapacity: true)
                 for l in touched where Int(l) != j {
                     let denom = (counts[j] * counts[Int(l)]).squareRoot()
                     if denom > 0 { cand.append(l); gathered.append(acc[Int(l)] / denom) }
                 }
                 for l in touched { acc[Int(l)] = 0 }
                 let top = gathered.withUnsafeBufferPointer { TopK.select($0, k: k) }
-                keptCount[j] = top.count
-                for (slot, t) in top.enumerated() {
-                    keptIndex[j * k + slot] = cand[Int(t.index)]
-                    kept.row(j)[slot] = t.score
+                mine.counts.append(top.count)
+                for t in top {
+                    mine.neighbour.append(cand[Int(t.index)])
+                    mine.similarity.append(t.score)
                 }
             }
+            slices.withLock { $0[range.lowerBound] = mine }
         }
         var rowStart = [Int](repeating: 0, count: n + 1)
-        for j in 0..<n { rowStart[j + 1] = rowStart[j] + keptCount[j] }
-        var neighbour = [Int32](repeating: 0, count: rowStart[n])
-        var similarity = [Float](repeating: 0, count: rowStart[n])
-        for j in 0..<n {
-            for slot in 0..<keptCount[j] {
-                neighbour[rowStart[j] + slot] = keptIndex[j * k + slot]
-                similarity[rowStart[j] + slot] = kept.row(j)[slot]
-            }
+        var neighbour: [Int32] = [], similarity: [Float] = []
+        var j = 0
+        for (_, slice) in slices.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
+            for c in slice.counts { rowStart[j + 1] = rowStart[j] + c; j += 1 }
+            neighbour += slice.neighbour
+            similarity += slice.similarity
         }
+        guard j == n else { throw .internalError("item neighbours: \(j) of \(n) items built") }
         return try Table(items: n, rowStart: rowStart, neighbour: neighbour, similarity: similarity)
     }
 }
