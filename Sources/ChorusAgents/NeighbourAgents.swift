@@ -29,7 +29,10 @@ struct UserHistories: Sendable {
         let ts = data.timestamps
         for u in 0..<userCount {
             let range = start[u]..<start[u + 1]
-            rows[range].sort { ts[$0] != ts[$1] ? ts[$0] < ts[$1] : $0 < $1 }
+            // Rows are in log order, which is usually time order already.
+            if !(range.dropFirst().allSatisfy { ts[rows[$0 - 1]] <= ts[rows[$0]] }) {
+                rows[range].sort { ts[$0] != ts[$1] ? ts[$0] < ts[$1] : $0 < $1 }
+            }
             for row in rows[range].suffix(limit) { flat.append(data.items[row]) }
             outStart[u + 1] = flat.count
         }

@@ -111,12 +111,20 @@ struct Trainer {
         guard p.validationFraction > 0 else { return nil }
         let held = TemporalHoldOut.split(users: log.userIndex, timestamps: log.timestamps, fraction: Double(p.validationFraction))
         guard held.contains(true) else { return nil }
+        let heldCount = held.reduce(0) { $0 + ($1 ? 1 : 0) }
         var tu = [Int32](), ti = [Int32](), tw = [Float](), tt = [Int64]()
+        tu.reserveCapacity(log.count - heldCount); ti.reserveCapacity(log.count - heldCount)
+        tw.reserveCapacity(log.count - heldCount); tt.reserveCapacity(log.count - heldCount)
         var relevant: [Int32: [Int32]] = [:]
-        for r in 0..<log.count {
-            if held[r] { relevant[log.userIndex[r], default: []].append(log.itemIndex[r]) }
-            else { tu.append(log.userIndex[r]); ti.append(log.itemIndex[r]); tw.append(log.weights[r]); tt.append(log.timestamps[r]) }
-        }
+        relevant.reserveCapacity(log.users.count)
+        log.userIndex.withUnsafeBufferPointer { users in log.itemIndex.withUnsafeBufferPointer { items in
+            log.weights.withUnsafeBufferPointer { weights in log.timestamps.withUnsafeBufferPointer { times in
+                for r in 0..<users.count {
+                    if held[r] { relevant[users[r], default: []].append(items[r]) }
+                    else { tu.append(users[r]); ti.append(items[r]); tw.append(weights[r]); tt.append(times[r]) }
+                }
+            } }
+        } }
         let train = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: tu, items: ti, weights: tw, timestamps: tt)
         var inputs = inputs
         var factories = AgentRegistry.factories(inputs)

@@ -35,7 +35,10 @@ public enum TemporalHoldOut {
         for u in 0...Int(top) {
             let range = start[u]..<start[u + 1]
             guard range.count >= max(2, minimumRows) else { continue }
-            rows[range].sort { timestamps[$0] != timestamps[$1] ? timestamps[$0] < timestamps[$1] : $0 < $1 }
+            // Rows are in log order; a log appended as events happen is already in time order.
+            if !(range.dropFirst().allSatisfy { timestamps[rows[$0 - 1]] <= timestamps[rows[$0]] }) {
+                rows[range].sort { timestamps[$0] != timestamps[$1] ? timestamps[$0] < timestamps[$1] : $0 < $1 }
+            }
             let n = min(range.count - 1, max(1, Int((Double(range.count) * fraction).rounded())))
             for r in rows[range].suffix(n) { held[r] = true }
         }

@@ -77,6 +77,10 @@ import Testing
             #expect(dense == TemporalHoldOut.split(users: users.map { "u\($0)" }, timestamps: ts, fraction: fraction))
             #expect(dense.contains(true))
         }
+        // A log already in time order (with ties): the path that skips the per-user sort.
+        let ordered = users.indices.map { Int64($0 / 7) }
+        #expect(TemporalHoldOut.split(users: users, timestamps: ordered, fraction: 0.3)
+                == TemporalHoldOut.split(users: users.map { "u\($0)" }, timestamps: ordered, fraction: 0.3))
         let negative: [Int32] = [-1, -1, -1, 2, 2, 2]
         #expect(TemporalHoldOut.split(users: negative, timestamps: [3, 2, 1, 1, 2, 3], fraction: 0.4) == [true, false, false, false, false, true])
     }
