@@ -60,13 +60,15 @@ struct Trainer {
             halfLife = validated.halfLife
             inputs.halfLife = halfLife
             inputs.bprEpochs = validated.bprEpochs
-            validationAgents = validated.agents
+            // Only the factor agents' final fits continue from their validation twins; the other
+            // twins (item-kNN's and session's tables: hundreds of MB each at 20M interactions) go now.
+            validationAgents = validated.agents.filter { $0 is FactorAgent }
         }
 
         // 3. Final agents on all data.
         let all = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: log.userIndex,
                                items: log.itemIndex, weights: log.weights, timestamps: log.timestamps)
-        let agents = try trainAgents(AgentRegistry.factories(inputs), on: all, threads: threads, warmStart: validationAgents, initial: initial) { a, count in
+        let agents = try trainAgents(AgentRegistry.factories(inputs), on: all, threads: threads, warmStart: &validationAgents, initial: initial) { a, count in
             stage("training", 0.5 + 0.5 * Double(a) / Double(count), 0.5 + 0.5 * Double(a + 1) / Double(count))
         }
         // Without a validation hold-out: equal weights over the blended agents (never the query agent).
@@ -82,16 +84,17 @@ struct Trainer {
     }
 
     /// Each factory's agent on `data`, in order, completed by the derived agents (query).
-    /// `warmStart`: agents fitted on the validation split, offered by name to their final fit.
+    /// `warmStart`: agents fitted on the validation split, offered by name to their final fit and
+    /// released after it (so a twin and its successor are held together only while one trains).
     private func trainAgents(_ factories: [AgentFactory], on data: TrainingData, threads: Int, validation: ValidationProbe? = nil,
-                             warmStart: [RecommenderAgent] = [], initial: [String: RecommenderAgent] = [:],
+                             warmStart: inout [RecommenderAgent], initial: [String: RecommenderAgent] = [:],
                              stage: (Int, Int) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> [RecommenderAgent] {
         var agents: [RecommenderAgent] = []
         for (a, f) in factories.enumerated() {
             let watch = Stopwatch()
+            let twin = warmStart.firstIndex { $0.name == f.name }.map { warmStart.remove(at: $0) }
             agents.append(try f.fit(data, FitContext(threads: threads, seed: parameters.seed, progress: stage(a, factories.count),
-                                                     validation: validation, warmStart: warmStart.first { $0.name == f.name },
-                                                     initial: initial[f.name])))
+                                                     validation: validation, warmStart: twin, initial: initial[f.name])))
             // Where a fit's time goes, agent by agent (the host sees it through the log callback).
             Log.emit(.info, "\(validation == nil ? "training" : "validation"): \(f.name) took \(watch.milliseconds) ms")
         }
@@ -157,7 +160,8 @@ struct Trainer {
 
         // Iterative agents with an automatic budget stop by the hold-out (the probe) and record it.
         let probe = ValidationProbe(users: vu, seen: { u in trainSeen.row(Int(u)).cols }, relevant: { relevant[$0] ?? [] }, threads: threads)
-        let agents = try trainAgents(factories, on: train, threads: threads, validation: probe, initial: initial) { a, count in
+        var noTwins: [RecommenderAgent] = []
+        let agents = try trainAgents(factories, on: train, threads: threads, validation: probe, warmStart: &noTwins, initial: initial) { a, count in
             stage("validation", 0.4 * Double(a) / Double(count), 0.4 * Double(a + 1) / Double(count))
         }
         if let progress, progress("blend", 0.4) { throw .cancelled("fit cancelled by the progress callback") }
