@@ -192,9 +192,11 @@ bench-kg: cli
 	$(PYTHON) bench/kg/run.py quality --data $(DATA) --cli $(CLI)
 
 # Scale: synthetic 1M / 5M / 20M interactions against implicit ALS (bench/scale/run.py; 20M needs
-# several GiB and most of an hour on 2 cores: SIZES=1M for a first look).
+# about 5 GiB and 20 minutes on 2 cores: SIZES=1M for a first look).
 .PHONY: bench-scale
 SIZES ?= 1M,5M,20M
+# Single-user recommend calls per size (a 1M-item catalogue's dense scan takes ~20 ms a call).
+CALLS ?= 2000
 .PHONY: bench-topk
 bench-topk: bench-setup
 	$(SWIFT) build -c release --product chorus-bench
@@ -206,7 +208,7 @@ bench-ivf: bench-setup
 	$(PYTHON) bench/ivf/run.py
 
 bench-scale: lib bench-setup
-	$(PYTHON) bench/scale/run.py --sizes $(SIZES)
+	$(PYTHON) bench/scale/run.py --sizes $(SIZES) --calls $(CALLS)
 
 # Every results.md re-rendered from its results.json (byte for byte), then a clean clone of HEAD built (release)
 # and every driver run at a small size with --no-write (bench/check.py; bench/README.md). Not part of `make test`;

@@ -154,9 +154,6 @@ public enum Coordinator {
         return "\(scaled)"
     }
 
-    /// Mean NDCG@`k` over `users` of `cache` when candidates are ranked by `score(features)`;
-    /// relevant items that are not candidates count as misses. Parallel over users; the sum is
-    /// taken in a fixed order, so the value does not depend on scheduling.
     /// `meanNDCG` of the linear blend `w`, bit for bit what the closure form gives with
     /// `linear(w, x)`, computed the cheap way: NDCG@k depends only on the ranks of the relevant
     /// candidates (how many candidates beat each: a higher score, or an equal one in an earlier
@@ -207,6 +204,9 @@ public enum Coordinator {
         return sums.pointer.reduce(0, +) / Double(users.count)
     }
 
+    /// Mean NDCG@`k` over `users` of `cache` when candidates are ranked by `score(features)`;
+    /// relevant items that are not candidates count as misses. Parallel over users; the sum is
+    /// taken in a fixed order, so the value does not depend on scheduling.
     public static func meanNDCG(_ cache: ValidationCandidates, users: [Int], k: Int, threads: Int,
                                 score: @escaping @Sendable (Int, UnsafePointer<Float>) -> Float) -> Double {
         guard !users.isEmpty else { return 0 }

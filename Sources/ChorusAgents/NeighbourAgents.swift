@@ -25,7 +25,8 @@ struct UserHistories: Sendable {
         var rows = [Int](repeating: 0, count: n)
         for r in 0..<n { let u = Int(data.users[r]); rows[next[u]] = r; next[u] += 1 }
         var outStart = [Int](repeating: 0, count: userCount + 1), flat: [Int32] = []
-        flat.reserveCapacity(limit == .max ? n : min(n, userCount * max(0, limit)))
+        let bound = userCount.multipliedReportingOverflow(by: max(0, limit))
+        flat.reserveCapacity(bound.overflow ? n : min(n, bound.partialValue))
         let ts = data.timestamps
         for u in 0..<userCount {
             let range = start[u]..<start[u + 1]
