@@ -15,8 +15,10 @@ struct CoordinatorModel: Sendable {
     /// How it was chosen (the validation comparison), for reports; "" when not recorded.
     let report: String
     /// Blend weights for requests of users the model does not know, by kind (`ColdRequest`), fitted
-    /// on validation users served as such requests; a kind without its own weights uses `weights`
-    /// renormalised over the agents that can score it.
+    /// on validation users served as such requests (with too few of them, equal weights over the
+    /// agents that can score the kind); a kind without its own weights (a model from before they
+    /// existed, or with fewer than two such agents) uses `weights` renormalised over the agents that
+    /// can score it.
     var coldWeights: [ColdRequest: [Float]] = [:]
 }
 

@@ -212,6 +212,15 @@ struct Trainer {
                                                warmth: warmth, threads: threads, quota: p.candidatesPerAgent, frozen: frozen, warm: chosen.weights) {
                 cold[kind] = fitted.weights
                 report += "; \(kind.rawValue) requests of unknown users: \(fitted.report)"
+            } else if case let taking = Self.coldAgents(kind, agents: agents, frozen: frozen), taking.count >= 2 {
+                // Too few validation users to fit this kind's blend: equal weights over the agents
+                // that can score it, as a fit without validation gives. The warm blend, chosen on known
+                // users, may give all of its weight to agents that cannot score an unknown user (the
+                // factor agents); renormalised over the rest it can leave popularity alone, ignoring
+                // the request's items.
+                cold[kind] = agents.indices.map { taking.contains($0) ? 1 / Float(taking.count) : 0 }
+                report += "; \(kind.rawValue) requests of unknown users: equal weights over "
+                    + taking.sorted().map { agents[$0].name }.joined(separator: ", ") + " (too few validation users to fit their blend)"
             }
         }
         Log.emit(.info, "coordinator: \(report); blend weights \(chosen.weights) (took \(watch.milliseconds) ms)")
@@ -287,13 +296,7 @@ struct Trainer {
                 vectors.append(norm > 0 && norm.isFinite ? v.map { $0 / norm } : [])
             }
         }
-        let taking: Set<Int> = {
-            let dummy = [Float](repeating: 0, count: max(1, vectors.first?.count ?? 1))
-            return dummy.withUnsafeBufferPointer { pb in
-                let probe = kind == .history ? AgentRequest(user: nil, history: [0]) : AgentRequest(user: nil, profile: pb)
-                return Set(agents.indices.filter { !frozen.contains($0) && agents[$0].canScore(probe) })
-            }
-        }()
+        let taking = Self.coldAgents(kind, agents: agents, frozen: frozen)
         guard taking.count >= 2 else { return nil }
         let chosen = picked, trainSeen = train.userItems, hs = histories, vs = vectors
         let cache = try ValidationCandidates(
@@ -313,6 +316,17 @@ struct Trainer {
         let mix = taking.sorted().map { "\(agents[$0].name) \(Coordinator.formatted(Double(fitted.weights[$0])))" }.joined(separator: ", ")
         return (fitted.weights, "\(mix) (validation NDCG@10 \(Coordinator.formatted(fitted.ndcg)) vs \(Coordinator.formatted(before)) "
                 + "with the warm weights, \(chosen.count) users)")
+    }
+
+    /// The agents (outside `frozen`) that can score a request of `kind` from a user the model does
+    /// not know (a probe request: one history item, or a profile vector of the content agent's width).
+    private static func coldAgents(_ kind: ColdRequest, agents: [RecommenderAgent], frozen: Set<Int>) -> Set<Int> {
+        let width = (agents.first { $0.role.contains(.itemDescriptions) } as? ContentAgent)?.dimension ?? 1
+        let dummy = [Float](repeating: 0, count: max(1, width))
+        return dummy.withUnsafeBufferPointer { pb in
+            let probe = kind == .history ? AgentRequest(user: nil, history: [0]) : AgentRequest(user: nil, profile: pb)
+            return Set(agents.indices.filter { !frozen.contains($0) && agents[$0].canScore(probe) })
+        }
     }
 
     /// Mean validation NDCG@10 of one popularity agent (the same list for everyone, seen items masked).

@@ -56,6 +56,34 @@ import Testing
         #expect(session.items.filter { $0 > 100 && $0 <= 120 }.count >= 4, "a space session gets space films: \(session.items)")
     }
 
+    /// With fewer than 50 validation users no cold blend can be fitted: each kind then weighs the
+    /// agents that can score it equally (not the warm blend renormalised, which can leave popularity
+    /// alone), and a session of space films still gets space films.
+    @Test func tooFewValidationUsersGiveColdKindsEqualWeights() throws {
+        let e = Engine(config: EngineConfig(hashingEncoder: true))
+        var batch: [Interaction] = []
+        var t: Int64 = 1_000_000
+        for u in 1...30 {
+            let base: Int64 = u % 2 == 1 ? 100 : 200
+            for i in 1...12 where (i + u) % 3 != 0 {
+                t += 60
+                batch.append(Interaction(user: Int64(u), item: base + Int64(i), weight: 1, timestamp: t))
+            }
+        }
+        try e.add(batch)
+        try e.fit(fastParameters())
+        let m = try e.serving().model
+        let w = try #require(m.coordinator.coldWeights[.history], "\(m.coordinator.report)")
+        let taking = m.agentNames.indices.filter { w[$0] > 0 }
+        #expect(taking.count >= 2 && taking.allSatisfy { abs(w[$0] - 1 / Float(taking.count)) < 1e-6 })
+        #expect(taking.map { m.agentNames[$0] }.contains("popularity") && taking.map { m.agentNames[$0] }.contains("itemknn"))
+        #expect(m.coordinator.report.contains("equal weights over"))
+        var o = RecommendOptions()
+        o.history = [101, 102, 104]
+        let session = try e.recommend(users: [-7], k: 4, options: o)[0]
+        #expect(session.items.allSatisfy { $0 > 100 && $0 <= 112 }, "a space session gets space films: \(session.items)")
+    }
+
     @Test func aHostileColdBlendSectionIsRefused() throws {
         let bytes = try Self.engine().snapshotBytes()
         #expect(try Snapshot.decode(bytes)["CSEG"] != nil)
