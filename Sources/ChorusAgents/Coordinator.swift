@@ -154,18 +154,43 @@ public enum Coordinator {
         return "\(scaled)"
     }
 
-    /// `meanNDCG` of the linear blend `w`, bit for bit what the closure form gives with
-    /// `linear(w, x)`, computed the cheap way: NDCG@k depends only on the ranks of the relevant
-    /// candidates (how many candidates beat each: a higher score, or an equal one in an earlier
-    /// slot, as `TopK.select` breaks ties), so no top-k is selected. The weight searches evaluate
-    /// about a hundred blends per fit.
+    /// `meanNDCG` of the linear blend `w`, bit for bit the closure form with `linear(w, x)`,
+    /// without a closure call per candidate: the weight searches evaluate about a hundred blends.
     public static func meanNDCG(_ cache: ValidationCandidates, users: [Int], k: Int, threads: Int, weights w: [Float]) -> Double {
-        guard !users.isEmpty else { return 0 }
         let active = w.indices.filter { w[$0] != 0 }
+        let f = cache.layout.count
+        return meanNDCG(cache, users: users, k: k, threads: threads) { u, c, b in
+            let x = cache.features(u, 0)
+            for j in 0..<c {
+                var s: Float = 0
+                for a in active { s += w[a] * x[j * f + a] }
+                b[j] = s
+            }
+        }
+    }
+
+    /// Mean NDCG@`k` over `users` of `cache` when candidates are ranked by `score(features)`;
+    /// relevant items that are not candidates count as misses. Parallel over users; the sum is
+    /// taken in a fixed order, so the value does not depend on scheduling.
+    public static func meanNDCG(_ cache: ValidationCandidates, users: [Int], k: Int, threads: Int,
+                                score: @escaping @Sendable (Int, UnsafePointer<Float>) -> Float) -> Double {
+        meanNDCG(cache, users: users, k: k, threads: threads) { u, c, b in
+            for j in 0..<c { b[j] = score(u, cache.features(u, j)) }
+        }
+    }
+
+    /// The one evaluation loop: `fill(u, c, scores)` writes user u's c candidate scores. NDCG@k
+    /// depends only on the ranks of the relevant candidates (how many candidates beat each: a higher
+    /// score, or an equal one in an earlier slot, as `TopK.select` breaks ties; NaN and -infinity
+    /// are never selected), so no top k is selected; the discounts are summed in rank order, as
+    /// `RankingMetrics.ndcg` sums them. Users with no relevant candidate score 0 whatever the
+    /// scores, and are skipped.
+    private static func meanNDCG(_ cache: ValidationCandidates, users: [Int], k: Int, threads: Int,
+                                 fill: @escaping @Sendable (Int, Int, UnsafeMutableBufferPointer<Float>) -> Void) -> Double {
+        guard !users.isEmpty else { return 0 }
         let parts = max(1, min(threads, users.count / 64 + 1))
         let sums = UnsafeSendableBox([Double](repeating: 0, count: parts))
         defer { sums.free() }
-        let f = cache.layout.count
         Parallel.forEachChunk(count: users.count, threads: parts) { worker, range in
             var total = 0.0
             var buffer: [Float] = []
@@ -177,15 +202,10 @@ public enum Coordinator {
                 if buffer.count < c { buffer = [Float](repeating: 0, count: c) }
                 hits.removeAll(keepingCapacity: true)
                 buffer.withUnsafeMutableBufferPointer { b in
-                    let x = cache.features(u, 0)
-                    for j in 0..<c {
-                        var s: Float = 0
-                        for a in active { s += w[a] * x[j * f + a] }
-                        b[j] = s
-                    }
+                    fill(u, c, b)
                     for j in 0..<c where cache.isRelevant(u, j) {
                         let s = b[j]
-                        guard !s.isNaN, s != -.infinity else { continue }  // never selected
+                        guard !s.isNaN, s != -.infinity else { continue }
                         var rank = 0
                         for i in 0..<c where b[i] > s || (b[i] == s && i < j) {
                             rank += 1
@@ -198,34 +218,6 @@ public enum Coordinator {
                 var dcg = 0.0
                 for p in hits { dcg += RankingMetrics.discount(p) }
                 total += dcg / RankingMetrics.idealDCG(relevantCount: cache.totalRelevant(u), k: k)
-            }
-            sums.pointer[worker] = total
-        }
-        return sums.pointer.reduce(0, +) / Double(users.count)
-    }
-
-    /// Mean NDCG@`k` over `users` of `cache` when candidates are ranked by `score(features)`;
-    /// relevant items that are not candidates count as misses. Parallel over users; the sum is
-    /// taken in a fixed order, so the value does not depend on scheduling.
-    public static func meanNDCG(_ cache: ValidationCandidates, users: [Int], k: Int, threads: Int,
-                                score: @escaping @Sendable (Int, UnsafePointer<Float>) -> Float) -> Double {
-        guard !users.isEmpty else { return 0 }
-        let parts = max(1, min(threads, users.count / 64 + 1))
-        let sums = UnsafeSendableBox([Double](repeating: 0, count: parts))
-        defer { sums.free() }
-        Parallel.forEachChunk(count: users.count, threads: parts) { worker, range in
-            var total = 0.0
-            var buffer: [Float] = []
-            for slot in range {
-                let u = users[slot]
-                // No held-out item among the candidates: NDCG 0 whatever the scores (most users at
-                // scale; the weight searches evaluate hundreds of blends, so skipping them counts).
-                guard cache.relevantCount(u) > 0 else { continue }
-                let c = cache.candidates(u)
-                buffer.removeAll(keepingCapacity: true)
-                for j in 0..<c { buffer.append(score(u, cache.features(u, j))) }
-                let top = buffer.withUnsafeBufferPointer { TopK.select($0, k: k) }
-                total += RankingMetrics.ndcg(top, relevantCount: cache.totalRelevant(u), k: k) { cache.isRelevant(u, Int($0.index)) }
             }
             sums.pointer[worker] = total
         }

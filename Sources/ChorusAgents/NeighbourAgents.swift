@@ -13,28 +13,14 @@ struct UserHistories: Sendable {
 
     init(rowStart: [Int], items: [Int32]) { self.rowStart = rowStart; self.items = items }
 
-    /// From the training data: time-ordered, the latest `limit` kept. Rows are dealt to users by a
-    /// counting sort (one pass, no array per user: a 20M-row fit has a million users), then each
-    /// user's rows are sorted by (timestamp, row).
+    /// From the training data: time-ordered (`UserRows`), the latest `limit` kept.
     init(_ data: TrainingData, limit: Int = .max) {
-        let n = data.users.count, userCount = data.userCount
-        var start = [Int](repeating: 0, count: userCount + 1)
-        for u in data.users { start[Int(u) + 1] += 1 }
-        for u in 0..<userCount { start[u + 1] += start[u] }
-        var next = start
-        var rows = [Int](repeating: 0, count: n)
-        for r in 0..<n { let u = Int(data.users[r]); rows[next[u]] = r; next[u] += 1 }
-        var outStart = [Int](repeating: 0, count: userCount + 1), flat: [Int32] = []
-        let bound = userCount.multipliedReportingOverflow(by: max(0, limit))
-        flat.reserveCapacity(bound.overflow ? n : min(n, bound.partialValue))
-        let ts = data.timestamps
-        for u in 0..<userCount {
-            let range = start[u]..<start[u + 1]
-            // Rows are in log order, which is usually time order already.
-            if !(range.dropFirst().allSatisfy { ts[rows[$0 - 1]] <= ts[rows[$0]] }) {
-                rows[range].sort { ts[$0] != ts[$1] ? ts[$0] < ts[$1] : $0 < $1 }
-            }
-            for row in rows[range].suffix(limit) { flat.append(data.items[row]) }
+        let byUser = UserRows(users: data.users, timestamps: data.timestamps, userCount: data.userCount)
+        var outStart = [Int](repeating: 0, count: data.userCount + 1), flat: [Int32] = []
+        let bound = data.userCount.multipliedReportingOverflow(by: max(0, limit))
+        flat.reserveCapacity(bound.overflow ? data.users.count : min(data.users.count, bound.partialValue))
+        for u in 0..<data.userCount {
+            for row in byUser.of(u).suffix(limit) { flat.append(data.items[row]) }
             outStart[u + 1] = flat.count
         }
         rowStart = outStart; items = flat

@@ -120,14 +120,10 @@ struct Trainer {
         tw.reserveCapacity(log.count - heldCount); tt.reserveCapacity(log.count - heldCount)
         var relevant: [Int32: [Int32]] = [:]
         relevant.reserveCapacity(log.users.count)
-        log.userIndex.withUnsafeBufferPointer { users in log.itemIndex.withUnsafeBufferPointer { items in
-            log.weights.withUnsafeBufferPointer { weights in log.timestamps.withUnsafeBufferPointer { times in
-                for r in 0..<users.count {
-                    if held[r] { relevant[users[r], default: []].append(items[r]) }
-                    else { tu.append(users[r]); ti.append(items[r]); tw.append(weights[r]); tt.append(times[r]) }
-                }
-            } }
-        } }
+        for r in 0..<log.count {
+            if held[r] { relevant[log.userIndex[r], default: []].append(log.itemIndex[r]) }
+            else { tu.append(log.userIndex[r]); ti.append(log.itemIndex[r]); tw.append(log.weights[r]); tt.append(log.timestamps[r]) }
+        }
         let train = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: tu, items: ti, weights: tw, timestamps: tt)
         var inputs = inputs
         var factories = AgentRegistry.factories(inputs)
@@ -212,7 +208,10 @@ struct Trainer {
                                                warmth: warmth, threads: threads, quota: p.candidatesPerAgent, frozen: frozen, warm: chosen.weights) {
                 cold[kind] = fitted.weights
                 report += "; \(kind.rawValue) requests of unknown users: \(fitted.report)"
-            } else if case let taking = Self.coldAgents(kind, agents: agents, frozen: frozen), taking.count >= 2 {
+                continue
+            }
+            let taking = Self.coldAgents(kind, agents: agents, frozen: frozen)
+            if taking.count >= 2 {
                 // Too few validation users to fit this kind's blend: equal weights over the agents
                 // that can score it, as a fit without validation gives. The warm blend, chosen on known
                 // users, may give all of its weight to agents that cannot score an unknown user (the

@@ -4,7 +4,8 @@ import Testing
 
 /// The validation phase's fast paths give what the plain ones give: candidates scored in batches
 /// equal candidates scored one user at a time, and the linear blend's NDCG by ranks of the relevant
-/// candidates equals NDCG of the selected top k, bit for bit.
+/// candidates equals NDCG of the selected top k, bit for bit (against the test's own selection
+/// with one thread, so that both sum the users in the same order).
 @Suite struct CoordinatorSearchTests {
     /// A factor agent that does not batch: the one-user-at-a-time reference.
     final class Unbatched: RecommenderAgent {
@@ -63,6 +64,15 @@ import Testing
                 let byRanks = Coordinator.meanNDCG(cache, users: Array(0..<90), k: k, threads: 2, weights: w)
                 let bySelection = Coordinator.meanNDCG(cache, users: Array(0..<90), k: k, threads: 2) { _, x in Coordinator.linear(w, x) }
                 #expect(byRanks == bySelection, "weights \(w), k \(k)")
+                // Both forms share the rank-counting loop: the reference selects the top k itself.
+                var reference = 0.0
+                for u in 0..<90 {
+                    let scores = (0..<cache.candidates(u)).map { Coordinator.linear(w, cache.features(u, $0)) }
+                    let top = scores.withUnsafeBufferPointer { TopK.select($0, k: k) }
+                    reference += RankingMetrics.ndcg(top, relevantCount: cache.totalRelevant(u), k: k) { cache.isRelevant(u, Int($0.index)) }
+                }
+                let oneThread = Coordinator.meanNDCG(cache, users: Array(0..<90), k: k, threads: 1, weights: w)
+                #expect(oneThread == reference / 90, "weights \(w), k \(k)")
             }
         }
     }
