@@ -1,16 +1,27 @@
 import CKernels
 
-/// Top-k selection over a dense score vector with a min-heap: O(n log k), no full sort.
+/// Top-k selection over score vectors: one vector by a reservoir scan (`select`), chunks or
+/// scattered indices by a min-heap (`Heap`).
 public enum TopK {
     /// The indices of the `k` largest finite scores, best first; ties broken by the lower index so
     /// results are deterministic. Entries with `-infinity` or NaN scores are never selected, so a
     /// caller masks an index out by setting its score to `-.infinity`.
-    /// - Complexity: O(n + k log k · log(n / k)) (`Heap.offer`).
+    /// - Complexity: O(n + k log k): one comparison per score (eight at a time) against a threshold
+    ///   that rises as a buffer of 2k is compacted by quickselect (`ck_top_k`), which costs less
+    ///   than the heap's O(log k) per kept score when k is in the hundreds (candidate quotas).
     public static func select(_ scores: UnsafeBufferPointer<Float>, k: Int) -> [(index: Int32, score: Float)] {
         guard let base = scores.baseAddress, min(k, scores.count) > 0 else { return [] }
-        let heap = Heap(k: min(k, scores.count))
-        heap.offer(base, count: scores.count, firstIndex: 0)
-        return heap.sorted()
+        let k = min(k, scores.count)
+        // One allocation: the reservoir (2k values, 2k indices), then the k results.
+        let work = UnsafeMutableRawPointer.allocate(byteCount: 3 * k * (MemoryLayout<Float>.stride + MemoryLayout<Int32>.stride), alignment: 16)
+        defer { work.deallocate() }
+        let values = work.bindMemory(to: Float.self, capacity: 3 * k)
+        let indices = (work + 3 * k * MemoryLayout<Float>.stride).bindMemory(to: Int32.self, capacity: 3 * k)
+        let found = ck_top_k(base, scores.count, k, values + 2 * k, indices + 2 * k, values, indices)
+        return [(index: Int32, score: Float)](unsafeUninitializedCapacity: found) { out, initialized in
+            for i in 0..<found { (out.baseAddress! + i).initialize(to: (index: indices[2 * k + i], score: values[2 * k + i])) }
+            initialized = found
+        }
     }
 
     /// A running top k fed in chunks of scores whose indices increase from chunk to chunk (a scan
