@@ -120,8 +120,96 @@ static void row_dots_f16_avx2(const uint16_t *a, size_t m, size_t k, const float
 }
 #endif
 
+#ifdef CK_X86
+/* AVX-512 (full 512-bit FMA units on the CPUs that have them: twice AVX2's multiply-adds per
+ * cycle), for half-precision rows whose width is a multiple of 16 (the content agent's 384). */
+static int has_avx512(void) {
+    static int has = -1;
+    int h = __atomic_load_n(&has, __ATOMIC_RELAXED);
+    if (h < 0) {
+        __builtin_cpu_init();
+        h = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+            && __builtin_cpu_supports("f16c");
+        __atomic_store_n(&has, h, __ATOMIC_RELAXED);
+    }
+    return h;
+}
+
+/* A 16-lane accumulator folded to 8 lanes (low half + high half), then four of them reduced by
+ * the AVX2 kernels' hadd tree: the one reduction of every AVX-512 dot product below, so a
+ * (row, query) pair gets the same bits whichever kernel computes it. */
+__attribute__((target("avx512f,avx2")))
+static inline __m256 fold512(__m512 s) {
+    return _mm256_add_ps(_mm512_castps512_ps256(s), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+}
+
+__attribute__((target("avx512f,avx2")))
+static inline __m128 reduce4x512(__m512 s0, __m512 s1, __m512 s2, __m512 s3) {
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(fold512(s0), fold512(s1)), _mm256_hadd_ps(fold512(s2), fold512(s3)));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+/* Rows r[0..3] against x (k a multiple of 16) into out[0..3]. */
+__attribute__((target("avx512f,avx2,fma,f16c")))
+static inline void dots4_f16_avx512(const uint16_t *const r[4], size_t k, const float *x, float *out) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (size_t j = 0; j < k; j += 16) {
+        const __m512 xv = _mm512_loadu_ps(x + j);
+        s0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r[0] + j))), xv, s0);
+        s1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r[1] + j))), xv, s1);
+        s2 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r[2] + j))), xv, s2);
+        s3 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r[3] + j))), xv, s3);
+    }
+    _mm_storeu_ps(out, reduce4x512(s0, s1, s2, s3));
+}
+
+/* ck_row_dots_f16 with AVX-512: four rows at a time; the last m % 4 rows by the same code with
+ * the missing rows standing in as copies of the first (their results dropped). */
+__attribute__((target("avx512f,avx2,fma,f16c")))
+static void row_dots_f16_avx512(const uint16_t *a, size_t m, size_t k, const float *x, float *y) {
+    size_t i = 0;
+    float out[4];
+    for (; i + 4 <= m; i += 4) {
+        const uint16_t *r[4] = { a + i * k, a + (i + 1) * k, a + (i + 2) * k, a + (i + 3) * k };
+        dots4_f16_avx512(r, k, x, y + i);
+    }
+    if (i < m) {
+        const uint16_t *r[4];
+        for (size_t j = 0; j < 4; j++) r[j] = a + (i + (i + j < m ? j : 0)) * k;
+        dots4_f16_avx512(r, k, x, out);
+        for (size_t j = 0; i + j < m; j++) y[i + j] = out[j];
+    }
+}
+
+/* Four queries over rows r_lo ..< r_hi (an even count): each row chunk converted once for the four;
+ * per (row, query) the accumulation and reduction of row_dots_f16_avx512, so its bits. */
+__attribute__((target("avx512f,avx2,fma,f16c")))
+static void row_dots_f16_4q_avx512(const uint16_t *a, size_t r_lo, size_t r_hi, size_t k, const float *const *x,
+                                   float *const *y) {
+    for (size_t i = r_lo; i + 2 <= r_hi; i += 2) {
+        const uint16_t *r0 = a + i * k, *r1 = r0 + k;
+        __m512 s00 = _mm512_setzero_ps(), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+        for (size_t j = 0; j < k; j += 16) {
+            const __m512 x0 = _mm512_loadu_ps(x[0] + j), x1 = _mm512_loadu_ps(x[1] + j);
+            const __m512 x2 = _mm512_loadu_ps(x[2] + j), x3 = _mm512_loadu_ps(x[3] + j);
+            const __m512 t0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r0 + j)));
+            s00 = _mm512_fmadd_ps(t0, x0, s00); s01 = _mm512_fmadd_ps(t0, x1, s01);
+            s02 = _mm512_fmadd_ps(t0, x2, s02); s03 = _mm512_fmadd_ps(t0, x3, s03);
+            const __m512 t1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r1 + j)));
+            s10 = _mm512_fmadd_ps(t1, x0, s10); s11 = _mm512_fmadd_ps(t1, x1, s11);
+            s12 = _mm512_fmadd_ps(t1, x2, s12); s13 = _mm512_fmadd_ps(t1, x3, s13);
+        }
+        float o0[4], o1[4];
+        _mm_storeu_ps(o0, reduce4x512(s00, s01, s02, s03));
+        _mm_storeu_ps(o1, reduce4x512(s10, s11, s12, s13));
+        for (int q = 0; q < 4; q++) { y[q][i] = o0[q]; y[q][i + 1] = o1[q]; }
+    }
+}
+#endif
+
 void ck_row_dots_f16(const uint16_t *a, size_t m, size_t k, const float *x, float *y) {
 #ifdef CK_X86
+    if (k % 16 == 0 && has_avx512()) { row_dots_f16_avx512(a, m, k, x, y); return; }
     static int has = -1;
     int h = __atomic_load_n(&has, __ATOMIC_RELAXED);
     if (h < 0) {
@@ -336,8 +424,9 @@ void ck_row_dots_f16_batch(const uint16_t *a, size_t m, size_t k, const float *c
      * single query runs (the compiler may contract its scalar tails differently elsewhere). */
     if (has_f16c() && k % 8 == 0) {
         const size_t full = m & ~(size_t)3;
+        const int wide = k % 16 == 0 && has_avx512();   /* as ck_row_dots_f16 chooses */
         for (; q + 4 <= nq; q += 4) {
-            row_dots_f16_4q_avx2(a, 0, full, k, x + q, y + q);
+            if (wide) row_dots_f16_4q_avx512(a, 0, full, k, x + q, y + q); else row_dots_f16_4q_avx2(a, 0, full, k, x + q, y + q);
             if (full < m) for (size_t j = 0; j < 4; j++) ck_row_dots_f16(a + full * k, m - full, k, x[q + j], y[q + j] + full);
         }
     }

@@ -137,6 +137,24 @@ import CKernels
 }
 
 @Suite struct RowDotsTests {
+    /// Half-precision rows: the AVX-512 path (widths a multiple of 16, on CPUs that have it), the
+    /// AVX2 path and the portable tails, every shape of m and k, against the dots of the rounded rows.
+    @Test func halfRowDotsMatchNaiveDots() {
+        var rng = SeededRandom(seed: 9)
+        for (m, k) in [(1, 16), (3, 32), (4, 16), (9, 16), (17, 64), (5, 384), (100, 64), (7, 8), (13, 24), (6, 5)] {
+            let half = (0..<(m * k)).map { _ in Float16(rng.nextFloat() - 0.5).bitPattern }, x = (0..<k).map { _ in rng.nextFloat() - 0.5 }
+            var y = [Float](repeating: .nan, count: m)
+            half.withUnsafeBufferPointer { pa in x.withUnsafeBufferPointer { px in y.withUnsafeMutableBufferPointer { py in
+                ck_row_dots_f16(pa.baseAddress!, m, k, px.baseAddress!, py.baseAddress!)
+            } } }
+            for i in 0..<m {
+                var s: Double = 0
+                for j in 0..<k { s += Double(Float(Float16(bitPattern: half[i * k + j]))) * Double(x[j]) }
+                #expect(abs(Double(y[i]) - s) < 1e-4, "m \(m) k \(k) row \(i)")
+            }
+        }
+    }
+
     /// Both the AVX2 path (on CPUs that have it) and the portable tail: every shape of m and k.
     @Test func rowDotsMatchNaiveDots() {
         var rng = SeededRandom(seed: 8)
@@ -159,7 +177,7 @@ import CKernels
     /// and in half precision.
     @Test func batchScansEqualOneScanPerQuery() {
         var rng = SeededRandom(seed: 11)
-        for (m, k) in [(1, 8), (7, 8), (37, 64), (101, 24), (13, 5), (50, 384), (9, 12), (41, 65)] {
+        for (m, k) in [(1, 8), (7, 8), (37, 64), (101, 24), (13, 5), (50, 384), (9, 12), (41, 65), (3, 32), (6, 16)] {
             let a = (0..<(m * k)).map { _ in rng.nextFloat() - 0.5 }
             let half = a.map { Float16($0).bitPattern }
             let queries = (0..<5).map { _ in (0..<k).map { _ in rng.nextFloat() - 0.5 } }
