@@ -12,14 +12,20 @@ public enum TopK {
     public static func select(_ scores: UnsafeBufferPointer<Float>, k: Int) -> [(index: Int32, score: Float)] {
         guard let base = scores.baseAddress, min(k, scores.count) > 0 else { return [] }
         let k = min(k, scores.count)
-        // One allocation: the reservoir (2k values, 2k indices), then the k results.
-        let work = UnsafeMutableRawPointer.allocate(byteCount: 3 * k * (MemoryLayout<Float>.stride + MemoryLayout<Int32>.stride), alignment: 16)
+        guard scores.count <= Int(Int32.max) else {   // the reservoir's keys hold 32-bit indices
+            let heap = Heap(k: k)
+            heap.offer(base, count: scores.count, firstIndex: 0)
+            return heap.sorted()
+        }
+        // One allocation: the reservoir's 2k keys, then the k results.
+        let work = UnsafeMutableRawPointer.allocate(byteCount: 2 * k * 8 + k * 8, alignment: 16)
         defer { work.deallocate() }
-        let values = work.bindMemory(to: Float.self, capacity: 3 * k)
-        let indices = (work + 3 * k * MemoryLayout<Float>.stride).bindMemory(to: Int32.self, capacity: 3 * k)
-        let found = ck_top_k(base, scores.count, k, values + 2 * k, indices + 2 * k, values, indices)
+        let keys = work.bindMemory(to: UInt64.self, capacity: 2 * k)
+        let values = (work + 2 * k * 8).bindMemory(to: Float.self, capacity: k)
+        let indices = (work + 2 * k * 8 + k * 4).bindMemory(to: Int32.self, capacity: k)
+        let found = ck_top_k(base, scores.count, k, values, indices, keys)
         return [(index: Int32, score: Float)](unsafeUninitializedCapacity: found) { out, initialized in
-            for i in 0..<found { (out.baseAddress! + i).initialize(to: (index: indices[2 * k + i], score: values[2 * k + i])) }
+            for i in 0..<found { (out.baseAddress! + i).initialize(to: (index: indices[i], score: values[i])) }
             initialized = found
         }
     }

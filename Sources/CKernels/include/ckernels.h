@@ -22,9 +22,9 @@ size_t ck_first_above(const float *x, size_t start, size_t n, float t);
 
 /* The k best scores of x[0..n) (k >= 1), best first, ties by lower index; -infinity and NaN never
  * taken: values into out_val, indices into out_idx (room for k each), returns how many (< k when
- * fewer qualify). work_val / work_idx: the caller's scratch, room for 2k entries each. Indices
- * are int32: n at most INT32_MAX. (topk.c: a reservoir of 2k with quickselect compaction.) */
-size_t ck_top_k(const float *x, size_t n, size_t k, float *out_val, int32_t *out_idx, float *work_val, int32_t *work_idx);
+ * fewer qualify). work: the caller's scratch, room for 2k keys. Indices are int32: n at most
+ * INT32_MAX. (topk.c: a reservoir of 2k with quickselect compaction.) */
+size_t ck_top_k(const float *x, size_t n, size_t k, float *out_val, int32_t *out_idx, uint64_t *work);
 
 /* ck_row_dots for nq queries, bit for bit, each row chunk loaded once for four queries at a time. */
 void ck_row_dots_batch(const float *a, size_t m, size_t k, const float *const *x, float *const *y, size_t nq);
