@@ -181,28 +181,38 @@ static void row_dots_f16_avx512(const uint16_t *a, size_t m, size_t k, const flo
     }
 }
 
-/* Four queries over rows r_lo ..< r_hi (an even count): each row chunk converted once for the four;
- * per (row, query) the accumulation and reduction of row_dots_f16_avx512, so its bits. */
+/* Four queries over rows r_lo ..< r_hi (a multiple of 4): four rows at a time, each row chunk
+ * converted once for the four queries and each query chunk loaded once for the four rows (16
+ * accumulators: 8 loads and 4 conversions per 16 multiply-adds); per (row, query) the
+ * accumulation and reduction of row_dots_f16_avx512, so its bits. */
 __attribute__((target("avx512f,avx2,fma,f16c")))
 static void row_dots_f16_4q_avx512(const uint16_t *a, size_t r_lo, size_t r_hi, size_t k, const float *const *x,
                                    float *const *y) {
-    for (size_t i = r_lo; i + 2 <= r_hi; i += 2) {
-        const uint16_t *r0 = a + i * k, *r1 = r0 + k;
-        __m512 s00 = _mm512_setzero_ps(), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+    for (size_t i = r_lo; i + 4 <= r_hi; i += 4) {
+        const uint16_t *r0 = a + i * k, *r1 = r0 + k, *r2 = r1 + k, *r3 = r2 + k;
+        __m512 s[4][4];
+        for (int u = 0; u < 4; u++) for (int q = 0; q < 4; q++) s[u][q] = _mm512_setzero_ps();
         for (size_t j = 0; j < k; j += 16) {
             const __m512 x0 = _mm512_loadu_ps(x[0] + j), x1 = _mm512_loadu_ps(x[1] + j);
             const __m512 x2 = _mm512_loadu_ps(x[2] + j), x3 = _mm512_loadu_ps(x[3] + j);
             const __m512 t0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r0 + j)));
-            s00 = _mm512_fmadd_ps(t0, x0, s00); s01 = _mm512_fmadd_ps(t0, x1, s01);
-            s02 = _mm512_fmadd_ps(t0, x2, s02); s03 = _mm512_fmadd_ps(t0, x3, s03);
             const __m512 t1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r1 + j)));
-            s10 = _mm512_fmadd_ps(t1, x0, s10); s11 = _mm512_fmadd_ps(t1, x1, s11);
-            s12 = _mm512_fmadd_ps(t1, x2, s12); s13 = _mm512_fmadd_ps(t1, x3, s13);
+            const __m512 t2 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r2 + j)));
+            const __m512 t3 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(r3 + j)));
+            s[0][0] = _mm512_fmadd_ps(t0, x0, s[0][0]); s[0][1] = _mm512_fmadd_ps(t0, x1, s[0][1]);
+            s[0][2] = _mm512_fmadd_ps(t0, x2, s[0][2]); s[0][3] = _mm512_fmadd_ps(t0, x3, s[0][3]);
+            s[1][0] = _mm512_fmadd_ps(t1, x0, s[1][0]); s[1][1] = _mm512_fmadd_ps(t1, x1, s[1][1]);
+            s[1][2] = _mm512_fmadd_ps(t1, x2, s[1][2]); s[1][3] = _mm512_fmadd_ps(t1, x3, s[1][3]);
+            s[2][0] = _mm512_fmadd_ps(t2, x0, s[2][0]); s[2][1] = _mm512_fmadd_ps(t2, x1, s[2][1]);
+            s[2][2] = _mm512_fmadd_ps(t2, x2, s[2][2]); s[2][3] = _mm512_fmadd_ps(t2, x3, s[2][3]);
+            s[3][0] = _mm512_fmadd_ps(t3, x0, s[3][0]); s[3][1] = _mm512_fmadd_ps(t3, x1, s[3][1]);
+            s[3][2] = _mm512_fmadd_ps(t3, x2, s[3][2]); s[3][3] = _mm512_fmadd_ps(t3, x3, s[3][3]);
         }
-        float o0[4], o1[4];
-        _mm_storeu_ps(o0, reduce4x512(s00, s01, s02, s03));
-        _mm_storeu_ps(o1, reduce4x512(s10, s11, s12, s13));
-        for (int q = 0; q < 4; q++) { y[q][i] = o0[q]; y[q][i + 1] = o1[q]; }
+        for (int u = 0; u < 4; u++) {
+            float o[4];
+            _mm_storeu_ps(o, reduce4x512(s[u][0], s[u][1], s[u][2], s[u][3]));
+            for (int q = 0; q < 4; q++) y[q][i + (size_t)u] = o[q];
+        }
     }
 }
 #endif
