@@ -118,11 +118,32 @@ public protocol RecommenderAgent: AnyObject, Sendable {
     /// Unit-length item vectors for item-to-item cosine similarity, if the agent has them (rows =
     /// items; an all-zero row for an item without a direction).
     var itemVectors: FloatMatrix? { get }
+    /// For catalogues too large to score whole per request: the agent's best `k` items for
+    /// `request` from an index, with its score range and a scorer for any other item; nil (the
+    /// default) when the agent has no index or cannot score the request, and serving scores the
+    /// whole catalogue instead (`Candidates.collect`).
+    func indexedProposals(_ request: AgentRequest, k: Int) -> IndexedProposals?
     /// Serialises the fitted state (snapshot section payload).
     func encode(into w: inout ByteWriter)
     /// Why this agent scores `item` for `request` the way it does, in its own terms, when it can
     /// say ("users who interacted with X also did", "often next after X"); nil otherwise.
     func reason(_ request: AgentRequest, item: Int32) -> AgentReason?
+}
+
+/// An agent's proposals from an index (`RecommenderAgent.indexedProposals`): raw scores, on the
+/// scale of its `score`.
+public struct IndexedProposals {
+    /// The best items found, best first (ties to the lower index).
+    public var top: [(index: Int32, score: Float)]
+    /// The agent's lowest and highest score over the catalogue, as well as the index can tell:
+    /// what `Coordinator.normalize` would scale a whole row by.
+    public var lo: Float
+    public var hi: Float
+    /// The raw score of any model item (index < the model's item count).
+    public var score: (Int32) -> Float
+    public init(top: [(index: Int32, score: Float)], lo: Float, hi: Float, score: @escaping (Int32) -> Float) {
+        self.top = top; self.lo = lo; self.hi = hi; self.score = score
+    }
 }
 
 /// An agent's own account of a score: a phrase, and the item of the user's history it rests on.
@@ -138,6 +159,8 @@ extension RecommenderAgent {
     public func reason(_ request: AgentRequest, item: Int32) -> AgentReason? { nil }
 
     public var scoresInBatches: Bool { false }
+
+    public func indexedProposals(_ request: AgentRequest, k: Int) -> IndexedProposals? { nil }
 
     public func scoreBatch(_ requests: [AgentRequest], into rows: [UnsafeMutablePointer<Float>], itemCount: Int) {
         for (r, request) in requests.enumerated() { score(request, into: UnsafeMutableBufferPointer(start: rows[r], count: itemCount)) }

@@ -42,23 +42,66 @@ public enum Candidates {
     ///   - score: how agent `a` fills its row, when not by `agents[a].score(request, ...)`: serving
     ///     takes rows a batch already scored and adds the items past the model's (online new items).
     /// - Returns: the agents that took part, ascending.
+    ///   - indexed: serving over a large catalogue: agent `a`'s proposals from its index
+    ///     (`RecommenderAgent.indexedProposals`), nil to score its whole row; with `maskValue`, what
+    ///     `mask` does to one item's normalised score (-infinity: masked).
     @discardableResult
     static func collect(agents: [RecommenderAgent], request: AgentRequest, fallback: Int?, itemCount: Int, quota: Int,
                         activity: Float, warmth: UnsafePointer<Float>, scratch: FloatMatrix, rankScratch: UnsafeMutablePointer<Int32>,
                         score: ((Int, UnsafeMutableBufferPointer<Float>) -> Void)? = nil,
-                        mask: (UnsafeMutableBufferPointer<Float>) -> Void, into out: inout Set) -> [Int] {
+                        mask: (UnsafeMutableBufferPointer<Float>) -> Void,
+                        indexed: ((Int) -> IndexedProposals?)? = nil, maskValue: ((Int32, Float) -> Float)? = nil,
+                        into out: inout Set) -> [Int] {
         var used = agents.indices.filter { agents[$0].canScore(request) }
         if used.isEmpty, let fallback { used = [fallback] }
         var rows = [UnsafeMutablePointer<Float>?](repeating: nil, count: agents.count)
+        var sources = [Indexed?](repeating: nil, count: agents.count)
         for a in used {
+            if let maskValue, let p = indexed?(a) {
+                sources[a] = Indexed(p, mask: maskValue)
+                continue
+            }
             let row = UnsafeMutableBufferPointer(start: scratch.row(a), count: itemCount)
             if let score { score(a, row) } else { agents[a].score(request, into: row) }
             Coordinator.normalize(row)
             mask(row)
             rows[a] = row.baseAddress
         }
-        build(rows: rows, itemCount: itemCount, quota: quota, activity: activity, warmth: warmth, rankScratch: rankScratch, into: &out)
+        build(rows: rows, indexed: sources, itemCount: itemCount, quota: quota, activity: activity, warmth: warmth,
+              rankScratch: rankScratch, into: &out)
         return used
+    }
+
+    /// An agent taking part through its index: its proposals normalised as `Coordinator.normalize`
+    /// would normalise its row (by the index's score range) and masked, best first.
+    struct Indexed {
+        let proposals: IndexedProposals
+        let mask: (Int32, Float) -> Float
+        let lo: Float, inv: Float, flat: Bool
+        /// Its proposals' normalised, masked scores, best first (masked ones dropped).
+        let top: [(index: Int32, score: Float)]
+        var scoreOf: [Int32: Float] = [:]
+
+        init(_ p: IndexedProposals, mask: @escaping (Int32, Float) -> Float) {
+            proposals = p; self.mask = mask
+            let span = p.hi - p.lo
+            flat = !(span > 0) || !span.isFinite
+            lo = p.lo; inv = flat ? 0 : 1 / span
+            var top: [(index: Int32, score: Float)] = []
+            for (i, raw) in p.top {
+                let v = mask(i, flat ? 0 : (raw - p.lo) * (1 / span))
+                if v > -.infinity { top.append((i, v)) }
+            }
+            top.sort { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }
+            self.top = top
+            for t in top { scoreOf[t.index] = t.score }
+        }
+
+        /// The normalised, masked score of any item (a dot product for one it did not propose).
+        func value(_ item: Int32) -> Float {
+            if let s = scoreOf[item] { return s }
+            return mask(item, flat ? 0 : (proposals.score(item) - lo) * inv)
+        }
     }
 
     /// Builds the candidate set from normalised, masked score rows (`rows[a]` for each agent that
@@ -69,6 +112,13 @@ public enum Candidates {
     ///   - rankScratch: `itemCount` Int32s, all -1 on entry and on return.
     public static func build(rows: [UnsafeMutablePointer<Float>?], itemCount: Int, quota: Int, activity: Float, warmth: UnsafePointer<Float>,
                              rankScratch: UnsafeMutablePointer<Int32>, into out: inout Set) {
+        build(rows: rows, indexed: [Indexed?](repeating: nil, count: rows.count), itemCount: itemCount, quota: quota, activity: activity,
+              warmth: warmth, rankScratch: rankScratch, into: &out)
+    }
+
+    /// `build` with agents taking part through their indexes (`indexed[a]`, with `rows[a]` nil).
+    static func build(rows: [UnsafeMutablePointer<Float>?], indexed: [Indexed?], itemCount: Int, quota: Int, activity: Float,
+                      warmth: UnsafePointer<Float>, rankScratch: UnsafeMutablePointer<Int32>, into out: inout Set) {
         let agents = rows.count
         let layout = Features(agents: agents)
         out.items.removeAll(keepingCapacity: true)
@@ -77,8 +127,14 @@ public enum Candidates {
         var proposals: [[(index: Int32, score: Float)]] = []
         proposals.reserveCapacity(agents)
         for a in 0..<agents {
-            guard let row = rows[a] else { proposals.append([]); continue }
-            let top = TopK.select(UnsafeBufferPointer(start: row, count: itemCount), k: quota)
+            let top: [(index: Int32, score: Float)]
+            if let row = rows[a] {
+                top = TopK.select(UnsafeBufferPointer(start: row, count: itemCount), k: quota)
+            } else if let source = indexed[a] {
+                top = Array(source.top.prefix(quota))
+            } else {
+                proposals.append([]); continue
+            }
             proposals.append(top)
             for t in top where rankScratch[Int(t.index)] < 0 {
                 rankScratch[Int(t.index)] = Int32(out.items.count)
@@ -91,7 +147,9 @@ public enum Candidates {
             for (slot, item) in out.items.enumerated() {
                 let base = slot * f
                 for a in 0..<agents {
-                    if let row = rows[a] { let s = row[Int(item)]; feat[base + layout.score(a)] = s.isFinite ? s : 0 }
+                    let s: Float
+                    if let row = rows[a] { s = row[Int(item)] } else if let source = indexed[a] { s = source.value(item) } else { continue }
+                    feat[base + layout.score(a)] = s.isFinite ? s : 0
                 }
                 feat[base + layout.activity] = activity
                 feat[base + layout.warmth] = warmth[Int(item)]

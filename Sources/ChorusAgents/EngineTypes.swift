@@ -37,6 +37,10 @@ public struct FitParameters: Sendable, Equatable {
     public var validationFraction: Float = 0.1
     /// Items each agent proposes to the coordinator's candidate set.
     public var candidatesPerAgent = 100
+    /// From this many items up, the model's factor agents (ALS, BPR) propose from an inverted-file
+    /// index (`FactorAgent.servingIndex`) instead of scoring every item per request. Not saved: a
+    /// loaded model uses the default.
+    public var servingIndexMinimumItems = 100_000
     /// The agents to train, by name (`Engine.agentKinds`); nil = every agent the data allows.
     /// Popularity is always trained: it serves users the model does not know.
     public var agents: [String]? = nil

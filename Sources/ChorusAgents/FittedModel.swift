@@ -67,7 +67,11 @@ final class FittedModel: Sendable {
         self.privacy = privacy
         self.users = users; self.items = items; self.trainedRows = trainedRows; self.seen = seen
         self.itemWarmth = Candidates.itemWarmth(seen)
-        self.agents = agents; self.coordinator = coordinator
+        // A large catalogue's factor agents serve from an index (`FactorAgent.servingIndex`).
+        self.agents = agents.map {
+            ($0 as? FactorAgent)?.indexedForServing(minimumItems: parameters.servingIndexMinimumItems, threads: Parallel.cpuCount) ?? $0
+        }
+        self.coordinator = coordinator
         self.layout = Candidates.Features(agents: agents.count)
         self.parameters = parameters
         self.popularityHalfLifeSeconds = popularityHalfLifeSeconds

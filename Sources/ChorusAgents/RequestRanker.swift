@@ -44,10 +44,13 @@ final class RequestRanker {
 
     /// The catalogue served: the model's items, then `extraItems` new ones (`OnlineState.NewItems`).
     let itemCount: Int
+    /// Some agent proposes from a serving index (`FactorAgent.servingIndex`: a large catalogue).
+    let servesFromIndexes: Bool
 
     init(model: FittedModel, modulation: [Float] = [], extraItems: Int = 0) throws(ChorusError) {
         m = model
         itemCount = model.itemCount + extraItems
+        servesFromIndexes = model.agents.contains { ($0 as? FactorAgent)?.servingIndex != nil }
         network = model.coordinator.ranker
         queryWeight = model.coordinator.queryWeight
         self.modulation = modulation.isEmpty ? (model.coordinator.ranker?.modulation(scenario: 0, description: []) ?? []) : modulation
@@ -105,6 +108,38 @@ final class RequestRanker {
                 }
             }
         }
+        // Agents with a serving index (a large catalogue) propose from it; `mask` then applies item
+        // by item (`maskValue`: the same rules on one normalised score).
+        var indexed: ((Int) -> IndexedProposals?)? = nil
+        var maskValue: ((Int32, Float) -> Float)? = nil
+        if servesFromIndexes && only == nil {
+            var excluded = Swift.Set<Int32>()
+            if let seen { excluded.formUnion(seen) }
+            if maskHistory { excluded.formUnion(request.history) }
+            var factors: [Int32: Float] = [:]
+            if let online {
+                if maskHistory { excluded.formUnion(online.consumed) }
+                excluded.formUnion(online.excluded)
+                for d in online.demoted { factors[d.item, default: 1] *= d.factor }
+            }
+            maskValue = { item, s in
+                guard item >= 0, Int(item) < n, !excluded.contains(item), blocked.map({ !$0[Int(item)] }) ?? true else { return -.infinity }
+                guard let f = factors[item], s.isFinite else { return s }
+                return s >= 0 ? s * f : s / f
+            }
+            let want = max(m.coordinator.candidatesPerAgent, k) + excluded.count
+            indexed = { a in
+                guard var p = self.m.agents[a].indexedProposals(request, k: want) else { return nil }
+                // Online new items (past the model's): the agent's score of them where it has one, else its lowest.
+                let modelScore = p.score, lo = p.lo, extra = newItemScores[self.m.agents[a].name]
+                p.score = { item in
+                    if Int(item) < nModel { return modelScore(item) }
+                    guard let extra, Int(item) - nModel < extra.count, !extra[Int(item) - nModel].isNaN else { return lo }
+                    return extra[Int(item) - nModel]
+                }
+                return p
+            }
+        }
         order.removeAll(keepingCapacity: true)
         queryShare.removeAll(keepingCapacity: true)
         for a in 0..<nA { participating[a] = false; weights[a] = 0 }
@@ -125,7 +160,7 @@ final class RequestRanker {
             Candidates.collect(agents: m.agents, request: request, fallback: m.fallbackIndex, itemCount: n,
                                quota: max(m.coordinator.candidatesPerAgent, k), activity: Candidates.activity(historyLength: history),
                                warmth: n > nModel ? warmth! : modelWarmth.baseAddress!, scratch: scratch, rankScratch: ranks,
-                               score: score, mask: mask, into: &candidates)
+                               score: score, mask: mask, indexed: indexed, maskValue: maskValue, into: &candidates)
         }
         let query = used.first { $0 == m.queryIndex }
         let personal = used.filter { $0 != query }
