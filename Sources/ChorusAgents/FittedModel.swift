@@ -61,6 +61,8 @@ final class FittedModel: Sendable {
     /// The privacy spent by the merges this model descends from (`ShardMerge`, `PrivacyLedger`):
     /// nil for a model no private merge made. A fit started from a model inherits its ledger.
     let privacy: PrivacyLedger?
+    /// Serving's per-request buffers, reused across calls (`RankerScratchPool`).
+    let scratchPool = RankerScratchPool()
 
     init(users: IdIndex, items: IdIndex, trainedRows: Int, seen: SparseMatrix, agents: [RecommenderAgent],
          coordinator: CoordinatorModel, parameters: FitParameters, popularityHalfLifeSeconds: Int64, privacy: PrivacyLedger? = nil) {

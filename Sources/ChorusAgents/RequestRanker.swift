@@ -5,8 +5,10 @@ import ChorusCore
 /// coordinator ranks the union (`Candidates`).
 final class RequestRanker {
     let m: FittedModel
-    let scratch: FloatMatrix
-    let ranks: UnsafeMutablePointer<Int32>
+    /// Per-request buffers, from the model's pool and back to it when the ranker goes.
+    private let buffers: RankerScratch
+    var scratch: FloatMatrix { buffers.scores }
+    var ranks: UnsafeMutablePointer<Int32> { buffers.ranks }
     var candidates = Candidates.Set()
     /// The last request's agents, their linear weights (renormalised), and its ranked slots
     /// (candidate index per output slot).
@@ -54,15 +56,13 @@ final class RequestRanker {
         network = model.coordinator.ranker
         queryWeight = model.coordinator.queryWeight
         self.modulation = modulation.isEmpty ? (model.coordinator.ranker?.modulation(scenario: 0, description: []) ?? []) : modulation
-        scratch = try FloatMatrix(rows: model.agents.count, cols: itemCount, zeroed: false)
-        ranks = .allocate(capacity: itemCount)
-        ranks.initialize(repeating: -1, count: itemCount)
+        buffers = try model.scratchPool.take(agents: model.agents.count, itemCount: itemCount)
         weights = [Float](repeating: 0, count: model.agents.count)
         participating = [Bool](repeating: false, count: model.agents.count)
         prescored = [UnsafeMutablePointer<Float>?](repeating: nil, count: model.agents.count)
     }
 
-    deinit { ranks.deallocate() }
+    deinit { m.scratchPool.give(buffers) }
 
     /// The top `k` (item index, score) of a request; `only` = one agent alone (its raw scores).
     /// `diversity` > 0 re-ranks the coordinator's candidates by maximal marginal relevance.
@@ -302,6 +302,46 @@ final class RequestRanker {
                 let sum = (0..<nA).reduce(Float(0)) { $0 + out[$1] }
                 if sum > 0 { for a in 0..<nA { out[a] /= sum } }
             }
+        }
+    }
+}
+
+/// A ranker's buffers: agents x items scores and the items' candidate slots (all -1 between uses).
+final class RankerScratch: @unchecked Sendable {
+    let scores: FloatMatrix
+    let ranks: UnsafeMutablePointer<Int32>
+    let agents: Int, itemCount: Int
+
+    init(agents: Int, itemCount: Int) throws(ChorusError) {
+        scores = try FloatMatrix(rows: agents, cols: itemCount, zeroed: false)
+        ranks = .allocate(capacity: itemCount)
+        ranks.initialize(repeating: -1, count: itemCount)
+        self.agents = agents; self.itemCount = itemCount
+    }
+
+    deinit { ranks.deallocate() }
+}
+
+/// Rankers' buffers kept between calls, per model: at 1M items a ranker's are 24 MiB, and fresh
+/// ones per call were faulted in page by page every time (the allocator returns pages that large
+/// to the system as it decays them), a third of a request's time. At most two per CPU are kept.
+final class RankerScratchPool: Sendable {
+    private let spare = Lock<[RankerScratch]>([])
+
+    func take(agents: Int, itemCount: Int) throws(ChorusError) -> RankerScratch {
+        let kept = spare.withLock { pool -> RankerScratch? in
+            guard let i = pool.lastIndex(where: { $0.agents == agents && $0.itemCount == itemCount }) else { return nil }
+            return pool.remove(at: i)
+        }
+        if let kept { return kept }
+        return try RankerScratch(agents: agents, itemCount: itemCount)
+    }
+
+    func give(_ buffers: RankerScratch) {
+        spare.withLock { pool in
+            // Buffers for another catalogue size (online new items came) make room for this one.
+            if pool.count >= 2 * Parallel.cpuCount { pool.removeFirst() }
+            pool.append(buffers)
         }
     }
 }
