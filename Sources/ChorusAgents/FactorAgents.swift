@@ -7,9 +7,11 @@ public final class FactorAgent: RecommenderAgent {
     public let name: String
     let userFactors: FloatMatrix
     let itemFactors: FloatMatrix
-    /// The item factors scaled to unit length, computed once: similar-items queries are then one
-    /// row-dot pass (cosine) instead of recomputing every norm per call.
-    let unitItemFactors: FloatMatrix
+    /// The item factors scaled to unit length, computed at the first ask and kept: similar-items
+    /// queries are then one row-dot pass (cosine) instead of recomputing every norm per call. Only
+    /// the agent whose vectors serve similarity is asked, so the others (BPR beside ALS, every
+    /// validation-phase agent) never hold the copy: 256 MiB each at 1M items x 64 factors.
+    private let unitRows: UnitRows
     /// For large catalogues, in a published model: an inverted-file index over the item factors
     /// that serving takes this agent's proposals from (`indexedProposals`), so a request reads a
     /// few lists instead of every item's factors (a scan of 1M x 64 floats is ~20 ms of memory
@@ -20,21 +22,37 @@ public final class FactorAgent: RecommenderAgent {
         self.name = name
         self.userFactors = userFactors
         self.itemFactors = itemFactors
-        let unit = try itemFactors.copy()
-        let f = unit.cols
-        for i in 0..<unit.rows {
-            let r = unit.row(i)
-            let n = Kernels.dot(r, r, f).squareRoot()
-            if n > 0 { for j in 0..<f { r[j] /= n } }
-        }
-        self.unitItemFactors = unit
+        self.unitRows = UnitRows()
         self.servingIndex = nil
     }
 
     private init(_ agent: FactorAgent, servingIndex: IVFIndex) {
         name = agent.name; userFactors = agent.userFactors; itemFactors = agent.itemFactors
-        unitItemFactors = agent.unitItemFactors
+        unitRows = agent.unitRows
         self.servingIndex = servingIndex
+    }
+
+    /// The unit rows, made once (by the first caller, under the lock) and shared by the agent's copies.
+    final class UnitRows: Sendable {
+        private let made = Lock<FloatMatrix?>(nil)
+
+        func of(_ factors: FloatMatrix) -> FloatMatrix? {
+            made.withLock { made in
+                if let made { return made }
+                guard let unit = try? factors.copy() else { return nil }
+                let f = unit.cols
+                for i in 0..<unit.rows {
+                    let r = unit.row(i)
+                    let n = Kernels.dot(r, r, f).squareRoot()
+                    if n > 0 { for j in 0..<f { r[j] /= n } }
+                }
+                made = unit
+                return unit
+            }
+        }
+
+        /// Bytes held (0 until made).
+        var bytes: Int { made.withLock { $0?.byteCount ?? 0 } }
     }
 
     /// This agent with a serving index over its item factors when it has `minimumItems` items or
@@ -50,8 +68,9 @@ public final class FactorAgent: RecommenderAgent {
     /// on clustered vectors at 1M items: bench/ivf), and 4 for the lowest score, which only scales.
     static func probes(lists: Int) -> (top: Int, lowest: Int) { (max(8, lists / 16), 4) }
 
-    public var itemVectors: FloatMatrix? { unitItemFactors }
-    public var modelBytes: Int { userFactors.byteCount + itemFactors.byteCount + unitItemFactors.byteCount + (servingIndex?.bytes ?? 0) }
+    /// nil only when the unit rows cannot be allocated.
+    public var itemVectors: FloatMatrix? { unitRows.of(itemFactors) }
+    public var modelBytes: Int { userFactors.byteCount + itemFactors.byteCount + unitRows.bytes + (servingIndex?.bytes ?? 0) }
 
     public func canScore(_ request: AgentRequest) -> Bool {
         request.folded[name]?.count == itemFactors.cols || (request.user.map { Int($0) < userFactors.rows } ?? false)
