@@ -41,10 +41,10 @@ public enum Candidates {
     ///   - rankScratch: `itemCount` Int32s, all -1 on entry and on return.
     ///   - score: how agent `a` fills its row, when not by `agents[a].score(request, ...)`: serving
     ///     takes rows a batch already scored and adds the items past the model's (online new items).
-    /// - Returns: the agents that took part, ascending.
     ///   - indexed: serving over a large catalogue: agent `a`'s proposals from its index
     ///     (`RecommenderAgent.indexedProposals`), nil to score its whole row; with `maskValue`, what
     ///     `mask` does to one item's normalised score (-infinity: masked).
+    /// - Returns: the agents that took part, ascending.
     @discardableResult
     static func collect(agents: [RecommenderAgent], request: AgentRequest, fallback: Int?, itemCount: Int, quota: Int,
                         activity: Float, warmth: UnsafePointer<Float>, scratch: FloatMatrix, rankScratch: UnsafeMutablePointer<Int32>,
@@ -80,7 +80,7 @@ public enum Candidates {
         let lo: Float, inv: Float, flat: Bool
         /// Its proposals' normalised, masked scores, best first (masked ones dropped).
         let top: [(index: Int32, score: Float)]
-        var scoreOf: [Int32: Float] = [:]
+        let scoreOf: [Int32: Float]
 
         init(_ p: IndexedProposals, mask: @escaping (Int32, Float) -> Float) {
             proposals = p; self.mask = mask
@@ -94,7 +94,7 @@ public enum Candidates {
             }
             top.sort { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }
             self.top = top
-            for t in top { scoreOf[t.index] = t.score }
+            scoreOf = Dictionary(top.map { ($0.index, $0.score) }, uniquingKeysWith: { first, _ in first })
         }
 
         /// The normalised, masked score of any item (a dot product for one it did not propose).
