@@ -3,7 +3,10 @@ import CKernels
 /// Approximate maximum-inner-product search over a large item matrix (rows = items, float32): an
 /// inverted-file index. Spherical k-means on a seeded sample of the items gives `listCount` unit
 /// centroids; every item goes to the list whose centroid has its largest inner product, and each
-/// list keeps its items' indices and a contiguous copy of their rows. A search scores the query
+/// list keeps its items' indices and a contiguous copy of their rows (faiss's `IndexIVFFlat`), or,
+/// built `sharing:` a matrix, reads the rows from that matrix by index and holds no copy (a
+/// serving index beside an agent's own item factors: 256 MiB less per agent at 1M x 64, for
+/// gathered instead of streamed row loads). A search scores the query
 /// against the centroids, scans the best `nprobe` lists with the same blocked kernels as
 /// `ExactTopK` and keeps a `TopK.Heap`. With every list probed the result is `ExactTopK`'s, bit
 /// for bit; with a few it reads a few lists instead of the catalogue (issue 16, past ~100k items).
@@ -51,8 +54,11 @@ public final class IVFIndex: @unchecked Sendable {
     public let listSizes: [Int]
     /// listCount x dimension, unit rows (a zero row stays zero).
     let centroids: FloatMatrix
-    /// The lists' rows one after the other (`storedRows` x dimension).
+    /// The lists' rows one after the other (`storedRows` x dimension), or the shared matrix the
+    /// rows are read from by item index (`copied` false).
     let rows: FloatMatrix
+    /// Whether `rows` is the index's own copy laid out by list.
+    public let copied: Bool
     /// Per stored row: its item index, or -1 for padding.
     let ids: UnsafeMutablePointer<Int32>
     /// List l is stored rows start[l] ..< start[l + 1]: its members below the catalogue's last
@@ -66,7 +72,7 @@ public final class IVFIndex: @unchecked Sendable {
 
     /// Bytes held: rows, item indices, centroids and the list tables.
     public var bytes: Int {
-        rows.byteCount + storedRows * MemoryLayout<Int32>.stride + centroids.byteCount
+        (copied ? rows.byteCount : 0) + storedRows * MemoryLayout<Int32>.stride + centroids.byteCount
             + (start.count + regular.count + padded.count + listSizes.count) * MemoryLayout<Int>.stride
     }
 
@@ -76,8 +82,21 @@ public final class IVFIndex: @unchecked Sendable {
     /// - Throws: `.invalidArgument` for a count or dimension below 1, a count past Int32, an
     ///   explicit list count below 1, negative iterations, a sample per list below 1, a
     ///   non-finite value (naming its row); `.outOfMemory`.
-    public init(items: UnsafePointer<Float>, count: Int, dimension: Int, parameters: Parameters = Parameters(),
-                threads: Int) throws(ChorusError) {
+    public convenience init(items: UnsafePointer<Float>, count: Int, dimension: Int, parameters: Parameters = Parameters(),
+                            threads: Int) throws(ChorusError) {
+        try self.init(items: items, count: count, dimension: dimension, parameters: parameters, threads: threads, sharing: nil)
+    }
+
+    /// Builds the index over `matrix`'s rows without copying them: searches read them from the
+    /// matrix (retained), which must not change while the index lives. Same lists, same results,
+    /// bit for bit, as an index over a copy. Throws as `init(items:...)`.
+    public convenience init(sharing matrix: FloatMatrix, parameters: Parameters = Parameters(), threads: Int) throws(ChorusError) {
+        try self.init(items: matrix.base, count: matrix.rows, dimension: matrix.cols, parameters: parameters, threads: threads,
+                      sharing: matrix)
+    }
+
+    private init(items: UnsafePointer<Float>, count: Int, dimension: Int, parameters: Parameters, threads: Int,
+                 sharing: FloatMatrix?) throws(ChorusError) {
         guard dimension >= 1 else { throw .invalidArgument("dimension must be at least 1, got \(dimension)") }
         guard count >= 1 else { throw .invalidArgument("an IVF index needs at least one item, got count \(count)") }
         guard count <= Int(Int32.max) else { throw .invalidArgument("count \(count) is past the \(Int32.max) items an index can hold") }
@@ -152,7 +171,6 @@ public final class IVFIndex: @unchecked Sendable {
             start[l + 1] = start[l] + padded[l] + tails[l]
         }
         let stored = start[lists]
-        let rows = try FloatMatrix(rows: stored, cols: d, zeroed: false)
         let ids = try Allocator.allocate(bytes: max(1, stored) * 4, zeroed: false).bindMemory(to: Int32.self, capacity: max(1, stored))
         ids.initialize(repeating: -1, count: max(1, stored))
         var cursor = start, tailCursor = (0..<lists).map { start[$0] + padded[$0] }
@@ -160,15 +178,26 @@ public final class IVFIndex: @unchecked Sendable {
             let l = Int(owner[i])
             if i >= tailStart { ids[tailCursor[l]] = Int32(i); tailCursor[l] += 1 } else { ids[cursor[l]] = Int32(i); cursor[l] += 1 }
         }
-        let shared = SendableBox((items, rows, ids))
-        Parallel.forEachChunk(count: stored, threads: threads) { _, range in
-            let (items, rows, ids) = shared.value
-            for r in range {
-                let i = Int(ids[r])
-                if i >= 0 { rows.row(r).update(from: items + i * d, count: d) } else { rows.row(r).update(repeating: 0, count: d) }
+        if let sharing {
+            self.rows = sharing
+            self.copied = false
+        } else {
+            let rows: FloatMatrix
+            do { rows = try FloatMatrix(rows: stored, cols: d, zeroed: false) } catch {
+                Allocator.deallocate(UnsafeMutableRawPointer(ids))
+                throw error
             }
+            let shared = SendableBox((items, rows, ids))
+            Parallel.forEachChunk(count: stored, threads: threads) { _, range in
+                let (items, rows, ids) = shared.value
+                for r in range {
+                    let i = Int(ids[r])
+                    if i >= 0 { rows.row(r).update(from: items + i * d, count: d) } else { rows.row(r).update(repeating: 0, count: d) }
+                }
+            }
+            self.rows = rows
+            self.copied = true
         }
-        self.rows = rows
         self.ids = ids
         self.start = start
         self.regular = regular
@@ -244,15 +273,18 @@ public final class IVFIndex: @unchecked Sendable {
         let heaps = UnsafeMutablePointer<TopK.Heap?>.allocate(capacity: workers * nq)
         heaps.initialize(repeating: nil, count: workers * nq)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * 4 * block)
-        defer { heaps.deinitialize(count: workers * nq); heaps.deallocate(); scratch.deallocate() }
-        let fine = SendableBox((self, qs, tasks, perList, queryOf, heaps, scratch))
+        // A shared index's rows of the block being scanned, by pointer (`scan`).
+        let pointers = UnsafeMutablePointer<UnsafePointer<Float>?>.allocate(capacity: copied ? 1 : workers * block)
+        defer { heaps.deinitialize(count: workers * nq); heaps.deallocate(); scratch.deallocate(); pointers.deallocate() }
+        let fine = SendableBox((self, qs, tasks, perList, queryOf, heaps, scratch, pointers))
         Parallel.forEach(count: tasks.count, threads: workers, grain: 1) { worker, t in
-            let (index, qs, tasks, perList, queryOf, heaps, scratch) = fine.value
+            let (index, qs, tasks, perList, queryOf, heaps, scratch, pointers) = fine.value
             let l = tasks[t]
             let mine = heaps + worker * qs.count
             let listQueries = queryOf[perList[l]..<perList[l + 1]].map { Int($0) }
             for q in listQueries where mine[q] == nil { mine[q] = TopK.Heap(k: cap) }
-            index.scan(list: l, queries: listQueries, vectors: qs, heaps: mine, buffer: scratch + worker * 4 * block, block: block)
+            index.scan(list: l, queries: listQueries, vectors: qs, heaps: mine, buffer: scratch + worker * 4 * block, block: block,
+                       pointers: index.copied ? nil : pointers + worker * block)
         }
         return (0..<nq).map { q in
             let found = (0..<workers).compactMap { heaps[$0 * nq + q] }
@@ -274,8 +306,10 @@ public final class IVFIndex: @unchecked Sendable {
 
     /// One list for the queries that probe it: blocks of rows that stay in L2, each scored for
     /// four queries at a time, its members' scores offered to each query's heap (padding skipped).
+    /// A shared index gathers each block's rows by item index into `pointers` (room for `block`)
+    /// and scores them with the same arithmetic (`ck_row_dots_gather_batch`).
     func scan(list l: Int, queries: [Int], vectors: [UnsafePointer<Float>], heaps: UnsafeMutablePointer<TopK.Heap?>,
-              buffer: UnsafeMutablePointer<Float>, block: Int) {
+              buffer: UnsafeMutablePointer<Float>, block: Int, pointers: UnsafeMutablePointer<UnsafePointer<Float>?>?) {
         let d = dimension, lo = start[l], hi = start[l + 1], regularEnd = lo + regular[l], padEnd = lo + padded[l]
         var xs: [UnsafePointer<Float>?] = [], ys: [UnsafeMutablePointer<Float>?] = []
         var from = lo
@@ -283,13 +317,24 @@ public final class IVFIndex: @unchecked Sendable {
         // those of the layout (see init).
         while from < hi {
             let n = min(block, hi - from)
+            if let pointers {
+                for r in 0..<n {
+                    let i = Int(ids[from + r])
+                    // Padding is scored with its group of 4 but never offered: any row will do.
+                    pointers[r] = UnsafePointer(rows.row(max(0, i)))
+                }
+            }
             var g = 0
             while g < queries.count {
                 let m = min(4, queries.count - g)
                 xs = (0..<m).map { vectors[queries[g + $0]] }
                 ys = (0..<m).map { buffer + $0 * block }
                 xs.withUnsafeBufferPointer { x in ys.withUnsafeBufferPointer { y in
-                    ck_row_dots_batch(rows.base + from * d, n, d, x.baseAddress!, y.baseAddress!, m)
+                    if let pointers {
+                        ck_row_dots_gather_batch(pointers, n, d, x.baseAddress!, y.baseAddress!, m)
+                    } else {
+                        ck_row_dots_batch(rows.base + from * d, n, d, x.baseAddress!, y.baseAddress!, m)
+                    }
                 } }
                 for j in 0..<m {
                     guard let heap = heaps[queries[g + j]] else { continue }

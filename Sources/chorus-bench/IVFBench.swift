@@ -6,17 +6,19 @@ import ChorusCore
 /// IndexIVFFlat at the same nlist and nprobe and computes recall@k of both against exact.
 enum IVFBench {
     static let options: Set<String> = ["items", "queries", "dim", "k", "threads", "lists", "iterations", "sample-per-list", "seed",
-                                       "nprobe", "singles", "batch", "repeats", "out-dir"]
+                                       "nprobe", "singles", "batch", "repeats", "out-dir", "storage"]
     static let help = """
         Usage: chorus-bench ivf --items F --queries F --dim D [--k 10] [--threads 2] [--lists sqrt(n)]
                                 [--iterations 10] [--sample-per-list 64] [--seed 42] [--nprobe 1,4,16,64]
-                                [--singles 100] [--batch 256] [--repeats 5] [--out-dir DIR]
+                                [--singles 100] [--batch 256] [--repeats 5] [--out-dir DIR] [--storage copy|shared]
 
         --items / --queries: raw little-endian float32 rows of D values. Builds the index once (timed),
         then for each --nprobe times --singles one-query searches (each alone, p50) and the first
         --batch queries in one call (best of --repeats); the same for ExactTopK (singles capped at 20).
         --out-dir writes each batch's top-k item indices (int32, batch x k, -1 where fewer were found)
-        as ivf_nprobe<N>.i32 and exact.i32. Prints JSON.
+        as ivf_nprobe<N>.i32 and exact.i32. --storage shared builds the index sharing the item matrix
+        (rows read by index, no copy: the engine's serving index) instead of copying the rows by list.
+        Prints JSON.
         """
 
     static func run(_ o: Options) throws(BenchError) {
@@ -44,12 +46,20 @@ enum IVFBench {
         let lists = o.string("lists") == nil ? nil : try o.int("lists", default: 1, minimum: 1)
         let outDir = o.string("out-dir")
         let p = IVFIndex.Parameters(lists: lists, iterations: iterations, samplePerList: samplePerList, seed: UInt64(seed))
+        let storage = o.string("storage") ?? "copy"
+        guard storage == "copy" || storage == "shared" else { throw .usage("--storage is copy or shared") }
 
         let t0 = BenchIO.now()
         let index: IVFIndex
         do {
-            index = try items.withUnsafeBufferPointer { ip throws(ChorusError) in
-                try IVFIndex(items: ip.baseAddress!, count: n, dimension: d, parameters: p, threads: threads)
+            if storage == "shared" {
+                let matrix = try FloatMatrix(rows: n, cols: d, zeroed: false)
+                matrix.buffer.update(fromContentsOf: items)
+                index = try IVFIndex(sharing: matrix, parameters: p, threads: threads)
+            } else {
+                index = try items.withUnsafeBufferPointer { ip throws(ChorusError) in
+                    try IVFIndex(items: ip.baseAddress!, count: n, dimension: d, parameters: p, threads: threads)
+                }
             }
         } catch { throw .failure("building the index: \(error.message)") }
         let buildSeconds = BenchIO.now() - t0
@@ -101,7 +111,7 @@ enum IVFBench {
         } }
         if let outDir { TopKBench.writeInts("\(outDir)/exact.i32", ids(exact, k: k)) }
 
-        print("{\"items\": \(n), \"dim\": \(d), \"k\": \(k), \"threads\": \(threads), \"lists\": \(index.listCount), "
+        print("{\"items\": \(n), \"dim\": \(d), \"storage\": \"\(storage)\", \"k\": \(k), \"threads\": \(threads), \"lists\": \(index.listCount), "
               + "\"iterations\": \(iterations), \"sample_per_list\": \(samplePerList), \"seed\": \(seed), "
               + "\"build_s\": \(BenchIO.json(buildSeconds)), \"bytes\": \(index.bytes), "
               + "\"list_size_min\": \(sizes.first ?? 0), \"list_size_median\": \(sizes.isEmpty ? 0 : sizes[sizes.count / 2]), "

@@ -69,6 +69,23 @@ private func same(_ a: Hits, _ b: Hits) -> Bool {
         }
         // nprobe past the list count is clamped to it; k past the catalogue gives every item.
         #expect(same(try search(index, queries, k: 25, nprobe: 10_000, threads: 2), want))
+        // Sharing the rows instead of copying them (the serving index): the same lists, and the
+        // same results bit for bit, probing every list or a few, for any thread count and batch.
+        let matrix = try FloatMatrix(rows: n, cols: d, zeroed: false)
+        matrix.buffer.update(fromContentsOf: items)
+        let shared = try IVFIndex(sharing: matrix, parameters: .init(lists: 50, iterations: 4), threads: 2)
+        #expect(index.copied && !shared.copied)
+        #expect(shared.listSizes == index.listSizes && shared.bytes + n * d * 4 <= index.bytes)
+        for threads in [1, 3] {
+            for nq in [1, 4, 5, 11] {
+                for nprobe in [3, index.listCount] {
+                    let q = Array(queries.suffix(nq * d))
+                    #expect(same(try search(shared, q, k: 25, nprobe: nprobe, threads: threads),
+                                 try search(index, q, k: 25, nprobe: nprobe, threads: threads)),
+                            "shared: d \(d) threads \(threads) queries \(nq) nprobe \(nprobe)")
+                }
+            }
+        }
         let small = Array(items.prefix(7 * d))
         let tiny = try build(small, d: d, .init(lists: 20), threads: 2)
         #expect(tiny.listCount == 7)

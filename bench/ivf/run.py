@@ -22,6 +22,10 @@ Build = k-means + assigning and copying every item (faiss: train + add). Single 
 independent exact search) that each index returns, mean over the batch. Chorus's own exact search
 (`ExactTopK`) runs in the same process for the speed-up and its agreement with IndexFlatIP.
 
+Chorus runs twice: with its own copy of the rows laid out by list (as IndexIVFFlat), then sharing
+the item matrix (`IVFIndex(sharing:)`, rows read by index: the engine's serving index, which holds
+no copy of an agent's item factors); the second's results must equal the first's.
+
 Writes bench/ivf/results.md and results.json, both data sets in one file (refused from a dirty tree:
 bench/common.py); `--render [OUT]` re-renders results.md from results.json without running anything.
 """
@@ -85,6 +89,13 @@ def run_one(args, data, nlist, nprobes):
         read = lambda name: np.fromfile(os.path.join(tmp, name), dtype=np.int32).reshape(args.batch, args.k)
         chorus_ids = {p: read(f"ivf_nprobe{p}.i32") for p in nprobes}
         chorus_exact = read("exact.i32")
+        shared_dir = os.path.join(tmp, "shared")
+        os.mkdir(shared_dir)
+        cmd[cmd.index("--out-dir") + 1] = shared_dir
+        shared = json.loads(subprocess.run(cmd + ["--storage", "shared"], check=True, capture_output=True, text=True).stdout)
+        shared["same_results"] = all(np.array_equal(chorus_ids[p], np.fromfile(os.path.join(shared_dir, f"ivf_nprobe{p}.i32"),
+                                                                               dtype=np.int32).reshape(args.batch, args.k))
+                                     for p in nprobes)
 
     faiss.omp_set_num_threads(args.threads)
     flat = faiss.IndexFlatIP(args.dim)
@@ -125,7 +136,8 @@ def run_one(args, data, nlist, nprobes):
     faiss_row = {"version": faiss.__version__, "spherical": spherical, "build_s": faiss_build,
                  "list_size_min": int(sizes.min()), "list_size_median": int(np.median(sizes)), "list_size_max": int(sizes.max()),
                  "nprobe": faiss_rows}
-    return {"data": data, "chorus": chorus, "faiss": faiss_row, "exact_agreement": recall(chorus_exact, truth, args.k)}
+    return {"data": data, "chorus": chorus, "chorus_shared": shared, "faiss": faiss_row,
+            "exact_agreement": recall(chorus_exact, truth, args.k)}
 
 
 def main():
@@ -202,6 +214,18 @@ def render(r):
                      f"{cr['batch_best_ms'] / fr['batch_best_ms']:.2f}x |")
         L += ["", f"Exact search (`ExactTopK`, same process): one query p50 {c['exact_single_p50_ms']:.2f} ms, {c['batch']} queries "
               f"{c['exact_batch_best_ms']:.1f} ms; its top {s['k']} agree with IndexFlatIP's at {run['exact_agreement']:.4f}.", ""]
+        sh = run.get("chorus_shared")
+        if sh:
+            L += [f"Sharing the item matrix instead (`IVFIndex(sharing:)`, the engine's serving index): {sh['bytes'] / 2**20:.0f} MiB "
+                  f"held instead of {c['bytes'] / 2**20:.0f}; results {'identical to' if sh['same_results'] else 'DIFFERENT from'} "
+                  "the copy's at every nprobe.", "",
+                  f"| nprobe | one query, shared (ms) | one query, copy (ms) | shared / copy | {c['batch']} queries, shared (ms) | "
+                  f"{c['batch']} queries, copy (ms) | shared / copy |", "| --- | --- | --- | --- | --- | --- | --- |"]
+            for sr, cr in zip(sh["nprobe"], c["nprobe"]):
+                L.append(f"| {sr['nprobe']} | {sr['single_p50_ms']:.3f} | {cr['single_p50_ms']:.3f} | "
+                         f"{sr['single_p50_ms'] / cr['single_p50_ms']:.2f}x | {sr['batch_best_ms']:.2f} | {cr['batch_best_ms']:.2f} | "
+                         f"{sr['batch_best_ms'] / cr['batch_best_ms']:.2f}x |")
+            L.append("")
     return "\n".join(L)
 
 

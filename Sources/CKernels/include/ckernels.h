@@ -29,6 +29,10 @@ size_t ck_top_k(const float *x, size_t n, size_t k, float *out_val, int32_t *out
 /* ck_row_dots for nq queries, bit for bit, each row chunk loaded once for four queries at a time. */
 void ck_row_dots_batch(const float *a, size_t m, size_t k, const float *const *x, float *const *y, size_t nq);
 
+/* ck_row_dots_batch over rows given by pointer (y[q][i] = dot(rows[i], x[q])), bit for bit what
+ * ck_row_dots_batch gives the same rows laid out contiguously in the same order. */
+void ck_row_dots_gather_batch(const float *const *rows, size_t m, size_t k, const float *const *x, float *const *y, size_t nq);
+
 /* ck_row_dots_f16 for nq queries: y[q][i] = dot(a row i, x[q]), bit for bit what ck_row_dots_f16
  * gives each query alone, with each row chunk converted once for four queries at a time. */
 void ck_row_dots_f16_batch(const uint16_t *a, size_t m, size_t k, const float *const *x, float *const *y, size_t nq);
