@@ -57,7 +57,11 @@ final class FittedModel: Sendable {
     /// vectors for similarity and diversity (see `similarityVectors`).
     let fallbackIndex: Int
     let queryIndex: Int?
-    let similarityVectors: FloatMatrix?
+    var similarityVectors: FloatMatrix? { similaritySource?.itemVectors }
+    /// The agent `similarityVectors` come from. A factor agent makes its unit rows at the first
+    /// ask (`FactorAgent.UnitRows`): a model whose host never asks for similarity, diversity or
+    /// explanations never holds them (256 MiB at 1M items x 64 factors).
+    private let similaritySource: RecommenderAgent?
     /// The privacy spent by the merges this model descends from (`ShardMerge`, `PrivacyLedger`):
     /// nil for a model no private merge made. A fit started from a model inherits its ledger.
     let privacy: PrivacyLedger?
@@ -81,9 +85,9 @@ final class FittedModel: Sendable {
         self.queryIndex = agents.firstIndex { $0.role.contains(.query) }
         // The agent whose vectors describe items (texts) when there is one: they cover items
         // nobody has interacted with yet (an item without text counts as unlike every other);
-        // else the first agent that has vectors (ALS's unit factors).
-        self.similarityVectors = agents.first { $0.role.contains(.itemDescriptions) }?.itemVectors
-            ?? agents.lazy.compactMap { $0.itemVectors }.first
+        // else the first factor agent (ALS's unit factors, made at the first ask).
+        self.similaritySource = self.agents.first { $0.role.contains(.itemDescriptions) && $0.itemVectors != nil }
+            ?? self.agents.first { $0 is FactorAgent }
     }
 
     var itemCount: Int { items.count }

@@ -15,10 +15,10 @@ struct UserHistories: Sendable {
 
     /// From the training data: time-ordered (`UserRows`), the latest `limit` kept.
     init(_ data: TrainingData, limit: Int = .max) {
-        let byUser = UserRows(users: data.users, timestamps: data.timestamps, userCount: data.userCount)
+        let byUser = UserRows(users: data.users, timestamps: data.timestamps, userCount: data.userCount, excluding: data.excluded)
         var outStart = [Int](repeating: 0, count: data.userCount + 1), flat: [Int32] = []
         let bound = data.userCount.multipliedReportingOverflow(by: max(0, limit))
-        flat.reserveCapacity(bound.overflow ? data.users.count : min(data.users.count, bound.partialValue))
+        flat.reserveCapacity(bound.overflow ? data.count : min(data.count, bound.partialValue))
         for u in 0..<data.userCount {
             for row in byUser.of(u).suffix(limit) { flat.append(data.items[row]) }
             outStart[u + 1] = flat.count

@@ -43,9 +43,10 @@ public final class PopularityAgent: RecommenderAgent {
 
         public func fit(_ data: TrainingData, _ context: FitContext) throws(ChorusError) -> RecommenderAgent {
             let scores = try FloatMatrix(rows: 1, cols: data.itemCount)
-            let newest = data.timestamps.max() ?? 0
+            var newest = Int64.min
+            data.forEachRow { j in newest = max(newest, data.timestamps[j]) }
             var counts = [Double](repeating: 0, count: data.itemCount)
-            for j in 0..<data.items.count {
+            data.forEachRow { j in
                 var w = Double(data.weights[j])
                 if halfLifeSeconds > 0 {
                     // In Double: two Int64 timestamps can be more than Int64.max apart (NaT is -2^63).

@@ -120,7 +120,7 @@ enum ShardMerge {
                     throw .internalError("merge: no factory for the \(agent.name) agent")
                 }
                 agents.append(try factory.fit(data, FitContext(threads: threads, seed: p.seed)))
-                Log.emit(.info, "merge: \(agent.name) rebuilt from the shards' \(data.users.count) training interactions (its table is derived, not counts that add)")
+                Log.emit(.info, "merge: \(agent.name) rebuilt from the shards' \(data.count) training interactions (its table is derived, not counts that add)")
             }
         }
 

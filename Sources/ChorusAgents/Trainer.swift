@@ -89,16 +89,21 @@ struct Trainer {
     private func trainAgents(_ factories: [AgentFactory], on data: TrainingData, threads: Int, validation: ValidationProbe? = nil,
                              warmStart: inout [RecommenderAgent], initial: [String: RecommenderAgent] = [:],
                              stage: (Int, Int) -> (@Sendable (Double) -> Bool)) throws(ChorusError) -> [RecommenderAgent] {
-        var agents: [RecommenderAgent] = []
-        for (a, f) in factories.enumerated() {
-            let watch = Stopwatch()
+        // Each agent's fit depends only on the data and the seed, so the order they train in is
+        // free: against a probe, those that keep a copy of their best check go first (their copy
+        // is then held beside no other model; `AgentFactory.keepsBestCheck`).
+        let order = validation == nil ? Array(factories.indices)
+            : factories.indices.filter { factories[$0].keepsBestCheck } + factories.indices.filter { !factories[$0].keepsBestCheck }
+        var fitted = [RecommenderAgent?](repeating: nil, count: factories.count)
+        for (position, a) in order.enumerated() {
+            let f = factories[a], watch = Stopwatch()
             let twin = warmStart.firstIndex { $0.name == f.name }.map { warmStart.remove(at: $0) }
-            agents.append(try f.fit(data, FitContext(threads: threads, seed: parameters.seed, progress: stage(a, factories.count),
-                                                     validation: validation, warmStart: twin, initial: initial[f.name])))
+            fitted[a] = try f.fit(data, FitContext(threads: threads, seed: parameters.seed, progress: stage(position, factories.count),
+                                                   validation: validation, warmStart: twin, initial: initial[f.name]))
             // Where a fit's time goes, agent by agent (the host sees it through the log callback).
             Log.emit(.info, "\(validation == nil ? "training" : "validation"): \(f.name) took \(watch.milliseconds) ms")
         }
-        return AgentRegistry.completed(agents)
+        return AgentRegistry.completed(fitted.compactMap { $0 })
     }
 
     /// The validation phase of a fit: holds out each user's latest interactions, trains the agents
@@ -114,17 +119,13 @@ struct Trainer {
         guard p.validationFraction > 0 else { return nil }
         let held = TemporalHoldOut.split(users: log.userIndex, timestamps: log.timestamps, fraction: Double(p.validationFraction))
         guard held.contains(true) else { return nil }
-        let heldCount = held.reduce(0) { $0 + ($1 ? 1 : 0) }
-        var tu = [Int32](), ti = [Int32](), tw = [Float](), tt = [Int64]()
-        tu.reserveCapacity(log.count - heldCount); ti.reserveCapacity(log.count - heldCount)
-        tw.reserveCapacity(log.count - heldCount); tt.reserveCapacity(log.count - heldCount)
         var relevant: [Int32: [Int32]] = [:]
         relevant.reserveCapacity(log.users.count)
-        for r in 0..<log.count {
-            if held[r] { relevant[log.userIndex[r], default: []].append(log.itemIndex[r]) }
-            else { tu.append(log.userIndex[r]); ti.append(log.itemIndex[r]); tw.append(log.weights[r]); tt.append(log.timestamps[r]) }
-        }
-        let train = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: tu, items: ti, weights: tw, timestamps: tt)
+        for r in 0..<log.count where held[r] { relevant[log.userIndex[r], default: []].append(log.itemIndex[r]) }
+        // The log without its held-out rows (the log's columns, not a copy of its rows).
+        let train = TrainingData(userCount: log.users.count, itemCount: log.items.count, users: log.userIndex, items: log.itemIndex,
+                                 weights: log.weights, timestamps: log.timestamps, excluding: held)
+        let trainSeen = train.userItems
         var inputs = inputs
         var factories = AgentRegistry.factories(inputs)
 
@@ -137,7 +138,7 @@ struct Trainer {
         let perUser = factories.count * p.candidatesPerAgent * Candidates.Features(agents: factories.count).count * MemoryLayout<Float>.stride
         let cap = max(200, min(5_000, (256 << 20) / max(1, perUser)))
         if vUsers.count > cap { vUsers = stride(from: 0, to: vUsers.count, by: (vUsers.count + cap - 1) / cap).map { vUsers[$0] } }
-        let vu = vUsers, trainSeen = train.userItems, relevantItems = relevant
+        let vu = vUsers, relevantItems = relevant
         let seen: @Sendable (Int) -> ArraySlice<Int32> = { u in trainSeen.row(Int(vu[u])).cols }
         let relevantOf: @Sendable (Int) -> [Int32] = { u in relevantItems[vu[u]] ?? [] }
 
@@ -281,7 +282,7 @@ struct Trainer {
         case .history:
             let index = Dictionary(uniqueKeysWithValues: picked.enumerated().map { ($1, $0) })
             var rows = [[(Int64, Int32)]](repeating: [], count: picked.count)
-            for r in 0..<train.users.count { if let k = index[train.users[r]] { rows[k].append((train.timestamps[r], train.items[r])) } }
+            train.forEachRow { r in if let k = index[train.users[r]] { rows[k].append((train.timestamps[r], train.items[r])) } }
             histories = rows.map { $0.sorted { $0.0 < $1.0 }.suffix(20).map(\.1) }
         case .profile:
             guard let content = agents.first(where: { $0.role.contains(.itemDescriptions) }) as? ContentAgent else { return nil }

@@ -47,14 +47,18 @@ public enum ItemNeighbours {
 
     /// Cosine item-kNN on the binarised `userItems` (users x items).
     public static func cosine(userItems ui: SparseMatrix, parameters p: Parameters) throws(ChorusError) -> Table {
-        let iu = ui.transposed()
-        let counts = (0..<iu.rows).map { Float(iu.rowStart[$0 + 1] - iu.rowStart[$0]) }
-        return try build(items: ui.cols, parameters: p, counts: counts) { j, acc in
-            for e in iu.rowStart[j]..<iu.rowStart[j + 1] {
-                let u = Int(iu.colIndex[e])
-                for f in ui.rowStart[u]..<ui.rowStart[u + 1] { acc(Int(ui.colIndex[f]), 1) }
+        // The transpose lives only while the rows are built, not while they are joined.
+        let slices: [Slice] = {
+            let iu = ui.transposed()
+            let counts = (0..<iu.rows).map { Float(iu.rowStart[$0 + 1] - iu.rowStart[$0]) }
+            return rows(items: ui.cols, parameters: p, counts: counts) { j, acc in
+                for e in iu.rowStart[j]..<iu.rowStart[j + 1] {
+                    let u = Int(iu.colIndex[e])
+                    for f in ui.rowStart[u]..<ui.rowStart[u + 1] { acc(Int(ui.colIndex[f]), 1) }
+                }
             }
-        }
+        }()
+        return try join(consume slices, items: ui.cols)
     }
 
     /// Next-item transitions from each user's time-ordered sequence (`sequences[u]`: item indices,
@@ -72,47 +76,53 @@ public enum ItemNeighbours {
             throw .invalidArgument("transitions: sequences and their starts disagree, or an item is out of range")
         }
         guard sequence.count < Int(Int32.max) else { throw .invalidArgument("transitions take fewer than 2^31 items in all, got \(sequence.count)") }
-        // Every occurrence of every item, as its position in `sequence`, with the end of its user's sequence.
-        var occurrenceStart = [Int](repeating: 0, count: items + 1)
-        for i in sequence { occurrenceStart[Int(i) + 1] += 1 }
-        for i in 0..<items { occurrenceStart[i + 1] += occurrenceStart[i] }
-        var fill = occurrenceStart
-        var occPos = [Int32](repeating: 0, count: sequence.count), occEnd = [Int32](repeating: 0, count: sequence.count)
-        for u in 0..<(rowStart.count - 1) {
-            for pos in rowStart[u]..<rowStart[u + 1] {
-                let i = Int(sequence[pos])
-                occPos[fill[i]] = Int32(truncatingIfNeeded: pos); occEnd[fill[i]] = Int32(truncatingIfNeeded: rowStart[u + 1])
-                fill[i] += 1
-            }
-        }
-        let counts = (0..<items).map { Float(occurrenceStart[$0 + 1] - occurrenceStart[$0]) }
-        let window = max(1, p.window)
-        let (positions, ends, starts, s) = (occPos, occEnd, occurrenceStart, sequence)
-        return try build(items: items, parameters: p, counts: counts) { j, acc in
-            for e in starts[j]..<starts[j + 1] {
-                let pos = Int(positions[e]), end = Int(ends[e])
-                var d = 1
-                while d <= window && pos + d < end {
-                    acc(Int(s[pos + d]), 1 / Float(d))
-                    d += 1
+        // The occurrence tables live only while the rows are built, not while they are joined.
+        let slices: [Slice] = {
+            // Every occurrence of every item, as its position in `sequence`, with the end of its user's sequence.
+            var occurrenceStart = [Int](repeating: 0, count: items + 1)
+            for i in sequence { occurrenceStart[Int(i) + 1] += 1 }
+            for i in 0..<items { occurrenceStart[i + 1] += occurrenceStart[i] }
+            var fill = occurrenceStart
+            var occPos = [Int32](repeating: 0, count: sequence.count), occEnd = [Int32](repeating: 0, count: sequence.count)
+            for u in 0..<(rowStart.count - 1) {
+                for pos in rowStart[u]..<rowStart[u + 1] {
+                    let i = Int(sequence[pos])
+                    occPos[fill[i]] = Int32(truncatingIfNeeded: pos); occEnd[fill[i]] = Int32(truncatingIfNeeded: rowStart[u + 1])
+                    fill[i] += 1
                 }
             }
-        }
+            let counts = (0..<items).map { Float(occurrenceStart[$0 + 1] - occurrenceStart[$0]) }
+            let window = max(1, p.window)
+            let (positions, ends, starts, s) = (occPos, occEnd, occurrenceStart, sequence)
+            return rows(items: items, parameters: p, counts: counts) { j, acc in
+                for e in starts[j]..<starts[j + 1] {
+                    let pos = Int(positions[e]), end = Int(ends[e])
+                    var d = 1
+                    while d <= window && pos + d < end {
+                        acc(Int(s[pos + d]), 1 / Float(d))
+                        d += 1
+                    }
+                }
+            }
+        }()
+        return try join(consume slices, items: items)
     }
 
+    /// One slice of items' neighbour rows (`rows`), in item order from `first`.
+    struct Slice: Sendable { var first = 0; var counts: [Int] = []; var neighbour: [Int32] = []; var similarity: [Float] = [] }
+
     /// Runs `accumulate(j, add)` per item into a dense row, normalises by sqrt(n_j n_l), keeps the
-    /// top `neighbours` (j itself excluded). Items in parallel; the result does not depend on the
-    /// thread count.
-    static func build(items n: Int, parameters p: Parameters, counts: [Float],
-                      accumulate: @escaping @Sendable (Int, (Int, Float) -> Void) -> Void) throws(ChorusError) -> Table {
+    /// top `neighbours` (j itself excluded). Items in parallel, in slices (`join` makes the
+    /// table); the result does not depend on the thread count.
+    static func rows(items n: Int, parameters p: Parameters, counts: [Float],
+                     accumulate: @escaping @Sendable (Int, (Int, Float) -> Void) -> Void) -> [Slice] {
         let k = max(1, min(p.neighbours, max(1, n - 1)))
         let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
         // Each slice of items keeps its rows in lists of its own (most items have fewer than k
-        // neighbours: an items x k table would hold 800 MB at a million items), joined in item order.
-        struct Slice: Sendable { var counts: [Int] = []; var neighbour: [Int32] = []; var similarity: [Float] = [] }
-        let slices = Lock<[Int: Slice]>([:])
+        // neighbours: an items x k table would hold 800 MB at a million items).
+        let slices = Lock<[Slice]>([])
         Parallel.forEachChunk(count: n, threads: threads) { _, range in
-            var mine = Slice()
+            var mine = Slice(first: range.lowerBound)
             mine.counts.reserveCapacity(range.count)
             let acc = UnsafeMutableBufferPointer<Float>.allocate(capacity: n)
             defer { acc.deallocate() }
@@ -140,12 +150,28 @@ public enum ItemNeighbours {
                     mine.similarity.append(t.score)
                 }
             }
-            slices.withLock { $0[range.lowerBound] = mine }
+            slices.withLock { $0.append(mine) }
         }
+        return slices.withLock { all in
+            defer { all = [] }
+            return all
+        }
+    }
+
+    /// The slices' rows as one table, in item order. Joined into arrays of the exact size, each
+    /// slice released once copied: the slices and a growing copy of them all would otherwise be
+    /// held together (the peak memory of a fit at a million items).
+    static func join(_ slices: consuming [Slice], items n: Int) throws(ChorusError) -> Table {
+        var parts = consume slices
+        parts.sort { $0.first < $1.first }
+        let total = parts.reduce(0) { $0 + $1.neighbour.count }
         var rowStart = [Int](repeating: 0, count: n + 1)
         var neighbour: [Int32] = [], similarity: [Float] = []
+        neighbour.reserveCapacity(total); similarity.reserveCapacity(total)
         var j = 0
-        for (_, slice) in slices.withLock({ $0 }).sorted(by: { $0.key < $1.key }) {
+        for s in parts.indices {
+            let slice = parts[s]
+            parts[s] = Slice()
             for c in slice.counts { rowStart[j + 1] = rowStart[j] + c; j += 1 }
             neighbour += slice.neighbour
             similarity += slice.similarity

@@ -10,27 +10,29 @@ public struct SparseMatrix: Sendable {
     public var nonZeros: Int { colIndex.count }
 
     /// Builds from coordinates; duplicate (row, col) pairs are summed (saturating at Float's largest
-    /// finite value). Columns in a row are sorted.
+    /// finite value). Columns in a row are sorted. `excluding[i]` true leaves coordinate i out.
     /// - Complexity: O(nnz + rows), counting sort by row, then a sort within each row.
-    public init(rows: Int, cols: Int, rowIndex: [Int32], colIndex cols_: [Int32], values vals: [Float]) {
+    public init(rows: Int, cols: Int, rowIndex: [Int32], colIndex cols_: [Int32], values vals: [Float], excluding: [Bool]? = nil) {
+        precondition(excluding.map { $0.count == rowIndex.count } ?? true)
         self.rows = rows
         self.cols = cols
         var start = [Int](repeating: 0, count: rows + 1)
-        for r in rowIndex { start[Int(r) + 1] += 1 }
+        for (i, r) in rowIndex.enumerated() where !(excluding?[i] ?? false) { start[Int(r) + 1] += 1 }
         for r in 0..<rows { start[r + 1] += start[r] }
         var fill = start
-        var c = [Int32](repeating: 0, count: rowIndex.count)
-        var v = [Float](repeating: 0, count: rowIndex.count)
-        for i in 0..<rowIndex.count {
+        var c = [Int32](repeating: 0, count: start[rows])
+        var v = [Float](repeating: 0, count: start[rows])
+        for i in 0..<rowIndex.count where !(excluding?[i] ?? false) {
             let r = Int(rowIndex[i])
             c[fill[r]] = cols_[i]; v[fill[r]] = vals[i]
             fill[r] += 1
         }
-        // Sort each row by column and merge duplicates.
+        // Sort each row by column and merge duplicates, in place: row r's merged entries start at
+        // or before its own, so they never overwrite a row still to come. (A second pair of
+        // arrays would hold the matrix twice while it is built: 150 MB more at 20M interactions.)
         var outStart = [Int](repeating: 0, count: rows + 1)
-        var outC = [Int32](); outC.reserveCapacity(c.count)
-        var outV = [Float](); outV.reserveCapacity(v.count)
         var pairs: [(Int32, Float)] = []
+        var w = 0
         for r in 0..<rows {
             pairs.removeAll(keepingCapacity: true)
             for j in start[r]..<start[r + 1] { pairs.append((c[j], v[j])) }
@@ -41,14 +43,21 @@ public struct SparseMatrix: Sendable {
                 var k = j + 1
                 while k < pairs.count && pairs[k].0 == pairs[j].0 { sum += pairs[k].1; k += 1 }
                 // Saturate: repeated huge weights (each finite) must not sum to infinity.
-                outC.append(pairs[j].0); outV.append(sum.isFinite ? sum : .greatestFiniteMagnitude)
+                c[w] = pairs[j].0; v[w] = sum.isFinite ? sum : .greatestFiniteMagnitude
+                w += 1
                 j = k
             }
-            outStart[r + 1] = outC.count
+            outStart[r + 1] = w
+        }
+        // Merged duplicates leave room at the end: kept when it is small, else given back.
+        if (c.count - w) * 16 > c.count {
+            c = Array(c[0..<w]); v = Array(v[0..<w])
+        } else {
+            c.removeLast(c.count - w); v.removeLast(v.count - w)
         }
         self.rowStart = outStart
-        self.colIndex = outC
-        self.values = outV
+        self.colIndex = c
+        self.values = v
     }
 
     private init(rows: Int, cols: Int, rowStart: [Int], colIndex: [Int32], values: [Float]) {

@@ -46,15 +46,17 @@ public struct UserRows: Sendable {
     public let start: [Int]
     public let rows: [Int]
 
-    /// - Precondition: every user index in 0 ..< `userCount`, one timestamp per row.
-    public init(users: [Int32], timestamps: [Int64], userCount: Int) {
+    /// Rows with `excluding[row]` true are left out.
+    /// - Precondition: every user index in 0 ..< `userCount`, one timestamp (and flag) per row.
+    public init(users: [Int32], timestamps: [Int64], userCount: Int, excluding: [Bool]? = nil) {
         precondition(users.count == timestamps.count && users.allSatisfy { $0 >= 0 && Int($0) < userCount })
+        precondition(excluding.map { $0.count == users.count } ?? true)
         var start = [Int](repeating: 0, count: userCount + 1)
-        for u in users { start[Int(u) + 1] += 1 }
+        for (row, u) in users.enumerated() where !(excluding?[row] ?? false) { start[Int(u) + 1] += 1 }
         for u in 0..<userCount { start[u + 1] += start[u] }
         var next = start
-        var rows = [Int](repeating: 0, count: users.count)
-        for (row, u) in users.enumerated() { rows[next[Int(u)]] = row; next[Int(u)] += 1 }
+        var rows = [Int](repeating: 0, count: start[userCount])
+        for (row, u) in users.enumerated() where !(excluding?[row] ?? false) { rows[next[Int(u)]] = row; next[Int(u)] += 1 }
         for u in 0..<userCount {
             let range = start[u]..<start[u + 1]
             if !(range.dropFirst().allSatisfy { timestamps[rows[$0 - 1]] <= timestamps[rows[$0]] }) {

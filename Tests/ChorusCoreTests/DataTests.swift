@@ -57,6 +57,29 @@ import Testing
         #expect(t.values == [5, 3, 2, 5])
     }
 
+    /// Merged in place: one duplicate among 20 entries (its room kept), then the same with
+    /// rows excluded (one of the duplicate pair among them: nothing left to merge).
+    @Test func sparseMatrixMergesInPlaceAndExcludes() {
+        let rows: [Int32] = (0..<20).map { Int32($0 % 5) }, cols: [Int32] = (0..<20).map { Int32(($0 * 7) % 11) }
+        var c = cols
+        c[19] = c[4]  // rows 4 and 19 are both (4, 6)
+        let values = (0..<20).map { Float($0 + 1) }
+        let m = SparseMatrix(rows: 6, cols: 11, rowIndex: rows, colIndex: c, values: values)
+        let total: Float = values.reduce(0, +)
+        #expect(m.nonZeros == 19)
+        #expect(m.rowStart == [0, 4, 8, 12, 16, 19, 19])
+        #expect(m.row(4).cols.count == 3)
+        #expect(m.values.reduce(0, +) == total)
+        let i = m.row(4).cols.firstIndex(of: c[4])!
+        #expect(m.row(4).values[i] == 5 + 20)
+        for r in 0..<6 { #expect(m.row(r).cols.elementsEqual(m.row(r).cols.sorted())) }
+        let excluded = (0..<20).map { $0 == 19 || $0 == 0 }
+        let e = SparseMatrix(rows: 6, cols: 11, rowIndex: rows, colIndex: c, values: values, excluding: excluded)
+        #expect(e.nonZeros == 18)
+        #expect(e.row(4).cols.count == 3 && e.row(0).cols.count == 3)
+        #expect(e.values.reduce(0, +) == total - 21)
+    }
+
     @Test func temporalHoldOutKeepsTheLatestRows() {
         // user 0: 5 rows with timestamps out of order; user 1: 2 rows (kept whole); user 2: 3 rows.
         let users: [Int32] = [0, 0, 1, 0, 0, 2, 1, 0, 2, 2]
