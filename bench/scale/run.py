@@ -188,6 +188,7 @@ def run_worker(args, what, size):
 
 def run_adds(args, size):
     """--adds single adds after the size's data is held (the C driver, bench/scale/adds.c)."""
+    os.makedirs(os.path.dirname(ADDS_BIN), exist_ok=True)  # build/ is not in a fresh clone
     subprocess.run(["cc", "-std=c99", "-O2", "-I" + os.path.join(common.REPO, "include"), os.path.join(HERE, "adds.c"),
                     "-o", ADDS_BIN, "-L" + os.path.dirname(LIB), "-lchorus", "-Wl,-rpath," + os.path.dirname(LIB)], check=True)
     n, n_users, n_items = SIZES[size]
