@@ -43,8 +43,9 @@ public final class PopularityAgent: RecommenderAgent {
 
         public func fit(_ data: TrainingData, _ context: FitContext) throws(ChorusError) -> RecommenderAgent {
             let scores = try FloatMatrix(rows: 1, cols: data.itemCount)
+            // The newest timestamp matters only with a decay: no pass over the rows for it otherwise.
             var newest = Int64.min
-            data.forEachRow { j in newest = max(newest, data.timestamps[j]) }
+            if halfLifeSeconds > 0 { data.forEachRow { j in newest = max(newest, data.timestamps[j]) } }
             var counts = [Double](repeating: 0, count: data.itemCount)
             data.forEachRow { j in
                 var w = Double(data.weights[j])
