@@ -6,7 +6,13 @@
 #define CK_X86 1
 #endif
 
+/* Also every vector path's scalar tail (a call's last rows past a multiple of 4). Never inlined
+ * and never contracted into fused multiply-adds: inlined into an AVX2+FMA function the compiler
+ * may fuse or not depending on the call site (a constant m = 1 did), and every path must give a
+ * row the same bits. */
+__attribute__((noinline))
 static void row_dots_portable(const float *a, size_t m, size_t k, const float *x, float *y) {
+#pragma clang fp contract(off)
     for (size_t i = 0; i < m; i++) {
         const float *r = a + i * k;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -521,6 +527,66 @@ static void gather_dots_4q_avx2(const float *const *rows, size_t m, size_t k, co
     }
 }
 #endif
+
+/* 8-bit codes (IVFIndex's scan copy): row i's approximate dot with x is
+ * a = scale[i] * sum_j x[j] * codes[i*k + j]; lo[i] = a - scale[i] * err, hi[i] = a + scale[i] * err.
+ * The caller's err makes [lo, hi] hold the exact dot; no bit-for-bit contract. */
+static void sq8_dots_portable(const int8_t *codes, const float *scale, size_t m, size_t k, const float *x, float err,
+                              float *lo, float *hi) {
+    for (size_t i = 0; i < m; i++) {
+        const int8_t *r = codes + i * k;
+        float s = 0;
+        for (size_t j = 0; j < k; j++) s += x[j] * (float)r[j];
+        const float a = scale[i] * s, e = scale[i] * err;
+        lo[i] = a - e;
+        hi[i] = a + e;
+    }
+}
+
+#ifdef CK_X86
+__attribute__((target("avx2,fma")))
+static void sq8_dots_avx2(const int8_t *codes, const float *scale, size_t m, size_t k, const float *x, float err,
+                          float *lo, float *hi) {
+    size_t i = 0;
+    const __m128 ev = _mm_set1_ps(err);
+    const size_t kv = k & ~(size_t)7;
+    for (; i + 4 <= m; i += 4) {
+        const int8_t *r0 = codes + i * k, *r1 = r0 + k, *r2 = r1 + k, *r3 = r2 + k;
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        for (size_t j = 0; j < kv; j += 8) {
+            const __m256 xv = _mm256_loadu_ps(x + j);
+#define CK_SQ8_LANE(r) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((r) + j))))
+            s0 = _mm256_fmadd_ps(CK_SQ8_LANE(r0), xv, s0);
+            s1 = _mm256_fmadd_ps(CK_SQ8_LANE(r1), xv, s1);
+            s2 = _mm256_fmadd_ps(CK_SQ8_LANE(r2), xv, s2);
+            s3 = _mm256_fmadd_ps(CK_SQ8_LANE(r3), xv, s3);
+#undef CK_SQ8_LANE
+        }
+        const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+        __m128 sum = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+        if (kv < k) { /* a width past a multiple of 8 (BPR's item bias column) */
+            float t[4] = {0, 0, 0, 0};
+            for (size_t j = kv; j < k; j++) {
+                t[0] += x[j] * (float)r0[j]; t[1] += x[j] * (float)r1[j]; t[2] += x[j] * (float)r2[j]; t[3] += x[j] * (float)r3[j];
+            }
+            sum = _mm_add_ps(sum, _mm_loadu_ps(t));
+        }
+        const __m128 sc = _mm_loadu_ps(scale + i);
+        const __m128 a = _mm_mul_ps(sum, sc);
+        const __m128 e = _mm_mul_ps(sc, ev);
+        _mm_storeu_ps(lo + i, _mm_sub_ps(a, e));
+        _mm_storeu_ps(hi + i, _mm_add_ps(a, e));
+    }
+    if (i < m) sq8_dots_portable(codes + i * k, scale + i, m - i, k, x, err, lo + i, hi + i);
+}
+#endif
+
+void ck_sq8_dots(const int8_t *codes, const float *scale, size_t m, size_t k, const float *x, float err, float *lo, float *hi) {
+#ifdef CK_X86
+    if (ck_uses_avx2()) { sq8_dots_avx2(codes, scale, m, k, x, err, lo, hi); return; }
+#endif
+    sq8_dots_portable(codes, scale, m, k, x, err, lo, hi);
+}
 
 void ck_row_dots_batch(const float *a, size_t m, size_t k, const float *const *x, float *const *y, size_t nq) {
     size_t q = 0;

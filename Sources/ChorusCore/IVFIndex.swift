@@ -6,7 +6,11 @@ import CKernels
 /// list keeps its items' indices and a contiguous copy of their rows (faiss's `IndexIVFFlat`), or,
 /// built `sharing:` a matrix, reads the rows from that matrix by index and holds no copy (a
 /// serving index beside an agent's own item factors: 256 MiB less per agent at 1M x 64, for
-/// gathered instead of streamed row loads). A search scores the query
+/// gathered instead of streamed row loads). A shared index may also keep an 8-bit copy of the
+/// rows by list (`quantized`, about a quarter of a float copy) to scan instead: each query's
+/// probed lists are streamed as 8-bit codes giving every item a proven score interval, and only
+/// the items whose interval reaches the k-th best lower end are rescored from the float rows, so
+/// the results are still the float index's, bit for bit. A search scores the query
 /// against the centroids, scans the best `nprobe` lists with the same blocked kernels as
 /// `ExactTopK` and keeps a `TopK.Heap`. With every list probed the result is `ExactTopK`'s, bit
 /// for bit; with a few it reads a few lists instead of the catalogue (issue 16, past ~100k items).
@@ -59,6 +63,17 @@ public final class IVFIndex: @unchecked Sendable {
     let rows: FloatMatrix
     /// Whether `rows` is the index's own copy laid out by list.
     public let copied: Bool
+    /// A shared index's scan copy (nil: none): per stored row, `dimension` signed 8-bit codes,
+    /// value j read as codeScale[row] * code[j], the scale the row's largest magnitude / 127. A
+    /// scale per row, not a range per dimension (faiss's `QT_8bit`): factor rows' norms spread
+    /// over orders of magnitude (popular items'), and a range set by the largest rows would leave
+    /// the others a few levels, and bounds too wide to prune with. Padding rows are zero.
+    let codes: UnsafeMutablePointer<Int8>?
+    let codeScale: UnsafeMutablePointer<Float>?
+    /// The largest scale (for the overflow check).
+    let largestScale: Float
+    /// Whether searches scan the 8-bit codes (then rescore exactly).
+    public var quantized: Bool { codes != nil }
     /// Per stored row: its item index, or -1 for padding.
     let ids: UnsafeMutablePointer<Int32>
     /// List l is stored rows start[l] ..< start[l + 1]: its members below the catalogue's last
@@ -72,11 +87,16 @@ public final class IVFIndex: @unchecked Sendable {
 
     /// Bytes held: rows, item indices, centroids and the list tables.
     public var bytes: Int {
-        (copied ? rows.byteCount : 0) + storedRows * MemoryLayout<Int32>.stride + centroids.byteCount
+        (copied ? rows.byteCount : 0) + (codes == nil ? 0 : storedRows * (dimension + 4)) + storedRows * MemoryLayout<Int32>.stride
+            + centroids.byteCount
             + (start.count + regular.count + padded.count + listSizes.count) * MemoryLayout<Int>.stride
     }
 
-    deinit { Allocator.deallocate(UnsafeMutableRawPointer(ids)) }
+    deinit {
+        Allocator.deallocate(UnsafeMutableRawPointer(ids))
+        if let codes { Allocator.deallocate(UnsafeMutableRawPointer(codes)) }
+        if let codeScale { Allocator.deallocate(UnsafeMutableRawPointer(codeScale)) }
+    }
 
     /// Builds the index over `count` rows of `dimension` floats (the rows are copied).
     /// - Throws: `.invalidArgument` for a count or dimension below 1, a count past Int32, an
@@ -84,19 +104,23 @@ public final class IVFIndex: @unchecked Sendable {
     ///   non-finite value (naming its row); `.outOfMemory`.
     public convenience init(items: UnsafePointer<Float>, count: Int, dimension: Int, parameters: Parameters = Parameters(),
                             threads: Int) throws(ChorusError) {
-        try self.init(items: items, count: count, dimension: dimension, parameters: parameters, threads: threads, sharing: nil)
+        try self.init(items: items, count: count, dimension: dimension, parameters: parameters, threads: threads, sharing: nil,
+                      quantized: false)
     }
 
     /// Builds the index over `matrix`'s rows without copying them: searches read them from the
     /// matrix (retained), which must not change while the index lives. Same lists, same results,
-    /// bit for bit, as an index over a copy. Throws as `init(items:...)`.
-    public convenience init(sharing matrix: FloatMatrix, parameters: Parameters = Parameters(), threads: Int) throws(ChorusError) {
+    /// bit for bit, as an index over a copy. `quantized`: searches scan an 8-bit copy of the rows
+    /// (count x dimension bytes) and rescore only the few items that can be in the top k from the
+    /// matrix: streamed instead of gathered loads, the same results. Throws as `init(items:...)`.
+    public convenience init(sharing matrix: FloatMatrix, quantized: Bool = false, parameters: Parameters = Parameters(),
+                            threads: Int) throws(ChorusError) {
         try self.init(items: matrix.base, count: matrix.rows, dimension: matrix.cols, parameters: parameters, threads: threads,
-                      sharing: matrix)
+                      sharing: matrix, quantized: quantized)
     }
 
     private init(items: UnsafePointer<Float>, count: Int, dimension: Int, parameters: Parameters, threads: Int,
-                 sharing: FloatMatrix?) throws(ChorusError) {
+                 sharing: FloatMatrix?, quantized: Bool) throws(ChorusError) {
         guard dimension >= 1 else { throw .invalidArgument("dimension must be at least 1, got \(dimension)") }
         guard count >= 1 else { throw .invalidArgument("an IVF index needs at least one item, got count \(count)") }
         guard count <= Int(Int32.max) else { throw .invalidArgument("count \(count) is past the \(Int32.max) items an index can hold") }
@@ -178,9 +202,19 @@ public final class IVFIndex: @unchecked Sendable {
             let l = Int(owner[i])
             if i >= tailStart { ids[tailCursor[l]] = Int32(i); tailCursor[l] += 1 } else { ids[cursor[l]] = Int32(i); cursor[l] += 1 }
         }
+        var codes: UnsafeMutablePointer<Int8>? = nil, codeScale: UnsafeMutablePointer<Float>? = nil, largestScale: Float = 0
         if let sharing {
             self.rows = sharing
             self.copied = false
+            if quantized {
+                do {
+                    (codes, codeScale, largestScale) = try Self.quantize(items, count: count, dimension: d, ids: ids, stored: stored,
+                                                                  threads: threads)
+                } catch {
+                    Allocator.deallocate(UnsafeMutableRawPointer(ids))
+                    throw error
+                }
+            }
         } else {
             let rows: FloatMatrix
             do { rows = try FloatMatrix(rows: stored, cols: d, zeroed: false) } catch {
@@ -199,6 +233,9 @@ public final class IVFIndex: @unchecked Sendable {
             self.copied = true
         }
         self.ids = ids
+        self.codes = codes
+        self.codeScale = codeScale
+        self.largestScale = largestScale
         self.start = start
         self.regular = regular
         self.padded = padded
@@ -249,6 +286,23 @@ public final class IVFIndex: @unchecked Sendable {
                     for (p, e) in best.enumerated() { probed[(lo + j) * probes + p] = e.index }
                 }
             }
+        }
+
+        if codes != nil {
+            // Each query on its own: its lists' codes streamed once, then its few candidates.
+            var out = [[(index: Int32, score: Float)]](repeating: [], count: nq)
+            let shared = SendableBox((self, qs, probed, probedCount))
+            out.withUnsafeMutableBufferPointer { o in
+                let results = SendableBox(o.baseAddress!)
+                Parallel.forEachChunk(count: nq, threads: nq >= 4 ? min(threads, nq) : 1) { _, range in
+                    let (index, qs, probed, probedCount) = shared.value
+                    for q in range {
+                        results.value[q] = index.quantizedSearch(qs[q], lists: UnsafeBufferPointer(start: probed + q * probes,
+                                                                                                    count: probedCount[q]), k: cap).found
+                    }
+                }
+            }
+            return out
         }
 
         // Queries per list (CSR, queries ascending), so a batch scans each list once.
@@ -350,6 +404,108 @@ public final class IVFIndex: @unchecked Sendable {
             }
             from += n
         }
+    }
+
+    // MARK: 8-bit scan
+
+    /// Every stored row's codes and scale (padding rows zero), and the largest scale.
+    static func quantize(_ items: UnsafePointer<Float>, count: Int, dimension d: Int, ids: UnsafeMutablePointer<Int32>, stored: Int,
+                         threads: Int) throws(ChorusError) -> (UnsafeMutablePointer<Int8>, UnsafeMutablePointer<Float>, Float) {
+        let codes = try Allocator.allocate(bytes: max(1, stored * d), zeroed: true).bindMemory(to: Int8.self, capacity: max(1, stored * d))
+        let scales: UnsafeMutablePointer<Float>
+        do {
+            scales = try Allocator.allocate(bytes: max(1, stored) * 4, zeroed: true).bindMemory(to: Float.self, capacity: max(1, stored))
+        } catch {
+            Allocator.deallocate(UnsafeMutableRawPointer(codes))
+            throw error
+        }
+        let shared = SendableBox((items, ids, codes, scales))
+        Parallel.forEachChunk(count: stored, threads: threads) { _, range in
+            let (items, ids, codes, scales) = shared.value
+            for r in range {
+                let i = Int(ids[r])
+                guard i >= 0 else { continue }
+                let row = items + i * d, out = codes + r * d
+                var largest: Float = 0
+                for j in 0..<d { largest = max(largest, abs(row[j])) }
+                guard largest > 0 else { continue }
+                // In Double: |row[j]| / largest * 127 is at most 127, and rounds to within half a level.
+                let unit = 127 / Double(largest)
+                for j in 0..<d { out[j] = Int8((Double(row[j]) * unit).rounded()) }
+                scales[r] = Float(Double(largest) / 127)
+            }
+        }
+        var largestScale: Float = 0
+        for r in 0..<stored { largestScale = max(largestScale, scales[r]) }
+        return (codes, scales, largestScale)
+    }
+
+    /// One query's top `k` over `lists`, from the codes: every member's score interval [lo, hi]
+    /// from its codes, L the k-th largest lo, then exact scores (the float rows, the kernels'
+    /// arithmetic) for the members with hi >= L. Every item of the float search's top k is among
+    /// them: at least k items score >= L (their lo is), so the k-th best score s_k >= L, and a
+    /// top-k item's hi >= its score >= s_k. The interval's half-width is the row's scale x `err`:
+    /// half a level per value (|x| * scale / 2 each) plus both sums' float rounding. When a sum
+    /// could leave Float's range (huge queries or items) or the width is not finite, every member
+    /// is rescored. `rescored`: how many items were scored exactly.
+    func quantizedSearch(_ q: UnsafePointer<Float>, lists: UnsafeBufferPointer<Int32>,
+                         k: Int) -> (found: [(index: Int32, score: Float)], rescored: Int) {
+        guard let codes, let codeScale, !lists.isEmpty else { return ([], 0) }
+        let d = dimension
+        var absSum = 0.0
+        for j in 0..<d { absSum += abs(Double(q[j])) }
+        // In units of the scale (a level): 1/2 for the coding; float rounding of the exact and
+        // approximate sums (each within (d + 2) x 2^-24 of their terms' magnitudes, at most 127
+        // levels a value), of the scale, and of forming lo and hi, with room to spare.
+        let err = 1.01 * absSum * (0.5 + 127 * (4 * Double(d + 2) * 0x1p-24 + 0x1p-21))
+        let inRange = err.isFinite && absSum * 127 * Double(largestScale) * 2 < Double(Float.greatestFiniteMagnitude) / 4
+        let total = lists.reduce(0) { $0 + start[Int($1) + 1] - start[Int($1)] }
+        let lo = UnsafeMutablePointer<Float>.allocate(capacity: 2 * max(1, total)), hi = lo + max(1, total)
+        defer { lo.deallocate() }
+        var offset = 0
+        if inRange {
+            for l in lists.map({ Int($0) }) {
+                let n = start[l + 1] - start[l]
+                ck_sq8_dots(codes + start[l] * d, codeScale + start[l], n, d, q, Float(err), lo + offset, hi + offset)
+                // Padding never competes.
+                for r in regular[l]..<padded[l] { lo[offset + r] = -.infinity; hi[offset + r] = -.infinity }
+                offset += n
+            }
+        }
+        let best = inRange ? TopK.select(UnsafeBufferPointer(start: lo, count: total), k: k) : []
+        let every = !inRange || best.count < k
+        let floor = every ? -Float.infinity : best[best.count - 1].score.nextDown
+
+        // The candidates, split as the layout splits the catalogue (see init): items below its
+        // last partial group of 4 are scored in groups of 4, the (at most 3) others one by one.
+        let tailStart = count & ~3
+        var regularIds: [Int32] = [], tailIds: [Int32] = []
+        offset = 0
+        for l in lists.map({ Int($0) }) {
+            let n = start[l + 1] - start[l]
+            var r = every ? 0 : ck_first_above(hi + offset, 0, n, floor)
+            while r < n {
+                let i = ids[start[l] + r]
+                if i >= 0 { if Int(i) < tailStart { regularIds.append(i) } else { tailIds.append(i) } }
+                r = every ? r + 1 : ck_first_above(hi + offset, r + 1, n, floor)
+            }
+            offset += n
+        }
+        let heap = TopK.Heap(k: k)
+        for (group, padTo) in [(regularIds, (regularIds.count + 3) & ~3), (tailIds, tailIds.count)] where !group.isEmpty {
+            var pointers = group.map { Optional(UnsafePointer(rows.row(Int($0)))) }
+            while pointers.count < padTo { pointers.append(pointers[0]) }
+            var scores = [Float](repeating: 0, count: pointers.count)
+            scores.withUnsafeMutableBufferPointer { sp in
+                var xs: [UnsafePointer<Float>?] = [q]
+                var ys: [UnsafeMutablePointer<Float>?] = [sp.baseAddress!]
+                pointers.withUnsafeBufferPointer { p in
+                    ck_row_dots_gather_batch(p.baseAddress!, p.count, d, &xs, &ys, 1)
+                }
+                group.withUnsafeBufferPointer { heap.offer(sp.baseAddress!, count: group.count, indices: $0.baseAddress!) }
+            }
+        }
+        return (heap.sorted(), regularIds.count + tailIds.count)
     }
 
     // MARK: k-means

@@ -10,14 +10,15 @@ enum IVFBench {
     static let help = """
         Usage: chorus-bench ivf --items F --queries F --dim D [--k 10] [--threads 2] [--lists sqrt(n)]
                                 [--iterations 10] [--sample-per-list 64] [--seed 42] [--nprobe 1,4,16,64]
-                                [--singles 100] [--batch 256] [--repeats 5] [--out-dir DIR] [--storage copy|shared]
+                                [--singles 100] [--batch 256] [--repeats 5] [--out-dir DIR] [--storage copy|shared|sq8]
 
         --items / --queries: raw little-endian float32 rows of D values. Builds the index once (timed),
         then for each --nprobe times --singles one-query searches (each alone, p50) and the first
         --batch queries in one call (best of --repeats); the same for ExactTopK (singles capped at 20).
         --out-dir writes each batch's top-k item indices (int32, batch x k, -1 where fewer were found)
         as ivf_nprobe<N>.i32 and exact.i32. --storage shared builds the index sharing the item matrix
-        (rows read by index, no copy: the engine's serving index) instead of copying the rows by list.
+        (rows read by index, no copy) instead of copying the rows by list; --storage sq8 shares it and
+        scans an 8-bit copy of the rows, rescoring the best exactly (the engine's serving index).
         Prints JSON.
         """
 
@@ -47,15 +48,15 @@ enum IVFBench {
         let outDir = o.string("out-dir")
         let p = IVFIndex.Parameters(lists: lists, iterations: iterations, samplePerList: samplePerList, seed: UInt64(seed))
         let storage = o.string("storage") ?? "copy"
-        guard storage == "copy" || storage == "shared" else { throw .usage("--storage is copy or shared") }
+        guard ["copy", "shared", "sq8"].contains(storage) else { throw .usage("--storage is copy, shared or sq8") }
 
         let t0 = BenchIO.now()
         let index: IVFIndex
         do {
-            if storage == "shared" {
+            if storage != "copy" {
                 let matrix = try FloatMatrix(rows: n, cols: d, zeroed: false)
                 matrix.buffer.update(fromContentsOf: items)
-                index = try IVFIndex(sharing: matrix, parameters: p, threads: threads)
+                index = try IVFIndex(sharing: matrix, quantized: storage == "sq8", parameters: p, threads: threads)
             } else {
                 index = try items.withUnsafeBufferPointer { ip throws(ChorusError) in
                     try IVFIndex(items: ip.baseAddress!, count: n, dimension: d, parameters: p, threads: threads)

@@ -86,11 +86,52 @@ private func same(_ a: Hits, _ b: Hits) -> Bool {
                 }
             }
         }
+        // With an 8-bit scan copy: the same results again, from a small share of exact rescores.
+        let quantized = try IVFIndex(sharing: matrix, quantized: true, parameters: .init(lists: 50, iterations: 4), threads: 2)
+        #expect(quantized.quantized && !shared.quantized && quantized.bytes == shared.bytes + quantized.storedRows * (d + 4))
+        for threads in [1, 3] {
+            for nq in [1, 4, 5, 11] {
+                for nprobe in [3, index.listCount] {
+                    let q = Array(queries.suffix(nq * d))
+                    #expect(same(try search(quantized, q, k: 25, nprobe: nprobe, threads: threads),
+                                 try search(index, q, k: 25, nprobe: nprobe, threads: threads)),
+                            "quantized: d \(d) threads \(threads) queries \(nq) nprobe \(nprobe)")
+                }
+            }
+        }
+        let all = (0..<Int32(quantized.listCount)).map { $0 }
+        let rescored = queries.withUnsafeBufferPointer { qp in all.withUnsafeBufferPointer { l in
+            (0..<8).map { quantized.quantizedSearch(qp.baseAddress! + $0 * d, lists: l, k: 10).rescored }
+        } }
+        #expect(rescored.allSatisfy { $0 >= 10 && $0 < n / 20 }, "rescored \(rescored) of \(n)")
         let small = Array(items.prefix(7 * d))
         let tiny = try build(small, d: d, .init(lists: 20), threads: 2)
         #expect(tiny.listCount == 7)
         #expect(same(try search(tiny, queries, k: 10, nprobe: 7, threads: 2), exact(small, queries, d: d, k: 10)))
         #expect(try search(tiny, queries, k: 10, nprobe: 7, threads: 2).allSatisfy { $0.count == 7 })
+    }
+
+    /// The 8-bit scan at the extremes: a constant column (step 0), values near Float's range
+    /// (the error bound overflows: every member rescored), rows tied exactly, huge and tiny
+    /// queries, k past the probed items. Always the float index's results, bit for bit.
+    @Test func quantizedScanMatchesAtTheExtremes() throws {
+        let d = 8, n = 1203
+        var items = mixture(count: n, dimension: d, components: 10, sigma: 0.5, seed: 21)
+        for i in 0..<n { items[i * d + 3] = 0.25 }
+        for r in [5, 600, 1201] { for j in 0..<d { items[r * d + j] = 2 } }
+        for j in 0..<d { items[700 * d + j] = 3e38; items[701 * d + j] = -3e38 }
+        let matrix = try FloatMatrix(rows: n, cols: d, zeroed: false)
+        matrix.buffer.update(fromContentsOf: items)
+        let p = IVFIndex.Parameters(lists: 12, iterations: 3)
+        let plain = try IVFIndex(sharing: matrix, parameters: p, threads: 1)
+        let quantized = try IVFIndex(sharing: matrix, quantized: true, parameters: p, threads: 1)
+        var queries = mixture(count: 4, dimension: d, components: 10, sigma: 0.5, seed: 22)
+        queries += [Float](repeating: 1, count: d) + [Float](repeating: 1e30, count: d) + [Float](repeating: 1e-30, count: d)
+        queries += [Float](repeating: 0, count: d)
+        for (k, nprobe) in [(1, 1), (5, 2), (40, 3), (2000, 12)] {
+            let want = try search(plain, queries, k: k, nprobe: nprobe, threads: 2)
+            #expect(same(try search(quantized, queries, k: k, nprobe: nprobe, threads: 2), want), "k \(k) nprobe \(nprobe)")
+        }
     }
 
     /// Every item in exactly one list, lists padded to whole groups of 4 with -1 ids, sizes

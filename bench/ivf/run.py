@@ -89,13 +89,16 @@ def run_one(args, data, nlist, nprobes):
         read = lambda name: np.fromfile(os.path.join(tmp, name), dtype=np.int32).reshape(args.batch, args.k)
         chorus_ids = {p: read(f"ivf_nprobe{p}.i32") for p in nprobes}
         chorus_exact = read("exact.i32")
-        shared_dir = os.path.join(tmp, "shared")
-        os.mkdir(shared_dir)
-        cmd[cmd.index("--out-dir") + 1] = shared_dir
-        shared = json.loads(subprocess.run(cmd + ["--storage", "shared"], check=True, capture_output=True, text=True).stdout)
-        shared["same_results"] = all(np.array_equal(chorus_ids[p], np.fromfile(os.path.join(shared_dir, f"ivf_nprobe{p}.i32"),
-                                                                               dtype=np.int32).reshape(args.batch, args.k))
-                                     for p in nprobes)
+        variants = {}
+        for storage in ("shared", "sq8"):
+            out_dir = os.path.join(tmp, storage)
+            os.mkdir(out_dir)
+            cmd[cmd.index("--out-dir") + 1] = out_dir
+            v = json.loads(subprocess.run(cmd + ["--storage", storage], check=True, capture_output=True, text=True).stdout)
+            v["same_results"] = all(np.array_equal(chorus_ids[p], np.fromfile(os.path.join(out_dir, f"ivf_nprobe{p}.i32"),
+                                                                              dtype=np.int32).reshape(args.batch, args.k))
+                                    for p in nprobes)
+            variants[storage] = v
 
     faiss.omp_set_num_threads(args.threads)
     flat = faiss.IndexFlatIP(args.dim)
@@ -136,7 +139,7 @@ def run_one(args, data, nlist, nprobes):
     faiss_row = {"version": faiss.__version__, "spherical": spherical, "build_s": faiss_build,
                  "list_size_min": int(sizes.min()), "list_size_median": int(np.median(sizes)), "list_size_max": int(sizes.max()),
                  "nprobe": faiss_rows}
-    return {"data": data, "chorus": chorus, "chorus_shared": shared, "faiss": faiss_row,
+    return {"data": data, "chorus": chorus, "chorus_shared": variants["shared"], "chorus_sq8": variants["sq8"], "faiss": faiss_row,
             "exact_agreement": recall(chorus_exact, truth, args.k)}
 
 
@@ -214,13 +217,16 @@ def render(r):
                      f"{cr['batch_best_ms'] / fr['batch_best_ms']:.2f}x |")
         L += ["", f"Exact search (`ExactTopK`, same process): one query p50 {c['exact_single_p50_ms']:.2f} ms, {c['batch']} queries "
               f"{c['exact_batch_best_ms']:.1f} ms; its top {s['k']} agree with IndexFlatIP's at {run['exact_agreement']:.4f}.", ""]
-        sh = run.get("chorus_shared")
-        if sh:
-            L += [f"Sharing the item matrix instead (`IVFIndex(sharing:)`, the engine's serving index): {sh['bytes'] / 2**20:.0f} MiB "
-                  f"held instead of {c['bytes'] / 2**20:.0f}; results {'identical to' if sh['same_results'] else 'DIFFERENT from'} "
-                  "the copy's at every nprobe.", "",
-                  f"| nprobe | one query, shared (ms) | one query, copy (ms) | shared / copy | {c['batch']} queries, shared (ms) | "
-                  f"{c['batch']} queries, copy (ms) | shared / copy |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for key, what in (("chorus_shared", "Sharing the item matrix instead (`IVFIndex(sharing:)`: rows read by index, no copy)"),
+                          ("chorus_sq8", "Sharing it and scanning an 8-bit copy of the rows (`IVFIndex(sharing:quantized: true)`, "
+                                         "the engine's serving index: the few items that can be in the top k rescored exactly)")):
+            sh = run.get(key)
+            if not sh:
+                continue
+            L += [f"{what}: {sh['bytes'] / 2**20:.0f} MiB held instead of {c['bytes'] / 2**20:.0f}; results "
+                  f"{'identical to' if sh['same_results'] else 'DIFFERENT from'} the copy's at every nprobe.", "",
+                  f"| nprobe | one query (ms) | one query, copy (ms) | / copy | {c['batch']} queries (ms) | "
+                  f"{c['batch']} queries, copy (ms) | / copy |", "| --- | --- | --- | --- | --- | --- | --- |"]
             for sr, cr in zip(sh["nprobe"], c["nprobe"]):
                 L.append(f"| {sr['nprobe']} | {sr['single_p50_ms']:.3f} | {cr['single_p50_ms']:.3f} | "
                          f"{sr['single_p50_ms'] / cr['single_p50_ms']:.2f}x | {sr['batch_best_ms']:.2f} | {cr['batch_best_ms']:.2f} | "

@@ -33,6 +33,11 @@ void ck_row_dots_batch(const float *a, size_t m, size_t k, const float *const *x
  * ck_row_dots_batch gives the same rows laid out contiguously in the same order. */
 void ck_row_dots_gather_batch(const float *const *rows, size_t m, size_t k, const float *const *x, float *const *y, size_t nq);
 
+/* Approximate row dots from 8-bit codes (IVFIndex's scan copy), with bounds: a = scale[i] *
+ * sum_j x[j] * codes[i*k + j], lo[i] = a - scale[i] * err, hi[i] = a + scale[i] * err for i in 0..<m.
+ * AVX2 when the CPU has it. */
+void ck_sq8_dots(const int8_t *codes, const float *scale, size_t m, size_t k, const float *x, float err, float *lo, float *hi);
+
 /* ck_row_dots_f16 for nq queries: y[q][i] = dot(a row i, x[q]), bit for bit what ck_row_dots_f16
  * gives each query alone, with each row chunk converted once for four queries at a time. */
 void ck_row_dots_f16_batch(const uint16_t *a, size_t m, size_t k, const float *const *x, float *const *y, size_t nq);
