@@ -53,7 +53,8 @@ public struct FitContext: Sendable {
     /// iterative agent with an automatic budget stops by it and records what it chose.
     public var validation: ValidationProbe?
     /// In the final fit: the same agent as fitted on the validation split (same id space), which an
-    /// iterative agent may start from instead of from scratch (nil in the validation phase).
+    /// iterative agent may start from instead of from scratch (nil in the validation phase). It
+    /// is dropped after this fit, so the agent may train its factors in place.
     public var warmStart: RecommenderAgent?
     /// A fit started from another model (`Engine.fit(_:startingFrom:)`, a round of sharded
     /// training): that model's agent of the same name, its factors already laid out in this fit's

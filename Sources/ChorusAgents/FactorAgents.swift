@@ -205,14 +205,18 @@ public enum ALSAgent {
             p.seed = context.seed
             // The final fit continues from the validation fit (the same users and items; the held-out
             // interactions are new to it) for a few sweeps instead of starting over.
-            var initial: ImplicitALS.Factors? = nil
+            // The twin is dropped after this fit, so it trains in place (no second set of factors at
+            // the fit's peak); a host's starting model is only read.
+            var initial: ImplicitALS.Factors? = nil, inPlace = false
             if let warm = context.warmStart as? FactorAgent, warm.name == name {
                 initial = ImplicitALS.Factors(users: warm.userFactors, items: warm.itemFactors)
+                inPlace = true
                 p.iterations = min(p.iterations, Self.warmIterations)
             } else if let start = context.initial as? FactorAgent, start.name == name {
                 initial = ImplicitALS.Factors(users: start.userFactors, items: start.itemFactors)
             }
-            let factors = try ImplicitALS.fit(userItems: data.userItems, parameters: p, initial: initial, progress: context.progress)
+            let factors = try ImplicitALS.fit(userItems: data.userItems, parameters: p, initial: initial, inPlace: inPlace,
+                                              progress: context.progress)
             try FactorAgent.requireFinite(name, (factors.users, factors.items))
             FactorAgent.zeroUnseenItems(factors.items, data)
             return try FactorAgent(name: name, userFactors: factors.users, itemFactors: factors.items)
@@ -255,9 +259,12 @@ public enum BPRAgent {
             // for a share of the epochs the validation chose, instead of running them all again.
             let start = context.initial as? FactorAgent
             var initial = start.flatMap { $0.name == name ? BPR.Factors(users: $0.userFactors, items: $0.itemFactors) : nil }
+            var inPlace = false
             if !earlyStopping, let warm = context.warmStart as? FactorAgent, warm.name == name,
                warm.userFactors.rows == data.userCount, warm.itemFactors.rows == data.itemCount {
+                // Trained in place: the twin is dropped after this fit (as ALS's).
                 initial = BPR.Factors(users: warm.userFactors, items: warm.itemFactors)
+                inPlace = true
                 p.iterations = Self.warmEpochs(p.iterations)
             }
             if earlyStopping, let probe = context.validation {
@@ -265,7 +272,7 @@ public enum BPRAgent {
                 var best = (ndcg: -1.0, epoch: 0)
                 var kept: BPR.Factors? = nil
                 var failure: ChorusError? = nil
-                factors = try BPR.fit(userItems: data.userItems, parameters: p, initial: initial, progress: context.progress) { epoch, f in
+                factors = try BPR.fit(userItems: data.userItems, parameters: p, initial: initial, inPlace: inPlace, progress: context.progress) { epoch, f in
                     guard epoch % FitParameters.bprCheckEvery == 0 else { return false }
                     let ndcg = probe.ndcg(userFactors: f.users, itemFactors: f.items)
                     Log.emit(.debug, "bpr: epoch \(epoch), validation NDCG@10 \(ndcg)")
@@ -291,7 +298,7 @@ public enum BPRAgent {
                 probe.record(name, budget: max(best.epoch, FitParameters.bprCheckEvery))
                 Log.emit(.info, "bpr: \(best.epoch) epochs chosen on validation (NDCG@10 \(best.ndcg))")
             } else {
-                factors = try BPR.fit(userItems: data.userItems, parameters: p, initial: initial, progress: context.progress)
+                factors = try BPR.fit(userItems: data.userItems, parameters: p, initial: initial, inPlace: inPlace, progress: context.progress)
             }
             try FactorAgent.requireFinite(name, (factors.users, factors.items))
             FactorAgent.zeroUnseenItems(factors.items, data)

@@ -61,32 +61,46 @@ public enum BPR {
     ///     true stops training there (early stopping: not an error).
     /// - Throws: `.cancelled`, `.outOfMemory`, `.invalidArgument` for an empty matrix.
     ///   - initial: factors to start from instead of the random start (users x (factors + 1) and
-    ///     items x (factors + 1), as returned; copied, not changed): a round of federated training
-    ///     continues from the merged model's factors. Ignored when the shapes differ.
-    public static func fit(userItems ui: SparseMatrix, parameters p: BPRParameters, initial: Factors? = nil,
+    ///     items x (factors + 1), as returned; copied, not changed, unless `inPlace`: then trained
+    ///     in place and returned): a round of federated training continues from the merged model's
+    ///     factors, a final fit from its validation twin's (in place: that twin is dropped after).
+    ///     Ignored when the shapes differ.
+    public static func fit(userItems ui: SparseMatrix, parameters p: BPRParameters, initial: Factors? = nil, inPlace: Bool = false,
                            progress: ((Double) -> Bool)? = nil,
                            afterEpoch: ((Int, Factors) -> Bool)? = nil) throws(ChorusError) -> Factors {
         try p.validate()
         guard ui.nonZeros > 0, ui.cols >= 2 else { throw .invalidArgument("BPR needs interactions on at least 2 items") }
         guard ui.nonZeros < Int(Int32.max) else { throw .invalidArgument("BPR takes fewer than 2^31 interactions, got \(ui.nonZeros)") }
         let f = p.factors + 1
-        let factors = Factors(users: try FloatMatrix(rows: ui.rows, cols: f), items: try FloatMatrix(rows: ui.cols, cols: f))
+        let start = initial.flatMap { $0.users.rows == ui.rows && $0.items.rows == ui.cols && $0.users.cols == f && $0.items.cols == f ? $0 : nil }
+        let reuse = inPlace && start != nil
+        let factors: Factors
+        if reuse, let start { factors = start } else {
+            factors = Factors(users: try FloatMatrix(rows: ui.rows, cols: f), items: try FloatMatrix(rows: ui.cols, cols: f))
+        }
         let users = factors.users, items = factors.items
         var rng = SeededRandom(seed: p.seed)
         let scale = 1 / Float(p.factors)
-        for u in 0..<ui.rows {
-            let r = users.row(u)
-            for c in 0..<(f - 1) { r[c] = (rng.nextFloat() - 0.5) * scale }
-            r[f - 1] = 1
+        if reuse {
+            // The random start's draws still advance the generator: the same epochs as a copy.
+            for _ in 0..<((ui.rows + ui.cols) * (f - 1)) { _ = rng.nextFloat() }
+        } else {
+            for u in 0..<ui.rows {
+                let r = users.row(u)
+                for c in 0..<(f - 1) { r[c] = (rng.nextFloat() - 0.5) * scale }
+                r[f - 1] = 1
+            }
+            for i in 0..<ui.cols {
+                let r = items.row(i)
+                for c in 0..<(f - 1) { r[c] = (rng.nextFloat() - 0.5) * scale }
+                r[f - 1] = 0
+            }
         }
-        for i in 0..<ui.cols {
-            let r = items.row(i)
-            for c in 0..<(f - 1) { r[c] = (rng.nextFloat() - 0.5) * scale }
-            r[f - 1] = 0
-        }
-        if let initial, initial.users.rows == ui.rows, initial.items.rows == ui.cols, initial.users.cols == f, initial.items.cols == f {
-            users.base.update(from: initial.users.base, count: users.count)
-            items.base.update(from: initial.items.base, count: items.count)
+        if let start {
+            if !reuse {
+                users.base.update(from: start.users.base, count: users.count)
+                items.base.update(from: start.items.base, count: items.count)
+            }
             for u in 0..<ui.rows { users.row(u)[f - 1] = 1 }
         }
         // The user of every interaction, to draw positives uniformly over interactions.

@@ -35,19 +35,25 @@ public enum ImplicitALS {
     /// - Throws: `.cancelled` when `progress` asks to stop, `.outOfMemory`.
     /// - Complexity: O(iterations · (nnz · f · (cgSteps + 1) + (users + items) · f² · cgSteps)).
     /// - Parameter initial: factors to start from instead of the random start (a warm start: the
-    ///   same shape, users x factors and items x factors); they are copied, not changed.
-    public static func fit(userItems: SparseMatrix, parameters p: ALSParameters, initial: Factors? = nil,
+    ///   same shape, users x factors and items x factors); copied, not changed, unless `inPlace`:
+    ///   then trained in place and returned (a warm start whose factors are not needed after:
+    ///   no second set held, 490 MiB at 1M users and 1M items x 64).
+    public static func fit(userItems: SparseMatrix, parameters p: ALSParameters, initial: Factors? = nil, inPlace: Bool = false,
                            progress: ((Double) -> Bool)? = nil) throws(ChorusError) -> Factors {
         let f = p.factors
         let ui = confidences(userItems, alpha: p.alpha)
         let iu = ui.transposed()
-        let users = try FloatMatrix(rows: ui.rows, cols: f)
-        let items = try FloatMatrix(rows: ui.cols, cols: f)
-        if let initial, initial.users.rows == users.rows, initial.items.rows == items.rows,
-           initial.users.cols == f, initial.items.cols == f {
-            users.base.update(from: initial.users.base, count: users.count)
-            items.base.update(from: initial.items.base, count: items.count)
+        let fits = initial.map { $0.users.rows == ui.rows && $0.items.rows == ui.cols && $0.users.cols == f && $0.items.cols == f } ?? false
+        let users: FloatMatrix, items: FloatMatrix
+        if fits, inPlace, let initial {
+            users = initial.users
+            items = initial.items
+        } else if fits, let initial {
+            users = try initial.users.copy()
+            items = try initial.items.copy()
         } else {
+            users = try FloatMatrix(rows: ui.rows, cols: f)
+            items = try FloatMatrix(rows: ui.cols, cols: f)
             var rng = SeededRandom(seed: p.seed)
             // Small random start, as implicit does (uniform in [0, 0.01)).
             for i in 0..<users.count { users.base[i] = rng.nextFloat() * 0.01 }

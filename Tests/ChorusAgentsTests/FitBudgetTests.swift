@@ -73,7 +73,9 @@ import Glibc
     }
 
     /// A final BPR fit offered its validation twin continues from its factors for a quarter of the
-    /// epochs: bit for bit BPR.fit(initial:) at that budget; a twin of another shape is ignored.
+    /// epochs: bit for bit BPR.fit(initial:) at that budget, trained in place in the twin's
+    /// matrices (the twin is dropped after: no second set of factors); a twin of another shape is
+    /// ignored.
     @Test func finalBPRContinuesFromTheValidationFit() throws {
         let data = TrainingData(userCount: 8, itemCount: 130, users: (0..<520).map { Int32($0 % 8) },
                                 items: (0..<520).map { Int32(($0 * 7) % 130) }, weights: [Float](repeating: 1, count: 520),
@@ -83,12 +85,15 @@ import Glibc
         b.iterations = 12
         let factory = BPRAgent.Factory(parameters: b)
         let twin = try #require(try factory.fit(data, FitContext(threads: 2, seed: 3)) as? FactorAgent)
+        let start = BPR.Factors(users: try twin.userFactors.copy(), items: try twin.itemFactors.copy())
         let final = try #require(try factory.fit(data, FitContext(threads: 2, seed: 3, warmStart: twin)) as? FactorAgent)
+        #expect(final.userFactors === twin.userFactors && final.itemFactors === twin.itemFactors)
         var q = b
         q.iterations = 3
         q.threads = 2
         q.seed = 3
-        let expected = try BPR.fit(userItems: data.userItems, parameters: q, initial: BPR.Factors(users: twin.userFactors, items: twin.itemFactors))
+        let expected = try BPR.fit(userItems: data.userItems, parameters: q, initial: start)
+        #expect(expected.users !== start.users, "without inPlace the start is copied")
         FactorAgent.zeroUnseenItems(expected.items, data)
         #expect(Array(UnsafeBufferPointer(start: final.userFactors.base, count: final.userFactors.count))
                 == Array(UnsafeBufferPointer(start: expected.users.base, count: expected.users.count)))
@@ -100,7 +105,31 @@ import Glibc
         let other = try #require(try factory.fit(small, FitContext(threads: 2, seed: 3)) as? FactorAgent)
         let cold = try #require(try factory.fit(data, FitContext(threads: 2, seed: 3, warmStart: other)) as? FactorAgent)
         #expect(Array(UnsafeBufferPointer(start: cold.userFactors.base, count: cold.userFactors.count))
-                == Array(UnsafeBufferPointer(start: twin.userFactors.base, count: twin.userFactors.count)))
+                == Array(UnsafeBufferPointer(start: start.users.base, count: start.users.count)))
+    }
+
+    /// A final ALS fit offered its validation twin runs `warmIterations` sweeps from its factors,
+    /// in place (the twin is dropped after): bit for bit ImplicitALS.fit from a copy of them.
+    @Test func finalALSContinuesFromTheValidationFitInPlace() throws {
+        let data = TrainingData(userCount: 9, itemCount: 40, users: (0..<300).map { Int32($0 % 9) },
+                                items: (0..<300).map { Int32(($0 * 11) % 40) }, weights: [Float](repeating: 1, count: 300),
+                                timestamps: [Int64](repeating: 0, count: 300))
+        var a = ALSParameters()
+        a.factors = 6
+        a.iterations = 15
+        let factory = ALSAgent.Factory(parameters: a)
+        let twin = try #require(try factory.fit(data, FitContext(threads: 2, seed: 5)) as? FactorAgent)
+        let start = ImplicitALS.Factors(users: try twin.userFactors.copy(), items: try twin.itemFactors.copy())
+        let final = try #require(try factory.fit(data, FitContext(threads: 2, seed: 5, warmStart: twin)) as? FactorAgent)
+        #expect(final.userFactors === twin.userFactors && final.itemFactors === twin.itemFactors)
+        var q = a
+        q.iterations = ALSAgent.Factory.warmIterations
+        q.threads = 2
+        q.seed = 5
+        let expected = try ImplicitALS.fit(userItems: data.userItems, parameters: q, initial: start)
+        #expect(expected.users !== start.users)
+        FactorAgent.zeroUnseenItems(expected.items, data)
+        #expect(final.userFactors.toArray() == expected.users.toArray() && final.itemFactors.toArray() == expected.items.toArray())
+        #expect(final.userFactors.toArray() != start.users.toArray(), "the sweeps changed the factors")
     }
 }
-
