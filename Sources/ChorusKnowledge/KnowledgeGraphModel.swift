@@ -39,6 +39,12 @@ public final class KnowledgeGraphModel: @unchecked Sendable {
         self.embeddingRange = embeddingRange; self.entities = entities; self.relations = relations
     }
 
+    /// A copy with its own tables (keeping the best check of a training run, which goes on in the original).
+    public func copy() throws(ChorusError) -> KnowledgeGraphModel {
+        try KnowledgeGraphModel(kind: kind, dimension: dimension, gamma: gamma, norm: norm, embeddingRange: embeddingRange,
+                                entities: try entities.copy(), relations: try relations.copy())
+    }
+
     /// The plausibility f(h, r, t): higher is more plausible.
     /// - Throws: `.invalidArgument` for an id out of range.
     public func score(head: Int32, relation: Int32, tail: Int32) throws(ChorusError) -> Float {

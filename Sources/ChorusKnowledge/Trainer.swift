@@ -24,13 +24,15 @@ public enum KGTrainer {
     /// - Parameters:
     ///   - progress: called after each epoch; return true to cancel. Cancelling throws `.cancelled`
     ///     (no partial model is returned).
-    ///   - finishEarly: called after each epoch (after `progress`); return true to end training
-    ///     there and return the model as trained so far (a time budget, early stopping).
+    ///   - finishEarly: called after each epoch (after `progress`) with the model as trained so far
+    ///     (training goes on in it: read it during the call only, e.g. to score validation
+    ///     triples); return true to end training there and return that model (a time budget,
+    ///     early stopping).
     /// - Throws: `.invalidArgument` for bad parameters or an empty store, `.cancelled`, `.outOfMemory`.
     /// - Complexity: per epoch O(n · (negatives + 2) · d) for n triples.
     public static func fit(_ store: TripleStore, parameters p: KGTrainingParameters,
                            progress: ((KGEpochReport) -> Bool)? = nil,
-                           finishEarly: ((KGEpochReport) -> Bool)? = nil) throws(ChorusError) -> KnowledgeGraphModel {
+                           finishEarly: ((KGEpochReport, KnowledgeGraphModel) -> Bool)? = nil) throws(ChorusError) -> KnowledgeGraphModel {
         try p.validate()
         guard store.count > 0 else { throw .invalidArgument("the triple store is empty: nothing to train on") }
         let state = try TrainingState(store: store, parameters: p)
@@ -55,7 +57,7 @@ public enum KGTrainer {
             if let progress, progress(report) {
                 throw .cancelled("knowledge-graph training cancelled by the progress callback after \(epoch + 1) of \(p.epochs) epochs")
             }
-            if let finishEarly, finishEarly(report) { break }
+            if let finishEarly, finishEarly(report, state.model) { break }
         }
         return state.model
     }

@@ -122,10 +122,33 @@ struct KGTrainCommand: ParsableCommand {
     var split: String = "test"
 
     @Option(name: .customLong("max-minutes"), parsing: .unconditional,
-            help: ArgumentHelp("End training after the first epoch that passes this wall time (the model trained so far is "
-                               + "kept and evaluated); 0 = no limit (default 0).", valueName: "x"),
+            help: ArgumentHelp("End training after the first epoch that passes this training time (checks not counted; the "
+                               + "model trained so far is kept and evaluated); 0 = no limit (default 0).", valueName: "x"),
             transform: Parse.double(0...1e7))
     var maxMinutes: Double = 0
+
+    @Option(name: .customLong("check-every"), parsing: .unconditional,
+            help: ArgumentHelp("Every n epochs (and after the last), score the check triples of valid.txt (filtered MRR and "
+                               + "Hits@10, not counted in the training time); 0 = never (default 0).", valueName: "n"),
+            transform: Parse.int(0...1_000_000))
+    var checkEvery: Int = 0
+
+    @Option(name: .customLong("check-sample"), parsing: .unconditional,
+            help: ArgumentHelp("Check on m triples of valid.txt, evenly spaced (triple i * count / m for i < m); 0 = all "
+                               + "(default 0).", valueName: "m"),
+            transform: Parse.int(0...100_000_000))
+    var checkSample: Int = 0
+
+    @Option(name: .customLong("stop-at-mrr"), parsing: .unconditional,
+            help: ArgumentHelp("End training after the first check whose MRR reaches x (time to a validation quality); "
+                               + "0 = never (default 0).", valueName: "x"),
+            transform: Parse.double(0...1))
+    var stopAtMRR: Double = 0
+
+    @Flag(name: .customLong("keep-best"),
+          help: ArgumentHelp("With --check-every: keep the model of the check with the best valid MRR (epochs chosen on "
+                             + "validation) and evaluate, save and report that one."))
+    var keepBest = false
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Write the trained model and its names (a Chorus snapshot).", valueName: "file"),
             completion: .file())
@@ -188,6 +211,8 @@ struct KGTrainCommand: ParsableCommand {
 
     private func train() throws(CLIError) {
         let dir = data, p = parameters, maxMinutes = self.maxMinutes, split = self.split
+        let checkEvery = self.checkEvery, stopAtMRR = self.stopAtMRR, keepBest = self.keepBest
+        if keepBest && checkEvery == 0 { throw .failure("--keep-best needs --check-every") }
         do throws(ChorusError) {
             let data = try KGCommand.load(dir, store: nil)
             let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
@@ -197,18 +222,51 @@ struct KGTrainCommand: ParsableCommand {
             var epochSeconds: [Double] = [], losses: [Double] = []
             var clock = Stopwatch()
             let total = Stopwatch()
-            let model = try KGTrainer.fit(data.store, parameters: p) { report in
+            // The check triples: valid.txt, or m of them evenly spaced (a driver can list the same ones).
+            let checkTriples = checkSample > 0 && checkSample < data.valid.count
+                ? (0..<checkSample).map { data.valid[$0 * data.valid.count / checkSample] } : data.valid
+            if checkEvery > 0 && checkTriples.isEmpty { throw ChorusError.invalidArgument("--check-every: valid.txt has no triples to check on") }
+            var checks: [(epoch: Int, trainSeconds: Double, result: LinkPrediction.Result)] = []
+            var checkSeconds = 0.0
+            var best: (epoch: Int, mrr: Double, model: KnowledgeGraphModel)? = nil
+            var keepFailure: ChorusError? = nil
+            let trained = try KGTrainer.fit(data.store, parameters: p) { report in
                 epochSeconds.append(clock.seconds); losses.append(report.loss)
                 print("  epoch \(report.epoch)/\(report.epochs)  loss \(TextFormat.fixed(report.loss, 5))  (\(TextFormat.seconds(epochSeconds.last!)))")
                 fflush(nil)
                 clock = Stopwatch()
                 return false
-            } finishEarly: { report in
-                guard maxMinutes > 0, total.seconds >= maxMinutes * 60, report.epoch < report.epochs else { return false }
+            } finishEarly: { report, model in
+                let overBudget = maxMinutes > 0 && total.seconds - checkSeconds >= maxMinutes * 60 && report.epoch < report.epochs
+                if checkEvery > 0 && (report.epoch % checkEvery == 0 || report.epoch == report.epochs || overBudget) {
+                    let soFar = total.seconds - checkSeconds, watch = Stopwatch()
+                    // A failed check (it cannot: the triples were checked at load) ends training.
+                    guard let r = try? LinkPrediction.evaluate(model, triples: checkTriples, known: data.known, threads: p.threads) else { return true }
+                    checkSeconds += watch.seconds
+                    checks.append((report.epoch, soFar, r))
+                    if keepBest && r.both.mrr > (best?.mrr ?? -1) {
+                        do throws(ChorusError) { best = (report.epoch, r.both.mrr, try model.copy()) } catch {
+                            keepFailure = error
+                            return true
+                        }
+                    }
+                    print("  check after epoch \(report.epoch): valid MRR \(TextFormat.fixed(r.both.mrr, 4)), Hits@10 \(TextFormat.fixed(r.both.hitsAt10, 4)) "
+                          + "(\(TextFormat.seconds(soFar)) trained, \(checkTriples.count) triples)")
+                    clock = Stopwatch()   // the next epoch's time starts after the check
+                    if stopAtMRR > 0 && r.both.mrr >= stopAtMRR && report.epoch < report.epochs {
+                        print("  valid MRR \(stopAtMRR) reached after epoch \(report.epoch)")
+                        return true
+                    }
+                }
+                guard overBudget else { return false }
                 print("  time budget of \(maxMinutes) minutes reached after epoch \(report.epoch) of \(report.epochs)")
                 return true
             }
-            let trainSeconds = total.seconds
+            if let keepFailure { throw keepFailure }
+            // Training time without the checks'.
+            let trainSeconds = total.seconds - checkSeconds
+            let model = best?.model ?? trained
+            if let best { print("Kept      the model of epoch \(best.epoch) (best valid MRR \(TextFormat.fixed(best.mrr, 4)))") }
             print("Trained   in \(TextFormat.seconds(trainSeconds))")
             var metrics: LinkPrediction.Result? = nil
             var evalSeconds = 0.0
@@ -231,6 +289,12 @@ struct KGTrainCommand: ParsableCommand {
                 var j = "{\"model\": \"\(p.model.rawValue)\", \"dim\": \(p.dimension), \"epochs\": \(p.epochs), \"epochs_run\": \(epochSeconds.count), \"lr\": \(p.learningRate), \"lr_decay_epochs\": \(p.learningRateDecayEpochs), \"lr_decay_factor\": \(p.learningRateDecayFactor), \"gamma\": \(p.gamma), \"batch\": \(p.batchSize), "
                 j += "\"negatives\": \(p.negatives), \"negative_sharing\": \(p.negativeSharing), \"filter_negatives\": \(p.filterKnownNegatives), \"threads\": \(threads), \"train_seconds\": \(trainSeconds), "
                 j += "\"epoch_seconds\": \(epochSeconds), \"losses\": \(losses), \"eval_seconds\": \(evalSeconds)"
+                if checkEvery > 0 {
+                    if let best { j += ", \"chosen_epoch\": \(best.epoch)" }
+                    j += ", \"check_triples\": \(checkTriples.count), \"check_seconds\": \(checkSeconds), \"checks\": ["
+                    j += checks.map { "{\"epoch\": \($0.epoch), \"train_seconds\": \($0.trainSeconds), \"metrics\": \(KGCommand.json($0.result))}" }
+                        .joined(separator: ", ") + "]"
+                }
                 if let m = metrics { j += ", \"split\": \"\(split)\", \"metrics\": " + KGCommand.json(m) }
                 j += "}\n"
                 try FileIO.writeAtomically(path: path, bytes: Array(j.utf8))

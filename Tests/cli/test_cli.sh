@@ -169,6 +169,29 @@ has out "Model     transe, dim 8, 3 epochs" "epoch 3/3" "valid.txt" "Saved"
 run 0 kg eval --data "$tmp/kg" --load "$tmp/kg.chorus" --split test --threads 1 --json "$tmp/kg-eval.json"
 has out "Model     transe, dim 8" "test.txt"
 if grep -q '"mrr"' "$tmp/kg-eval.json" && grep -q '"epochs_run": 3' "$tmp/kg.json"; then ok; else bad "kg --json files"; fi
+# Validation checks: every 2 epochs and after the last, on 1 of valid.txt's 2 triples, outside the training time;
+# --stop-at-mrr ends training at the first check that reaches it (a MRR of 0 always does).
+run 0 kg train --data "$tmp/kg" --model DistMult --dim 8 --epochs 5 --batch 16 --negatives 4 --threads 1 --split none \
+  --check-every 2 --check-sample 1 --json "$tmp/kg-checks.json"
+has out "check after epoch 2: valid MRR" "check after epoch 4" "check after epoch 5" "1 triples"
+if python3 -c "import json,sys; d=json.load(open(sys.argv[1])); c=d['checks']; assert [x['epoch'] for x in c] == [2, 4, 5]; \
+assert d['check_triples'] == 1 and d['epochs_run'] == 5 and 0 < c[0]['metrics']['both']['mrr'] <= 1; \
+assert c[0]['train_seconds'] <= c[1]['train_seconds'] <= d['train_seconds']" "$tmp/kg-checks.json"; then ok
+else bad "kg train --check-every: checks in --json"; fi
+run 0 kg train --data "$tmp/kg" --model DistMult --dim 8 --epochs 5 --batch 16 --negatives 4 --threads 1 --split none \
+  --check-every 1 --stop-at-mrr 0.000001 --json "$tmp/kg-stop.json"
+has out "reached after epoch 1"
+if grep -q '"epochs_run": 1' "$tmp/kg-stop.json"; then ok; else bad "kg train --stop-at-mrr did not stop"; fi
+run 0 kg train --data "$tmp/kg" --model DistMult --dim 8 --epochs 4 --batch 16 --negatives 4 --threads 1 --split valid \
+  --check-every 1 --keep-best --json "$tmp/kg-best.json"
+has out "Kept      the model of epoch"
+if python3 -c "import json,sys; d=json.load(open(sys.argv[1])); c=d['checks']; best=max(c, key=lambda x: (x['metrics']['both']['mrr'], -x['epoch'])); \
+assert d['chosen_epoch'] == best['epoch'] and d['metrics'] == best['metrics']" "$tmp/kg-best.json"; then ok
+else bad "kg train --keep-best: the reported model is not the best check's"; fi
+run 1 kg train --data "$tmp/kg" --keep-best
+has err "--keep-best needs --check-every"
+run 2 kg train --data "$tmp/kg" --check-every -1
+run 2 kg train --data "$tmp/kg" --stop-at-mrr 2
 
 echo "replay"
 # A MovieLens-format fixture where the answer is clear: 60 users each rate a run of consecutive items
