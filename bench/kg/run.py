@@ -228,16 +228,21 @@ def pykeen_run(data_dir, model_name, args, stop_at=None):
     checks = Checks()
     loop.train(triples_factory=train, num_epochs=100000, batch_size=args.batch, use_tqdm=False, callbacks=[checks])
     import importlib.metadata
+    from pykeen.sampling import negative_sampler_resolver
+    sampler = negative_sampler_resolver.make(loop.negative_sampler, pos_kwargs=loop.negative_sampler_kwargs,
+                                             mapped_triples=train.mapped_triples, num_entities=train.num_entities,
+                                             num_relations=train.num_relations)
     ent = model.entity_representations[0]
     rel = model.relation_representations[0]
     settings = {
-        "model": type(model).__name__, "loss": repr(model.loss),
+        "model": type(model).__name__, "loss": " ".join(repr(model.loss).split()),
         # Real floats per entity (a complex weight counts two).
         "entity_floats": ent._embeddings.weight.numel() // ent._embeddings.weight.shape[0] * (2 if ent._embeddings.weight.is_complex() else 1),
         "entity_regularizer": repr(getattr(ent, "regularizer", None)), "relation_regularizer": repr(getattr(rel, "regularizer", None)),
-        "entity_constrainer": repr(getattr(ent, "constrainer", None)),
+        "entity_constrainer": (lambda c: getattr(c, "__name__", repr(c)))(getattr(ent, "constrainer", None)),
         "optimizer": type(loop.optimizer).__name__, "lr": loop.optimizer.param_groups[0]["lr"],
-        "negatives": loop.negative_sampler.num_negs_per_pos, "sampler": type(loop.negative_sampler).__name__,
+        # The sampler as the training data loader makes it (pykeen.triples.instances), from the loop's own hint and kwargs.
+        "negatives": sampler.num_negs_per_pos, "sampler": type(sampler).__name__, "corruption": list(sampler.corruption_scheme),
         "torch_threads": torch.get_num_threads(),
     }
     return {"version": importlib.metadata.version("pykeen"), "torch": torch.__version__, "settings": settings,
