@@ -339,7 +339,7 @@ def speed(args):
 
 
 def speed_section(args, rows):
-    return {"command": common.command_line(), "machine": common.machine_facts(), "dataset": args.dataset,
+    return {"command": common.command_line(), "machine": machine(), "dataset": args.dataset,
             "settings": {"dim": args.dim, "batch": args.batch, "negatives": args.negatives, "minutes": args.minutes,
                          "check_sample": args.check_sample, "check_every": args.check_every,
                          "lr": args.lr, "threads": args.threads, "seed": args.seed}, "rows": rows}
@@ -394,8 +394,8 @@ def quality(args):
                        provenance=PROV.finish().as_dict())
             rows.append(rep)
             if not args.no_write:   # record each run as it finishes: a long session may be cut short
-                save(args.mode, {"command": common.command_line(), "machine": common.machine_facts(), "rows": rows})
-    return {"command": common.command_line(), "machine": common.machine_facts(), "rows": rows}
+                save(args.mode, {"command": common.command_line(), "machine": machine(), "rows": rows})
+    return {"command": common.command_line(), "machine": machine(), "rows": rows}
 
 
 def budget(row):
@@ -496,6 +496,13 @@ def render(results):
 
 ARGS = None
 PROV = None
+MACHINE_AT_START = None
+
+
+def machine():
+    """The machine facts as they were when the run started: the run writes results.json after each
+    row, so a later look at the tree would see it modified by the run itself."""
+    return dict(MACHINE_AT_START, date=common.machine_facts()["date"]) if MACHINE_AT_START else common.machine_facts()
 
 
 def row_provenance(rows):
@@ -515,12 +522,13 @@ def row_provenance(rows):
 
 
 def main():
-    global ARGS, PROV
+    global ARGS, PROV, MACHINE_AT_START
     args = ARGS = parse_args()
     if args.render:
         return common.render_mode(args, HERE, render)
     if not os.path.exists(args.cli):
         sys.exit(f"{args.cli} not found: build it with `swift build -c release --product chorus-cli`")
+    MACHINE_AT_START = common.machine_facts()
     PROV = common.Provenance([args.cli])
     if not args.no_write:
         PROV.check_record(args.not_for_the_record)
