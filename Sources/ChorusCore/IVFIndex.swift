@@ -111,7 +111,7 @@ public final class IVFIndex: @unchecked Sendable {
     /// Builds the index over `matrix`'s rows without copying them: searches read them from the
     /// matrix (retained), which must not change while the index lives. Same lists, same results,
     /// bit for bit, as an index over a copy. `quantized`: searches scan an 8-bit copy of the rows
-    /// (count x dimension bytes) and rescore only the few items that can be in the top k from the
+    /// (count x (dimension + 4) bytes) and rescore only the few items that can be in the top k from the
     /// matrix: streamed instead of gathered loads, the same results. Throws as `init(items:...)`.
     public convenience init(sharing matrix: FloatMatrix, quantized: Bool = false, parameters: Parameters = Parameters(),
                             threads: Int) throws(ChorusError) {
