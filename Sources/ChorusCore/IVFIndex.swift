@@ -459,12 +459,13 @@ public final class IVFIndex: @unchecked Sendable {
         // levels a value), of the scale, and of forming lo and hi, with room to spare.
         let err = 1.01 * absSum * (0.5 + 127 * (4 * Double(d + 2) * 0x1p-24 + 0x1p-21))
         let inRange = err.isFinite && absSum * 127 * Double(largestScale) * 2 < Double(Float.greatestFiniteMagnitude) / 4
-        let total = lists.reduce(0) { $0 + start[Int($1) + 1] - start[Int($1)] }
+        let probed = lists.map { Int($0) }
+        let total = probed.reduce(0) { $0 + start[$1 + 1] - start[$1] }
         let lo = UnsafeMutablePointer<Float>.allocate(capacity: 2 * max(1, total)), hi = lo + max(1, total)
         defer { lo.deallocate() }
         var offset = 0
         if inRange {
-            for l in lists.map({ Int($0) }) {
+            for l in probed {
                 let n = start[l + 1] - start[l]
                 ck_sq8_dots(codes + start[l] * d, codeScale + start[l], n, d, q, Float(err), lo + offset, hi + offset)
                 // Padding never competes.
@@ -481,7 +482,7 @@ public final class IVFIndex: @unchecked Sendable {
         let tailStart = count & ~3
         var regularIds: [Int32] = [], tailIds: [Int32] = []
         offset = 0
-        for l in lists.map({ Int($0) }) {
+        for l in probed {
             let n = start[l + 1] - start[l]
             var r = every ? 0 : ck_first_above(hi + offset, 0, n, floor)
             while r < n {

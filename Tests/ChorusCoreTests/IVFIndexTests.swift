@@ -76,26 +76,18 @@ private func same(_ a: Hits, _ b: Hits) -> Bool {
         let shared = try IVFIndex(sharing: matrix, parameters: .init(lists: 50, iterations: 4), threads: 2)
         #expect(index.copied && !shared.copied)
         #expect(shared.listSizes == index.listSizes && shared.bytes + n * d * 4 <= index.bytes)
-        for threads in [1, 3] {
-            for nq in [1, 4, 5, 11] {
-                for nprobe in [3, index.listCount] {
-                    let q = Array(queries.suffix(nq * d))
-                    #expect(same(try search(shared, q, k: 25, nprobe: nprobe, threads: threads),
-                                 try search(index, q, k: 25, nprobe: nprobe, threads: threads)),
-                            "shared: d \(d) threads \(threads) queries \(nq) nprobe \(nprobe)")
-                }
-            }
-        }
         // With an 8-bit scan copy: the same results again, from a small share of exact rescores.
         let quantized = try IVFIndex(sharing: matrix, quantized: true, parameters: .init(lists: 50, iterations: 4), threads: 2)
         #expect(quantized.quantized && !shared.quantized && quantized.bytes == shared.bytes + quantized.storedRows * (d + 4))
-        for threads in [1, 3] {
-            for nq in [1, 4, 5, 11] {
-                for nprobe in [3, index.listCount] {
-                    let q = Array(queries.suffix(nq * d))
-                    #expect(same(try search(quantized, q, k: 25, nprobe: nprobe, threads: threads),
-                                 try search(index, q, k: 25, nprobe: nprobe, threads: threads)),
-                            "quantized: d \(d) threads \(threads) queries \(nq) nprobe \(nprobe)")
+        for (name, other) in [("shared", shared), ("quantized", quantized)] {
+            for threads in [1, 3] {
+                for nq in [1, 4, 5, 11] {
+                    for nprobe in [3, index.listCount] {
+                        let q = Array(queries.suffix(nq * d))
+                        #expect(same(try search(other, q, k: 25, nprobe: nprobe, threads: threads),
+                                     try search(index, q, k: 25, nprobe: nprobe, threads: threads)),
+                                "\(name): d \(d) threads \(threads) queries \(nq) nprobe \(nprobe)")
+                    }
                 }
             }
         }

@@ -150,16 +150,17 @@ def run_chorus(data_dir, model, extra, epochs, threads, seed, out_json, minutes=
     return report
 
 
-def known_valid(data_dir):
-    """valid.txt's triples whose entities and relation appear in train.txt, in file order (the
-    ones `chorus kg train` keeps), and the evenly spaced sample both libraries check on."""
-    def read(name):
-        with open(os.path.join(data_dir, name), newline="") as f:
+def known_triples(data_dir, name):
+    """The triples of one split whose entities and relation appear in train.txt, in file order (the
+    ones `chorus kg train` ranks), and how many the split holds in all."""
+    def read(split):
+        with open(os.path.join(data_dir, split), newline="") as f:
             return [tuple(line.rstrip("\r\n").split("\t")) for line in f if line.strip()]
     train = read("train.txt")
     entities = {h for h, _, _ in train} | {t for _, _, t in train}
     relations = {r for _, r, _ in train}
-    return [t for t in read("valid.txt") if t[0] in entities and t[2] in entities and t[1] in relations]
+    split = read(name)
+    return [t for t in split if t[0] in entities and t[2] in entities and t[1] in relations], len(split)
 
 
 def check_sample(valid, m):
@@ -182,7 +183,7 @@ def pykeen_run(data_dir, model_name, args, stop_at=None):
     mapped = lambda name: TriplesFactory.from_path(os.path.join(data_dir, name), entity_to_id=train.entity_to_id,
                                                    relation_to_id=train.relation_to_id).mapped_triples
     valid, test = mapped("valid.txt"), mapped("test.txt")
-    sample = check_sample(known_valid(data_dir), args.check_sample)
+    sample = check_sample(known_triples(data_dir, "valid.txt")[0], args.check_sample)
     checks_t = torch.tensor([[train.entity_to_id[h], train.relation_to_id[r], train.entity_to_id[t]] for h, r, t in sample], dtype=torch.long)
     common_kw = dict(triples_factory=train, embedding_dim=args.dim, random_seed=args.seed)
     if model_name == "rotate":
@@ -346,15 +347,9 @@ def speed_section(args, rows):
 
 
 def unseen_test_triples(data_dir):
-    """Test triples naming an entity or relation absent from train.txt (excluded from the metrics)."""
-    def read(name):
-        with open(os.path.join(data_dir, name), newline="") as f:
-            return [tuple(line.rstrip("\r\n").split("\t")) for line in f if line.strip()]
-    train = read("train.txt")
-    entities = {h for h, _, _ in train} | {t for _, _, t in train}
-    relations = {r for _, r, _ in train}
-    test = read("test.txt")
-    return sum(1 for h, r, t in test if h not in entities or t not in entities or r not in relations), len(test)
+    """Test triples naming an entity or relation absent from train.txt (excluded from the metrics), and all."""
+    known, total = known_triples(data_dir, "test.txt")
+    return total - len(known), total
 
 
 def quality(args):
