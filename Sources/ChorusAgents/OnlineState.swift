@@ -157,24 +157,100 @@ public final class OnlineState: Sendable {
         var ids: [Int64] = []
         var index: [Int64: Int32] = [:]
         var weight: [Float] = []
+        /// The popularity agent's score of each new item, log(1 + weight), kept with the weight so
+        /// a request does not take a logarithm per new item.
+        var popularity: [Float] = []
         /// Per new item: how many users it has (the item-kNN normalisation; the users themselves are
         /// in `Storage.newItemUsers`, which no reader copies).
         var userCounts: [Int] = []
-        /// Per factor agent: each new item's folded-in vector (`FoldIn.foldItem`; empty: not placed),
-        /// and per new item how many users it was placed from.
-        var folded: [String: [[Float]]] = [:]
+        /// Per factor agent: the new items' folded-in vectors (`FoldIn.foldItem`), and per new item
+        /// how many users it was placed from.
+        var folded: [String: ItemVectors] = [:]
         var foldedFrom: [Int] = []
         /// A new item's vectors by agent name.
         func vectors(of k: Int) -> [String: [Float]] {
             var out: [String: [Float]] = [:]
-            for (name, all) in folded where k < all.count && !all[k].isEmpty { out[name] = all[k] }
+            for (name, all) in folded { if let v = all.vector(k) { out[name] = v } }
             return out
         }
         var count: Int { ids.count }
     }
+
+    /// One factor agent's vectors of the new items, row k for new item k, in chunks of
+    /// `chunkRows` contiguous rows: a request scores them with the row-dot kernel chunk by chunk,
+    /// and a placement after a reader's copy copies one chunk (and the list of chunks), not all.
+    struct ItemVectors: Sendable {
+        let dims: Int
+        private(set) var chunks: [[Float]] = []
+        /// Which rows hold a placed vector (the others score NaN).
+        private(set) var placed: [Bool] = []
+        static let chunkRows = 256
+
+        init(dims: Int) { self.dims = dims }
+
+        func vector(_ k: Int) -> [Float]? {
+            guard k >= 0, k < placed.count, placed[k] else { return nil }
+            let c = k / Self.chunkRows, at = (k % Self.chunkRows) * dims
+            return Array(chunks[c][at..<(at + dims)])
+        }
+
+        mutating func set(_ k: Int, _ v: [Float]) {
+            guard k >= 0, v.count == dims else { return }
+            while placed.count <= k { placed.append(false) }
+            while chunks.count <= k / Self.chunkRows { chunks.append([Float](repeating: 0, count: Self.chunkRows * dims)) }
+            let at = (k % Self.chunkRows) * dims
+            chunks[k / Self.chunkRows].withUnsafeMutableBufferPointer { c in
+                v.withUnsafeBufferPointer { c.baseAddress!.advanced(by: at).update(from: $0.baseAddress!, count: dims) }
+            }
+            placed[k] = true
+        }
+
+        /// x · each placed row, for the first `n` new items (NaN where none is placed, or not finite).
+        func scores(_ x: [Float], count n: Int) -> [Float] {
+            var out = [Float](repeating: .nan, count: n)
+            guard x.count == dims, dims > 0 else { return out }
+            let rows = min(n, placed.count)
+            x.withUnsafeBufferPointer { xb in
+                out.withUnsafeMutableBufferPointer { o in
+                    var base = 0
+                    for chunk in chunks where base < rows {
+                        let m = min(Self.chunkRows, rows - base)
+                        chunk.withUnsafeBufferPointer { Kernels.rowDots($0.baseAddress!, m: m, k: dims, xb.baseAddress!, into: o.baseAddress! + base) }
+                        base += m
+                    }
+                    for k in 0..<rows where !placed[k] || !o[k].isFinite { o[k] = .nan }
+                }
+            }
+            return out
+        }
+    }
     private let storage = Lock(Storage())
+    /// What learning from feedback has cost so far (`learningWork`): fold-ins of users, placements
+    /// of new items, and the nanoseconds spent solving both (lazily in requests or in feedback).
+    private let folds = Atomic<Int>(0), placements = Atomic<Int>(0), learningNanos = Atomic<Int>(0)
 
     init() {}
+
+    /// The work of learning from feedback since this state was made: users folded in, new items
+    /// placed, and the seconds those solves took (wherever they ran: a request's lazy fold-in or
+    /// a feedback call). Serving and recording events are not counted.
+    public struct LearningWork: Sendable, Equatable {
+        public let folds: Int
+        public let placements: Int
+        public let seconds: Double
+    }
+    public var learningWork: LearningWork {
+        LearningWork(folds: folds.load(ordering: .relaxed), placements: placements.load(ordering: .relaxed),
+                     seconds: Double(learningNanos.load(ordering: .relaxed)) * 1e-9)
+    }
+    fileprivate func count(folds f: Int = 0, placements p: Int = 0, since clock: ContinuousClock.Instant) {
+        guard f > 0 || p > 0 else { return }
+        let d = (ContinuousClock.now - clock).components
+        let nanos = Int(clamping: d.seconds &* 1_000_000_000) &+ Int(d.attoseconds / 1_000_000_000)
+        if f > 0 { folds.wrappingAdd(f, ordering: .relaxed) }
+        if p > 0 { placements.wrappingAdd(p, ordering: .relaxed) }
+        learningNanos.wrappingAdd(max(0, nanos), ordering: .relaxed)
+    }
 
     /// The publication the state applies to.
     public var generation: UInt64 { storage.withLock { $0.generation } }
@@ -253,16 +329,9 @@ public final class OnlineState: Sendable {
             // The new items' factor scores: the user's vector against each placed item's.
             for (name, x) in userVectors {
                 guard let all = newItems.folded[name] else { continue }
-                var row = [Float](repeating: .nan, count: n)
-                x.withUnsafeBufferPointer { xb in
-                    for k in 0..<min(n, all.count) where all[k].count == xb.count {
-                        let d = all[k].withUnsafeBufferPointer { Kernels.dot(xb.baseAddress!, $0.baseAddress!, xb.count) }
-                        row[k] = d.isFinite ? d : .nan
-                    }
-                }
-                out[name] = row
+                out[name] = all.scores(x, count: n)
             }
-            out["popularity"] = newItems.weight.map { Float(log1p(Double($0))) }
+            out["popularity"] = newItems.popularity
             // On the session agent's scale, c(j, k) / sqrt(n_j n_k) with n = 1 + the item's users
             // (as `Transitions` for model items): raw counts put every new item that followed one
             // of the user's items above all the model's (hit@10 0.186 -> 0.200 on the ml-100k
@@ -441,9 +510,8 @@ public final class OnlineState: Sendable {
         storage.withLock { s in
             guard s.generation == generation, let k = s.newItems.index[item], s.newItems.foldedFrom[Int(k)] <= users else { return }
             for (name, v) in vectors {
-                if s.newItems.folded[name] == nil { s.newItems.folded[name] = [] }
-                while s.newItems.folded[name]!.count < s.newItems.count { s.newItems.folded[name]!.append([]) }
-                s.newItems.folded[name]![Int(k)] = v
+                if s.newItems.folded[name] == nil { s.newItems.folded[name] = ItemVectors(dims: v.count) }
+                s.newItems.folded[name]!.set(Int(k), v)
             }
             s.newItems.foldedFrom[Int(k)] = users
         }
@@ -461,6 +529,8 @@ public final class OnlineState: Sendable {
             return (f, m, Self.foldInput(s, user, o))
         }
         guard let (foldIn, model, input) = job else { return nil }
+        let clock = ContinuousClock.now
+        defer { count(folds: 1, since: clock) }
         do {
             let vectors = try foldIn.fold(model: model, input)
             guard !vectors.isEmpty else { return nil }
@@ -606,11 +676,12 @@ public final class OnlineState: Sendable {
                 guard s.newItems.count < Int(Int32.max) - m.itemCount else { return false }
                 k = Int32(s.newItems.count)
                 s.newItems.ids.append(item); s.newItems.index[item] = k!
-                s.newItems.weight.append(0); s.newItems.userCounts.append(0); s.newItemUsers.append([:])
+                s.newItems.weight.append(0); s.newItems.popularity.append(0); s.newItems.userCounts.append(0); s.newItemUsers.append([:])
                 s.newItems.foldedFrom.append(0)
             }
             let kk = Int(k!)
             s.newItems.weight[kk] = min(s.newItems.weight[kk] + weight, .greatestFiniteMagnitude)
+            s.newItems.popularity[kk] = Float(log1p(Double(s.newItems.weight[kk])))
             gained = s.newItemUsers[kk][u] == nil
             s.newItemUsers[kk][u, default: 0] += weight
             if gained { s.newItems.userCounts[kk] += 1 }
@@ -638,6 +709,8 @@ extension OnlineState.FoldWork {
     /// Folds every user in and stores the vectors (no lock held while solving). A solve that
     /// cannot allocate leaves that user on the model's vector (the events are recorded all the same).
     func run(into state: OnlineState) {
+        let clock = ContinuousClock.now
+        defer { state.count(folds: users.count, placements: items.count, since: clock) }
         for u in users {
             do {
                 let vectors = try foldIn.fold(model: model, u)

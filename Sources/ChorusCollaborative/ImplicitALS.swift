@@ -80,14 +80,17 @@ public enum ImplicitALS {
     ///   - items: the row's column indices into `y` (distinct), `weights` their raw weights (> 0).
     ///   - x: `y.cols` floats, the start on entry and the solution on return.
     ///   - cgSteps: `y.cols` gives the exact solve up to rounding (CG on an f x f system).
+    ///   - tolerance: stop once the residual's norm is at most this share of the right-hand side's
+    ///     (0: run every step). A warm start near the solution then takes a few steps, not f.
     public static func solveRow(items: [Int32], weights: [Float], alpha: Float, y: FloatMatrix, gram: FloatMatrix,
-                                x: inout [Float], cgSteps: Int) throws(ChorusError) {
+                                x: inout [Float], cgSteps: Int, tolerance: Float = 0) throws(ChorusError) {
         precondition(items.count == weights.count && x.count == y.cols)
-        let row = SparseMatrix(rows: 1, cols: y.rows, rowIndex: [Int32](repeating: 0, count: items.count), colIndex: items, values: weights)
-        let xm = try FloatMatrix(rows: 1, cols: y.cols, zeroed: false)
-        x.withUnsafeBufferPointer { xm.base.update(from: $0.baseAddress!, count: y.cols) }
-        solve(confidences(row, alpha: alpha), x: xm, y: y, gram: gram, cgSteps: cgSteps, threads: 1)
-        x = xm.toArray()
+        let confidences = weights.map { min(1 + alpha * $0, maxConfidence) }
+        items.withUnsafeBufferPointer { cols in
+            confidences.withUnsafeBufferPointer { c in
+                x.withUnsafeMutableBufferPointer { solveOne(cols: cols, confidences: c, x: $0.baseAddress!, y: y, gram: gram, cgSteps: cgSteps, tolerance: tolerance) }
+            }
+        }
     }
 
     /// The exact user step against fixed item factors for every row of `userItems` at once (a
@@ -122,50 +125,65 @@ public enum ImplicitALS {
     /// One half-sweep: every row of `x` from the fixed `y`, in parallel. Rows are independent, so
     /// the result does not depend on the thread count.
     static func solve(_ c: SparseMatrix, x: FloatMatrix, y: FloatMatrix, gram: FloatMatrix, cgSteps: Int, threads: Int) {
-        let f = x.cols
         let box = SendableBox((c, x, y, gram))
         Parallel.forEach(count: c.rows, threads: threads, grain: 32) { _, u in
             let (c, x, y, gram) = box.value
-            // Scratch on the stack of this call: 3 vectors of f floats.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * f) { tmp in
-                let r = tmp.baseAddress!, pv = r + f, ap = r + 2 * f
-                let xu = x.row(u)
-                let start = c.rowStart[u], end = c.rowStart[u + 1]
-                c.colIndex.withUnsafeBufferPointer { cols in
-                c.values.withUnsafeBufferPointer { vals in
-                    var largest: Float = 1
-                    for j in start..<end { largest = max(largest, vals[j]) }
-                    if largest > ExactRowSolve.confidenceThreshold {
-                        ExactRowSolve.solve(cols: cols, vals: vals, start: start, end: end, y: y, gram: gram, x: xu)
-                        return
-                    }
-                    // r = b − A x = Σ c_ui y_i − (G x + Σ (c_ui − 1)(y_i·x) y_i)
-                    Kernels.symv(gram.base, xu, r, f)
-                    for j in 0..<f { r[j] = -r[j] }
-                    for j in start..<end {
-                        let yi = y.row(Int(cols[j]))
-                        let conf = vals[j]
-                        Kernels.axpy(conf - (conf - 1) * Kernels.dot(yi, xu, f), yi, r, f)
-                    }
-                    pv.update(from: r, count: f)
-                    var rsOld = Kernels.dot(r, r, f)
-                    if rsOld < 1e-20 { return }
-                    for _ in 0..<cgSteps {
-                        Kernels.symv(gram.base, pv, ap, f)
-                        for j in start..<end {
-                            let yi = y.row(Int(cols[j]))
-                            Kernels.axpy((vals[j] - 1) * Kernels.dot(yi, pv, f), yi, ap, f)
-                        }
-                        let alpha = rsOld / Kernels.dot(pv, ap, f)
-                        Kernels.axpy(alpha, pv, xu, f)
-                        Kernels.axpy(-alpha, ap, r, f)
-                        let rsNew = Kernels.dot(r, r, f)
-                        if rsNew < 1e-20 { break }
-                        let beta = rsNew / rsOld
-                        for j in 0..<f { pv[j] = r[j] + beta * pv[j] }
-                        rsOld = rsNew
-                    }
-                }}
+            c.colIndex.withUnsafeBufferPointer { cols in
+            c.values.withUnsafeBufferPointer { vals in
+                let range = c.rowStart[u]..<c.rowStart[u + 1]
+                solveOne(cols: UnsafeBufferPointer(rebasing: cols[range]), confidences: UnsafeBufferPointer(rebasing: vals[range]),
+                         x: x.row(u), y: y, gram: gram, cgSteps: cgSteps, tolerance: 0)
+            }}
+        }
+    }
+
+    /// One row: x ← the solution of (gram + Σ_j (c_j − 1) y_j y_jᵀ) x = Σ_j c_j y_j over the row's
+    /// columns and confidences, by CG from x (the exact solve past `ExactRowSolve`'s threshold).
+    /// `tolerance` > 0: stop once the residual's norm is at most that share of the right-hand side's.
+    static func solveOne(cols: UnsafeBufferPointer<Int32>, confidences vals: UnsafeBufferPointer<Float>, x xu: UnsafeMutablePointer<Float>,
+                         y: FloatMatrix, gram: FloatMatrix, cgSteps: Int, tolerance: Float) {
+        let f = y.cols, n = cols.count
+        var largest: Float = 1
+        for j in 0..<n { largest = max(largest, vals[j]) }
+        if largest > ExactRowSolve.confidenceThreshold {
+            ExactRowSolve.solve(cols: cols, vals: vals, start: 0, end: n, y: y, gram: gram, x: xu)
+            return
+        }
+        // Scratch on the stack of this call: 3 vectors of f floats.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * f) { tmp in
+            let r = tmp.baseAddress!, pv = r + f, ap = r + 2 * f
+            // r = b − A x = Σ c_ui y_i − (G x + Σ (c_ui − 1)(y_i·x) y_i)
+            Kernels.symv(gram.base, xu, r, f)
+            for j in 0..<f { r[j] = -r[j] }
+            for j in 0..<n {
+                let yi = y.row(Int(cols[j]))
+                let conf = vals[j]
+                Kernels.axpy(conf - (conf - 1) * Kernels.dot(yi, xu, f), yi, r, f)
+            }
+            // The stopping level: (tolerance · |b|)², b = Σ c_ui y_i (pv is free until the loop).
+            var enough: Float = 1e-20
+            if tolerance > 0 {
+                pv.update(repeating: 0, count: f)
+                for j in 0..<n { Kernels.axpy(vals[j], y.row(Int(cols[j])), pv, f) }
+                enough = max(enough, tolerance * tolerance * Kernels.dot(pv, pv, f))
+            }
+            pv.update(from: r, count: f)
+            var rsOld = Kernels.dot(r, r, f)
+            if rsOld < enough { return }
+            for _ in 0..<cgSteps {
+                Kernels.symv(gram.base, pv, ap, f)
+                for j in 0..<n {
+                    let yi = y.row(Int(cols[j]))
+                    Kernels.axpy((vals[j] - 1) * Kernels.dot(yi, pv, f), yi, ap, f)
+                }
+                let alpha = rsOld / Kernels.dot(pv, ap, f)
+                Kernels.axpy(alpha, pv, xu, f)
+                Kernels.axpy(-alpha, ap, r, f)
+                let rsNew = Kernels.dot(r, r, f)
+                if rsNew < enough { break }
+                let beta = rsNew / rsOld
+                for j in 0..<f { pv[j] = r[j] + beta * pv[j] }
+                rsOld = rsNew
             }
         }
     }

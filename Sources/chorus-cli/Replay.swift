@@ -109,6 +109,10 @@ struct ReplayResult {
     var windowHits: [Int], windowScored: [Int]
     var serveSeconds = 0.0, feedSeconds = 0.0, refitSeconds = 0.0, exportSeconds = 0.0
     var exported = 0
+    /// Learning from feedback inside the engine (`OnlineState.learningWork`): the fold-ins of users
+    /// and placements of new items, and their seconds (part of serve and feed seconds: fold-ins
+    /// run lazily in a user's next request).
+    var folds = 0, placements = 0, foldSeconds = 0.0
     /// What the learner's private releases spent (learning modes with privacy).
     var privacy: CoordinatorLearner.PrivacySpent? = nil
 
@@ -191,6 +195,10 @@ enum Replay {
             progress?.report(mode.rawValue, Double(p + 1) / Double(stream.count))
         }
         progress?.finish()
+        if let engine {
+            let work = engine.online.learningWork
+            (result.folds, result.placements, result.foldSeconds) = (work.folds, work.placements, work.seconds)
+        }
         if plan.requestIds, learning.isPrivate, let engine { result.privacy = engine.learningPrivacySpent }
         return result
     }

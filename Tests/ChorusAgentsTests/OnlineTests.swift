@@ -194,6 +194,92 @@ import Testing
         #expect(x == xm.toArray())
     }
 
+    /// `tolerance` stops CG once |b − A x| <= tolerance · |b|: a loose one stops early (and honours
+    /// that bound, checked here in Double), a tight one reaches the exact solution.
+    @Test func theRowSolveStopsAtItsTolerance() throws {
+        let f = 16, n = 40
+        let y = try FloatMatrix(rows: n, cols: f)
+        var rng = SeededRandom(seed: 21)
+        for i in 0..<y.count { y.base[i] = rng.nextFloat() - 0.5 }
+        let gram = try FloatMatrix(rows: f, cols: f)
+        Kernels.gram(y, lambda: 0.05, into: gram)
+        let items: [Int32] = [2, 5, 7, 11, 19, 23, 31], weights: [Float] = [1, 4, 2, 8, 1, 3, 5]
+        func residual(_ x: [Float]) -> (r: Double, b: Double) {
+            var ax = [Double](repeating: 0, count: f), b = [Double](repeating: 0, count: f)
+            for r in 0..<f { for c in 0..<f { ax[r] += Double(gram.base[r * f + c]) * Double(x[c]) } }
+            for (i, w) in zip(items, weights) {
+                let yi = y.row(Int(i)), c = 1 + Double(w)
+                var d = 0.0
+                for k in 0..<f { d += Double(yi[k]) * Double(x[k]) }
+                for k in 0..<f { ax[k] += (c - 1) * d * Double(yi[k]); b[k] += c * Double(yi[k]) }
+            }
+            let r = zip(b, ax).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
+            return (r, b.reduce(0) { $0 + $1 * $1 }.squareRoot())
+        }
+        var loose = [Float](repeating: 0, count: f), tight = loose, full = loose
+        try ImplicitALS.solveRow(items: items, weights: weights, alpha: 1, y: y, gram: gram, x: &loose, cgSteps: f, tolerance: 0.3)
+        try ImplicitALS.solveRow(items: items, weights: weights, alpha: 1, y: y, gram: gram, x: &tight, cgSteps: f, tolerance: 1e-4)
+        try ImplicitALS.solveRow(items: items, weights: weights, alpha: 1, y: y, gram: gram, x: &full, cgSteps: f)
+        let (rl, b) = residual(loose), (rt, _) = residual(tight), (rf, _) = residual(full)
+        #expect(rl <= 0.3 * b * 1.001 && rl > 1e-3 * b, "loose: residual \(rl / b) of |b|")
+        #expect(rt <= 2e-4 * b, "tight: residual \(rt / b) of |b|")
+        #expect(rf <= 2e-4 * b)
+        // Started at the solution, it takes no step at all.
+        var again = full
+        try ImplicitALS.solveRow(items: items, weights: weights, alpha: 1, y: y, gram: gram, x: &again, cgSteps: f, tolerance: 1e-2)
+        #expect(again == full)
+    }
+
+    /// The new items' vectors, in chunks: scores are each placed row's dot with the query (NaN
+    /// for rows never placed), across chunk boundaries; a copy taken before a placement keeps
+    /// what it had (a reader's view).
+    @Test func newItemVectorsScoreEveryPlacedRowAcrossChunks() {
+        let dims = 5, n = 2 * OnlineState.ItemVectors.chunkRows + 37
+        var v = OnlineState.ItemVectors(dims: dims)
+        var rng = SeededRandom(seed: 4)
+        var rows: [Int: [Float]] = [:]
+        for k in stride(from: 0, to: n, by: 3) {
+            let row = (0..<dims).map { _ in rng.nextFloat() - 0.5 }
+            v.set(k, row); rows[k] = row
+        }
+        let x: [Float] = [0.3, -1, 2, 0.5, 0.25]
+        let view = v
+        let scores = v.scores(x, count: n + 4)
+        #expect(scores.count == n + 4)
+        for k in 0..<(n + 4) {
+            if let row = rows[k] {
+                let d = zip(row, x).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+                #expect(abs(scores[k] - d) <= 1e-5, "row \(k)")
+                #expect(v.vector(k) == row)
+            } else {
+                #expect(scores[k].isNaN, "row \(k) was never placed")
+                #expect(v.vector(k) == nil)
+            }
+        }
+        v.set(1, [Float](repeating: 1, count: dims))
+        #expect(v.vector(1) != nil && view.vector(1) == nil && view.scores(x, count: 2)[1].isNaN)
+        v.set(4, [1, 2])  // the wrong width is ignored
+        #expect(v.vector(4) == nil)
+        #expect(v.scores([1, 2], count: 3).allSatisfy { $0.isNaN })
+    }
+
+    /// Learning from feedback is counted: a request after new events folds its user in (once), a
+    /// new item's placement is counted too, and neither happens without feedback.
+    @Test func learningWorkCountsFoldInsAndPlacements() throws {
+        let e = try fitted()
+        _ = try e.recommend(users: [1, 2], k: 3)
+        #expect(e.online.learningWork == OnlineState.LearningWork(folds: 0, placements: 0, seconds: 0))
+        try e.feedback(users: [1], items: [205], events: [.purchase])
+        _ = try e.recommend(users: [1], k: 3)
+        _ = try e.recommend(users: [1], k: 3)  // nothing new: no second fold-in
+        let first = e.online.learningWork
+        #expect(first.folds == 1 && first.placements == 0 && first.seconds > 0)
+        // A new item: placed from its user's vector when the feedback arrives.
+        try e.feedback(users: [2], items: [9_999], events: [.purchase])
+        let second = e.online.learningWork
+        #expect(second.placements >= 1 && second.seconds >= first.seconds)
+    }
+
     @Test func aConsumedItemDisappearsFromTheNextRecommend() throws {
         let e = try fitted()
         let top = try #require(try e.recommend(users: [1], k: 3)[0].items.first)

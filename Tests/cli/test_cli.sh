@@ -231,6 +231,9 @@ for m in modes.values():
     assert sum(w["hits"] for w in m["windows"]) == m["hits"]
 assert modes["refit"]["refits"] == 1 and modes["refit"]["refit_seconds"] > 0 and modes["frozen"]["fed"] == 0
 assert modes["online"]["fed"] == 360
+# Fed modes fold users in (counted by the engine, part of serve and feed); the frozen mode never does.
+assert modes["online"]["folds"] > 0 and modes["online"]["fold_seconds"] > 0, modes["online"]
+assert modes["frozen"]["folds"] == 0 and modes["frozen"]["fold_seconds"] == 0 and modes["frozen"]["placements"] == 0
 # The learning modes learn from the same stream: far above a random slate too.
 for m in ("linucb", "thompson", "policy"):
     assert modes[m]["fed"] == 360 and modes[m]["hit_rate"] > 0.2, (m, modes[m]["hit_rate"])
