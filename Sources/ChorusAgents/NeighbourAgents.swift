@@ -112,8 +112,16 @@ public final class ItemKNNAgent: RecommenderAgent {
 
     public func score(_ request: AgentRequest, into scores: UnsafeMutableBufferPointer<Float>) {
         scores.update(repeating: 0)
-        if let u = request.user, Int(u) < histories.users { for j in histories.of(Int(u)) { table.accumulate(Int(j), weight: 1, into: scores) } }
-        for j in request.history where j >= 0 && Int(j) < table.items { table.accumulate(Int(j), weight: 1, into: scores) }
+        // The stream's co-occurrences from j, on the table's scale (`OnlineState.Transitions`).
+        let online = request.transitions.flatMap { $0.counts.count == table.items ? $0 : nil }
+        func add(_ j: Int32) {
+            table.accumulate(Int(j), weight: 1, into: scores)
+            guard let online, let row = online.cooccurrenceRow(j) else { return }
+            let nj = online.counts[Int(j)]
+            for (l, c) in row where l >= 0 && Int(l) < scores.count { scores[Int(l)] += c / (nj * online.counts[Int(l)]).squareRoot() }
+        }
+        if let u = request.user, Int(u) < histories.users { for j in histories.of(Int(u)) { add(j) } }
+        for j in request.history where j >= 0 && Int(j) < table.items { add(j) }
     }
 
     public func encode(into w: inout ByteWriter) { table.encode(into: &w); histories.encode(into: &w) }

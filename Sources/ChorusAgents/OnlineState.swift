@@ -110,14 +110,21 @@ public final class OnlineState: Sendable {
     /// session agent's own rule), in 64 shards by j. The session agent adds Σ_j 2^(−age/4) · c(j, l) /
     /// sqrt(n_j n_l) to its scores, n = 1 + the item's users at the fit (from its warmth) + its online
     /// events: the scale of its fitted table.
+    ///
+    /// With them, co-occurrences between model items since the model: c(j, l) += 1, both ways, when
+    /// a user's first event on l pairs it with their latest `pairLimit` online items j. The item-kNN
+    /// agent adds Σ_j c(j, l) / sqrt(n_j n_l) over the user's items j, its cosine's scale.
     struct Transitions: Sendable {
         var shards = [[Int32: [Int32: Float]]](repeating: [:], count: OnlineState.shardCount)
+        var cooccurrence = [[Int32: [Int32: Float]]](repeating: [:], count: OnlineState.shardCount)
         /// Per model item: users at the fit plus online events (the normalisation's n).
         var counts: [Float] = []
         var isEmpty: Bool { counts.isEmpty }
         static let window = 5
 
-        func row(_ j: Int32) -> [Int32: Float]? { shards[Int(UInt32(bitPattern: j) % UInt32(OnlineState.shardCount))][j] }
+        static func shard(_ j: Int32) -> Int { Int(UInt32(bitPattern: j) % UInt32(OnlineState.shardCount)) }
+        func row(_ j: Int32) -> [Int32: Float]? { shards[Self.shard(j)][j] }
+        func cooccurrenceRow(_ j: Int32) -> [Int32: Float]? { cooccurrence[Self.shard(j)][j] }
     }
 
     /// The new items' pair tables, kept out of the `View` every request copies: a request reads
@@ -616,7 +623,8 @@ public final class OnlineState: Sendable {
     }
 
     /// Counts the transitions into model item `item` from the user's previous online events on
-    /// model items (within `Transitions.window`), before the event is appended.
+    /// model items (within `Transitions.window`), and its co-occurrences with their latest
+    /// `pairLimit` online items on a first event of the user on it, before the event is appended.
     private static func trackTransitions(_ s: inout Storage, user u: Int64, item: Int64) {
         guard let m = s.model, let l = m.items.index(of: item) else { return }
         if s.transitions.counts.isEmpty {
@@ -626,8 +634,20 @@ public final class OnlineState: Sendable {
         guard let events = s.shards[shard(u)][u]?.events else { return }
         for (d, e) in events.suffix(Transitions.window).reversed().enumerated() {
             guard let j = m.items.index(of: e.item), j != l else { continue }
-            let k = Int(UInt32(bitPattern: j) % UInt32(shardCount))
-            s.transitions.shards[k][j, default: [:]][l, default: 0] += 1 / Float(d + 1)
+            s.transitions.shards[Transitions.shard(j)][j, default: [:]][l, default: 0] += 1 / Float(d + 1)
+        }
+        // Co-occurrence, once per (user, item): not when the user had the item online or at the fit.
+        guard s.shards[shard(u)][u]?.items.contains(item) != true else { return }
+        if let mu = m.users.index(of: u), Int(mu) < m.seen.rows, sortedContains(m.seen.row(Int(mu)).cols, l) { return }
+        var partners: [Int32] = []
+        for e in events.reversed() {
+            guard partners.count < pairLimit else { break }
+            if let j = m.items.index(of: e.item), j != l, !partners.contains(j) { partners.append(j) }
+        }
+
+        for j in partners {
+            s.transitions.cooccurrence[Transitions.shard(j)][j, default: [:]][l, default: 0] += 1
+            s.transitions.cooccurrence[Transitions.shard(l)][l, default: [:]][j, default: 0] += 1
         }
     }
 

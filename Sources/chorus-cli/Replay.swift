@@ -77,6 +77,8 @@ struct ReplayStream {
     let count: Int
     /// Per streamed position: the item of the user's next positive event at or after it, or nil.
     let target: [Int64?]
+    /// Per streamed position: whether that target is an item the fitted part never saw (a new item).
+    let targetIsNew: [Bool]
     let windows: [Range<Int>]
 
     init(_ interactions: [Interaction], trainFraction: Double, limit: Int?, minRating: Float, windows: Int) throws(ChorusError) {
@@ -97,6 +99,8 @@ struct ReplayStream {
             next[p] = latest[e.user]
         }
         target = next
+        let fitted = Set(events[0..<trainCount].map(\.item))
+        targetIsNew = next.map { $0.map { !fitted.contains($0) } ?? false }
         let w = min(windows, count), n = count
         self.windows = (0..<w).map { (n * $0 / w)..<(n * ($0 + 1) / w) }
     }
@@ -106,6 +110,8 @@ struct ReplayStream {
 struct ReplayResult {
     let mode: ReplayMode
     var hits = 0, scored = 0, fed = 0, refits = 0
+    /// The scored events whose target is a new item (unknown to the first fit), and their hits.
+    var newItemHits = 0, newItemScored = 0
     var windowHits: [Int], windowScored: [Int]
     var serveSeconds = 0.0, feedSeconds = 0.0, refitSeconds = 0.0, exportSeconds = 0.0
     var exported = 0
@@ -172,6 +178,10 @@ enum Replay {
                 result.scored += 1
                 result.windowScored[window] += 1
                 if slate.contains(target) { result.hits += 1; result.windowHits[window] += 1 }
+                if stream.targetIsNew[p] {
+                    result.newItemScored += 1
+                    if slate.contains(target) { result.newItemHits += 1 }
+                }
             }
             if let engine, plan.feeds {
                 let clock = Stopwatch()

@@ -257,12 +257,13 @@ struct ReplayCommand: ParsableCommand {
     static func table(_ results: [ReplayResult], k: Int) -> String {
         var out = TextFormat.pad("mode", 12) + TextFormat.pad("hit@\(k)", 9, left: false) + TextFormat.pad("hits", 9, left: false) + TextFormat.pad("scored", 9, left: false)
             + TextFormat.pad("serve s", 10, left: false) + TextFormat.pad("feed s", 10, left: false) + TextFormat.pad("refit s", 10, left: false) + TextFormat.pad("refits", 8, left: false)
-            + TextFormat.pad("fold s", 10, left: false) + "\n"
+            + TextFormat.pad("fold s", 10, left: false) + TextFormat.pad("new hit@\(k)", 12, left: false) + "\n"
         for r in results {
             out += TextFormat.pad(r.mode.rawValue, 12) + TextFormat.pad(rate(r.hitRate), 9, left: false) + TextFormat.pad(String(r.hits), 9, left: false)
                 + TextFormat.pad(String(r.scored), 9, left: false) + TextFormat.pad(TextFormat.fixed(r.serveSeconds, 2), 10, left: false)
                 + TextFormat.pad(TextFormat.fixed(r.feedSeconds, 2), 10, left: false) + TextFormat.pad(TextFormat.fixed(r.refitSeconds, 2), 10, left: false)
-                + TextFormat.pad(String(r.refits), 8, left: false) + TextFormat.pad(TextFormat.fixed(r.foldSeconds, 2), 10, left: false) + "\n"
+                + TextFormat.pad(String(r.refits), 8, left: false) + TextFormat.pad(TextFormat.fixed(r.foldSeconds, 2), 10, left: false)
+                + TextFormat.pad(rate(r.newItemScored > 0 ? Double(r.newItemHits) / Double(r.newItemScored) : nil), 12, left: false) + "\n"
         }
         return out
     }
@@ -293,6 +294,7 @@ struct ReplayCommand: ParsableCommand {
                 + "\"fed\": \(r.fed), \"refits\": \(r.refits), \"serve_seconds\": \(number(r.serveSeconds)), \"feed_seconds\": \(number(r.feedSeconds)), "
                 + "\"refit_seconds\": \(number(r.refitSeconds)), \"export_seconds\": \(number(r.exportSeconds)), \"exported\": \(r.exported), "
                 + "\"fold_seconds\": \(number(r.foldSeconds)), \"folds\": \(r.folds), \"placements\": \(r.placements), "
+                + "\"new_item_hits\": \(r.newItemHits), \"new_item_scored\": \(r.newItemScored), "
                 + (r.privacy.map { "\"privacy\": {\"epsilon\": \(number($0.epsilon)), \"delta\": \($0.delta), \"releases\": \($0.releases)}, " } ?? "")
                 + "\"windows\": [" + w.joined(separator: ", ") + "]}"
         }

@@ -72,6 +72,45 @@ import Testing
         #expect(with.score > without.score)
     }
 
+    /// The item-kNN agent learns co-occurrences between model items from the stream: the even item
+    /// item-kNN ranks last for a user who just took 205 climbs once three users had both 205 and it.
+    @Test func streamedCooccurrencesReachTheItemKNNAgent() throws {
+        let click = FeedbackEvent.click.rawValue
+        var o = RecommendOptions()
+        o.agent = "itemknn"
+        func list(stream target: Int64?) throws -> RecommendationList {
+            let e = try fitted(["popularity", "itemknn"])
+            if let target {
+                for u: Int64 in [1, 3, 5] { try e.feedback(users: [u, u], items: [205, target], events: [click, click]) }
+            }
+            try e.feedback(users: [7], items: [205], events: [click])
+            return try e.recommend(users: [7], k: 40, options: o)[0]
+        }
+        let before = try list(stream: nil)
+        let target = try #require(before.items.last { $0 > 200 && $0 <= 220 && $0 != 205 })
+        let after = try list(stream: target)
+        let (r0, r1) = (try #require(before.items.firstIndex(of: target)), try #require(after.items.firstIndex(of: target)))
+        #expect(r1 < r0, "\(target) at \(r1) with the stream, \(r0) without")
+    }
+
+    /// Co-occurrences count once per (user, item), both ways, and not for an item the user had at the fit.
+    @Test func cooccurrencesCountAUsersFirstEventOnly() throws {
+        let e = try fitted(["popularity", "itemknn"])
+        let click = FeedbackEvent.click.rawValue
+        let model = try e.serving().model
+        let (a, b) = (model.items.index(of: 205)!, model.items.index(of: 211)!)
+        func count(_ x: Int32, _ y: Int32) throws -> Float { try e.serving().onlineTransitions?.cooccurrenceRow(x)?[y] ?? 0 }
+        try e.feedback(users: [1, 1, 1], items: [205, 211, 211], events: [click, click, click])
+        #expect(try count(a, b) == 1 && count(b, a) == 1)
+        try e.feedback(users: [3, 3], items: [211, 205], events: [click, click])
+        #expect(try count(a, b) == 2 && count(b, a) == 2)
+        // An even user who had 211 at the fit but not 205: taking 211 again pairs nothing.
+        let had = { (u: Int64, i: Int32) in model.seen.row(Int(model.users.index(of: u)!)).cols.contains(i) }
+        let u = try #require(stride(from: Int64(2), through: 40, by: 2).first { had($0, b) && !had($0, a) })
+        try e.feedback(users: [u, u], items: [205, 211], events: [click, click])
+        #expect(try count(a, b) == 2)
+    }
+
     @Test func foldInIsTheExactUserStep() throws {
         let e = try fitted(["als"])
         let model = try e.serving().model
