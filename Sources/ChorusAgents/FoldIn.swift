@@ -12,8 +12,8 @@ import ChorusCollaborative
 /// at the next recommend, without a refit.
 ///
 /// ALS: the exact regularised least-squares solve of the fit's user step, (YᵀY + λI + Σ α w_i
-/// y_i y_iᵀ) x = Σ (1 + α w_i) y_i, by the fit's own per-row routine (`ImplicitALS.solveRow`):
-/// conjugate gradients until the residual is 10^-4 of the right-hand side (at most f steps, exact
+/// y_i y_iᵀ) x = Σ (1 + α w_i) y_i, by `ImplicitALS.solveRow`: conjugate gradients preconditioned
+/// by the system's diagonal until the residual is 10^-4 of the right-hand side (at most f steps, exact
 /// on an f x f system up to rounding), warm-started from the model's vector; cost O(steps · n_u f)
 /// per user. A user's later fold-ins (same model) start from the previous one and solve to the
 /// same tolerance (a fixed 3 steps from there, as an ALS sweep takes, left errors of 3-7% after a

@@ -81,7 +81,8 @@ public enum ImplicitALS {
     ///   - x: `y.cols` floats, the start on entry and the solution on return.
     ///   - cgSteps: `y.cols` gives the exact solve up to rounding (CG on an f x f system).
     ///   - tolerance: stop once the residual's norm is at most this share of the right-hand side's
-    ///     (0: run every step). A warm start near the solution then takes a few steps, not f.
+    ///     (0: the fit's plain CG for every step). With one, CG is preconditioned by the diagonal, and
+    ///     a warm start near the solution takes a few steps, not f.
     public static func solveRow(items: [Int32], weights: [Float], alpha: Float, y: FloatMatrix, gram: FloatMatrix,
                                 x: inout [Float], cgSteps: Int, tolerance: Float = 0) throws(ChorusError) {
         precondition(items.count == weights.count && x.count == y.cols)
@@ -149,6 +150,10 @@ public enum ImplicitALS {
             ExactRowSolve.solve(cols: cols, vals: vals, start: 0, end: n, y: y, gram: gram, x: xu)
             return
         }
+        if tolerance > 0 {
+            preconditioned(cols: cols, confidences: vals, x: xu, y: y, gram: gram, cgSteps: cgSteps, tolerance: tolerance)
+            return
+        }
         // Scratch on the stack of this call: 3 vectors of f floats.
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * f) { tmp in
             let r = tmp.baseAddress!, pv = r + f, ap = r + 2 * f
@@ -160,16 +165,9 @@ public enum ImplicitALS {
                 let conf = vals[j]
                 Kernels.axpy(conf - (conf - 1) * Kernels.dot(yi, xu, f), yi, r, f)
             }
-            // The stopping level: (tolerance · |b|)², b = Σ c_ui y_i (pv is free until the loop).
-            var enough: Float = 1e-20
-            if tolerance > 0 {
-                pv.update(repeating: 0, count: f)
-                for j in 0..<n { Kernels.axpy(vals[j], y.row(Int(cols[j])), pv, f) }
-                enough = max(enough, tolerance * tolerance * Kernels.dot(pv, pv, f))
-            }
             pv.update(from: r, count: f)
             var rsOld = Kernels.dot(r, r, f)
-            if rsOld < enough { return }
+            if rsOld < 1e-20 { return }
             for _ in 0..<cgSteps {
                 Kernels.symv(gram.base, pv, ap, f)
                 for j in 0..<n {
@@ -180,10 +178,54 @@ public enum ImplicitALS {
                 Kernels.axpy(alpha, pv, xu, f)
                 Kernels.axpy(-alpha, ap, r, f)
                 let rsNew = Kernels.dot(r, r, f)
-                if rsNew < enough { break }
+                if rsNew < 1e-20 { break }
                 let beta = rsNew / rsOld
                 for j in 0..<f { pv[j] = r[j] + beta * pv[j] }
                 rsOld = rsNew
+            }
+        }
+    }
+
+    /// CG preconditioned by A's diagonal (Jacobi), until |r| <= tolerance · |b|: the fold-in's
+    /// solve, where a row is solved alone and the steps, not the sweep's order, set the cost.
+    static func preconditioned(cols: UnsafeBufferPointer<Int32>, confidences vals: UnsafeBufferPointer<Float>, x xu: UnsafeMutablePointer<Float>,
+                               y: FloatMatrix, gram: FloatMatrix, cgSteps: Int, tolerance: Float) {
+        let f = y.cols, n = cols.count
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 5 * f) { tmp in
+            let r = tmp.baseAddress!, pv = r + f, ap = r + 2 * f, z = r + 3 * f, m = r + 4 * f
+            // m = 1 / diag(A), A = G + Σ (c − 1) y yᵀ; b = Σ c y (in pv until the loop).
+            for k in 0..<f { m[k] = gram.base[k * f + k] }
+            pv.update(repeating: 0, count: f)
+            Kernels.symv(gram.base, xu, r, f)
+            for k in 0..<f { r[k] = -r[k] }
+            for j in 0..<n {
+                let yi = y.row(Int(cols[j]))
+                let conf = vals[j]
+                for k in 0..<f { m[k] += (conf - 1) * yi[k] * yi[k] }
+                Kernels.axpy(conf, yi, pv, f)
+                Kernels.axpy(conf - (conf - 1) * Kernels.dot(yi, xu, f), yi, r, f)
+            }
+            let enough = max(1e-20, tolerance * tolerance * Kernels.dot(pv, pv, f))
+            for k in 0..<f { m[k] = m[k] > 0 && m[k].isFinite ? 1 / m[k] : 1 }
+            if Kernels.dot(r, r, f) < enough { return }
+            for k in 0..<f { z[k] = m[k] * r[k] }
+            pv.update(from: z, count: f)
+            var rzOld = Kernels.dot(r, z, f)
+            for _ in 0..<cgSteps {
+                Kernels.symv(gram.base, pv, ap, f)
+                for j in 0..<n {
+                    let yi = y.row(Int(cols[j]))
+                    Kernels.axpy((vals[j] - 1) * Kernels.dot(yi, pv, f), yi, ap, f)
+                }
+                let alpha = rzOld / Kernels.dot(pv, ap, f)
+                Kernels.axpy(alpha, pv, xu, f)
+                Kernels.axpy(-alpha, ap, r, f)
+                if Kernels.dot(r, r, f) < enough { break }
+                for k in 0..<f { z[k] = m[k] * r[k] }
+                let rzNew = Kernels.dot(r, z, f)
+                let beta = rzNew / rzOld
+                for k in 0..<f { pv[k] = z[k] + beta * pv[k] }
+                rzOld = rzNew
             }
         }
     }
