@@ -178,8 +178,9 @@ bench-als: setup bench-setup
 bench-recommend: lib bench-setup
 	CC=$(CC) PYTHON=$(PYTHON) bench/recommend/run.sh --data $(DATA) --no-build
 
-# Ranking quality against implicit ALS / BPR, EASE and item-kNN, on the split `chorus eval` exports
-# (bench/quality/README.md). 15-20 minutes on 2 cores.
+# Ranking quality against implicit ALS / BPR, EASE, item-kNN and SASRec, on the split `chorus eval`
+# exports (bench/quality/README.md). About 2.5 hours on 2 cores (SASRec's tuning on ml-latest-small is
+# most of it); `--peer-cache bench/quality/peer-cache.json` reuses the peers tuned by an earlier run.
 .PHONY: bench-quality
 bench-quality: cli bench-setup
 	$(PYTHON) bench/quality/run.py --data $(DATA) --chorus $(CLI)
