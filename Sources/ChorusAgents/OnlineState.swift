@@ -496,7 +496,9 @@ public final class OnlineState: Sendable {
             for id in items {
                 guard let k = s.newItems.index[id] else { continue }
                 var vectors: [String: [([Float], Float)]] = [:]
-                for (u, w) in s.newItemUsers[Int(k)] {
+                // In id order: a Dictionary iterates in a per-process order, and the placement (its sums,
+                // BPR's sampled users) must not depend on it.
+                for (u, w) in s.newItemUsers[Int(k)].sorted(by: { $0.key < $1.key }) {
                     let fold = s.shards[Self.shard(u)][u]?.fold.flatMap { $0.generation == generation ? $0.vectors : nil }
                     let mu = m.users.index(of: u)
                     for b in foldIn.bases {
