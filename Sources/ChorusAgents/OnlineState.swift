@@ -646,7 +646,6 @@ public final class OnlineState: Sendable {
             guard partners.count < pairLimit else { break }
             if let j = m.items.index(of: e.item), j != l, !partners.contains(j) { partners.append(j) }
         }
-
         for j in partners {
             s.transitions.cooccurrence[Transitions.shard(j)][j, default: [:]][l, default: 0] += 1
             s.transitions.cooccurrence[Transitions.shard(l)][l, default: [:]][j, default: 0] += 1
