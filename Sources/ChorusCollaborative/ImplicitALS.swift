@@ -169,11 +169,7 @@ public enum ImplicitALS {
             var rsOld = Kernels.dot(r, r, f)
             if rsOld < 1e-20 { return }
             for _ in 0..<cgSteps {
-                Kernels.symv(gram.base, pv, ap, f)
-                for j in 0..<n {
-                    let yi = y.row(Int(cols[j]))
-                    Kernels.axpy((vals[j] - 1) * Kernels.dot(yi, pv, f), yi, ap, f)
-                }
+                product(cols: cols, confidences: vals, y: y, gram: gram, pv, into: ap)
                 let alpha = rsOld / Kernels.dot(pv, ap, f)
                 Kernels.axpy(alpha, pv, xu, f)
                 Kernels.axpy(-alpha, ap, r, f)
@@ -212,11 +208,7 @@ public enum ImplicitALS {
             pv.update(from: z, count: f)
             var rzOld = Kernels.dot(r, z, f)
             for _ in 0..<cgSteps {
-                Kernels.symv(gram.base, pv, ap, f)
-                for j in 0..<n {
-                    let yi = y.row(Int(cols[j]))
-                    Kernels.axpy((vals[j] - 1) * Kernels.dot(yi, pv, f), yi, ap, f)
-                }
+                product(cols: cols, confidences: vals, y: y, gram: gram, pv, into: ap)
                 let alpha = rzOld / Kernels.dot(pv, ap, f)
                 Kernels.axpy(alpha, pv, xu, f)
                 Kernels.axpy(-alpha, ap, r, f)
@@ -229,5 +221,16 @@ public enum ImplicitALS {
             }
         }
     }
-}
 
+    /// ap = A p for one row's system, A = G + Σ_j (c_j − 1) y_j y_jᵀ: both CG loops' step.
+    @inline(__always)
+    static func product(cols: UnsafeBufferPointer<Int32>, confidences vals: UnsafeBufferPointer<Float>, y: FloatMatrix, gram: FloatMatrix,
+                        _ p: UnsafeMutablePointer<Float>, into ap: UnsafeMutablePointer<Float>) {
+        let f = y.cols
+        Kernels.symv(gram.base, p, ap, f)
+        for j in 0..<cols.count {
+            let yi = y.row(Int(cols[j]))
+            Kernels.axpy((vals[j] - 1) * Kernels.dot(yi, p, f), yi, ap, f)
+        }
+    }
+}
