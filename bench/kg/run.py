@@ -7,6 +7,7 @@ next to the published figures.
                                     [--minutes 4] [--check-sample 200] [--check-every 1]
     python3 bench/kg/run.py quality [--data DIR] [--only NAME,...] [--other-minutes 3]
                                     [--rotate-minutes 35 | --rotate-epochs 400 [--rotate-decay-at 0.75]] [--rotate-share 16]
+    python3 bench/kg/run.py init    [--data DIR] [--model complex] [--ranges 0.101,0.202,0.404]
 
 speed: time to the same validation quality. Each model is trained by both libraries with the same
 dimension, batch size, negatives per positive (uniform), optimiser (Adam) and learning rate, thread
@@ -26,6 +27,11 @@ quality: `chorus kg train` per dataset and model under its budget (QUALITY: a nu
 RotatE's with a learning-rate decay; --other-minutes / --rotate-minutes: wall time instead), scoring
 a sample of valid.txt every few epochs and keeping the best (validation chooses the epoch), then
 filtered MRR / Hits@k on test once, next to the RotatE paper's Table 5.
+
+init: the default initialisation range of a model, chosen on valid.txt: each of its QUALITY rows
+(both datasets, their settings and epoch budgets) trained once per range of --ranges, each keeping
+its best check on the valid sample (--split none: test.txt is not touched); the range with the
+highest mean best-valid MRR over the datasets is the choice (at an end of the grid: widen it).
 
 Each mode rewrites its own section of bench/kg/results.json and re-renders bench/kg/results.md
 (unless --no-write); `--render [OUT]` re-renders results.md from results.json without running anything.
@@ -92,7 +98,7 @@ QUALITY = [
 
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", nargs="?", choices=["speed", "quality"], help="required unless --render")
+    ap.add_argument("mode", nargs="?", choices=["speed", "quality", "init"], help="required unless --render")
     ap.add_argument("--data", default=common.DEFAULT_DATA, help="folder holding wn18rr/ and fb15k-237/ (default %(default)s)")
     ap.add_argument("--dataset", default="wn18rr", help="speed: the dataset (default %(default)s)")
     ap.add_argument("--models", default="rotate,transe,distmult,complex", help="speed: models to compare")
@@ -115,6 +121,8 @@ def parse_args():
                     "this many positives (--share-negatives; 1: each its own)")
     ap.add_argument("--other-minutes", type=float, help="quality: budget per TransE/DistMult/ComplEx run")
     ap.add_argument("--only", default="", help="quality: comma-separated dataset/model pairs to run (e.g. wn18rr/rotate)")
+    ap.add_argument("--model", default="complex", help="init: the model whose default init range is chosen")
+    ap.add_argument("--ranges", default="0.101,0.202,0.404", help="init: the ranges tried (comma-separated)")
     ap.add_argument("--no-checks", action="store_true", help="quality: no validation checks (the last epoch's model is scored)")
     ap.add_argument("--cli", default=CLI, help="the chorus-cli binary (default %(default)s); a copy lets a long run "
                     "go on while the tree is rebuilt")
@@ -396,6 +404,34 @@ def quality(args):
     return {"command": common.command_line(), "machine": machine(), "rows": rows}
 
 
+def init_range(args):
+    """Each QUALITY row of --model trained once per --ranges value, scored on its valid sample only."""
+    ranges = [float(r) for r in args.ranges.split(",") if r]
+    if not ranges or any(not r > 0 for r in ranges):
+        sys.exit("--ranges takes positive numbers separated by commas")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for dataset, model, extra, recorded in QUALITY:
+            if model != args.model:
+                continue
+            for r in ranges:
+                checks = ["--check-every", str(recorded["check"]), "--check-sample", str(CHECK_SAMPLE.get(dataset, 1000)), "--keep-best",
+                          "--split", "none", "--init-range", f"{r:g}"]
+                rep = run_chorus(os.path.join(args.data, dataset), model, extra + checks, recorded["epochs"], args.threads, args.seed,
+                                 os.path.join(tmp, f"{dataset}-{model}-{r:g}.json"))
+                best = max(rep["checks"], key=lambda c: c["metrics"]["both"]["mrr"])
+                rows.append(dict(dataset=dataset, model=model, init_range=r, epochs=recorded["epochs"], chosen_epoch=rep.get("chosen_epoch"),
+                                 valid_mrr=best["metrics"]["both"]["mrr"], valid_h10=best["metrics"]["both"]["hits10"],
+                                 check_triples=rep["check_triples"], train_seconds=rep["train_seconds"], command=rep["command"],
+                                 loadavg=os.getloadavg()[0], provenance=PROV.finish().as_dict()))
+    datasets = sorted({r["dataset"] for r in rows})
+    mean = {r: statistics.mean(x["valid_mrr"] for x in rows if x["init_range"] == r) for r in ranges
+            if all(any(x["init_range"] == r and x["dataset"] == d for x in rows) for d in datasets)}
+    chosen = max(mean, key=mean.get) if mean else None
+    return {"command": common.command_line(), "machine": machine(), "model": args.model, "ranges": ranges,
+            "mean_valid_mrr": {f"{r:g}": v for r, v in mean.items()}, "chosen": chosen, "rows": rows}
+
+
 def budget(row):
     """A run's budget: its wall-time limit, or its fixed epochs and learning-rate schedule."""
     shared = f"; negatives shared by {row['negative_sharing']}" if row.get("negative_sharing", 1) > 1 else ""
@@ -489,6 +525,24 @@ def render(results):
         out += ["", row_provenance(q["rows"])]
         out += ["", "Commands (the driver, then each run's exact settings):", "", "```"] + q.get("commands", [q["command"]]) + [r["command"] for r in q["rows"]] + ["```", "",
                 f"Machine: {m['date']}, nproc {m['nproc']}, {m['cpu_model']}, {m['swift']}, revision {m['git_revision']}.", ""]
+    i = results.get("init")
+    if i:
+        m = i["machine"]
+        ends = i["chosen"] in (min(i["ranges"]), max(i["ranges"]))
+        out += [f"## The default initialisation range of {i['model']}, chosen on valid", "",
+                f"Each {i['model']} quality row above (its settings and epoch budget) trained once per range (embeddings drawn uniformly "
+                "in ± the range), keeping its best check on the valid sample; test.txt is not touched. The default is the range with "
+                "the highest mean best-valid MRR over the datasets"
+                + (" (at an end of the grid: it should be widened)." if ends else " (inside the grid)."), "",
+                "| dataset | init range | best valid MRR (epoch) | valid H@10 | train time | load avg |", "| --- | --- | --- | --- | --- | --- |"]
+        for r in i["rows"]:
+            out.append(f"| {r['dataset']} | {r['init_range']:g} | {r['valid_mrr']:.4f} ({r['chosen_epoch']}) | {r['valid_h10']:.4f} | "
+                       f"{r['train_seconds'] / 60:.1f} min | {r['loadavg']:.1f} |")
+        out += ["", "Mean best-valid MRR: " + ", ".join(f"{k} {v:.4f}" for k, v in i["mean_valid_mrr"].items())
+                + (f"; chosen: **{i['chosen']:g}**." if i["chosen"] is not None else "; nothing chosen (a dataset is missing)."), "",
+                row_provenance(i["rows"]), "", "Commands (the driver, then each run):", "", "```", i["command"]]
+        out += [r["command"] for r in i["rows"]] + ["```", "",
+                f"Machine: {m['date']}, nproc {m['nproc']}, {m['cpu_model']}, {m['swift']}, revision {m['git_revision']}.", ""]
     return "\n".join(out)
 
 
@@ -509,7 +563,7 @@ def row_provenance(rows):
     parts = []
     for r in rows:
         p = r.get("provenance")
-        name = f"{r.get('dataset', '')}/{r['model']}".lstrip("/")
+        name = f"{r.get('dataset', '')}/{r['model']}".lstrip("/") + (f" {r['init_range']:g}" if "init_range" in r else "")
         if not p:
             parts.append(f"{name}: no provenance (recorded before runs kept it; not tied to a commit)")
         else:
@@ -530,7 +584,7 @@ def main():
     PROV = common.Provenance([args.cli])
     if not args.no_write:
         PROV.check_record(args.not_for_the_record)
-    section = speed(args) if args.mode == "speed" else quality(args)
+    section = speed(args) if args.mode == "speed" else quality(args) if args.mode == "quality" else init_range(args)
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump({args.mode: section}, f, indent=2)
