@@ -117,8 +117,7 @@ public final class ItemKNNAgent: RecommenderAgent {
         func add(_ j: Int32) {
             table.accumulate(Int(j), weight: 1, into: scores)
             guard let online, let row = online.cooccurrenceRow(j) else { return }
-            let nj = online.counts[Int(j)]
-            for (l, c) in row where l >= 0 && Int(l) < scores.count { scores[Int(l)] += c / (nj * online.counts[Int(l)]).squareRoot() }
+            OnlineState.accumulate(row, from: j, weight: 1, inverseRoots: online.inverseRoots, into: scores)
         }
         if let u = request.user, Int(u) < histories.users { for j in histories.of(Int(u)) { add(j) } }
         for j in request.history where j >= 0 && Int(j) < table.items { add(j) }
@@ -179,10 +178,7 @@ public final class SessionAgent: RecommenderAgent {
             let w = exp2f(-Float(age) / 4)
             table.accumulate(Int(j), weight: w, into: scores)
             // The stream's transitions from j, on the table's scale (`OnlineState.Transitions`).
-            if let online, let row = online.row(j) {
-                let nj = online.counts[Int(j)]
-                for (l, c) in row where Int(l) < scores.count { scores[Int(l)] += w * c / (nj * online.counts[Int(l)]).squareRoot() }
-            }
+            if let online, let row = online.row(j) { OnlineState.accumulate(row, from: j, weight: w, inverseRoots: online.inverseRoots, into: scores) }
         }
     }
 

@@ -115,16 +115,52 @@ public final class OnlineState: Sendable {
     /// a user's first event on l pairs it with their latest `pairLimit` online items j. The item-kNN
     /// agent adds Σ_j c(j, l) / sqrt(n_j n_l) over the user's items j, its cosine's scale.
     struct Transitions: Sendable {
-        var shards = [[Int32: [Int32: Float]]](repeating: [:], count: OnlineState.shardCount)
-        var cooccurrence = [[Int32: [Int32: Float]]](repeating: [:], count: OnlineState.shardCount)
-        /// Per model item: users at the fit plus online events (the normalisation's n).
+        var shards = [[Int32: PairRow]](repeating: [:], count: OnlineState.shardCount)
+        var cooccurrence = [[Int32: PairRow]](repeating: [:], count: OnlineState.shardCount)
+        /// Per model item: users at the fit plus online events (the normalisation's n), and 1 / sqrt(n)
+        /// (a request multiplies by it: a division and a root per partner were most of item-kNN's time).
         var counts: [Float] = []
+        var inverseRoots: [Float] = []
         var isEmpty: Bool { counts.isEmpty }
         static let window = 5
 
         static func shard(_ j: Int32) -> Int { Int(UInt32(bitPattern: j) % UInt32(OnlineState.shardCount)) }
-        func row(_ j: Int32) -> [Int32: Float]? { shards[Self.shard(j)][j] }
-        func cooccurrenceRow(_ j: Int32) -> [Int32: Float]? { cooccurrence[Self.shard(j)][j] }
+        func row(_ j: Int32) -> PairRow? { shards[Self.shard(j)][j] }
+        func cooccurrenceRow(_ j: Int32) -> PairRow? { cooccurrence[Self.shard(j)][j] }
+    }
+
+    /// One item's row of a pair table between model items: its partners and their counts in two
+    /// arrays, which a request scans (iterating a dictionary row was a quarter of all the samples
+    /// of bench/online/ingest.c, in item-kNN's score), and where each partner sits.
+    struct PairRow: Sendable {
+        private(set) var partners: [Int32] = []
+        private(set) var counts: [Float] = []
+        private var slot: [Int32: Int32] = [:]
+
+        mutating func add(_ l: Int32, _ x: Float) {
+            if let k = slot[l] { counts[Int(k)] += x; return }
+            slot[l] = Int32(truncatingIfNeeded: partners.count)
+            partners.append(l); counts.append(x)
+        }
+        subscript(_ l: Int32) -> Float? { slot[l].map { counts[Int($0)] } }
+    }
+
+    /// scores[l] += weight · c(j, l) / sqrt(n_j n_l) over row j's partners l (`Transitions`' scale;
+    /// `inverseRoots`: 1 / sqrt(n) per model item).
+    static func accumulate(_ row: PairRow, from j: Int32, weight: Float, inverseRoots: [Float], into scores: UnsafeMutableBufferPointer<Float>) {
+        guard j >= 0, Int(j) < inverseRoots.count else { return }
+        let wj = weight * inverseRoots[Int(j)]
+        inverseRoots.withUnsafeBufferPointer { r in
+            row.partners.withUnsafeBufferPointer { partners in
+                row.counts.withUnsafeBufferPointer { c in
+                    for e in 0..<partners.count {
+                        let l = Int(partners[e])
+                        guard l >= 0, l < scores.count, l < r.count else { continue }
+                        scores[l] += wj * c[e] * r[l]
+                    }
+                }
+            }
+        }
     }
 
     /// The new items' pair tables, kept out of the `View` every request copies: a request reads
@@ -631,12 +667,16 @@ public final class OnlineState: Sendable {
         guard let m = s.model, let l = m.items.index(of: item) else { return }
         if s.transitions.counts.isEmpty {
             s.transitions.counts = m.itemWarmth.map { 1 + Float(expm1(8 * Double($0)).rounded()) }
+            s.transitions.inverseRoots = s.transitions.counts.map { 1 / $0.squareRoot() }
         }
-        if Int(l) < s.transitions.counts.count { s.transitions.counts[Int(l)] = min(s.transitions.counts[Int(l)] + 1, .greatestFiniteMagnitude) }
+        if Int(l) < s.transitions.counts.count {
+            s.transitions.counts[Int(l)] = min(s.transitions.counts[Int(l)] + 1, .greatestFiniteMagnitude)
+            s.transitions.inverseRoots[Int(l)] = 1 / s.transitions.counts[Int(l)].squareRoot()
+        }
         guard let events = s.shards[shard(u)][u]?.events else { return }
         for (d, e) in events.suffix(Transitions.window).reversed().enumerated() {
             guard let j = m.items.index(of: e.item), j != l else { continue }
-            s.transitions.shards[Transitions.shard(j)][j, default: [:]][l, default: 0] += 1 / Float(d + 1)
+            s.transitions.shards[Transitions.shard(j)][j, default: PairRow()].add(l, 1 / Float(d + 1))
         }
         // Co-occurrence, once per (user, item): not when the user had the item online or at the fit.
         guard s.shards[shard(u)][u]?.items.contains(item) != true else { return }
@@ -647,8 +687,8 @@ public final class OnlineState: Sendable {
             if let j = m.items.index(of: e.item), j != l, !partners.contains(j) { partners.append(j) }
         }
         for j in partners {
-            s.transitions.cooccurrence[Transitions.shard(j)][j, default: [:]][l, default: 0] += 1
-            s.transitions.cooccurrence[Transitions.shard(l)][l, default: [:]][j, default: 0] += 1
+            s.transitions.cooccurrence[Transitions.shard(j)][j, default: PairRow()].add(l, 1)
+            s.transitions.cooccurrence[Transitions.shard(l)][l, default: PairRow()].add(j, 1)
         }
     }
 
