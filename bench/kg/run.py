@@ -424,11 +424,22 @@ def init_range(args):
                                  valid_mrr=best["metrics"]["both"]["mrr"], valid_h10=best["metrics"]["both"]["hits10"],
                                  check_triples=rep["check_triples"], train_seconds=rep["train_seconds"], command=rep["command"],
                                  loadavg=os.getloadavg()[0], provenance=PROV.finish().as_dict()))
+                if not args.no_write:   # record each run as it finishes: a long session may be cut short
+                    save(args.mode, init_section(args.model, rows))
+    return init_section(args.model, rows)
+
+
+def init_section(model, rows):
+    """The init section from its runs: the ranges tried, each one's mean best-valid MRR over the
+    datasets (ranges run on every dataset only), and the choice."""
+    ranges = sorted({r["init_range"] for r in rows})
     datasets = sorted({r["dataset"] for r in rows})
     mean = {r: statistics.mean(x["valid_mrr"] for x in rows if x["init_range"] == r) for r in ranges
             if all(any(x["init_range"] == r and x["dataset"] == d for x in rows) for d in datasets)}
     chosen = max(mean, key=mean.get) if mean else None
-    return {"command": common.command_line(), "machine": machine(), "model": args.model, "ranges": ranges,
+    order = {d: i for i, (d, m, _, _) in enumerate(QUALITY) if m == model}
+    rows = sorted(rows, key=lambda x: (order.get(x["dataset"], 99), x["init_range"]))
+    return {"command": common.command_line(), "machine": machine(), "model": model, "ranges": ranges,
             "mean_valid_mrr": {f"{r:g}": v for r, v in mean.items()}, "chosen": chosen, "rows": rows}
 
 
@@ -540,7 +551,7 @@ def render(results):
                        f"{r['train_seconds'] / 60:.1f} min | {r['loadavg']:.1f} |")
         out += ["", "Mean best-valid MRR: " + ", ".join(f"{k} {v:.4f}" for k, v in i["mean_valid_mrr"].items())
                 + (f"; chosen: **{i['chosen']:g}**." if i["chosen"] is not None else "; nothing chosen (a dataset is missing)."), "",
-                row_provenance(i["rows"]), "", "Commands (the driver, then each run):", "", "```", i["command"]]
+                row_provenance(i["rows"]), "", "Commands (the driver, then each run):", "", "```"] + i.get("commands", [i["command"]])
         out += [r["command"] for r in i["rows"]] + ["```", "",
                 f"Machine: {m['date']}, nproc {m['nproc']}, {m['cpu_model']}, {m['swift']}, revision {m['git_revision']}.", ""]
     return "\n".join(out)
@@ -612,6 +623,12 @@ def save(mode, section):
         order = {(d, m): i for i, (d, m, _, _) in enumerate(QUALITY)}
         section = dict(section, rows=sorted(kept + section["rows"], key=lambda r: order.get((r["dataset"], r["model"]), 99)),
                        commands=sorted(set(results["quality"].get("commands", [results["quality"]["command"]]) + [section["command"]])))
+    if mode == "init" and results.get("init", {}).get("model") == section["model"]:
+        # Ranges run earlier for the same model stay (a run with more --ranges widens the grid).
+        fresh = {(r["dataset"], r["init_range"]) for r in section["rows"]}
+        kept = [r for r in results["init"]["rows"] if (r["dataset"], r["init_range"]) not in fresh]
+        commands = sorted(set(results["init"].get("commands", [results["init"]["command"]]) + [section["command"]]))
+        section = dict(init_section(section["model"], kept + section["rows"]), commands=commands)
     results[mode] = section
     text = json.dumps(results, indent=2) + "\n"
     with open(path, "w") as f:
