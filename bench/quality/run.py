@@ -166,7 +166,8 @@ def parse_args():
                     help="also write the whole result (results.json's layout) to FILE; with --no-write, only there")
     ap.add_argument("--peer-cache", metavar="FILE",
                     help="reuse each peer's tuned result from FILE when the split (train.csv and test.csv by sha256), "
-                         "the grid and the settings match, and add the ones computed in this run to it "
+                         "the grid and the settings match, and add the ones computed in this run to it (SASRec's grid "
+                         "points and every final fit too, as each finishes: a run cut short resumes there) "
                          "(bench/arch/compare.py: the peers do not change between two Chorus builds). Default: none, "
                          "every peer tuned afresh")
     common.add_render_flags(ap, json_out=False)
@@ -424,6 +425,13 @@ def tuning_fits(peer, task, points, args):
         import sasrec
         for point in points:
             params = sasrec_params(point, args)
+            part = partial_key(args, "point", point)
+            if part and part in args.partial[0]:
+                hit = args.partial[0][part]
+                print(f"    sasrec {params}: reused from the peer cache (fitted {hit['recorded']})", flush=True)
+                args.resumed_seconds += hit["result"]["seconds"]   # counted in the tuning time as if fitted now
+                yield point, hit["result"]["params"], None, hit["result"]["seconds"], hit["result"]["validation"]
+                continue
             best = {}
 
             def score(scorer):
@@ -437,6 +445,7 @@ def tuning_fits(peer, task, points, args):
                                              patience=args.sasrec_patience,
                                              log=lambda m: print(m, flush=True))
             secs = time.perf_counter() - ts
+            store_partial(args, part, {"params": dict(params, epochs=epoch), "seconds": secs, "validation": dict(best, history=history)})
             yield point, dict(params, epochs=epoch), None, secs, dict(best, history=history)
         return
     for p in points:
@@ -524,6 +533,19 @@ def peer_cache_key(args, dataset, split, peer):
                    patience=args.sasrec_patience, torch=torch.__version__,
                    code=common.sha256(os.path.join(HERE, "sasrec.py")))
     return json.dumps(key, sort_keys=True)
+
+
+def partial_key(args, kind, what):
+    """The peer cache's key of one piece of a peer's tuning (a SASRec grid point, a final fit's seed):
+    kept as it finishes, so a run cut short resumes there (None without --peer-cache)."""
+    partial = getattr(args, "partial", None)
+    return partial and partial[1] + f"|{kind}|" + json.dumps(what, sort_keys=True)
+
+
+def store_partial(args, key, result):
+    if key:
+        args.partial[0][key] = {"recorded": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "result": result}
+        store_peer_cache(args.peer_cache, args.partial[0])
 
 
 def load_peer_cache(path):
@@ -690,14 +712,23 @@ def run_dataset(args, dataset, tmp):
                       f"{p['params']}; test NDCG@{args.k} {p['ndcg']:.4f} Recall {p['recall']:.4f}", flush=True)
                 continue
         fit = FITTERS[peer]
+        args.partial, args.resumed_seconds = ((cache, key) if cache is not None else None), 0.0
         grid_results, best, rounds, left, tuning_s = tune(peer, val, args)
+        tuning_s += args.resumed_seconds
         peer_seeds = seeds if peer in STOCHASTIC else seeds[:1]
         runs, fit_times = [], []
         for seed in peer_seeds:
+            part = partial_key(args, "final", {"params": best["params"], "seed": seed})
+            if part and part in cache:
+                hit = cache[part]
+                print(f"{peer}: final fit with seed {seed} reused from the peer cache (fitted {hit['recorded']})", flush=True)
+                fit_times.append(hit["result"]["seconds"]); runs.append(hit["result"]["metrics"])
+                continue
             ts = time.perf_counter()
             scorer = fit(test, best["params"], seed, args.threads)
             fit_times.append(time.perf_counter() - ts)
             runs.append(evaluate(test, scorer, args.k))
+            store_partial(args, part, {"seconds": fit_times[-1], "metrics": runs[-1]})
         metrics = {m: statistics.mean(r[m] for r in runs) for m in METRICS}
         metrics.update({m + "_sd": statistics.stdev(r[m] for r in runs) if len(runs) > 1 else 0.0 for m in METRICS})
         metrics["users"] = runs[0]["users"]
@@ -710,6 +741,9 @@ def run_dataset(args, dataset, tmp):
               f"(fit {statistics.median(fit_times):.1f} s, tuning {tuning_s:.0f} s, {len(grid_results)} settings in "
               f"{len(rounds)} rounds; edges left: {', '.join(left) or 'none'})", flush=True)
         if cache is not None:
+            # The whole result replaces its pieces.
+            for k in [k for k in cache if k.startswith(key + "|")]:
+                del cache[k]
             cache[key] = {"recorded": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "result": peers[peer]}
             store_peer_cache(args.peer_cache, cache)
 
