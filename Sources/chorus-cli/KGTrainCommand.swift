@@ -69,8 +69,8 @@ struct KGTrainCommand: ParsableCommand {
     var gamma: Float?
 
     @Option(name: .customLong("init-range"), parsing: .unconditional,
-            help: ArgumentHelp("Half-width of the uniform initialisation (default: (gamma+2)/dim; 0.202 for distmult and "
-                               + "complex: the RotatE code's value at d = 1000).", valueName: "x"),
+            help: ArgumentHelp("Half-width of the uniform initialisation (default: (gamma+2)/dim; 0.202 for distmult, "
+                               + "the RotatE code's value at d = 1000; 0.02525 for complex, chosen on valid.txt).", valueName: "x"),
             transform: Parse.float(0...1e6))
     var initRange: Float?
 
