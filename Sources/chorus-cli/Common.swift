@@ -65,6 +65,30 @@ struct FitOptions: ParsableArguments {
             transform: Parse.int(0...100_000))
     var bprEpochs: Int = 0
 
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Print the engine's log lines at this level and up on stderr (debug, info, warning; "
+                               + "default: none). Debug shows the fit's choices: BPR's validation checks, the blend's searches.",
+                               valueName: "level"),
+            transform: FitOptions.logLevel)
+    var log: Log.Level?
+
+    static let logLevel: @Sendable (String) throws -> Log.Level = { name in
+        switch name {
+        case "debug": return .debug
+        case "info": return .info
+        case "warning": return .warning
+        default: throw ValidationError("takes debug, info or warning")
+        }
+    }
+
+    /// Sends the engine's log lines at `log` and up to stderr (no sink without --log: the library is silent).
+    func startLogging() {
+        guard let log else { return }
+        Log.setSink { level, message in
+            if level.rawValue >= log.rawValue { Console.put("[\(level)] \(message)\n", toStderr: true) }
+        }
+    }
+
     var parameters: (EngineConfig, FitParameters) {
         var p = FitParameters()
         p.factors = factors

@@ -66,6 +66,7 @@ struct DemoCommand: ParsableCommand {
     private func demo() throws(CLIError) {
         let k = self.k
         let (config, parameters) = fit.parameters
+        fit.startLogging()
         let withTexts = fit.texts.isOn
         let withFacts = fit.facts.isOn
         let chosenUsers = users

@@ -97,6 +97,7 @@ struct EvalCommand: ParsableCommand {
         let format = dataset.flatMap { MovieLensFormat(rawValue: $0.rawValue) }
         let k = self.k, holdout = self.holdout, minRating = self.minRating
         let (config, parameters) = fit.parameters
+        fit.startLogging()
         let withTexts = fit.texts.isOn
         let withFacts = fit.facts.isOn
         let diversities = diversity

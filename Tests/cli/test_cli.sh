@@ -47,7 +47,7 @@ has out "eval" "replay" "demo" "kg"
 run 0 help kg train
 has out "--data <dir>"
 fit_flags=(--factors --iterations --regularization --alpha --threads --seed --half-life-days --validation --texts
-           --encoder --facts --agents --bpr-epochs)
+           --encoder --facts --agents --bpr-epochs --log)
 run 0 eval --help
 flags "${fit_flags[@]}" --data --dataset --k --holdout --min-rating --export-split --json --diversity --cold-items
 run 0 demo --help
@@ -157,6 +157,11 @@ if python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['k'] ==
 assert d['agents'][:3] == ['popularity', 'als', 'bpr'] and len(d['blend_weights']) == len(d['agents']); \
 assert [(r['kind'], r['mmr']) for r in d['rows'] if r['name'].startswith('blend MMR')] == [('mmr', 0.3)]" "$tmp/eval.json"; then ok
 else bad "--json wrote no result rows"; fi
+# --log: the engine's log lines on stderr (the library itself never prints), here BPR's validation checks.
+run 0 eval --data "$demo" --k 5 --encoder hashing --facts off --agents bpr --factors 4 --iterations 2 --threads 1 --log debug
+has err "[debug] bpr: epoch 5, validation NDCG@10" "[info] bpr: " "epochs chosen on validation"
+run 2 eval --data "$demo" --log loud
+has err "--log" "debug, info or warning"
 mkdir -p "$tmp/kg"
 for i in $(seq 0 39); do printf 'e%d\tnext\te%d\ne%d\tpair\te%d\n' $i $(((i + 1) % 40)) $i $(((i + 20) % 40)); done >"$tmp/kg/train.txt"
 printf 'e0\tnext\te1\ne5\tpair\te25\n' >"$tmp/kg/valid.txt"
