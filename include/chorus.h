@@ -469,11 +469,12 @@ typedef struct chorus_fit_params {
                                       repeated name, "query" (it comes with "content"), or an agent
                                       the data cannot feed (content without item texts) is
                                       CHORUS_ERR_INVALID_ARGUMENT */
-    uint32_t bpr_epochs;           /* BPR's epochs. 0 = chosen on the validation hold-out: training
-                                      stops once validation NDCG@10 has not improved for 20 epochs
-                                      (checked every 5; at least 25, at most 100 epochs) and the
-                                      final fit continues from the best check's factors for a
-                                      quarter of its epochs (with a value > 0: that many epochs on
+    uint32_t bpr_epochs;           /* BPR's epochs. 0 = chosen on the validation hold-out: it keeps
+                                      the latest check (every 5 epochs) whose validation NDCG@10 is
+                                      within one standard error of the best, and stops 20 epochs
+                                      after it (at least 25, at most 100 epochs); the final fit
+                                      continues from the kept check's factors for a quarter of its
+                                      epochs (with a value > 0: that many epochs on
                                       the hold-out's training part, then a quarter of them, warm,
                                       on all data); without a hold-out (validation_fraction 0), the
                                       value given, or 60, from a random start */

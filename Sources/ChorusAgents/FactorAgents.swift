@@ -269,16 +269,19 @@ public enum BPRAgent {
             }
             if earlyStopping, let probe = context.validation {
                 p.iterations = FitParameters.maxAutoBPREpochs
-                var best = (ndcg: -1.0, epoch: 0)
+                // The latest check within a standard error of the best is kept and its epochs chosen
+                // (PlateauStopping): on BPR's plateau more epochs leave BPR alone where it is but
+                // help the blend, while a falling curve still stops early.
+                var stopping = PlateauStopping(minimumEpochs: FitParameters.bprMinEpochs, patience: FitParameters.bprPatience)
                 var kept: BPR.Factors? = nil
                 var failure: ChorusError? = nil
                 factors = try BPR.fit(userItems: data.userItems, parameters: p, initial: initial, inPlace: inPlace, progress: context.progress) { epoch, f in
                     guard epoch % FitParameters.bprCheckEvery == 0 else { return false }
-                    let ndcg = probe.ndcg(userFactors: f.users, itemFactors: f.items)
-                    Log.emit(.debug, "bpr: epoch \(epoch), validation NDCG@10 \(ndcg)")
-                    if ndcg > best.ndcg + 1e-4 {
-                        best = (ndcg, epoch)
-                        // Into the same buffers from the second best on: a fresh copy beside the
+                    let check = probe.check(userFactors: f.users, itemFactors: f.items)
+                    Log.emit(.debug, "bpr: epoch \(epoch), validation NDCG@10 \(check.ndcg) (standard error \(check.standardError))")
+                    let (keep, stop) = stopping.check(epoch: epoch, ndcg: check.ndcg, standardError: check.standardError)
+                    if keep {
+                        // Into the same buffers from the second kept on: a fresh copy beside the
                         // one it replaces would hold three sets of factors at once (the fit's
                         // peak memory at 1M users x 1M items).
                         if let kept {
@@ -291,12 +294,12 @@ public enum BPRAgent {
                             }
                         }
                     }
-                    return epoch >= FitParameters.bprMinEpochs && epoch - best.epoch >= FitParameters.bprPatience
+                    return stop
                 }
                 if let failure { throw failure }
                 if let kept { factors = kept }
-                probe.record(name, budget: max(best.epoch, FitParameters.bprCheckEvery))
-                Log.emit(.info, "bpr: \(best.epoch) epochs chosen on validation (NDCG@10 \(best.ndcg))")
+                probe.record(name, budget: max(stopping.kept, FitParameters.bprCheckEvery))
+                Log.emit(.info, "bpr: \(stopping.kept) epochs chosen on validation (best NDCG@10 \(stopping.best.ndcg))")
             } else {
                 factors = try BPR.fit(userItems: data.userItems, parameters: p, initial: initial, inPlace: inPlace, progress: context.progress)
             }

@@ -31,18 +31,26 @@ public final class ValidationProbe: Sendable {
     /// Mean NDCG@10 of ranking by `userFactors[u] · itemFactors[i]` (rows beyond the matrices'
     /// users score nothing and count as 0).
     public func ndcg(userFactors: FloatMatrix, itemFactors: FloatMatrix) -> Double {
+        check(userFactors: userFactors, itemFactors: itemFactors).ndcg
+    }
+
+    /// Mean NDCG@10 as `ndcg`, with its standard error over the probe's users (the sample standard
+    /// deviation of their NDCG / sqrt(users); 0 with fewer than two): how far apart two checks must
+    /// be before the probe can tell them apart.
+    public func check(userFactors: FloatMatrix, itemFactors: FloatMatrix) -> (ndcg: Double, standardError: Double) {
         let n = users.count, items = itemFactors.rows, f = itemFactors.cols
-        guard n > 0, items > 0, userFactors.cols == f else { return 0 }
+        guard n > 0, items > 0, userFactors.cols == f else { return (0, 0) }
         let parts = max(1, min(threads, n / 32 + 1))
         let sums = UnsafeSendableBox([Double](repeating: 0, count: parts))
-        defer { sums.free() }
+        let squares = UnsafeSendableBox([Double](repeating: 0, count: parts))
+        defer { sums.free(); squares.free() }
         let users = self.users, seen = self.seen, relevant = self.relevant
         // A batch of users per pass over the item factors (`Kernels.rowDotsBatch`, bit for bit one
         // user's `rowDots`): on a large catalogue each check otherwise reads them once per user.
         let batch = max(1, min(32, (16 << 20) / max(1, items)))
         Parallel.forEachChunk(count: n, threads: parts) { worker, range in
             var flat = [Float](repeating: 0, count: min(batch, range.count) * items)
-            var total = 0.0
+            var total = 0.0, totalSquares = 0.0
             flat.withUnsafeMutableBufferPointer { rows in
                 var start = range.lowerBound
                 while start < range.upperBound {
@@ -55,13 +63,19 @@ public final class ValidationProbe: Sendable {
                         let row = UnsafeMutableBufferPointer(rebasing: rows[(j * items)..<((j + 1) * items)])
                         for i in seen(users[k]) where i >= 0 && Int(i) < items { row[Int(i)] = -.infinity }
                         let top = TopK.select(UnsafeBufferPointer(row), k: 10)
-                        total += RankingMetrics.ndcg(top.map(\.index), relevant: relevant[k], k: 10)
+                        let ndcg = RankingMetrics.ndcg(top.map(\.index), relevant: relevant[k], k: 10)
+                        total += ndcg
+                        totalSquares += ndcg * ndcg
                     }
                 }
             }
             sums.pointer[worker] = total
+            squares.pointer[worker] = totalSquares
         }
-        return sums.pointer.reduce(0, +) / Double(n)
+        let mean = sums.pointer.reduce(0, +) / Double(n)
+        guard n > 1 else { return (mean, 0) }
+        let variance = max(0, (squares.pointer.reduce(0, +) - Double(n) * mean * mean) / Double(n - 1))
+        return (mean, (variance / Double(n)).squareRoot())
     }
 
     /// Keeps the budget (epochs, iterations) `agent` chose on this hold-out.
@@ -69,4 +83,26 @@ public final class ValidationProbe: Sendable {
 
     /// The budget `agent` chose, if it recorded one.
     public func budget(_ agent: String) -> Int? { chosen.withLock { $0[agent] } }
+}
+
+/// When an iterative agent checked on the probe stops, and which check it keeps: the latest check
+/// within one standard error of the best check's mean (as good as the best as far as the probe can
+/// tell), stopping `patience` epochs after it (never before `minimumEpochs`). On a plateau it keeps
+/// training and keeps the most trained check; on a falling curve it stops early with the best.
+struct PlateauStopping {
+    let minimumEpochs: Int
+    let patience: Int
+    /// The best check's mean NDCG and that mean less its standard error.
+    private(set) var best = (ndcg: -Double.infinity, floor: -Double.infinity)
+    /// The epoch of the check kept so far (0: none yet).
+    private(set) var kept = 0
+
+    /// Takes the check after `epoch` epochs: `keep` when its factors replace the kept ones, `stop`
+    /// when training should end here.
+    mutating func check(epoch: Int, ndcg: Double, standardError: Double) -> (keep: Bool, stop: Bool) {
+        if ndcg > best.ndcg { best = (ndcg, ndcg - max(0, standardError)) }
+        let keep = ndcg >= best.floor
+        if keep { kept = epoch }
+        return (keep, epoch >= minimumEpochs && epoch - kept >= patience)
+    }
 }

@@ -49,9 +49,35 @@ import Glibc
         let probe = ValidationProbe(users: [0, 1], seen: { $0 == 1 ? [0] : [] }, relevant: { _ in [1] }, threads: 2)
         let expected = (1 + 1 / log2(3.0)) / 2
         #expect(abs(probe.ndcg(userFactors: users, itemFactors: items) - expected) < 1e-12)
+        // Two users: the sample standard deviation is |a - b| / sqrt(2), its standard error |a - b| / 2.
+        let check = probe.check(userFactors: users, itemFactors: items)
+        #expect(abs(check.ndcg - expected) < 1e-12 && abs(check.standardError - (1 - 1 / log2(3.0)) / 2) < 1e-12)
         #expect(probe.budget("bpr") == nil)
         probe.record("bpr", budget: 35)
         #expect(probe.budget("bpr") == 35)
+    }
+
+    /// The stopping rule on written-out curves: a plateau within a standard error of its best keeps
+    /// training and keeps the latest check; a falling curve stops `patience` epochs after its best;
+    /// nothing stops before the minimum.
+    @Test func plateauStoppingKeepsTheLatestCheckAsGoodAsTheBest() {
+        func run(_ curve: [Double], se: Double = 0.01) -> (kept: Int, stoppedAt: Int?) {
+            var s = PlateauStopping(minimumEpochs: 25, patience: 20)
+            for (i, ndcg) in curve.enumerated() {
+                let epoch = 5 * (i + 1)
+                if s.check(epoch: epoch, ndcg: ndcg, standardError: se).stop { return (s.kept, epoch) }
+            }
+            return (s.kept, nil)
+        }
+        // Rises to 0.070 at epoch 25, then wanders within 0.01 of it: never stops, keeps epoch 50.
+        let wander = [0.05, 0.055, 0.06, 0.065, 0.07, 0.066, 0.0685, 0.062, 0.0605, 0.068]
+        #expect(run(wander) == (50, nil))
+        // The same wander with a standard error of 0.001: epoch 25 stays the latest as good, so it stops at 45.
+        #expect(run(wander, se: 0.001) == (25, 45))
+        // Best at epoch 5, then falls well below it: stops at the minimum-epochs check after patience.
+        #expect(run([0.072, 0.057, 0.055, 0.052, 0.051, 0.05, 0.04]) == (5, 25))
+        // A later, better best raises the floor: the checks after it (0.07-0.075) are not as good; it stops 20 epochs on.
+        #expect(run([0.05, 0.06, 0.06, 0.09, 0.07, 0.075, 0.07, 0.07, 0.07]) == (20, 40))
     }
 
     /// With a probe, BPR stops by validation NDCG and records a budget on the check grid; the
