@@ -116,8 +116,7 @@ public final class ItemKNNAgent: RecommenderAgent {
         let online = request.transitions.flatMap { $0.counts.count == table.items ? $0 : nil }
         func add(_ j: Int32) {
             table.accumulate(Int(j), weight: 1, into: scores)
-            guard let online, let row = online.cooccurrenceRow(j) else { return }
-            OnlineState.accumulate(row, from: j, weight: 1, inverseRoots: online.inverseRoots, into: scores)
+            online?.addCooccurrences(from: j, weight: 1, into: scores)
         }
         if let u = request.user, Int(u) < histories.users { for j in histories.of(Int(u)) { add(j) } }
         for j in request.history where j >= 0 && Int(j) < table.items { add(j) }
@@ -178,7 +177,7 @@ public final class SessionAgent: RecommenderAgent {
             let w = exp2f(-Float(age) / 4)
             table.accumulate(Int(j), weight: w, into: scores)
             // The stream's transitions from j, on the table's scale (`OnlineState.Transitions`).
-            if let online, let row = online.row(j) { OnlineState.accumulate(row, from: j, weight: w, inverseRoots: online.inverseRoots, into: scores) }
+            online?.addTransitions(from: j, weight: w, into: scores)
         }
     }
 

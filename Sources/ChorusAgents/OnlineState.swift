@@ -127,6 +127,37 @@ public final class OnlineState: Sendable {
         static func shard(_ j: Int32) -> Int { Int(UInt32(bitPattern: j) % UInt32(OnlineState.shardCount)) }
         func row(_ j: Int32) -> PairRow? { shards[Self.shard(j)][j] }
         func cooccurrenceRow(_ j: Int32) -> PairRow? { cooccurrence[Self.shard(j)][j] }
+
+        /// scores[l] += weight · c(j, l) / sqrt(n_j n_l) over the stream's transitions from j (the
+        /// session agent's term).
+        func addTransitions(from j: Int32, weight: Float, into scores: UnsafeMutableBufferPointer<Float>) {
+            if let row = row(j) { Self.accumulate(row, from: j, weight: weight, inverseRoots: inverseRoots, into: scores) }
+        }
+
+        /// scores[l] += weight · c(j, l) / sqrt(n_j n_l) over the stream's co-occurrences of j (the
+        /// item-kNN agent's term).
+        func addCooccurrences(from j: Int32, weight: Float, into scores: UnsafeMutableBufferPointer<Float>) {
+            if let row = cooccurrenceRow(j) { Self.accumulate(row, from: j, weight: weight, inverseRoots: inverseRoots, into: scores) }
+        }
+
+        /// scores[l] += weight · c(j, l) / sqrt(n_j n_l) over row j's partners l (`inverseRoots`:
+        /// 1 / sqrt(n) per model item).
+        private static func accumulate(_ row: PairRow, from j: Int32, weight: Float, inverseRoots: [Float],
+                                       into scores: UnsafeMutableBufferPointer<Float>) {
+            guard j >= 0, Int(j) < inverseRoots.count else { return }
+            let wj = weight * inverseRoots[Int(j)]
+            inverseRoots.withUnsafeBufferPointer { r in
+                row.partners.withUnsafeBufferPointer { partners in
+                    row.counts.withUnsafeBufferPointer { c in
+                        for e in 0..<partners.count {
+                            let l = Int(partners[e])
+                            guard l >= 0, l < scores.count, l < r.count else { continue }
+                            scores[l] += wj * c[e] * r[l]
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// One item's row of a pair table between model items: its partners and their counts in two
@@ -143,24 +174,6 @@ public final class OnlineState: Sendable {
             partners.append(l); counts.append(x)
         }
         subscript(_ l: Int32) -> Float? { slot[l].map { counts[Int($0)] } }
-    }
-
-    /// scores[l] += weight · c(j, l) / sqrt(n_j n_l) over row j's partners l (`Transitions`' scale;
-    /// `inverseRoots`: 1 / sqrt(n) per model item).
-    static func accumulate(_ row: PairRow, from j: Int32, weight: Float, inverseRoots: [Float], into scores: UnsafeMutableBufferPointer<Float>) {
-        guard j >= 0, Int(j) < inverseRoots.count else { return }
-        let wj = weight * inverseRoots[Int(j)]
-        inverseRoots.withUnsafeBufferPointer { r in
-            row.partners.withUnsafeBufferPointer { partners in
-                row.counts.withUnsafeBufferPointer { c in
-                    for e in 0..<partners.count {
-                        let l = Int(partners[e])
-                        guard l >= 0, l < scores.count, l < r.count else { continue }
-                        scores[l] += wj * c[e] * r[l]
-                    }
-                }
-            }
-        }
     }
 
     /// The new items' pair tables, kept out of the `View` every request copies: a request reads
