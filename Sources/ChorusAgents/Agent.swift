@@ -84,9 +84,10 @@ public struct AgentRequest {
     /// popularity scores with the events since the model counted.
     public var folded: [String: [Float]] = [:]
     public var popularity: [Float]? = nil
-    /// The transitions between model items seen since the model (`OnlineState.Transitions`), which
-    /// the session agent adds to its table's.
-    var transitions: OnlineState.Transitions? = nil
+    /// The transitions and co-occurrences between model items seen since the model, the rows of
+    /// the request's history (`OnlineState.ModelPairs`), which the session and item-kNN agents add
+    /// to their tables'.
+    var transitions: OnlineState.ModelPairs? = nil
 
     public init(user: Int32?, history: [Int32] = [], profile: UnsafeBufferPointer<Float>? = nil,
                 query: UnsafeBufferPointer<Float>? = nil) {

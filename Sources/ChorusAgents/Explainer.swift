@@ -46,7 +46,8 @@ struct Explainer {
                 var request = AgentRequest(user: uidx, history: history, profile: pb.isEmpty ? nil : pb, query: qb.isEmpty ? nil : qb)
                 request.folded = overlay?.folded ?? [:]
                 request.popularity = snapshot.onlinePopularity
-                request.transitions = snapshot.onlineTransitions
+                let pairs = snapshot.onlinePairs(sequence: [], items: [], history: history).model
+                request.transitions = pairs.isEmpty ? nil : pairs
                 return ranker.explain(request, item: target)
             }
         }

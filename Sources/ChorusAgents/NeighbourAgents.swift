@@ -112,14 +112,14 @@ public final class ItemKNNAgent: RecommenderAgent {
 
     public func score(_ request: AgentRequest, into scores: UnsafeMutableBufferPointer<Float>) {
         scores.update(repeating: 0)
-        // The stream's co-occurrences from j, on the table's scale (`OnlineState.Transitions`).
+        if let u = request.user, Int(u) < histories.users { for j in histories.of(Int(u)) { table.accumulate(Int(j), weight: 1, into: scores) } }
+        // With the stream's co-occurrences from the request's history, on the table's scale
+        // (`OnlineState.Transitions`).
         let online = request.transitions.flatMap { $0.counts.count == table.items ? $0 : nil }
-        func add(_ j: Int32) {
+        for j in request.history where j >= 0 && Int(j) < table.items {
             table.accumulate(Int(j), weight: 1, into: scores)
             online?.addCooccurrences(from: j, weight: 1, into: scores)
         }
-        if let u = request.user, Int(u) < histories.users { for j in histories.of(Int(u)) { add(j) } }
-        for j in request.history where j >= 0 && Int(j) < table.items { add(j) }
     }
 
     public func encode(into w: inout ByteWriter) { table.encode(into: &w); histories.encode(into: &w) }
@@ -176,7 +176,8 @@ public final class SessionAgent: RecommenderAgent {
         for (age, j) in sequence.suffix(Self.recent).reversed().enumerated() {
             let w = exp2f(-Float(age) / 4)
             table.accumulate(Int(j), weight: w, into: scores)
-            // The stream's transitions from j, on the table's scale (`OnlineState.Transitions`).
+            // The stream's transitions from j (an item of the request's history), on the table's
+            // scale (`OnlineState.Transitions`).
             online?.addTransitions(from: j, weight: w, into: scores)
         }
     }

@@ -35,9 +35,12 @@ struct ServingSnapshot: Sendable {
     }
     /// The popularity scores with the online counts, when the overlay belongs to this model.
     var onlinePopularity: [Float]? { online.generation == generation ? online.popularity : nil }
-    /// The transitions between model items since the model, when the overlay belongs to it and has any.
-    var onlineTransitions: OnlineState.Transitions? {
-        online.generation == generation && !online.transitions.isEmpty ? online.transitions : nil
+    /// The rows of the online pair tables one request reads (`OnlineState.pairRows`), when the
+    /// overlay belongs to this model: the new items' transitions from `sequence` and co-occurrences
+    /// of `items` (ids), the model items' from `history` (model indices).
+    func onlinePairs(sequence: [Int64], items: Set<Int64>, history: [Int32]) -> OnlineState.PairRows {
+        guard online.generation == generation, let state = onlineState else { return OnlineState.PairRows() }
+        return state.pairRows(generation: generation, sequence: sequence, items: items, history: history)
     }
     /// The items unknown to the model that received positive events since it (when the overlay
     /// belongs to this model): served after the model's items, at index `model.itemCount + k`.
@@ -147,7 +150,6 @@ extension ServingSnapshot {
         Parallel.forEachChunk(count: users.count, threads: threads) { _, range in
             let (m, only, blocked, includeSeen, userTexts, history, queryVector, snapshot) = context.value
             let popularity = snapshot.onlinePopularity
-            let transitions = snapshot.onlineTransitions
             let (users, outIds, outScores, outShares, outFlags, inspect) = out.value
             guard let ranker = try? RequestRanker(model: m, modulation: modulation, extraItems: newItems.count) else {
                 scratchError.withLock { $0 = .outOfMemory("cannot allocate recommend scratch buffers") }
@@ -174,6 +176,10 @@ extension ServingSnapshot {
                     let flat = Array(profiles.joined())
                     flat.withUnsafeBufferPointer { flat in
                         var requests: [AgentRequest] = []
+                        // Per request: the user's latest online items (ids) and the host's history, the items
+                        // item-kNN pairs the new items with (the latest online ones, as `OnlineState.pairLimit`
+                        // counts them, and the host's), and the rows of the online pair tables it reads.
+                        var online: [(sequence: [Int64], mine: Set<Int64>, pairs: OnlineState.PairRows)] = []
                         var offset = 0
                         for j in 0..<part.count {
                             let p = profiles[j].count
@@ -183,7 +189,19 @@ extension ServingSnapshot {
                                                        query: query.isEmpty ? nil : query)
                             request.folded = overlays[j]?.folded ?? [:]
                             request.popularity = popularity
-                            request.transitions = transitions
+                            let sequence = (overlays[j]?.sequence ?? []) + options.history
+                            var mine = Set<Int64>()
+                            if newItems.count > 0 {
+                                mine = Set((overlays[j]?.sequence ?? []).suffix(OnlineState.pairLimit))
+                                mine.formUnion(options.history)
+                            }
+                            var pairs = OnlineState.PairRows()
+                            if !request.history.isEmpty || !sequence.isEmpty {
+                                pairs = snapshot.onlinePairs(sequence: newItems.count > 0 ? Array(sequence.suffix(20)) : [], items: mine,
+                                                             history: request.history)
+                            }
+                            request.transitions = pairs.model.isEmpty ? nil : pairs.model
+                            online.append((sequence, mine, pairs))
                             requests.append(request)
                         }
                         if let buffer, requests.count > 1 {
@@ -196,10 +214,6 @@ extension ServingSnapshot {
                             // The new items' scores for this user (popularity, session, item-kNN).
                             var newScores: [String: [Float]] = [:]
                             if newItems.count > 0 {
-                                // The items item-kNN pairs the new items with: the user's latest online ones (as
-                                // `OnlineState.pairLimit` counts them) and the request's history.
-                                var mine = Set((overlay?.sequence ?? []).suffix(OnlineState.pairLimit))
-                                mine.formUnion(options.history)
                                 // The user's vector per factor agent (fold-in, else the model's row): the new items' dot products.
                                 var vectors: [String: [Float]] = overlay?.folded ?? [:]
                                 if let uid {
@@ -207,11 +221,8 @@ extension ServingSnapshot {
                                         vectors[f.name] = Array(UnsafeBufferPointer(start: f.userFactors.row(Int(uid)), count: f.userFactors.cols))
                                     }
                                 }
-                                let sequence = (overlay?.sequence ?? []) + options.history
-                                let pairs = snapshot.onlineState?.pairRows(generation: snapshot.online.generation,
-                                                                           sequence: Array(sequence.suffix(20)), items: mine) ?? OnlineState.PairRows()
-                                newScores = snapshot.online.newItemScores(model: m, sequence: sequence, items: mine, pairs: pairs,
-                                                                          userVectors: vectors)
+                                newScores = snapshot.online.newItemScores(model: m, sequence: online[j].sequence, items: online[j].mine,
+                                                                          pairs: online[j].pairs, userVectors: vectors)
                             }
                             if let buffer, requests.count > 1 {
                                 for (b, a) in batchable.enumerated() { ranker.prescored[a] = buffer.row(b * batch + j) }

@@ -99,7 +99,7 @@ import Testing
         let click = FeedbackEvent.click.rawValue
         let model = try e.serving().model
         let (a, b) = (model.items.index(of: 205)!, model.items.index(of: 211)!)
-        func count(_ x: Int32, _ y: Int32) throws -> Float { try e.serving().onlineTransitions?.cooccurrenceRow(x)?[y] ?? 0 }
+        func count(_ x: Int32, _ y: Int32) throws -> Float { try e.serving().onlinePairs(sequence: [], items: [], history: [x]).model.cooccurrence[x]?[y] ?? 0 }
         try e.feedback(users: [1, 1, 1], items: [205, 211, 211], events: [click, click, click])
         #expect(try count(a, b) == 1 && count(b, a) == 1)
         try e.feedback(users: [3, 3], items: [211, 205], events: [click, click])
@@ -168,7 +168,7 @@ import Testing
         let pairs = e.online.pairRows(generation: view.generation, sequence: [201], items: [201])
         let scores = try #require(view.newItemScores(model: m, sequence: [201], items: [201], pairs: pairs)["session"])
         #expect(e.online.pairRows(generation: view.generation + 1, sequence: [201], items: [201]).transitions.isEmpty)
-        let n201 = view.users(of: 201, model: m)
+        let n201 = view.users(of: 201, model: m, pairs: pairs)
         #expect(n201 > 4) // users of 201 at the fit, plus four online events
         #expect(abs(scores[k999] - 3 / (n201 * 4).squareRoot()) < 1e-6)   // c = 3, n_999 = 1 + 3 users
         #expect(abs(scores[k998] - 1 / (n201 * 2).squareRoot()) < 1e-6)   // c = 1, n_998 = 1 + 1 user
