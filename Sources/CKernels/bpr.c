@@ -104,3 +104,46 @@ void ck_bpr_block(const int32_t *edges, size_t n_edges, const int32_t *negatives
         step(users + (size_t)u * f, items + (size_t)i * f, items + (size_t)j * f, f, lr, reg);
     }
 }
+
+/* x · (a − b) over f floats in 8 partial sums (a chain of f dependent adds would bound the step). */
+static inline float dot_diff(const float *restrict x, const float *restrict a, const float *restrict b, size_t f) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t c = 0;
+    for (; c + 8 <= f; c += 8)
+        for (size_t l = 0; l < 8; l++) acc[l] += x[c + l] * (a[c + l] - b[c + l]);
+    float d = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; c < f; c++) d += x[c] * (a[c] - b[c]);
+    return d;
+}
+
+/* The fold-ins' BPR steps (ChorusAgents/FoldIn.swift): the same ascent on one side, the other
+ * fixed, one step a draw, with the draws of the Swift loops they replaced (uniform by
+ * `next() % n`, as SeededRandom.nextInt). Rows of `items` hold f + 1 floats, the last the item
+ * bias. */
+void ck_bpr_fold_user(float *restrict x, size_t f, const int32_t *positives, size_t n_positives, const float *items,
+                      size_t n_items, float lr, float reg, uint64_t state[4], size_t steps) {
+    if (n_positives == 0 || n_items < 2) return;
+    for (size_t n = 0; n < steps; n++) {
+        int32_t i = positives[next(state) % n_positives];
+        int32_t j = (int32_t)(next(state) % n_items);
+        for (int tries = 0; tries < 8 && contains(positives, (int64_t)n_positives, j); tries++) j = (int32_t)(next(state) % n_items);
+        if (j == i) continue;
+        const float *qi = items + (size_t)i * (f + 1), *qj = items + (size_t)j * (f + 1);
+        float d = (qi[f] - qj[f]) + dot_diff(x, qi, qj, f);
+        float z = 1.0f / (1.0f + expf(d));
+        for (size_t c = 0; c < f; c++) x[c] += lr * (z * (qi[c] - qj[c]) - reg * x[c]);
+    }
+}
+
+void ck_bpr_fold_item(float *restrict y, size_t f, const float *users, size_t n_users, const float *items, size_t n_items,
+                      float lr, float reg, uint64_t state[4], size_t steps) {
+    if (n_users == 0 || n_items == 0) return;
+    for (size_t n = 0; n < steps; n++) {
+        const float *x = users + (size_t)(next(state) % n_users) * (f + 1);
+        const float *qj = items + (size_t)(next(state) % n_items) * (f + 1);
+        float d = dot_diff(x, y, qj, f + 1);
+        float z = 1.0f / (1.0f + expf(d));
+        for (size_t c = 0; c < f; c++) y[c] += lr * (z * x[c] - reg * y[c]);
+        y[f] += lr * (z - reg * y[f]);
+    }
+}

@@ -146,6 +146,33 @@ public enum Kernels {
         rng.words = w
     }
 
+    /// A fold-in's BPR steps on the user side (`ck_bpr_fold_user`): `x` (f floats) against the item
+    /// rows of `items` (`itemCount` rows of f + 1 floats, the last the bias), positives ascending;
+    /// continues `rng`'s stream.
+    public static func bprFoldUser(_ x: UnsafeMutablePointer<Float>, f: Int, positives: UnsafeBufferPointer<Int32>, items: UnsafePointer<Float>,
+                                   itemCount: Int, learningRate: Float, regularization: Float, rng: inout SeededRandom, steps: Int) {
+        guard let p = positives.baseAddress, steps > 0 else { return }
+        var w = rng.words
+        withUnsafeMutableBytes(of: &w) { raw in
+            ck_bpr_fold_user(x, f, p, positives.count, items, itemCount, learningRate, regularization,
+                             raw.baseAddress!.assumingMemoryBound(to: UInt64.self), steps)
+        }
+        rng.words = w
+    }
+
+    /// A new item's BPR placement (`ck_bpr_fold_item`): `y` (f + 1 floats) from `userCount` user rows
+    /// of f + 1 floats against negatives from `items` (`itemCount` rows); continues `rng`'s stream.
+    public static func bprFoldItem(_ y: UnsafeMutablePointer<Float>, f: Int, users: UnsafePointer<Float>, userCount: Int, items: UnsafePointer<Float>,
+                                   itemCount: Int, learningRate: Float, regularization: Float, rng: inout SeededRandom, steps: Int) {
+        guard steps > 0 else { return }
+        var w = rng.words
+        withUnsafeMutableBytes(of: &w) { raw in
+            ck_bpr_fold_item(y, f, users, userCount, items, itemCount, learningRate, regularization,
+                             raw.baseAddress!.assumingMemoryBound(to: UInt64.self), steps)
+        }
+        rng.words = w
+    }
+
     /// Rows per block of the batch scans: a multiple of 4, at least 4.
     static func batchBlockRows(k: Int, elementBytes: Int, blockBytes: Int) -> Int {
         max(4, blockBytes / max(1, k * elementBytes) / 4 * 4)

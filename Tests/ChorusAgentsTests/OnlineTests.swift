@@ -111,6 +111,26 @@ import Testing
         #expect(try count(a, b) == 2)
     }
 
+    /// A pair row finds each partner by a scan while short and by its index past `indexFrom`: the
+    /// same counts as a dictionary, in first-seen order, through every growth of the index.
+    @Test func pairRowsCountLikeADictionary() {
+        var rng = SeededRandom(seed: 5)
+        var row = OnlineState.PairRow(), reference: [Int32: Float] = [:], order: [Int32] = []
+        for step in 0..<5_000 {
+            // Keys spread over a wide range (negative ones too) and repeated: collisions and growth.
+            let l = Int32(truncatingIfNeeded: rng.nextInt(below: 1_500)) * 7_919 - 4_000_000
+            let x = Float(step % 5 + 1)
+            row.add(l, x)
+            if reference[l] == nil { order.append(l) }
+            reference[l, default: 0] += x
+            if step % 997 == 0 || step == 4_999 {
+                #expect(row.partners == order)
+                #expect(order.allSatisfy { row[$0] == reference[$0] })
+                #expect(row[Int32.min] == nil && row[-4_000_001] == nil)
+            }
+        }
+    }
+
     @Test func foldInIsTheExactUserStep() throws {
         let e = try fitted(["als"])
         let model = try e.serving().model

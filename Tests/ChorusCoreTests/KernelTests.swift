@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @testable import ChorusCore
 import CKernels
@@ -223,5 +226,64 @@ import CKernels
         let nans = [Float](repeating: .nan, count: 20)
         let got = nans.withUnsafeBufferPointer { Kernels.minMax($0) }
         #expect(got.lo == .infinity && got.hi == -.infinity)
+    }
+
+    /// The fold-ins' BPR kernels take the draws of the loops they replaced, in order (the same
+    /// stream afterwards) and follow the same steps up to the order of the dot product's sums.
+    @Test func bprFoldKernelsFollowTheScalarSteps() {
+        var rng = SeededRandom(seed: 21)
+        let lr: Float = 0.05, reg: Float = 0.01
+        for f in [1, 7, 8, 9, 17, 64] {
+            let n = 40
+            let items = (0..<(n * (f + 1))).map { _ in rng.nextFloat() - 0.5 }
+            let positives: [Int32] = [1, 4, 5, 9, 22, 39]
+            let start = (0..<f).map { _ in rng.nextFloat() - 0.5 }
+            // The user side: positives uniform, negatives redrawn while a positive, skipped when equal.
+            var expected = start, r1 = SeededRandom(seed: UInt64(f))
+            for _ in 0..<300 {
+                let i = Int(positives[r1.nextInt(below: positives.count)])
+                var j = r1.nextInt(below: n), tries = 0
+                while tries < 8 && positives.contains(Int32(j)) { j = r1.nextInt(below: n); tries += 1 }
+                if j == i { continue }
+                var d = items[i * (f + 1) + f] - items[j * (f + 1) + f]
+                for c in 0..<f { d += expected[c] * (items[i * (f + 1) + c] - items[j * (f + 1) + c]) }
+                let z = 1 / (1 + expf(d))
+                for c in 0..<f { expected[c] += lr * (z * (items[i * (f + 1) + c] - items[j * (f + 1) + c]) - reg * expected[c]) }
+            }
+            var got = start, r2 = SeededRandom(seed: UInt64(f))
+            positives.withUnsafeBufferPointer { p in
+                items.withUnsafeBufferPointer { q in
+                    got.withUnsafeMutableBufferPointer {
+                        Kernels.bprFoldUser($0.baseAddress!, f: f, positives: p, items: q.baseAddress!, itemCount: n, learningRate: lr,
+                                            regularization: reg, rng: &r2, steps: 300)
+                    }
+                }
+            }
+            #expect(r1.next() == r2.next(), "f \(f): the kernel drew another number of values")
+            #expect(zip(got, expected).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }, "f \(f): \(got) vs \(expected)")
+
+            // The item side: a user row and a negative row per step, the bias learned with weight 1.
+            let users = (0..<(5 * (f + 1))).map { _ in rng.nextFloat() - 0.5 }
+            var y = [Float](repeating: 0, count: f + 1), r3 = SeededRandom(seed: 99)
+            for _ in 0..<200 {
+                let u = r3.nextInt(below: 5), j = r3.nextInt(below: n)
+                var d: Float = 0
+                for c in 0...f { d += users[u * (f + 1) + c] * (y[c] - items[j * (f + 1) + c]) }
+                let z = 1 / (1 + expf(d))
+                for c in 0..<f { y[c] += lr * (z * users[u * (f + 1) + c] - reg * y[c]) }
+                y[f] += lr * (z - reg * y[f])
+            }
+            var yk = [Float](repeating: 0, count: f + 1), r4 = SeededRandom(seed: 99)
+            users.withUnsafeBufferPointer { u in
+                items.withUnsafeBufferPointer { q in
+                    yk.withUnsafeMutableBufferPointer {
+                        Kernels.bprFoldItem($0.baseAddress!, f: f, users: u.baseAddress!, userCount: 5, items: q.baseAddress!, itemCount: n,
+                                            learningRate: lr, regularization: reg, rng: &r4, steps: 200)
+                    }
+                }
+            }
+            #expect(r3.next() == r4.next())
+            #expect(zip(yk, y).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }, "f \(f): \(yk) vs \(y)")
+        }
     }
 }

@@ -129,4 +129,17 @@ void ck_bpr_block(const int32_t *edges, size_t n_edges, const int32_t *negatives
                   const int32_t *owner, const int64_t *row_start, const int32_t *col_index,
                   float *users, float *items, size_t f, float lr, float reg, uint64_t state[4], size_t steps);
 
+/* A fold-in's BPR steps on the user side (ChorusAgents/FoldIn.swift): x (f floats) ascends
+ * ln σ(x·(q_i − q_j) + b_i − b_j) − reg |x|² / 2 for `steps` draws of a positive i from
+ * positives[0..<n_positives] (ascending) and a negative j uniform over the n_items rows of `items`
+ * (f + 1 floats each, the last the bias; redrawn up to 8 times while a positive, skipped when i). */
+void ck_bpr_fold_user(float *x, size_t f, const int32_t *positives, size_t n_positives, const float *items,
+                      size_t n_items, float lr, float reg, uint64_t state[4], size_t steps);
+
+/* A new item's BPR placement (ChorusAgents/FoldIn.swift): y (f + 1 floats, the last its bias)
+ * ascends ln σ(x_u·(y − q_j)) − reg |y|² / 2 for `steps` draws of a user row x_u from `users`
+ * (n_users rows of f + 1 floats, the last 1) and a negative row q_j of `items` (n_items rows). */
+void ck_bpr_fold_item(float *y, size_t f, const float *users, size_t n_users, const float *items, size_t n_items,
+                      float lr, float reg, uint64_t state[4], size_t steps);
+
 #endif
