@@ -9,11 +9,13 @@
  *      rating, timestamps as given) in batches of --batch through chorus_engine_feedback, taking
  *      batches in time order from a shared counter, while one more thread keeps recommending as in 1.
  * Reports events/s over the ingest's wall time, the recommend latency percentiles idle and under load,
- * and the time of one refit on all data for comparison.
+ * and the time of one refit on all data for comparison. --no-recommend streams with no recommend thread
+ * (what ingest costs by itself). bench/online/ingest.sh builds it and repeats runs with medians.
  *
  *   cc -std=c99 -O2 -Wall -Werror -pedantic -Iinclude bench/online/ingest.c -o build/bench_ingest \
  *      -L.build/release -lchorus -Wl,-rpath,$PWD/.build/release -lm -lpthread
- *   build/bench_ingest [--batch N] [--ingest-threads N] [--factors N] [--no-refit] ../shared/data/ml-latest-small/ratings.csv
+ *   build/bench_ingest [--batch N] [--ingest-threads N] [--factors N] [--no-refit] [--no-recommend] \
+ *      ../shared/data/ml-latest-small/ratings.csv
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -170,7 +172,7 @@ int main(int argc, char **argv) {
     const char *path = NULL;
     size_t n, half, i, ingest_threads = 2, idle_calls = 3000, n_idle, n_load, n_after;
     unsigned factors = 0;
-    int refit = 1;
+    int refit = 1, alongside = 1;
     rating_t *r;
     int64_t *u, *it, *t;
     float *w;
@@ -185,10 +187,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--ingest-threads") && i + 1 < (size_t)argc) ingest_threads = (size_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--factors") && i + 1 < (size_t)argc) factors = (unsigned)atol(argv[++i]);
         else if (!strcmp(argv[i], "--no-refit")) refit = 0;
+        else if (!strcmp(argv[i], "--no-recommend")) alongside = 0;
         else path = argv[i];
     }
     if (!path || g_batch == 0 || ingest_threads == 0 || ingest_threads > 16) {
-        fprintf(stderr, "usage: %s [--batch N] [--ingest-threads 1..16] [--factors N] [--no-refit] ratings.csv\n", argv[0]);
+        fprintf(stderr, "usage: %s [--batch N] [--ingest-threads 1..16] [--factors N] [--no-refit] [--no-recommend] ratings.csv\n", argv[0]);
         return 2;
     }
     r = load(path, &n);
@@ -215,14 +218,15 @@ int main(int argc, char **argv) {
     g_stream = r + half;
     g_stream_n = n - half;
     t0 = now_seconds();
-    pthread_create(&rt, NULL, recommend_main, under);
+    under[0] = 0;
+    if (alongside) pthread_create(&rt, NULL, recommend_main, under);
     for (i = 0; i < ingest_threads; i++) pthread_create(&th[i], NULL, ingest_main, NULL);
     for (i = 0; i < ingest_threads; i++) pthread_join(th[i], NULL);
     t_ingest = now_seconds() - t0;
     pthread_mutex_lock(&g_mutex);
     g_done = 1;
     pthread_mutex_unlock(&g_mutex);
-    pthread_join(rt, NULL);
+    if (alongside) pthread_join(rt, NULL);
     n_load = (size_t)under[0];
     /* Idle again, with the online state the stream left (fold-ins, new items). */
     after = xmalloc(MAX_LAT * sizeof *after);
@@ -237,12 +241,14 @@ int main(int argc, char **argv) {
     }
 
     printf("data: %s, %lu ratings; fit on the first %lu (by time): %.2f s\n", path, (unsigned long)n, (unsigned long)half, t_fit);
-    printf("ingest: %lu rating events, batches of %lu, %lu thread(s), 1 recommend thread alongside: %.3f s = %.0f events/s\n",
-           (unsigned long)g_stream_n, (unsigned long)g_batch, (unsigned long)ingest_threads, t_ingest, (double)g_stream_n / t_ingest);
+    printf("ingest: %lu rating events, batches of %lu, %lu thread(s), %s: %.3f s = %.0f events/s\n",
+           (unsigned long)g_stream_n, (unsigned long)g_batch, (unsigned long)ingest_threads,
+           alongside ? "1 recommend thread alongside" : "no recommend thread", t_ingest, (double)g_stream_n / t_ingest);
     printf("recommend k=%d idle: %lu calls, p50 %.0f us, p99 %.0f us\n", K, (unsigned long)n_idle,
            percentile(idle, n_idle, 0.5), percentile(idle, n_idle, 0.99));
-    printf("recommend k=%d during ingest: %lu calls, p50 %.0f us, p99 %.0f us\n", K, (unsigned long)n_load,
-           percentile(under + 1, n_load, 0.5), percentile(under + 1, n_load, 0.99));
+    if (alongside)
+        printf("recommend k=%d during ingest: %lu calls, p50 %.0f us, p99 %.0f us\n", K, (unsigned long)n_load,
+               percentile(under + 1, n_load, 0.5), percentile(under + 1, n_load, 0.99));
     printf("recommend k=%d idle after ingest: %lu calls, p50 %.0f us, p99 %.0f us (%lu new items served)\n", K, (unsigned long)n_after,
            percentile(after, n_after, 0.5), percentile(after, n_after, 0.99),
            (unsigned long)(st.n_items > st.n_model_items ? st.n_items - st.n_model_items : 0));
