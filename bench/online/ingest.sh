@@ -11,6 +11,7 @@ make -s lib >/dev/null
 mkdir -p build
 cc -std=c99 -O2 -Wall -Werror -pedantic -Iinclude bench/online/ingest.c -o build/bench_ingest \
    -L.build/release -lchorus -Wl,-rpath,"$PWD/.build/release" -lm -lpthread
+echo "\$ bench/online/ingest.sh $runs $*"
 echo "commit $(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD || echo ' (with uncommitted changes)'); load $(cut -d' ' -f1-3 /proc/loadavg)"
 for _ in $(seq "$runs"); do build/bench_ingest --no-refit "$@" "$ratings"; done | tee /dev/stderr | python3 -c '
 import re, statistics, sys
