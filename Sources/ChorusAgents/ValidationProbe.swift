@@ -29,14 +29,9 @@ public final class ValidationProbe: Sendable {
     }
 
     /// Mean NDCG@10 of ranking by `userFactors[u] · itemFactors[i]` (rows beyond the matrices'
-    /// users score nothing and count as 0).
-    public func ndcg(userFactors: FloatMatrix, itemFactors: FloatMatrix) -> Double {
-        check(userFactors: userFactors, itemFactors: itemFactors).ndcg
-    }
-
-    /// Mean NDCG@10 as `ndcg`, with its standard error over the probe's users (the sample standard
-    /// deviation of their NDCG / sqrt(users); 0 with fewer than two): how far apart two checks must
-    /// be before the probe can tell them apart.
+    /// users score nothing and count as 0), with its standard error over the probe's users (the
+    /// sample standard deviation of their NDCG / sqrt(users); 0 with fewer than two): how far apart
+    /// two checks must be before the probe can tell them apart.
     public func check(userFactors: FloatMatrix, itemFactors: FloatMatrix) -> (ndcg: Double, standardError: Double) {
         let n = users.count, items = itemFactors.rows, f = itemFactors.cols
         guard n > 0, items > 0, userFactors.cols == f else { return (0, 0) }

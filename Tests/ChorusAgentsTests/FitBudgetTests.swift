@@ -48,7 +48,7 @@ import Glibc
         items.row(0).update(from: [0.5, 3], count: 2); items.row(1).update(from: [2, 1], count: 2); items.row(2).update(from: [0, 2], count: 2)
         let probe = ValidationProbe(users: [0, 1], seen: { $0 == 1 ? [0] : [] }, relevant: { _ in [1] }, threads: 2)
         let expected = (1 + 1 / log2(3.0)) / 2
-        #expect(abs(probe.ndcg(userFactors: users, itemFactors: items) - expected) < 1e-12)
+        #expect(abs(probe.check(userFactors: users, itemFactors: items).ndcg - expected) < 1e-12)
         // Two users: the sample standard deviation is |a - b| / sqrt(2), its standard error |a - b| / 2.
         let check = probe.check(userFactors: users, itemFactors: items)
         #expect(abs(check.ndcg - expected) < 1e-12 && abs(check.standardError - (1 - 1 / log2(3.0)) / 2) < 1e-12)
