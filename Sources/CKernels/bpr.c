@@ -39,16 +39,22 @@ static inline int contains(const int32_t *row, int64_t n, int32_t j) {
     return lo < n && row[lo] == j;
 }
 
-/* ln σ(pu·(qi−qj)) ascent with L2 regularisation; the last column is the item bias (user side 1). */
-static inline void step(float *restrict pu, float *restrict qi, float *restrict qj, size_t f, float lr, float reg) {
+/* x · (a − b) over f floats in 8 partial sums (a chain of f dependent adds would bound the step). */
+static inline float dot_diff(const float *restrict x, const float *restrict a, const float *restrict b, size_t f) {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     size_t c = 0;
     for (; c + 8 <= f; c += 8)
-        for (size_t l = 0; l < 8; l++) acc[l] += pu[c + l] * (qi[c + l] - qj[c + l]);
-    float x = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; c < f; c++) x += pu[c] * (qi[c] - qj[c]);
+        for (size_t l = 0; l < 8; l++) acc[l] += x[c + l] * (a[c + l] - b[c + l]);
+    float d = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; c < f; c++) d += x[c] * (a[c] - b[c]);
+    return d;
+}
+
+/* ln σ(pu·(qi−qj)) ascent with L2 regularisation; the last column is the item bias (user side 1). */
+static inline void step(float *restrict pu, float *restrict qi, float *restrict qj, size_t f, float lr, float reg) {
+    float x = dot_diff(pu, qi, qj, f);
     float z = 1.0f / (1.0f + expf(x)); /* σ(−x): the gradient of ln σ(x) */
-    for (c = 0; c + 1 < f; c++) {
+    for (size_t c = 0; c + 1 < f; c++) {
         float uc = pu[c], ic = qi[c], jc = qj[c];
         pu[c] = uc + lr * (z * (ic - jc) - reg * uc);
         qi[c] = ic + lr * (z * uc - reg * ic);
@@ -103,17 +109,6 @@ void ck_bpr_block(const int32_t *edges, size_t n_edges, const int32_t *negatives
         if (j == i) continue;
         step(users + (size_t)u * f, items + (size_t)i * f, items + (size_t)j * f, f, lr, reg);
     }
-}
-
-/* x · (a − b) over f floats in 8 partial sums (a chain of f dependent adds would bound the step). */
-static inline float dot_diff(const float *restrict x, const float *restrict a, const float *restrict b, size_t f) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    size_t c = 0;
-    for (; c + 8 <= f; c += 8)
-        for (size_t l = 0; l < 8; l++) acc[l] += x[c + l] * (a[c + l] - b[c + l]);
-    float d = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; c < f; c++) d += x[c] * (a[c] - b[c]);
-    return d;
 }
 
 /* The fold-ins' BPR steps (ChorusAgents/FoldIn.swift): the same ascent on one side, the other
