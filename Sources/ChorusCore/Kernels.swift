@@ -136,13 +136,18 @@ public enum Kernels {
                                 items: UnsafeMutablePointer<Float>, f: Int, learningRate: Float, regularization: Float,
                                 rng: inout SeededRandom, steps: Int) {
         guard let e = edges.baseAddress, let n = negatives.baseAddress, steps > 0 else { return }
-        var w = rng.words
-        withUnsafeMutableBytes(of: &w) { raw in
-            let state = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
+        continuing(&rng) { state in
             rowStart.withMemoryRebound(to: Int64.self, capacity: 1) { rs in
                 ck_bpr_block(e, edges.count, n, negatives.count, owner, rs, colIndex, users, items, f, learningRate, regularization, state, steps)
             }
         }
+    }
+
+    /// Runs a C kernel on `rng`'s four xoshiro256** words (CKernels implements the same step) and
+    /// keeps the state it leaves: the Swift stream continues where the kernel stopped.
+    private static func continuing(_ rng: inout SeededRandom, _ kernel: (UnsafeMutablePointer<UInt64>) -> Void) {
+        var w = rng.words
+        withUnsafeMutableBytes(of: &w) { kernel($0.baseAddress!.assumingMemoryBound(to: UInt64.self)) }
         rng.words = w
     }
 
@@ -152,12 +157,7 @@ public enum Kernels {
     public static func bprFoldUser(_ x: UnsafeMutablePointer<Float>, f: Int, positives: UnsafeBufferPointer<Int32>, items: UnsafePointer<Float>,
                                    itemCount: Int, learningRate: Float, regularization: Float, rng: inout SeededRandom, steps: Int) {
         guard let p = positives.baseAddress, steps > 0 else { return }
-        var w = rng.words
-        withUnsafeMutableBytes(of: &w) { raw in
-            ck_bpr_fold_user(x, f, p, positives.count, items, itemCount, learningRate, regularization,
-                             raw.baseAddress!.assumingMemoryBound(to: UInt64.self), steps)
-        }
-        rng.words = w
+        continuing(&rng) { ck_bpr_fold_user(x, f, p, positives.count, items, itemCount, learningRate, regularization, $0, steps) }
     }
 
     /// A new item's BPR placement (`ck_bpr_fold_item`): `y` (f + 1 floats) from `userCount` user rows
@@ -165,12 +165,7 @@ public enum Kernels {
     public static func bprFoldItem(_ y: UnsafeMutablePointer<Float>, f: Int, users: UnsafePointer<Float>, userCount: Int, items: UnsafePointer<Float>,
                                    itemCount: Int, learningRate: Float, regularization: Float, rng: inout SeededRandom, steps: Int) {
         guard steps > 0 else { return }
-        var w = rng.words
-        withUnsafeMutableBytes(of: &w) { raw in
-            ck_bpr_fold_item(y, f, users, userCount, items, itemCount, learningRate, regularization,
-                             raw.baseAddress!.assumingMemoryBound(to: UInt64.self), steps)
-        }
-        rng.words = w
+        continuing(&rng) { ck_bpr_fold_item(y, f, users, userCount, items, itemCount, learningRate, regularization, $0, steps) }
     }
 
     /// Rows per block of the batch scans: a multiple of 4, at least 4.
