@@ -24,23 +24,25 @@ public enum KGTrainer {
     /// - Parameters:
     ///   - progress: called after each epoch; return true to cancel. Cancelling throws `.cancelled`
     ///     (no partial model is returned).
-    ///   - finishEarly: called after each epoch (after `progress`) with the model as trained so far
+    ///   - afterEpoch: called after each epoch (after `progress`) with the model as trained so far
     ///     (training goes on in it: read it during the call only, e.g. to score validation
-    ///     triples); return true to end training there and return that model (a time budget,
-    ///     early stopping).
+    ///     triples); returns `.finish` to end training there and return that model (a time budget,
+    ///     early stopping), `.decayLearningRate` to multiply the learning rate by
+    ///     `learningRateDecayFactor` from the next epoch on (a plateau of validation, `PlateauSchedule`).
     /// - Throws: `.invalidArgument` for bad parameters or an empty store, `.cancelled`, `.outOfMemory`.
     /// - Complexity: per epoch O(n · (negatives + 2) · d) for n triples.
     public static func fit(_ store: TripleStore, parameters p: KGTrainingParameters,
                            progress: ((KGEpochReport) -> Bool)? = nil,
-                           finishEarly: ((KGEpochReport, KnowledgeGraphModel) -> Bool)? = nil) throws(ChorusError) -> KnowledgeGraphModel {
+                           afterEpoch: ((KGEpochReport, KnowledgeGraphModel) -> PlateauSchedule.Decision)? = nil) throws(ChorusError) -> KnowledgeGraphModel {
         try p.validate()
         guard store.count > 0 else { throw .invalidArgument("the triple store is empty: nothing to train on") }
         let state = try TrainingState(store: store, parameters: p)
         var order = Array(0..<store.count)
         var shuffler = SeededRandom(seed: p.seed ^ 0x5DEE_CE66_D1CE_4E5B)
         let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
+        var plateauScale: Float = 1   // the decays `afterEpoch` asked for
         for epoch in 0..<p.epochs {
-            state.learningRate = p.learningRate(epoch: epoch)
+            state.learningRate = p.learningRate(epoch: epoch) * plateauScale
             for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, shuffler.nextInt(below: i + 1)) }
             var lossSum = 0.0, batches = 0
             var start = 0
@@ -57,7 +59,11 @@ public enum KGTrainer {
             if let progress, progress(report) {
                 throw .cancelled("knowledge-graph training cancelled by the progress callback after \(epoch + 1) of \(p.epochs) epochs")
             }
-            if let finishEarly, finishEarly(report, state.model) { break }
+            switch afterEpoch?(report, state.model) ?? .continue {
+            case .continue: break
+            case .decayLearningRate: plateauScale *= p.learningRateDecayFactor
+            case .finish: return state.model
+            }
         }
         return state.model
     }

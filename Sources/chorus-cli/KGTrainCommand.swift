@@ -145,6 +145,23 @@ struct KGTrainCommand: ParsableCommand {
             transform: Parse.double(0...1))
     var stopAtMRR: Double = 0
 
+    @Option(name: .customLong("plateau-checks"), parsing: .unconditional,
+            help: ArgumentHelp("With --check-every: after n checks in a row without a valid-MRR gain of --plateau-delta, "
+                               + "multiply the learning rate by --lr-decay-factor, or after --plateau-decays such decays end "
+                               + "training (validation chooses the step and the epochs); 0 = off (default 0).", valueName: "n"),
+            transform: Parse.int(0...1_000_000))
+    var plateauChecks: Int = 0
+
+    @Option(name: .customLong("plateau-delta"), parsing: .unconditional,
+            help: ArgumentHelp("The valid-MRR gain over the best check that counts as progress (default 0.001).", valueName: "x"),
+            transform: Parse.double(0...1))
+    var plateauDelta: Double = 0.001
+
+    @Option(name: .customLong("plateau-decays"), parsing: .unconditional,
+            help: ArgumentHelp("Learning-rate decays before a plateau ends training (default 1).", valueName: "n"),
+            transform: Parse.int(0...100))
+    var plateauDecays: Int = 1
+
     @Flag(name: .customLong("keep-best"),
           help: ArgumentHelp("With --check-every: keep the model of the check with the best valid MRR (epochs chosen on "
                              + "validation) and evaluate, save and report that one."))
@@ -213,11 +230,13 @@ struct KGTrainCommand: ParsableCommand {
         let dir = data, p = parameters, maxMinutes = self.maxMinutes, split = self.split
         let checkEvery = self.checkEvery, stopAtMRR = self.stopAtMRR, keepBest = self.keepBest
         if keepBest && checkEvery == 0 { throw .failure("--keep-best needs --check-every") }
+        if plateauChecks > 0 && checkEvery == 0 { throw .failure("--plateau-checks needs --check-every") }
         do throws(ChorusError) {
+            var plateau = plateauChecks > 0 ? try PlateauSchedule(patience: plateauChecks, minDelta: plateauDelta, decays: plateauDecays) : nil
             let data = try KGCommand.load(dir, store: nil)
             let threads = p.threads > 0 ? p.threads : Parallel.cpuCount
             print("Model     \(p.model.rawValue), dim \(p.dimension), \(p.epochs) epochs, batch \(p.batchSize), \(p.negatives) negatives\(p.negativeSharing > 1 ? " shared by \(p.negativeSharing) positives" : ""), "
-                  + "lr \(p.learningRate)\(p.learningRateDecayEpochs.isEmpty ? "" : " x\(p.learningRateDecayFactor) after epochs \(p.learningRateDecayEpochs)"), gamma \(p.gamma), init range \(p.initRange > 0 ? p.initRange : (p.gamma + 2) / Float(p.dimension)), loss \(p.loss), \(p.sampling.rawValue) sampling\(p.filterKnownNegatives ? " (known facts left out)" : ""), \(p.optimizer.rawValue), "
+                  + "lr \(p.learningRate)\(p.learningRateDecayEpochs.isEmpty ? "" : " x\(p.learningRateDecayFactor) after epochs \(p.learningRateDecayEpochs)")\(plateau.map { " x\(p.learningRateDecayFactor) after \($0.patience) checks without a gain of \($0.minDelta) (\($0.decays) times, then stop)" } ?? ""), gamma \(p.gamma), init range \(p.initRange > 0 ? p.initRange : (p.gamma + 2) / Float(p.dimension)), loss \(p.loss), \(p.sampling.rawValue) sampling\(p.filterKnownNegatives ? " (known facts left out)" : ""), \(p.optimizer.rawValue), "
                   + "regularizer \(p.regularizer.rawValue) \(p.regularizationWeight), \(threads) threads, seed \(p.seed)")
             var epochSeconds: [Double] = [], losses: [Double] = []
             var clock = Stopwatch()
@@ -230,24 +249,25 @@ struct KGTrainCommand: ParsableCommand {
             var checkSeconds = 0.0
             var best: (epoch: Int, mrr: Double, model: KnowledgeGraphModel)? = nil
             var keepFailure: ChorusError? = nil
+            var plateauDecayEpochs: [Int] = []   // epochs after which a plateau decayed the learning rate
             let trained = try KGTrainer.fit(data.store, parameters: p) { report in
                 epochSeconds.append(clock.seconds); losses.append(report.loss)
                 print("  epoch \(report.epoch)/\(report.epochs)  loss \(TextFormat.fixed(report.loss, 5))  (\(TextFormat.seconds(epochSeconds.last!)))")
                 fflush(nil)
                 clock = Stopwatch()
                 return false
-            } finishEarly: { report, model in
+            } afterEpoch: { report, model in
                 let overBudget = maxMinutes > 0 && total.seconds - checkSeconds >= maxMinutes * 60 && report.epoch < report.epochs
                 if checkEvery > 0 && (report.epoch % checkEvery == 0 || report.epoch == report.epochs || overBudget) {
                     let soFar = total.seconds - checkSeconds, watch = Stopwatch()
                     // A failed check (it cannot: the triples were checked at load) ends training.
-                    guard let r = try? LinkPrediction.evaluate(model, triples: checkTriples, known: data.known, threads: p.threads) else { return true }
+                    guard let r = try? LinkPrediction.evaluate(model, triples: checkTriples, known: data.known, threads: p.threads) else { return .finish }
                     checkSeconds += watch.seconds
                     checks.append((report.epoch, soFar, r))
                     if keepBest && r.both.mrr > (best?.mrr ?? -1) {
                         do throws(ChorusError) { best = (report.epoch, r.both.mrr, try model.copy()) } catch {
                             keepFailure = error
-                            return true
+                            return .finish
                         }
                     }
                     print("  check after epoch \(report.epoch): valid MRR \(TextFormat.fixed(r.both.mrr, 4)), Hits@10 \(TextFormat.fixed(r.both.hitsAt10, 4)) "
@@ -255,12 +275,22 @@ struct KGTrainCommand: ParsableCommand {
                     clock = Stopwatch()   // the next epoch's time starts after the check
                     if stopAtMRR > 0 && r.both.mrr >= stopAtMRR && report.epoch < report.epochs {
                         print("  valid MRR \(stopAtMRR) reached after epoch \(report.epoch)")
-                        return true
+                        return .finish
+                    }
+                    switch plateau?.observe(mrr: r.both.mrr) ?? .continue {
+                    case .continue: break
+                    case .decayLearningRate:
+                        plateauDecayEpochs.append(report.epoch)
+                        print("  valid MRR on a plateau: learning rate x\(p.learningRateDecayFactor) after epoch \(report.epoch)")
+                        if !overBudget { return .decayLearningRate }
+                    case .finish:
+                        print("  valid MRR on a plateau after epoch \(report.epoch): training ends")
+                        return .finish
                     }
                 }
-                guard overBudget else { return false }
+                guard overBudget else { return .continue }
                 print("  time budget of \(maxMinutes) minutes reached after epoch \(report.epoch) of \(report.epochs)")
-                return true
+                return .finish
             }
             if let keepFailure { throw keepFailure }
             // Training time without the checks'.
@@ -286,9 +316,10 @@ struct KGTrainCommand: ParsableCommand {
                 print("Saved     \(path) (\(TextFormat.grouped(bytes.count)) bytes)")
             }
             if let path = json {
-                var j = "{\"model\": \"\(p.model.rawValue)\", \"dim\": \(p.dimension), \"epochs\": \(p.epochs), \"epochs_run\": \(epochSeconds.count), \"lr\": \(p.learningRate), \"lr_decay_epochs\": \(p.learningRateDecayEpochs), \"lr_decay_factor\": \(p.learningRateDecayFactor), \"gamma\": \(p.gamma), \"batch\": \(p.batchSize), "
+                var j = "{\"model\": \"\(p.model.rawValue)\", \"dim\": \(p.dimension), \"epochs\": \(p.epochs), \"epochs_run\": \(epochSeconds.count), \"lr\": \(p.learningRate), \"lr_decay_epochs\": \((p.learningRateDecayEpochs + plateauDecayEpochs).sorted()), \"lr_decay_factor\": \(p.learningRateDecayFactor), \"gamma\": \(p.gamma), \"batch\": \(p.batchSize), "
                 j += "\"negatives\": \(p.negatives), \"negative_sharing\": \(p.negativeSharing), \"filter_negatives\": \(p.filterKnownNegatives), \"threads\": \(threads), \"train_seconds\": \(trainSeconds), "
                 j += "\"epoch_seconds\": \(epochSeconds), \"losses\": \(losses), \"eval_seconds\": \(evalSeconds)"
+                if let plateau { j += ", \"plateau\": {\"checks\": \(plateau.patience), \"delta\": \(plateau.minDelta), \"decays\": \(plateau.decays), \"decay_epochs\": \(plateauDecayEpochs)}" }
                 if checkEvery > 0 {
                     if let best { j += ", \"chosen_epoch\": \(best.epoch)" }
                     j += ", \"check_triples\": \(checkTriples.count), \"check_seconds\": \(checkSeconds), \"checks\": ["

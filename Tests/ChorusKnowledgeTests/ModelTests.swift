@@ -429,6 +429,38 @@ let gradientCases: [(KGModelKind, KGLoss, KGRegularizer, Int)] = [
         #expect(try vectors { $0.learningRateDecayEpochs = [2] } != constant)
     }
 
+    /// A decay asked for after epoch k is the fixed step at k, bit for bit; `.finish` after epoch k is
+    /// a budget of k epochs.
+    @Test func afterEpochDecaysAndFinishesAsTheFixedSchedule() throws {
+        let (store, _, _) = try clusterGraph()
+        var p = KGTrainingParameters.defaults(for: .rotatE)
+        p.dimension = 8; p.epochs = 4; p.batchSize = 16; p.negatives = 4; p.threads = 2; p.learningRate = 0.01
+        var fixed = p; fixed.learningRateDecayEpochs = [2]
+        let decayed = try KGTrainer.fit(store, parameters: p, afterEpoch: { r, _ in r.epoch == 2 ? .decayLearningRate : .continue })
+        #expect(decayed.entities.toArray() == (try KGTrainer.fit(store, parameters: fixed)).entities.toArray())
+        var epochs = 0
+        let finished = try KGTrainer.fit(store, parameters: p, afterEpoch: { r, _ in epochs = r.epoch; return r.epoch == 3 ? .finish : .continue })
+        var short = p; short.epochs = 3
+        #expect(epochs == 3)
+        #expect(finished.entities.toArray() == (try KGTrainer.fit(store, parameters: short)).entities.toArray())
+    }
+
+    /// The plateau rule on a hand-made validation curve: a gain under delta is no gain; after
+    /// `patience` such checks the rate decays, and after the last allowed decay training ends.
+    @Test func plateauScheduleFollowsTheValidationCurve() throws {
+        var s = try PlateauSchedule(patience: 2, minDelta: 0.01, decays: 1)
+        let curve: [Double] = [0.20, 0.25, 0.255, 0.259, 0.30, 0.32, 0.315, .nan]
+        let decisions = curve.map { s.observe(mrr: $0) }
+        #expect(decisions == [.continue, .continue, .continue, .decayLearningRate, .continue, .continue, .continue, .finish])
+        #expect(s.best == 0.32 && s.decayed == 1)
+        var never = try PlateauSchedule(patience: 1, minDelta: 0, decays: 0)
+        #expect(never.observe(mrr: .nan) == .finish)   // a NaN first check is no progress either
+        #expect(throws: ChorusError.self) { try PlateauSchedule(patience: 0, minDelta: 0, decays: 1) }
+        #expect(throws: ChorusError.self) { try PlateauSchedule(patience: 1, minDelta: .nan, decays: 1) }
+        #expect(throws: ChorusError.self) { try PlateauSchedule(patience: 1, minDelta: -1, decays: 1) }
+        #expect(throws: ChorusError.self) { try PlateauSchedule(patience: 1, minDelta: 0, decays: -1) }
+    }
+
     @Test(arguments: KGModelKind.allCases)
     func saveLoadRoundTripAndCorruption(_ kind: KGModelKind) throws {
         let (store, _, _) = try clusterGraph()

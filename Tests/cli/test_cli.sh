@@ -193,8 +193,18 @@ has out "Kept      the model of epoch"
 if python3 -c "import json,sys; d=json.load(open(sys.argv[1])); c=d['checks']; best=max(c, key=lambda x: (x['metrics']['both']['mrr'], -x['epoch'])); \
 assert d['chosen_epoch'] == best['epoch'] and d['metrics'] == best['metrics']" "$tmp/kg-best.json"; then ok
 else bad "kg train --keep-best: the reported model is not the best check's"; fi
+# A plateau no check can leave (a gain of a whole MRR point): the first check sets the best, the second
+# decays the learning rate, the third ends training.
+run 0 kg train --data "$tmp/kg" --model DistMult --dim 8 --epochs 9 --batch 16 --negatives 4 --threads 1 --split none \
+  --check-every 1 --plateau-checks 1 --plateau-delta 1 --plateau-decays 1 --json "$tmp/kg-plateau.json"
+has out "learning rate x0.1 after epoch 2" "on a plateau after epoch 3: training ends"
+if python3 -c "import json,sys; d=json.load(open(sys.argv[1])); \
+assert d['epochs_run'] == 3 and d['lr_decay_epochs'] == [2] and d['plateau']['decay_epochs'] == [2]" "$tmp/kg-plateau.json"; then ok
+else bad "kg train --plateau-checks: decay and stop in --json"; fi
 run 1 kg train --data "$tmp/kg" --keep-best
 has err "--keep-best needs --check-every"
+run 1 kg train --data "$tmp/kg" --plateau-checks 2
+has err "--plateau-checks needs --check-every"
 run 2 kg train --data "$tmp/kg" --check-every -1
 run 2 kg train --data "$tmp/kg" --stop-at-mrr 2
 
