@@ -31,6 +31,9 @@ public final class OnlineState: Sendable {
         let row: Int
         let item: Int64
         let weight: Float
+        /// The item's index in the state's model, -1 when it has none (looked up once, at insert:
+        /// the events are inserted again whenever the model changes, `rebase`).
+        let modelItem: Int32
     }
     struct Fold: Sendable {
         let generation: UInt64
@@ -691,15 +694,16 @@ public final class OnlineState: Sendable {
             let (u, i) = (users[j], items[j])
             let sh = shard(u)
             let shared = !s.privateRows.contains(row)
+            let l = s.model?.items.index(of: i)
             if shared {
-                if s.model != nil, trackNewItems(&s, user: u, item: i, weight: weights[j]) { newItems.insert(i) }
-                trackTransitions(&s, user: u, item: i)
+                if s.model != nil, trackNewItems(&s, user: u, item: i, modelItem: l, weight: weights[j]) { newItems.insert(i) }
+                if let l { trackTransitions(&s, user: u, item: i, modelItem: l) }
             }
-            s.shards[sh][u, default: UserOverlay()].events.append(Event(row: row, item: i, weight: weights[j]))
+            s.shards[sh][u, default: UserOverlay()].events.append(Event(row: row, item: i, weight: weights[j], modelItem: l ?? -1))
             if s.shards[sh][u]!.items.insert(i).inserted, s.newItems.index[i] != nil { s.shards[sh][u]!.newItems.append(i) }
             s.shards[sh][u]!.negatives[i] = nil
             if touched.insert(u).inserted { s.shards[sh][u]!.version &+= 1 }
-            if shared { bumpPopularity(&s, item: i, weight: weights[j]) }
+            if shared, let l { bumpPopularity(&s, modelItem: l, weight: weights[j]) }
         }
         for e in negatives {
             // Saturated, as the feedback record's (FeedbackRecord.apply): a sum past Float's range stays finite.
@@ -731,7 +735,7 @@ public final class OnlineState: Sendable {
 
     private static func foldInput(_ s: Storage, _ id: Int64, _ o: UserOverlay) -> FoldIn.Input {
         let m = s.model!
-        let online = o.events.compactMap { e in m.items.index(of: e.item).map { (item: $0, weight: e.weight) } }
+        let online = o.events.compactMap { e in e.modelItem >= 0 ? (item: e.modelItem, weight: e.weight) : nil }
         let previous = o.fold.flatMap { $0.generation == s.generation ? $0 : nil }
         return FoldIn.Input(id: id, modelUser: m.users.index(of: id), version: o.version, online: online,
                             previous: previous?.vectors ?? [:], newEvents: online.count - (previous?.events ?? 0))
@@ -746,8 +750,8 @@ public final class OnlineState: Sendable {
     /// Counts the transitions into model item `item` from the user's previous online events on
     /// model items (within `Transitions.window`), and its co-occurrences with their latest
     /// `pairLimit` online items on a first event of the user on it, before the event is appended.
-    private static func trackTransitions(_ s: inout Storage, user u: Int64, item: Int64) {
-        guard let m = s.model, let l = m.items.index(of: item) else { return }
+    private static func trackTransitions(_ s: inout Storage, user u: Int64, item: Int64, modelItem l: Int32) {
+        guard let m = s.model else { return }
         if s.transitions.counts.isEmpty {
             s.transitions.counts = m.itemWarmth.map { 1 + Float(expm1(8 * Double($0)).rounded()) }
             s.transitions.inverseRoots = s.transitions.counts.map { 1 / $0.squareRoot() }
@@ -758,7 +762,8 @@ public final class OnlineState: Sendable {
         }
         guard let events = s.shards[shard(u)][u]?.events else { return }
         for (d, e) in events.suffix(Transitions.window).reversed().enumerated() {
-            guard let j = m.items.index(of: e.item), j != l else { continue }
+            let j = e.modelItem
+            guard j >= 0, j != l else { continue }
             s.transitions.shards[Transitions.shard(j)][j, default: PairRow()].add(l, 1 / Float(d + 1))
         }
         // Co-occurrence, once per (user, item): not when the user had the item online or at the fit.
@@ -767,7 +772,8 @@ public final class OnlineState: Sendable {
         var partners: [Int32] = []
         for e in events.reversed() {
             guard partners.count < pairLimit else { break }
-            if let j = m.items.index(of: e.item), j != l, !partners.contains(j) { partners.append(j) }
+            let j = e.modelItem
+            if j >= 0, j != l, !partners.contains(j) { partners.append(j) }
         }
         for j in partners {
             s.transitions.cooccurrence[Transitions.shard(j)][j, default: PairRow()].add(l, 1)
@@ -775,8 +781,8 @@ public final class OnlineState: Sendable {
         }
     }
 
-    private static func bumpPopularity(_ s: inout Storage, item: Int64, weight: Float) {
-        guard let m = s.model, let i = m.items.index(of: item),
+    private static func bumpPopularity(_ s: inout Storage, modelItem i: Int32, weight: Float) {
+        guard let m = s.model, i >= 0,
               let base = (m.agents[m.fallbackIndex] as? PopularityAgent)?.itemScores, Int(i) < base.count else { return }
         if s.popularity == nil { s.popularity = Array(UnsafeBufferPointer(start: base.base, count: min(base.count, m.itemCount))) }
         let k = Int(i)
@@ -808,12 +814,11 @@ public final class OnlineState: Sendable {
     /// pairs it with the latest new items the user had, and a new item with the user's latest
     /// online items, `pairLimit` each).
     /// - Returns: whether `item` is a new item that gained a user (to be placed again).
-    private static func trackNewItems(_ s: inout Storage, user u: Int64, item: Int64, weight: Float) -> Bool {
+    private static func trackNewItems(_ s: inout Storage, user u: Int64, item: Int64, modelItem known: Int32?, weight: Float) -> Bool {
         guard let m = s.model else { return false }
         var gained = false
         let o = s.shards[shard(u)][u]
         let modelUser = m.users.index(of: u)
-        let known = m.items.index(of: item)
         var k: Int32? = nil
         if known == nil {
             if let existing = s.newItems.index[item] { k = existing } else {
