@@ -140,7 +140,8 @@ struct FoldIn: Sendable {
     /// A new item's vectors, placed from its users (`users[agent]`: each user's vector and weight),
     /// the item-side counterpart of `fold`: ALS's exact item step, (UᵀU + λI + Σ α w_u x_u x_uᵀ) y =
     /// Σ (1 + α w_u) x_u with U the model's user factors (users the model does not know count in the
-    /// sum by their fold-in, not in UᵀU), warm-started from the last placement; BPR's SGD step on the
+    /// sum by their fold-in, not in UᵀU), warm-started from the last placement and solved to the user
+    /// fold-in's tolerance (`cgTolerance`; all f steps made placements a seventh of ingest); BPR's SGD step on the
     /// item side (its factors and bias), continued from the last placement for 60 steps per user
     /// gained (negatives uniform over the model's items, seeded by the item id).
     struct ItemInput: Sendable {
@@ -164,7 +165,7 @@ struct FoldIn: Sendable {
                 for (r, (v, _)) in list.enumerated() where v.count == f { y.row(r).update(from: v, count: f) }
                 var x = input.previous[b.name].flatMap { $0.count == f ? $0 : nil } ?? [Float](repeating: 0, count: f)
                 try ImplicitALS.solveRow(items: (0..<list.count).map { Int32($0) }, weights: list.map { min($0.1, .greatestFiniteMagnitude) },
-                                         alpha: alpha, y: y, gram: userGram, x: &x, cgSteps: f)
+                                         alpha: alpha, y: y, gram: userGram, x: &x, cgSteps: f, tolerance: Self.cgTolerance)
                 if x.allSatisfy({ $0.isFinite }) { out[b.name] = x }
             } else if b.bias {
                 let q = b.items, f = b.dims, n = q.rows
