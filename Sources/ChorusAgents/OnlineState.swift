@@ -695,14 +695,15 @@ public final class OnlineState: Sendable {
             let sh = shard(u)
             let shared = !s.privateRows.contains(row)
             let l = s.model?.items.index(of: i)
-            if shared {
-                if s.model != nil, trackNewItems(&s, user: u, item: i, modelItem: l, weight: weights[j]) { newItems.insert(i) }
-                if let l { trackTransitions(&s, user: u, item: i, modelItem: l) }
+            if shared, let m = s.model {
+                // The user's overlay before the event, looked up once for both; released with this
+                // scope, so the append below finds its arrays uniquely held.
+                let o = s.shards[sh][u], mu = m.users.index(of: u)
+                if trackNewItems(&s, user: u, overlay: o, modelUser: mu, item: i, modelItem: l, weight: weights[j]) { newItems.insert(i) }
+                if let l { trackTransitions(&s, overlay: o, modelUser: mu, item: i, modelItem: l) }
             }
-            s.shards[sh][u, default: UserOverlay()].events.append(Event(row: row, item: i, weight: weights[j], modelItem: l ?? -1))
-            if s.shards[sh][u]!.items.insert(i).inserted, s.newItems.index[i] != nil { s.shards[sh][u]!.newItems.append(i) }
-            s.shards[sh][u]!.negatives[i] = nil
-            if touched.insert(u).inserted { s.shards[sh][u]!.version &+= 1 }
+            let event = Event(row: row, item: i, weight: weights[j], modelItem: l ?? -1)
+            append(event, to: &s.shards[sh][u, default: UserOverlay()], isNewItem: s.newItems.index[i] != nil, newVersion: touched.insert(u).inserted)
             if shared, let l { bumpPopularity(&s, modelItem: l, weight: weights[j]) }
         }
         for e in negatives {
@@ -728,6 +729,14 @@ public final class OnlineState: Sendable {
         return work
     }
 
+    /// Appends a positive event to its user's overlay (one dictionary access for all of it).
+    private static func append(_ e: Event, to o: inout UserOverlay, isNewItem: Bool, newVersion: Bool) {
+        o.events.append(e)
+        if o.items.insert(e.item).inserted, isNewItem { o.newItems.append(e.item) }
+        if !o.negatives.isEmpty { o.negatives[e.item] = nil }
+        if newVersion { o.version &+= 1 }
+    }
+
     private static func work(_ s: Storage) -> FoldWork? {
         guard let model = s.model, let foldIn = s.foldIn, !foldIn.bases.isEmpty else { return nil }
         return FoldWork(model: model, generation: s.generation, foldIn: foldIn)
@@ -750,7 +759,7 @@ public final class OnlineState: Sendable {
     /// Counts the transitions into model item `item` from the user's previous online events on
     /// model items (within `Transitions.window`), and its co-occurrences with their latest
     /// `pairLimit` online items on a first event of the user on it, before the event is appended.
-    private static func trackTransitions(_ s: inout Storage, user u: Int64, item: Int64, modelItem l: Int32) {
+    private static func trackTransitions(_ s: inout Storage, overlay o: UserOverlay?, modelUser mu: Int32?, item: Int64, modelItem l: Int32) {
         guard let m = s.model else { return }
         if s.transitions.counts.isEmpty {
             s.transitions.counts = m.itemWarmth.map { 1 + Float(expm1(8 * Double($0)).rounded()) }
@@ -760,15 +769,15 @@ public final class OnlineState: Sendable {
             s.transitions.counts[Int(l)] = min(s.transitions.counts[Int(l)] + 1, .greatestFiniteMagnitude)
             s.transitions.inverseRoots[Int(l)] = 1 / s.transitions.counts[Int(l)].squareRoot()
         }
-        guard let events = s.shards[shard(u)][u]?.events else { return }
+        guard let events = o?.events else { return }
         for (d, e) in events.suffix(Transitions.window).reversed().enumerated() {
             let j = e.modelItem
             guard j >= 0, j != l else { continue }
             s.transitions.shards[Transitions.shard(j)][j, default: PairRow()].add(l, 1 / Float(d + 1))
         }
         // Co-occurrence, once per (user, item): not when the user had the item online or at the fit.
-        guard s.shards[shard(u)][u]?.items.contains(item) != true else { return }
-        if let mu = m.users.index(of: u), Int(mu) < m.seen.rows, sortedContains(m.seen.row(Int(mu)).cols, l) { return }
+        guard o?.items.contains(item) != true else { return }
+        if let mu, Int(mu) < m.seen.rows, sortedContains(m.seen.row(Int(mu)).cols, l) { return }
         var partners: [Int32] = []
         for e in events.reversed() {
             guard partners.count < pairLimit else { break }
@@ -814,11 +823,10 @@ public final class OnlineState: Sendable {
     /// pairs it with the latest new items the user had, and a new item with the user's latest
     /// online items, `pairLimit` each).
     /// - Returns: whether `item` is a new item that gained a user (to be placed again).
-    private static func trackNewItems(_ s: inout Storage, user u: Int64, item: Int64, modelItem known: Int32?, weight: Float) -> Bool {
+    private static func trackNewItems(_ s: inout Storage, user u: Int64, overlay o: UserOverlay?, modelUser: Int32?, item: Int64,
+                                      modelItem known: Int32?, weight: Float) -> Bool {
         guard let m = s.model else { return false }
         var gained = false
-        let o = s.shards[shard(u)][u]
-        let modelUser = m.users.index(of: u)
         var k: Int32? = nil
         if known == nil {
             if let existing = s.newItems.index[item] { k = existing } else {
@@ -837,7 +845,7 @@ public final class OnlineState: Sendable {
             if let prev = o?.events.last?.item, prev != item { s.pairs.transitions[pairShard(prev)][prev, default: [:]][k!, default: 0] += 1 }
         }
         // Co-occurrence, once per (user, item).
-        let seenBefore = (o?.items.contains(item) ?? false) || (known.flatMap { i in modelUser.map { sortedContains(m.seen.row(Int($0)).cols, i) } } ?? false)
+        let seenBefore = (o?.items.contains(item) ?? false) || (known.flatMap { i in modelUser.map { Int($0) < m.seen.rows && sortedContains(m.seen.row(Int($0)).cols, i) } } ?? false)
         guard !seenBefore else { return gained }
         for x in (o?.newItems ?? []).suffix(pairLimit) where x != item {
             if let kx = s.newItems.index[x] { s.pairs.cooccurrence[pairShard(item)][item, default: [:]][kx, default: 0] += 1 }
